@@ -1,0 +1,47 @@
+"""SQL for API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.models import ApiKey, Workspace
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def find_active_by_hash(self, key_hash: str) -> tuple[ApiKey, Workspace] | None:
+        result = await self.session.execute(
+            select(ApiKey, Workspace)
+            .join(Workspace, Workspace.id == ApiKey.workspace_id)
+            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )
+        row = result.first()
+        return (row[0], row[1]) if row else None
+
+    async def with_workspaces(self, workspace_id: str | None) -> list[tuple[ApiKey, Workspace]]:
+        query = select(ApiKey, Workspace).join(Workspace, Workspace.id == ApiKey.workspace_id)
+        if workspace_id is not None:
+            query = query.where(ApiKey.workspace_id == workspace_id)
+        result = await self.session.execute(query.order_by(Workspace.slug, ApiKey.created_at))
+        return [(row[0], row[1]) for row in result.all()]
+
+    async def get_by_id_or_prefix(self, ident: str) -> list[ApiKey]:
+        result = await self.session.execute(
+            select(ApiKey).where((ApiKey.id == ident) | (ApiKey.prefix == ident))
+        )
+        return list(result.scalars())
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        await self.session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when)
+        )

@@ -1,0 +1,167 @@
+"""The ``leadline`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.config import Settings, get_settings
+from leadline.db import Database
+from leadline.errors import LeadlineError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Leadline: self-hosted lead capture, attribution and pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def in_transaction(
+    work: Callable[[AsyncSession], Awaitable[T]], settings: Settings | None = None
+) -> T:
+    """Run ``work`` in one committed transaction; Leadline errors end the command cleanly."""
+
+    async def runner() -> T:
+        db = Database(settings or get_settings())
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(runner())
+    except LeadlineError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+
+
+def _migrate(settings: Settings) -> None:
+    from leadline.migrations import upgrade
+
+    upgrade(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = get_settings()
+    _migrate(settings)
+    typer.echo("database is up to date", err=True)
+
+
+async def _bootstrap(session: AsyncSession, settings: Settings) -> str | None:
+    """On an empty database: workspace ``default`` and a first admin key, returned once."""
+    from leadline.auth import service as auth
+    from leadline.workspaces import service as workspaces
+
+    await workspaces.ensure_secret_key(session, settings.secret_key)
+    if not await workspaces.is_empty(session):
+        return None
+    issued = await auth.create_key(
+        session, workspace_slug=workspaces.DEFAULT_SLUG, role="admin", name="first admin key"
+    )
+    return issued.token
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Apply migrations, then serve every API."""
+    import uvicorn
+
+    from leadline.app import create_app
+
+    settings = get_settings()
+    _migrate(settings)
+    token = in_transaction(lambda session: _bootstrap(session, settings), settings)
+    if token:
+        typer.echo("Created workspace 'default'. Its admin API key, shown only this once:")
+        typer.echo(token)
+    typer.echo(f"Leadline listening on http://{host}:{port}", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+
+
+@keys_app.command("create")
+def keys_create(
+    workspace: Annotated[str, typer.Option(help="Workspace slug; created if missing.")],
+    role: Annotated[str, typer.Option(help="admin, integration or marketing.")],
+    name: Annotated[str | None, typer.Option(help="A label to tell keys apart.")] = None,
+) -> None:
+    """Create an API key. The key itself is printed alone on the last line."""
+    from leadline.auth import service as auth
+
+    issued = in_transaction(
+        lambda session: auth.create_key(session, workspace_slug=workspace, role=role, name=name)
+    )
+    typer.echo(
+        f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
+        f"for workspace '{issued.workspace.slug}'. Store it now; it is not shown again:"
+    )
+    typer.echo(issued.token)
+
+
+@keys_app.command("list")
+def keys_list(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's keys.")] = None,
+) -> None:
+    """List API keys (never the keys themselves: only their visible prefix)."""
+    from leadline.auth import service as auth
+
+    rows = in_transaction(lambda session: auth.list_keys(session, workspace))
+    header = ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")
+    table = [header]
+    for key, ws in rows:
+        table.append(
+            (
+                key.id,
+                key.prefix + "...",
+                ws.slug,
+                key.role,
+                key.name,
+                key.created_at.strftime("%Y-%m-%d %H:%M"),
+                key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "-",
+                key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id (key_...) or its visible prefix.")],
+) -> None:
+    """Revoke an API key; requests made with it are refused from now on."""
+    from leadline.auth import service as auth
+
+    revoked = in_transaction(lambda session: auth.revoke_key(session, key))
+    typer.echo(f"revoked {revoked.id} ({revoked.prefix}...)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,68 @@
+"""One Settings object, read from the environment (prefix ``LEADLINE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./leadline.db"
+
+
+def async_database_url(url: str) -> str:
+    """Map the plain URLs people write to the async drivers we run on."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+    for plain in ("postgresql:", "postgres:", "postgresql+psycopg2:", "postgresql+asyncpg:"):
+        if url.startswith(plain):
+            return "postgresql+psycopg:" + url.removeprefix(plain)
+    return url
+
+
+def sync_database_url(url: str) -> str:
+    """The same database through a synchronous driver (migrations, CLI, benchmarks)."""
+    if url.startswith("sqlite+aiosqlite:"):
+        return "sqlite:" + url.removeprefix("sqlite+aiosqlite:")
+    if url.startswith("sqlite:"):
+        return url
+    return async_database_url(url)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADLINE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    # Generated and stored in the database on first start when not given.
+    secret_key: str | None = None
+    # Largest request body any API surface accepts.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a stored Idempotency-Key answer is replayed.
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        mapped = async_database_url(value)
+        if not mapped.startswith(("sqlite+aiosqlite:", "postgresql+psycopg:")):
+            raise ValueError("LEADLINE_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @property
+    def async_url(self) -> str:
+        return async_database_url(self.database_url)
+
+    @property
+    def sync_url(self) -> str:
+        return sync_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""The one error hierarchy. Services raise these; each surface maps them to its envelope once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LeadlineError(Exception):
+    """Base of every error a caller may see. ``code`` is stable; ``message`` is for people."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class ValidationFailed(LeadlineError):
+    status_code = 400
+    code = "validation_error"
+
+
+class InvalidFilter(ValidationFailed):
+    code = "invalid_filter"
+
+
+class InvalidDate(ValidationFailed):
+    code = "invalid_date"
+
+
+class Unauthorized(LeadlineError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(LeadlineError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(LeadlineError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(LeadlineError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ValidationFailed):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ValidationFailed):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class RateLimited(LeadlineError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(LeadlineError):
+    status_code = 503
+    code = "service_unavailable"

@@ -1,0 +1,134 @@
+"""ASGI plumbing shared by every surface: request ids, body limits, the request transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadline.db import Database
+from leadline.errors import PayloadTooLarge
+from leadline.kit.ids import request_id
+
+
+class RequestIdMiddleware:
+    """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` before any handler reads them.
+
+    The whole body is buffered (it is small by definition) and replayed to the app, so a body
+    sent without Content-Length is counted too. The refusal is rendered by the surface's own
+    error renderer, so it arrives in that surface's envelope.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        render_error: ErrorRenderer,
+        json_by_default: bool = False,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.render_error = render_error
+        # JSON APIs: a body that is JSON is read as JSON whatever Content-Type it came with.
+        self.json_by_default = json_by_default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(
+            f"request body is larger than {self.max_bytes} bytes",
+            details={"maxBytes": self.max_bytes},
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    response = await self.render_error(Request(scope), too_large)
+                    await response(scope, receive, send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                response = await self.render_error(Request(scope), too_large)
+                await response(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if self.json_by_default:
+            scope = _json_content_type(scope, body)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _json_content_type(scope: Scope, body: bytes) -> Scope:
+    """Label a JSON body as JSON when the client forgot to (curl -d sends a form type)."""
+    current = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+    if b"json" in current.lower() or body.lstrip()[:1] not in (b"{", b"["):
+        return scope
+    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+
+
+def database(request: Request) -> Database:
+    db: Database = request.state.db
+    return db
+
+
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed after the handler returns, before the response.
+
+    Use as ``Depends(request_session, scope="function")`` so a failed commit becomes an error
+    response instead of a success the database never kept.
+    """
+    async with database(request).transaction() as session:
+        yield session

@@ -1,0 +1,1 @@
+"""Idempotency-Key: a retried write returns its first answer instead of acting twice."""

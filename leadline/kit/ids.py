@@ -1,0 +1,29 @@
+"""Prefixed, time-ordered identifiers (``lead_01j9...``).
+
+The first 10 characters encode the millisecond timestamp, so ids sort by creation time and new
+rows land at the right edge of their primary-key index; the remaining 16 are random.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
+
+
+def _base32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    millis = time.time_ns() // 1_000_000
+    return f"{prefix}_{_base32(millis, 10)}{_base32(secrets.randbits(80), 16)}"
+
+
+def request_id() -> str:
+    return "req_" + secrets.token_hex(6)

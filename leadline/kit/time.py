@@ -1,0 +1,41 @@
+"""UTC time, and the ISO-8601 forms the APIs speak."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_millis(value: datetime) -> str:
+    """``2026-03-10T12:00:00.000Z``: UTC with milliseconds, as the Octanist API writes it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an ISO-8601 date or date-time; naive values are UTC. Raises ValueError."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("empty date")
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    if len(raw) == 10:
+        return datetime.combine(date.fromisoformat(raw), time.min, tzinfo=UTC)
+    parsed = datetime.fromisoformat(raw)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_date(text: str) -> date:
+    """A calendar date: ``YYYY-MM-DD`` (also accepts a full ISO date-time). Raises ValueError."""
+    raw = text.strip()
+    if len(raw) == 10:
+        return date.fromisoformat(raw)
+    return parse_datetime(raw).date()

@@ -1,0 +1,1 @@
+"""The lead pipeline: capture, status history, listing, stats."""

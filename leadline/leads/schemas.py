@@ -1,0 +1,150 @@
+"""Lead input models (domain names), shared by every surface that writes leads."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+
+class LeadStatus(StrEnum):
+    OPEN = "open"
+    QUALIFIED = "qualified"
+    WON = "won"
+    LOST = "lost"
+
+
+class LeadSource(StrEnum):
+    INBOUND = "inbound"
+    GTM = "gtm"
+    API = "api"
+    MANUAL = "manual"
+    WORDPRESS = "wordpress"
+    IMPORT = "import"
+
+
+# Old clients say "win" where the current API says "won".
+STATUS_ALIASES = {"win": LeadStatus.WON}
+
+
+def parse_status(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return STATUS_ALIASES.get(lowered, lowered)
+    return value
+
+
+def _consent(value: Any) -> Any:
+    """Consent flags arrive as booleans or as Consent Mode words."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"granted", "true", "yes", "1"}:
+            return True
+        if lowered in {"denied", "false", "no", "0"}:
+            return False
+        raise ValueError("must be true, false, 'granted' or 'denied'")
+    return value
+
+
+def _custom(value: Any) -> Any:
+    """``custom`` is kept as a string; objects and arrays are stored as their JSON text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def _money(value: Any) -> Any:
+    """Numbers, or numeric strings (``"1500.50"``); finite, at most 14 digits before the point."""
+    if value is None or isinstance(value, bool):
+        return value if value is None else _reject_bool()
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number or a numeric string") from None
+    if not amount.is_finite():
+        raise ValueError("must be a finite number")
+    if abs(amount) >= Decimal("1e14"):
+        raise ValueError("is too large")
+    return amount.quantize(Decimal("0.0001"))
+
+
+def _reject_bool() -> Any:
+    raise ValueError("must be a number or a numeric string, not a boolean")
+
+
+Consent = Annotated[bool | None, BeforeValidator(_consent)]
+Money = Annotated[Decimal | None, BeforeValidator(_money)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
+ClickId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
+LongText = Annotated[str, StringConstraints(max_length=65_536)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
+
+
+class LeadAttribution(BaseModel):
+    """Where a lead came from: landing page, click IDs, campaign tags, consent."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    website: Url | None = None
+    path: Url | None = None
+    gclid: ClickId | None = None
+    dclid: ClickId | None = None
+    gbraid: ClickId | None = None
+    wbraid: ClickId | None = None
+    ga4cid: ClickId | None = None
+    ga4sid: ClickId | None = None
+    fbc: ClickId | None = None
+    fbp: ClickId | None = None
+    msclkid: ClickId | None = None
+    ttclid: ClickId | None = None
+    twclid: ClickId | None = None
+    rdt_cid: ClickId | None = None
+    sccid: ClickId | None = None
+    li_fat_id: ClickId | None = None
+    epik: ClickId | None = None
+    utm_source: ShortText | None = None
+    utm_medium: ShortText | None = None
+    utm_campaign: ShortText | None = None
+    utm_term: ShortText | None = None
+    utm_content: ShortText | None = None
+    ad_storage: Consent = None
+    ad_user_data: Consent = None
+    ad_personalization: Consent = None
+    analytics_storage: Consent = None
+
+
+class LeadCreate(LeadAttribution):
+    name: ShortText | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    custom: Annotated[LongText | None, BeforeValidator(_custom)] = None
+    note: LongText | None = None
+    session_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = (
+        None
+    )
+    value: Money = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    conversion_name: ShortText | None = None
+    google_ads_campaign_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    google_ads_campaign_name: ShortText | None = None
+    google_ads_ad_group_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    google_ads_ad_group_name: ShortText | None = None
+    google_ads_ad_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class LeadUpdate(BaseModel):
+    """A change to one lead (or, where allowed, every lead an email or phone matches)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    status: Annotated[LeadStatus | None, BeforeValidator(parse_status)] = None
+    value: Money = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    note: LongText | None = None
+    loss_reason: LongText | None = Field(default=None)

@@ -1,0 +1,505 @@
+"""Lead rules: capture, attribution, status changes, listing and stats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.auth.service import Principal
+from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, ValidationFailed
+from leadline.kit.filters import Condition, Op, parse_bool
+from leadline.kit.ids import new_id
+from leadline.kit.time import parse_datetime, utcnow
+from leadline.leads.repository import Criterion, LeadRepository, SortKey
+from leadline.leads.schemas import (
+    LeadCreate,
+    LeadSource,
+    LeadStatus,
+    LeadUpdate,
+    parse_status,
+)
+from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, LeadStatusChange
+
+ATTRIBUTION_FIELDS: tuple[str, ...] = (
+    "website",
+    "path",
+    *CLICK_ID_FIELDS,
+    *UTM_FIELDS,
+    *CONSENT_FIELDS,
+)
+
+# Which platform a click ID belongs to, in order of precedence when a lead carries several.
+CLICK_PLATFORMS: tuple[tuple[str, str], ...] = (
+    ("gclid", "googleads"),
+    ("gbraid", "googleads"),
+    ("wbraid", "googleads"),
+    ("dclid", "googleads"),
+    ("fbc", "meta"),
+    ("msclkid", "microsoftads"),
+    ("ttclid", "tiktok"),
+    ("li_fat_id", "linkedin"),
+    ("twclid", "x"),
+    ("rdt_cid", "reddit"),
+    ("sccid", "snapchat"),
+    ("epik", "pinterest"),
+)
+
+# How long after the click each platform accepts an offline conversion for it, in days.
+CLICK_WINDOW_DAYS: dict[str, int] = {
+    "googleads": 90,
+    "microsoftads": 90,
+    "meta": 62,
+    "linkedin": 90,
+    "tiktok": 28,
+    "x": 30,
+    "reddit": 28,
+    "snapchat": 28,
+    "pinterest": 30,
+}
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE = 1_000_000
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValidationFailed(
+            f"email is not a valid address: {exc}", details={"field": "email"}
+        ) from None
+
+
+_PHONE_CHARS = re.compile(r"^[0-9+().\-\s/x#*]+$", re.IGNORECASE)
+
+
+def normalise_phone(raw: str) -> str | None:
+    """The E.164 form of ``raw`` when it parses as a valid number, else None (raw is kept)."""
+    if not any(ch.isdigit() for ch in raw) or not _PHONE_CHARS.match(raw):
+        raise ValidationFailed(
+            "phone must be a phone number (digits, spaces, + ( ) . - /)",
+            details={"field": "phone"},
+        )
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def ad_platform_of(values: dict[str, Any]) -> str | None:
+    for click_field, platform in CLICK_PLATFORMS:
+        if values.get(click_field):
+            return platform
+    return None
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    digits = [i for i, ch in enumerate(phone) if ch.isdigit()]
+    keep = set(digits[:3] + digits[-2:])
+    return "".join(ch if (not ch.isdigit() or i in keep) else "*" for i, ch in enumerate(phone))
+
+
+# The lead as a plain mapping of domain names, masked for roles that must not see personal data.
+LeadRecord = dict[str, Any]
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "phone_e164",
+    "status",
+    "value",
+    "currency",
+    "note",
+    "custom",
+    "loss_reason",
+    "conversion_name",
+    "source",
+    *ATTRIBUTION_FIELDS,
+    "google_ads_campaign_id",
+    "google_ads_campaign_name",
+    "google_ads_ad_group_id",
+    "google_ads_ad_group_name",
+    "google_ads_ad_id",
+    "label_id",
+    "selected_conversion_event_id",
+    "session_id",
+    "ad_platform",
+    "created_at",
+    "updated_at",
+    "qualified_at",
+    "expires_at",
+)
+
+
+def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
+    record = {name: getattr(lead, name) for name in RECORD_FIELDS}
+    if masked:
+        record["email"] = mask_email(lead.email)
+        record["phone"] = mask_phone(lead.phone)
+        record["phone_e164"] = mask_phone(lead.phone_e164)
+    return record
+
+
+# ------------------------------------------------------------------------------------ create
+
+
+@dataclass
+class CreatedLead:
+    lead: Lead
+    session_linked: bool
+
+
+async def create_lead(
+    session: AsyncSession,
+    principal: Principal,
+    data: LeadCreate,
+    *,
+    source: LeadSource = LeadSource.API,
+) -> CreatedLead:
+    if not any((data.name, data.email, data.phone, data.custom)):
+        raise ValidationFailed(
+            "send at least one of name, email, phone or custom",
+            details={"fields": ["name", "email", "phone", "custom"]},
+        )
+    repo = LeadRepository(session)
+    values = data.model_dump(exclude={"session_id"})
+    if data.email:
+        values["email"] = normalise_email(data.email)
+    values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
+    if data.currency:
+        values["currency"] = data.currency.upper()
+
+    now = utcnow()
+    clicked_at: datetime | None = None
+    visit = None
+    if data.session_id:
+        visit = await repo.get_session(principal.workspace_id, data.session_id)
+    if visit is not None:
+        # A tracked visit knows where the visitor really came from: its attribution wins.
+        for name in ATTRIBUTION_FIELDS:
+            values[name] = getattr(visit, name)
+        clicked_at = visit.clicked_at or visit.started_at
+
+    platform = ad_platform_of(values)
+    expires_at = None
+    if platform is not None:
+        expires_at = (clicked_at or now) + timedelta(days=CLICK_WINDOW_DAYS[platform])
+
+    lead = Lead(
+        id=new_id("lead"),
+        workspace_id=principal.workspace_id,
+        session_id=visit.id if visit is not None else None,
+        status=LeadStatus.OPEN.value,
+        source=source.value,
+        ad_platform=platform,
+        clicked_at=clicked_at if platform else None,
+        created_at=now,
+        updated_at=now,
+        expires_at=expires_at,
+        **values,
+    )
+    if lead.value is not None and lead.currency is None:
+        lead.currency = principal.workspace.default_currency
+    await repo.add(lead)
+    await repo.add_status_change(
+        LeadStatusChange(
+            id=new_id("lsc"),
+            workspace_id=principal.workspace_id,
+            lead_id=lead.id,
+            from_status=None,
+            to_status=lead.status,
+            changed_at=now,
+            api_key_id=principal.key_id,
+        )
+    )
+    return CreatedLead(lead=lead, session_linked=visit is not None)
+
+
+async def get_lead(session: AsyncSession, principal: Principal, lead_id: str) -> LeadRecord:
+    lead = await LeadRepository(session).get(principal.workspace_id, lead_id)
+    if lead is None:
+        raise NotFound(f"lead '{lead_id}' not found", details={"id": lead_id})
+    return to_record(lead, masked=principal.masks_personal_data)
+
+
+# ------------------------------------------------------------------------------------ update
+
+
+@dataclass
+class UpdateResult:
+    lead_ids: list[str]
+    status_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
+
+
+async def update_leads(
+    session: AsyncSession, principal: Principal, data: LeadUpdate
+) -> UpdateResult:
+    repo = LeadRepository(session)
+    if data.id:
+        lead = await repo.get(principal.workspace_id, data.id)
+        if lead is None:
+            raise NotFound(f"lead '{data.id}' not found", details={"id": data.id})
+        targets = [lead]
+        by = "id"
+    elif data.email:
+        targets = await repo.find_by_email(principal.workspace_id, data.email)
+        by = "email"
+    elif data.phone:
+        e164 = normalise_phone(data.phone)
+        targets = await repo.find_by_phone(principal.workspace_id, e164, data.phone)
+        by = "phone"
+    else:
+        raise ValidationFailed(
+            "identify the lead by id, email or phone", details={"fields": ["id", "email", "phone"]}
+        )
+    if not targets:
+        raise NotFound(f"no lead with that {by}", details={"field": by})
+    if len(targets) > 1 and not principal.workspace.allow_bulk_updates:
+        raise Conflict(
+            f"{len(targets)} leads match that {by}; send the lead id, or allow bulk updates "
+            "for this workspace",
+            details={"field": by, "matches": len(targets)},
+        )
+    changes = data.model_dump(include={"status", "value", "currency", "note", "loss_reason"})
+    if all(changes[name] is None for name in changes):
+        raise ValidationFailed(
+            "nothing to update: send status, value, note or lossReason",
+            details={"fields": ["status", "value", "note", "lossReason"]},
+        )
+
+    now = utcnow()
+    result = UpdateResult(lead_ids=[lead.id for lead in targets])
+    for lead in targets:
+        new_status = data.status.value if data.status else None
+        if new_status and new_status != lead.status:
+            await repo.add_status_change(
+                LeadStatusChange(
+                    id=new_id("lsc"),
+                    workspace_id=principal.workspace_id,
+                    lead_id=lead.id,
+                    from_status=lead.status,
+                    to_status=new_status,
+                    changed_at=now,
+                    api_key_id=principal.key_id,
+                )
+            )
+            result.status_changes.append((lead.id, lead.status, new_status))
+            lead.status = new_status
+        if lead.qualified_at is None and lead.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
+            lead.qualified_at = now
+        if data.value is not None:
+            lead.value = data.value
+            if lead.currency is None:
+                lead.currency = principal.workspace.default_currency
+        if data.currency:
+            lead.currency = data.currency.upper()
+        if data.note is not None:
+            lead.note = data.note
+        # A loss reason only means something on a lost lead.
+        if data.loss_reason is not None and lead.status == LeadStatus.LOST:
+            lead.loss_reason = data.loss_reason
+        lead.updated_at = now
+    await session.flush()
+    return result
+
+
+# -------------------------------------------------------------------------------------- list
+
+_TEXT = "text"
+_DATE = "date"
+_MONEY = "money"
+_STATUS = "status"
+_SOURCE = "source"
+
+_COMPARE = frozenset({Op.EQ, Op.GTE, Op.GT, Op.LTE, Op.LT, Op.EXISTS})
+_EQ_EXISTS = frozenset({Op.EQ, Op.EXISTS})
+
+# Filterable lead columns: their kind, and the operators each accepts.
+FILTERS: dict[str, tuple[str, frozenset[Op]]] = {
+    "status": (_STATUS, frozenset({Op.EQ})),
+    "source": (_SOURCE, frozenset({Op.EQ})),
+    "label_id": (_TEXT, _EQ_EXISTS),
+    "website": (_TEXT, _EQ_EXISTS),
+    "value": (_MONEY, _COMPARE),
+    "created_at": (_DATE, _COMPARE),
+    "updated_at": (_DATE, _COMPARE),
+    "qualified_at": (_DATE, _COMPARE),
+    **{name: (_TEXT, _EQ_EXISTS) for name in CLICK_ID_FIELDS},
+    **{name: (_TEXT, _EQ_EXISTS) for name in UTM_FIELDS},
+}
+
+SORTABLE: frozenset[str] = frozenset(
+    {"created_at", "updated_at", "qualified_at", "value", "name", "email", "status", "source"}
+)
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    conditions: Sequence[Condition] = ()
+    sort: Sequence[SortKey] = (SortKey("created_at", descending=True),)
+    search: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    records: list[LeadRecord]
+    total: int
+    limit: int
+    page: int
+
+    @property
+    def total_pages(self) -> int:
+        return (self.total + self.limit - 1) // self.limit
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.limit < self.total
+
+
+def _date_criteria(condition: Condition, label: str) -> list[Criterion]:
+    raw = condition.value.strip()
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        raise InvalidDate(
+            f"'{raw}' in {label} is not a date; use ISO-8601 (2026-03-10 or 2026-03-10T12:00:00Z)",
+            details={"parameter": label, "value": raw},
+        ) from None
+    if len(raw) != 10:
+        return [Criterion(condition.field, condition.op, moment)]
+    # A bare date stands for the whole UTC day.
+    day_end = datetime.combine(moment.date(), time.max, tzinfo=UTC)
+    match condition.op:
+        case Op.EQ:
+            return [
+                Criterion(condition.field, Op.GTE, moment),
+                Criterion(condition.field, Op.LTE, day_end),
+            ]
+        case Op.GT | Op.LTE:
+            return [Criterion(condition.field, condition.op, day_end)]
+        case _:
+            return [Criterion(condition.field, condition.op, moment)]
+
+
+def _criteria(condition: Condition, label: str) -> list[Criterion]:
+    kind, ops = FILTERS[condition.field]
+    if condition.op not in ops:
+        allowed = ", ".join("=" if op is Op.EQ else f"[{op.value}]" for op in sorted(ops))
+        raise InvalidFilter(
+            f"{label} does not take [{condition.op.value}]; it takes {allowed}",
+            details={"parameter": label},
+        )
+    if condition.op is Op.EXISTS:
+        try:
+            return [Criterion(condition.field, Op.EXISTS, parse_bool(condition.value))]
+        except ValueError:
+            raise InvalidFilter(
+                f"{label} must be true or false", details={"parameter": label}
+            ) from None
+    if kind == _DATE:
+        return _date_criteria(condition, label)
+    if kind == _MONEY:
+        try:
+            amount = Decimal(condition.value.strip())
+        except ArithmeticError:
+            amount = Decimal("NaN")
+        if not amount.is_finite():
+            raise InvalidFilter(f"{label} must be a number", details={"parameter": label})
+        return [Criterion(condition.field, condition.op, amount)]
+    if kind in (_STATUS, _SOURCE):
+        enum: type[LeadStatus] | type[LeadSource] = LeadStatus if kind == _STATUS else LeadSource
+        wanted = []
+        for part in condition.value.split(","):
+            value = parse_status(part) if kind == _STATUS else part.strip().lower()
+            try:
+                wanted.append(enum(value).value)
+            except ValueError:
+                allowed = ", ".join(member.value for member in enum)
+                raise InvalidFilter(
+                    f"{label} must be one of {allowed} (comma-separate several)",
+                    details={"parameter": label, "value": part},
+                ) from None
+        return [Criterion(condition.field, Op.EQ, wanted if len(wanted) > 1 else wanted[0])]
+    return [Criterion(condition.field, condition.op, condition.value)]
+
+
+async def list_leads(
+    session: AsyncSession,
+    principal: Principal,
+    query: LeadQuery,
+    *,
+    labels: dict[str, str] | None = None,
+) -> LeadPage:
+    """``labels`` maps a domain field name to the name the caller used for it, for messages."""
+    labels = labels or {}
+    if not 1 <= query.limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"parameter": "limit"}
+        )
+    if not 1 <= query.page <= MAX_PAGE:
+        raise ValidationFailed(
+            f"page must be between 1 and {MAX_PAGE}", details={"parameter": "page"}
+        )
+    criteria: list[Criterion] = []
+    for condition in query.conditions:
+        if condition.field not in FILTERS:
+            raise InvalidFilter(
+                f"cannot filter on '{labels.get(condition.field, condition.field)}'",
+                details={"parameter": labels.get(condition.field, condition.field)},
+            )
+        label = labels.get(condition.field, condition.field)
+        if condition.op is not Op.EQ:
+            label = f"{label}[{condition.op.value}]"
+        criteria.extend(_criteria(condition, label))
+    for key in query.sort:
+        if key.column not in SORTABLE:
+            raise ValidationFailed(
+                f"cannot sort by '{labels.get(key.column, key.column)}'",
+                details={"parameter": "sort"},
+            )
+    search = (query.search or "").strip() or None
+    if search is not None and len(search) > 200:
+        raise ValidationFailed(
+            "search is longer than 200 characters", details={"parameter": "search"}
+        )
+    repo = LeadRepository(session)
+    offset = (query.page - 1) * query.limit
+    leads = await repo.page(
+        principal.workspace_id, criteria, search, query.sort, query.limit, offset
+    )
+    total = await repo.count(principal.workspace_id, criteria, search)
+    masked = principal.masks_personal_data
+    return LeadPage(
+        records=[to_record(lead, masked=masked) for lead in leads],
+        total=total,
+        limit=query.limit,
+        page=query.page,
+    )

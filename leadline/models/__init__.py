@@ -1,0 +1,30 @@
+"""Every table, re-exported so Alembic and the features import from one place."""
+
+from leadline.models.base import Base
+from leadline.models.lead import (
+    CLICK_ID_FIELDS,
+    CONSENT_FIELDS,
+    UTM_FIELDS,
+    AdSpend,
+    Label,
+    Lead,
+    LeadStatusChange,
+    VisitSession,
+)
+from leadline.models.workspace import ApiKey, IdempotencyRecord, InstanceSetting, Workspace
+
+__all__ = [
+    "CLICK_ID_FIELDS",
+    "CONSENT_FIELDS",
+    "UTM_FIELDS",
+    "AdSpend",
+    "ApiKey",
+    "Base",
+    "IdempotencyRecord",
+    "InstanceSetting",
+    "Label",
+    "Lead",
+    "LeadStatusChange",
+    "VisitSession",
+    "Workspace",
+]

@@ -1,0 +1,201 @@
+"""Leads, their status history and labels, visit attribution, and ad spend."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadline.kit.time import utcnow
+from leadline.models.base import Base
+
+# Click identifiers the ad platforms hand out, in the order the Octanist docs list them.
+CLICK_ID_FIELDS: tuple[str, ...] = (
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "ga4cid",
+    "ga4sid",
+    "fbc",
+    "fbp",
+    "msclkid",
+    "ttclid",
+    "twclid",
+    "rdt_cid",
+    "sccid",
+    "li_fat_id",
+    "epik",
+)
+UTM_FIELDS: tuple[str, ...] = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+CONSENT_FIELDS: tuple[str, ...] = (
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+)
+
+
+class _Attribution:
+    """Columns a visit and a lead both carry: where the visitor came from, and consent."""
+
+    website: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    path: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+
+    gclid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dclid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    gbraid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    wbraid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    ga4cid: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    ga4sid: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    fbc: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    fbp: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    msclkid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    ttclid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    twclid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    rdt_cid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    sccid: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    li_fat_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    epik: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    utm_source: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    utm_medium: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    utm_campaign: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    utm_term: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    utm_content: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    ad_storage: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    ad_user_data: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    ad_personalization: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    analytics_storage: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    # When the ad click happened (the landing), which bounds how long a click ID can be uploaded.
+    clicked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class VisitSession(_Attribution, Base):
+    """One visit's attribution. The tracking feature fills this; leads link to it by id."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    color: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+
+class Lead(_Attribution, Base):
+    __tablename__ = "leads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+
+    name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The phone number in E.164 when it could be parsed; ``phone`` keeps what was sent.
+    phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    value: Mapped[Decimal | None] = mapped_column(nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    custom: Mapped[str | None] = mapped_column(Text, nullable=True)
+    loss_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    conversion_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    # The ad platform the lead's click came from (googleads, meta, ...), derived at capture.
+    ad_platform: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    google_ads_campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    google_ads_campaign_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    google_ads_ad_group_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    google_ads_ad_group_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    google_ads_ad_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    label_id: Mapped[str | None] = mapped_column(
+        ForeignKey("labels.id", ondelete="SET NULL"), nullable=True
+    )
+    selected_conversion_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    qualified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        # List pages: every documented sort and the common filters lead with the workspace.
+        Index("ix_leads_ws_created", "workspace_id", "created_at", "id"),
+        Index("ix_leads_ws_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_leads_ws_status_created", "workspace_id", "status", "created_at"),
+        Index("ix_leads_ws_source_created", "workspace_id", "source", "created_at"),
+        Index("ix_leads_ws_qualified", "workspace_id", "qualified_at"),
+        Index("ix_leads_ws_email", "workspace_id", "email"),
+        Index("ix_leads_ws_phone", "workspace_id", "phone_e164"),
+        Index("ix_leads_ws_gclid", "workspace_id", "gclid"),
+        Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign"),
+    )
+
+
+class LeadStatusChange(Base):
+    """One row per status change: from, to, when, and which key made it."""
+
+    __tablename__ = "lead_status_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    api_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class AdSpend(Base):
+    """Daily spend per platform and campaign, loaded from the ad platforms' exports."""
+
+    __tablename__ = "ad_spend"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str] = mapped_column(String(128), default="")
+    campaign_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    spend: Mapped[Decimal] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    impressions: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "day", "platform", "campaign_id"),)

@@ -1,0 +1,33 @@
+"""The Octanist-compatible lead API, mounted at ``/api``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from leadline.config import Settings
+from leadline.http import BodyLimitMiddleware
+from leadline.surfaces.octanist.envelope import install_error_handlers, render_error
+from leadline.surfaces.octanist.router import router
+
+
+def create_octanist_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Leadline: Octanist-compatible lead API",
+        version="2.1.0",
+        description=(
+            "Leads with click IDs, UTM and consent, their pipeline status, stats and ad spend. "
+            "Authenticate with the `X-API-KEY` header (or `Authorization: Bearer`)."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        render_error=render_error,
+        json_by_default=True,
+    )
+    return app

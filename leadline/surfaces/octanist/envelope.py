@@ -1,0 +1,104 @@
+"""The Octanist envelope: ``{success, data, meta}`` and ``{success:false, error, meta}``.
+
+Every error this surface answers with is rendered here, and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leadline.errors import LeadlineError, RateLimited
+from leadline.kit.ids import request_id
+from leadline.kit.time import iso_millis, utcnow
+
+log = logging.getLogger(__name__)
+
+# Leadline's error codes that Octanist names differently; everything else is upper-cased.
+_CODES = {
+    "payload_too_large": "VALIDATION_ERROR",
+    "unsupported_media_type": "VALIDATION_ERROR",
+    "internal_error": "INTERNAL_ERROR",
+}
+_HTTP_CODES = {
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "VALIDATION_ERROR",
+    409: "CONFLICT",
+}
+
+
+def meta(request: Request, **extra: Any) -> dict[str, Any]:
+    rid = getattr(request.state, "request_id", None) or request_id()
+    return {**extra, "requestId": rid, "timestamp": iso_millis(utcnow())}
+
+
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def success(request: Request, data: Any, *, status_code: int = 200, **meta_extra: Any) -> Response:
+    return json_response(
+        {"success": True, "data": data, "meta": meta(request, **meta_extra)}, status_code
+    )
+
+
+def _error(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message, "details": details or {}},
+        "meta": meta(request),
+    }
+    return json_response(body, status_code, headers)
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, LeadlineError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        code = _CODES.get(exc.code, exc.code.upper())
+        return _error(request, exc.status_code, code, exc.message, exc.details, headers)
+    if isinstance(exc, RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query")]
+            problems.append({"field": ".".join(location) or "body", "message": err.get("msg", "")})
+        first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+        if first["field"] == "body" or "JSON" in first["message"]:
+            message = f"request body is not valid: {first['message']}"
+        else:
+            message = f"{first['field']}: {first['message']}"
+        return _error(request, 400, "VALIDATION_ERROR", message, {"errors": problems})
+    if isinstance(exc, StarletteHTTPException):
+        code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR")
+        status = exc.status_code if exc.status_code < 500 else 400
+        return _error(request, status, code, str(exc.detail))
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error(request, 500, "INTERNAL_ERROR", "internal error; the request was not applied")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for exc_type in (LeadlineError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, render_error)

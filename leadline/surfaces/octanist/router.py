@@ -1,0 +1,239 @@
+"""Octanist lead API routes: parse Octanist requests, call the services, render Octanist JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from leadline.auth import service as auth
+from leadline.auth.roles import Permission
+from leadline.auth.service import Principal
+from leadline.errors import ValidationFailed
+from leadline.http import request_session
+from leadline.idempotency.service import replay_or_run
+from leadline.kit.filters import Condition, Op, parse_key
+from leadline.kit.time import iso_millis
+from leadline.leads import service as leads
+from leadline.leads.repository import SortKey
+from leadline.leads.schemas import LeadStatus
+from leadline.surfaces.octanist import schemas as s
+from leadline.surfaces.octanist.envelope import json_response, success
+
+Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+_api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, scheme_name="apiKey")
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer")
+
+
+async def principal(
+    session: Session,
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    return await auth.authenticate(session, api_key or (bearer.credentials if bearer else None))
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+router = APIRouter()
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_millis(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def render_lead(record: leads.LeadRecord, fields: list[str] | None = None) -> dict[str, Any]:
+    out = {s.octanist_name(name): _json_value(value) for name, value in record.items()}
+    return {name: out.get(name) for name in (fields or s.LEAD_FIELDS)}
+
+
+def _parse_fields(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    wanted = [part.strip() for part in raw.split(",") if part.strip()]
+    unknown = [name for name in wanted if name not in s.LEAD_FIELDS]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field(s) in fields: {', '.join(unknown)}",
+            details={"parameter": "fields", "unknown": unknown},
+        )
+    return wanted or None
+
+
+# ------------------------------------------------------------------------------ query parsing
+
+_RESERVED = frozenset({"limit", "page", "sort", "search", "fields"})
+# Octanist names, old and new, of the columns one can sort by.
+_SORT_NAMES = {
+    **s.DOMAIN_NAMES,
+    "updated_at": "updated_at",
+    "created_at": "created_at",
+    "qualified_at": "qualified_at",
+}
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be a whole number", details={"parameter": name, "value": raw}
+        ) from None
+
+
+def _parse_sort(raw: str | None) -> list[SortKey]:
+    if not raw:
+        return [SortKey("created_at", descending=True)]
+    keys = []
+    for part in raw.split(","):
+        name, _, direction = part.strip().partition(":")
+        direction = (direction or "asc").lower()
+        if direction not in ("asc", "desc"):
+            raise ValidationFailed(
+                f"sort direction must be asc or desc, not '{direction}'",
+                details={"parameter": "sort"},
+            )
+        keys.append(SortKey(_SORT_NAMES.get(name, name), descending=direction == "desc"))
+    return keys
+
+
+def _parse_list_query(request: Request) -> leads.LeadQuery:
+    conditions: list[Condition] = []
+    for key, value in request.query_params.multi_items():
+        if key in _RESERVED:
+            continue
+        if key == "updated_after":  # legacy alias of updatedAt[gte]
+            conditions.append(Condition("updated_at", Op.GTE, value))
+            continue
+        name, op = parse_key(key)
+        conditions.append(Condition(s.DOMAIN_NAMES.get(name, name), op, value))
+    return leads.LeadQuery(
+        conditions=conditions,
+        sort=_parse_sort(request.query_params.get("sort")),
+        search=request.query_params.get("search"),
+        limit=_int_param(request, "limit", leads.DEFAULT_PAGE_SIZE),
+        page=_int_param(request, "page", 1),
+    )
+
+
+_LABELS = {**{v: k for k, v in s.DOMAIN_NAMES.items()}}
+
+# ----------------------------------------------------------------------------------- routes
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": s.ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413)
+}
+
+
+@router.get("/check", response_model=s.CheckResponse, responses=_ERRORS, tags=["auth"])
+@router.post("/check", response_model=s.CheckResponse, responses=_ERRORS, tags=["auth"])
+async def check(caller: Caller) -> Response:
+    """Validate the API key. The only endpoint that answers with a bare ``{"success": true}``."""
+    return json_response({"success": True})
+
+
+@router.get("/leads", response_model=s.LeadListEnvelope, responses=_ERRORS, tags=["leads"])
+async def list_leads(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    limit: int = 50,
+    page: int = 1,
+    sort: str | None = None,
+    search: str | None = None,
+    fields: str | None = None,
+    status: str | None = None,
+    source: str | None = None,
+) -> Response:
+    """List leads with filters (``field``, ``field[gte|gt|lte|lt|exists]``), sort and search."""
+    caller.require(Permission.LEADS_READ)
+    selected = _parse_fields(fields)
+    page_ = await leads.list_leads(session, caller, _parse_list_query(request), labels=_LABELS)
+    return success(
+        request,
+        [render_lead(record, selected) for record in page_.records],
+        pagination={
+            "limit": page_.limit,
+            "page": page_.page,
+            "totalPages": page_.total_pages,
+            "total": page_.total,
+            "hasMore": page_.has_more,
+        },
+    )
+
+
+@router.get("/leads/{lead_id}", response_model=s.LeadEnvelope, responses=_ERRORS, tags=["leads"])
+async def get_lead(request: Request, session: Session, caller: Caller, lead_id: str) -> Response:
+    """One lead, with every field."""
+    caller.require(Permission.LEADS_READ)
+    return success(request, render_lead(await leads.get_lead(session, caller, lead_id)))
+
+
+@router.post(
+    "/leads",
+    response_model=s.CreatedLeadEnvelope,
+    status_code=201,
+    responses=_ERRORS,
+    tags=["leads"],
+)
+async def create_lead(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    body: Annotated[s.OctanistLeadCreate, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> Response:
+    """Create a lead. With ``sessionId``, the tracked visit's attribution wins over the body's."""
+    caller.require(Permission.LEADS_WRITE)
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        created = await leads.create_lead(session, caller, body)
+        data = {
+            "id": created.lead.id,
+            "message": "Lead added",
+            "sessionLinked": created.session_linked,
+        }
+        return 201, data
+
+    status_code, data = await replay_or_run(session, caller, idempotency_key, request, run)
+    return success(request, data, status_code=status_code)
+
+
+@router.patch("/leads", response_model=s.UpdatedLeadEnvelope, responses=_ERRORS, tags=["leads"])
+async def update_lead(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    body: Annotated[s.OctanistLeadUpdate, Body()],
+) -> Response:
+    """Update a lead found by ``id``, else ``email``, else ``phone``."""
+    caller.require(Permission.LEADS_WRITE)
+    if body.status is None and body.changed_to is not None:
+        body.status = body.changed_to
+    if body.status is LeadStatus.OPEN:
+        raise ValidationFailed("status must be qualified, won or lost", details={"field": "status"})
+    result = await leads.update_leads(session, caller, body)
+    return success(
+        request,
+        {
+            "leadId": result.lead_ids[0],
+            "leadsUpdated": len(result.lead_ids),
+            "message": "Lead updated successfully",
+        },
+    )

@@ -1,0 +1,36 @@
+"""SQL for workspaces and instance settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.models import InstanceSetting, Workspace
+
+
+class WorkspaceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        return await self.session.get(Workspace, workspace_id)
+
+    async def get_by_slug(self, slug: str) -> Workspace | None:
+        result = await self.session.execute(select(Workspace).where(Workspace.slug == slug))
+        return result.scalar_one_or_none()
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count(Workspace.id)))).scalar_one())
+
+    async def add(self, workspace: Workspace) -> Workspace:
+        self.session.add(workspace)
+        await self.session.flush()
+        return workspace
+
+    async def get_setting(self, key: str) -> str | None:
+        row = await self.session.get(InstanceSetting, key)
+        return row.value if row else None
+
+    async def put_setting(self, key: str, value: str) -> None:
+        self.session.add(InstanceSetting(key=key, value=value))
+        await self.session.flush()

@@ -1,0 +1,55 @@
+"""Workspace rules: slugs, the default workspace, the instance secret."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.errors import ValidationFailed
+from leadline.kit.ids import new_id
+from leadline.models import Workspace
+from leadline.workspaces.repository import WorkspaceRepository
+
+DEFAULT_SLUG = "default"
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def validate_slug(slug: str) -> str:
+    if not _SLUG.match(slug):
+        raise ValidationFailed(
+            "workspace slug must be 1-64 lowercase letters, digits or dashes",
+            details={"field": "workspace", "value": slug},
+        )
+    return slug
+
+
+async def get_or_create(session: AsyncSession, slug: str) -> tuple[Workspace, bool]:
+    repo = WorkspaceRepository(session)
+    existing = await repo.get_by_slug(validate_slug(slug))
+    if existing is not None:
+        return existing, False
+    workspace = Workspace(id=new_id("ws"), slug=slug, name=slug, allow_bulk_updates=False)
+    return await repo.add(workspace), True
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
+    return await WorkspaceRepository(session).get_by_slug(slug)
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return await WorkspaceRepository(session).count() == 0
+
+
+async def ensure_secret_key(session: AsyncSession, configured: str | None) -> str:
+    """The configured secret, else the one generated on first start and kept in the database."""
+    if configured:
+        return configured
+    repo = WorkspaceRepository(session)
+    stored = await repo.get_setting("secret_key")
+    if stored:
+        return stored
+    generated = secrets.token_urlsafe(48)
+    await repo.put_setting("secret_key", generated)
+    return generated

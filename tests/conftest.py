@@ -1,0 +1,46 @@
+"""Shared fixtures: a migrated database per backend, an app, a client, API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadline.app import create_app
+from leadline.config import Settings
+from tests.fixtures.database import create_database, empty_tables, requested_backends
+from tests.fixtures.factories import make_key
+
+
+@pytest.fixture(scope="session", params=requested_backends())
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tmp_dir: Path = tmp_path_factory.mktemp("db")
+    yield from create_database(request.param, tmp_dir)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Iterator[Settings]:
+    yield Settings(database_url=database_url)
+    empty_tables(database_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_key(settings: Settings) -> str:
+    return make_key(settings, "acme", "admin")
+
+
+@pytest.fixture
+def api(client: TestClient, admin_key: str) -> TestClient:
+    """A client that sends the admin key of workspace ``acme`` with every request."""
+    client.headers["X-API-KEY"] = admin_key
+    return client
