@@ -81,22 +81,34 @@ async def render_error(request: Request, exc: Exception) -> Response:
         code = _CODES.get(exc.code, exc.code.upper())
         return _error(request, exc.status_code, code, exc.message, exc.details, headers)
     if isinstance(exc, RequestValidationError):
-        problems = []
-        for err in exc.errors():
-            location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query")]
-            problems.append({"field": ".".join(location) or "body", "message": err.get("msg", "")})
-        first = problems[0] if problems else {"field": "body", "message": "invalid request"}
-        if first["field"] == "body" or "JSON" in first["message"]:
-            message = f"request body is not valid: {first['message']}"
-        else:
-            message = f"{first['field']}: {first['message']}"
-        return _error(request, 400, "VALIDATION_ERROR", message, {"errors": problems})
+        return _validation_error(request, exc)
     if isinstance(exc, StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR")
         status = exc.status_code if exc.status_code < 500 else 400
         return _error(request, status, code, str(exc.detail))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error(request, 500, "INTERNAL_ERROR", "internal error; the request was not applied")
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    problems = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return _error(
+                request,
+                400,
+                "VALIDATION_ERROR",
+                "request body is not valid JSON",
+                {"errors": [{"field": "body", "message": str(err.get("msg", ""))}]},
+            )
+        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query")]
+        problems.append({"field": ".".join(location) or "body", "message": err.get("msg", "")})
+    first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+    if first["field"] == "body":
+        message = f"request body is not valid: {first['message']}"
+    else:
+        message = f"{first['field']}: {first['message']}"
+    return _error(request, 400, "VALIDATION_ERROR", message, {"errors": problems})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,238 @@
+"""GET /api/leads: pagination, filters with operators, sort, search, fields, legacy aliases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from leadline.config import Settings
+
+
+def create(api: TestClient, **body: Any) -> str:
+    response = api.post("/api/leads", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+def set_times(settings: Settings, lead_id: str, **times: datetime) -> None:
+    """Move a lead in time (sqlite keeps naive UTC text, PostgreSQL timestamptz)."""
+    engine = create_engine(settings.sync_url)
+    sqlite = engine.dialect.name == "sqlite"
+    # SQLite keeps what SQLAlchemy writes: naive UTC text with microseconds.
+    values: dict[str, Any] = {
+        k: (v.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else v)
+        for k, v in times.items()
+    }
+    assignments = ", ".join(f"{column} = :{column}" for column in values)
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE leads SET {assignments} WHERE id = :id"), {**values, "id": lead_id}
+        )
+    engine.dispose()
+
+
+def ids(api: TestClient, query: str) -> list[str]:
+    response = api.get(f"/api/leads?{query}")
+    assert response.status_code == 200, response.text
+    return [lead["id"] for lead in response.json()["data"]]
+
+
+def error(api: TestClient, query: str) -> tuple[int, str]:
+    response = api.get(f"/api/leads?{query}")
+    return response.status_code, response.json()["error"]["code"]
+
+
+@pytest.fixture
+def three(api: TestClient, settings: Settings) -> dict[str, str]:
+    """Three leads on three days with distinct attribution and status."""
+    a = create(
+        api,
+        name="Alice Apple",
+        email="alice@apple.example",
+        gclid="g-a",
+        utm_source="google",
+        utm_campaign="spring",
+        website="https://a.example",
+    )
+    b = create(
+        api,
+        name="Bob Berry",
+        email="bob@berry.example",
+        phone="+31612345678",
+        fbc="fb.1.1.x",
+        utm_source="facebook",
+        utm_campaign="summer",
+    )
+    c = create(api, name="Carol Cherry", email="carol@cherry.example", custom="vip")
+    set_times(
+        settings,
+        a,
+        created_at=datetime(2026, 1, 10, 8, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 10, 8, tzinfo=UTC),
+    )
+    set_times(
+        settings,
+        b,
+        created_at=datetime(2026, 2, 10, 8, tzinfo=UTC),
+        updated_at=datetime(2026, 2, 10, 8, tzinfo=UTC),
+    )
+    set_times(
+        settings,
+        c,
+        created_at=datetime(2026, 3, 10, 8, tzinfo=UTC),
+        updated_at=datetime(2026, 3, 10, 8, tzinfo=UTC),
+    )
+    api.patch("/api/leads", json={"id": a, "status": "won", "value": 5000})
+    api.patch("/api/leads", json={"id": b, "status": "qualified", "value": 300})
+    # PATCH touched updatedAt; put it back for predictable updatedAt filters.
+    set_times(
+        settings,
+        a,
+        updated_at=datetime(2026, 1, 11, 8, tzinfo=UTC),
+        qualified_at=datetime(2026, 1, 11, 8, tzinfo=UTC),
+    )
+    set_times(
+        settings,
+        b,
+        updated_at=datetime(2026, 2, 11, 8, tzinfo=UTC),
+        qualified_at=datetime(2026, 2, 11, 8, tzinfo=UTC),
+    )
+    return {"a": a, "b": b, "c": c}
+
+
+def test_default_order_is_newest_first_with_pagination(
+    api: TestClient, three: dict[str, str]
+) -> None:
+    response = api.get("/api/leads")
+    body = response.json()
+    assert [lead["id"] for lead in body["data"]] == [three["c"], three["b"], three["a"]]
+    assert body["meta"]["pagination"] == {
+        "limit": 50,
+        "page": 1,
+        "totalPages": 1,
+        "total": 3,
+        "hasMore": False,
+    }
+
+
+def test_pages(api: TestClient, three: dict[str, str]) -> None:
+    first = api.get("/api/leads?limit=2&page=1").json()
+    second = api.get("/api/leads?limit=2&page=2").json()
+    beyond = api.get("/api/leads?limit=2&page=3").json()
+    assert first["meta"]["pagination"] == {
+        "limit": 2,
+        "page": 1,
+        "totalPages": 2,
+        "total": 3,
+        "hasMore": True,
+    }
+    assert second["meta"]["pagination"]["hasMore"] is False
+    assert [x["id"] for x in first["data"] + second["data"]] == [three["c"], three["b"], three["a"]]
+    assert beyond["data"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=101", "limit=abc", "page=0", "page=-1", "page=x", "limit=1.5"],
+)
+def test_bad_limit_or_page_is_validation_error(api: TestClient, query: str) -> None:
+    assert error(api, query) == (400, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=won", ["a"]),
+        ("status=win", ["a"]),
+        ("status=open", ["c"]),
+        ("status=won,qualified", ["b", "a"]),
+        ("source=api", ["c", "b", "a"]),
+        ("source=inbound", []),
+        ("gclid=g-a", ["a"]),
+        ("gclid[exists]=true", ["a"]),
+        ("gclid[exists]=false", ["c", "b"]),
+        ("fbc[exists]=true", ["b"]),
+        ("utm_source=facebook", ["b"]),
+        ("utm_campaign=spring", ["a"]),
+        ("utm_medium[exists]=false", ["c", "b", "a"]),
+        ("website=https://a.example", ["a"]),
+        ("labelId[exists]=false", ["c", "b", "a"]),
+        ("value=5000", ["a"]),
+        ("value[gte]=300", ["b", "a"]),
+        ("value[gt]=300", ["a"]),
+        ("value[lt]=5000", ["b"]),
+        ("value[lte]=5000", ["b", "a"]),
+        ("value[exists]=false", ["c"]),
+        ("createdAt[gte]=2026-02-10", ["c", "b"]),
+        ("createdAt[gt]=2026-02-10", ["c"]),
+        ("createdAt[lt]=2026-02-10", ["a"]),
+        ("createdAt[lte]=2026-02-10", ["b", "a"]),
+        ("createdAt=2026-02-10", ["b"]),
+        ("createdAt[gte]=2026-02-10T08:00:00Z", ["c", "b"]),
+        ("createdAt[gt]=2026-02-10T08:00:00.000Z", ["c"]),
+        ("createdAt[gte]=2026-02-10T09:00:00%2B01:00", ["c", "b"]),
+        ("createdAt[gte]=2026-01-01&createdAt[lt]=2026-03-01", ["b", "a"]),
+        ("updatedAt[gte]=2026-02-11", ["c", "b"]),
+        ("updated_after=2026-02-11", ["c", "b"]),
+        ("updated_after=2026-02-11T08:00:00Z", ["c", "b"]),
+        ("qualifiedAt[exists]=true", ["b", "a"]),
+        ("qualifiedAt[lt]=2026-02-01", ["a"]),
+        ("status=won&gclid[exists]=true", ["a"]),
+    ],
+)
+def test_filters(api: TestClient, three: dict[str, str], query: str, expected: list[str]) -> None:
+    assert ids(api, query) == [three[name] for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("color=red", 400, "INVALID_FILTER"),
+        ("createdAt[between]=2026-01-01", 400, "INVALID_FILTER"),
+        ("status[gte]=won", 400, "INVALID_FILTER"),
+        ("gclid[gt]=a", 400, "INVALID_FILTER"),
+        ("status=winning", 400, "INVALID_FILTER"),
+        ("gclid[exists]=perhaps", 400, "INVALID_FILTER"),
+        ("value[gte]=lots", 400, "INVALID_FILTER"),
+        ("createdAt[gte]=yesterday", 400, "INVALID_DATE"),
+        ("createdAt=2026-13-45", 400, "INVALID_DATE"),
+        ("updated_after=soon", 400, "INVALID_DATE"),
+        ("sort=color:asc", 400, "VALIDATION_ERROR"),
+        ("sort=createdAt:sideways", 400, "VALIDATION_ERROR"),
+        ("fields=id,shoeSize", 400, "VALIDATION_ERROR"),
+        ("created[at]=1", 400, "INVALID_FILTER"),
+    ],
+)
+def test_bad_filters(
+    api: TestClient, three: dict[str, str], query: str, status: int, code: str
+) -> None:
+    assert error(api, query) == (status, code)
+
+
+def test_sort(api: TestClient, three: dict[str, str]) -> None:
+    a, b, c = three["a"], three["b"], three["c"]
+    assert ids(api, "sort=createdAt:asc") == [a, b, c]
+    assert ids(api, "sort=updated_at:desc") == [c, b, a]
+    assert ids(api, "sort=updatedAt:asc") == [a, b, c]
+    assert ids(api, "sort=value:desc") == [a, b, c]  # no value sorts last when descending
+    assert ids(api, "sort=value:asc") == [c, b, a]
+    assert ids(api, "sort=status:asc,createdAt:desc") == [c, b, a]
+    assert ids(api, "sort=name") == [a, b, c]
+
+
+def test_search_name_email_phone(api: TestClient, three: dict[str, str]) -> None:
+    assert ids(api, "search=berry") == [three["b"]]
+    assert ids(api, "search=ALICE") == [three["a"]]
+    assert ids(api, "search=cherry.example") == [three["c"]]
+    assert ids(api, "search=612345") == [three["b"]]
+    assert ids(api, "search=%25") == []
+    assert ids(api, "search=zzz") == []
+
+
+def test_fields_selects_fields(api: TestClient, three: dict[str, str]) -> None:
+    data = api.get("/api/leads?fields=id,name,status&sort=createdAt:asc").json()["data"]
+    assert data[0] == {"id": three["a"], "name": "Alice Apple", "status": "won"}
