@@ -20,6 +20,13 @@ def iso_millis(value: datetime) -> str:
 
 def parse_datetime(text: str) -> datetime:
     """Parse an ISO-8601 date or date-time; naive values are UTC. Raises ValueError."""
+    try:
+        return _parse_datetime(text)
+    except OverflowError:
+        raise ValueError(f"date out of range: {text!r}") from None
+
+
+def _parse_datetime(text: str) -> datetime:
     raw = text.strip()
     if not raw:
         raise ValueError("empty date")

@@ -7,7 +7,14 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 
 class LeadStatus(StrEnum):
@@ -83,10 +90,26 @@ LongText = Annotated[str, StringConstraints(max_length=65_536)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
 
 
-class LeadAttribution(BaseModel):
-    """Where a lead came from: landing page, click IDs, campaign tags, consent."""
+def _reject_nul(data: Any) -> Any:
+    """Text with NUL characters cannot be stored (PostgreSQL refuses them); say so up front."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{key} contains a NUL character")
+    return data
 
+
+class _LeadInput(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _reject_nul(data)
+
+
+class LeadAttribution(_LeadInput):
+    """Where a lead came from: landing page, click IDs, campaign tags, consent."""
 
     website: Url | None = None
     path: Url | None = None
@@ -135,10 +158,8 @@ class LeadCreate(LeadAttribution):
     google_ads_ad_id: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
-class LeadUpdate(BaseModel):
+class LeadUpdate(_LeadInput):
     """A change to one lead (or, where allowed, every lead an email or phone matches)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None

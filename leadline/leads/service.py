@@ -242,7 +242,9 @@ async def create_lead(
 
 
 async def get_lead(session: AsyncSession, principal: Principal, lead_id: str) -> LeadRecord:
-    lead = await LeadRepository(session).get(principal.workspace_id, lead_id)
+    # An id that could never have been issued is simply not found (and never reaches SQL).
+    valid = len(lead_id) <= 64 and lead_id.isascii() and lead_id.isprintable()
+    lead = await LeadRepository(session).get(principal.workspace_id, lead_id) if valid else None
     if lead is None:
         raise NotFound(f"lead '{lead_id}' not found", details={"id": lead_id})
     return to_record(lead, masked=principal.masks_personal_data)
@@ -411,6 +413,10 @@ def _date_criteria(condition: Condition, label: str) -> list[Criterion]:
 
 def _criteria(condition: Condition, label: str) -> list[Criterion]:
     kind, ops = FILTERS[condition.field]
+    if "\x00" in condition.value or len(condition.value) > 2048:
+        raise InvalidFilter(
+            f"{label} must be at most 2048 characters, without NUL", details={"parameter": label}
+        )
     if condition.op not in ops:
         allowed = ", ".join("=" if op is Op.EQ else f"[{op.value}]" for op in sorted(ops))
         raise InvalidFilter(
@@ -431,8 +437,10 @@ def _criteria(condition: Condition, label: str) -> list[Criterion]:
             amount = Decimal(condition.value.strip())
         except ArithmeticError:
             amount = Decimal("NaN")
-        if not amount.is_finite():
-            raise InvalidFilter(f"{label} must be a number", details={"parameter": label})
+        if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+            raise InvalidFilter(
+                f"{label} must be a number below 10^14", details={"parameter": label}
+            )
         return [Criterion(condition.field, condition.op, amount)]
     if kind in (_STATUS, _SOURCE):
         enum: type[LeadStatus] | type[LeadSource] = LeadStatus if kind == _STATUS else LeadSource
@@ -486,9 +494,9 @@ async def list_leads(
                 details={"parameter": "sort"},
             )
     search = (query.search or "").strip() or None
-    if search is not None and len(search) > 200:
+    if search is not None and (len(search) > 200 or "\x00" in search):
         raise ValidationFailed(
-            "search is longer than 200 characters", details={"parameter": "search"}
+            "search must be at most 200 characters, without NUL", details={"parameter": "search"}
         )
     repo = LeadRepository(session)
     offset = (query.page - 1) * query.limit

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -134,6 +134,49 @@ def _parse_list_query(request: Request) -> leads.LeadQuery:
 
 _LABELS = {**{v: k for k, v in s.DOMAIN_NAMES.items()}}
 
+
+def _filter_parameters() -> list[dict[str, Any]]:
+    """OpenAPI entries for every filter and operator the service accepts."""
+    params: list[dict[str, Any]] = []
+    for field_name, (kind, ops) in leads.FILTERS.items():
+        name = s.octanist_name(field_name)
+        for op in sorted(ops):
+            if op is Op.EXISTS:
+                schema: dict[str, Any] = {"type": "boolean"}
+                text = f"true: leads with a {name}; false: leads without one"
+            elif kind == "money":
+                schema = {"type": "number"}
+                text = f"{name} {op.value} this amount"
+            elif kind == "date":
+                schema = {"type": "string", "format": "date-time"}
+                text = f"{name} {op.value} this time (ISO-8601; a bare date means that UTC day)"
+            else:
+                schema = {"type": "string"}
+                text = f"{name} equals this value" + (
+                    " (several values comma-separated)" if kind in ("status", "source") else ""
+                )
+            params.append(
+                {
+                    "name": name if op is Op.EQ else f"{name}[{op.value}]",
+                    "in": "query",
+                    "required": False,
+                    "schema": schema,
+                    "description": text,
+                }
+            )
+    params.append(
+        {
+            "name": "updated_after",
+            "in": "query",
+            "required": False,
+            "deprecated": True,
+            "schema": {"type": "string", "format": "date-time"},
+            "description": "Legacy alias of updatedAt[gte].",
+        }
+    )
+    return params
+
+
 # ----------------------------------------------------------------------------------- routes
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -148,18 +191,25 @@ async def check(caller: Caller) -> Response:
     return json_response({"success": True})
 
 
-@router.get("/leads", response_model=s.LeadListEnvelope, responses=_ERRORS, tags=["leads"])
+@router.get(
+    "/leads",
+    response_model=s.LeadListEnvelope,
+    responses=_ERRORS,
+    tags=["leads"],
+    openapi_extra={"parameters": _filter_parameters()},
+)
 async def list_leads(
     request: Request,
     session: Session,
     caller: Caller,
-    limit: int = 50,
-    page: int = 1,
-    sort: str | None = None,
-    search: str | None = None,
-    fields: str | None = None,
-    status: str | None = None,
-    source: str | None = None,
+    limit: Annotated[int, Query(description="Results per page, 1-100.")] = 50,
+    page: Annotated[int, Query(description="Page number, from 1.")] = 1,
+    sort: Annotated[
+        str | None,
+        Query(description="field:asc|desc, comma-separated; default createdAt:desc."),
+    ] = None,
+    search: Annotated[str | None, Query(description="Text in name, email or phone.")] = None,
+    fields: Annotated[str | None, Query(description="Comma-separated fields to return.")] = None,
 ) -> Response:
     """List leads with filters (``field``, ``field[gte|gt|lte|lt|exists]``), sort and search."""
     caller.require(Permission.LEADS_READ)
