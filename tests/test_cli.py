@@ -1,0 +1,161 @@
+"""The ``leadline`` command: migrate, keys, and serve as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from leadline.cli import app
+from leadline.config import Settings, get_settings
+from tests.fixtures.factories import fetch_rows
+from tests.fixtures.server import free_port
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("LEADLINE_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def check(base_url: str, key: str) -> int:
+    return httpx.post(f"{base_url}/api/check", headers={"X-API-KEY": key}).status_code
+
+
+def test_keys_create_prints_key_alone_on_last_line(cli: CliRunner, settings: Settings) -> None:
+    result = cli.invoke(
+        app, ["keys", "create", "--workspace", "newco", "--role", "integration", "--name", "Zapier"]
+    )
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("ll_")
+    assert " " not in key
+    rows = fetch_rows(
+        settings,
+        "SELECT w.slug, k.role, k.name, k.key_hash FROM api_keys k "
+        "JOIN workspaces w ON w.id = k.workspace_id",
+    )
+    assert [(r["slug"], r["role"], r["name"]) for r in rows] == [("newco", "integration", "Zapier")]
+    assert key not in str(rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workspace", "acme", "--role", "owner"], "unknown role"),
+        (["--workspace", "Not A Slug", "--role", "admin"], "slug"),
+    ],
+)
+def test_keys_create_refuses_bad_input(cli: CliRunner, args: list[str], message: str) -> None:
+    result = cli.invoke(app, ["keys", "create", *args])
+    assert result.exit_code != 0
+    assert message in result.stderr
+
+
+def test_keys_list_shows_prefix_never_the_key(cli: CliRunner) -> None:
+    created = cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "marketing"])
+    key = created.stdout.strip().splitlines()[-1]
+    listing = cli.invoke(app, ["keys", "list"])
+    assert listing.exit_code == 0
+    assert key[:10] in listing.stdout
+    assert key not in listing.stdout
+    assert "marketing" in listing.stdout
+    assert "acme" in listing.stdout
+    missing = cli.invoke(app, ["keys", "list", "--workspace", "nope"])
+    assert missing.exit_code != 0
+
+
+def test_keys_revoke(cli: CliRunner, settings: Settings) -> None:
+    created = cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"])
+    key = created.stdout.strip().splitlines()[-1]
+    revoked = cli.invoke(app, ["keys", "revoke", key[:10]])
+    assert revoked.exit_code == 0, revoked.output
+    assert fetch_rows(settings, "SELECT revoked_at FROM api_keys")[0]["revoked_at"] is not None
+    unknown = cli.invoke(app, ["keys", "revoke", "ll_nothing"])
+    assert unknown.exit_code != 0
+    assert "no API key" in unknown.stderr
+
+
+def test_migrate_builds_a_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("LEADLINE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+        assert result.exit_code == 0, result.output
+        tables = fetch_rows(
+            Settings(database_url=url), "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+        assert {"leads", "api_keys", "workspaces", "alembic_version"} <= {t["name"] for t in tables}
+    finally:
+        get_settings.cache_clear()
+
+
+def _serve(url: str, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "LEADLINE_DATABASE_URL": url}
+    env.pop("LEADLINE_SECRET_KEY", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "leadline.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _wait_until_up(base_url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "leadline serve exited"
+        try:
+            httpx.get(f"{base_url}/health", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("leadline serve did not start")
+
+
+def test_serve_on_empty_database_creates_default_workspace_and_admin_key(
+    settings: Settings,
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    proc = _serve(settings.database_url, port)
+    try:
+        assert proc.stdout is not None
+        announcement = proc.stdout.readline()
+        key = proc.stdout.readline().strip()
+        assert "default" in announcement
+        assert key.startswith("ll_")
+        _wait_until_up(base_url, proc)
+        assert check(base_url, key) == 200
+        lead = httpx.post(f"{base_url}/api/leads", json={"name": "Ada"}, headers={"X-API-KEY": key})
+        assert lead.status_code == 201
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    rows = fetch_rows(settings, "SELECT slug FROM workspaces")
+    assert [r["slug"] for r in rows] == ["default"]
+    secret = fetch_rows(settings, "SELECT value FROM instance_settings WHERE key = 'secret_key'")
+    assert len(secret) == 1
+    assert len(secret[0]["value"]) >= 32
+
+    # A second start prints no new key and keeps the secret.
+    proc = _serve(settings.database_url, port)
+    try:
+        _wait_until_up(base_url, proc)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "ll_" not in out
+    assert fetch_rows(settings, "SELECT value FROM instance_settings") == secret
+    assert len(fetch_rows(settings, "SELECT id FROM api_keys")) == 1
