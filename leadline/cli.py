@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+ad_spend_app = typer.Typer(help="Load daily ad spend.", no_args_is_help=True)
+app.add_typer(ad_spend_app, name="ad-spend")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -154,6 +157,37 @@ def keys_revoke(
 
     revoked = in_transaction(lambda session: auth.revoke_key(session, key))
     typer.echo(f"revoked {revoked.id} ({revoked.prefix}...)")
+
+
+@ad_spend_app.command("import")
+def ad_spend_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with columns date, platform, campaign_id, campaign_name, spend, currency, "
+            "clicks, impressions (camelCase names work too).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    workspace: Annotated[str, typer.Option(help="Slug of the workspace to load into.")] = "default",
+) -> None:
+    """Import daily spend from a CSV file: all rows or none. A day, platform and campaign
+    already stored is replaced, never doubled."""
+    from leadline.adspend import service as adspend
+
+    def progress(rows: int) -> None:
+        typer.echo(f"{rows} rows read", err=True)
+
+    with file.open(encoding="utf-8-sig", newline="") as stream:
+        result = in_transaction(
+            lambda session: adspend.import_csv_for(session, workspace, stream, progress=progress)
+        )
+    typer.echo(
+        f"imported {result.rows} rows into workspace '{workspace}': "
+        f"{result.inserted} inserted, {result.replaced} replaced"
+    )
 
 
 def main() -> None:

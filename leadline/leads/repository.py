@@ -198,3 +198,23 @@ class LeadRepository:
         )
         total = result.scalar_one()
         return total if isinstance(total, Decimal) else Decimal(str(total or 0))
+
+    async def won_by_currency(
+        self, workspace_id: str, start: datetime, end: datetime
+    ) -> list[tuple[str | None, int, Decimal]]:
+        """Won leads created in [start, end]: (currency, how many, sum of value) per currency."""
+        result = await self.session.execute(
+            select(Lead.currency, func.count(), func.coalesce(func.sum(Lead.value), 0))
+            .where(
+                Lead.workspace_id == workspace_id,
+                Lead.created_at >= start,
+                Lead.created_at <= end,
+                Lead.status == "won",
+            )
+            .group_by(Lead.currency)
+        )
+        rows = []
+        for currency, count, total in result.all():
+            amount = total if isinstance(total, Decimal) else Decimal(str(total or 0))
+            rows.append((currency, int(count), amount))
+        return rows

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -108,6 +118,13 @@ class Label(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
 
+def _where_present(name: str, column: str, *, leading_workspace: bool = True) -> Index:
+    """An index over only the rows where ``column`` is set."""
+    present = text(f"{column} IS NOT NULL")
+    columns = ("workspace_id", column) if leading_workspace else (column,)
+    return Index(name, *columns, sqlite_where=present, postgresql_where=present)
+
+
 class Lead(_Attribution, Base):
     __tablename__ = "leads"
 
@@ -160,6 +177,17 @@ class Lead(_Attribution, Base):
         Index("ix_leads_ws_phone", "workspace_id", "phone_e164"),
         Index("ix_leads_ws_gclid", "workspace_id", "gclid"),
         Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign"),
+        # Value filters, and sort=value on SQLite (PostgreSQL sorts nulls last by hand).
+        Index("ix_leads_ws_value", "workspace_id", "value", "id"),
+        # Partial: a row only enters these when it carries the field, so they cost an insert
+        # next to nothing for the many leads without it, yet turn equality and [exists]=true
+        # filters on rare fields from table scans into index lookups.
+        _where_present("ix_leads_label", "label_id", leading_workspace=False),
+        *(
+            _where_present(f"ix_leads_ws_{name}", name)
+            for name in (*CLICK_ID_FIELDS, "utm_term", "utm_content")
+            if name != "gclid"  # ix_leads_ws_gclid covers every row
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware
 from leadline.surfaces.octanist.envelope import install_error_handlers, render_error
+from leadline.surfaces.octanist.reports import router as reports_router
 from leadline.surfaces.octanist.router import router
 
 
@@ -24,6 +25,7 @@ def create_octanist_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(reports_router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -179,13 +179,13 @@ def _filter_parameters() -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------------- routes
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": s.ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413)
 }
 
 
-@router.get("/check", response_model=s.CheckResponse, responses=_ERRORS, tags=["auth"])
-@router.post("/check", response_model=s.CheckResponse, responses=_ERRORS, tags=["auth"])
+@router.get("/check", response_model=s.CheckResponse, responses=ERROR_RESPONSES, tags=["auth"])
+@router.post("/check", response_model=s.CheckResponse, responses=ERROR_RESPONSES, tags=["auth"])
 async def check(caller: Caller) -> Response:
     """Validate the API key. The only endpoint that answers with a bare ``{"success": true}``."""
     return json_response({"success": True})
@@ -194,7 +194,7 @@ async def check(caller: Caller) -> Response:
 @router.get(
     "/leads",
     response_model=s.LeadListEnvelope,
-    responses=_ERRORS,
+    responses=ERROR_RESPONSES,
     tags=["leads"],
     openapi_extra={"parameters": _filter_parameters()},
 )
@@ -228,7 +228,9 @@ async def list_leads(
     )
 
 
-@router.get("/leads/{lead_id}", response_model=s.LeadEnvelope, responses=_ERRORS, tags=["leads"])
+@router.get(
+    "/leads/{lead_id}", response_model=s.LeadEnvelope, responses=ERROR_RESPONSES, tags=["leads"]
+)
 async def get_lead(request: Request, session: Session, caller: Caller, lead_id: str) -> Response:
     """One lead, with every field."""
     caller.require(Permission.LEADS_READ)
@@ -239,7 +241,7 @@ async def get_lead(request: Request, session: Session, caller: Caller, lead_id: 
     "/leads",
     response_model=s.CreatedLeadEnvelope,
     status_code=201,
-    responses=_ERRORS,
+    responses=ERROR_RESPONSES,
     tags=["leads"],
 )
 async def create_lead(
@@ -265,7 +267,9 @@ async def create_lead(
     return success(request, data, status_code=status_code)
 
 
-@router.patch("/leads", response_model=s.UpdatedLeadEnvelope, responses=_ERRORS, tags=["leads"])
+@router.patch(
+    "/leads", response_model=s.UpdatedLeadEnvelope, responses=ERROR_RESPONSES, tags=["leads"]
+)
 async def update_lead(
     request: Request,
     session: Session,
