@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from leadline.auth.service import create_key  # noqa: E402
 from leadline.config import Settings  # noqa: E402
 from leadline.db import Database  # noqa: E402
+from leadline.kit.ids import id_from  # noqa: E402
 from leadline.migrations import upgrade  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -184,16 +185,6 @@ LEAD_COLUMNS = (
     "analytics_storage",
 )
 
-_B32 = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def _base32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_B32[rem])
-    return "".join(reversed(chars))
-
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
     roll = rng.random()
@@ -235,9 +226,9 @@ def generate_leads(
         local = f"{first.lower()}.{last.lower()}{i}"
         digits = f"{(seed * 7919 + i * 104_729) % 100_000_000:08d}"
         row: dict[str, Any] = {
-            "id": "lead_"
-            + _base32(int(created.replace(tzinfo=UTC).timestamp() * 1000), 10)
-            + _base32(rng.getrandbits(80), 16),
+            "id": id_from(
+                "lead", int(created.replace(tzinfo=UTC).timestamp() * 1000), rng.getrandbits(80)
+            ),
             "workspace_id": workspace_id,
             "name": f"{first} {last.replace('-', ' ')}",
             "email": f"{local}@{rng.choice(DOMAINS)}",
@@ -335,7 +326,7 @@ async def _create_keys(url: str) -> tuple[str, str, str]:
 def _labels(workspace_id: str, seed: int) -> list[tuple[str, str, str, str]]:
     rng = random.Random(seed)
     return [
-        (f"lbl_{_base32(rng.getrandbits(100), 20)}", workspace_id, name, "2024-01-01")
+        (id_from("label", 1_704_067_200_000, rng.getrandbits(80)), workspace_id, name, "2024-01-01")
         for name in ("hot", "callback", "spam", "partner", "enterprise")
     ]
 

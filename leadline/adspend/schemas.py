@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from leadline.kit.pagination import PageWindow
+
 
 class GroupBy(StrEnum):
     DATE = "date"
@@ -92,18 +94,7 @@ class SpendGroup:
     roas: Decimal | None
 
 
-@dataclass(frozen=True)
-class SpendPage:
+@dataclass(frozen=True, kw_only=True)
+class SpendPage(PageWindow):
     group_by: GroupBy
     groups: list[SpendGroup]
-    total: int
-    limit: int
-    page: int
-
-    @property
-    def total_pages(self) -> int:
-        return (self.total + self.limit - 1) // self.limit
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total

@@ -131,6 +131,10 @@ class LeadRepository:
         order: list[Any] = []
         for key in sort:
             column = getattr(Lead, key.column)
+            if not Lead.__table__.c[key.column].nullable:
+                # Plain order, so PostgreSQL can walk the (workspace_id, column, id) index.
+                order.append(column.desc() if key.descending else column.asc())
+                continue
             # Nulls sort as the smallest value on both databases.
             order.append(
                 column.desc().nulls_last() if key.descending else column.asc().nulls_first()

@@ -17,6 +17,7 @@ from leadline.auth.service import Principal
 from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, ValidationFailed
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
+from leadline.kit.pagination import PageWindow
 from leadline.kit.time import parse_datetime, utcnow
 from leadline.leads.repository import Criterion, LeadRepository, SortKey
 from leadline.leads.schemas import (
@@ -370,20 +371,9 @@ class LeadQuery:
     page: int = 1
 
 
-@dataclass(frozen=True)
-class LeadPage:
+@dataclass(frozen=True, kw_only=True)
+class LeadPage(PageWindow):
     records: list[LeadRecord]
-    total: int
-    limit: int
-    page: int
-
-    @property
-    def total_pages(self) -> int:
-        return (self.total + self.limit - 1) // self.limit
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total
 
 
 def _date_criteria(condition: Condition, label: str) -> list[Criterion]:
@@ -503,7 +493,11 @@ async def list_leads(
     leads = await repo.page(
         principal.workspace_id, criteria, search, query.sort, query.limit, offset
     )
-    total = await repo.count(principal.workspace_id, criteria, search)
+    if len(leads) < query.limit and (leads or offset == 0):
+        # A page that is not full is the last one: the total is known without counting.
+        total = offset + len(leads)
+    else:
+        total = await repo.count(principal.workspace_id, criteria, search)
     masked = principal.masks_personal_data
     return LeadPage(
         records=[to_record(lead, masked=masked) for lead in leads],

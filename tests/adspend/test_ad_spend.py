@@ -9,29 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadline import cli
 from leadline.adspend import service as adspend_service
 from leadline.config import Settings, get_settings
-from leadline.models import AdSpend, Lead, Workspace
+from leadline.models import AdSpend, Workspace
 from leadline.surfaces.octanist import report_schemas as rs
 from leadline.surfaces.octanist.schemas import ErrorEnvelope
-from tests.fixtures.factories import make_key
+from tests.fixtures.factories import make_key, set_lead_columns
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def set_lead(settings: Settings, lead_id: str, **values: Any) -> None:
-    """Write lead columns the API does not let clients set (created_at)."""
-    engine = create_engine(settings.sync_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(update(Lead).where(Lead.id == lead_id).values(**values))
-    finally:
-        engine.dispose()
 
 
 def spend_rows(settings: Settings, workspace: str = "acme") -> list[dict[str, Any]]:
@@ -82,7 +72,7 @@ def lead_on(
     if status:
         moved = api.patch("/api/leads", json={"id": lead_id, "status": status, **update_fields})
         assert moved.status_code == 200, moved.text
-    set_lead(settings, lead_id, created_at=created_at)
+    set_lead_columns(settings, lead_id, created_at=created_at)
     return lead_id
 
 

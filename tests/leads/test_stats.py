@@ -6,14 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, update
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
-from leadline.models import Lead
 from leadline.surfaces.octanist.report_schemas import StatsEnvelope
 from leadline.surfaces.octanist.schemas import ErrorEnvelope
-from tests.fixtures.factories import make_key, set_workspace
+from tests.fixtures.factories import make_key, set_lead_columns, set_workspace
 
 
 def create_lead(api: TestClient, **fields: Any) -> str:
@@ -26,16 +24,6 @@ def create_lead(api: TestClient, **fields: Any) -> str:
 def move(api: TestClient, lead_id: str, status: str, **fields: Any) -> None:
     response = api.patch("/api/leads", json={"id": lead_id, "status": status, **fields})
     assert response.status_code == 200, response.text
-
-
-def set_lead(settings: Settings, lead_id: str, **values: Any) -> None:
-    """Write lead columns the API does not let clients set (created_at, source)."""
-    engine = create_engine(settings.sync_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(update(Lead).where(Lead.id == lead_id).values(**values))
-    finally:
-        engine.dispose()
 
 
 def stats(api: TestClient, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -65,8 +53,8 @@ def test_formulas_on_a_known_pipeline(api: TestClient, settings: Settings) -> No
     for lead_id, value in zip(ids[5:9], ("100", "250.50", "1000", "149.50"), strict=True):
         move(api, lead_id, "won", value=value)
     move(api, ids[9], "lost", value=5000)  # a lost lead's value is not won value
-    set_lead(settings, ids[0], source="import")
-    set_lead(settings, ids[1], source="import")
+    set_lead_columns(settings, ids[0], source="import")
+    set_lead_columns(settings, ids[1], source="import")
 
     data = stats(api)
 
@@ -177,14 +165,14 @@ def test_period_boundaries(api: TestClient, settings: Settings) -> None:
     just_before = create_lead(api)
     mid_last_month = create_lead(api)
     older = create_lead(api)
-    set_lead(settings, at_start, created_at=first_instant)
-    set_lead(settings, just_before, created_at=last_instant_before)
-    set_lead(
+    set_lead_columns(settings, at_start, created_at=first_instant)
+    set_lead_columns(settings, just_before, created_at=last_instant_before)
+    set_lead_columns(
         settings,
         mid_last_month,
         created_at=datetime.combine(last_month, datetime.min.time(), UTC) + timedelta(days=10),
     )
-    set_lead(
+    set_lead_columns(
         settings,
         older,
         created_at=datetime(two_months_ago.year, two_months_ago.month, 5, 12, tzinfo=UTC),
@@ -234,8 +222,10 @@ def test_period_boundaries(api: TestClient, settings: Settings) -> None:
 def test_custom_range_across_a_year_end(api: TestClient, settings: Settings) -> None:
     inside = create_lead(api)
     outside = create_lead(api)
-    set_lead(settings, inside, created_at=datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
-    set_lead(settings, outside, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    set_lead_columns(
+        settings, inside, created_at=datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    )
+    set_lead_columns(settings, outside, created_at=datetime(2026, 1, 1, tzinfo=UTC))
 
     data = stats(api, {"period": "custom", "startDate": "2025-12-01", "endDate": "2025-12-31"})
 

@@ -6,33 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
+from tests.fixtures.factories import set_lead_columns
 
 
 def create(api: TestClient, **body: Any) -> str:
     response = api.post("/api/leads", json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["data"]["id"])
-
-
-def set_times(settings: Settings, lead_id: str, **times: datetime) -> None:
-    """Move a lead in time (sqlite keeps naive UTC text, PostgreSQL timestamptz)."""
-    engine = create_engine(settings.sync_url)
-    sqlite = engine.dialect.name == "sqlite"
-    # SQLite keeps what SQLAlchemy writes: naive UTC text with microseconds.
-    values: dict[str, Any] = {
-        k: (v.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else v)
-        for k, v in times.items()
-    }
-    assignments = ", ".join(f"{column} = :{column}" for column in values)
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE leads SET {assignments} WHERE id = :id"), {**values, "id": lead_id}
-        )
-    engine.dispose()
 
 
 def ids(api: TestClient, query: str) -> list[str]:
@@ -68,19 +51,19 @@ def three(api: TestClient, settings: Settings) -> dict[str, str]:
         utm_campaign="summer",
     )
     c = create(api, name="Carol Cherry", email="carol@cherry.example", custom="vip")
-    set_times(
+    set_lead_columns(
         settings,
         a,
         created_at=datetime(2026, 1, 10, 8, tzinfo=UTC),
         updated_at=datetime(2026, 1, 10, 8, tzinfo=UTC),
     )
-    set_times(
+    set_lead_columns(
         settings,
         b,
         created_at=datetime(2026, 2, 10, 8, tzinfo=UTC),
         updated_at=datetime(2026, 2, 10, 8, tzinfo=UTC),
     )
-    set_times(
+    set_lead_columns(
         settings,
         c,
         created_at=datetime(2026, 3, 10, 8, tzinfo=UTC),
@@ -89,13 +72,13 @@ def three(api: TestClient, settings: Settings) -> dict[str, str]:
     api.patch("/api/leads", json={"id": a, "status": "won", "value": 5000})
     api.patch("/api/leads", json={"id": b, "status": "qualified", "value": 300})
     # PATCH touched updatedAt; put it back for predictable updatedAt filters.
-    set_times(
+    set_lead_columns(
         settings,
         a,
         updated_at=datetime(2026, 1, 11, 8, tzinfo=UTC),
         qualified_at=datetime(2026, 1, 11, 8, tzinfo=UTC),
     )
-    set_times(
+    set_lead_columns(
         settings,
         b,
         updated_at=datetime(2026, 2, 11, 8, tzinfo=UTC),
@@ -130,7 +113,16 @@ def test_pages(api: TestClient, three: dict[str, str]) -> None:
         "total": 3,
         "hasMore": True,
     }
-    assert second["meta"]["pagination"]["hasMore"] is False
+    assert second["meta"]["pagination"] == {
+        "limit": 2,
+        "page": 2,
+        "totalPages": 2,
+        "total": 3,
+        "hasMore": False,
+    }
+    assert beyond["meta"]["pagination"]["total"] == 3
+    exact = api.get("/api/leads?limit=3").json()["meta"]["pagination"]
+    assert (exact["total"], exact["totalPages"], exact["hasMore"]) == (3, 1, False)
     assert [x["id"] for x in first["data"] + second["data"]] == [three["c"], three["b"], three["a"]]
     assert beyond["data"] == []
 

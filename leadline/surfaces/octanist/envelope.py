@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from leadline.errors import LeadlineError, RateLimited
 from leadline.kit.ids import request_id
+from leadline.kit.pagination import PageWindow
 from leadline.kit.time import iso_millis, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,17 @@ def success(request: Request, data: Any, *, status_code: int = 200, **meta_extra
     return json_response(
         {"success": True, "data": data, "meta": meta(request, **meta_extra)}, status_code
     )
+
+
+def pagination(window: PageWindow) -> dict[str, Any]:
+    """``meta.pagination`` of a list answer."""
+    return {
+        "limit": window.limit,
+        "page": window.page,
+        "totalPages": window.total_pages,
+        "total": window.total,
+        "hasMore": window.has_more,
+    }
 
 
 def _error(

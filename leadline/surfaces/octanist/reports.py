@@ -17,7 +17,7 @@ from leadline.kit.time import iso_millis
 from leadline.leads import stats as lead_stats
 from leadline.surfaces.octanist import report_schemas as rs
 from leadline.surfaces.octanist import schemas as s
-from leadline.surfaces.octanist.envelope import success
+from leadline.surfaces.octanist.envelope import pagination, success
 from leadline.surfaces.octanist.router import ERROR_RESPONSES, Caller, Session
 
 router = APIRouter()
@@ -137,13 +137,7 @@ async def _spend_response(
     return success(
         request,
         render_spend_page(page),
-        pagination={
-            "limit": page.limit,
-            "page": page.page,
-            "totalPages": page.total_pages,
-            "total": page.total,
-            "hasMore": page.has_more,
-        },
+        pagination=pagination(page),
     )
 
 

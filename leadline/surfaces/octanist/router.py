@@ -23,7 +23,7 @@ from leadline.leads import service as leads
 from leadline.leads.repository import SortKey
 from leadline.leads.schemas import LeadStatus
 from leadline.surfaces.octanist import schemas as s
-from leadline.surfaces.octanist.envelope import json_response, success
+from leadline.surfaces.octanist.envelope import json_response, pagination, success
 
 Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
@@ -218,13 +218,7 @@ async def list_leads(
     return success(
         request,
         [render_lead(record, selected) for record in page_.records],
-        pagination={
-            "limit": page_.limit,
-            "page": page_.page,
-            "totalPages": page_.total_pages,
-            "total": page_.total,
-            "hasMore": page_.has_more,
-        },
+        pagination=pagination(page_),
     )
 
 
