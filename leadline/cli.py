@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.errors import LeadlineError
+from leadline.models import Workspace
 
 T = TypeVar("T")
 
@@ -26,6 +27,10 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 ad_spend_app = typer.Typer(help="Load daily ad spend.", no_args_is_help=True)
 app.add_typer(ad_spend_app, name="ad-spend")
+workspaces_app = typer.Typer(
+    help="List workspaces and change their settings.", no_args_is_help=True
+)
+app.add_typer(workspaces_app, name="workspaces")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -188,6 +193,60 @@ def ad_spend_import(
         f"imported {result.rows} rows into workspace '{workspace}': "
         f"{result.inserted} inserted, {result.replaced} replaced"
     )
+
+
+def _workspace_line(ws: Workspace) -> str:
+    limit = "unlimited" if ws.leads_limit is None else str(ws.leads_limit)
+    bulk = "yes" if ws.allow_bulk_updates else "no"
+    return (
+        f"{ws.slug}  name={ws.name!r}  currency={ws.default_currency}  "
+        f"bulk-updates={bulk}  leads-limit={limit}"
+    )
+
+
+@workspaces_app.command("list")
+def workspaces_list() -> None:
+    """List workspaces and their settings."""
+    from leadline.workspaces import service as workspaces
+
+    for ws in in_transaction(workspaces.list_workspaces):
+        typer.echo(_workspace_line(ws))
+
+
+@workspaces_app.command("update")
+def workspaces_update(
+    slug: Annotated[str, typer.Argument(help="The workspace to change.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    bulk_updates: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-bulk-updates/--no-bulk-updates",
+            help="Let PATCH /api/leads update every lead an email or phone matches.",
+        ),
+    ] = None,
+    leads_limit: Annotated[
+        int | None, typer.Option(help="Leads per month reported as the usage limit.")
+    ] = None,
+    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the leads limit.")] = False,
+    currency: Annotated[
+        str | None, typer.Option(help="Currency for values sent without one (ISO 4217).")
+    ] = None,
+) -> None:
+    """Change a workspace's settings; options not given stay as they are."""
+    from leadline.workspaces import service as workspaces
+
+    ws = in_transaction(
+        lambda session: workspaces.update_workspace(
+            session,
+            slug,
+            name=name,
+            allow_bulk_updates=bulk_updates,
+            leads_limit=leads_limit,
+            clear_leads_limit=unlimited,
+            default_currency=currency,
+        )
+    )
+    typer.echo(_workspace_line(ws))
 
 
 def main() -> None:

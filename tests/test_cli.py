@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadline.cli import app
@@ -159,3 +160,58 @@ def test_serve_on_empty_database_creates_default_workspace_and_admin_key(
     assert "ll_" not in out
     assert fetch_rows(settings, "SELECT value FROM instance_settings") == secret
     assert len(fetch_rows(settings, "SELECT id FROM api_keys")) == 1
+
+
+def test_workspaces_update_and_list(cli: CliRunner, api: TestClient) -> None:
+    for email in ("dup@example.com", "dup@example.com"):
+        api.post("/api/leads", json={"email": email})
+    assert (
+        api.patch("/api/leads", json={"email": "dup@example.com", "status": "won"}).status_code
+        == 409
+    )
+
+    result = cli.invoke(
+        app,
+        [
+            "workspaces",
+            "update",
+            "acme",
+            "--allow-bulk-updates",
+            "--leads-limit",
+            "500",
+            "--currency",
+            "usd",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "bulk-updates=yes" in result.stdout
+    assert "leads-limit=500" in result.stdout
+    assert "currency=USD" in result.stdout
+    assert (
+        api.patch("/api/leads", json={"email": "dup@example.com", "status": "won"}).status_code
+        == 200
+    )
+    usage = api.post("/api/stats", json={}).json()["data"]["usage"]
+    assert usage["leadsLimit"] == 500
+
+    cli.invoke(app, ["workspaces", "update", "acme", "--unlimited", "--no-bulk-updates"])
+    listing = cli.invoke(app, ["workspaces", "list"])
+    assert "acme" in listing.stdout
+    assert "leads-limit=unlimited" in listing.stdout
+    assert "bulk-updates=no" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "--name", "x"], "no workspace"),
+        (["acme", "--currency", "euro"], "ISO 4217"),
+        (["acme", "--leads-limit", "-1"], "0 or more"),
+    ],
+)
+def test_workspaces_update_refuses_bad_input(
+    cli: CliRunner, admin_key: str, args: list[str], message: str
+) -> None:
+    result = cli.invoke(app, ["workspaces", "update", *args])
+    assert result.exit_code != 0
+    assert message in result.stderr

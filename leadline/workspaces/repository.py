@@ -34,3 +34,7 @@ class WorkspaceRepository:
     async def put_setting(self, key: str, value: str) -> None:
         self.session.add(InstanceSetting(key=key, value=value))
         await self.session.flush()
+
+    async def all(self) -> list[Workspace]:
+        result = await self.session.execute(select(Workspace).order_by(Workspace.slug))
+        return list(result.scalars())

@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.errors import ValidationFailed
+from leadline.errors import NotFound, ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.models import Workspace
 from leadline.workspaces.repository import WorkspaceRepository
@@ -53,3 +53,50 @@ async def ensure_secret_key(session: AsyncSession, configured: str | None) -> st
     generated = secrets.token_urlsafe(48)
     await repo.put_setting("secret_key", generated)
     return generated
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+async def list_workspaces(session: AsyncSession) -> list[Workspace]:
+    return await WorkspaceRepository(session).all()
+
+
+async def update_workspace(
+    session: AsyncSession,
+    slug: str,
+    *,
+    name: str | None = None,
+    allow_bulk_updates: bool | None = None,
+    leads_limit: int | None = None,
+    clear_leads_limit: bool = False,
+    default_currency: str | None = None,
+) -> Workspace:
+    """Change a workspace's settings; only the values given change."""
+    workspace = await WorkspaceRepository(session).get_by_slug(slug)
+    if workspace is None:
+        raise NotFound(f"no workspace '{slug}'", details={"field": "workspace"})
+    if name is not None:
+        if not name.strip() or len(name) > 200:
+            raise ValidationFailed("name must be 1-200 characters", details={"field": "name"})
+        workspace.name = name.strip()
+    if allow_bulk_updates is not None:
+        workspace.allow_bulk_updates = allow_bulk_updates
+    if leads_limit is not None:
+        if leads_limit < 0:
+            raise ValidationFailed(
+                "leads limit must be 0 or more", details={"field": "leads_limit"}
+            )
+        workspace.leads_limit = leads_limit
+    if clear_leads_limit:
+        workspace.leads_limit = None
+    if default_currency is not None:
+        code = default_currency.strip().upper()
+        if not _CURRENCY.match(code):
+            raise ValidationFailed(
+                "currency must be a three-letter ISO 4217 code such as EUR or USD",
+                details={"field": "currency"},
+            )
+        workspace.default_currency = code
+    await session.flush()
+    return workspace
