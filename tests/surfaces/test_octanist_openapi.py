@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -42,6 +43,27 @@ def octanist_server(database_url: str) -> Iterator[tuple[str, str]]:
                 assert created.status_code == 201, created.text
                 lead_id = created.json()["data"]["id"]
                 http.patch("/api/leads", json={"id": lead_id, "status": "won", "value": 10 * n})
+            # Spend on the days the seeded leads came in, so reports carry rows to check.
+            today = datetime.now(UTC).date()
+            spend = http.post(
+                "/api/ad-spend/import",
+                json={
+                    "rows": [
+                        {
+                            "date": (today - timedelta(days=d)).isoformat(),
+                            "platform": "googleads",
+                            "campaignId": f"c{d % 2}",
+                            "campaignName": f"Campaign {d % 2}",
+                            "spend": 12.5 * (d + 1),
+                            "currency": "EUR",
+                            "clicks": 10 + d,
+                            "impressions": 100 * (d + 1),
+                        }
+                        for d in range(3)
+                    ]
+                },
+            )
+            assert spend.status_code == 200, spend.text
         yield base_url, key
     empty_tables(database_url)
 
@@ -69,3 +91,18 @@ def test_octanist_api_conforms(octanist_server: tuple[str, str]) -> None:
             )
 
         conforms()
+
+    # Cases sure to answer with rows: lead objects and ad-spend report rows of every grouping.
+    today = datetime.now(UTC).date()
+    window = {"startDate": (today - timedelta(days=7)).isoformat(), "endDate": today.isoformat()}
+    listed = schema["/leads"]["GET"].Case(query={"limit": 2})
+    response = listed.call_and_validate(
+        base_url=f"{base_url}/api", headers={"X-API-KEY": key}, checks=CHECKS
+    )
+    assert len(response.json()["data"]) == 2
+    for group_by in ("date", "platform", "campaign"):
+        case = schema["/ad-spend"]["GET"].Case(query={**window, "groupBy": group_by})
+        response = case.call_and_validate(
+            base_url=f"{base_url}/api", headers={"X-API-KEY": key}, checks=CHECKS
+        )
+        assert response.json()["data"], group_by
