@@ -263,6 +263,9 @@ class UpdateResult:
 async def update_leads(
     session: AsyncSession, principal: Principal, data: LeadUpdate
 ) -> UpdateResult:
+    if data.status is LeadStatus.OPEN:
+        # The pipeline only moves forward from open; reopening is not an update clients make.
+        raise ValidationFailed("status must be qualified, won or lost", details={"field": "status"})
     repo = LeadRepository(session)
     if data.id:
         lead = await repo.get(principal.workspace_id, data.id)

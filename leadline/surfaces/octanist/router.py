@@ -21,7 +21,6 @@ from leadline.kit.filters import Condition, Op, parse_key
 from leadline.kit.time import iso_millis
 from leadline.leads import service as leads
 from leadline.leads.repository import SortKey
-from leadline.leads.schemas import LeadStatus
 from leadline.surfaces.octanist import schemas as s
 from leadline.surfaces.octanist.envelope import json_response, pagination, success
 
@@ -274,8 +273,6 @@ async def update_lead(
     caller.require(Permission.LEADS_WRITE)
     if body.status is None and body.changed_to is not None:
         body.status = body.changed_to
-    if body.status is LeadStatus.OPEN:
-        raise ValidationFailed("status must be qualified, won or lost", details={"field": "status"})
     result = await leads.update_leads(session, caller, body)
     return success(
         request,
