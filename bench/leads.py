@@ -367,9 +367,18 @@ def load_sqlite(path: str, workspaces: list[tuple[str, int, int]], now: datetime
             conn.execute("BEGIN")
             conn.executemany(insert, batch)
             conn.execute("COMMIT")
+    conn.execute(RECOUNT_LEADS)
+    conn.commit()
     conn.execute("ANALYZE")
     conn.close()
     return samples
+
+
+# Leads loaded behind the service's back: set each workspace's lead count as the service would.
+RECOUNT_LEADS = (
+    "UPDATE workspaces SET lead_count = "
+    "(SELECT count(*) FROM leads WHERE leads.workspace_id = workspaces.id)"
+)
 
 
 def _take(rows: Iterator[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
@@ -403,6 +412,8 @@ def load_postgresql(url: str, workspaces: list[tuple[str, int, int]], now: datet
                     for row in rows:
                         copy.write_row(tuple(row[c] for c in LEAD_COLUMNS))
             conn.commit()
+        conn.execute(RECOUNT_LEADS)
+        conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return samples

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +35,9 @@ def _condition(criterion: Criterion) -> ColumnElement[bool]:
     column = getattr(Lead, criterion.column)
     match criterion.op:
         case Op.EXISTS:
+            if not Lead.__table__.c[criterion.column].nullable:
+                # A required column always exists: no condition for the planner to trip over.
+                return true() if criterion.value else false()
             present = and_(column.is_not(None), column != "") if _is_text(column) else None
             if present is None:
                 present = column.is_not(None)

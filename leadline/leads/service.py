@@ -28,6 +28,7 @@ from leadline.leads.schemas import (
     parse_status,
 )
 from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, LeadStatusChange
+from leadline.workspaces import service as workspaces
 
 ATTRIBUTION_FIELDS: tuple[str, ...] = (
     "website",
@@ -228,6 +229,7 @@ async def create_lead(
     if lead.value is not None and lead.currency is None:
         lead.currency = principal.workspace.default_currency
     await repo.add(lead)
+    await workspaces.count_new_leads(session, principal.workspace_id)
     await repo.add_status_change(
         LeadStatusChange(
             id=new_id("lsc"),
@@ -499,6 +501,8 @@ async def list_leads(
     if len(leads) < query.limit and (leads or offset == 0):
         # A page that is not full is the last one: the total is known without counting.
         total = offset + len(leads)
+    elif not criteria and search is None:
+        total = await workspaces.lead_count(session, principal.workspace_id)
     else:
         total = await repo.count(principal.workspace_id, criteria, search)
     masked = principal.masks_personal_data

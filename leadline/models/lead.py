@@ -118,11 +118,10 @@ class Label(Base):
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
 
-def _where_present(name: str, column: str, *, leading_workspace: bool = True) -> Index:
-    """An index over only the rows where ``column`` is set."""
-    present = text(f"{column} IS NOT NULL")
-    columns = ("workspace_id", column) if leading_workspace else (column,)
-    return Index(name, *columns, sqlite_where=present, postgresql_where=present)
+def _where_present(name: str, *columns: str) -> Index:
+    """An index over only the rows where the first of ``columns`` is set."""
+    present = text(f"{columns[0]} IS NOT NULL")
+    return Index(name, "workspace_id", *columns, sqlite_where=present, postgresql_where=present)
 
 
 class Lead(_Attribution, Base):
@@ -176,13 +175,16 @@ class Lead(_Attribution, Base):
         Index("ix_leads_ws_email", "workspace_id", "email"),
         Index("ix_leads_ws_phone", "workspace_id", "phone_e164"),
         Index("ix_leads_ws_gclid", "workspace_id", "gclid"),
-        Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign"),
+        # Equality filters on campaign tags, answered in the default order straight from the index.
+        Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign", "created_at", "id"),
+        Index("ix_leads_ws_utm_source", "workspace_id", "utm_source", "created_at", "id"),
+        Index("ix_leads_ws_utm_medium", "workspace_id", "utm_medium", "created_at", "id"),
         # Value filters, and sort=value on SQLite (PostgreSQL sorts nulls last by hand).
         Index("ix_leads_ws_value", "workspace_id", "value", "id"),
         # Partial: a row only enters these when it carries the field, so they cost an insert
         # next to nothing for the many leads without it, yet turn equality and [exists]=true
         # filters on rare fields from table scans into index lookups.
-        _where_present("ix_leads_label", "label_id", leading_workspace=False),
+        _where_present("ix_leads_ws_label", "label_id", "created_at", "id"),
         *(
             _where_present(f"ix_leads_ws_{name}", name)
             for name in (*CLICK_ID_FIELDS, "utm_term", "utm_content")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -22,6 +22,9 @@ class Workspace(Base):
     # Optional cap reported by /api/stats usage; leads past it are kept, flagged as locked.
     leads_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     default_currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # Leads in the workspace, kept in the transaction that adds them, so the unfiltered list
+    # knows its total without counting a million rows.
+    lead_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.models import InstanceSetting, Workspace
@@ -38,3 +38,16 @@ class WorkspaceRepository:
     async def all(self) -> list[Workspace]:
         result = await self.session.execute(select(Workspace).order_by(Workspace.slug))
         return list(result.scalars())
+
+    async def add_to_lead_count(self, workspace_id: str, n: int) -> None:
+        await self.session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(lead_count=Workspace.lead_count + n)
+        )
+
+    async def lead_count(self, workspace_id: str) -> int:
+        result = await self.session.execute(
+            select(Workspace.lead_count).where(Workspace.id == workspace_id)
+        )
+        return int(result.scalar_one())

@@ -100,3 +100,12 @@ async def update_workspace(
         workspace.default_currency = code
     await session.flush()
     return workspace
+
+
+async def count_new_leads(session: AsyncSession, workspace_id: str, n: int = 1) -> None:
+    """Keep the workspace's lead count; call in the transaction that adds the leads."""
+    await WorkspaceRepository(session).add_to_lead_count(workspace_id, n)
+
+
+async def lead_count(session: AsyncSession, workspace_id: str) -> int:
+    return await WorkspaceRepository(session).lead_count(workspace_id)

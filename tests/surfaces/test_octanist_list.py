@@ -228,3 +228,31 @@ def test_search_name_email_phone(api: TestClient, three: dict[str, str]) -> None
 def test_fields_selects_fields(api: TestClient, three: dict[str, str]) -> None:
     data = api.get("/api/leads?fields=id,name,status&sort=createdAt:asc").json()["data"]
     assert data[0] == {"id": three["a"], "name": "Alice Apple", "status": "won"}
+
+
+def test_unfiltered_total_is_exact_across_failures_retries_and_workspaces(
+    api: TestClient, client: TestClient, settings: Settings
+) -> None:
+    from tests.fixtures.factories import fetch_rows, make_key
+
+    for n in range(3):
+        create(api, name=f"Lead {n}")
+    api.post("/api/leads", json={"name": "Retried"}, headers={"Idempotency-Key": "k1"})
+    api.post("/api/leads", json={"name": "Retried"}, headers={"Idempotency-Key": "k1"})
+    assert api.post("/api/leads", json={"email": "broken"}).status_code == 400
+    other = make_key(settings, "other", "admin")
+    client.post("/api/leads", json={"name": "Theirs"}, headers={"X-API-KEY": other})
+
+    stored = fetch_rows(settings, "SELECT lead_count FROM workspaces WHERE slug = 'acme'")
+    assert stored[0]["lead_count"] == 4
+    # A full first page: the total comes from the workspace's count, not from the page.
+    assert api.get("/api/leads?limit=2").json()["meta"]["pagination"]["total"] == 4
+    assert api.get("/api/leads?limit=2&page=2").json()["meta"]["pagination"]["total"] == 4
+    theirs = client.get("/api/leads?limit=1", headers={"X-API-KEY": other}).json()
+    assert theirs["meta"]["pagination"]["total"] == 1
+
+
+def test_exists_on_required_fields(api: TestClient, three: dict[str, str]) -> None:
+    assert len(ids(api, "createdAt[exists]=true")) == 3
+    assert ids(api, "createdAt[exists]=false") == []
+    assert len(ids(api, "updatedAt[exists]=true&status=open,won")) == 2
