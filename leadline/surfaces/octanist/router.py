@@ -84,18 +84,6 @@ _SORT_NAMES = {
 }
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"{name} must be a whole number", details={"parameter": name, "value": raw}
-        ) from None
-
-
 def _parse_sort(raw: str | None) -> list[SortKey]:
     if not raw:
         return [SortKey("created_at", descending=True)]
@@ -112,7 +100,7 @@ def _parse_sort(raw: str | None) -> list[SortKey]:
     return keys
 
 
-def _parse_list_query(request: Request) -> leads.LeadQuery:
+def _parse_list_query(request: Request, limit: int, page: int) -> leads.LeadQuery:
     conditions: list[Condition] = []
     for key, value in request.query_params.multi_items():
         if key in _RESERVED:
@@ -126,12 +114,9 @@ def _parse_list_query(request: Request) -> leads.LeadQuery:
         conditions=conditions,
         sort=_parse_sort(request.query_params.get("sort")),
         search=request.query_params.get("search"),
-        limit=_int_param(request, "limit", leads.DEFAULT_PAGE_SIZE),
-        page=_int_param(request, "page", 1),
+        limit=limit,
+        page=page,
     )
-
-
-_LABELS = {**{v: k for k, v in s.DOMAIN_NAMES.items()}}
 
 
 def _filter_parameters() -> list[dict[str, Any]]:
@@ -201,7 +186,7 @@ async def list_leads(
     request: Request,
     session: Session,
     caller: Caller,
-    limit: Annotated[int, Query(description="Results per page, 1-100.")] = 50,
+    limit: Annotated[int, Query(description="Results per page, 1-100.")] = leads.DEFAULT_PAGE_SIZE,
     page: Annotated[int, Query(description="Page number, from 1.")] = 1,
     sort: Annotated[
         str | None,
@@ -213,7 +198,9 @@ async def list_leads(
     """List leads with filters (``field``, ``field[gte|gt|lte|lt|exists]``), sort and search."""
     caller.require(Permission.LEADS_READ)
     selected = _parse_fields(fields)
-    page_ = await leads.list_leads(session, caller, _parse_list_query(request), labels=_LABELS)
+    page_ = await leads.list_leads(
+        session, caller, _parse_list_query(request, limit, page), labels=s.OCTANIST_NAMES
+    )
     return success(
         request,
         [render_lead(record, selected) for record in page_.records],
