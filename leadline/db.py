@@ -32,7 +32,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        # psycopg prepares statements it sees often; a prepared list query can fall back to a
+        # generic plan that ignores how selective this request's filter is. Plan every run.
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+    )
 
 
 class Database:

@@ -420,11 +420,14 @@ def _criteria(condition: Condition, label: str) -> list[Criterion]:
         )
     if condition.op is Op.EXISTS:
         try:
-            return [Criterion(condition.field, Op.EXISTS, parse_bool(condition.value))]
+            present = parse_bool(condition.value)
         except ValueError:
             raise InvalidFilter(
                 f"{label} must be true or false", details={"parameter": label}
             ) from None
+        if present and not Lead.__table__.c[condition.field].nullable:
+            return []  # always true: no filter at all, so the page needs no COUNT
+        return [Criterion(condition.field, Op.EXISTS, present)]
     if kind == _DATE:
         return _date_criteria(condition, label)
     if kind == _MONEY:

@@ -248,6 +248,9 @@ def test_unfiltered_total_is_exact_across_failures_retries_and_workspaces(
     # A full first page: the total comes from the workspace's count, not from the page.
     assert api.get("/api/leads?limit=2").json()["meta"]["pagination"]["total"] == 4
     assert api.get("/api/leads?limit=2&page=2").json()["meta"]["pagination"]["total"] == 4
+    always = api.get("/api/leads?limit=2&createdAt[exists]=true&updatedAt[exists]=true").json()
+    assert always["meta"]["pagination"]["total"] == 4
+    assert len(always["data"]) == 2
     theirs = client.get("/api/leads?limit=1", headers={"X-API-KEY": other}).json()
     assert theirs["meta"]["pagination"]["total"] == 1
 
