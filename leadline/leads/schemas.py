@@ -111,7 +111,7 @@ class _LeadInput(BaseModel):
 class LeadAttribution(_LeadInput):
     """Where a lead came from: landing page, click IDs, campaign tags, consent."""
 
-    website: Url | None = None
+    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)] | None = None
     path: Url | None = None
     gclid: ClickId | None = None
     dclid: ClickId | None = None

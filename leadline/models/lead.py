@@ -57,7 +57,8 @@ CONSENT_FIELDS: tuple[str, ...] = (
 class _Attribution:
     """Columns a visit and a lead both carry: where the visitor came from, and consent."""
 
-    website: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # The site's origin (scheme, host, port): short enough to index on every database.
+    website: Mapped[str | None] = mapped_column(String(512), nullable=True)
     path: Mapped[str | None] = mapped_column(String(2048), nullable=True)
 
     gclid: Mapped[str | None] = mapped_column(String(512), nullable=True)
@@ -179,6 +180,7 @@ class Lead(_Attribution, Base):
         Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign", "created_at", "id"),
         Index("ix_leads_ws_utm_source", "workspace_id", "utm_source", "created_at", "id"),
         Index("ix_leads_ws_utm_medium", "workspace_id", "utm_medium", "created_at", "id"),
+        Index("ix_leads_ws_website", "workspace_id", "website", "created_at", "id"),
         # Value filters, and sort=value on SQLite (PostgreSQL sorts nulls last by hand).
         Index("ix_leads_ws_value", "workspace_id", "value", "id"),
         # Partial: a row only enters these when it carries the field, so they cost an insert

@@ -94,6 +94,7 @@ def test_last_used_is_recorded(client: TestClient, settings: Settings, admin_key
         (b'{"name": "A", "value": true}', {}, "value"),
         (b'{"name": "' + b"x" * 600 + b'"}', {}, "name"),
         (b'{"phone": "call me maybe"}', {}, "phone"),
+        (b'{"name": "A", "website": "https://' + b"w" * 600 + b'.example"}', {}, "website"),
         (b'{"note": "only a note"}', {}, "name, email, phone or custom"),
         (b'{"name": "A", "currency": "euros"}', {}, "currency"),
     ],
