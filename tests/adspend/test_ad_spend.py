@@ -18,8 +18,8 @@ from leadline.adspend import service as adspend_service
 from leadline.config import Settings, get_settings
 from leadline.models import AdSpend, Workspace
 from leadline.surfaces.octanist import report_schemas as rs
-from leadline.surfaces.octanist.schemas import ErrorEnvelope
 from tests.fixtures.factories import make_key, set_lead_columns
+from tests.fixtures.octanist import error_of
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -91,16 +91,6 @@ def report(api: TestClient, **params: Any) -> dict[str, Any]:
     assert payload["success"] is True
     rs.AdSpendListEnvelope.model_validate(payload)  # the rows are exactly as documented
     return payload
-
-
-def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    payload = response.json()
-    ErrorEnvelope.model_validate(payload)
-    assert payload["success"] is False
-    assert payload["error"]["code"] == code
-    error: dict[str, Any] = payload["error"]
-    return error
 
 
 def at(day: int, hour: int = 12, *rest: int) -> datetime:

@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.surfaces.octanist.report_schemas import StatsEnvelope
-from leadline.surfaces.octanist.schemas import ErrorEnvelope
 from tests.fixtures.factories import make_key, set_lead_columns, set_workspace
+from tests.fixtures.octanist import error_of
 
 
 def create_lead(api: TestClient, **fields: Any) -> str:
@@ -245,16 +245,6 @@ def test_usage_against_the_workspace_limit(api: TestClient, settings: Settings) 
     set_workspace(settings, "acme", leads_limit=10)
     usage = stats(api)["usage"]
     assert (usage["leadsUsed"], usage["leadsLimit"], usage["lockedLeads"]) == (5, 10, 0)
-
-
-def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    payload = response.json()
-    ErrorEnvelope.model_validate(payload)
-    assert payload["success"] is False
-    assert payload["error"]["code"] == code
-    error: dict[str, Any] = payload["error"]
-    return error
 
 
 def test_a_body_is_required(api: TestClient) -> None:
