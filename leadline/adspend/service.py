@@ -24,7 +24,8 @@ from leadline.adspend.schemas import (
     SpendRow,
 )
 from leadline.auth.service import Principal
-from leadline.errors import NotFound, ValidationFailed
+from leadline.errors import ValidationFailed
+from leadline.kit.pagination import check_page
 from leadline.kit.time import utcnow
 from leadline.leads.service import CLICK_PLATFORMS
 from leadline.leads.stats import MIN_YEAR, day_range, ratio
@@ -62,7 +63,6 @@ PLATFORM_ALIASES: dict[str, str] = {
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE = 1_000_000
 # The JSON import takes this many rows per request; larger loads go through the CSV importer.
 MAX_JSON_ROWS = 10_000
 BATCH_SIZE = 500
@@ -411,9 +411,7 @@ async def import_csv_for(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    workspace = await workspaces.get_by_slug(session, workspace_slug)
-    if workspace is None:
-        raise NotFound(f"no workspace '{workspace_slug}'", details={"field": "workspace"})
+    workspace = await workspaces.require(session, workspace_slug)
     return await import_csv(session, workspace, stream, progress=progress)
 
 
@@ -443,12 +441,7 @@ async def spend_report(session: AsyncSession, principal: Principal, query: Spend
                 f"platform must be one of {', '.join(PLATFORMS)}",
                 details={"field": "platform", "value": query.platform},
             )
-    if not 1 <= query.limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"field": "limit"}
-        )
-    if not 1 <= query.page <= MAX_PAGE:
-        raise ValidationFailed(f"page must be between 1 and {MAX_PAGE}", details={"field": "page"})
+    check_page(query.limit, query.page, max_limit=MAX_PAGE_SIZE)
 
     repo = AdSpendRepository(session)
     workspace_id = principal.workspace_id

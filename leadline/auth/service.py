@@ -84,10 +84,7 @@ async def list_keys(
 ) -> list[tuple[ApiKey, Workspace]]:
     workspace_id = None
     if workspace_slug is not None:
-        workspace = await workspaces.get_by_slug(session, workspace_slug)
-        if workspace is None:
-            raise NotFound(f"no workspace '{workspace_slug}'")
-        workspace_id = workspace.id
+        workspace_id = (await workspaces.require(session, workspace_slug)).id
     return await ApiKeyRepository(session).with_workspaces(workspace_id)
 
 

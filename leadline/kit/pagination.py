@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from leadline.errors import ValidationFailed
+
+MAX_PAGE = 1_000_000
+
+
+def check_page(limit: int, page: int, *, max_limit: int) -> None:
+    """Refuse a page size or number no list answers: 400 naming the parameter."""
+    if not 1 <= limit <= max_limit:
+        raise ValidationFailed(
+            f"limit must be between 1 and {max_limit}", details={"parameter": "limit"}
+        )
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationFailed(
+            f"page must be between 1 and {MAX_PAGE}", details={"parameter": "page"}
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class PageWindow:

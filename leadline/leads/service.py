@@ -17,7 +17,7 @@ from leadline.auth.service import Principal
 from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, ValidationFailed
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
-from leadline.kit.pagination import PageWindow
+from leadline.kit.pagination import PageWindow, check_page
 from leadline.kit.time import parse_datetime, utcnow
 from leadline.leads.repository import Criterion, LeadRepository, SortKey
 from leadline.leads.schemas import (
@@ -69,7 +69,6 @@ CLICK_WINDOW_DAYS: dict[str, int] = {
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE = 1_000_000
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -466,14 +465,7 @@ async def list_leads(
 ) -> LeadPage:
     """``labels`` maps a domain field name to the name the caller used for it, for messages."""
     labels = labels or {}
-    if not 1 <= query.limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"parameter": "limit"}
-        )
-    if not 1 <= query.page <= MAX_PAGE:
-        raise ValidationFailed(
-            f"page must be between 1 and {MAX_PAGE}", details={"parameter": "page"}
-        )
+    check_page(query.limit, query.page, max_limit=MAX_PAGE_SIZE)
     criteria: list[Criterion] = []
     for condition in query.conditions:
         if condition.field not in FILTERS:

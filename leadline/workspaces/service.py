@@ -34,8 +34,12 @@ async def get_or_create(session: AsyncSession, slug: str) -> tuple[Workspace, bo
     return await repo.add(workspace), True
 
 
-async def get_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
-    return await WorkspaceRepository(session).get_by_slug(slug)
+async def require(session: AsyncSession, slug: str) -> Workspace:
+    """The workspace ``slug`` names; NotFound when there is none."""
+    workspace = await WorkspaceRepository(session).get_by_slug(slug)
+    if workspace is None:
+        raise NotFound(f"no workspace '{slug}'", details={"field": "workspace"})
+    return workspace
 
 
 async def is_empty(session: AsyncSession) -> bool:
@@ -73,9 +77,7 @@ async def update_workspace(
     default_currency: str | None = None,
 ) -> Workspace:
     """Change a workspace's settings; only the values given change."""
-    workspace = await WorkspaceRepository(session).get_by_slug(slug)
-    if workspace is None:
-        raise NotFound(f"no workspace '{slug}'", details={"field": "workspace"})
+    workspace = await require(session, slug)
     if name is not None:
         if not name.strip() or len(name) > 200:
             raise ValidationFailed("name must be 1-200 characters", details={"field": "name"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -36,6 +37,15 @@ _HTTP_CODES = {
     405: "VALIDATION_ERROR",
     409: "CONFLICT",
 }
+
+
+def number(value: Decimal) -> int | float:
+    """An exact amount as a JSON number: whole amounts without a fraction (5000, not 5000.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def optional_number(value: Decimal | None) -> int | float | None:
+    return None if value is None else number(value)
 
 
 def meta(request: Request, **extra: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -17,21 +16,13 @@ from leadline.kit.time import iso_millis
 from leadline.leads import stats as lead_stats
 from leadline.surfaces.octanist import report_schemas as rs
 from leadline.surfaces.octanist import schemas as s
-from leadline.surfaces.octanist.envelope import pagination, success
+from leadline.surfaces.octanist.envelope import number, optional_number, pagination, success
 from leadline.surfaces.octanist.router import ERROR_RESPONSES, Caller, Session
 
 router = APIRouter()
 
 # Domain field names of an imported row -> the names this API uses for them.
 _IMPORT_NAMES = {"campaign_id": "campaignId", "campaign_name": "campaignName"}
-
-
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _optional_number(value: Decimal | None) -> int | float | None:
-    return None if value is None else _number(value)
 
 
 # ---------------------------------------------------------------------------------- stats
@@ -53,13 +44,13 @@ def render_stats(result: lead_stats.LeadStats) -> dict[str, Any]:
         },
         "conversion": {
             "qualified": result.qualified,
-            "qualificationRate": _number(result.qualification_rate),
-            "winRate": _number(result.win_rate),
-            "averageValue": _number(result.average_value),
-            "totalValue": _number(result.total_value),
+            "qualificationRate": number(result.qualification_rate),
+            "winRate": number(result.win_rate),
+            "averageValue": number(result.average_value),
+            "totalValue": number(result.total_value),
             "currency": result.currency,
             "valueByCurrency": {
-                code: _number(amount) for code, amount in result.value_by_currency.items()
+                code: number(amount) for code, amount in result.value_by_currency.items()
             },
         },
     }
@@ -103,15 +94,15 @@ def render_spend_page(page: SpendPage) -> list[dict[str, Any]]:
         row.update(
             {
                 "currency": totals.currency,
-                "spend": _number(totals.spend),
+                "spend": number(totals.spend),
                 "clicks": totals.clicks,
                 "impressions": totals.impressions,
                 "leads": totals.leads,
                 "qualified": totals.qualified,
                 "won": totals.won,
-                "wonValue": _number(totals.won_value),
-                "costPerLead": _optional_number(group.cost_per_lead),
-                "roas": _optional_number(group.roas),
+                "wonValue": number(totals.won_value),
+                "costPerLead": optional_number(group.cost_per_lead),
+                "roas": optional_number(group.roas),
             }
         )
         rows.append(row)

@@ -22,7 +22,7 @@ from leadline.kit.time import iso_millis
 from leadline.leads import service as leads
 from leadline.leads.repository import SortKey
 from leadline.surfaces.octanist import schemas as s
-from leadline.surfaces.octanist.envelope import json_response, pagination, success
+from leadline.surfaces.octanist.envelope import json_response, number, pagination, success
 
 Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
@@ -50,7 +50,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_millis(value)
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return number(value)
     return value
 
 

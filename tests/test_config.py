@@ -1,0 +1,41 @@
+"""Settings from the environment: database URLs as people write them."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from leadline.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("given", "async_url", "sync_url"),
+    [
+        ("sqlite:///./leadline.db", "sqlite+aiosqlite:///./leadline.db", "sqlite:///./leadline.db"),
+        ("postgresql://u:p@db:5432/ll", "postgresql+psycopg://u:p@db:5432/ll", "postgresql+psycopg://u:p@db:5432/ll"),
+        ("postgres://u@db/ll", "postgresql+psycopg://u@db/ll", "postgresql+psycopg://u@db/ll"),
+        ("postgresql+psycopg2://u@db/ll", "postgresql+psycopg://u@db/ll", "postgresql+psycopg://u@db/ll"),
+    ],
+)  # fmt: skip
+def test_database_urls_map_to_our_drivers(given: str, async_url: str, sync_url: str) -> None:
+    settings = Settings(database_url=given)
+    assert settings.async_url == async_url
+    assert settings.sync_url == sync_url
+
+
+def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LEADLINE_DATABASE_URL", "LEADLINE_REDIS_URL", "LEADLINE_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.database_url == "sqlite:///./leadline.db"
+    assert settings.redis_url is None
+    assert settings.secret_key is None
+    monkeypatch.setenv("LEADLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("LEADLINE_SECRET_KEY", "s3cret")
+    assert Settings().redis_url == "redis://127.0.0.1:6379/0"
+    assert Settings().secret_key == "s3cret"
+
+
+def test_unknown_database_is_refused() -> None:
+    with pytest.raises(ValidationError, match="sqlite:/// or postgresql://"):
+        Settings(database_url="mysql://root@localhost/ll")
