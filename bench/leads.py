@@ -37,6 +37,7 @@ from leadline.auth.service import create_key  # noqa: E402
 from leadline.config import Settings  # noqa: E402
 from leadline.db import Database  # noqa: E402
 from leadline.kit.ids import id_from  # noqa: E402
+from leadline.leads.service import recount_facets  # noqa: E402
 from leadline.migrations import upgrade  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -455,6 +456,7 @@ def prepare(backend: str, leads: int, sqlite_path: str | None, reuse: bool) -> S
             samples = load_sqlite(url.removeprefix("sqlite:///"), plan, now)
         else:
             samples = load_postgresql(url, plan, now)
+        asyncio.run(_recount_facets(url, [ws, other_ws]))
         load_seconds = time.perf_counter() - started
         total = leads + OTHER_WORKSPACE_LEADS
         print(
@@ -474,6 +476,17 @@ def prepare(backend: str, leads: int, sqlite_path: str | None, reuse: bool) -> S
         asyncio.run(_analyze(url))
         print(f"[{backend}] reusing the kept database", flush=True)
     return Setup(backend, url, token, ws, other_ws, samples.values, now, load_seconds, leads)
+
+
+async def _recount_facets(url: str, workspace_ids: list[str]) -> None:
+    """The leads went in behind the service's back: count their facets as the service would."""
+    db = Database(Settings(database_url=url))
+    try:
+        async with db.transaction() as session:
+            for workspace_id in workspace_ids:
+                await recount_facets(session, workspace_id)
+    finally:
+        await db.dispose()
 
 
 async def _analyze(url: str) -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy import Select, and_, delete, false, func, insert, literal, or_, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadline.kit.filters import Op
-from leadline.models import Label, Lead, LeadStatusChange, VisitSession
+from leadline.models import Label, Lead, LeadFacet, LeadStatusChange, VisitSession
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,19 @@ class SortKey:
     descending: bool
 
 
+def is_present(value: Any) -> bool:
+    """Whether a lead's field counts as set: ``[exists]=true`` and the ``has:`` facets agree."""
+    return value is not None and value != ""
+
+
+def _present(name: str) -> ColumnElement[bool]:
+    """SQL for :func:`is_present` on the column ``name``."""
+    column = getattr(Lead, name)
+    if _is_text(column):
+        return and_(column.is_not(None), column != "")
+    return column.is_not(None)  # type: ignore[no-any-return]
+
+
 def _condition(criterion: Criterion) -> ColumnElement[bool]:
     column = getattr(Lead, criterion.column)
     match criterion.op:
@@ -38,9 +52,7 @@ def _condition(criterion: Criterion) -> ColumnElement[bool]:
             if not Lead.__table__.c[criterion.column].nullable:
                 # A required column always exists: no condition for the planner to trip over.
                 return true() if criterion.value else false()
-            present = and_(column.is_not(None), column != "") if _is_text(column) else None
-            if present is None:
-                present = column.is_not(None)
+            present = _present(criterion.column)
             return present if criterion.value else ~present
         case Op.EQ:
             if isinstance(criterion.value, list | tuple):
@@ -142,7 +154,12 @@ class LeadRepository:
             order.append(
                 column.desc().nulls_last() if key.descending else column.asc().nulls_first()
             )
-        order.append(Lead.id.desc() if (sort and sort[-1].descending) else Lead.id.asc())
+        # Ties go by creation, then id, in the direction of the last key: every list index
+        # ends with (created_at, id), so the whole order comes from one index.
+        descending = bool(sort) and sort[-1].descending
+        if all(key.column != "created_at" for key in sort):
+            order.append(Lead.created_at.desc() if descending else Lead.created_at.asc())
+        order.append(Lead.id.desc() if descending else Lead.id.asc())
         query = self._filtered(workspace_id, criteria, search).order_by(*order)
         result = await self.session.execute(query.limit(limit).offset(offset))
         return list(result.scalars())
@@ -153,6 +170,75 @@ class LeadRepository:
         inner = self._filtered(workspace_id, criteria, search).with_only_columns(Lead.id)
         result = await self.session.execute(select(func.count()).select_from(inner.subquery()))
         return int(result.scalar_one())
+
+    # ------------------------------------------------------------------------------ facets
+
+    async def add_to_facets(self, workspace_id: str, deltas: Mapping[str, int]) -> None:
+        """Add each delta to its facet's count, creating the facet at the delta if it is new."""
+        values = [
+            {"workspace_id": workspace_id, "facet": facet, "count": delta}
+            for facet, delta in sorted(deltas.items())  # one lock order for every writer
+            if delta
+        ]
+        if not values:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            pg = postgresql.insert(LeadFacet)
+            pg_stmt = pg.on_conflict_do_update(
+                index_elements=[LeadFacet.workspace_id, LeadFacet.facet],
+                set_={"count": LeadFacet.count + pg.excluded["count"]},
+            )
+            await self.session.execute(pg_stmt, values)
+        else:
+            lite = sqlite.insert(LeadFacet)
+            lite_stmt = lite.on_conflict_do_update(
+                index_elements=[LeadFacet.workspace_id, LeadFacet.facet],
+                set_={"count": LeadFacet.count + lite.excluded["count"]},
+            )
+            await self.session.execute(lite_stmt, values)
+
+    async def facet_total(self, workspace_id: str, facets: Sequence[str]) -> int:
+        """The sum of the counts of ``facets`` (0 for a facet no lead has had yet)."""
+        result = await self.session.execute(
+            select(func.coalesce(func.sum(LeadFacet.count), 0)).where(
+                LeadFacet.workspace_id == workspace_id, LeadFacet.facet.in_(facets)
+            )
+        )
+        return int(result.scalar_one())
+
+    async def facets(self, workspace_id: str) -> dict[str, int]:
+        result = await self.session.execute(
+            select(LeadFacet.facet, LeadFacet.count).where(LeadFacet.workspace_id == workspace_id)
+        )
+        return {facet: int(count) for facet, count in result.all()}
+
+    async def recount_facets(self, workspace_id: str, presence: Sequence[str]) -> None:
+        """Rebuild a workspace's facets from its leads (after leads were loaded behind the
+        service's back). ``presence`` names the fields counted as ``has:<field>``."""
+        await self.session.execute(delete(LeadFacet).where(LeadFacet.workspace_id == workspace_id))
+        columns = ["workspace_id", "facet", "count"]
+        in_workspace = Lead.workspace_id == workspace_id
+        for name in ("status", "source", "website"):
+            column = getattr(Lead, name)
+            await self.session.execute(
+                insert(LeadFacet).from_select(
+                    columns,
+                    select(Lead.workspace_id, literal(f"{name}:") + column, func.count())
+                    .where(in_workspace, column.is_not(None))
+                    .group_by(Lead.workspace_id, column),
+                )
+            )
+        for name in presence:
+            await self.session.execute(
+                insert(LeadFacet).from_select(
+                    columns,
+                    select(Lead.workspace_id, literal(f"has:{name}"), func.count())
+                    .where(in_workspace, _present(name))
+                    .group_by(Lead.workspace_id),
+                )
+            )
+
+    # ---------------------------------------------------------------------- status history
 
     async def add_status_change(self, change: LeadStatusChange) -> None:
         self.session.add(change)

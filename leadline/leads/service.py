@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -19,7 +20,7 @@ from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
 from leadline.kit.time import parse_datetime, utcnow
-from leadline.leads.repository import Criterion, LeadRepository, SortKey
+from leadline.leads.repository import Criterion, LeadRepository, SortKey, is_present
 from leadline.leads.schemas import (
     LeadCreate,
     LeadSource,
@@ -229,6 +230,7 @@ async def create_lead(
         lead.currency = principal.workspace.default_currency
     await repo.add(lead)
     await workspaces.count_new_leads(session, principal.workspace_id)
+    await repo.add_to_facets(principal.workspace_id, facets_of(lead))
     await repo.add_status_change(
         LeadStatusChange(
             id=new_id("lsc"),
@@ -302,7 +304,9 @@ async def update_leads(
 
     now = utcnow()
     result = UpdateResult(lead_ids=[lead.id for lead in targets])
+    facet_deltas: Counter[str] = Counter()
     for lead in targets:
+        facet_deltas.subtract(facets_of(lead))
         new_status = data.status.value if data.status else None
         if new_status and new_status != lead.status:
             await repo.add_status_change(
@@ -332,7 +336,9 @@ async def update_leads(
         if data.loss_reason is not None and lead.status == LeadStatus.LOST:
             lead.loss_reason = data.loss_reason
         lead.updated_at = now
+        facet_deltas.update(facets_of(lead))
     await session.flush()
+    await repo.add_to_facets(principal.workspace_id, facet_deltas)
     return result
 
 
@@ -360,6 +366,46 @@ FILTERS: dict[str, tuple[str, frozenset[Op]]] = {
     **{name: (_TEXT, _EQ_EXISTS) for name in CLICK_ID_FIELDS},
     **{name: (_TEXT, _EQ_EXISTS) for name in UTM_FIELDS},
 }
+
+# Optional filter fields whose presence each workspace counts (the ``has:<field>`` facets).
+PRESENCE_FACETS: tuple[str, ...] = tuple(
+    name for name in FILTERS if Lead.__table__.c[name].nullable
+)
+# Filter fields whose values each workspace counts (``status:won``).
+VALUE_FACETS: frozenset[str] = frozenset({"status", "source", "website"})
+
+
+def facets_of(lead: Lead) -> Counter[str]:
+    """The facets a lead counts towards; see :class:`leadline.models.LeadFacet`."""
+    facets: Counter[str] = Counter()
+    for name in VALUE_FACETS:
+        value = getattr(lead, name)
+        if value is not None:
+            facets[f"{name}:{value}"] += 1
+    for name in PRESENCE_FACETS:
+        if is_present(getattr(lead, name)):
+            facets[f"has:{name}"] += 1
+    return facets
+
+
+async def recount_facets(session: AsyncSession, workspace_id: str) -> None:
+    """Rebuild a workspace's facets from its leads, for leads loaded behind the service's back."""
+    await LeadRepository(session).recount_facets(workspace_id, PRESENCE_FACETS)
+
+
+def _facets_counting(criteria: Sequence[Criterion]) -> tuple[list[str], bool] | None:
+    """The facets whose counts add up to the leads matching ``criteria``, and whether that sum
+    is of the leads *not* matching; None when only a COUNT can tell."""
+    if len(criteria) != 1:
+        return None
+    criterion = criteria[0]
+    if criterion.op is Op.EXISTS and criterion.column in PRESENCE_FACETS:
+        return [f"has:{criterion.column}"], not criterion.value
+    if criterion.op is Op.EQ and criterion.column in VALUE_FACETS:
+        wanted = criterion.value if isinstance(criterion.value, list | tuple) else [criterion.value]
+        return [f"{criterion.column}:{value}" for value in dict.fromkeys(wanted)], False
+    return None
+
 
 SORTABLE: frozenset[str] = frozenset(
     {"created_at", "updated_at", "qualified_at", "value", "name", "email", "status", "source"}
@@ -496,8 +542,15 @@ async def list_leads(
     if len(leads) < query.limit and (leads or offset == 0):
         # A page that is not full is the last one: the total is known without counting.
         total = offset + len(leads)
-    elif not criteria and search is None:
+    elif search is not None:
+        total = await repo.count(principal.workspace_id, criteria, search)
+    elif not criteria:
         total = await workspaces.lead_count(session, principal.workspace_id)
+    elif (counted := _facets_counting(criteria)) is not None:
+        facets, complement = counted
+        total = await repo.facet_total(principal.workspace_id, facets)
+        if complement:
+            total = await workspaces.lead_count(session, principal.workspace_id) - total
     else:
         total = await repo.count(principal.workspace_id, criteria, search)
     masked = principal.masks_personal_data

@@ -4,10 +4,14 @@ from leadline.models.base import Base
 from leadline.models.lead import (
     CLICK_ID_FIELDS,
     CONSENT_FIELDS,
+    PARTIALLY_INDEXED_FIELDS,
+    SORT_INDEXES,
+    UNMODELLED_INDEXES,
     UTM_FIELDS,
     AdSpend,
     Label,
     Lead,
+    LeadFacet,
     LeadStatusChange,
     VisitSession,
 )
@@ -16,6 +20,9 @@ from leadline.models.workspace import ApiKey, IdempotencyRecord, InstanceSetting
 __all__ = [
     "CLICK_ID_FIELDS",
     "CONSENT_FIELDS",
+    "PARTIALLY_INDEXED_FIELDS",
+    "SORT_INDEXES",
+    "UNMODELLED_INDEXES",
     "UTM_FIELDS",
     "AdSpend",
     "ApiKey",
@@ -24,6 +31,7 @@ __all__ = [
     "InstanceSetting",
     "Label",
     "Lead",
+    "LeadFacet",
     "LeadStatusChange",
     "VisitSession",
     "Workspace",

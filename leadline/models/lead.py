@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -125,6 +126,41 @@ def _where_present(name: str, *columns: str) -> Index:
     return Index(name, "workspace_id", *columns, sqlite_where=present, postgresql_where=present)
 
 
+def _having(name: str) -> Index:
+    """The leads that carry ``name``, newest first: an ``[exists]=true`` page read in order."""
+    present = text(f"{name} IS NOT NULL")
+    return Index(
+        f"ix_leads_ws_has_{name}",
+        "workspace_id",
+        "created_at",
+        "id",
+        sqlite_where=present,
+        postgresql_where=present,
+    )
+
+
+# Fields whose equality index covers only the rows that carry them (all but the common ones).
+PARTIALLY_INDEXED_FIELDS: tuple[str, ...] = (
+    *(name for name in CLICK_ID_FIELDS if name != "gclid"),
+    "utm_term",
+    "utm_content",
+)
+
+# Indexes whose definition differs between the databases, so they are created by the
+# migrations alone and left out of the comparison with this module (see migrations/env.py).
+# PostgreSQL puts nulls last in an ascending B-tree, SQLite first; list pages sort missing
+# values as the smallest, so PostgreSQL's sort indexes say NULLS FIRST where SQLite's cannot.
+SORT_INDEXES: dict[str, str] = {
+    "ix_leads_ws_value": "value",
+    "ix_leads_ws_qualified": "qualified_at",
+    "ix_leads_ws_name": "name",
+    "ix_leads_ws_email": "email",
+}
+# Looking a lead up by email ignores case.
+EMAIL_LOOKUP_INDEX = "ix_leads_ws_email_lower"
+UNMODELLED_INDEXES: frozenset[str] = frozenset({*SORT_INDEXES, EMAIL_LOOKUP_INDEX})
+
+
 class Lead(_Attribution, Base):
     __tablename__ = "leads"
 
@@ -167,32 +203,42 @@ class Lead(_Attribution, Base):
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
-        # List pages: every documented sort and the common filters lead with the workspace.
+        # List pages: every documented sort and the common filters lead with the workspace and
+        # end with (created_at, id), the order ties are broken in, so a page is read in order.
+        # The sorts on nullable columns have database-specific indexes: see SORT_INDEXES.
         Index("ix_leads_ws_created", "workspace_id", "created_at", "id"),
-        Index("ix_leads_ws_updated", "workspace_id", "updated_at", "id"),
-        Index("ix_leads_ws_status_created", "workspace_id", "status", "created_at"),
-        Index("ix_leads_ws_source_created", "workspace_id", "source", "created_at"),
-        Index("ix_leads_ws_qualified", "workspace_id", "qualified_at"),
-        Index("ix_leads_ws_email", "workspace_id", "email"),
+        Index("ix_leads_ws_updated", "workspace_id", "updated_at", "created_at", "id"),
+        Index("ix_leads_ws_status", "workspace_id", "status", "created_at", "id"),
+        Index("ix_leads_ws_source", "workspace_id", "source", "created_at", "id"),
         Index("ix_leads_ws_phone", "workspace_id", "phone_e164"),
+        Index("ix_leads_ws_phone_raw", "workspace_id", "phone"),
         Index("ix_leads_ws_gclid", "workspace_id", "gclid"),
         # Equality filters on campaign tags, answered in the default order straight from the index.
         Index("ix_leads_ws_campaign", "workspace_id", "utm_campaign", "created_at", "id"),
         Index("ix_leads_ws_utm_source", "workspace_id", "utm_source", "created_at", "id"),
         Index("ix_leads_ws_utm_medium", "workspace_id", "utm_medium", "created_at", "id"),
         Index("ix_leads_ws_website", "workspace_id", "website", "created_at", "id"),
-        # Value filters, and sort=value on SQLite (PostgreSQL sorts nulls last by hand).
-        Index("ix_leads_ws_value", "workspace_id", "value", "id"),
         # Partial: a row only enters these when it carries the field, so they cost an insert
         # next to nothing for the many leads without it, yet turn equality and [exists]=true
         # filters on rare fields from table scans into index lookups.
         _where_present("ix_leads_ws_label", "label_id", "created_at", "id"),
-        *(
-            _where_present(f"ix_leads_ws_{name}", name)
-            for name in (*CLICK_ID_FIELDS, "utm_term", "utm_content")
-            if name != "gclid"  # ix_leads_ws_gclid covers every row
-        ),
+        *(_where_present(f"ix_leads_ws_{name}", name) for name in PARTIALLY_INDEXED_FIELDS),
+        *(_having(name) for name in PARTIALLY_INDEXED_FIELDS),
     )
+
+
+class LeadFacet(Base):
+    """How many of a workspace's leads share one trait: a status, a source, a website, or a
+    field that is set (``has:gclid``). The lead service keeps it in the transaction of every
+    write, so a list filtered on one such trait knows its total without counting."""
+
+    __tablename__ = "lead_facets"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    facet: Mapped[str] = mapped_column(String(600), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LeadStatusChange(Base):
