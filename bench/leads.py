@@ -424,6 +424,7 @@ def prepare(backend: str, leads: int, sqlite_path: str | None, reuse: bool) -> S
     if backend == "sqlite":
         path = sqlite_path or os.path.join(tempfile.mkdtemp(prefix="leadline-bench-"), "bench.db")
         url = f"sqlite:///{path}"
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fresh = not (reuse and os.path.exists(path))
         if fresh:
             for suffix in ("", "-wal", "-shm"):

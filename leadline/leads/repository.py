@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, false, func, insert, literal, or_, select, true
+from sqlalchemy import (
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -78,6 +92,26 @@ def _is_text(column: Any) -> bool:
     return python_type is str
 
 
+_BEFORE_ANY_LEAD = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def search_text() -> ColumnElement[str]:
+    """What ``search`` looks in: name, email and both phone forms, lower-cased, joined by tabs.
+
+    PostgreSQL indexes this very expression with trigrams (``ix_leads_search``, see the
+    migrations), so it must keep rendering exactly as the index was defined; the separators are
+    inlined rather than bound for that reason.
+    """
+    empty: ColumnElement[str] = literal_column("''")
+    tab: ColumnElement[str] = literal_column("'\t'")
+    parts: list[ColumnElement[str]] = []
+    for column in (Lead.name, Lead.email, Lead.phone, Lead.phone_e164):
+        if parts:
+            parts.append(tab)
+        parts.append(func.coalesce(column, empty))
+    return func.lower(reduce(operator.add, parts))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -124,14 +158,7 @@ class LeadRepository:
             query = query.where(_condition(criterion))
         if search:
             pattern = f"%{_escape_like(search.lower())}%"
-            query = query.where(
-                or_(
-                    func.lower(Lead.name).like(pattern, escape="\\"),
-                    func.lower(Lead.email).like(pattern, escape="\\"),
-                    Lead.phone.like(pattern, escape="\\"),
-                    Lead.phone_e164.like(pattern, escape="\\"),
-                )
-            )
+            query = query.where(search_text().like(pattern, escape="\\"))
         return query
 
     async def page(
@@ -168,6 +195,12 @@ class LeadRepository:
         self, workspace_id: str, criteria: Sequence[Criterion], search: str | None
     ) -> int:
         inner = self._filtered(workspace_id, criteria, search).with_only_columns(Lead.id)
+        if search and self.session.get_bind().dialect.name == "sqlite":
+            # A search reads every lead of the workspace. Left alone, SQLite reads them through
+            # its narrowest index, in that index's order: a random table read per lead, about
+            # four times slower than following ix_leads_ws_created, whose order is the table's.
+            # This always-true range makes it pick that index.
+            inner = inner.where(Lead.created_at >= _BEFORE_ANY_LEAD)
         result = await self.session.execute(select(func.count()).select_from(inner.subquery()))
         return int(result.scalar_one())
 

@@ -158,7 +158,10 @@ SORT_INDEXES: dict[str, str] = {
 }
 # Looking a lead up by email ignores case.
 EMAIL_LOOKUP_INDEX = "ix_leads_ws_email_lower"
-UNMODELLED_INDEXES: frozenset[str] = frozenset({*SORT_INDEXES, EMAIL_LOOKUP_INDEX})
+# PostgreSQL only, and only where the pg_trgm extension could be created: trigrams of what
+# ``search`` looks in.
+SEARCH_INDEX = "ix_leads_search"
+UNMODELLED_INDEXES: frozenset[str] = frozenset({*SORT_INDEXES, EMAIL_LOOKUP_INDEX, SEARCH_INDEX})
 
 
 class Lead(_Attribution, Base):

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.leads import service as leads
-from leadline.models import SORT_INDEXES, UNMODELLED_INDEXES
+from leadline.models import SEARCH_INDEX, SORT_INDEXES, UNMODELLED_INDEXES
 from leadline.workspaces import service as workspaces
 from tests.fixtures.factories import (
     fetch_rows,
@@ -147,8 +147,31 @@ def test_database_specific_indexes_exist(settings: Settings, database_url: str) 
             settings, "SELECT indexname AS name, indexdef AS definition FROM pg_indexes"
         )
     definitions = {row["name"]: row["definition"] for row in rows}
-    assert set(definitions) >= UNMODELLED_INDEXES
+    postgresql = database_url.startswith("postgresql")
+    assert set(definitions) >= UNMODELLED_INDEXES - (set() if postgresql else {SEARCH_INDEX})
     for name, column in SORT_INDEXES.items():
         assert column in definitions[name]
         nulls_first = f"{column} NULLS FIRST"
-        assert (nulls_first in definitions[name]) is database_url.startswith("postgresql")
+        assert (nulls_first in definitions[name]) is postgresql
+
+
+def test_postgresql_search_uses_the_trigram_index(settings: Settings, database_url: str) -> None:
+    """The searched expression must stay the indexed one, or search silently reads every lead."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the trigram index is PostgreSQL's")
+    from sqlalchemy import create_engine, select, text
+    from sqlalchemy.dialects import postgresql
+
+    from leadline.leads.repository import search_text
+    from leadline.models import Lead
+
+    query = select(Lead.id).where(search_text().like("%jansen%", escape="\\"))
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    engine = create_engine(settings.sync_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+    finally:
+        engine.dispose()
+    assert SEARCH_INDEX in plan, plan

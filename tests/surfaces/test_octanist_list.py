@@ -223,6 +223,17 @@ def test_search_name_email_phone(api: TestClient, three: dict[str, str]) -> None
     assert ids(api, "search=612345") == [three["b"]]
     assert ids(api, "search=%25") == []
     assert ids(api, "search=zzz") == []
+    assert ids(api, "search=ob") == [three["b"]]  # shorter than a trigram
+    assert ids(api, "search=Apple%20alice") == []  # never across fields
+
+
+@pytest.mark.parametrize(("page", "shown"), [(1, 1), (2, 1), (3, 1), (9, 0)])
+def test_search_totals_on_full_and_empty_pages(
+    api: TestClient, three: dict[str, str], page: int, shown: int
+) -> None:
+    body = api.get(f"/api/leads?search=.example&limit=1&page={page}").json()
+    assert len(body["data"]) == shown
+    assert body["meta"]["pagination"]["total"] == 3
 
 
 def test_fields_selects_fields(api: TestClient, three: dict[str, str]) -> None:
