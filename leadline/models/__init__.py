@@ -1,6 +1,8 @@
 """Every table, re-exported so Alembic and the features import from one place."""
 
+from leadline.models.audit import AuditEvent, AuditHead
 from leadline.models.base import Base
+from leadline.models.jobs import Job, JobSchedule
 from leadline.models.lead import (
     CLICK_ID_FIELDS,
     CONSENT_FIELDS,
@@ -28,9 +30,13 @@ __all__ = [
     "UTM_FIELDS",
     "AdSpend",
     "ApiKey",
+    "AuditEvent",
+    "AuditHead",
     "Base",
     "IdempotencyRecord",
     "InstanceSetting",
+    "Job",
+    "JobSchedule",
     "Label",
     "Lead",
     "LeadFacet",
