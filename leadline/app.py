@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,15 +24,27 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, worker: bool = False) -> Starlette:
+    """The whole application. With ``worker`` it also runs a job worker in the same process,
+    sharing its database engine, from startup to shutdown."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        stop = asyncio.Event()
+        running: asyncio.Task[None] | None = None
+        if worker:
+            from leadline.jobs.worker import Worker
+
+            running = asyncio.create_task(Worker(db, settings).run(stop), name="job worker")
         try:
             yield {"db": db, "settings": settings}
         finally:
+            stop.set()
+            if running is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
             await db.dispose()
 
     app = Starlette(

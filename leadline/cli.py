@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.errors import LeadlineError
-from leadline.models import Workspace
+from leadline.kit.time import iso_millis
+from leadline.models import Job, Workspace
 
 T = TypeVar("T")
 
@@ -31,6 +32,8 @@ workspaces_app = typer.Typer(
     help="List workspaces and change their settings.", no_args_is_help=True
 )
 app.add_typer(workspaces_app, name="workspaces")
+jobs_app = typer.Typer(help="Inspect and replay background jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -90,8 +93,14 @@ async def _bootstrap(session: AsyncSession, settings: Settings) -> str | None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker", help="Do not run jobs in this process (run `leadline worker`)."
+        ),
+    ] = False,
 ) -> None:
-    """Apply migrations, then serve every API."""
+    """Apply migrations, then serve every API (and run background jobs, unless --no-worker)."""
     import uvicorn
 
     from leadline.app import create_app
@@ -103,7 +112,88 @@ def serve(
         typer.echo("Created workspace 'default'. Its admin API key, shown only this once:")
         typer.echo(token)
     typer.echo(f"Leadline listening on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings, worker=not no_worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=256, help="Jobs run at once (default LEADLINE_WORKER_CONCURRENCY)."
+        ),
+    ] = None,
+) -> None:
+    """Run background jobs until interrupted (SIGINT or SIGTERM stop it gracefully)."""
+    import logging
+    import signal
+
+    from leadline.jobs.worker import run_worker
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(settings, stop, concurrency=concurrency)
+
+    asyncio.run(main())
+
+
+def _job_line(job: Job) -> str:
+    error = (job.last_error or "").splitlines()[-1:] or [""]
+    return (
+        f"{job.id}  {job.kind:<24} {job.state:<9} attempts={job.attempts}/{job.max_attempts}  "
+        f"run_at={iso_millis(job.run_at)}  {error[0][:120]}"
+    ).rstrip()
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[str | None, typer.Option(help="queued, running, succeeded or dead.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """List jobs, newest first, with a count per state."""
+    from leadline.jobs import service as jobs
+
+    async def work(session: AsyncSession) -> tuple[list[Job], dict[str, int]]:
+        page = await jobs.list_jobs(session, state=state, kind=kind, limit=limit)
+        return page.jobs, await jobs.counts(session)
+
+    found, counts = in_transaction(work)
+    for job in found:
+        typer.echo(_job_line(job))
+    typer.echo("  ".join(f"{name}={count}" for name, count in counts.items()), err=True)
+
+
+@jobs_app.command("replay")
+def jobs_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Ids of dead jobs.")] = None,
+    all_dead: Annotated[
+        bool, typer.Option("--all-dead", help="Replay every dead job (of --kind, if given).")
+    ] = False,
+    kind: Annotated[str | None, typer.Option(help="With --all-dead: only this kind.")] = None,
+) -> None:
+    """Queue dead jobs again with a fresh set of attempts."""
+    from leadline.jobs import service as jobs
+
+    if not ids and not all_dead:
+        _fail("name the jobs to replay, or pass --all-dead")
+    count = in_transaction(
+        lambda session: jobs.replay(session, ids=ids or (), kind=kind, all_dead=all_dead)
+    )
+    typer.echo(f"replayed {count} job{'s' if count != 1 else ''}")
 
 
 @keys_app.command("create")
@@ -113,10 +203,13 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="A label to tell keys apart.")] = None,
 ) -> None:
     """Create an API key. The key itself is printed alone on the last line."""
+    from leadline.audit.service import Actor
     from leadline.auth import service as auth
 
     issued = in_transaction(
-        lambda session: auth.create_key(session, workspace_slug=workspace, role=role, name=name)
+        lambda session: auth.create_key(
+            session, workspace_slug=workspace, role=role, name=name, actor=Actor.cli()
+        )
     )
     typer.echo(
         f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
@@ -158,9 +251,10 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key's id (key_...) or its visible prefix.")],
 ) -> None:
     """Revoke an API key; requests made with it are refused from now on."""
+    from leadline.audit.service import Actor
     from leadline.auth import service as auth
 
-    revoked = in_transaction(lambda session: auth.revoke_key(session, key))
+    revoked = in_transaction(lambda session: auth.revoke_key(session, key, actor=Actor.cli()))
     typer.echo(f"revoked {revoked.id} ({revoked.prefix}...)")
 
 
@@ -233,6 +327,7 @@ def workspaces_update(
     ] = None,
 ) -> None:
     """Change a workspace's settings; options not given stay as they are."""
+    from leadline.audit.service import Actor
     from leadline.workspaces import service as workspaces
 
     ws = in_transaction(
@@ -244,9 +339,42 @@ def workspaces_update(
             leads_limit=leads_limit,
             clear_leads_limit=unlimited,
             default_currency=currency,
+            actor=Actor.cli(),
         )
     )
     typer.echo(_workspace_line(ws))
+
+
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's chain.")] = None,
+) -> None:
+    """Walk every workspace's audit chain; exit 1 naming the first broken event of each."""
+    from leadline.audit import service as audit
+    from leadline.workspaces import service as workspaces
+
+    async def work(session: AsyncSession) -> tuple[audit.ChainReport, dict[str, str]]:
+        workspace_id = None
+        if workspace is not None:
+            workspace_id = (await workspaces.require(session, workspace)).id
+        report = await audit.check_chains(session, workspace_id)
+        slugs = {ws.id: ws.slug for ws in await workspaces.list_workspaces(session)}
+        return report, slugs
+
+    report, slugs = in_transaction(work)
+    if not report.problems:
+        typer.echo(f"audit chain intact: {report.events} events in {report.workspaces} workspaces")
+        return
+    for problem in report.problems:
+        where = f"workspace {slugs.get(problem.workspace_id, problem.workspace_id)}"
+        if problem.event_id is not None:
+            where += f": event {problem.event_id} (seq {problem.seq})"
+        typer.echo(f"{where}: {problem.message}")
+    raise typer.Exit(1)
 
 
 def main() -> None:

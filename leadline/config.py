@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     log_level: str = "info"
 
+    # Jobs: how long a claimed job stays a worker's without a heartbeat, how often an idle
+    # worker looks for due jobs, how many jobs one worker runs at once, and extra modules whose
+    # tasks the worker should know (comma-separated import paths).
+    jobs_lease_seconds: float = Field(default=60.0, gt=0)
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    task_modules: str = ""
+    # Finished jobs are kept this long for inspection, dead ones longer for replay.
+    jobs_keep_succeeded_days: int = Field(default=7, ge=0)
+    jobs_keep_dead_days: int = Field(default=30, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

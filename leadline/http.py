@@ -11,11 +11,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.db import Database
 from leadline.errors import PayloadTooLarge
+from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
+
+IP_MAX = 64
+USER_AGENT_MAX = 512
 
 
 class RequestIdMiddleware:
-    """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID."""
+    """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID.
+
+    The id, the client address and its user agent are also the current request context
+    (:func:`leadline.kit.context.current_request`) while the request is served.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,7 +42,23 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = enter_request(_context_of(scope, rid))
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            leave_request(token)
+
+
+def _context_of(scope: Scope, rid: str) -> RequestContext:
+    """The request's id, client address and user agent, cut to the lengths the audit log keeps."""
+    client = scope.get("client")
+    user_agent = None
+    for name, value in scope.get("headers", []):
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")[:USER_AGENT_MAX]
+            break
+    ip = str(client[0])[:IP_MAX] if client else None
+    return RequestContext(request_id=rid, ip=ip, user_agent=user_agent)
 
 
 ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]

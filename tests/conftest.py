@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from leadline.app import create_app
-from leadline.config import Settings
+from leadline.config import Settings, get_settings
 from tests.fixtures.database import create_database, empty_tables, requested_backends
 from tests.fixtures.factories import make_key
 
@@ -44,3 +45,12 @@ def api(client: TestClient, admin_key: str) -> TestClient:
     """A client that sends the admin key of workspace ``acme`` with every request."""
     client.headers["X-API-KEY"] = admin_key
     return client
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The ``leadline`` command, run in-process against the test database."""
+    monkeypatch.setenv("LEADLINE_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

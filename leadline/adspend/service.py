@@ -23,6 +23,8 @@ from leadline.adspend.schemas import (
     SpendQuery,
     SpendRow,
 )
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
 from leadline.auth.service import Principal
 from leadline.errors import ValidationFailed
 from leadline.kit.pagination import check_page
@@ -285,6 +287,25 @@ class _Importer:
     def result(self) -> ImportResult:
         return ImportResult(rows=self.rows, inserted=self.inserted, replaced=self.replaced)
 
+    async def finish(self, actor: Actor) -> ImportResult:
+        """Write what is pending and log the import as one event."""
+        await self.flush()
+        result = self.result()
+        await audit.record(
+            self.repo.session,
+            self.workspace_id,
+            actor,
+            "ad_spend.imported",
+            "ad_spend",
+            None,
+            {
+                "rows": (None, result.rows),
+                "inserted": (None, result.inserted),
+                "replaced": (None, result.replaced),
+            },
+        )
+        return result
+
 
 async def import_rows(
     session: AsyncSession,
@@ -292,6 +313,7 @@ async def import_rows(
     rows: Iterable[Mapping[str, Any]],
     *,
     names: Mapping[str, str] | None = None,
+    actor: Actor | None = None,
 ) -> ImportResult:
     """Import rows given as mappings of domain field names; ``names`` renames fields in errors.
 
@@ -319,8 +341,7 @@ async def import_rows(
     importer = _Importer(session, principal.workspace_id)
     for row in parsed:
         await importer.add(row)
-    await importer.flush()
-    return importer.result()
+    return await importer.finish(actor or Actor.key(principal.key_id))
 
 
 # CSV headers, folded to lowercase without separators, and the field each one fills.
@@ -345,6 +366,7 @@ async def import_csv(
     stream: TextIO,
     *,
     progress: Callable[[int], None] | None = None,
+    actor: Actor | None = None,
 ) -> ImportResult:
     """Stream a CSV file into the workspace's spend, in batches, inside one transaction.
 
@@ -398,10 +420,10 @@ async def import_csv(
         raise _csv_problem(line + 1, None, "the file is not UTF-8 text") from None
     if importer.rows == 0:
         raise _csv_problem(1, None, "the file has a header but no rows")
-    await importer.flush()
+    result = await importer.finish(actor or Actor.cli())
     if progress is not None and importer.rows % PROGRESS_EVERY != 0:
         progress(importer.rows)
-    return importer.result()
+    return result
 
 
 async def import_csv_for(
@@ -410,9 +432,10 @@ async def import_csv_for(
     stream: TextIO,
     *,
     progress: Callable[[int], None] | None = None,
+    actor: Actor | None = None,
 ) -> ImportResult:
     workspace = await workspaces.require(session, workspace_slug)
-    return await import_csv(session, workspace, stream, progress=progress)
+    return await import_csv(session, workspace, stream, progress=progress, actor=actor)
 
 
 # -------------------------------------------------------------------------------- report

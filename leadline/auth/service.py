@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
 from leadline.auth.repository import ApiKeyRepository
 from leadline.auth.roles import MASKED_ROLES, ROLE_PERMISSIONS, Permission, Role
 from leadline.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -62,10 +64,16 @@ class IssuedKey:
 
 
 async def create_key(
-    session: AsyncSession, *, workspace_slug: str, role: str, name: str | None = None
+    session: AsyncSession,
+    *,
+    workspace_slug: str,
+    role: str,
+    name: str | None = None,
+    actor: Actor | None = None,
 ) -> IssuedKey:
     parsed = parse_role(role)
-    workspace, _ = await workspaces.get_or_create(session, workspace_slug)
+    actor = actor or Actor.cli()
+    workspace, _ = await workspaces.get_or_create(session, workspace_slug, actor=actor)
     token = tokens.new_api_key()
     key = ApiKey(
         id=new_id("key"),
@@ -76,6 +84,16 @@ async def create_key(
         key_hash=tokens.digest(token),
     )
     await ApiKeyRepository(session).add(key)
+    # The token and its digest stay out of the log: the prefix is enough to tell keys apart.
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        "api_key.created",
+        "api_key",
+        key.id,
+        {"name": (None, key.name), "role": (None, key.role), "prefix": (None, key.prefix)},
+    )
     return IssuedKey(key=key, workspace=workspace, token=token)
 
 
@@ -88,8 +106,8 @@ async def list_keys(
     return await ApiKeyRepository(session).with_workspaces(workspace_id)
 
 
-async def revoke_key(session: AsyncSession, ident: str) -> ApiKey:
-    """Revoke by key id (``key_...``) or by its visible prefix."""
+async def revoke_key(session: AsyncSession, ident: str, *, actor: Actor | None = None) -> ApiKey:
+    """Revoke by key id (``key_...``) or by its visible prefix; a revoked key stays as it was."""
     matches = await ApiKeyRepository(session).get_by_id_or_prefix(ident)
     if not matches:
         raise NotFound(f"no API key with id or prefix '{ident}'")
@@ -98,6 +116,16 @@ async def revoke_key(session: AsyncSession, ident: str) -> ApiKey:
     key = matches[0]
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        await session.flush()
+        await audit.record(
+            session,
+            key.workspace_id,
+            actor or Actor.cli(),
+            "api_key.revoked",
+            "api_key",
+            key.id,
+            {"revoked_at": (None, key.revoked_at)},
+        )
     return key
 
 

@@ -18,6 +18,13 @@ def iso_millis(value: datetime) -> str:
     )
 
 
+def iso_micros(value: datetime) -> str:
+    """``2026-03-10T12:00:00.000000Z``: UTC with microseconds, all a stored timestamp holds."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_datetime(text: str) -> datetime:
     """Parse an ISO-8601 date or date-time; naive values are UTC. Raises ValueError."""
     try:

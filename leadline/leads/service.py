@@ -14,6 +14,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
 from leadline.auth.service import Principal
 from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, ValidationFailed
 from leadline.kit.filters import Condition, Op, parse_bool
@@ -183,6 +185,7 @@ async def create_lead(
     data: LeadCreate,
     *,
     source: LeadSource = LeadSource.API,
+    actor: Actor | None = None,
 ) -> CreatedLead:
     if not any((data.name, data.email, data.phone, data.custom)):
         raise ValidationFailed(
@@ -242,7 +245,49 @@ async def create_lead(
             api_key_id=principal.key_id,
         )
     )
+    await audit.record(
+        session,
+        principal.workspace_id,
+        actor or Actor.key(principal.key_id),
+        "lead.created",
+        "lead",
+        lead.id,
+        _without_personal_data(
+            {name: (None, value) for name, value in _created_fields(lead).items()}
+        ),
+    )
     return CreatedLead(lead=lead, session_linked=visit is not None)
+
+
+# Fields that say who a person is or what they wrote. The audit log, which is never rewritten,
+# records that they were set or changed but not their values, so erasing a person's data later
+# never has to touch it.
+PERSONAL_FIELDS = frozenset({"name", "email", "phone", "phone_e164", "custom", "note"})
+REDACTED = "[personal data]"
+
+
+def _without_personal_data(
+    changes: dict[str, tuple[Any, Any]],
+) -> dict[str, tuple[Any, Any]]:
+    def shown(name: str, value: Any) -> Any:
+        return REDACTED if name in PERSONAL_FIELDS and value is not None else value
+
+    return {
+        name: (shown(name, before), shown(name, after)) for name, (before, after) in changes.items()
+    }
+
+
+# What the event of a new lead lists: the fields it was given or derived, not the id and
+# timestamps the event itself carries.
+_NOT_IN_CREATED_EVENT = frozenset({"id", "created_at", "updated_at"})
+
+
+def _created_fields(lead: Lead) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in to_record(lead).items()
+        if name not in _NOT_IN_CREATED_EVENT and is_present(value)
+    }
 
 
 async def get_lead(session: AsyncSession, principal: Principal, lead_id: str) -> LeadRecord:
@@ -263,8 +308,17 @@ class UpdateResult:
     status_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
+# The lead fields an update may change, and which of them its status event reports.
+_UPDATABLE = ("status", "qualified_at", "value", "currency", "note", "loss_reason")
+_STATUS_FIELDS = frozenset({"status", "qualified_at"})
+
+
+def _updatable(lead: Lead) -> dict[str, Any]:
+    return {name: getattr(lead, name) for name in _UPDATABLE}
+
+
 async def update_leads(
-    session: AsyncSession, principal: Principal, data: LeadUpdate
+    session: AsyncSession, principal: Principal, data: LeadUpdate, *, actor: Actor | None = None
 ) -> UpdateResult:
     if data.status is LeadStatus.OPEN:
         # The pipeline only moves forward from open; reopening is not an update clients make.
@@ -305,8 +359,10 @@ async def update_leads(
     now = utcnow()
     result = UpdateResult(lead_ids=[lead.id for lead in targets])
     facet_deltas: Counter[str] = Counter()
+    events: list[tuple[str, str, dict[str, tuple[Any, Any]]]] = []
     for lead in targets:
         facet_deltas.subtract(facets_of(lead))
+        before = _updatable(lead)
         new_status = data.status.value if data.status else None
         if new_status and new_status != lead.status:
             await repo.add_status_change(
@@ -337,8 +393,18 @@ async def update_leads(
             lead.loss_reason = data.loss_reason
         lead.updated_at = now
         facet_deltas.update(facets_of(lead))
+        changed = audit.diff(before, _updatable(lead))
+        if "status" in changed:
+            status = {name: change for name, change in changed.items() if name in _STATUS_FIELDS}
+            events.append((lead.id, "lead.status_changed", status))
+            changed = {name: change for name, change in changed.items() if name not in status}
+        if changed:
+            events.append((lead.id, "lead.updated", _without_personal_data(changed)))
     await session.flush()
     await repo.add_to_facets(principal.workspace_id, facet_deltas)
+    actor = actor or Actor.key(principal.key_id)
+    for lead_id, action, changes in events:
+        await audit.record(session, principal.workspace_id, actor, action, "lead", lead_id, changes)
     return result
 
 

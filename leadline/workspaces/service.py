@@ -7,6 +7,8 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
 from leadline.errors import NotFound, ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.models import Workspace
@@ -25,13 +27,25 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
-async def get_or_create(session: AsyncSession, slug: str) -> tuple[Workspace, bool]:
+async def get_or_create(
+    session: AsyncSession, slug: str, *, actor: Actor | None = None
+) -> tuple[Workspace, bool]:
     repo = WorkspaceRepository(session)
     existing = await repo.get_by_slug(validate_slug(slug))
     if existing is not None:
         return existing, False
     workspace = Workspace(id=new_id("ws"), slug=slug, name=slug, allow_bulk_updates=False)
-    return await repo.add(workspace), True
+    await repo.add(workspace)
+    await audit.record(
+        session,
+        workspace.id,
+        actor or Actor.cli(),
+        "workspace.created",
+        "workspace",
+        workspace.id,
+        {"slug": (None, slug), **audit.diff({}, _settings_of(workspace))},
+    )
+    return workspace, True
 
 
 async def require(session: AsyncSession, slug: str) -> Workspace:
@@ -62,6 +76,15 @@ async def ensure_secret_key(session: AsyncSession, configured: str | None) -> st
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+def _settings_of(workspace: Workspace) -> dict[str, object]:
+    return {
+        "name": workspace.name,
+        "allow_bulk_updates": workspace.allow_bulk_updates,
+        "leads_limit": workspace.leads_limit,
+        "default_currency": workspace.default_currency,
+    }
+
+
 async def list_workspaces(session: AsyncSession) -> list[Workspace]:
     return await WorkspaceRepository(session).all()
 
@@ -75,9 +98,11 @@ async def update_workspace(
     leads_limit: int | None = None,
     clear_leads_limit: bool = False,
     default_currency: str | None = None,
+    actor: Actor | None = None,
 ) -> Workspace:
     """Change a workspace's settings; only the values given change."""
     workspace = await require(session, slug)
+    before = _settings_of(workspace)
     if name is not None:
         if not name.strip() or len(name) > 200:
             raise ValidationFailed("name must be 1-200 characters", details={"field": "name"})
@@ -101,6 +126,17 @@ async def update_workspace(
             )
         workspace.default_currency = code
     await session.flush()
+    changes = audit.diff(before, _settings_of(workspace))
+    if changes:
+        await audit.record(
+            session,
+            workspace.id,
+            actor or Actor.cli(),
+            "workspace.updated",
+            "workspace",
+            workspace.id,
+            changes,
+        )
     return workspace
 
 

@@ -1,0 +1,136 @@
+"""Every SQL statement for the audit log: appending to a chain, walking it, listing events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.models import AuditEvent, AuditHead
+
+_events = AuditEvent.__table__
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ----------------------------------------------------------------------------- append
+
+    async def ensure_head(self, workspace_id: str, genesis_hash: str) -> None:
+        """Create the workspace's chain head at seq 0 unless it exists.
+
+        When two first appends to a workspace race, the second waits for the first's head row
+        and then leaves it as it is.
+        """
+        values = {"workspace_id": workspace_id, "seq": 0, "hash": genesis_hash}
+        if self.session.get_bind().dialect.name == "postgresql":
+            pg_stmt = (
+                postgresql.insert(AuditHead)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=[AuditHead.workspace_id])
+            )
+            await self.session.execute(pg_stmt)
+        else:
+            lite_stmt = (
+                sqlite.insert(AuditHead)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=[AuditHead.workspace_id])
+            )
+            await self.session.execute(lite_stmt)
+
+    async def advance_head(self, workspace_id: str) -> tuple[int, str]:
+        """Move the head one seq on and return (the new seq, the previous event's hash).
+
+        The update locks the head row (the whole database on SQLite) until the transaction
+        ends, so appends to one chain are serialised and each sees the last one's hash.
+        """
+        result = await self.session.execute(
+            update(AuditHead)
+            .where(AuditHead.workspace_id == workspace_id)
+            .values(seq=AuditHead.seq + 1)
+            .returning(AuditHead.seq, AuditHead.hash)
+            .execution_options(synchronize_session=False)
+        )
+        seq, previous = result.one()
+        return int(seq), str(previous)
+
+    async def append(self, event: AuditEvent) -> None:
+        """Insert ``event`` and make its hash the head's."""
+        self.session.add(event)
+        await self.session.flush()
+        await self.session.execute(
+            update(AuditHead)
+            .where(AuditHead.workspace_id == event.workspace_id)
+            .values(hash=event.hash)
+            .execution_options(synchronize_session=False)
+        )
+
+    # ----------------------------------------------------------------------------- verify
+
+    async def chained_workspaces(self, workspace_id: str | None) -> list[str]:
+        """Ids of the workspaces with a chain head or any event, in id order."""
+        heads = select(AuditHead.workspace_id)
+        events = select(AuditEvent.workspace_id).distinct()
+        if workspace_id is not None:
+            heads = heads.where(AuditHead.workspace_id == workspace_id)
+            events = events.where(AuditEvent.workspace_id == workspace_id)
+        both = union(heads, events).subquery()
+        result = await self.session.execute(select(both.c[0]).order_by(both.c[0]))
+        return [str(row[0]) for row in result.all()]
+
+    async def head(self, workspace_id: str) -> tuple[int, str] | None:
+        """The head's (seq, hash) as stored now (never an object cached by the session)."""
+        result = await self.session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.workspace_id == workspace_id)
+        )
+        row = result.first()
+        return (int(row[0]), str(row[1])) if row else None
+
+    async def events_after(
+        self, workspace_id: str, after_seq: int | None, limit: int
+    ) -> Sequence[Row[Any]]:
+        """Up to ``limit`` events after ``after_seq`` (from the first when None) in seq order,
+        as plain rows of every column: a walk over millions of events builds no ORM objects."""
+        query = select(*_events.c).where(_events.c.workspace_id == workspace_id)
+        if after_seq is not None:
+            query = query.where(_events.c.seq > after_seq)
+        result = await self.session.execute(query.order_by(_events.c.seq).limit(limit))
+        return result.all()
+
+    # ------------------------------------------------------------------------------- list
+
+    async def page(
+        self,
+        workspace_id: str,
+        *,
+        action: str | None,
+        target_type: str | None,
+        target_id: str | None,
+        actor_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        query = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        if target_type is not None:
+            query = query.where(AuditEvent.target_type == target_type)
+        if target_id is not None:
+            query = query.where(AuditEvent.target_id == target_id)
+        if actor_id is not None:
+            query = query.where(AuditEvent.actor_id == actor_id)
+        if since is not None:
+            query = query.where(AuditEvent.occurred_at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.occurred_at < until)
+        if before_seq is not None:
+            query = query.where(AuditEvent.seq < before_seq)
+        result = await self.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit))
+        return list(result.scalars())

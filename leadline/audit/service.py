@@ -1,0 +1,384 @@
+"""Recording, verifying and listing audit events.
+
+Each workspace has one chain: event ``n`` stores the hash of event ``n - 1`` (``prev_hash``) and
+a hash over all of its own columns, and ``audit_heads`` holds the seq and hash of the last event.
+Editing an event breaks its own hash; deleting or inserting one breaks the seq or ``prev_hash``
+of the next; deleting the last ones leaves the head pointing past the end.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.audit.repository import AuditRepository
+from leadline.errors import ValidationFailed
+from leadline.kit.context import current_request
+from leadline.kit.ids import new_id
+from leadline.kit.time import iso_micros, utcnow
+from leadline.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+# The columns an event's hash covers: every column but the hash itself. Named here rather than
+# read from the table, so a column added later is a decision about old events' hashes.
+HASHED_FIELDS: tuple[str, ...] = (
+    "id",
+    "workspace_id",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "changes",
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+)
+
+VERIFY_BATCH = 1000
+MAX_PAGE_SIZE = 100
+
+ActorType = Literal["key", "user", "cli", "system"]
+
+# field -> (before, after); None stands for "not set".
+Changes = Mapping[str, tuple[Any, Any]]
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()[:64] or None
+    except (OSError, KeyError, ImportError):
+        return None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: an API key, a user, someone at the command line, or Leadline itself."""
+
+    type: ActorType
+    id: str | None = None
+
+    @classmethod
+    def key(cls, key_id: str) -> Actor:
+        return cls("key", key_id)
+
+    @classmethod
+    def user(cls, user_id: str) -> Actor:
+        return cls("user", user_id)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        """The command line, named by the operating-system user running it when known."""
+        return cls("cli", _os_user())
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls("system", name)
+
+
+# ------------------------------------------------------------------------------- encoding
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: sorted keys, no whitespace, non-ASCII kept as itself."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON types: times as ISO text, amounts as exact decimal text."""
+    if isinstance(value, Enum):
+        return json_safe(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return iso_micros(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        # 5000, 5000.0 and 5E+3 are one amount: one text for all of them.
+        return format(value.normalize(), "f")
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
+    return str(value)
+
+
+def encode_changes(changes: Changes | None) -> str:
+    """The stored form of ``changes``: ``{"field": {"before": x, "after": y}}``."""
+    return canonical_json(
+        {
+            name: {"before": json_safe(before), "after": json_safe(after)}
+            for name, (before, after) in (changes or {}).items()
+        }
+    )
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The fields of ``after`` whose value differs from ``before``, as (before, after)."""
+    return {
+        name: (before.get(name), value)
+        for name, value in after.items()
+        if before.get(name) != value
+    }
+
+
+def event_hash(fields: Mapping[str, Any]) -> str:
+    """The hash of an event from its columns (a mapping with every name in HASHED_FIELDS).
+
+    Recording and verifying both come here, so they cannot disagree on the canonical form.
+    """
+    content = {name: fields[name] for name in HASHED_FIELDS}
+    content["seq"] = int(content["seq"])
+    content["occurred_at"] = iso_micros(content["occurred_at"])
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+# -------------------------------------------------------------------------------- record
+
+
+async def record(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    changes: Changes | None = None,
+) -> AuditEvent:
+    """Append one event to the workspace's chain, in the caller's transaction.
+
+    Call it last in the change it describes: from here to the commit, the chain's head stays
+    locked, and other appends to this workspace wait.
+    """
+    repo = AuditRepository(session)
+    await repo.ensure_head(workspace_id, GENESIS_HASH)
+    seq, prev_hash = await repo.advance_head(workspace_id)
+    context = current_request()
+    fields: dict[str, Any] = {
+        "id": new_id("aud"),
+        "workspace_id": workspace_id,
+        "seq": seq,
+        "occurred_at": utcnow(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "changes": encode_changes(changes),
+        "ip": context.ip if context else None,
+        "user_agent": context.user_agent if context else None,
+        "request_id": context.request_id if context else None,
+        "prev_hash": prev_hash,
+    }
+    event = AuditEvent(**fields, hash=event_hash(fields))
+    await repo.append(event)
+    return event
+
+
+# -------------------------------------------------------------------------------- verify
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Where a workspace's chain first breaks. ``event_id`` and ``seq`` name the event at which
+    the break shows (None when the workspace has no event left to name)."""
+
+    workspace_id: str
+    event_id: str | None
+    seq: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    problems: list[Problem]
+    events: int  # events walked
+    workspaces: int  # chains walked
+
+
+async def verify(session: AsyncSession, workspace_id: str | None = None) -> list[Problem]:
+    """The first break in each workspace's chain (or only ``workspace_id``'s); [] when intact."""
+    return (await check_chains(session, workspace_id)).problems
+
+
+async def check_chains(
+    session: AsyncSession, workspace_id: str | None = None, *, batch_size: int = VERIFY_BATCH
+) -> ChainReport:
+    """Walk every chain in seq order, ``batch_size`` events at a time, and report its first
+    break, with how many events and chains were walked."""
+    repo = AuditRepository(session)
+    problems: list[Problem] = []
+    events = 0
+    chains = await repo.chained_workspaces(workspace_id)
+    for chain in chains:
+        walk = _ChainWalk(repo, chain, batch_size)
+        problem = await walk.run()
+        events += walk.count
+        if problem is not None:
+            problems.append(problem)
+    return ChainReport(problems=problems, events=events, workspaces=len(chains))
+
+
+class _ChainWalk:
+    def __init__(self, repo: AuditRepository, workspace_id: str, batch_size: int) -> None:
+        self.repo = repo
+        self.workspace_id = workspace_id
+        self.batch_size = batch_size
+        self.count = 0
+        self.last_id: str | None = None
+        self.last_seq = 0
+        self.last_hash = GENESIS_HASH
+
+    def _problem(self, message: str, event_id: str | None, seq: int | None) -> Problem:
+        return Problem(self.workspace_id, event_id, seq, message)
+
+    async def _walk_on(self) -> tuple[Problem | None, bool]:
+        """Check the events after the last one checked: (the first problem, whether any came)."""
+        seen = False
+        while True:
+            # The first batch has no lower bound, so an event forged with seq 0 is seen too.
+            after = self.last_seq if self.last_id is not None else None
+            rows = await self.repo.events_after(self.workspace_id, after, self.batch_size)
+            for row in rows:
+                fields = row._mapping
+                problem = self._check(fields)
+                if problem is not None:
+                    return problem, True
+                seen = True
+                self.count += 1
+                self.last_id = fields["id"]
+                self.last_seq = int(fields["seq"])
+                self.last_hash = fields["hash"]
+            if len(rows) < self.batch_size:
+                return None, seen
+
+    def _check(self, fields: Mapping[Any, Any]) -> Problem | None:
+        seq = int(fields["seq"])
+        expected = self.last_seq + 1
+        if seq != expected:
+            if seq < expected:
+                message = f"seq {seq} is out of place: expected seq {expected}"
+            else:
+                where = f"follows seq {self.last_seq}" if self.last_id else "starts the chain"
+                gone = (
+                    f"seq {expected} was"
+                    if seq == expected + 1
+                    else f"seqs {expected} to {seq - 1} were"
+                )
+                message = f"seq {seq} {where}: {gone} deleted"
+            return self._problem(message, fields["id"], seq)
+        if fields["prev_hash"] != self.last_hash:
+            return self._problem(
+                "prev_hash is not the hash of the event before it: an event was deleted, "
+                "inserted or replaced",
+                fields["id"],
+                seq,
+            )
+        if event_hash(fields) != fields["hash"]:
+            return self._problem(
+                "hash does not match the event's content: the event was edited",
+                fields["id"],
+                seq,
+            )
+        return None
+
+    async def run(self) -> Problem | None:
+        problem, _ = await self._walk_on()
+        if problem is not None:
+            return problem
+        # The head is read after the events: a head ahead of them is an append that committed
+        # meanwhile (its events are visible now), unless walking on finds nothing more.
+        while True:
+            head = await self.repo.head(self.workspace_id)
+            if head is None:
+                if self.count == 0:
+                    return None  # the chain went away with its workspace while we walked
+                return self._problem(
+                    "the workspace has events but no chain head", self.last_id, self.last_seq
+                )
+            head_seq, head_hash = head
+            if head_seq > self.last_seq:
+                problem, more = await self._walk_on()
+                if problem is not None:
+                    return problem
+                if more:
+                    continue
+                if self.last_id is None:
+                    return self._problem(
+                        f"the chain head is at seq {head_seq} but no events are left: "
+                        "they were deleted",
+                        None,
+                        None,
+                    )
+                return self._problem(
+                    f"the chain head is at seq {head_seq} but the last event is seq "
+                    f"{self.last_seq}: the events after it were deleted",
+                    self.last_id,
+                    self.last_seq,
+                )
+            if head_seq < self.last_seq:
+                return self._problem(
+                    f"the chain head is at seq {head_seq} but the events go on to seq "
+                    f"{self.last_seq}",
+                    self.last_id,
+                    self.last_seq,
+                )
+            if head_hash != self.last_hash:
+                return self._problem(
+                    "the chain head's hash is not the last event's hash",
+                    self.last_id,
+                    self.last_seq,
+                )
+            return None
+
+
+# ---------------------------------------------------------------------------------- list
+
+
+async def list_events(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    actor_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    limit: int,
+) -> list[AuditEvent]:
+    """A workspace's events, newest first (by seq); ``since`` <= occurred_at < ``until``.
+
+    ``after_seq`` continues a list after the page whose last event had that seq: pages move
+    towards older events, and events recorded meanwhile never shift them.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"parameter": "limit"}
+        )
+    return await AuditRepository(session).page(
+        workspace_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        actor_id=actor_id,
+        since=since,
+        until=until,
+        before_seq=after_seq,
+        limit=limit,
+    )
