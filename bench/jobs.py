@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import delete, func, select  # noqa: E402
 
+from bench.databases import drop_database, fresh_database  # noqa: E402
 from leadline.config import Settings  # noqa: E402
 from leadline.db import Database  # noqa: E402
 from leadline.jobs import service as jobs  # noqa: E402
@@ -34,7 +34,6 @@ from leadline.jobs.registry import JobContext, task  # noqa: E402
 from leadline.migrations import upgrade  # noqa: E402
 from leadline.models import Job  # noqa: E402
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "leadline_bench_jobs"
 KIND = "bench.noop"
 
@@ -42,21 +41,6 @@ KIND = "bench.noop"
 @task(KIND, max_attempts=3)
 async def noop(context: JobContext, payload: dict[str, Any]) -> None:
     return None
-
-
-def database_url(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        path = workdir / "jobs.db"
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{path}{suffix}")
-        return f"sqlite:///{path}"
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"
 
 
 async def _reset_and_enqueue(settings: Settings, count: int) -> float:
@@ -143,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="leadline-bench-jobs-") as tmp:
         for backend in backends:
-            url = database_url(backend, Path(tmp))
+            url = fresh_database(backend, Path(tmp), PG_DATABASE)
             upgrade(Settings(database_url=url))
             for workers in args.workers:
                 figures = measure(url, args.jobs, workers, args.concurrency)
@@ -154,11 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 rows.append((backend, workers, figures))
-            if backend == "postgresql":
-                import psycopg
-
-                with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+            drop_database(backend, PG_DATABASE)
     print()
     print(
         f"| Database | workers x jobs at once | enqueue jobs/s | run jobs/s ({args.jobs:,} jobs) |"

@@ -11,12 +11,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
-from leadline.http import RequestIdMiddleware
+from leadline.http import RequestIdMiddleware, SurfaceMount
+from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 
 
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
-            Mount("/api", app=create_octanist_app(settings)),
+            # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
+            SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
+            SurfaceMount("/api", app=create_octanist_app(settings)),
         ],
         lifespan=lifespan,
     )

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # Requests per API key per minute on the rate-limited API surfaces (Leadiosa).
+    api_rate_limit: int = Field(default=300, ge=1)
     log_level: str = "info"
 
     # Jobs: how long a claimed job stays a worker's without a heartbeat, how often an idle
@@ -52,6 +54,13 @@ class Settings(BaseSettings):
     # Finished jobs are kept this long for inspection, dead ones longer for replay.
     jobs_keep_succeeded_days: int = Field(default=7, ge=0)
     jobs_keep_dead_days: int = Field(default=30, ge=0)
+
+    # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
+    # http), for receivers on the same network; the request timeout; how long a rotated-out
+    # secret keeps signing.
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhooks_secret_grace_hours: float = Field(default=24.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

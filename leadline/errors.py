@@ -30,6 +30,10 @@ class InvalidDate(ValidationFailed):
     code = "invalid_date"
 
 
+class InvalidCursor(ValidationFailed):
+    code = "invalid_cursor"
+
+
 class Unauthorized(LeadlineError):
     status_code = 401
     code = "unauthorized"
@@ -41,13 +45,32 @@ class Forbidden(LeadlineError):
 
 
 class NotFound(LeadlineError):
+    """``resource`` names what was not found (``"job"``), for surfaces whose codes say it."""
+
     status_code = 404
     code = "not_found"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.resource = resource
 
 
 class Conflict(LeadlineError):
     status_code = 409
     code = "conflict"
+
+
+class Unprocessable(LeadlineError):
+    """The request is well-formed but cannot be carried out as it stands."""
+
+    status_code = 422
+    code = "unprocessable"
 
 
 class PayloadTooLarge(ValidationFailed):

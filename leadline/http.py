@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.db import Database
@@ -59,6 +61,19 @@ def _context_of(scope: Scope, rid: str) -> RequestContext:
             break
     ip = str(client[0])[:IP_MAX] if client else None
     return RequestContext(request_id=rid, ip=ip, user_agent=user_agent)
+
+
+class SurfaceMount(Mount):
+    """A mount that takes every path under its prefix, line breaks included.
+
+    Starlette's own matches the rest of the path with ``.*``, which stops at a line break, so
+    ``/prefix/a%0Ab`` would miss the surface and get the root's plain-text 404 instead of the
+    surface's own envelope.
+    """
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +21,7 @@ from leadline.audit.repository import AuditRepository
 from leadline.errors import ValidationFailed
 from leadline.kit.context import current_request
 from leadline.kit.ids import new_id
+from leadline.kit.jsonsafe import canonical_json, json_safe
 from leadline.kit.time import iso_micros, utcnow
 from leadline.models import AuditEvent
 
@@ -90,31 +88,6 @@ class Actor:
 
 
 # ------------------------------------------------------------------------------- encoding
-
-
-def canonical_json(value: Any) -> str:
-    """One text per value: sorted keys, no whitespace, non-ASCII kept as itself."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` as plain JSON types: times as ISO text, amounts as exact decimal text."""
-    if isinstance(value, Enum):
-        return json_safe(value.value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, datetime):
-        return iso_micros(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        # 5000, 5000.0 and 5E+3 are one amount: one text for all of them.
-        return format(value.normalize(), "f")
-    if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(item) for item in value]
-    return str(value)
 
 
 def encode_changes(changes: Changes | None) -> str:
@@ -349,6 +322,12 @@ class _ChainWalk:
 # ---------------------------------------------------------------------------------- list
 
 
+@dataclass(frozen=True)
+class EventPage:
+    events: list[AuditEvent]
+    has_more: bool  # older events match the same filters
+
+
 async def list_events(
     session: AsyncSession,
     workspace_id: str,
@@ -361,7 +340,7 @@ async def list_events(
     until: datetime | None = None,
     after_seq: int | None = None,
     limit: int,
-) -> list[AuditEvent]:
+) -> EventPage:
     """A workspace's events, newest first (by seq); ``since`` <= occurred_at < ``until``.
 
     ``after_seq`` continues a list after the page whose last event had that seq: pages move
@@ -371,7 +350,8 @@ async def list_events(
         raise ValidationFailed(
             f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"parameter": "limit"}
         )
-    return await AuditRepository(session).page(
+    # One row more than asked for says whether a next page exists, without counting.
+    rows = await AuditRepository(session).page(
         workspace_id,
         action=action,
         target_type=target_type,
@@ -380,5 +360,6 @@ async def list_events(
         since=since,
         until=until,
         before_seq=after_seq,
-        limit=limit,
+        limit=limit + 1,
     )
+    return EventPage(events=rows[:limit], has_more=len(rows) > limit)

@@ -17,9 +17,13 @@ class Permission(StrEnum):
     STATS_READ = "stats:read"
     AD_SPEND_READ = "ad_spend:read"
     AD_SPEND_WRITE = "ad_spend:write"
+    AUDIT_READ = "audit:read"
+    JOBS_MANAGE = "jobs:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # Only admins read the audit log, inspect and replay jobs, and manage webhooks.
     Role.ADMIN: frozenset(Permission),
     # Integrations push leads in and update them; they read nothing back.
     Role.INTEGRATION: frozenset({Permission.LEADS_WRITE}),

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import httpx
+
     from leadline.config import Settings
     from leadline.db import Database
 
 # Modules whose import registers tasks; each feature with jobs adds its ``tasks`` module here.
-TASK_MODULES: tuple[str, ...] = ("leadline.jobs.tasks",)
+TASK_MODULES: tuple[str, ...] = ("leadline.jobs.tasks", "leadline.webhooks.tasks")
 
 
 class RetryLater(Exception):
@@ -38,6 +40,8 @@ class JobContext:
     worker: str
     db: Database
     settings: Settings
+    # One HTTP client per worker, so outgoing calls share connections and TLS set-up.
+    http: httpx.AsyncClient
 
 
 TaskFunction = Callable[[JobContext, dict[str, Any]], Awaitable[None]]

@@ -184,6 +184,22 @@ class JobRepository:
         )
         return _changed(result)
 
+    async def dead_by_workspace(
+        self, *, ids: Sequence[str], kind: str | None, workspace_id: str | None
+    ) -> dict[str | None, list[str]]:
+        """The dead jobs a replay with these filters would take, by workspace."""
+        query = select(Job.workspace_id, Job.id).where(Job.state == DEAD)
+        if ids:
+            query = query.where(Job.id.in_(ids))
+        if kind:
+            query = query.where(Job.kind == kind)
+        if workspace_id:
+            query = query.where(Job.workspace_id == workspace_id)
+        found: dict[str | None, list[str]] = {}
+        for workspace, job_id in (await self.session.execute(query.order_by(Job.id))).all():
+            found.setdefault(workspace, []).append(job_id)
+        return found
+
     async def purge(self, state: str, finished_before: datetime, batch: int) -> int:
         doomed = (
             select(Job.id).where(Job.state == state, Job.finished_at < finished_before).limit(batch)

@@ -15,9 +15,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from leadline.errors import NotFound, ValidationFailed
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
+from leadline.errors import Conflict, NotFound, ValidationFailed
 from leadline.jobs import registry
-from leadline.jobs.repository import DEAD, STATES, JobRepository
+from leadline.jobs.repository import DEAD, QUEUED, STATES, JobRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import Job
@@ -113,10 +115,18 @@ async def enqueue_many(
     payloads: Sequence[dict[str, Any]],
     *,
     workspace_id: str | None = None,
+    max_attempts: int | None = None,
 ) -> list[Job]:
     now = utcnow()
     jobs = [
-        _new_job(kind, payload, workspace_id=workspace_id, run_at=None, max_attempts=None, now=now)
+        _new_job(
+            kind,
+            payload,
+            workspace_id=workspace_id,
+            run_at=None,
+            max_attempts=max_attempts,
+            now=now,
+        )
         for payload in payloads
     ]
     await JobRepository(session).add_many(jobs)
@@ -159,7 +169,7 @@ async def list_jobs(
 async def get_job(session: AsyncSession, job_id: str, *, workspace_id: str | None = None) -> Job:
     job = await JobRepository(session).get(job_id)
     if job is None or (workspace_id is not None and job.workspace_id != workspace_id):
-        raise NotFound(f"job '{job_id}' not found", details={"id": job_id})
+        raise NotFound(f"job '{job_id}' not found", details={"id": job_id}, resource="job")
     return job
 
 
@@ -170,24 +180,46 @@ async def replay(
     kind: str | None = None,
     workspace_id: str | None = None,
     all_dead: bool = False,
+    actor: Actor | None = None,
 ) -> int:
-    """Queue dead jobs again (these ids, or every dead job, optionally of one kind)."""
+    """Queue dead jobs again (these ids, or every dead job, optionally of one kind), and
+    record it in the audit log of each workspace concerned."""
     if not ids and not all_dead:
         raise ValidationFailed("name the jobs to replay, or replay every dead job")
     repo = JobRepository(session)
-    if ids:
-        for job_id in ids:
-            job = await get_job(session, job_id, workspace_id=workspace_id)
-            if job.state != DEAD:
-                raise ValidationFailed(
-                    f"job '{job_id}' is {job.state}, only dead jobs are replayed",
-                    details={"id": job_id, "state": job.state},
-                )
+    for job_id in ids:
+        job = await get_job(session, job_id, workspace_id=workspace_id)
+        if job.state != DEAD:
+            raise Conflict(
+                f"job '{job_id}' is {job.state}; only dead jobs are replayed",
+                details={"id": job_id, "state": job.state},
+            )
+    concerned = await repo.dead_by_workspace(ids=ids, kind=kind, workspace_id=workspace_id)
     count = await repo.replay(
         utcnow(), ids=ids, kind=kind, workspace_id=workspace_id, all_dead=all_dead
     )
     if count:
         session.sync_session.info[_ENQUEUED] = True
+    actor = actor or Actor.cli()
+    for workspace, job_ids in concerned.items():
+        if workspace is None:
+            continue  # the queue's own jobs belong to no workspace, and to no audit chain
+        if ids:
+            for job_id in job_ids:
+                await audit.record(
+                    session,
+                    workspace,
+                    actor,
+                    "job.replayed",
+                    "job",
+                    job_id,
+                    {"state": (DEAD, QUEUED)},
+                )
+        else:
+            changes: dict[str, tuple[Any, Any]] = {"replayed": (None, len(job_ids))}
+            if kind is not None:
+                changes["kind"] = (None, kind)
+            await audit.record(session, workspace, actor, "job.replayed", "job", None, changes)
     return count
 
 

@@ -14,6 +14,9 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
+import httpx
+
+from leadline import __version__
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.jobs import registry
@@ -73,6 +76,11 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started, %d at a time", self.name, self.concurrency)
         jobs.register_wakeup(self.wakeup)
+        self.http = httpx.AsyncClient(
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max(10, self.concurrency * 2)),
+            headers={"user-agent": f"Leadline/{__version__}"},
+        )
         async with self.db.transaction() as session:
             await jobs.sync_schedules(session)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
@@ -94,6 +102,7 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await self._flush_succeeded()
+            await self.http.aclose()
             log.info("worker %s stopped after %d jobs", self.name, self.completed)
 
     async def _wait(self, stop: asyncio.Event) -> None:
@@ -207,6 +216,7 @@ class Worker:
             worker=self.name,
             db=self.db,
             settings=self.settings,
+            http=self.http,
         )
         try:
             if task is None:

@@ -21,7 +21,7 @@ from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, Vali
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
-from leadline.kit.time import parse_datetime, utcnow
+from leadline.kit.time import iso_millis, parse_datetime, utcnow
 from leadline.leads.repository import Criterion, LeadRepository, SortKey, is_present
 from leadline.leads.schemas import (
     LeadCreate,
@@ -31,6 +31,7 @@ from leadline.leads.schemas import (
     parse_status,
 )
 from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, LeadStatusChange
+from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
 ATTRIBUTION_FIELDS: tuple[str, ...] = (
@@ -245,6 +246,9 @@ async def create_lead(
             api_key_id=principal.key_id,
         )
     )
+    await webhooks.emit(
+        session, principal.workspace_id, "lead.created", {"lead": webhook_lead(lead)}
+    )
     await audit.record(
         session,
         principal.workspace_id,
@@ -257,6 +261,19 @@ async def create_lead(
         ),
     )
     return CreatedLead(lead=lead, session_linked=visit is not None)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_millis(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def webhook_lead(lead: Lead) -> dict[str, Any]:
+    """The lead as webhook events carry it: its record, empty fields left out."""
+    return {name: _plain(value) for name, value in to_record(lead).items() if value is not None}
 
 
 # Fields that say who a person is or what they wrote. The audit log, which is never rewritten,
@@ -360,6 +377,7 @@ async def update_leads(
     result = UpdateResult(lead_ids=[lead.id for lead in targets])
     facet_deltas: Counter[str] = Counter()
     events: list[tuple[str, str, dict[str, tuple[Any, Any]]]] = []
+    hooks: list[tuple[str, dict[str, Any]]] = []
     for lead in targets:
         facet_deltas.subtract(facets_of(lead))
         before = _updatable(lead)
@@ -398,10 +416,28 @@ async def update_leads(
             status = {name: change for name, change in changed.items() if name in _STATUS_FIELDS}
             events.append((lead.id, "lead.status_changed", status))
             changed = {name: change for name, change in changed.items() if name not in status}
+            old, new = status["status"]
+            hooks.append(
+                ("lead.status_changed", {"lead": webhook_lead(lead), "from": old, "to": new})
+            )
         if changed:
             events.append((lead.id, "lead.updated", _without_personal_data(changed)))
+            hooks.append(
+                (
+                    "lead.updated",
+                    {
+                        "lead": webhook_lead(lead),
+                        "changes": {
+                            name: {"before": _plain(old), "after": _plain(new)}
+                            for name, (old, new) in changed.items()
+                        },
+                    },
+                )
+            )
     await session.flush()
     await repo.add_to_facets(principal.workspace_id, facet_deltas)
+    for event_type, event_data in hooks:
+        await webhooks.emit(session, principal.workspace_id, event_type, event_data)
     actor = actor or Actor.key(principal.key_id)
     for lead_id, action, changes in events:
         await audit.record(session, principal.workspace_id, actor, action, "lead", lead_id, changes)

@@ -18,6 +18,12 @@ from leadline.models.lead import (
     LeadStatusChange,
     VisitSession,
 )
+from leadline.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from leadline.models.workspace import ApiKey, IdempotencyRecord, InstanceSetting, Workspace
 
 __all__ = [
@@ -42,5 +48,9 @@ __all__ = [
     "LeadFacet",
     "LeadStatusChange",
     "VisitSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "Workspace",
 ]

@@ -45,16 +45,19 @@ def workspace_id(settings: Settings) -> str:
     return run_in_transaction(settings, work)
 
 
-def listed(settings: Settings, workspace_id: str, **filters: Any) -> list[int]:
-    """The seqs ``list_events`` returns."""
-
-    async def work(session: AsyncSession) -> list[AuditEvent]:
+def page_of(settings: Settings, workspace_id: str, **filters: Any) -> audit.EventPage:
+    async def work(session: AsyncSession) -> audit.EventPage:
         return await audit.list_events(session, workspace_id, **filters)
 
     filters.setdefault("limit", 100)
-    events = run_in_transaction(settings, work)
-    assert all(event.workspace_id == workspace_id for event in events)
-    return [event.seq for event in events]
+    page = run_in_transaction(settings, work)
+    assert all(event.workspace_id == workspace_id for event in page.events)
+    return page
+
+
+def listed(settings: Settings, workspace_id: str, **filters: Any) -> list[int]:
+    """The seqs ``list_events`` returns."""
+    return [event.seq for event in page_of(settings, workspace_id, **filters).events]
 
 
 def test_newest_first(settings: Settings, workspace_id: str) -> None:
@@ -99,6 +102,15 @@ def test_pages_follow_on_by_seq(settings: Settings, workspace_id: str) -> None:
     assert listed(settings, workspace_id, limit=3, after_seq=second[-1]) == [1]
     assert listed(settings, workspace_id, limit=3, after_seq=1) == []
     assert listed(settings, workspace_id, action="lead.created", limit=1, after_seq=3) == [2]
+
+
+def test_a_page_says_whether_more_follow(settings: Settings, workspace_id: str) -> None:
+    assert page_of(settings, workspace_id, limit=6).has_more is True
+    assert page_of(settings, workspace_id, limit=7).has_more is False
+    assert page_of(settings, workspace_id, limit=3, after_seq=4).has_more is False
+    assert page_of(settings, workspace_id, limit=2, after_seq=4).has_more is True
+    assert page_of(settings, workspace_id, action="lead.created", limit=1).has_more is True
+    assert page_of(settings, workspace_id, action="lead.created", limit=2).has_more is False
 
 
 @pytest.mark.parametrize("limit", [0, 101])

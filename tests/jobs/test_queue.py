@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ from leadline.db import Database
 from leadline.jobs import service as jobs
 from leadline.jobs.registry import Periodic
 from leadline.jobs.repository import JobRepository
-from leadline.jobs.worker import Worker
 from leadline.kit.time import utcnow
 from leadline.models import Job, JobSchedule
 from tests.fixtures.factories import run_in_transaction
+from tests.fixtures.jobs import run_worker_until
 
 
 @pytest.fixture
@@ -54,38 +53,6 @@ def all_jobs(settings: Settings) -> list[Job]:
         return list(await session.scalars(select(Job).order_by(Job.created_at)))
 
     return run_in_transaction(settings, work)
-
-
-Condition = Callable[[], bool]
-
-
-def run_worker_until(
-    settings: Settings,
-    done: Condition,
-    *,
-    before: Callable[[Database], Awaitable[None]] | None = None,
-    timeout: float = 30.0,
-) -> None:
-    """Run a worker in this process until ``done()`` holds, then stop it gracefully."""
-
-    async def main() -> None:
-        db = Database(settings)
-        stop = asyncio.Event()
-        runner = asyncio.create_task(Worker(db, settings, concurrency=4).run(stop))
-        try:
-            if before is not None:
-                await before(db)
-            deadline = time.monotonic() + timeout
-            while not await asyncio.to_thread(done):
-                assert not runner.done(), "the worker stopped by itself"
-                assert time.monotonic() < deadline, "the jobs did not finish in time"
-                await asyncio.sleep(0.05)
-        finally:
-            stop.set()
-            await runner
-            await db.dispose()
-
-    asyncio.run(main())
 
 
 def lines(path: Path) -> list[str]:

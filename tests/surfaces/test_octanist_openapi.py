@@ -9,23 +9,12 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from leadline.config import Settings
 from tests.fixtures.database import empty_tables
 from tests.fixtures.factories import make_key
+from tests.fixtures.openapi import CHECKS
 from tests.fixtures.server import live_server
-
-CHECKS = [
-    schemathesis.checks.not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 
 
 @pytest.fixture(scope="module")

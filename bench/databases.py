@@ -1,0 +1,35 @@
+"""Fresh benchmark databases: a SQLite file in a work directory, or a PostgreSQL database on
+the local server, dropped and created anew."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def fresh_database(backend: str, workdir: Path, name: str) -> str:
+    """The URL of an empty database called ``name`` (a file name on SQLite)."""
+    if backend == "sqlite":
+        path = workdir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(f"{path}{suffix}")
+        return f"sqlite:///{path}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(backend: str, name: str) -> None:
+    if backend != "postgresql":
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

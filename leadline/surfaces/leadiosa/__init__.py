@@ -1,0 +1,76 @@
+"""The Leadiosa-compatible REST API (v1), mounted at ``/api/v1``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from leadline.config import Settings
+from leadline.http import BodyLimitMiddleware
+from leadline.kit.ratelimit import RateLimiter
+from leadline.surfaces.leadiosa import audit, jobs, webhooks
+from leadline.surfaces.leadiosa.envelope import install_error_handlers, render_error
+from leadline.surfaces.leadiosa.gate import Gate
+
+# Every resource router of the surface; a new resource is one more entry.
+ROUTERS: tuple[APIRouter, ...] = (audit.router, jobs.router, webhooks.router)
+
+
+class _LeadiosaAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        fresh = self.openapi_schema is None
+        schema = super().openapi()  # built once, then cached
+        if fresh:
+            _drop_default_validation_responses(schema)
+        return schema
+
+
+def _drop_default_validation_responses(schema: dict[str, Any]) -> None:
+    """FastAPI documents a 422 for request validation; this surface answers those with 400,
+    already documented in the error envelope."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            default = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in str(default.get("content", "")):
+                del operation["responses"]["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def create_leadiosa_app(settings: Settings) -> FastAPI:
+    app = _LeadiosaAPI(
+        title="Leadline: Leadiosa-compatible REST API",
+        version="1.0.0",
+        description=(
+            "Bearer-token authentication (`Authorization: Bearer <token>`), JSON in and out, "
+            "cursor pagination, per-token rate limits reported in X-RateLimit-* headers."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        render_error=render_error,
+        json_by_default=True,
+    )
+    app.state.rate_limiter = RateLimiter(
+        settings.api_rate_limit, settings.redis_url, namespace="leadiosa"
+    )
+    # Outside the body limit, so a 413 is answered to known keys only, and counted.
+    app.add_middleware(
+        Gate,
+        limiter=app.state.rate_limiter,
+        public_paths=[
+            path
+            for path in (app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url)
+            if path
+        ],
+    )
+    return app

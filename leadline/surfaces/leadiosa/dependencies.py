@@ -1,0 +1,54 @@
+"""What every Leadiosa route takes: the request's transaction, the caller, list parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.auth.service import Principal
+from leadline.errors import Unauthorized, ValidationFailed
+from leadline.http import request_session
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+
+Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+# The gate has checked the token by the time a route runs; this declares the scheme in the
+# OpenAPI document.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A workspace API key: `Authorization: Bearer <token>`.",
+)
+
+
+async def principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    found = getattr(request.state, "principal", None)
+    if not isinstance(found, Principal):
+        raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'")
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1-{MAX_LIMIT}.")]
+After = Annotated[
+    str | None,
+    Query(description="`next_cursor` of the previous page, verbatim; omit for the first page."),
+]
+
+
+def plain_text(value: str | None, parameter: str) -> str | None:
+    """A text parameter as given; NUL characters, which no stored value holds, are refused."""
+    if value is not None and "\x00" in value:
+        raise ValidationFailed(
+            f"{parameter} must not contain NUL characters", details={"parameter": parameter}
+        )
+    return value

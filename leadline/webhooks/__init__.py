@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed, retried, logged deliveries of workspace events."""

@@ -1,0 +1,226 @@
+"""The delivery job: one signed POST per attempt, its outcome logged, retried on schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline import __version__
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
+from leadline.jobs.registry import GiveUp, JobContext, RetryLater, task
+from leadline.kit.ids import new_id
+from leadline.kit.time import utcnow
+from leadline.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from leadline.webhooks import service as webhooks
+from leadline.webhooks.repository import WebhookRepository
+from leadline.webhooks.safety import UnsafeTarget, check_target
+from leadline.webhooks.signing import signed_headers
+
+EXCERPT_BYTES = 1024
+# The longest Retry-After a receiver may impose before the next attempt.
+MAX_RETRY_AFTER = 24 * 3600.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt``."""
+    delays = webhooks.RETRY_DELAYS
+    return delays[min(attempt, len(delays)) - 1] * random.uniform(0.9, 1.1)
+
+
+def _retry_after(response_headers: httpx.Headers | None) -> float | None:
+    raw = (response_headers or httpx.Headers()).get("retry-after")
+    if not raw:
+        return None
+    try:
+        return min(MAX_RETRY_AFTER, max(0.0, float(raw)))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: httpx.Headers | None = None
+        self.excerpt: str | None = None
+        self.error: str | None = None
+        self.unsafe = False
+        self.latency_ms = 0
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], seconds: float
+) -> _Outcome:
+    """POST ``body``; whatever happens, within ``seconds`` in all (connect, send, answer)."""
+    outcome = _Outcome()
+    started = time.perf_counter()
+    try:
+        async with (
+            asyncio.timeout(seconds),
+            client.stream("POST", url, content=body, headers=headers, timeout=seconds) as response,
+        ):
+            outcome.status = response.status_code
+            outcome.headers = response.headers
+            received = b""
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if len(received) >= EXCERPT_BYTES:
+                    break
+            outcome.excerpt = received[:EXCERPT_BYTES].decode("utf-8", "replace")
+    except httpx.HTTPError as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    except TimeoutError:
+        outcome.error = f"no answer within {seconds:g} seconds"
+    outcome.latency_ms = round((time.perf_counter() - started) * 1000)
+    return outcome
+
+
+async def _disable(
+    session: AsyncSession, endpoint: WebhookEndpoint, reason: str, now: datetime
+) -> None:
+    endpoint.enabled = False
+    endpoint.disabled_reason = reason
+    endpoint.updated_at = now
+    await session.flush()
+    await webhooks.emit(
+        session,
+        endpoint.workspace_id,
+        "webhook_endpoint.disabled",
+        {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason},
+    )
+    await audit.record(
+        session,
+        endpoint.workspace_id,
+        Actor.system("webhooks"),
+        "webhook_endpoint.disabled",
+        "webhook_endpoint",
+        endpoint.id,
+        {"enabled": (True, False), "disabled_reason": (None, reason)},
+    )
+
+
+@task(webhooks.DELIVER, max_attempts=webhooks.ATTEMPTS, backoff=retry_delay)
+async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
+    workspace_id = context.workspace_id or ""
+    delivery_id = str(payload["delivery_id"])
+    async with context.db.transaction() as session:
+        found = await WebhookRepository(session).delivery(workspace_id, delivery_id)
+        if found is None:
+            return  # its endpoint was deleted, and the delivery with it
+        delivery, endpoint, event = found
+        if delivery.state != webhooks.PENDING:
+            return
+        if not endpoint.enabled:
+            _settle(delivery, webhooks.FAILED, utcnow(), error="the endpoint is disabled")
+            return
+        url, keys, body = endpoint.url, webhooks.signing_keys(endpoint, utcnow()), event.body
+        event_id, endpoint_id, was_failing = event.id, endpoint.id, endpoint.failing_since
+
+    settings = context.settings
+    try:
+        await check_target(url, allow_private=settings.webhooks_allow_private)
+    except UnsafeTarget as exc:
+        outcome = _Outcome()
+        outcome.error, outcome.unsafe = exc.message, True
+    else:
+        content = body.encode()
+        headers = {
+            **signed_headers(keys, event_id, int(time.time()), content),
+            "content-type": "application/json",
+            "user-agent": f"Leadline-Webhooks/{__version__}",
+        }
+        outcome = await _post(
+            context.http, url, content, headers, settings.webhooks_timeout_seconds
+        )
+
+    status = outcome.status
+    if status is not None and 200 <= status < 300:
+        async with context.db.transaction() as session:
+            repo = WebhookRepository(session)
+            await repo.record_delivered(
+                delivery_id,
+                utcnow(),
+                status=status,
+                latency_ms=outcome.latency_ms,
+                excerpt=outcome.excerpt,
+            )
+            if was_failing is not None:
+                await repo.mark_healthy(endpoint_id)
+        return
+
+    last_attempt = context.attempt >= context.max_attempts
+    async with context.db.transaction() as session:
+        repo = WebhookRepository(session)
+        found = await repo.delivery(workspace_id, delivery_id)
+        if found is None:
+            return
+        delivery, endpoint, _ = found
+        now = utcnow()
+        delivery.attempts += 1
+        await repo.add(
+            WebhookAttempt(
+                id=new_id("wha"),
+                delivery_id=delivery.id,
+                number=delivery.attempts,
+                started_at=now,
+                status=outcome.status,
+                latency_ms=outcome.latency_ms,
+                response_excerpt=outcome.excerpt,
+                error=outcome.error,
+            )
+        )
+        error = outcome.error or f"the receiver answered {status}"
+        if outcome.unsafe:
+            _settle(delivery, webhooks.FAILED, now, error=error)
+            give_up = error
+        elif status == 410:
+            _settle(delivery, webhooks.FAILED, now, status=status, error=error)
+            await _disable(session, endpoint, "the receiver answered 410 Gone", now)
+            give_up = error
+        else:
+            await repo.mark_failing(endpoint.id, now)
+            await session.refresh(endpoint)
+            since = endpoint.failing_since
+            if since is not None and now - since >= webhooks.FAILING_LIMIT and endpoint.enabled:
+                await _disable(session, endpoint, "every delivery failed for five days", now)
+            if last_attempt or not endpoint.enabled:
+                _settle(delivery, webhooks.FAILED, now, status=status, error=error)
+                give_up = error
+            else:
+                delivery.last_status, delivery.last_error = status, error
+                delivery.updated_at = now
+                give_up = ""
+    if give_up:
+        raise GiveUp(give_up)
+    wait = _retry_after(outcome.headers) if status in (429, 503) else None
+    if wait is not None:
+        raise RetryLater(wait, f"{error}; Retry-After {wait:g}s")
+    raise RuntimeError(error)
+
+
+def _settle(
+    delivery: WebhookDelivery,
+    state: str,
+    now: datetime,
+    *,
+    status: int | None = None,
+    error: str | None = None,
+) -> None:
+    delivery.state = state
+    delivery.last_status = status
+    delivery.last_error = error
+    delivery.updated_at = now
+    if state == webhooks.DELIVERED:
+        delivery.delivered_at = now

@@ -1,0 +1,86 @@
+"""Property-based run of the Leadiosa OpenAPI document: no 5xx, every response as documented."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from leadline.config import Settings
+from tests.fixtures.database import empty_tables
+from tests.fixtures.factories import make_key
+from tests.fixtures.leadiosa import bearer, make_job, record_events
+from tests.fixtures.openapi import CHECKS
+from tests.fixtures.server import live_server
+
+
+class Served(NamedTuple):
+    base_url: str
+    headers: dict[str, str]
+    jobs: list[str]  # the workspace's jobs when the run starts
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def leadiosa_server(database_url: str) -> Iterator[Served]:
+    # A limit the run cannot reach: every answer should be the endpoint's own.
+    app_settings = Settings(database_url=database_url, api_rate_limit=1_000_000)
+    headers = bearer(make_key(app_settings, "fuzz", "admin"))
+    # Jobs and events to list, so list responses carry items for the schema check to read.
+    jobs = [make_job(app_settings, "fuzz", kind=f"kind.{n % 2}") for n in range(4)]
+    jobs.append(make_job(app_settings, "fuzz", state="queued", payload={"n": 1}))
+    record_events(app_settings, "fuzz", count=3, target=("lead", "lead_1"))
+    with live_server(app_settings) as base_url:
+        with httpx.Client(base_url=base_url, headers=headers) as http:
+            assert http.post(f"/api/v1/jobs/{jobs[0]}/replay").status_code == 200
+        yield Served(base_url, headers, jobs, app_settings)
+    empty_tables(database_url)
+
+
+@pytest.mark.slow
+def test_leadiosa_api_conforms(leadiosa_server: Served) -> None:
+    base_url, headers, jobs, app_settings = leadiosa_server
+    schema = schemathesis.openapi.from_url(f"{base_url}/api/v1/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 5
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def conforms(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=f"{base_url}/api/v1", headers=headers, checks=CHECKS)
+
+        conforms()
+
+    # Cases sure to answer with items: full pages of events and jobs, one job, a replay.
+    def call(path: str, method: str, **kwargs: object) -> httpx.Response:
+        case = schema[path][method].Case(**kwargs)
+        response: httpx.Response = case.call_and_validate(
+            base_url=f"{base_url}/api/v1", headers=headers, checks=CHECKS
+        )
+        return response
+
+    audit = call("/audit", "GET", query={"limit": 2})
+    assert len(audit.json()["data"]) == 2
+    assert audit.json()["pagination"]["has_more"] is True
+    listed = call("/jobs", "GET", query={"limit": 100})
+    assert len(listed.json()["data"]) == len(jobs)
+    assert call("/jobs/{job_id}", "GET", path_parameters={"job_id": jobs[-1]}).json()["data"]
+    dead = make_job(app_settings, "fuzz", kind="kind.late")
+    replayed = call("/jobs/{job_id}/replay", "POST", path_parameters={"job_id": dead})
+    assert replayed.json()["data"]["state"] == "queued"
+    make_job(app_settings, "fuzz", kind="kind.late")
+    assert call("/jobs/replay", "POST", body={"kind": "kind.late"}).json() == {
+        "data": {"replayed": 1}
+    }

@@ -1,0 +1,320 @@
+"""Webhook deliveries end to end: a lead changes through the API, a worker signs and POSTs the
+event to a real local receiver, which checks it with the Standard Webhooks reference library
+and with an independent HMAC of the Leadiosa header."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import standardwebhooks
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.testclient import TestClient
+
+from leadline.auth import service as auth
+from leadline.config import Settings
+from leadline.kit.time import utcnow
+from leadline.models import AuditEvent, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from leadline.webhooks import service as webhooks
+from leadline.webhooks.safety import UnsafeTarget
+from tests.fixtures.factories import run_in_transaction
+from tests.fixtures.jobs import run_worker_until
+from tests.fixtures.receiver import Answer, Receiver, receiver
+
+
+@pytest.fixture
+def hooks(settings: Settings) -> Settings:
+    """Settings that let webhooks reach the local receiver, with a quick worker."""
+    return Settings(
+        database_url=settings.database_url,
+        webhooks_allow_private=True,
+        webhooks_timeout_seconds=2,
+        jobs_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
+def local() -> Iterator[Receiver]:
+    with receiver() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.05,) * 7)
+
+
+def add_endpoint(
+    settings: Settings, token: str, url: str, events: tuple[str, ...] = ()
+) -> webhooks.CreatedEndpoint:
+    async def work(session: AsyncSession) -> webhooks.CreatedEndpoint:
+        principal = await auth.authenticate(session, token)
+        return await webhooks.create_endpoint(
+            session, principal, settings, url=url, event_types=events
+        )
+
+    return run_in_transaction(settings, work)
+
+
+def deliveries(settings: Settings) -> list[WebhookDelivery]:
+    async def work(session: AsyncSession) -> list[WebhookDelivery]:
+        return list(await session.scalars(select(WebhookDelivery)))
+
+    return run_in_transaction(settings, work)
+
+
+def attempts(settings: Settings) -> list[WebhookAttempt]:
+    async def work(session: AsyncSession) -> list[WebhookAttempt]:
+        return list(await session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.number)))
+
+    return run_in_transaction(settings, work)
+
+
+def endpoint(settings: Settings, endpoint_id: str) -> WebhookEndpoint:
+    async def work(session: AsyncSession) -> WebhookEndpoint:
+        found = await session.get(WebhookEndpoint, endpoint_id)
+        assert found is not None
+        return found
+
+    return run_in_transaction(settings, work)
+
+
+def settled(settings: Settings, count: int = 1) -> bool:
+    found = deliveries(settings)
+    return len(found) >= count and all(d.state != "pending" for d in found)
+
+
+def verify(secret: str, request: Any) -> dict[str, Any]:
+    """Check one received request both ways, and return its event."""
+    payload: dict[str, Any] = standardwebhooks.Webhook(secret).verify(request.body, request.headers)
+    expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers["x-leadiosa-signature"] == expected
+    assert json.loads(request.body) == payload
+    return payload
+
+
+def test_a_new_lead_is_delivered_signed_both_ways(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    created = add_endpoint(hooks, admin_key, local.url)
+    assert created.secret.startswith("whsec_")
+    lead = api.post("/api/leads", json={"name": "Ada", "email": "ada@example.com"}).json()
+    run_worker_until(hooks, lambda: settled(hooks))
+
+    (request,) = local.received
+    event = verify(created.secret, request)
+    assert set(event) == {"id", "type", "created_at", "workspace_id", "data"}
+    assert event["type"] == "lead.created"
+    assert event["id"] == request.headers["webhook-id"]
+    assert event["data"]["lead"]["id"] == lead["data"]["id"]
+    assert event["data"]["lead"]["email"] == "ada@example.com"
+    assert "phone" not in event["data"]["lead"]  # empty fields are left out
+    assert request.headers["content-type"] == "application/json"
+    (delivery,) = deliveries(hooks)
+    assert (delivery.state, delivery.attempts, delivery.last_status) == ("delivered", 1, 200)
+    (attempt,) = attempts(hooks)
+    assert (attempt.status, attempt.response_excerpt, attempt.error) == (200, "ok", None)
+
+
+def test_only_subscribed_events_are_sent(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    created = add_endpoint(hooks, admin_key, local.url, ("lead.status_changed",))
+    lead_id = api.post("/api/leads", json={"name": "Ada"}).json()["data"]["id"]
+    assert api.patch("/api/leads", json={"id": lead_id, "status": "won"}).status_code == 200
+    assert api.post("/api/leads", json={"email": "broken"}).status_code == 400
+    run_worker_until(hooks, lambda: settled(hooks))
+    (request,) = local.received
+    event = verify(created.secret, request)
+    assert event["type"] == "lead.status_changed"
+    assert (event["data"]["from"], event["data"]["to"]) == ("open", "won")
+    assert event["data"]["lead"]["status"] == "won"
+
+
+def test_failures_are_retried_and_each_attempt_is_logged(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    local.answer(Answer(500, body=b"oops"), Answer(502))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    assert [a.status for a in attempts(hooks)] == [500, 502, 200]
+    assert attempts(hooks)[0].response_excerpt == "oops"
+    assert len({r.headers["webhook-id"] for r in local.received}) == 1  # one event, three tries
+    assert deliveries(hooks)[0].state == "delivered"
+    assert endpoint(hooks, deliveries(hooks)[0].endpoint_id).failing_since is None
+
+
+def test_retry_after_on_429_is_honoured(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    local.answer(Answer(429, headers={"Retry-After": "3600"}))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: len(attempts(hooks)) == 1 and _job_due_later(hooks))
+
+    async def due(session: AsyncSession) -> Any:
+        return (await session.scalars(select(Job).where(Job.kind == webhooks.DELIVER))).one()
+
+    job = run_in_transaction(hooks, due)
+    assert job.state == "queued"
+    assert job.run_at > utcnow() + timedelta(minutes=55)
+    assert "Retry-After 3600s" in (job.last_error or "")
+
+
+def _job_due_later(settings: Settings) -> bool:
+    async def work(session: AsyncSession) -> bool:
+        job = (await session.scalars(select(Job).where(Job.kind == webhooks.DELIVER))).one()
+        return job.state == "queued" and job.attempts == 1
+
+    return run_in_transaction(settings, work)
+
+
+def test_410_disables_the_endpoint_and_says_so(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    gone = add_endpoint(hooks, admin_key, local.url + "/gone", ("lead.created",))
+    watcher = add_endpoint(hooks, admin_key, local.url + "/watch", ("webhook_endpoint.disabled",))
+    local.answer(Answer(410))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks, 2))
+    disabled = endpoint(hooks, gone.endpoint.id)
+    assert not disabled.enabled
+    assert "410" in (disabled.disabled_reason or "")
+    notice = verify(watcher.secret, local.received[1])
+    assert notice["type"] == "webhook_endpoint.disabled"
+    assert notice["data"]["endpoint_id"] == gone.endpoint.id
+    assert [d.state for d in deliveries(hooks)].count("failed") == 1
+
+    async def audited(session: AsyncSession) -> list[str]:
+        rows = await session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq))
+        return list(rows)
+
+    assert "webhook_endpoint.disabled" in run_in_transaction(hooks, audited)
+    # Nothing more goes to a disabled endpoint.
+    api.post("/api/leads", json={"name": "Grace"})
+    run_worker_until(hooks, lambda: settled(hooks, 2))
+    assert len(local.received) == 2
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    failing = add_endpoint(hooks, admin_key, local.url)
+
+    async def failing_for_six_days(session: AsyncSession) -> None:
+        await session.execute(
+            update(WebhookEndpoint).values(failing_since=utcnow() - timedelta(days=6))
+        )
+
+    run_in_transaction(hooks, failing_for_six_days)
+    local.answer(Answer(503))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    stopped = endpoint(hooks, failing.endpoint.id)
+    assert not stopped.enabled
+    assert stopped.disabled_reason == "every delivery failed for five days"
+    assert deliveries(hooks)[0].state == "failed"
+
+
+def test_a_delivery_fails_after_its_last_attempt(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    local.answer(*[Answer(500)] * 8)
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    assert len(attempts(hooks)) == webhooks.ATTEMPTS == 8
+    assert deliveries(hooks)[0].state == "failed"
+    assert deliveries(hooks)[0].last_error == "the receiver answered 500"
+
+
+def test_a_slow_receiver_times_out(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    local.answer(Answer(200, delay=5))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    first = attempts(hooks)[0]
+    assert first.status is None
+    assert "within 2 seconds" in (first.error or "") or "Timeout" in (first.error or "")
+    assert deliveries(hooks)[0].state == "delivered"  # the retry was answered at once
+
+
+def test_rotation_signs_with_both_secrets_during_the_grace_period(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    old = add_endpoint(hooks, admin_key, local.url)
+
+    async def rotate(session: AsyncSession) -> webhooks.CreatedEndpoint:
+        principal = await auth.authenticate(session, admin_key)
+        return await webhooks.rotate_secret(session, principal, hooks, old.endpoint.id)
+
+    new = run_in_transaction(hooks, rotate)
+    assert new.secret != old.secret
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    (request,) = local.received
+    assert len(request.headers["webhook-signature"].split()) == 2
+    verify(new.secret, request)
+    standardwebhooks.Webhook(old.secret).verify(request.body, request.headers)
+    previous = hmac.new(old.secret.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers["x-leadiosa-signature-previous"] == previous
+
+
+def test_private_targets_are_refused_unless_allowed(settings: Settings, admin_key: str) -> None:
+    for url in (
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest",
+        "https://[::1]/hook",
+        "http://example.com/hook",
+        "ftp://example.com/hook",
+    ):
+        with pytest.raises(UnsafeTarget):
+            add_endpoint(settings, admin_key, url)
+
+
+def test_a_target_that_became_private_is_not_called(
+    hooks: Settings, settings: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    api.post("/api/leads", json={"name": "Ada"})
+    strict = Settings(database_url=settings.database_url, jobs_poll_seconds=0.05)
+    run_worker_until(strict, lambda: settled(strict))
+    assert local.received == []
+    (delivery,) = deliveries(strict)
+    assert delivery.state == "failed"
+    assert "not a public address" in (delivery.last_error or "") or "https" in (
+        delivery.last_error or ""
+    )
+
+
+def test_redelivery_sends_the_same_event_again(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    created = add_endpoint(hooks, admin_key, local.url)
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+
+    delivery_id = deliveries(hooks)[0].id
+
+    async def redeliver(session: AsyncSession) -> None:
+        principal = await auth.authenticate(session, admin_key)
+        await webhooks.redeliver(session, principal, delivery_id)
+
+    run_in_transaction(hooks, redeliver)
+    run_worker_until(hooks, lambda: len(local.received) == 2 and settled(hooks))
+    first, second = local.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.body == second.body
+    verify(created.secret, second)
+    assert [a.number for a in attempts(hooks)] == [1, 2]
