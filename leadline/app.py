@@ -19,6 +19,8 @@ from leadline.db import Database
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.tracking.limits import TrackingLimiter
+from leadline.tracking.router import TRACKING_ROUTES
 
 
 async def health(request: Request) -> JSONResponse:
@@ -51,11 +53,16 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            *TRACKING_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),
         ],
         lifespan=lifespan,
+    )
+    app.state.tracking_limiter = TrackingLimiter(
+        settings.redis_url,
+        frozenset(ip.strip() for ip in settings.tracking_whitelist_ips.split(",") if ip.strip()),
     )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -34,6 +34,8 @@ workspaces_app = typer.Typer(
 app.add_typer(workspaces_app, name="workspaces")
 jobs_app = typer.Typer(help="Inspect and replay background jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+sites_app = typer.Typer(help="Create and list tracked sites.", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -148,6 +150,36 @@ def worker(
         await run_worker(settings, stop, concurrency=concurrency)
 
     asyncio.run(main())
+
+
+@sites_app.command("create")
+def sites_create(
+    workspace: Annotated[str, typer.Option(help="Workspace slug (created if missing).")],
+    domain: Annotated[
+        list[str], typer.Option(help="A domain the site is served from; repeat for several.")
+    ],
+    name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+) -> None:
+    """Create a site; its key (for the tracking snippet) is printed alone on the last line."""
+    from leadline.audit.service import Actor
+    from leadline.forms import service as sites
+
+    created = in_transaction(
+        lambda session: sites.create_site(
+            session, workspace_slug=workspace, domains=domain, name=name, actor=Actor.cli()
+        )
+    )
+    typer.echo(f"Created site {created.site.name} for {', '.join(created.domains)}.")
+    typer.echo(created.site.site_key)
+
+
+@sites_app.command("list")
+def sites_list(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) -> None:
+    """List a workspace's sites: key, name, domains."""
+    from leadline.forms import service as sites
+
+    for found in in_transaction(lambda session: sites.list_sites(session, workspace)):
+        typer.echo(f"{found.site.site_key}  {found.site.name}  {', '.join(found.domains)}")
 
 
 def _job_line(job: Job) -> str:

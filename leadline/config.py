@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     jobs_keep_succeeded_days: int = Field(default=7, ge=0)
     jobs_keep_dead_days: int = Field(default=30, ge=0)
 
+    # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
+    # are kept (sessions are kept).
+    tracking_whitelist_ips: str = ""
+    events_retention_days: int = Field(default=390, ge=1)
+
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out
     # secret keeps signing.

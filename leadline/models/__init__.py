@@ -18,6 +18,7 @@ from leadline.models.lead import (
     LeadStatusChange,
     VisitSession,
 )
+from leadline.models.tracking import Site, SiteDomain, TrackedEvent
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -47,6 +48,9 @@ __all__ = [
     "Lead",
     "LeadFacet",
     "LeadStatusChange",
+    "Site",
+    "SiteDomain",
+    "TrackedEvent",
     "VisitSession",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,6 +105,37 @@ class VisitSession(_Attribution, Base):
     )
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Filled by the tracker (empty for sessions made otherwise).
+    site_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), nullable=True
+    )
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # True when the visitor id came from the browser (consent); else derived by the server.
+    identified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    referrer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    utm_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Where the consent flags came from: gcm, tcf, gpp, manual, site or none.
+    consent_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # paid, search, social, referral or direct.
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    screen: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    page_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_scroll: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_label: Mapped[str] = mapped_column(String(16), default="Cold", server_default="Cold")
+
+    __table_args__ = (
+        Index("ix_sessions_site_visitor", "site_id", "visitor_id", "last_seen_at"),
+        Index("ix_sessions_site_started", "site_id", "started_at"),
+    )
 
 
 class Label(Base):
@@ -275,7 +307,7 @@ class AdSpend(Base):
     campaign_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
     spend: Mapped[Decimal] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
-    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     impressions: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -1,0 +1,1 @@
+"""Sites and their domains (and, later, form definitions and lead capture)."""

@@ -1,0 +1,104 @@
+"""Sites: a workspace's websites, the hosts they may track from, and their public keys."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
+from leadline.errors import ValidationFailed
+from leadline.forms.repository import SiteRepository
+from leadline.kit.ids import new_id
+from leadline.kit.time import utcnow
+from leadline.models import Site, SiteDomain
+from leadline.workspaces import service as workspaces
+
+_HOST = re.compile(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
+_KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    site: Site
+    domains: list[str]
+
+
+def normalise_domain(raw: str) -> str:
+    """A host as sites list it: lower-case, no scheme, port or path; ``*.`` for subdomains."""
+    text = raw.strip().lower()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    text = text.split("/", 1)[0].split(":", 1)[0].rstrip(".")
+    if not text or len(text) > 253 or not _HOST.match(text):
+        raise ValidationFailed(
+            f"'{raw}' is not a domain (example.com, or *.example.com for its subdomains)",
+            details={"field": "domain", "value": raw},
+        )
+    return text
+
+
+def host_allowed(host: str, domains: list[str]) -> bool:
+    """Whether a page on ``host`` belongs to a site with these domains."""
+    host = host.lower().rstrip(".")
+    for domain in domains:
+        if domain.startswith("*."):
+            if host == domain[2:] or host.endswith(domain[1:]):
+                return True
+        elif host == domain:
+            return True
+    return False
+
+
+def new_site_key() -> str:
+    return "LL-" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(12))
+
+
+async def create_site(
+    session: AsyncSession,
+    *,
+    workspace_slug: str,
+    domains: list[str],
+    name: str | None = None,
+    actor: Actor | None = None,
+) -> SiteInfo:
+    """A new site in the workspace (created if missing), trackable from ``domains``."""
+    if not domains:
+        raise ValidationFailed("a site needs at least one domain", details={"field": "domain"})
+    hosts = sorted({normalise_domain(domain) for domain in domains})
+    workspace, _ = await workspaces.get_or_create(session, workspace_slug)
+    site = Site(
+        id=new_id("site"),
+        workspace_id=workspace.id,
+        name=(name or hosts[0].removeprefix("*.")).strip()[:200],
+        site_key=new_site_key(),
+        created_at=utcnow(),
+    )
+    rows = [SiteDomain(id=new_id("dom"), site_id=site.id, domain=host) for host in hosts]
+    await SiteRepository(session).add(site, rows)
+    await audit.record(
+        session,
+        workspace.id,
+        actor or Actor.cli(),
+        "site.created",
+        "site",
+        site.id,
+        {"name": (None, site.name), "domains": (None, hosts), "site_key": (None, site.site_key)},
+    )
+    return SiteInfo(site, hosts)
+
+
+async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
+    found = await SiteRepository(session).by_key(site_key)
+    return SiteInfo(*found) if found else None
+
+
+async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:
+    workspace = await workspaces.require(session, workspace_slug)
+    return [SiteInfo(*found) for found in await SiteRepository(session).of_workspace(workspace.id)]

@@ -1,0 +1,1 @@
+"""Sessions, events, visitors, click ids, engagement and the browser tracker scripts."""

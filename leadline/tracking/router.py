@@ -1,0 +1,199 @@
+"""The PulseGate tracking endpoints: plain Starlette routes decoding with msgspec.
+
+Every answer carries the CORS headers of the PulseGate docs, errors are ``{"error": "..."}``,
+and each route has its per-IP limit per minute. Bodies may be sent as ``application/json`` or as
+``text/plain`` (what ``navigator.sendBeacon`` sends without a CORS preflight).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from leadline.config import Settings
+from leadline.errors import LeadlineError, NotFound, RateLimited, ValidationFailed
+from leadline.forms.service import SiteInfo, site_by_key
+from leadline.http import database
+from leadline.tracking import service as tracking
+from leadline.tracking.limits import Limit, TrackingLimiter
+from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent
+from leadline.workspaces import service as workspaces
+
+log = logging.getLogger(__name__)
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Content-Type, X-Fingerprint-ID, X-Visitor-ID, Authorization, X-API-Key"
+    ),
+}
+MAX_BODY = 512 * 1024
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+def _json(
+    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        _encoder.encode(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={**CORS, **(headers or {})},
+    )
+
+
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": message}, status, headers)
+
+
+async def preflight(request: Request) -> Response:
+    return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
+
+
+def _client(request: Request) -> tracking.Client:
+    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    host = urlsplit(origin).hostname if origin and origin != "null" else None
+    return tracking.Client(
+        ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", "")[:512],
+        origin_host=host,
+    )
+
+
+async def _decode(request: Request, shape: type[T]) -> T:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise _TooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+    if not body:
+        raise ValidationFailed("the body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=shape)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid body: {exc}") from None
+    except msgspec.DecodeError:
+        raise ValidationFailed("the body is not valid JSON") from None
+
+
+class _TooLarge(ValidationFailed):
+    status_code = 413
+    code = "payload_too_large"
+
+
+_secrets: dict[str, str] = {}
+
+
+async def _secret(request: Request) -> str:
+    settings: Settings = request.state.settings
+    if settings.secret_key:
+        return settings.secret_key
+    if "generated" not in _secrets:
+        async with database(request).transaction() as session:
+            _secrets["generated"] = await workspaces.ensure_secret_key(session, None)
+    return _secrets["generated"]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _route(name: str, work: Callable[[Request, tracking.Client], Awaitable[Response]]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        client = _client(request)
+        limiter: TrackingLimiter = request.app.state.tracking_limiter
+        try:
+            limit = await limiter.hit(name, client.ip)
+            if limit is not None and not limit.allowed:
+                raise RateLimited(
+                    f"too many requests to /track/{name}; retry in {limit.retry_after} s",
+                    retry_after=limit.retry_after,
+                )
+            response = await work(request, client)
+        except RateLimited as exc:
+            return _error(
+                exc.message, 429, {"Retry-After": str(exc.retry_after), **_limit_headers(limit)}
+            )
+        except LeadlineError as exc:
+            return _error(exc.message, exc.status_code)
+        if limit is not None:
+            response.headers.update(_limit_headers(limit))
+        return response
+
+    return endpoint
+
+
+def _limit_headers(limit: Limit | None) -> dict[str, str]:
+    if limit is None:
+        return {}
+    return {
+        "X-RateLimit-Remaining": str(limit.remaining),
+        "X-RateLimit-Reset": str(limit.reset_at),
+    }
+
+
+async def _site(request: Request, site_key: str) -> SiteInfo:
+    async with database(request).transaction() as session:
+        site = await site_by_key(session, site_key)
+    if site is None:
+        raise NotFound(f"unknown siteKey {site_key}")
+    return site
+
+
+def _answer(answer: tracking.VisitAnswer) -> Response:
+    return _json(
+        {
+            "session_id": answer.session_id,
+            "visitor_id": answer.visitor_id,
+            "timestamp": answer.timestamp,
+            **answer.extra,
+        }
+    )
+
+
+async def _start(request: Request, client: tracking.Client) -> Response:
+    start = await _decode(request, SessionStart)
+    site = await _site(request, start.siteKey)
+    secret = await _secret(request)
+    async with database(request).transaction() as session:
+        answer = await tracking.start_session(session, site, start, client, secret)
+    return _answer(answer)
+
+
+async def _event(request: Request, client: tracking.Client) -> Response:
+    single = await _decode(request, SingleEvent)
+    site = await _site(request, single.siteKey)
+    async with database(request).transaction() as session:
+        answer = await tracking.record_events(session, site, single.sessionId, [single], client)
+    return _answer(answer)
+
+
+async def _batch(request: Request, client: tracking.Client) -> Response:
+    batch = await _decode(request, EventBatch)
+    site = await _site(request, batch.siteKey)
+    async with database(request).transaction() as session:
+        answer = await tracking.record_events(session, site, batch.sessionId, batch.events, client)
+    return _answer(answer)
+
+
+async def _end(request: Request, client: tracking.Client) -> Response:
+    end = await _decode(request, SessionEnd)
+    site = await _site(request, end.siteKey)
+    async with database(request).transaction() as session:
+        answer = await tracking.end_session(session, site, end, client)
+    return _answer(answer)
+
+
+TRACKING_ROUTES = [
+    Route("/track/session/start", _route("session/start", _start), methods=["POST"]),
+    Route("/track/event", _route("event", _event), methods=["POST"]),
+    Route("/track/events/batch", _route("events/batch", _batch), methods=["POST"]),
+    Route("/track/session/end", _route("session/end", _end), methods=["POST"]),
+    Route("/track/{rest:path}", preflight, methods=["OPTIONS"]),
+]

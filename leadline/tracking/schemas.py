@@ -1,0 +1,71 @@
+"""What the tracker sends, decoded and checked by msgspec on the hot path."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+Key = Annotated[str, Meta(min_length=1, max_length=64)]
+Text = Annotated[str, Meta(max_length=2048)]
+Short = Annotated[str, Meta(max_length=64)]
+MAX_BATCH = 100
+
+
+class Consent(Struct, forbid_unknown_fields=False):
+    mode: Short | None = None
+    ad_storage: bool | None = None
+    ad_user_data: bool | None = None
+    ad_personalization: bool | None = None
+    analytics_storage: bool | None = None
+    source: Annotated[str, Meta(max_length=16)] | None = None
+
+
+class GoogleIds(Struct, forbid_unknown_fields=False):
+    clientId: Short | None = None
+    sessionId: Short | None = None
+
+
+class SessionStart(Struct, forbid_unknown_fields=False):
+    siteKey: Key
+    url: Annotated[str, Meta(max_length=8192)] = ""
+    referrer: Text = ""
+    title: Annotated[str, Meta(max_length=512)] = ""
+    screen: Annotated[str, Meta(max_length=16)] | None = None
+    language: Annotated[str, Meta(max_length=35)] | None = None
+    timezone: Short | None = None
+    consent: Consent | None = None
+    visitorId: Short | None = None
+    sessionId: Short | None = None
+    ga: GoogleIds | None = None
+    fbp: Annotated[str, Meta(max_length=512)] | None = None
+    dnt: bool = False
+    gpc: bool = False
+
+
+class EventIn(Struct, forbid_unknown_fields=False, kw_only=True):
+    type: Annotated[str, Meta(min_length=1, max_length=64)]
+    id: Short | None = None
+    ts: Annotated[int, Meta(ge=0, le=10**14)] | None = None
+    url: Text | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SingleEvent(EventIn, kw_only=True):
+    siteKey: Key
+    sessionId: Key
+
+
+class EventBatch(Struct, forbid_unknown_fields=False):
+    siteKey: Key
+    sessionId: Key
+    events: Annotated[list[EventIn], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class SessionEnd(Struct, forbid_unknown_fields=False):
+    siteKey: Key
+    sessionId: Key
+    durationMs: Annotated[int, Meta(ge=0, le=10**9)] | None = None
+    maxScroll: Annotated[int, Meta(ge=0, le=100)] | None = None
+    clicks: Annotated[int, Meta(ge=0, le=10**6)] | None = None

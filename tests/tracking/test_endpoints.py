@@ -1,0 +1,326 @@
+"""The /track/* endpoints: sessions with their attribution and consent, events, engagement,
+origins, limits, bad input, and the handoff of a visit's attribution to a lead."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from leadline.app import create_app
+from leadline.config import Settings
+from leadline.tracking.service import engagement
+from tests.fixtures.factories import fetch_rows, make_site
+
+ORIGIN = {"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 (X11; Linux) Firefox/140"}
+UUID = re.compile(r"^[0-9a-f-]{36}$")
+
+
+@pytest.fixture
+def site(settings: Settings) -> str:
+    return make_site(settings, "acme", "shop.example", "*.shop.example")
+
+
+def start(client: TestClient, site_key: str, **body: Any) -> dict[str, Any]:
+    payload = {"siteKey": site_key, "url": "https://shop.example/", **body}
+    response = client.post("/track/session/start", json=payload, headers=ORIGIN)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def session_row(settings: Settings, session_id: str) -> dict[str, Any]:
+    (row,) = fetch_rows(settings, "SELECT * FROM sessions WHERE id = :id", id=session_id)
+    return row
+
+
+def test_a_visit_keeps_its_click_ids_tags_and_consent(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    answer = start(
+        client,
+        site,
+        url="https://shop.example/pricing?gclid=Cj0KCQ&utm_source=google&utm_medium=cpc"
+        "&utm_campaign=spring&ScCid=sc-1&fbclid=IwAR1",
+        referrer="https://www.google.com/",
+        consent={
+            "mode": "auto",
+            "ad_storage": True,
+            "ad_user_data": True,
+            "ad_personalization": False,
+            "analytics_storage": False,
+            "source": "gcm",
+        },
+        ga={"clientId": "123.456", "sessionId": "1700000000"},
+        fbp="fb.1.1700000000000.123",
+    )
+    assert set(answer) == {"session_id", "visitor_id", "timestamp"}
+    assert UUID.match(answer["session_id"])
+    row = session_row(settings, answer["session_id"])
+    assert (row["gclid"], row["sccid"], row["utm_source"], row["utm_campaign"]) == (
+        "Cj0KCQ",
+        "sc-1",
+        "google",
+        "spring",
+    )
+    assert re.match(r"^fb\.1\.\d{13}\.IwAR1$", row["fbc"])
+    assert (row["website"], row["path"], row["channel"]) == (
+        "https://shop.example",
+        "/pricing",
+        "paid",
+    )
+    assert (row["ad_storage"], row["ad_personalization"], row["consent_source"]) == (
+        True,
+        False,
+        "gcm",
+    )
+    assert (row["ga4cid"], row["ga4sid"], row["fbp"]) == (
+        "123.456",
+        "1700000000",
+        "fb.1.1700000000000.123",
+    )
+    assert row["clicked_at"] is not None
+    assert not row["identified"]  # no analytics consent: the server derived the visitor
+
+
+def test_cors_and_preflight(client: TestClient, site: str) -> None:
+    preflight = client.options("/track/events/batch", headers=ORIGIN)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "X-Visitor-ID" in preflight.headers["access-control-allow-headers"]
+    response = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers=ORIGIN,
+    )
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_origins_and_site_keys_are_checked(client: TestClient, site: str) -> None:
+    body = {"siteKey": site, "url": "https://evil.example/"}
+    elsewhere = client.post(
+        "/track/session/start", json=body, headers={"Origin": "https://evil.example"}
+    )
+    assert elsewhere.status_code == 403
+    assert "evil.example" in elsewhere.json()["error"]
+    assert client.post("/track/session/start", json=body).status_code == 403  # no Origin
+    sub = client.post(
+        "/track/session/start", json=body, headers={"Origin": "https://m.shop.example"}
+    )
+    assert sub.status_code == 200
+    unknown = client.post("/track/session/start", json={"siteKey": "LL-NOPE"}, headers=ORIGIN)
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "unknown siteKey LL-NOPE"})
+
+
+def test_cookieless_visitors_are_derived_and_visits_resume(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    first = start(client, site)
+    again = start(client, site)
+    assert first["visitor_id"].startswith("anon_")
+    assert again == {**first, "timestamp": again["timestamp"]}  # same visit, resumed
+    clicked = start(client, site, url="https://shop.example/?gclid=new")
+    assert clicked["session_id"] != first["session_id"]  # a new ad click starts a new visit
+    assert clicked["visitor_id"] == first["visitor_id"]
+    other_browser = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers={**ORIGIN, "User-Agent": "Other/1.0"},
+    ).json()
+    assert other_browser["visitor_id"] != first["visitor_id"]
+
+
+def test_consented_visitor_ids_are_kept(client: TestClient, settings: Settings, site: str) -> None:
+    answer = start(client, site, visitorId="v_browser_123", consent={"mode": "granted"})
+    assert answer["visitor_id"] == "v_browser_123"
+    row = session_row(settings, answer["session_id"])
+    assert (row["identified"], row["analytics_storage"], row["ad_storage"]) == (True, True, True)
+    denied = start(client, site, visitorId="v_browser_123", consent={"mode": "denied"})
+    assert denied["visitor_id"].startswith("anon_")
+
+
+def batch(client: TestClient, site: str, session_id: str, events: list[dict[str, Any]]) -> Any:
+    return client.post(
+        "/track/events/batch",
+        content=json.dumps({"siteKey": site, "sessionId": session_id, "events": events}),
+        headers={**ORIGIN, "Content-Type": "text/plain;charset=UTF-8"},  # as sendBeacon sends
+    )
+
+
+def test_events_are_stored_once_and_counted(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    session_id = start(client, site)["session_id"]
+    events = [
+        {"id": "e1", "type": "page_view", "ts": 1, "url": "/"},
+        {"id": "e2", "type": "click", "data": {"x": 1, "y": 2, "selector": "a.buy"}},
+        {"id": "e3", "type": "scroll", "data": {"depth": 60}},
+        {"id": "e4", "type": "click"},
+    ]
+    first = batch(client, site, session_id, events)
+    assert first.status_code == 200, first.text
+    assert first.json()["accepted"] == 4
+    assert batch(client, site, session_id, events).json()["accepted"] == 0  # sent twice
+    single = client.post(
+        "/track/event",
+        json={"siteKey": site, "sessionId": session_id, "id": "e5", "type": "page_view"},
+        headers=ORIGIN,
+    )
+    assert single.json()["accepted"] == 1
+    stored = fetch_rows(settings, "SELECT client_id, type, data FROM events ORDER BY id")
+    assert [row["client_id"] for row in stored] == ["e1", "e2", "e3", "e4", "e5"]
+    assert json.loads(stored[1]["data"]) == {"x": 1, "y": 2, "selector": "a.buy"}
+    row = session_row(settings, session_id)
+    assert (row["events"], row["page_views"], row["clicks"], row["max_scroll"]) == (5, 2, 2, 60)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (json.dumps({"sessionId": "x", "events": [{"type": "a"}]}).encode(), 400, "siteKey"),
+        (json.dumps({"siteKey": 5, "sessionId": "x", "events": []}).encode(), 400, "siteKey"),
+        (json.dumps({"siteKey": "k", "sessionId": "x", "events": []}).encode(), 400, "events"),
+        (
+            json.dumps(
+                {"siteKey": "k", "sessionId": "x", "events": [{"type": "a"}] * 101}
+            ).encode(),
+            400,
+            "events",
+        ),
+        (
+            json.dumps({"siteKey": "k", "sessionId": "x", "events": [{"type": 7}]}).encode(),
+            400,
+            "type",
+        ),
+        (
+            json.dumps(
+                {
+                    "siteKey": "k",
+                    "sessionId": "x",
+                    "events": [{"type": "a", "data": {"s": "x" * 1_000_000}}],
+                }
+            ).encode(),
+            413,
+            "bytes",
+        ),
+    ],
+)
+def test_bad_batches_are_refused_whole(
+    client: TestClient, settings: Settings, site: str, body: bytes, status: int, fragment: str
+) -> None:
+    response = client.post("/track/events/batch", content=body, headers=ORIGIN)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
+
+
+def test_one_bad_event_stores_nothing(client: TestClient, settings: Settings, site: str) -> None:
+    session_id = start(client, site)["session_id"]
+    events = [
+        {"id": "ok", "type": "page_view"},
+        {"id": "big", "type": "x", "data": {"s": "y" * 20_000}},
+    ]
+    response = batch(client, site, session_id, events)
+    assert response.status_code == 400
+    assert "at most 16384" in response.json()["error"]
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
+    unknown = batch(client, site, "no-such-session", [{"type": "page_view"}])
+    assert unknown.status_code == 404
+
+
+def test_engagement_score_and_labels() -> None:
+    assert engagement(5_000, 0, 0, 0) == (0, "Cold")
+    assert engagement(60_000, 50, 3, 0) == (24, "Warm")
+    assert engagement(180_000, 80, 10, 0) == (52, "Hot")
+    assert engagement(300_000, 100, 15, 2) == (85, "Very Hot")
+    assert engagement(10**9, 100, 999, 99) == (100, "Very Hot")
+
+
+def test_session_end_scores_the_visit(client: TestClient, settings: Settings, site: str) -> None:
+    session_id = start(client, site)["session_id"]
+    ended = client.post(
+        "/track/session/end",
+        json={
+            "siteKey": site,
+            "sessionId": session_id,
+            "durationMs": 60_000,
+            "maxScroll": 50,
+            "clicks": 3,
+        },
+        headers=ORIGIN,
+    ).json()
+    assert (ended["engagement_score"], ended["engagement_label"]) == (24, "Warm")
+    row = session_row(settings, session_id)
+    assert (row["engagement_score"], row["engagement_label"]) == (24, "Warm")
+    assert row["ended_at"] is not None
+    # An ended visit is not resumed.
+    assert start(client, site)["session_id"] != session_id
+
+
+def test_per_ip_limits_and_whitelist(settings: Settings, site: str) -> None:
+    with TestClient(create_app(settings)) as client:
+        answers = [
+            client.post("/track/session/start", json={"siteKey": site}, headers=ORIGIN)
+            for _ in range(11)
+        ]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert answers[0].headers["x-ratelimit-remaining"] == "9"
+    refused = answers[10]
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert "too many requests" in refused.json()["error"]
+    trusted = Settings(database_url=settings.database_url, tracking_whitelist_ips="testclient")
+    with TestClient(create_app(trusted)) as client:
+        codes = {
+            client.post("/track/session/start", json={"siteKey": site}, headers=ORIGIN).status_code
+            for _ in range(12)
+        }
+    assert codes == {200}
+
+
+def test_a_lead_takes_the_attribution_of_its_visit(
+    client: TestClient, api: TestClient, site: str
+) -> None:
+    visit = start(client, site, url="https://shop.example/?gclid=from-ad&utm_source=google")
+    lead = api.post(
+        "/api/leads",
+        json={"email": "ada@example.com", "sessionId": visit["session_id"], "gclid": "typed"},
+    ).json()["data"]
+    assert lead["sessionLinked"] is True
+    stored = api.get(f"/api/leads/{lead['id']}").json()["data"]
+    assert (stored["gclid"], stored["utm_source"]) == ("from-ad", "google")
+
+
+def test_sites_create_prints_the_key_last(cli: CliRunner, settings: Settings) -> None:
+    from leadline.cli import app
+
+    result = cli.invoke(
+        app,
+        [
+            "sites",
+            "create",
+            "--workspace",
+            "acme",
+            "--domain",
+            "https://Shop.Example/x",
+            "--domain",
+            "*.shop.example",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"^LL-[A-Z2-9]{12}$", key)
+    listed = cli.invoke(app, ["sites", "list", "--workspace", "acme"])
+    assert key in listed.stdout
+    assert "*.shop.example, shop.example" in listed.stdout
+    bad = cli.invoke(app, ["sites", "create", "--workspace", "acme", "--domain", "not a domain"])
+    assert bad.exit_code == 1
+    assert "is not a domain" in bad.stderr
