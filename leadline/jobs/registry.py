@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from leadline.db import Database
 
 # Modules whose import registers tasks; each feature with jobs adds its ``tasks`` module here.
-TASK_MODULES: tuple[str, ...] = ("leadline.jobs.tasks", "leadline.webhooks.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "leadline.jobs.tasks",
+    "leadline.tracking.tasks",
+    "leadline.webhooks.tasks",
+)
 
 
 class RetryLater(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,3 +71,10 @@ class TrackingRepository:
             )
             result = await self.session.execute(lite.returning(TrackedEvent.client_id), list(rows))
         return {str(row[0]) for row in result.all()}
+
+    async def delete_events_before(self, cutoff: datetime, batch: int) -> int:
+        doomed = select(TrackedEvent.id).where(TrackedEvent.received_at < cutoff).limit(batch)
+        result = await self.session.execute(
+            delete(TrackedEvent).where(TrackedEvent.id.in_(doomed.scalar_subquery()))
+        )
+        return result.rowcount if isinstance(result, CursorResult) else 0

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -324,3 +325,49 @@ def test_sites_create_prints_the_key_last(cli: CliRunner, settings: Settings) ->
     bad = cli.invoke(app, ["sites", "create", "--workspace", "acme", "--domain", "not a domain"])
     assert bad.exit_code == 1
     assert "is not a domain" in bad.stderr
+
+
+def test_old_events_are_purged_and_sessions_kept(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    import asyncio
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from leadline.db import Database
+    from leadline.jobs.registry import get_task, load_tasks
+    from leadline.kit.time import utcnow
+    from leadline.models import TrackedEvent
+    from leadline.tracking.tasks import PURGE_EVENTS
+    from tests.fixtures.factories import run_in_transaction
+
+    session_id = start(client, site)["session_id"]
+    batch(client, site, session_id, [{"id": "old", "type": "a"}, {"id": "new", "type": "b"}])
+
+    async def age(session: AsyncSession) -> None:
+        await session.execute(
+            update(TrackedEvent)
+            .where(TrackedEvent.client_id == "old")
+            .values(received_at=utcnow() - timedelta(days=391))
+        )
+
+    run_in_transaction(settings, age)
+    load_tasks()
+    purge = get_task(PURGE_EVENTS)
+    assert purge is not None
+
+    async def run() -> None:
+        import httpx
+
+        from leadline.jobs.registry import JobContext
+
+        db = Database(settings)
+        async with httpx.AsyncClient() as http:
+            context = JobContext("job", PURGE_EVENTS, None, 1, 3, "test", db, settings, http)
+            await purge.run(context, {})
+        await db.dispose()
+
+    asyncio.run(run())
+    assert [r["client_id"] for r in fetch_rows(settings, "SELECT client_id FROM events")] == ["new"]
+    assert session_row(settings, session_id)["id"] == session_id
