@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (sessions are kept).
     tracking_whitelist_ips: str = ""
+    # A header the CDN in front of Leadline sets to the visitor's country (CF-IPCountry,
+    # CloudFront-Viewer-Country, ...). Only name one a trusted proxy sets: clients can send any.
+    country_header: str = ""
     events_retention_days: int = Field(default=390, ge=1)
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain

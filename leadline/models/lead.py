@@ -120,6 +120,12 @@ class VisitSession(_Attribution, Base):
     # paid, search, social, referral or direct.
     channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    browser: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    os: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Why this visit is a bot's: kept, never counted. None for a person.
+    bot_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     language: Mapped[str | None] = mapped_column(String(35), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     screen: Mapped[str | None] = mapped_column(String(16), nullable=True)

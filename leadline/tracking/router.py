@@ -22,6 +22,7 @@ from leadline.errors import LeadlineError, NotFound, RateLimited, ValidationFail
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.http import database
 from leadline.tracking import service as tracking
+from leadline.tracking.enrich import country
 from leadline.tracking.limits import Limit, TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent
 from leadline.workspaces import service as workspaces
@@ -62,10 +63,14 @@ async def preflight(request: Request) -> Response:
 def _client(request: Request) -> tracking.Client:
     origin = request.headers.get("origin") or request.headers.get("referer") or ""
     host = urlsplit(origin).hostname if origin and origin != "null" else None
+    settings: Settings = request.state.settings
+    ip = request.client.host if request.client else ""
+    trusted = request.headers.get(settings.country_header) if settings.country_header else None
     return tracking.Client(
-        ip=request.client.host if request.client else "",
+        ip=ip,
         user_agent=request.headers.get("user-agent", "")[:512],
         origin_host=host,
+        country=country(ip, trusted),
     )
 
 

@@ -19,6 +19,7 @@ from leadline.errors import NotFound, ValidationFailed
 from leadline.forms.service import SiteInfo, host_allowed
 from leadline.kit.time import utcnow
 from leadline.models import CLICK_ID_FIELDS, VisitSession
+from leadline.tracking.enrich import describe
 from leadline.tracking.repository import TrackingRepository
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 
@@ -160,6 +161,7 @@ class Client:
     ip: str
     user_agent: str
     origin_host: str | None
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ async def start_session(
         current.last_seen_at = now
         return VisitAnswer(current.id, current.visitor_id or visitor_id, _millis(now), {})
 
+    agent = describe(client.user_agent)
     visit = VisitSession(
         id=str(uuid.uuid4()),
         workspace_id=site.site.workspace_id,
@@ -228,6 +231,11 @@ async def start_session(
         consent_source=source[:16],
         channel=channel_of(attribution, start.referrer, site.domains),
         user_agent=client.user_agent[:512] or None,
+        browser=agent.browser,
+        os=agent.os,
+        device=agent.device,
+        bot_reason=agent.bot_reason,
+        country=client.country,
         language=start.language,
         timezone=start.timezone,
         screen=start.screen,

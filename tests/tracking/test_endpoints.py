@@ -371,3 +371,66 @@ def test_old_events_are_purged_and_sessions_kept(
     asyncio.run(run())
     assert [r["client_id"] for r in fetch_rows(settings, "SELECT client_id FROM events")] == ["new"]
     assert session_row(settings, session_id)["id"] == session_id
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        (IPHONE, ("Mobile Safari", "iOS", "iPhone", None)),
+        ("Googlebot/2.1 (+http://www.google.com/bot.html)", (None, None, None, "crawler")),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/120.0.0.0 Safari/537.36",
+            (None, None, None, "rawler"),
+        ),
+        ("", (None, None, None, "no user agent")),
+    ],
+)
+def test_visits_are_enriched_and_bots_kept_aside(
+    client: TestClient, settings: Settings, site: str, agent: str, expected: tuple[Any, ...]
+) -> None:
+    response = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers={**ORIGIN, "User-Agent": agent},
+    )
+    assert response.status_code == 200, response.text  # bots are recorded, not refused
+    row = session_row(settings, response.json()["session_id"])
+    reason = expected[3]
+    if reason is None:
+        assert (row["browser"], row["os"], row["device"], row["bot_reason"]) == expected
+    else:
+        assert reason in (row["bot_reason"] or "")
+
+
+def test_country_from_a_trusted_header_only(settings: Settings, site: str) -> None:
+    trusting = Settings(database_url=settings.database_url, country_header="CF-IPCountry")
+    with TestClient(create_app(trusting)) as client:
+        answer = client.post(
+            "/track/session/start",
+            json={"siteKey": site},
+            headers={**ORIGIN, "CF-IPCountry": "nl"},
+        ).json()
+    assert session_row(settings, answer["session_id"])["country"] == "NL"
+    with TestClient(create_app(settings)) as client:
+        answer = client.post(
+            "/track/session/start",
+            json={"siteKey": site},
+            headers={**ORIGIN, "CF-IPCountry": "NL", "User-Agent": "Other"},
+        ).json()
+    assert session_row(settings, answer["session_id"])["country"] is None  # not trusted
+
+
+def test_country_from_the_address() -> None:
+    from leadline.tracking.enrich import country
+
+    assert country("8.8.8.8", None) == "US"
+    assert country("127.0.0.1", None) is None
+    assert country("not an ip", None) is None
+    assert country("8.8.8.8", "XX") is None
