@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test check lint format typecheck migrations-check bench clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: serve test check lint format typecheck migrations-check browser-deps bench clean
 
 serve: $(STAMP)
 	$(BIN)/leadline serve
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: lint typecheck migrations-check test
@@ -31,6 +33,21 @@ migrations-check: $(STAMP)
 	LEADLINE_DATABASE_URL=sqlite:///./.alembic-check.db $(BIN)/alembic upgrade head
 	LEADLINE_DATABASE_URL=sqlite:///./.alembic-check.db $(BIN)/alembic check
 	@rm -f .alembic-check.db
+
+# The browser tests drive Debian's Chromium. As root it is installed when missing; otherwise this
+# says what to install and carries on: those tests then skip, or fail when CI is set.
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-cache show chromium >/dev/null 2>&1 || apt-get update -q; \
+		apt-get install -y -q chromium || \
+			echo "Chromium could not be installed: the browser tests will skip (or fail under CI)"; \
+	else \
+		echo "The browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium"; \
+		echo "Without it they skip (and fail when CI is set)."; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Leadline needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'

@@ -21,6 +21,7 @@ from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.router import TRACKING_ROUTES
+from leadline.tracking.scripts import SCRIPT_ROUTES
 
 
 async def health(request: Request) -> JSONResponse:
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
         routes=[
             Route("/health", health, methods=["GET"]),
             *TRACKING_ROUTES,
+            *SCRIPT_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),

@@ -14,6 +14,9 @@ from leadline.config import Settings, get_settings
 from tests.fixtures.database import create_database, empty_tables, requested_backends
 from tests.fixtures.factories import make_key
 
+# Chromium, pages to open in it, and helpers: tests/fixtures/browser.py.
+pytest_plugins = ["tests.fixtures.browser"]
+
 
 @pytest.fixture(scope="session", params=requested_backends())
 def database_url(

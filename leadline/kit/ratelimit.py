@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio
 from limits import RateLimitItemPerMinute
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
@@ -61,16 +61,28 @@ class RateLimiter:
     worth an outage.
     """
 
-    def __init__(self, per_minute: int, redis_url: str | None, *, namespace: str) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        redis_url: str | None,
+        *,
+        namespace: str,
+        fixed_window: bool = False,
+    ) -> None:
         self.item = RateLimitItemPerMinute(per_minute, namespace=namespace)
+        # A fixed window counts calendar minutes (cheaper); the default moving window does not
+        # let a client send twice the limit across a minute boundary.
+        self.strategy_class: type[MovingWindowRateLimiter | FixedWindowRateLimiter] = (
+            FixedWindowRateLimiter if fixed_window else MovingWindowRateLimiter
+        )
         self.url = storage_url(redis_url)
         self.redis_url = redis_url or None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._strategy: MovingWindowRateLimiter | None = None
+        self._strategy: MovingWindowRateLimiter | FixedWindowRateLimiter | None = None
         self._pool: redis.asyncio.ConnectionPool | None = None
         self._skip_until = 0.0
 
-    def _current(self) -> MovingWindowRateLimiter:
+    def _current(self) -> MovingWindowRateLimiter | FixedWindowRateLimiter:
         # Storage clients belong to the event loop that made them; a new loop gets its own.
         loop = asyncio.get_running_loop()
         if self._strategy is None or self._loop is not loop:
@@ -83,7 +95,7 @@ class RateLimiter:
                     socket_timeout=REDIS_TIMEOUT_SECONDS,
                 )
                 options.update(implementation="redispy", connection_pool=self._pool)
-            self._strategy = MovingWindowRateLimiter(storage_from_string(self.url, **options))
+            self._strategy = self.strategy_class(storage_from_string(self.url, **options))
             self._loop = loop
         return self._strategy
 

@@ -21,9 +21,10 @@ from leadline.config import Settings
 from leadline.errors import LeadlineError, NotFound, RateLimited, ValidationFailed
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.http import database
+from leadline.kit.ratelimit import RateStatus
 from leadline.tracking import service as tracking
 from leadline.tracking.enrich import country
-from leadline.tracking.limits import Limit, TrackingLimiter
+from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent
 from leadline.workspaces import service as workspaces
 
@@ -134,7 +135,7 @@ def _route(name: str, work: Callable[[Request, tracking.Client], Awaitable[Respo
     return endpoint
 
 
-def _limit_headers(limit: Limit | None) -> dict[str, str]:
+def _limit_headers(limit: RateStatus | None) -> dict[str, str]:
     if limit is None:
         return {}
     return {

@@ -212,10 +212,11 @@ async def start_session(
     if (
         current is not None
         and current.last_seen_at >= now - SESSION_IDLE
-        and current.ended_at is None
         and not has_click(attribution)
     ):
+        # The tracker ends the visit on every page it leaves: the next page resumes it.
         current.last_seen_at = now
+        current.ended_at = None
         return VisitAnswer(current.id, current.visitor_id or visitor_id, _millis(now), {})
 
     agent = describe(client.user_agent)

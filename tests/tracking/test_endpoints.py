@@ -261,8 +261,9 @@ def test_session_end_scores_the_visit(client: TestClient, settings: Settings, si
     row = session_row(settings, session_id)
     assert (row["engagement_score"], row["engagement_label"]) == (24, "Warm")
     assert row["ended_at"] is not None
-    # An ended visit is not resumed.
-    assert start(client, site)["session_id"] != session_id
+    # The tracker ends the visit on every page it leaves: the next page resumes it.
+    assert start(client, site, sessionId=session_id)["session_id"] == session_id
+    assert session_row(settings, session_id)["ended_at"] is None
 
 
 def test_per_ip_limits_and_whitelist(settings: Settings, site: str) -> None:

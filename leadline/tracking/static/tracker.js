@@ -1,0 +1,21 @@
+// PulseGate face: window.PulseGateSession (alias window.PulseGate). A script tag with
+// data-site-key starts it; otherwise call PulseGateSession.init({siteKey, endpoint, consentMode}).
+// The endpoint defaults to the origin this script was loaded from.
+
+var me = D.currentScript, t = null;
+var PG = {
+  init: o => {
+    var c = cfg(me, 'site-key'), k;
+    for (k in o) if (o[k] != null) c[k] = o[k];
+    if (!(t && t.live)) t = tracker(c);
+    return PG;
+  },
+  trackEvent: (type, data, opt) => t ? t.trackEvent(type, data, opt) : null,
+  flush: () => { if (t) t.flush(); },
+  setConsent: f => { if (t) t.setConsent(f); },
+  getSessionId: () => t ? t.getSessionId() : null
+};
+if (!W.PulseGateSession) {
+  W.PulseGateSession = W.PulseGate = PG;
+  if (me && me.getAttribute('data-site-key')) PG.init({});
+}

@@ -1,0 +1,731 @@
+"""The browser scripts on their own, in Chromium, against a fake tracking endpoint.
+
+The fake serves /tracker.js and /p as the app would and records every request; pages come from
+another loopback origin, so every call the scripts make is cross-origin.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from leadline.tracking.scripts import PIXEL_JS, TRACKER_JS
+from tests.fixtures.browser import PageServer, eventually
+from tests.fixtures.server import threaded_http_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+SESSION_ID = "sess_7f3a9c"
+VISITOR_ID = "vis_51d0e2"
+CONSENT_KEYS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+
+# Tall enough to scroll, with things to click.
+BODY = """
+<section class="hero main extra"><p><span>Read more</span></p>
+<button id="cta">Get a quote</button></section>
+<div style="height: 6000px"></div>
+<footer>end</footer>
+"""
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeEndpoint:
+    url: str
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    start_delay: float = 0.0
+
+    def bodies(self, path: str) -> list[Any]:
+        with self.lock:
+            return [r.json() for r in self.requests if r.method == "POST" and r.path == path]
+
+    def wait(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Any]:
+        return eventually(lambda: (b := self.bodies(path)) and len(b) >= count and b, timeout)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event received, batched or single, in arrival order."""
+        with self.lock:
+            requests = list(self.requests)
+        events: list[dict[str, Any]] = []
+        for request in requests:
+            if request.path == "/track/events/batch":
+                events.extend(request.json()["events"])
+            elif request.path == "/track/event":
+                events.append(request.json())
+        return events
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events() if event["type"] == kind]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FakeEndpoint]:
+    state: FakeEndpoint | None = None
+    scripts = {"/tracker.js": TRACKER_JS.body, "/p": PIXEL_JS.body}
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def record(self) -> None:
+            assert state is not None
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with state.lock:
+                state.requests.append(
+                    Request(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
+                )
+
+        def do_GET(self) -> None:
+            script = scripts.get(self.path)
+            if script is None:
+                self.answer(404, b"", "text/plain")
+            else:
+                self.answer(200, script, "application/javascript; charset=utf-8")
+
+        def do_OPTIONS(self) -> None:
+            # The scripts send simple requests only: a preflight here is a failure.
+            self.record()
+            self.answer(204, b"", "text/plain")
+
+        def do_POST(self) -> None:
+            assert state is not None
+            self.record()
+            if self.path == "/track/session/start":
+                time.sleep(state.start_delay)
+                answer = {
+                    "session_id": SESSION_ID,
+                    "visitor_id": VISITOR_ID,
+                    "timestamp": int(time.time() * 1000),
+                }
+                self.answer(200, json.dumps(answer).encode(), "application/json")
+            else:
+                self.answer(200, b'{"ok":true}', "application/json")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with threaded_http_server(Handler) as server:
+        state = FakeEndpoint(url=f"http://127.0.0.1:{server.server_address[1]}")
+        yield state
+
+
+def tracker_page(
+    pages: PageServer, endpoint: FakeEndpoint, attrs: dict[str, str] | None = None, **parts: str
+) -> str:
+    """A page with the /tracker.js snippet (site key ``s`` unless ``attrs`` say otherwise)."""
+    return pages.with_script(
+        f"{endpoint.url}/tracker.js", {"data-site-key": "s", **(attrs or {})}, **parts
+    )
+
+
+def leave(page: Page) -> None:
+    """Navigate away: the page becomes hidden, then gets pagehide."""
+    page.goto("about:blank")
+
+
+def storage(page: Page) -> dict[str, Any]:
+    return page.evaluate(
+        "() => ({cookie: document.cookie, local: {...localStorage}, session: {...sessionStorage}})"
+    )
+
+
+def consent(**flags: bool | None) -> dict[str, bool | None]:
+    return {key: flags.get(key) for key in CONSENT_KEYS}
+
+
+def test_a_visit_reaches_the_endpoint(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    url = page_server.with_script(
+        f"{endpoint.url}/tracker.js", {"data-site-key": "site_abc"}, body=BODY, title="Pricing"
+    )
+    page.goto(url + "?gclid=abc&utm_source=google")
+    landing = page.evaluate("location.pathname + location.search")
+
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["siteKey"] == "site_abc"
+    assert start["url"] == url + "?gclid=abc&utm_source=google"
+    assert start["title"] == "Pricing"
+    assert start["referrer"] == ""
+    assert re.fullmatch(r"\d+x\d+", start["screen"])
+    assert start["language"]
+    assert start["timezone"]
+    # No consent signal at all: cookieless, nothing read or sent from storage.
+    assert start["consent"] == {"mode": "auto", "source": "none", **consent()}
+    assert start["visitorId"] is None
+    assert start["sessionId"] is None
+    assert start["ga"] == {"clientId": None, "sessionId": None}
+    assert start["fbp"] is None
+    assert start["dnt"] is False
+    assert start["gpc"] is False
+
+    for y in (1500, 4000, 0, 99999):  # the way back up adds nothing
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(350)
+    page.click("#cta")
+    page.click(".hero p span")
+    page.evaluate("history.pushState({}, '', '/pricing?plan=pro')")
+    page.evaluate("history.replaceState({}, '', '/pricing?plan=pro')")  # same URL: no event
+    page.wait_for_timeout(50)
+    page.evaluate("history.back()")
+    page.wait_for_timeout(200)
+    leave(page)
+
+    (end,) = endpoint.wait("/track/session/end")
+    assert end["siteKey"] == "site_abc"
+    assert end["sessionId"] == SESSION_ID
+    assert end["clicks"] == 2
+    assert end["maxScroll"] == 100
+    assert end["durationMs"] > 0
+
+    for batch in endpoint.bodies("/track/events/batch"):
+        assert batch["siteKey"] == "site_abc"
+        assert batch["sessionId"] == SESSION_ID
+        assert 0 < len(batch["events"]) <= 100
+    events = endpoint.events()
+    assert len({event["id"] for event in events}) == len(events)
+    for event in events:
+        assert re.fullmatch(r"[0-9a-f]{24}", event["id"])
+        assert abs(event["ts"] - time.time() * 1000) < 60_000
+
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "page_view"
+    assert events[0]["url"] == landing
+    assert events[0]["data"] == {"title": "Pricing"}
+
+    # Depth is per page view: it grows on the landing view, and starts again after navigation.
+    landing_view = events[: kinds.index("navigation")]
+    depths = [event["data"]["depth"] for event in landing_view if event["type"] == "scroll"]
+    assert depths == sorted(set(depths))
+    assert len(depths) == 3
+    assert depths[-1] == 100
+
+    clicks = endpoint.of_type("click")
+    assert [click["data"]["selector"] for click in clicks] == [
+        "button#cta",
+        "section.hero.main>p>span",
+    ]
+    assert all(isinstance(click["data"][axis], int) for click in clicks for axis in "xy")
+
+    assert [event["data"] for event in endpoint.of_type("navigation")] == [
+        {"from": landing, "to": "/pricing?plan=pro"},
+        {"from": "/pricing?plan=pro", "to": landing},
+    ]
+    views = endpoint.of_type("page_view")
+    assert [view["url"] for view in views] == [landing, "/pricing?plan=pro", landing]
+    assert {"state": "hidden"} in [e["data"] for e in endpoint.of_type("visibility_change")]
+
+    with endpoint.lock:
+        requests = list(endpoint.requests)
+    assert all(r.method == "POST" for r in requests), "no CORS preflight"
+    assert {r.headers["content-type"] for r in requests} == {"text/plain;charset=UTF-8"}
+    # The endpoints check the site's domains against Origin.
+    assert {r.headers["origin"] for r in requests} == {page_server.base_url}
+
+
+def test_scroll_events_are_throttled(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    page.goto(tracker_page(page_server, endpoint, body=BODY))
+    endpoint.wait("/track/session/start")
+    # A steady scroll to the bottom over about a second, a step every 40 ms.
+    page.evaluate(
+        """() => new Promise(done => {
+            let step = 0;
+            const timer = setInterval(() => {
+                window.scrollTo(0, ++step * 250);
+                if (step == 25) clearInterval(timer), done();
+            }, 40);
+        })"""
+    )
+    page.wait_for_timeout(400)
+    page.evaluate("PulseGateSession.flush()")
+    eventually(lambda: any(e["data"]["depth"] == 100 for e in endpoint.of_type("scroll")))
+    depths = [event["data"]["depth"] for event in endpoint.of_type("scroll")]
+    # One measurement per 250 ms window: about four or five, not one per step.
+    assert 2 <= len(depths) <= 7, depths
+    assert depths == sorted(set(depths))
+
+
+@pytest.mark.parametrize("mode", ["denied", "auto"])
+def test_cookieless_modes_store_nothing(
+    mode: str,
+    page: Page,
+    browser_context: BrowserContext,
+    page_server: PageServer,
+    endpoint: FakeEndpoint,
+) -> None:
+    url = page_server.with_script(
+        f"{endpoint.url}/tracker.js",
+        {"data-site-key": "site_abc", "data-consent-mode": mode},
+        body=BODY,
+    )
+    page.goto(url)
+    (start,) = endpoint.wait("/track/session/start")
+    expected_flags = (
+        consent(**dict.fromkeys(CONSENT_KEYS, False)) if mode == "denied" else consent()
+    )
+    assert start["consent"] == {
+        "mode": mode,
+        "source": "site" if mode == "denied" else "none",
+        **expected_flags,
+    }
+    assert start["fbp"] is None
+    assert start["visitorId"] is None
+
+    page.evaluate("window.scrollTo(0, 3000)")
+    page.wait_for_timeout(300)
+    page.click("#cta")
+    page.evaluate("PulseGateSession.flush()")
+    eventually(lambda: endpoint.of_type("click"))
+    assert page.evaluate("PulseGateSession.getSessionId()") == SESSION_ID
+
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+    assert browser_context.cookies() == []
+
+    # The next page has no way to know the session: the server works it out.
+    page.goto(url)
+    starts = endpoint.wait("/track/session/start", 2)
+    assert starts[1]["sessionId"] is None
+    assert starts[1]["visitorId"] is None
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+
+
+def test_granted_stores_ids_and_resumes(
+    page: Page, browser_context: BrowserContext, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    attrs = {"data-site-key": "site_abc", "data-consent-mode": "granted"}
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", attrs, body=BODY))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"] == {
+        "mode": "granted",
+        "source": "site",
+        **consent(**dict.fromkeys(CONSENT_KEYS, True)),
+    }
+    assert start["visitorId"] is None
+    assert start["sessionId"] is None
+
+    stored = eventually(lambda: (s := storage(page))["local"].get("_ll_vid") and s)
+    assert stored["local"]["_ll_vid"] == VISITOR_ID
+    sid, last_active = json.loads(stored["local"]["_ll_sid"])
+    assert sid == SESSION_ID
+    assert abs(last_active - time.time() * 1000) < 60_000
+    assert stored["session"] == {}
+
+    fbp = {c["name"]: c["value"] for c in browser_context.cookies()}["_fbp"]
+    assert re.fullmatch(r"fb\.1\.\d{13}\.\d{10}", fbp)
+    assert start["fbp"] == fbp
+
+    # The next page resumes the session and keeps the same _fbp.
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", attrs, body=BODY))
+    second = endpoint.wait("/track/session/start", 2)[1]
+    assert second["visitorId"] == VISITOR_ID
+    assert second["sessionId"] == SESSION_ID
+    assert second["fbp"] == fbp
+
+    # After 30 idle minutes a new session starts; the visitor stays. (Set as the next page
+    # starts: this one still writes its own last activity as it goes.)
+    page.add_init_script(
+        f"localStorage.setItem('_ll_sid', JSON.stringify(['{SESSION_ID}', Date.now() - 31 * 60e3]))"
+    )
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", attrs, body=BODY))
+    third = endpoint.wait("/track/session/start", 3)[2]
+    assert third["visitorId"] == VISITOR_ID
+    assert third["sessionId"] is None
+
+
+@pytest.mark.parametrize(
+    ("ga4_cookie", "ga_session"),
+    [
+        ("GS2.1.s1700000123$o4$g1$t1700000456$j60$l0$h0", "1700000123"),
+        ("GS1.1.1700000789.3.1.1700000800.0.0.0", "1700000789"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["granted", "denied"])
+def test_ad_storage_reads_ga_and_fbp_cookies(
+    mode: str,
+    ga4_cookie: str,
+    ga_session: str,
+    page: Page,
+    browser_context: BrowserContext,
+    page_server: PageServer,
+    endpoint: FakeEndpoint,
+) -> None:
+    url = page_server.with_script(
+        f"{endpoint.url}/tracker.js", {"data-site-key": "site_abc", "data-consent-mode": mode}
+    )
+    existing = {
+        "_ga": "GA1.1.123456789.1700000000",
+        "_ga_XYZ987": ga4_cookie,
+        "_fbp": "fb.1.1700000000000.1234567890",
+    }
+    browser_context.add_cookies(
+        [{"name": k, "value": v, "url": page_server.base_url} for k, v in existing.items()]
+    )
+    page.goto(url)
+    (start,) = endpoint.wait("/track/session/start")
+    if mode == "granted":
+        assert start["ga"] == {"clientId": "123456789.1700000000", "sessionId": ga_session}
+        assert start["fbp"] == existing["_fbp"]
+    else:
+        assert start["ga"] == {"clientId": None, "sessionId": None}
+        assert start["fbp"] is None
+    # Existing cookies are read, never rewritten or added to.
+    cookies = {c["name"]: c["value"] for c in browser_context.cookies()}
+    assert cookies == existing
+
+
+GTAG = "window.dataLayer = window.dataLayer || []; function gtag() { dataLayer.push(arguments); }"
+
+
+def test_google_consent_mode_from_data_layer(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    denied = dict.fromkeys(CONSENT_KEYS, "denied")
+    head = f"<script>{GTAG} gtag('consent', 'default', {json.dumps(denied)});</script>"
+    page.goto(tracker_page(page_server, endpoint, head=head))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"] == {
+        "mode": "auto",
+        "source": "gcm",
+        **consent(**dict.fromkeys(CONSENT_KEYS, False)),
+    }
+    page.evaluate("() => new Promise(r => setTimeout(r, 100))")
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+
+    # The visitor accepts analytics on the banner, after session/start has gone.
+    page.evaluate("gtag('consent', 'update', {analytics_storage: 'granted'})")
+    assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
+    assert storage(page)["cookie"] == ""  # ad_storage is still denied: no _fbp
+    page.evaluate("PulseGateSession.flush()")
+    (update,) = eventually(lambda: endpoint.of_type("consent_update"))
+    assert update["data"] == {
+        "source": "gcm",
+        "ga": {"clientId": None, "sessionId": None},
+        "fbp": None,
+        **consent(ad_storage=False, ad_user_data=False, ad_personalization=False),
+        "analytics_storage": True,
+    }
+
+    # Withdrawn: what was stored goes.
+    page.evaluate("gtag('consent', 'update', {analytics_storage: 'denied'})")
+    assert storage(page)["local"] == {}
+
+
+def test_region_scoped_defaults_can_only_deny(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    head = (
+        f"<script>{GTAG}"
+        "gtag('consent', 'default', {ad_storage: 'denied', analytics_storage: 'denied',"
+        " region: ['DE', 'FR']});"
+        "gtag('consent', 'default', {ad_storage: 'granted', analytics_storage: 'granted'});"
+        "</script>"
+    )
+    page.goto(tracker_page(page_server, endpoint, head=head))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"]["source"] == "gcm"
+    assert start["consent"]["ad_storage"] is False
+    assert start["consent"]["analytics_storage"] is False
+
+
+TCF_STUB = """<script>
+window.__tcfapi = function (command, version, callback) {
+  if (command === 'addEventListener' && version === 2) callback(%s, true);
+};
+</script>"""
+
+
+@pytest.mark.parametrize(
+    ("tc_data", "expected"),
+    [
+        (
+            {
+                "eventStatus": "tcloaded",
+                "gdprApplies": True,
+                "purpose": {"consents": {"1": True, "3": True, "4": False, "7": True}},
+            },
+            consent(
+                ad_storage=True, analytics_storage=True, ad_user_data=True, ad_personalization=False
+            ),
+        ),
+        (
+            {"eventStatus": "useractioncomplete", "gdprApplies": True, "purpose": {"consents": {}}},
+            consent(**dict.fromkeys(CONSENT_KEYS, False)),
+        ),
+        (
+            {"eventStatus": "tcloaded", "gdprApplies": False},
+            consent(**dict.fromkeys(CONSENT_KEYS, True)),
+        ),
+    ],
+    ids=["purposes-1-3-7", "nothing", "gdpr-does-not-apply"],
+)
+def test_iab_tcf(
+    tc_data: dict[str, Any],
+    expected: dict[str, bool],
+    page: Page,
+    page_server: PageServer,
+    endpoint: FakeEndpoint,
+) -> None:
+    head = TCF_STUB % json.dumps(tc_data)
+    page.goto(tracker_page(page_server, endpoint, head=head))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"] == {"mode": "auto", "source": "tcf", **expected}
+    if expected["analytics_storage"]:
+        assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
+    else:
+        page.wait_for_timeout(200)
+        assert storage(page)["local"] == {}
+
+
+def test_iab_gpp_us_section(page: Page, page_server: PageServer, endpoint: FakeEndpoint) -> None:
+    ping = {
+        "signalStatus": "ready",
+        "applicableSections": [7],
+        "parsedSections": {
+            "usnat": {"SaleOptOut": 1, "SharingOptOut": 2, "TargetedAdvertisingOptOut": 2}
+        },
+    }
+    head = (
+        "<script>window.__gpp = function (command, callback) {"
+        " if (command === 'addEventListener') callback("
+        f"{{eventName: 'signalStatus', data: 'ready', pingData: {json.dumps(ping)}}}, true); }};"
+        "</script>"
+    )
+    page.goto(tracker_page(page_server, endpoint, head=head))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"] == {
+        "mode": "auto",
+        "source": "gpp",
+        **consent(
+            ad_storage=True, analytics_storage=True, ad_user_data=False, ad_personalization=True
+        ),
+    }
+
+
+def test_pixel_fills_octa_sid_in_every_form(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    body = """
+    <form id="contact" action="/thanks" method="post"><input name="email"></form>
+    <form id="own"><input type="hidden" name="octa_sid" value=""></form>
+    """
+    url = page_server.with_script(f"{endpoint.url}/p", {"data-id": "OCT-1234"}, body=body)
+    page.goto(url)
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["siteKey"] == "OCT-1234"
+    assert start["consent"]["mode"] == "auto"
+
+    def sids() -> dict[str, list[str]]:
+        return page.evaluate(
+            """() => Object.fromEntries([...document.forms].map(form => [form.id,
+                [...form.querySelectorAll('input[name=octa_sid]')]
+                    .map(input => input.type + ':' + input.value)]))"""
+        )
+
+    filled = f"hidden:{SESSION_ID}"
+    assert eventually(lambda: sids()["contact"] == [filled] and sids()) == {
+        "contact": [filled],
+        "own": [filled],
+    }
+    assert page.evaluate("OCT.getSessionId()") == SESSION_ID
+
+    # A form rendered later, as single-page apps and pop-ups do.
+    page.evaluate("""document.body.insertAdjacentHTML('beforeend', '<form id="late"></form>')""")
+    assert eventually(lambda: sids()["late"] == [filled])
+    assert sids() == {"contact": [filled], "own": [filled], "late": [filled]}
+
+
+def test_pixel_manual_consent(
+    page: Page, browser_context: BrowserContext, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    url = page_server.with_script(
+        f"{endpoint.url}/p", {"data-id": "OCT-1234", "data-consent-mode": "auto"}
+    )
+    page.goto(url)
+    endpoint.wait("/track/session/start")
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+    page.evaluate(
+        "OCT.setConsent({ad_storage: 'granted', analytics_storage: true, ad_user_data: 'denied'})"
+    )
+    assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
+    assert "_fbp" in {c["name"] for c in browser_context.cookies()}
+    page.evaluate("OCT.flush()")
+    (update,) = eventually(lambda: endpoint.of_type("consent_update"))
+    assert update["data"]["source"] == "manual"
+    assert update["data"]["ad_storage"] is True
+    assert update["data"]["ad_user_data"] is False
+    assert update["data"]["ad_personalization"] is None
+    assert update["data"]["fbp"].startswith("fb.1.")
+
+
+def test_fixed_modes_ignore_consent_signals(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    granted = dict.fromkeys(CONSENT_KEYS, "granted")
+    head = f"<script>{GTAG} gtag('consent', 'default', {json.dumps(granted)});</script>"
+    url = page_server.with_script(
+        f"{endpoint.url}/p", {"data-id": "OCT-1", "data-consent-mode": "denied"}, head=head
+    )
+    page.goto(url)
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"]["source"] == "site"
+    assert start["consent"]["analytics_storage"] is False
+    page.evaluate("OCT.setConsent({analytics_storage: 'granted'})")
+    page.wait_for_timeout(100)
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+
+
+@pytest.mark.parametrize("signal", ["dnt", "gpc"])
+@pytest.mark.parametrize("respect", [True, False])
+def test_do_not_track_and_gpc(
+    signal: str,
+    respect: bool,
+    page: Page,
+    page_server: PageServer,
+    endpoint: FakeEndpoint,
+) -> None:
+    prop = "doNotTrack" if signal == "dnt" else "globalPrivacyControl"
+    value = "'1'" if signal == "dnt" else "true"
+    page.add_init_script(
+        f"Object.defineProperty(Navigator.prototype, '{prop}', {{get: () => {value}}})"
+    )
+    attrs = {"data-site-key": "site_abc", "data-consent-mode": "granted"}
+    if respect:
+        attrs["data-respect-dnt"] = "true"
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", attrs, body=BODY))
+    page.click("#cta")
+    page.evaluate("PulseGateSession.trackEvent('signup', {}, {immediate: true})")
+    page.evaluate("PulseGateSession.flush()")
+    if respect:
+        page.wait_for_timeout(500)
+        assert page.evaluate("PulseGateSession.getSessionId()") is None
+        leave(page)
+        time.sleep(0.5)
+        assert endpoint.requests == []
+    else:
+        (start,) = endpoint.wait("/track/session/start")
+        assert start[signal] is True
+        assert start["dnt" if signal == "gpc" else "gpc"] is False
+
+
+def test_manual_init_and_track_event(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    # No data-site-key: nothing happens until the page calls init(), whose endpoint defaults
+    # to the origin the script came from.
+    after = "<script>PulseGateSession.init({siteKey: 'site_manual'});</script>"
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", after=after))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["siteKey"] == "site_manual"
+    assert page.evaluate("window.PulseGate === window.PulseGateSession")
+    eventually(lambda: endpoint.of_type("page_view"))
+
+    page.evaluate("PulseGate.trackEvent('lead_form_open', {form: 'quote'}, {immediate: true})")
+    (single,) = endpoint.wait("/track/event")
+    assert single["siteKey"] == "site_manual"
+    assert single["sessionId"] == SESSION_ID
+    assert single["type"] == "lead_form_open"
+    assert single["data"] == {"form": "quote"}
+    assert single["url"] == page.evaluate("location.pathname + location.search")
+    assert set(single) == {"siteKey", "sessionId", "id", "type", "ts", "url", "data"}
+
+    page.evaluate("PulseGateSession.trackEvent('later', {n: 1})")
+    assert endpoint.of_type("later") == []  # queued until the next flush
+    page.evaluate("PulseGateSession.flush()")
+    (later,) = eventually(lambda: endpoint.of_type("later"))
+    assert later["data"] == {"n": 1}
+
+
+def test_track_event_keeps_batches_acceptable(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    """What the endpoints would refuse (and refuse the whole batch for) is fixed on the way."""
+    page.goto(tracker_page(page_server, endpoint))
+    endpoint.wait("/track/session/start")
+    page.evaluate(
+        """() => {
+            const t = PulseGateSession.trackEvent;
+            t('number', 5);
+            t('list', [1, 2]);
+            t('nothing');
+            t('big', {text: 'é'.repeat(9000)});
+            t('x'.repeat(100), {});
+            t('', {});
+            PulseGateSession.flush();
+        }"""
+    )
+    events = eventually(lambda: (e := endpoint.events()) and len(e) >= 7 and e)
+    data = {event["type"]: event["data"] for event in events}
+    assert data["number"] == {"value": 5}
+    assert data["list"] == {"value": [1, 2]}
+    assert data["nothing"] == {}
+    assert data["big"] == {"truncated": True}
+    assert data["x" * 64] == {}
+    assert data["event"] == {}
+
+
+def test_fetch_keepalive_when_the_beacon_is_refused(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    page.add_init_script("navigator.sendBeacon = () => false")
+    page.goto(tracker_page(page_server, endpoint, body=BODY))
+    endpoint.wait("/track/session/start")
+    page.click("#cta")
+    leave(page)
+    endpoint.wait("/track/session/end")
+    assert [e["type"] for e in endpoint.events()][:2] == ["page_view", "click"]
+    with endpoint.lock:
+        requests = list(endpoint.requests)
+    assert {r.headers["sec-fetch-mode"] for r in requests} == {"cors"}  # fetch, not beacons
+    assert {r.headers["content-type"] for r in requests} == {"text/plain;charset=UTF-8"}
+    assert all(r.method == "POST" for r in requests)
+
+
+def test_queue_keeps_the_newest_500_and_reports_drops(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    endpoint.start_delay = 1.5  # events pile up until the session id arrives
+    page.goto(tracker_page(page_server, endpoint))
+    page.evaluate("for (let n = 0; n < 600; n++) PulseGateSession.trackEvent('bulk', {n})")
+    eventually(lambda: len(endpoint.events()) >= 501, timeout=15)
+    batches = endpoint.bodies("/track/events/batch")
+    assert all(len(batch["events"]) <= 100 for batch in batches)
+    events = endpoint.events()
+    assert len(events) == 501
+    overflow = endpoint.of_type("queue_overflow")
+    # 601 queued (the page view and 600 events): the 101 oldest went.
+    assert [event["data"] for event in overflow] == [{"dropped": 101}]
+    assert any(batch["events"][0]["type"] == "queue_overflow" for batch in batches)
+    # Batches travel in parallel, so they may arrive in any order.
+    assert sorted(event["data"]["n"] for event in endpoint.of_type("bulk")) == list(range(100, 600))

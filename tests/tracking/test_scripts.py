@@ -1,0 +1,172 @@
+"""Serving /tracker.js and /p: the size budget, caching, compression and headers."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from leadline.tracking.scripts import (
+    PIXEL_JS,
+    SCRIPT_ROUTES,
+    TRACKER_JS,
+    VERSION,
+    Script,
+    accepts_gzip,
+    compact,
+    etag_matches,
+)
+
+BUDGET = 4096
+PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS}
+
+
+@pytest.fixture(scope="module")
+def scripts() -> Iterator[TestClient]:
+    with TestClient(Starlette(routes=SCRIPT_ROUTES)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_script_fits_the_budget(scripts: TestClient, path: str) -> None:
+    body = scripts.get(path, headers={"Accept-Encoding": "identity"}).content
+    assert len(gzip.compress(body, compresslevel=9)) <= BUDGET
+    served = scripts.get(path, headers={"Accept-Encoding": "gzip"})
+    assert int(served.headers["content-length"]) <= BUDGET
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_version_comment_first(scripts: TestClient, path: str) -> None:
+    text = scripts.get(path).text
+    assert text.startswith(f"/*! leadline tracker {VERSION} */\n")
+    assert VERSION == "1.0.0"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_headers(scripts: TestClient, path: str) -> None:
+    response = scripts.get(path, headers={"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "content-encoding" not in response.headers
+    assert response.content == PATHS[path].body
+    assert int(response.headers["content-length"]) == len(PATHS[path].body)
+    etag = response.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # strong: no W/
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_gzip_when_accepted(scripts: TestClient, path: str) -> None:
+    raw = scripts.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.headers["vary"] == "Accept-Encoding"
+    assert raw.content == PATHS[path].body  # the client decoded it
+    assert int(raw.headers["content-length"]) == len(PATHS[path].gzipped)
+    assert gzip.decompress(PATHS[path].gzipped) == PATHS[path].body
+    plain = scripts.get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in plain.headers
+    # Each encoding is its own representation, with its own strong ETag.
+    assert raw.headers["etag"] != plain.headers["etag"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_if_none_match_answers_304(scripts: TestClient, path: str, encoding: str) -> None:
+    first = scripts.get(path, headers={"Accept-Encoding": encoding})
+    etag = first.headers["etag"]
+    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = scripts.get(
+            path, headers={"Accept-Encoding": encoding, "If-None-Match": if_none_match}
+        )
+        assert again.status_code == 304, if_none_match
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+        assert again.headers["cache-control"] == "public, max-age=3600"
+        assert again.headers["vary"] == "Accept-Encoding"
+    stale = scripts.get(path, headers={"Accept-Encoding": encoding, "If-None-Match": '"old"'})
+    assert stale.status_code == 200
+    assert stale.content == PATHS[path].body
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_head(scripts: TestClient, path: str) -> None:
+    response = scripts.head(path, headers={"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) == len(PATHS[path].body)
+    assert response.headers["etag"] == PATHS[path].etag
+    gzipped = scripts.head(path, headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert int(gzipped.headers["content-length"]) == len(PATHS[path].gzipped)
+
+
+def test_other_methods_are_refused(scripts: TestClient) -> None:
+    assert scripts.post("/tracker.js").status_code == 405
+    assert scripts.post("/p").status_code == 405
+
+
+def test_etag_is_a_hash_of_the_content() -> None:
+    again = Script.assemble("tracker.js")
+    assert again == TRACKER_JS  # read and built the same way every time
+    assert TRACKER_JS.etag != PIXEL_JS.etag
+    assert TRACKER_JS.gzip_etag != TRACKER_JS.etag
+
+
+def test_each_face_carries_its_own_api() -> None:
+    tracker = TRACKER_JS.body.decode()
+    pixel = PIXEL_JS.body.decode()
+    assert "PulseGateSession" in tracker
+    assert "W.OCT" not in tracker
+    assert "W.OCT" in pixel
+    assert "PulseGateSession" not in pixel
+    for text in (tracker, pixel):
+        assert text.rstrip().endswith("})();")
+        assert "\n//" not in text  # whole-line comments are not served
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", False),
+        ("gzip", True),
+        ("GZIP", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0", False),
+        ("br, identity", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),
+        ("x-gzip", True),
+        ("gzip;q=bogus", False),
+    ],
+)
+def test_accepts_gzip(header: str, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('"abc"', True),
+        ('W/"abc"', True),
+        ('"x", "abc"', True),
+        ("*", True),
+        ('"abcd"', False),
+        ("abc", False),
+        ("", False),
+    ],
+)
+def test_etag_matches(header: str, expected: bool) -> None:
+    assert etag_matches(header, '"abc"') is expected
+
+
+def test_compact_keeps_code_and_drops_comments() -> None:
+    source = "// about\nvar a = 1;\n\n    // indented comment\n    if (a) b('//x');\n"
+    assert compact(source) == "var a = 1;\nif (a) b('//x');"
