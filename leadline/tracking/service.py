@@ -197,8 +197,11 @@ async def start_session(
     repo = TrackingRepository(session)
     flags, source = consent_flags(start)
     attribution = landing_attribution(start.url, now)
-    if start.visitorId and flags["analytics_storage"] and _VISITOR_ID.match(start.visitorId):
-        visitor_id, identified = start.visitorId, True
+    if flags["analytics_storage"]:
+        # The browser may keep an id: its own, or a new one it stores from this answer.
+        given = start.visitorId or ""
+        visitor_id = given if _VISITOR_ID.match(given) else f"v_{uuid.uuid4().hex}"
+        identified = True
     else:
         day = now.astimezone(UTC).date().isoformat()
         visitor_id = cookieless_visitor(secret, site.site.id, client.ip, client.user_agent, day)

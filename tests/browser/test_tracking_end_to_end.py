@@ -1,0 +1,103 @@
+"""The tracker in Chromium against the real server: what a visit stores, with and without
+consent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from leadline.config import Settings
+from tests.fixtures.browser import PageServer, eventually
+from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.server import live_server
+
+BODY = """
+<button id="cta">Get a quote</button>
+<div style="height: 6000px"></div>
+"""
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with live_server(settings) as base:
+        yield base
+
+
+def sessions(settings: Settings) -> list[dict[str, Any]]:
+    return fetch_rows(settings, "SELECT * FROM sessions ORDER BY started_at")
+
+
+def events(settings: Settings) -> list[dict[str, Any]]:
+    return fetch_rows(settings, "SELECT type, url, data FROM events ORDER BY id")
+
+
+def visit(page: Page, page_server: PageServer, server: str, site: str, mode: str) -> None:
+    url = page_server.with_script(
+        f"{server}/tracker.js",
+        {"data-site-key": site, "data-consent-mode": mode},
+        body=BODY,
+    )
+    page.goto(f"{url}?gclid=TeSt-gclid_1&utm_source=google&utm_medium=cpc&utm_campaign=spring")
+    for y in (1500, 99999):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(300)
+    page.click("#cta")
+    page.evaluate("history.pushState({}, '', '/pricing')")
+    page.wait_for_timeout(100)
+    page.goto("about:blank")  # hidden, then pagehide: the queue is flushed and the visit ends
+
+
+def test_a_visit_with_consent_is_stored_with_its_attribution(
+    page: Page, page_server: PageServer, server: str, settings: Settings
+) -> None:
+    site = make_site(settings, "acme", "127.0.0.1")
+    visit(page, page_server, server, site, "granted")
+
+    ended = eventually(
+        lambda: [row for row in sessions(settings) if row["ended_at"] is not None] or None
+    )
+    (row,) = ended
+    assert (row["gclid"], row["utm_source"], row["utm_campaign"]) == (
+        "TeSt-gclid_1",
+        "google",
+        "spring",
+    )
+    assert row["channel"] == "paid"
+    assert row["path"] == "/" or row["path"].startswith("/p")
+    assert (bool(row["ad_storage"]), bool(row["analytics_storage"])) == (True, True)
+    assert row["identified"]
+    assert row["clicks"] == 1
+    assert row["max_scroll"] == 100
+    assert row["engagement_score"] >= 30 + 1  # full scroll and one click
+    kinds = [event["type"] for event in events(settings)]
+    assert {"page_view", "click", "scroll", "navigation"} <= set(kinds)
+
+
+def test_a_visit_without_consent_leaves_nothing_in_the_browser(
+    page: Page, page_server: PageServer, server: str, settings: Settings
+) -> None:
+    site = make_site(settings, "acme", "127.0.0.1")
+    url = page_server.with_script(
+        f"{server}/tracker.js", {"data-site-key": site, "data-consent-mode": "denied"}, body=BODY
+    )
+    page.goto(f"{url}?gclid=abc")
+    eventually(lambda: sessions(settings) or None)
+    page.click("#cta")
+    page.wait_for_timeout(200)
+    stored = page.evaluate(
+        "() => ({cookie: document.cookie, local: localStorage.length,"
+        " session: sessionStorage.length})"
+    )
+    assert stored == {"cookie": "", "local": 0, "session": 0}
+    assert page.context.cookies() == []
+    page.goto("about:blank")
+    (row,) = eventually(
+        lambda: [r for r in sessions(settings) if r["ended_at"] is not None] or None
+    )
+    assert row["visitor_id"].startswith("anon_")  # still counted, cookieless
+    assert not row["identified"]
+    assert (bool(row["ad_storage"]), bool(row["analytics_storage"])) == (False, False)
+    assert row["gclid"] == "abc"
