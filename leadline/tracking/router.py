@@ -13,12 +13,19 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from leadline.config import Settings
-from leadline.errors import LeadlineError, NotFound, RateLimited, ValidationFailed
+from leadline.errors import (
+    LeadlineError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.http import database
 from leadline.kit.ratelimit import RateStatus
@@ -78,7 +85,7 @@ def _client(request: Request) -> tracking.Client:
 async def _decode(request: Request, shape: type[T]) -> T:
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise _TooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
     if not body:
         raise ValidationFailed("the body is empty; send a JSON object")
     try:
@@ -87,11 +94,6 @@ async def _decode(request: Request, shape: type[T]) -> T:
         raise ValidationFailed(f"invalid body: {exc}") from None
     except msgspec.DecodeError:
         raise ValidationFailed("the body is not valid JSON") from None
-
-
-class _TooLarge(ValidationFailed):
-    status_code = 413
-    code = "payload_too_large"
 
 
 _secrets: dict[str, str] = {}
@@ -144,9 +146,8 @@ def _limit_headers(limit: RateStatus | None) -> dict[str, str]:
     }
 
 
-async def _site(request: Request, site_key: str) -> SiteInfo:
-    async with database(request).transaction() as session:
-        site = await site_by_key(session, site_key)
+async def _site(session: AsyncSession, site_key: str) -> SiteInfo:
+    site = await site_by_key(session, site_key)
     if site is None:
         raise NotFound(f"unknown siteKey {site_key}")
     return site
@@ -165,33 +166,36 @@ def _answer(answer: tracking.VisitAnswer) -> Response:
 
 async def _start(request: Request, client: tracking.Client) -> Response:
     start = await _decode(request, SessionStart)
-    site = await _site(request, start.siteKey)
     secret = await _secret(request)
     async with database(request).transaction() as session:
+        site = await _site(session, start.siteKey)
         answer = await tracking.start_session(session, site, start, client, secret)
     return _answer(answer)
 
 
 async def _event(request: Request, client: tracking.Client) -> Response:
     single = await _decode(request, SingleEvent)
-    site = await _site(request, single.siteKey)
+    # One transaction per request: the site, the visit and the events together.
     async with database(request).transaction() as session:
+        site = await _site(session, single.siteKey)
         answer = await tracking.record_events(session, site, single.sessionId, [single], client)
     return _answer(answer)
 
 
 async def _batch(request: Request, client: tracking.Client) -> Response:
     batch = await _decode(request, EventBatch)
-    site = await _site(request, batch.siteKey)
+    # One transaction per request: the site, the visit and the events together.
     async with database(request).transaction() as session:
+        site = await _site(session, batch.siteKey)
         answer = await tracking.record_events(session, site, batch.sessionId, batch.events, client)
     return _answer(answer)
 
 
 async def _end(request: Request, client: tracking.Client) -> Response:
     end = await _decode(request, SessionEnd)
-    site = await _site(request, end.siteKey)
+    # One transaction per request: the site, the visit and the events together.
     async with database(request).transaction() as session:
+        site = await _site(session, end.siteKey)
         answer = await tracking.end_session(session, site, end, client)
     return _answer(answer)
 

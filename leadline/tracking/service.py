@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.errors import NotFound, ValidationFailed
+from leadline.errors import Forbidden, NotFound, ValidationFailed
 from leadline.forms.service import SiteInfo, host_allowed
 from leadline.kit.time import utcnow
 from leadline.models import CLICK_ID_FIELDS, VisitSession
@@ -174,14 +174,9 @@ class VisitAnswer:
 
 def check_origin(site: SiteInfo, client: Client) -> None:
     if client.origin_host is None or not host_allowed(client.origin_host, site.domains):
-        raise NotAllowed(
+        raise Forbidden(
             f"origin {client.origin_host or '(none)'} is not one of this site's domains"
         )
-
-
-class NotAllowed(ValidationFailed):
-    status_code = 403
-    code = "origin_not_allowed"
 
 
 def _millis(moment: datetime) -> int:
