@@ -16,12 +16,14 @@ from starlette.routing import Route
 from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
+from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.router import TRACKING_ROUTES
 from leadline.tracking.scripts import SCRIPT_ROUTES
+from leadline.tracking.writer import TrackingWriter
 
 
 async def health(request: Request) -> JSONResponse:
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        writer: TrackingWriter = app.state.tracking_writer
+        writer.start()
         stop = asyncio.Event()
         running: asyncio.Task[None] | None = None
         if worker:
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
             if running is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+            await writer.stop()
             await db.dispose()
 
     app = Starlette(
@@ -65,6 +70,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
     app.state.tracking_limiter = TrackingLimiter(
         settings.redis_url,
         frozenset(ip.strip() for ip in settings.tracking_whitelist_ips.split(",") if ip.strip()),
+    )
+    app.state.site_cache = SiteCache()
+    app.state.tracking_writer = TrackingWriter(
+        settings.sync_url, capacity=settings.tracking_queue_events
     )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # CloudFront-Viewer-Country, ...). Only name one a trusted proxy sets: clients can send any.
     country_header: str = ""
     events_retention_days: int = Field(default=390, ge=1)
+    # Tracking events that may wait for the writer at once; beyond, requests get 503.
+    tracking_queue_events: int = Field(default=50_000, ge=100)
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out

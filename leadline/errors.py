@@ -95,3 +95,13 @@ class RateLimited(LeadlineError):
 class ServiceUnavailable(LeadlineError):
     status_code = 503
     code = "service_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.db import Database
 from leadline.errors import ValidationFailed
 from leadline.forms.repository import SiteRepository
 from leadline.kit.ids import new_id
@@ -97,6 +99,32 @@ async def create_site(
 async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
     found = await SiteRepository(session).by_key(site_key)
     return SiteInfo(*found) if found else None
+
+
+class SiteCache:
+    """Sites by key, kept in memory for ``ttl`` seconds (unknown keys too), so the tracking
+    routes do not read the database on every request. A change to a site's domains or
+    settings reaches every process within ``ttl``."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
+
+    async def get(self, database: Database, site_key: str) -> SiteInfo | None:
+        now = time.monotonic()
+        entry = self._entries.get(site_key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        async with database.transaction() as session:
+            found = await site_by_key(session, site_key)
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[site_key] = (now + self.ttl, found)
+        return found
+
+    def forget(self, site_key: str) -> None:
+        self._entries.pop(site_key, None)
 
 
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:

@@ -18,7 +18,7 @@ from leadline.models.lead import (
     LeadStatusChange,
     VisitSession,
 )
-from leadline.models.tracking import Site, SiteDomain, TrackedEvent
+from leadline.models.tracking import Site, SiteDomain, TrackedEvent, TrackingDaily, Visitor
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -51,7 +51,9 @@ __all__ = [
     "Site",
     "SiteDomain",
     "TrackedEvent",
+    "TrackingDaily",
     "VisitSession",
+    "Visitor",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -137,6 +137,10 @@ class VisitSession(_Attribution, Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     engagement_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     engagement_label: Mapped[str] = mapped_column(String(16), default="Cold", server_default="Cold")
+    # The visitor's visits to the site before this one (return visits raise the score).
+    earlier_visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # From the browser's fingerprint and user agent, when the site and the visitor allow it.
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_sessions_site_visitor", "site_id", "visitor_id", "last_seen_at"),

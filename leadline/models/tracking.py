@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -24,6 +36,13 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     site_key: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Privacy signals the site honours: a browser sending Do Not Track is treated as having
+    # refused all consent; one sending Global Privacy Control as having refused the ad flags.
+    respect_dnt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    respect_gpc: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether a browser's fingerprint (sent only with analytics consent) may identify the
+    # visitor and device.
+    fingerprinting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SiteDomain(Base):
@@ -63,3 +82,55 @@ class TrackedEvent(Base):
         UniqueConstraint("session_id", "client_id"),
         Index("ix_events_site_received", "site_id", "received_at"),
     )
+
+
+class TrackingDaily(Base):
+    """Daily counts per site and dimension, kept by the tracking writer in the transaction that
+    stores the visits and events they count, so dashboards never scan raw events.
+
+    ``dimension`` is ``total`` (value ``""``), a visit's ``channel``, ``source``, ``campaign``,
+    ``referrer``, ``landing``, ``country``, ``browser``, ``os`` or ``device`` (visits and
+    visitors), ``page`` (page views by path), ``event`` (events by type), or ``bot`` (visits
+    of bots by reason, which no other row counts). Days are UTC.
+    """
+
+    __tablename__ = "tracking_daily"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    dimension: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(512))
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    visitors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (PrimaryKeyConstraint("site_id", "day", "dimension", "value"),)
+
+
+class Visitor(Base):
+    """A visitor of a site across visits: when first and last seen, and the first and the latest
+    visit that came from somewhere (an ad click, a tagged link or another site), each with its
+    attribution as JSON and the time it was captured. A cookieless visitor's id changes every
+    day, so its record covers one day."""
+
+    __tablename__ = "visitors"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    identified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    first_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
+    visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    first_touch_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_touch: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_touch_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_touch: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (PrimaryKeyConstraint("site_id", "visitor_id"),)

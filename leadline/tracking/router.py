@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,15 +23,18 @@ from leadline.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    ServiceUnavailable,
     ValidationFailed,
 )
-from leadline.forms.service import SiteInfo, site_by_key
+from leadline.forms.service import SiteCache, SiteInfo
 from leadline.http import database
 from leadline.kit.ratelimit import RateStatus
+from leadline.kit.time import utcnow
 from leadline.tracking import service as tracking
 from leadline.tracking.enrich import country
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent
+from leadline.tracking.writer import TrackingWriter
 from leadline.workspaces import service as workspaces
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ def _client(request: Request) -> tracking.Client:
         user_agent=request.headers.get("user-agent", "")[:512],
         origin_host=host,
         country=country(ip, trusted),
+        dnt=request.headers.get("dnt") == "1",
+        gpc=request.headers.get("sec-gpc") == "1",
     )
 
 
@@ -128,6 +132,9 @@ def _route(name: str, work: Callable[[Request, tracking.Client], Awaitable[Respo
             return _error(
                 exc.message, 429, {"Retry-After": str(exc.retry_after), **_limit_headers(limit)}
             )
+        except ServiceUnavailable as exc:
+            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+            return _error(exc.message, 503, retry)
         except LeadlineError as exc:
             return _error(exc.message, exc.status_code)
         if limit is not None:
@@ -146,11 +153,17 @@ def _limit_headers(limit: RateStatus | None) -> dict[str, str]:
     }
 
 
-async def _site(session: AsyncSession, site_key: str) -> SiteInfo:
-    site = await site_by_key(session, site_key)
+async def _site(request: Request, site_key: str) -> SiteInfo:
+    cache: SiteCache = request.app.state.site_cache
+    site = await cache.get(database(request), site_key)
     if site is None:
         raise NotFound(f"unknown siteKey {site_key}")
     return site
+
+
+def _writer(request: Request) -> TrackingWriter:
+    writer: TrackingWriter = request.app.state.tracking_writer
+    return writer
 
 
 def _answer(answer: tracking.VisitAnswer) -> Response:
@@ -164,40 +177,36 @@ def _answer(answer: tracking.VisitAnswer) -> Response:
     )
 
 
+# Each route checks and prepares its work, then waits for the writer to commit it.
+
+
 async def _start(request: Request, client: tracking.Client) -> Response:
     start = await _decode(request, SessionStart)
+    site = await _site(request, start.siteKey)
     secret = await _secret(request)
-    async with database(request).transaction() as session:
-        site = await _site(session, start.siteKey)
-        answer = await tracking.start_session(session, site, start, client, secret)
-    return _answer(answer)
+    work = tracking.prepare_start(site, start, client, secret, utcnow())
+    return _answer(await _writer(request).submit(work))
 
 
 async def _event(request: Request, client: tracking.Client) -> Response:
     single = await _decode(request, SingleEvent)
-    # One transaction per request: the site, the visit and the events together.
-    async with database(request).transaction() as session:
-        site = await _site(session, single.siteKey)
-        answer = await tracking.record_events(session, site, single.sessionId, [single], client)
-    return _answer(answer)
+    site = await _site(request, single.siteKey)
+    work = tracking.prepare_events(site, single.sessionId, [single], client, utcnow())
+    return _answer(await _writer(request).submit(work))
 
 
 async def _batch(request: Request, client: tracking.Client) -> Response:
     batch = await _decode(request, EventBatch)
-    # One transaction per request: the site, the visit and the events together.
-    async with database(request).transaction() as session:
-        site = await _site(session, batch.siteKey)
-        answer = await tracking.record_events(session, site, batch.sessionId, batch.events, client)
-    return _answer(answer)
+    site = await _site(request, batch.siteKey)
+    work = tracking.prepare_events(site, batch.sessionId, batch.events, client, utcnow())
+    return _answer(await _writer(request).submit(work))
 
 
 async def _end(request: Request, client: tracking.Client) -> Response:
     end = await _decode(request, SessionEnd)
-    # One transaction per request: the site, the visit and the events together.
-    async with database(request).transaction() as session:
-        site = await _site(session, end.siteKey)
-        answer = await tracking.end_session(session, site, end, client)
-    return _answer(answer)
+    site = await _site(request, end.siteKey)
+    work = tracking.prepare_end(site, end, client)
+    return _answer(await _writer(request).submit(work))
 
 
 TRACKING_ROUTES = [

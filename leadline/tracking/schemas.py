@@ -42,6 +42,8 @@ class SessionStart(Struct, forbid_unknown_fields=False):
     fbp: Annotated[str, Meta(max_length=512)] | None = None
     dnt: bool = False
     gpc: bool = False
+    # Lowercase hex SHA-256 the tracker computes with consent when the page turns it on.
+    fingerprintId: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")] | None = None
 
 
 class EventIn(Struct, forbid_unknown_fields=False, kw_only=True):

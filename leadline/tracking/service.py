@@ -7,20 +7,25 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.errors import Forbidden, NotFound, ValidationFailed
+from leadline.errors import Forbidden, LeadlineError, NotFound, ValidationFailed
 from leadline.forms.service import SiteInfo, host_allowed
-from leadline.kit.time import utcnow
-from leadline.models import CLICK_ID_FIELDS, VisitSession
+from leadline.kit.time import iso_micros
+from leadline.models import CLICK_ID_FIELDS
 from leadline.tracking.enrich import describe
-from leadline.tracking.repository import TrackingRepository
+from leadline.tracking.repository import (
+    DailyCount,
+    TrackingStore,
+    VisitorTouch,
+    VisitState,
+)
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 
 # A visit ends after this long without a request.
@@ -119,7 +124,21 @@ def cookieless_visitor(secret: str, site_id: str, ip: str, user_agent: str, day:
     return "anon_" + digest[:32]
 
 
-def consent_flags(start: SessionStart) -> tuple[dict[str, bool | None], str]:
+def consent_flags(
+    start: SessionStart, *, dnt: bool = False, gpc: bool = False
+) -> tuple[dict[str, bool | None], str]:
+    """The four Consent Mode flags of a visit and where they came from. ``dnt`` and ``gpc`` are
+    privacy signals the browser sent and the site honours: Do Not Track refuses everything,
+    Global Privacy Control refuses the three ad flags; either overrides what the page said."""
+    flags, source = _stated_consent(start)
+    if dnt:
+        return dict.fromkeys(_CONSENT_NAMES, False), "dnt"
+    if gpc:
+        return {**flags, **dict.fromkeys(_AD_FLAGS, False)}, "gpc"
+    return flags, source
+
+
+def _stated_consent(start: SessionStart) -> tuple[dict[str, bool | None], str]:
     consent = start.consent
     if consent is None:
         return dict.fromkeys(_CONSENT_NAMES), "none"
@@ -132,7 +151,16 @@ def consent_flags(start: SessionStart) -> tuple[dict[str, bool | None], str]:
     return flags, consent.source or ("none" if all(v is None for v in flags.values()) else "manual")
 
 
-_CONSENT_NAMES = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+_AD_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization")
+_CONSENT_NAMES = (*_AD_FLAGS, "analytics_storage")
+
+
+def fingerprint_ids(site_id: str, fingerprint: str, user_agent: str) -> tuple[str, str]:
+    """The visitor and device ids a fingerprint stands for on one site (reference 3.3, scoped
+    to the site so that no id links a browser's visits to two sites)."""
+    visitor = hashlib.sha256(f"visitor:{site_id}:{fingerprint}".encode()).hexdigest()
+    device = hashlib.sha256(f"device:{site_id}:{user_agent}|{fingerprint}".encode()).hexdigest()
+    return visitor, device
 
 
 # ---------------------------------------------------------------------------- engagement
@@ -156,12 +184,15 @@ def engagement(duration_ms: int, max_scroll: int, clicks: int, returns: int) -> 
 
 @dataclass(frozen=True)
 class Client:
-    """Who sent a request, as the server sees it."""
+    """Who sent a request, as the server sees it; ``dnt`` and ``gpc`` are the privacy signals
+    its headers carried (``DNT: 1``, ``Sec-GPC: 1``)."""
 
     ip: str
     user_agent: str
     origin_host: str | None
     country: str | None = None
+    dnt: bool = False
+    gpc: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,81 +214,206 @@ def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-async def start_session(
-    session: AsyncSession, site: SiteInfo, start: SessionStart, client: Client, secret: str
-) -> VisitAnswer:
-    """Resume the browser's current visit, or start one; a new ad click always starts one."""
+# ----------------------------------------------------- what a request hands the writer
+#
+# A request checks and prepares its work (origin, consent, identity, validation) on its own;
+# the writer then applies the work of many requests in one transaction (apply_group).
+
+
+@dataclass(frozen=True)
+class StartWork:
+    """Resume the browser's visit (``session_id``, or for a cookieless visitor the latest one
+    within 30 minutes), or start a visit with ``columns``."""
+
+    site: SiteInfo
+    session_id: str | None
+    visitor_id: str
+    identified: bool
+    clicked: bool
+    columns: dict[str, Any]
+    # Rollup dimensions the visit counts under, and its touch (attribution JSON) if any.
+    dimensions: tuple[tuple[str, str], ...]
+    touch: str | None
+
+    @property
+    def size(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    client_id: str
+    type: str
+    occurred_at: datetime
+    url: str | None
+    data: str
+    scroll_depth: int | None
+
+
+@dataclass(frozen=True)
+class EventsWork:
+    site: SiteInfo
+    session_id: str
+    events: list[PreparedEvent]
+
+    @property
+    def size(self) -> int:
+        return len(self.events)
+
+
+@dataclass(frozen=True)
+class EndWork:
+    site: SiteInfo
+    session_id: str
+    duration_ms: int | None
+    max_scroll: int | None
+    clicks: int | None
+
+    @property
+    def size(self) -> int:
+        return 1
+
+
+Work = StartWork | EventsWork | EndWork
+
+
+def prepare_start(
+    site: SiteInfo, start: SessionStart, client: Client, secret: str, now: datetime
+) -> StartWork:
     check_origin(site, client)
-    now = utcnow()
-    repo = TrackingRepository(session)
-    flags, source = consent_flags(start)
+    flags, source = consent_flags(
+        start,
+        dnt=site.site.respect_dnt and (start.dnt or client.dnt),
+        gpc=site.site.respect_gpc and (start.gpc or client.gpc),
+    )
     attribution = landing_attribution(start.url, now)
+    device_id = None
     if flags["analytics_storage"]:
-        # The browser may keep an id: its own, or a new one it stores from this answer.
+        # The browser may keep an id: its own, or a new one it stores from this answer; with
+        # fingerprinting on, the fingerprint names the visitor and the device.
         given = start.visitorId or ""
         visitor_id = given if _VISITOR_ID.match(given) else f"v_{uuid.uuid4().hex}"
+        if site.site.fingerprinting and start.fingerprintId:
+            visitor_id, device_id = fingerprint_ids(
+                site.site.id, start.fingerprintId, client.user_agent
+            )
         identified = True
     else:
         day = now.astimezone(UTC).date().isoformat()
         visitor_id = cookieless_visitor(secret, site.site.id, client.ip, client.user_agent, day)
         identified = False
-
-    current: VisitSession | None = None
-    if start.sessionId:
-        current = await repo.visit(site.site.id, start.sessionId)
-    elif not identified:
-        current = await repo.latest_visit(site.site.id, visitor_id, now - SESSION_IDLE)
-    if (
-        current is not None
-        and current.last_seen_at >= now - SESSION_IDLE
-        and not has_click(attribution)
-    ):
-        # The tracker ends the visit on every page it leaves: the next page resumes it.
-        current.last_seen_at = now
-        current.ended_at = None
-        return VisitAnswer(current.id, current.visitor_id or visitor_id, _millis(now), {})
-
     agent = describe(client.user_agent)
-    visit = VisitSession(
-        id=str(uuid.uuid4()),
-        workspace_id=site.site.workspace_id,
-        site_id=site.site.id,
-        visitor_id=visitor_id,
-        identified=identified,
-        started_at=now,
-        last_seen_at=now,
-        referrer=start.referrer[:2048] or None,
-        consent_source=source[:16],
-        channel=channel_of(attribution, start.referrer, site.domains),
-        user_agent=client.user_agent[:512] or None,
-        browser=agent.browser,
-        os=agent.os,
-        device=agent.device,
-        bot_reason=agent.bot_reason,
-        country=client.country,
-        language=start.language,
-        timezone=start.timezone,
-        screen=start.screen,
-        clicked_at=now if has_click(attribution) else None,
+    channel = channel_of(attribution, start.referrer, site.domains)
+    columns: dict[str, Any] = {
+        "workspace_id": site.site.workspace_id,
+        "site_id": site.site.id,
+        "visitor_id": visitor_id,
+        "identified": identified,
+        "device_id": device_id,
+        "referrer": start.referrer[:2048] or None,
+        "consent_source": source[:16],
+        "channel": channel,
+        "user_agent": client.user_agent[:512] or None,
+        "browser": agent.browser,
+        "os": agent.os,
+        "device": agent.device,
+        "bot_reason": agent.bot_reason,
+        "country": client.country,
+        "language": start.language,
+        "timezone": start.timezone,
+        "screen": start.screen,
+        "clicked_at": now if has_click(attribution) else None,
         **flags,
         **attribution,
-    )
+    }
     if flags["ad_storage"]:
         if start.ga is not None:
-            visit.ga4cid, visit.ga4sid = start.ga.clientId, start.ga.sessionId
-        visit.fbp = start.fbp
-    await repo.add_session(visit)
-    return VisitAnswer(visit.id, visitor_id, _millis(now), {})
+            columns["ga4cid"], columns["ga4sid"] = start.ga.clientId, start.ga.sessionId
+        columns["fbp"] = start.fbp
+    return StartWork(
+        site=site,
+        session_id=start.sessionId,
+        visitor_id=visitor_id,
+        identified=identified,
+        clicked=has_click(attribution),
+        columns=columns,
+        dimensions=_dimensions(columns, start.referrer, site.domains),
+        touch=_touch(columns, channel, now),
+    )
 
 
-async def _open_visit(
-    session: AsyncSession, site: SiteInfo, session_id: str, client: Client
-) -> VisitSession:
+def _external_host(referrer: str, site_domains: list[str]) -> str | None:
+    host = (urlsplit(referrer).hostname or "").lower() if referrer else ""
+    return host if host and not host_allowed(host, site_domains) else None
+
+
+def _dimensions(
+    columns: dict[str, Any], referrer: str, site_domains: list[str]
+) -> tuple[tuple[str, str], ...]:
+    host = _external_host(referrer, site_domains)
+    found = {
+        "channel": columns.get("channel"),
+        "source": columns.get("utm_source") or host or "(direct)",
+        "campaign": columns.get("utm_campaign"),
+        "referrer": host,
+        "landing": columns.get("path"),
+        "country": columns.get("country"),
+        "browser": columns.get("browser"),
+        "os": columns.get("os"),
+        "device": columns.get("device"),
+    }
+    return tuple((name, str(value)[:512]) for name, value in found.items() if value)
+
+
+_TOUCH_FIELDS = ("website", "path", "referrer", "clicked_at", *_UTM, *CLICK_ID_FIELDS)
+
+
+def _touch(columns: dict[str, Any], channel: str, now: datetime) -> str | None:
+    """A visit's attribution, when it came from somewhere: an ad click, a tagged link, or a
+    search engine, social network or other site."""
+    if channel == "direct" and not any(columns.get(name) for name in _UTM):
+        return None
+    touch: dict[str, Any] = {"channel": channel}
+    for name in _TOUCH_FIELDS:
+        value = columns.get(name)
+        if value:
+            touch[name] = iso_micros(value) if isinstance(value, datetime) else value
+    return msgspec.json.encode(touch).decode()
+
+
+def prepare_events(
+    site: SiteInfo, session_id: str, events: list[EventIn], client: Client, now: datetime
+) -> EventsWork:
     check_origin(site, client)
-    visit = await TrackingRepository(session).visit(site.site.id, session_id)
-    if visit is None:
-        raise NotFound(f"session {session_id} is not a session of this site")
-    return visit
+    prepared = []
+    for event in events:
+        data = msgspec.json.encode(event.data)
+        if len(data) > MAX_EVENT_DATA_BYTES:
+            raise ValidationFailed(
+                f"the data of a {event.type} event is {len(data)} bytes; at most "
+                f"{MAX_EVENT_DATA_BYTES} are accepted"
+            )
+        depth = None
+        if event.type == "scroll":
+            raw = event.data.get("depth")
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                depth = min(100, max(0, int(raw)))
+        prepared.append(
+            PreparedEvent(
+                client_id=event.id or uuid.uuid4().hex,
+                type=event.type,
+                occurred_at=_occurred(event, now),
+                url=event.url,
+                data=data.decode(),
+                scroll_depth=depth,
+            )
+        )
+    return EventsWork(site, session_id, prepared)
+
+
+def prepare_end(site: SiteInfo, end: SessionEnd, client: Client) -> EndWork:
+    check_origin(site, client)
+    return EndWork(site, end.sessionId, end.durationMs, end.maxScroll, end.clicks)
 
 
 def _occurred(event: EventIn, now: datetime) -> datetime:
@@ -268,80 +424,268 @@ def _occurred(event: EventIn, now: datetime) -> datetime:
     return moment if abs(moment - now) <= timedelta(days=1) else now
 
 
-async def record_events(
-    session: AsyncSession,
-    site: SiteInfo,
-    session_id: str,
-    events: list[EventIn],
-    client: Client,
-) -> VisitAnswer:
-    visit = await _open_visit(session, site, session_id, client)
-    now = utcnow()
-    rows = []
-    client_ids = [event.id or uuid.uuid4().hex for event in events]
-    for event, client_id in zip(events, client_ids, strict=True):
-        data = msgspec.json.encode(event.data)
-        if len(data) > MAX_EVENT_DATA_BYTES:
-            raise ValidationFailed(
-                f"the data of a {event.type} event is {len(data)} bytes; at most "
-                f"{MAX_EVENT_DATA_BYTES} are accepted"
+def page_path(url: str | None) -> str:
+    if not url:
+        return "/"
+    return (urlsplit(url).path or "/")[:512]
+
+
+# ---------------------------------------------------------------- the writer's group
+
+
+def apply_group(
+    store: TrackingStore, works: Sequence[Work], now: datetime
+) -> list[VisitAnswer | LeadlineError]:
+    """Apply the work of many requests, in the order they came, inside the caller's
+    transaction: one insert for all their events, one read and one write per visit, and the
+    daily rollups and visitor records those visits and events change. Each work gets its
+    answer, or the error that is its alone (an unknown session, say)."""
+    group = _Group(store, now)
+    group.load(sorted({work.session_id for work in works if work.session_id}))
+    rows: list[tuple[Any, ...]] = []
+    for work in works:
+        if isinstance(work, EventsWork):
+            visit = group.own(work.site, work.session_id)
+            if visit is not None:
+                rows.extend(
+                    (
+                        visit.workspace_id,
+                        visit.site_id,
+                        visit.id,
+                        event.client_id,
+                        event.type,
+                        event.occurred_at,
+                        now,
+                        event.url,
+                        event.data,
+                    )
+                    for event in work.events
+                )
+    inserted = store.insert_events(rows) if rows else set()
+    answers: list[VisitAnswer | LeadlineError] = []
+    for work in works:
+        try:
+            if isinstance(work, StartWork):
+                answers.append(group.start(work))
+            elif isinstance(work, EventsWork):
+                answers.append(group.events(work, inserted))
+            else:
+                answers.append(group.end(work))
+        except LeadlineError as exc:
+            answers.append(exc)
+    group.flush()
+    return answers
+
+
+class _Group:
+    def __init__(self, store: TrackingStore, now: datetime) -> None:
+        self.store = store
+        self.now = now
+        self.day = now.astimezone(UTC).date()
+        self.visits: dict[str, VisitState] = {}
+        self.new: list[VisitState] = []
+        # The newest visit started in this group, per (site, visitor).
+        self.started: dict[tuple[str, str], VisitState] = {}
+        # Earlier visits and the latest start, per (site, visitor).
+        self.history: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+        self.claimed: set[tuple[str, str]] = set()
+        self.daily: dict[tuple[str, str, str], list[int]] = {}
+        self.workspace_of: dict[str, str] = {}
+        self.visitors: dict[tuple[str, str], VisitorTouch] = {}
+
+    def load(self, session_ids: list[str]) -> None:
+        if session_ids:
+            self.visits.update(self.store.load_visits(session_ids))
+
+    def own(self, site: SiteInfo, session_id: str | None) -> VisitState | None:
+        visit = self.visits.get(session_id) if session_id else None
+        return visit if visit is not None and visit.site_id == site.site.id else None
+
+    def _require(self, site: SiteInfo, session_id: str) -> VisitState:
+        visit = self.own(site, session_id)
+        if visit is None:
+            raise NotFound(f"session {session_id} is not a session of this site")
+        return visit
+
+    # ---- the three kinds of work
+
+    def start(self, work: StartWork) -> VisitAnswer:
+        site_id = work.site.site.id
+        current: VisitState | None = None
+        if work.session_id:
+            current = self.own(work.site, work.session_id)
+        elif not work.identified:
+            current = self._latest(site_id, work.visitor_id)
+        if (
+            current is not None
+            and current.last_seen_at >= self.now - SESSION_IDLE
+            and not work.clicked
+        ):
+            # The tracker ends the visit on every page it leaves: the next page resumes it.
+            current.last_seen_at = self.now
+            current.ended_at = None
+            current.dirty = True
+            return VisitAnswer(
+                current.id, current.visitor_id or work.visitor_id, _millis(self.now), {}
             )
-        rows.append(
-            {
-                "workspace_id": visit.workspace_id,
-                "site_id": site.site.id,
-                "session_id": visit.id,
-                "client_id": client_id,
-                "type": event.type,
-                "occurred_at": _occurred(event, now),
-                "received_at": now,
-                "url": event.url,
-                "data": data.decode(),
-            }
+
+        key = (site_id, work.visitor_id)
+        earlier, last_start = self.history.get(key) or self.store.visitor_history(*key)
+        self.history[key] = (earlier + 1, self.now)
+        visit = VisitState(
+            id=str(uuid.uuid4()),
+            workspace_id=work.site.site.workspace_id,
+            site_id=site_id,
+            visitor_id=work.visitor_id,
+            started_at=self.now,
+            last_seen_at=self.now,
+            ended_at=None,
+            events=0,
+            page_views=0,
+            clicks=0,
+            max_scroll=0,
+            duration_ms=0,
+            earlier_visits=earlier,
+            bot_reason=work.columns.get("bot_reason"),
+            columns=work.columns,
         )
-    inserted = await TrackingRepository(session).add_events(rows)
-    # Only events stored now count: a batch sent again changes nothing.
-    fresh = [event for event, cid in zip(events, client_ids, strict=True) if cid in inserted]
-    stored = len(fresh)
-    visit.events += stored
-    visit.page_views += sum(1 for event in fresh if event.type == "page_view")
-    visit.clicks += sum(1 for event in fresh if event.type == "click")
-    for event in fresh:
-        if event.type == "scroll":
-            depth = event.data.get("depth")
-            if isinstance(depth, int | float) and not isinstance(depth, bool):
-                visit.max_scroll = max(visit.max_scroll, min(100, max(0, int(depth))))
-    visit.last_seen_at = now
-    await _score(session, visit, now)
-    return VisitAnswer(visit.id, visit.visitor_id or "", _millis(now), {"accepted": stored})
+        _score(visit, self.now)
+        self.visits[visit.id] = visit
+        self.started[key] = visit
+        self.new.append(visit)
+        self.workspace_of[site_id] = visit.workspace_id
+        if visit.bot_reason:
+            self._count(site_id, "bot", visit.bot_reason, sessions=1)
+        else:
+            first_today = last_start is None or last_start.astimezone(UTC).date() < self.day
+            for dimension, value in (("total", ""), *work.dimensions):
+                self._count(site_id, dimension, value, sessions=1, visitors=int(first_today))
+            self._touch(visit, work)
+        return VisitAnswer(visit.id, work.visitor_id, _millis(self.now), {})
+
+    def events(self, work: EventsWork, inserted: set[tuple[str, str]]) -> VisitAnswer:
+        visit = self._require(work.site, work.session_id)
+        fresh = []
+        for event in work.events:
+            key = (visit.id, event.client_id)
+            # Only events stored now count: a batch sent again changes nothing.
+            if key in inserted and key not in self.claimed:
+                self.claimed.add(key)
+                fresh.append(event)
+        for event in fresh:
+            visit.events += 1
+            if event.type == "page_view":
+                visit.page_views += 1
+            elif event.type == "click":
+                visit.clicks += 1
+            elif event.scroll_depth is not None:
+                visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
+            if not visit.bot_reason:
+                views = int(event.type == "page_view")
+                self._count(visit.site_id, "total", "", page_views=views, events=1)
+                self._count(visit.site_id, "event", event.type[:512], events=1)
+                if views:
+                    self._count(visit.site_id, "page", page_path(event.url), page_views=1)
+        self.workspace_of[visit.site_id] = visit.workspace_id
+        visit.last_seen_at = self.now
+        visit.dirty = True
+        _score(visit, self.now)
+        return VisitAnswer(
+            visit.id, visit.visitor_id or "", _millis(self.now), {"accepted": len(fresh)}
+        )
+
+    def end(self, work: EndWork) -> VisitAnswer:
+        visit = self._require(work.site, work.session_id)
+        if work.max_scroll is not None:
+            visit.max_scroll = max(visit.max_scroll, work.max_scroll)
+        if work.clicks is not None:
+            visit.clicks = max(visit.clicks, work.clicks)
+        if work.duration_ms is not None:
+            visit.duration_ms = max(visit.duration_ms, work.duration_ms)
+        visit.ended_at = self.now
+        visit.last_seen_at = self.now
+        visit.dirty = True
+        _score(visit, self.now)
+        return VisitAnswer(
+            visit.id,
+            visit.visitor_id or "",
+            _millis(self.now),
+            {
+                "engagement_score": visit.engagement_score,
+                "engagement_label": visit.engagement_label,
+            },
+        )
+
+    # ---- helpers
+
+    def _latest(self, site_id: str, visitor_id: str) -> VisitState | None:
+        """The visitor's newest visit seen within the idle time, if any."""
+        started = self.started.get((site_id, visitor_id))
+        if started is not None:
+            return started if started.last_seen_at >= self.now - SESSION_IDLE else None
+        found = self.store.latest_visit(site_id, visitor_id, self.now - SESSION_IDLE)
+        if found is None:
+            return None
+        # One state per visit, whichever way it was found.
+        return self.visits.setdefault(found.id, found)
+
+    def _count(
+        self,
+        site_id: str,
+        dimension: str,
+        value: str,
+        *,
+        sessions: int = 0,
+        visitors: int = 0,
+        page_views: int = 0,
+        events: int = 0,
+    ) -> None:
+        counts = self.daily.setdefault((site_id, dimension, value), [0, 0, 0, 0])
+        counts[0] += sessions
+        counts[1] += visitors
+        counts[2] += page_views
+        counts[3] += events
+
+    def _touch(self, visit: VisitState, work: StartWork) -> None:
+        key = (visit.site_id, work.visitor_id)
+        record = self.visitors.get(key)
+        if record is None:
+            record = self.visitors[key] = VisitorTouch(
+                site_id=visit.site_id,
+                visitor_id=work.visitor_id,
+                workspace_id=visit.workspace_id,
+                identified=work.identified,
+                first_seen_at=self.now,
+                last_seen_at=self.now,
+                visits=0,
+            )
+        record.visits += 1
+        record.last_seen_at = self.now
+        if work.touch is not None:
+            if record.first_touch is None:
+                record.first_touch, record.first_touch_at = work.touch, self.now
+            record.last_touch, record.last_touch_at = work.touch, self.now
+
+    def flush(self) -> None:
+        if self.new:
+            self.store.insert_visits(self.new)
+        changed = [visit for visit in self.visits.values() if visit.dirty and visit.columns is None]
+        if changed:
+            self.store.update_visits(sorted(changed, key=lambda visit: visit.id))
+        if self.daily:
+            self.store.add_daily(
+                [
+                    DailyCount(site_id, self.workspace_of[site_id], self.day, dim, value, *counts)
+                    for (site_id, dim, value), counts in sorted(self.daily.items())
+                ]
+            )
+        if self.visitors:
+            self.store.upsert_visitors([self.visitors[key] for key in sorted(self.visitors)])
 
 
-async def end_session(
-    session: AsyncSession, site: SiteInfo, end: SessionEnd, client: Client
-) -> VisitAnswer:
-    visit = await _open_visit(session, site, end.sessionId, client)
-    now = utcnow()
-    if end.maxScroll is not None:
-        visit.max_scroll = max(visit.max_scroll, end.maxScroll)
-    if end.clicks is not None:
-        visit.clicks = max(visit.clicks, end.clicks)
-    if end.durationMs is not None:
-        visit.duration_ms = max(visit.duration_ms, end.durationMs)
-    visit.ended_at = now
-    visit.last_seen_at = now
-    await _score(session, visit, now)
-    return VisitAnswer(
-        visit.id,
-        visit.visitor_id or "",
-        _millis(now),
-        {"engagement_score": visit.engagement_score, "engagement_label": visit.engagement_label},
-    )
-
-
-async def _score(session: AsyncSession, visit: VisitSession, now: datetime) -> None:
+def _score(visit: VisitState, now: datetime) -> None:
     elapsed = int((now - visit.started_at).total_seconds() * 1000)
     visit.duration_ms = max(visit.duration_ms, elapsed)
-    returns = await TrackingRepository(session).earlier_visits(visit)
     visit.engagement_score, visit.engagement_label = engagement(
-        visit.duration_ms, visit.max_scroll, visit.clicks, returns
+        visit.duration_ms, visit.max_scroll, visit.clicks, visit.earlier_visits
     )
