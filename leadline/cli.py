@@ -15,7 +15,7 @@ from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.kit.time import iso_millis
-from leadline.models import Job, Workspace
+from leadline.models import Job, Site, Workspace
 
 T = TypeVar("T")
 
@@ -34,7 +34,12 @@ workspaces_app = typer.Typer(
 app.add_typer(workspaces_app, name="workspaces")
 jobs_app = typer.Typer(help="Inspect and replay background jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-sites_app = typer.Typer(help="Create and list tracked sites.", no_args_is_help=True)
+sites_app = typer.Typer(help="Create, change and list tracked sites.", no_args_is_help=True)
+_DNT_HELP = "Treat a browser sending Do Not Track as refusing all consent."
+_GPC_HELP = "Treat a browser sending Global Privacy Control as refusing the ad consent flags."
+_FINGERPRINT_HELP = (
+    "Let the tracker's fingerprint (sent only with analytics consent) identify visitor and device."
+)
 app.add_typer(sites_app, name="sites")
 
 
@@ -159,6 +164,9 @@ def sites_create(
         list[str], typer.Option(help="A domain the site is served from; repeat for several.")
     ],
     name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    respect_dnt: Annotated[bool, typer.Option(help=_DNT_HELP)] = False,
+    respect_gpc: Annotated[bool, typer.Option(help=_GPC_HELP)] = False,
+    fingerprinting: Annotated[bool, typer.Option(help=_FINGERPRINT_HELP)] = False,
 ) -> None:
     """Create a site; its key (for the tracking snippet) is printed alone on the last line."""
     from leadline.audit.service import Actor
@@ -166,11 +174,53 @@ def sites_create(
 
     created = in_transaction(
         lambda session: sites.create_site(
-            session, workspace_slug=workspace, domains=domain, name=name, actor=Actor.cli()
+            session,
+            workspace_slug=workspace,
+            domains=domain,
+            name=name,
+            actor=Actor.cli(),
+            respect_dnt=respect_dnt,
+            respect_gpc=respect_gpc,
+            fingerprinting=fingerprinting,
         )
     )
     typer.echo(f"Created site {created.site.name} for {', '.join(created.domains)}.")
     typer.echo(created.site.site_key)
+
+
+@sites_app.command("update")
+def sites_update(
+    site_key: Annotated[str, typer.Argument(help="The site's key.")],
+    respect_dnt: Annotated[bool | None, typer.Option(help=_DNT_HELP)] = None,
+    respect_gpc: Annotated[bool | None, typer.Option(help=_GPC_HELP)] = None,
+    fingerprinting: Annotated[bool | None, typer.Option(help=_FINGERPRINT_HELP)] = None,
+) -> None:
+    """Change how a site's visitors are tracked; options left out stay as they are."""
+    from leadline.audit.service import Actor
+    from leadline.forms import service as sites
+
+    changes = {
+        name: value
+        for name, value in (
+            ("respect_dnt", respect_dnt),
+            ("respect_gpc", respect_gpc),
+            ("fingerprinting", fingerprinting),
+        )
+        if value is not None
+    }
+    if not changes:
+        _fail("nothing to change: give --respect-dnt, --respect-gpc or --fingerprinting")
+    updated = in_transaction(
+        lambda session: sites.update_site_settings(session, site_key, changes, Actor.cli())
+    )
+    typer.echo(f"{updated.site.site_key}  {_site_settings(updated.site)}")
+
+
+def _site_settings(site: Site) -> str:
+    return "  ".join(
+        f"{name.replace('_', '-')}={'on' if getattr(site, name) else 'off'}"
+        for name in ("respect_dnt", "respect_gpc", "fingerprinting")
+    )
 
 
 @sites_app.command("list")
@@ -179,7 +229,10 @@ def sites_list(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) 
     from leadline.forms import service as sites
 
     for found in in_transaction(lambda session: sites.list_sites(session, workspace)):
-        typer.echo(f"{found.site.site_key}  {found.site.name}  {', '.join(found.domains)}")
+        typer.echo(
+            f"{found.site.site_key}  {found.site.name}  {', '.join(found.domains)}  "
+            f"{_site_settings(found.site)}"
+        )
 
 
 def _job_line(job: Job) -> str:

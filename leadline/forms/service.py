@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.db import Database
-from leadline.errors import ValidationFailed
+from leadline.errors import NotFound, ValidationFailed
 from leadline.forms.repository import SiteRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
@@ -69,6 +69,9 @@ async def create_site(
     domains: list[str],
     name: str | None = None,
     actor: Actor | None = None,
+    respect_dnt: bool = False,
+    respect_gpc: bool = False,
+    fingerprinting: bool = False,
 ) -> SiteInfo:
     """A new site in the workspace (created if missing), trackable from ``domains``."""
     if not domains:
@@ -81,6 +84,9 @@ async def create_site(
         name=(name or hosts[0].removeprefix("*.")).strip()[:200],
         site_key=new_site_key(),
         created_at=utcnow(),
+        respect_dnt=respect_dnt,
+        respect_gpc=respect_gpc,
+        fingerprinting=fingerprinting,
     )
     rows = [SiteDomain(id=new_id("dom"), site_id=site.id, domain=host) for host in hosts]
     await SiteRepository(session).add(site, rows)
@@ -91,9 +97,52 @@ async def create_site(
         "site.created",
         "site",
         site.id,
-        {"name": (None, site.name), "domains": (None, hosts), "site_key": (None, site.site_key)},
+        {
+            "name": (None, site.name),
+            "domains": (None, hosts),
+            "site_key": (None, site.site_key),
+            **{name: (None, getattr(site, name)) for name in SITE_SETTINGS},
+        },
     )
     return SiteInfo(site, hosts)
+
+
+# The settings of a site that change how its visitors are tracked.
+SITE_SETTINGS = ("respect_dnt", "respect_gpc", "fingerprinting")
+
+
+async def update_site_settings(
+    session: AsyncSession,
+    site_key: str,
+    changes: dict[str, bool],
+    actor: Actor | None = None,
+) -> SiteInfo:
+    """Change some of a site's SITE_SETTINGS; every process sees the change within the site
+    cache's expiry."""
+    found = await site_by_key(session, site_key)
+    if found is None:
+        raise NotFound(f"no site has the key {site_key}")
+    unknown = sorted(set(changes) - set(SITE_SETTINGS))
+    if unknown:
+        raise ValidationFailed(f"unknown site settings: {', '.join(unknown)}")
+    diff = {}
+    for name, value in changes.items():
+        before = getattr(found.site, name)
+        if before != value:
+            setattr(found.site, name, value)
+            diff[name] = (before, value)
+    if diff:
+        await session.flush()
+        await audit.record(
+            session,
+            found.site.workspace_id,
+            actor or Actor.cli(),
+            "site.updated",
+            "site",
+            found.site.id,
+            diff,
+        )
+    return found
 
 
 async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:

@@ -40,6 +40,9 @@ class TrackingWriter:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store: TrackingStore | None = None
+        # Committed transactions and the requests they answered, for the curious.
+        self.transactions = 0
+        self.requests = 0
 
     # ---------------------------------------------------------------- the event loop's side
 
@@ -147,6 +150,8 @@ class TrackingWriter:
             store.begin()
             results = apply_group(store, works, utcnow())
             store.commit()
+            self.transactions += 1
+            self.requests += len(works)
             return results
         except Exception:
             self._close()  # a connection that failed mid-transaction is not trusted again

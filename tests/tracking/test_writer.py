@@ -1,0 +1,413 @@
+"""The tracking writer: many requests per transaction, answered only after commit, refused
+with 503 when its queue is full; the daily rollups and visitor records it keeps; the privacy
+signals and fingerprints a site may honour."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from leadline.cli import app
+from leadline.config import Settings
+from leadline.db import Database
+from leadline.errors import ServiceUnavailable
+from leadline.forms.service import SiteInfo, site_by_key
+from leadline.kit.time import utcnow
+from leadline.tracking import service as tracking
+from leadline.tracking.schemas import EventIn, SessionStart
+from leadline.tracking.writer import TrackingWriter
+from tests.fixtures.factories import fetch_rows, make_site
+
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/140.0 Safari/537.36"
+)
+ORIGIN = {"Origin": "https://shop.example", "User-Agent": UA}
+FINGERPRINT = "ab" * 32
+
+
+def start(client: TestClient, site: str, headers: dict[str, str] | None = None, **body: Any) -> Any:
+    payload = {"siteKey": site, "url": "https://shop.example/", **body}
+    response = client.post(
+        "/track/session/start", json=payload, headers={**ORIGIN, **(headers or {})}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def send(client: TestClient, site: str, session_id: str, events: list[dict[str, Any]]) -> Any:
+    response = client.post(
+        "/track/events/batch",
+        json={"siteKey": site, "sessionId": session_id, "events": events},
+        headers=ORIGIN,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def daily(settings: Settings) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    rows = fetch_rows(settings, "SELECT * FROM tracking_daily")
+    return {
+        (row["dimension"], row["value"]): (
+            row["sessions"],
+            row["visitors"],
+            row["page_views"],
+            row["events"],
+        )
+        for row in rows
+    }
+
+
+# ------------------------------------------------------------------------------ rollups
+
+
+def test_daily_rollups_count_what_was_stored(client: TestClient, settings: Settings) -> None:
+    site = make_site(settings, "acme", "shop.example")
+    first = start(client, site, referrer="https://www.google.com/")
+    events = [
+        {"id": "e1", "type": "page_view", "url": "https://shop.example/a?x=1"},
+        {"id": "e2", "type": "page_view", "url": "https://shop.example/b"},
+        {"id": "e3", "type": "click", "data": {"x": 1, "y": 2}},
+    ]
+    assert send(client, site, first["session_id"], events)["accepted"] == 3
+    # The same batch again (a beacon sent twice) stores and counts nothing.
+    assert send(client, site, first["session_id"], events)["accepted"] == 0
+    clicked = start(
+        client, site, url="https://shop.example/offer?gclid=G1&utm_source=ads&utm_campaign=fall"
+    )
+    assert clicked["session_id"] != first["session_id"]
+    assert clicked["visitor_id"] == first["visitor_id"]
+    send(client, site, clicked["session_id"], [{"type": "page_view", "url": "/offer"}])
+    bot = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers={**ORIGIN, "User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"},
+    ).json()
+    send(client, site, bot["session_id"], [{"type": "page_view", "url": "/"}])
+
+    counts = daily(settings)
+    # Two visits of one visitor (the bot's is kept aside), three page views, four events.
+    assert counts[("total", "")] == (2, 1, 3, 4)
+    assert counts[("channel", "search")] == (1, 1, 0, 0)
+    assert counts[("channel", "paid")] == (1, 0, 0, 0)  # the visitor was counted already today
+    assert counts[("source", "www.google.com")] == (1, 1, 0, 0)
+    assert counts[("source", "ads")] == (1, 0, 0, 0)
+    assert counts[("campaign", "fall")] == (1, 0, 0, 0)
+    assert counts[("referrer", "www.google.com")] == (1, 1, 0, 0)
+    assert counts[("landing", "/offer")] == (1, 0, 0, 0)
+    assert counts[("browser", "Chrome")] == (2, 1, 0, 0)
+    assert counts[("page", "/a")] == (0, 0, 1, 0)
+    assert counts[("page", "/offer")] == (0, 0, 1, 0)
+    assert counts[("event", "page_view")] == (0, 0, 0, 3)
+    assert counts[("event", "click")] == (0, 0, 0, 1)
+    (bot_row,) = [key for key in counts if key[0] == "bot"]
+    assert counts[bot_row] == (1, 0, 0, 0)
+    assert ("page", "/") not in counts
+
+    # The totals agree with the raw rows they summarise.
+    (raw,) = fetch_rows(
+        settings,
+        "SELECT count(*) AS events, sum(CASE WHEN e.type = 'page_view' THEN 1 ELSE 0 END) AS views"
+        " FROM events e JOIN sessions s ON s.id = e.session_id WHERE s.bot_reason IS NULL",
+    )
+    assert (raw["events"], raw["views"]) == (4, 3)
+    (day,) = {row["day"] for row in fetch_rows(settings, "SELECT day FROM tracking_daily")}
+    assert str(day) == utcnow().date().isoformat()
+
+
+# ------------------------------------------------------------------------------ visitors
+
+
+def test_a_visitor_keeps_its_first_and_last_touch(client: TestClient, settings: Settings) -> None:
+    site = make_site(settings, "acme", "shop.example")
+    granted = {"visitorId": "v_touch_12345", "consent": {"mode": "granted"}}
+    start(
+        client, site, url="https://shop.example/?utm_source=newsletter&utm_medium=email", **granted
+    )
+    start(client, site, **granted)  # direct: no touch
+    start(client, site, url="https://shop.example/p?gclid=CLICK-2", **granted)
+    start(client, site, **granted)  # direct again
+
+    (visitor,) = fetch_rows(settings, "SELECT * FROM visitors")
+    assert (visitor["visitor_id"], visitor["visits"], visitor["identified"]) == (
+        "v_touch_12345",
+        4,
+        True,
+    )
+    first, last = json.loads(visitor["first_touch"]), json.loads(visitor["last_touch"])
+    assert (first["utm_source"], first["utm_medium"]) == ("newsletter", "email")
+    assert "gclid" not in first
+    assert (last["gclid"], last["channel"], last["path"]) == ("CLICK-2", "paid", "/p")
+    assert "clicked_at" in last
+    assert visitor["first_seen_at"] <= visitor["first_touch_at"] < visitor["last_touch_at"]
+    assert visitor["last_touch_at"] < visitor["last_seen_at"]
+    sessions = fetch_rows(settings, "SELECT earlier_visits FROM sessions ORDER BY started_at")
+    assert [row["earlier_visits"] for row in sessions] == [0, 1, 2, 3]
+
+
+# ----------------------------------------------------------------------- privacy signals
+
+
+def test_do_not_track_and_gpc_are_honoured_where_the_site_asks(
+    client: TestClient, settings: Settings
+) -> None:
+    strict = make_site(settings, "acme", "shop.example", respect_dnt=True, respect_gpc=True)
+    lax = make_site(settings, "acme", "shop.example")
+    granted = {
+        "visitorId": "v_privacy_1234",
+        "consent": {"mode": "granted", "source": "gcm"},
+        "fbp": "fb.1.1700000000000.42",
+        "ga": {"clientId": "1.2", "sessionId": "3"},
+    }
+    flags = "ad_storage, ad_user_data, ad_personalization, analytics_storage"
+
+    def stored(answer: dict[str, Any]) -> dict[str, Any]:
+        (row,) = fetch_rows(
+            settings,
+            f"SELECT {flags}, consent_source, identified, fbp, ga4cid FROM sessions WHERE id = :id",
+            id=answer["session_id"],
+        )
+        return row
+
+    dnt = start(client, strict, headers={"DNT": "1"}, **granted)
+    assert dnt["visitor_id"].startswith("anon_")
+    assert stored(dnt) == {
+        "ad_storage": False,
+        "ad_user_data": False,
+        "ad_personalization": False,
+        "analytics_storage": False,
+        "consent_source": "dnt",
+        "identified": False,
+        "fbp": None,
+        "ga4cid": None,
+    }
+    assert stored(start(client, strict, dnt=True, **granted))["consent_source"] == "dnt"
+
+    gpc = start(client, strict, headers={"Sec-GPC": "1"}, **granted)
+    assert gpc["visitor_id"] == "v_privacy_1234"  # analytics consent stands
+    row = stored(gpc)
+    assert (row["ad_storage"], row["ad_user_data"], row["ad_personalization"]) == (
+        False,
+        False,
+        False,
+    )
+    assert (row["analytics_storage"], row["consent_source"], row["fbp"]) == (True, "gpc", None)
+
+    # A site that does not ask keeps what the page's consent said.
+    plain = stored(start(client, lax, headers={"DNT": "1", "Sec-GPC": "1"}, **granted))
+    assert (plain["ad_storage"], plain["consent_source"], plain["fbp"]) == (
+        True,
+        "gcm",
+        "fb.1.1700000000000.42",
+    )
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def test_a_fingerprint_names_visitor_and_device_with_consent_where_the_site_allows(
+    client: TestClient, settings: Settings
+) -> None:
+    site = make_site(settings, "acme", "shop.example", fingerprinting=True)
+    other = make_site(settings, "acme", "shop.example")
+    granted = {"consent": {"mode": "granted"}, "fingerprintId": FINGERPRINT}
+
+    first = start(client, site, visitorId="v_cookie_5678", **granted)
+    again = start(client, site, **granted)  # storage cleared: the fingerprint still knows it
+    (site_id,) = {r["site_id"] for r in fetch_rows(settings, "SELECT site_id FROM sessions")}
+    visitor, device = tracking.fingerprint_ids(site_id, FINGERPRINT, UA)
+    assert first["visitor_id"] == again["visitor_id"] == visitor
+    rows = fetch_rows(
+        settings, "SELECT device_id, earlier_visits FROM sessions ORDER BY started_at"
+    )
+    assert [(r["device_id"], r["earlier_visits"]) for r in rows] == [(device, 0), (device, 1)]
+
+    denied = start(client, site, consent={"mode": "denied"}, fingerprintId=FINGERPRINT)
+    assert denied["visitor_id"].startswith("anon_")
+    off = start(client, other, visitorId="v_cookie_5678", **granted)
+    assert off["visitor_id"] == "v_cookie_5678"
+    (row,) = fetch_rows(
+        settings,
+        "SELECT count(*) AS n FROM sessions WHERE device_id IS NOT NULL",
+    )
+    assert row["n"] == 2
+
+    bad = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/", "fingerprintId": "not-hex"},
+        headers=ORIGIN,
+    )
+    assert bad.status_code == 400
+    assert "fingerprintId" in bad.json()["error"]
+
+
+# ------------------------------------------------------------------------- the writer
+
+
+@contextlib.contextmanager
+def writes_blocked(settings: Settings) -> Iterator[None]:
+    """Hold the database's write lock (SQLite) or the events table (PostgreSQL)."""
+    if settings.is_sqlite:
+        connection = sqlite3.connect(make_url(settings.sync_url).database or "")
+        connection.isolation_level = None
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    import psycopg
+
+    url = make_url(settings.sync_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(url) as connection:
+        connection.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        yield
+        connection.rollback()
+
+
+def _site(settings: Settings, site_key: str) -> SiteInfo:
+    async def find() -> SiteInfo:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                found = await site_by_key(session, site_key)
+        finally:
+            await database.dispose()
+        assert found is not None
+        return found
+
+    return asyncio.run(find())
+
+
+CLIENT = tracking.Client(ip="203.0.113.9", user_agent=UA, origin_host="shop.example")
+
+
+def _events(site: SiteInfo, session_id: str, n: int, tag: str) -> tracking.EventsWork:
+    events = [EventIn(type="click", id=f"{tag}-{i}") for i in range(n)]
+    return tracking.prepare_events(site, session_id, events, CLIENT, utcnow())
+
+
+def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[Any, ...]:
+        writer = TrackingWriter(settings.sync_url, capacity=100)
+        writer.start()
+        try:
+            begun = tracking.prepare_start(
+                site, SessionStart(siteKey="k"), CLIENT, "secret", utcnow()
+            )
+            visit = await writer.submit(begun)
+            with writes_blocked(settings):
+                # The first batch is taken and waits for the lock; the next ones queue up.
+                first = asyncio.create_task(writer.submit(_events(site, visit.session_id, 10, "a")))
+                await asyncio.sleep(0.3)
+                queued = [
+                    asyncio.create_task(writer.submit(_events(site, visit.session_id, 10, f"q{i}")))
+                    for i in range(10)
+                ]
+                await asyncio.sleep(0.1)
+                assert writer.waiting == 100
+                with pytest.raises(ServiceUnavailable) as refused:
+                    await writer.submit(_events(site, visit.session_id, 1, "over"))
+                transactions_before = writer.transactions
+            answers = await asyncio.gather(first, *queued)
+            return visit, refused.value, answers, writer.transactions - transactions_before
+        finally:
+            await writer.stop()
+
+    visit, refused, answers, transactions = asyncio.run(scenario())
+    assert refused.status_code == 503
+    assert refused.retry_after == 1
+    assert "waiting to be stored" in refused.message
+    assert [answer.extra["accepted"] for answer in answers] == [10] * 11
+    # Everything queued behind the lock went in together: at most two more transactions.
+    assert transactions <= 2
+    (row,) = fetch_rows(
+        settings,
+        "SELECT count(*) AS n FROM events WHERE session_id = :id",
+        id=visit.session_id,
+    )
+    assert row["n"] == 110
+    (visit_row,) = fetch_rows(
+        settings, "SELECT events, clicks FROM sessions WHERE id = :id", id=visit.session_id
+    )
+    assert (visit_row["events"], visit_row["clicks"]) == (110, 110)
+
+
+def test_an_unknown_session_fails_alone(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> list[Any]:
+        writer = TrackingWriter(settings.sync_url, capacity=1_000)
+        writer.start()
+        try:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            with writes_blocked(settings):
+                tasks = [
+                    asyncio.create_task(writer.submit(_events(site, session, 2, session)))
+                    for session in (visit.session_id, "no-such-visit", visit.session_id)
+                ]
+                await asyncio.sleep(0.2)
+            return await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await writer.stop()
+
+    good, missing, also_good = asyncio.run(scenario())
+    assert good.extra == {"accepted": 2}
+    assert also_good.extra == {"accepted": 0}  # same ids
+    assert missing.status_code == 404
+    assert "no-such-visit" in missing.message
+
+
+def test_without_a_database_requests_get_503(tmp_path: Any) -> None:
+    async def scenario() -> Any:
+        writer = TrackingWriter(f"sqlite:///{tmp_path}/missing/dir/x.db", capacity=100)
+        writer.start()
+        site = SiteInfo(
+            site=type("S", (), {"id": "s", "workspace_id": "w"})(),  # type: ignore[arg-type]
+            domains=["shop.example"],
+        )
+        try:
+            with pytest.raises(ServiceUnavailable) as failed:
+                await writer.submit(_events(site, "visit", 1, "x"))
+            return failed.value
+        finally:
+            await writer.stop()
+
+    failed = asyncio.run(scenario())
+    assert failed.retry_after == 5
+    assert "could not be stored" in failed.message
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+
+def test_sites_update_changes_the_privacy_settings(cli: CliRunner, settings: Settings) -> None:
+    key = make_site(settings, "acme", "shop.example")
+    changed = cli.invoke(app, ["sites", "update", key, "--respect-gpc", "--fingerprinting"])
+    assert changed.exit_code == 0, changed.output
+    assert "respect-dnt=off  respect-gpc=on  fingerprinting=on" in changed.output
+    listed = cli.invoke(app, ["sites", "list", "--workspace", "acme"])
+    assert "respect-gpc=on" in listed.output
+    (row,) = fetch_rows(settings, "SELECT respect_dnt, respect_gpc, fingerprinting FROM sites")
+    assert row == {"respect_dnt": False, "respect_gpc": True, "fingerprinting": True}
+    actions = fetch_rows(settings, "SELECT action FROM audit_events ORDER BY seq")
+    assert [a["action"] for a in actions][-2:] == ["site.created", "site.updated"]
+
+    assert cli.invoke(app, ["sites", "update", key]).exit_code == 1
+    unknown = cli.invoke(app, ["sites", "update", "LL-NOPE", "--respect-dnt"])
+    assert unknown.exit_code == 1
+    assert "no site has the key" in unknown.output
