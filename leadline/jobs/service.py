@@ -167,7 +167,8 @@ async def list_jobs(
 
 
 async def get_job(session: AsyncSession, job_id: str, *, workspace_id: str | None = None) -> Job:
-    job = await JobRepository(session).get(job_id)
+    # PostgreSQL cannot hold NUL in text, so no job has it in its id: answer as for any other.
+    job = None if "\x00" in job_id else await JobRepository(session).get(job_id)
     if job is None or (workspace_id is not None and job.workspace_id != workspace_id):
         raise NotFound(f"job '{job_id}' not found", details={"id": job_id}, resource="job")
     return job
