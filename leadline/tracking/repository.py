@@ -9,6 +9,7 @@ retention job uses ``TrackingRepository`` on an ordinary ORM session.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -308,6 +309,8 @@ class SqliteStore(TrackingStore):
             "synchronous=NORMAL",
             "foreign_keys=ON",
             "busy_timeout=10000",
+            # Checkpoints run beside the writer (SqliteCheckpointer), not inside its commits.
+            "wal_autocheckpoint=0",
         ):
             connection.execute(f"PRAGMA {pragma}")
         return cls(connection)
@@ -337,18 +340,65 @@ class SqliteStore(TrackingStore):
             self.connection.execute("ROLLBACK")
 
     def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
+        # Most events are new: insert them all at once and, only when some were there
+        # already, undo that and insert again learning which ones went in.
+        params = self._event_params(rows)
+        self.connection.execute("SAVEPOINT events")
+        cursor = self.connection.executemany(
+            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+            " ON CONFLICT (session_id, client_id) DO NOTHING",
+            params,
+        )
+        if cursor.rowcount == len(rows):
+            self.connection.execute("RELEASE events")
+            return {(row[2], row[3]) for row in rows}
+        self.connection.execute("ROLLBACK TO events")
+        self.connection.execute("RELEASE events")
         inserted: set[tuple[str, str]] = set()
-        for start in range(0, len(rows), self.EVENTS_PER_STATEMENT):
-            chunk = rows[start : start + self.EVENTS_PER_STATEMENT]
+        for start in range(0, len(params), self.EVENTS_PER_STATEMENT):
+            chunk = params[start : start + self.EVENTS_PER_STATEMENT]
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             cursor = self.connection.execute(
                 f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}"  # noqa: S608
                 " ON CONFLICT (session_id, client_id) DO NOTHING"
                 " RETURNING session_id, client_id",
-                [self.value(value) for row in chunk for value in row],
+                [value for row in chunk for value in row],
             )
             inserted.update((str(s), str(c)) for s, c in cursor.fetchall())
         return inserted
+
+    def _event_params(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows with their two times as SQLite text (most events share them)."""
+        texts: dict[datetime, str] = {}
+
+        def text(moment: datetime) -> str:
+            found = texts.get(moment)
+            if found is None:
+                found = texts[moment] = self.value(moment)
+            return found
+
+        return [(*row[:5], text(row[5]), text(row[6]), *row[7:]) for row in rows]
+
+
+class SqliteCheckpointer:
+    """Copies the write-ahead log back into the database file every ``interval`` seconds, on
+    its own connection, so that the writer's commits never wait for it. A checkpoint that
+    readers hold up finishes at a later turn; the other connections of the process still
+    checkpoint on their own commits as SQLite does by default."""
+
+    def __init__(self, url: str, interval: float = 0.5) -> None:
+        self.path = make_url(url).database or ""
+        self.interval = interval
+
+    def run(self, stop: threading.Event) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA busy_timeout=1000")
+            while not stop.wait(self.interval):
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            connection.close()
 
 
 class PostgresStore(TrackingStore):

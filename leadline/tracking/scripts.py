@@ -2,6 +2,8 @@
 
 Both are one tracker core plus a face, assembled, hashed and gzipped once at import. They are
 plain Starlette routes (``SCRIPT_ROUTES``): every page view of every customer site asks for one.
+/fp.js, the device fingerprint, stands alone: the core loads it only when the site turned
+fingerprinting on and the visitor's consent allows it, which keeps it out of the 4 KB faces.
 """
 
 from __future__ import annotations
@@ -33,14 +35,23 @@ class Script:
 
     @classmethod
     def assemble(cls, face: str) -> Script:
+        """The tracker core with one face."""
+        return cls.build("core.js", face)
+
+    @classmethod
+    def standalone(cls, name: str) -> Script:
+        """One source on its own, without the core (/fp.js)."""
+        return cls.build(name)
+
+    @classmethod
+    def build(cls, *names: str) -> Script:
         static = files("leadline.tracking") / "static"
-        core = compact((static / "core.js").read_text(encoding="utf-8"))
-        face_source = compact((static / face).read_text(encoding="utf-8"))
-        # One function scope around core and face: nothing leaks into the page but what the
-        # face puts on window on purpose.
+        sources = "\n".join(compact((static / name).read_text(encoding="utf-8")) for name in names)
+        # One function scope around them: nothing leaks into the page but what they put on
+        # window on purpose.
         text = (
             f"/*! leadline tracker {VERSION} */\n"
-            f"(function () {{\n'use strict';\n{core}\n{face_source}\n}})();\n"
+            f"(function () {{\n'use strict';\n{sources}\n}})();\n"
         )
         body = text.encode("utf-8")
         digest = hashlib.sha256(body).hexdigest()[:32]
@@ -53,13 +64,23 @@ class Script:
 
 
 def compact(source: str) -> str:
-    """Drop indentation, blank lines and whole-line ``//`` comments, and change nothing else.
+    """Drop indentation, blank lines and whole-line ``//`` comments, join a line that ends in
+    ``{``, ``;`` or ``,`` to the next, and change nothing else.
 
     The sources are written for review and the budget is 4 KB gzipped; this keeps both without
-    a JavaScript toolchain. It is safe because no string in them spans lines.
+    a JavaScript toolchain. It is safe because no string in them spans lines, and a line break
+    after those three characters means nothing to JavaScript (no semicolon is ever inserted
+    there). A line with ``//`` anywhere in it is not joined: it may end in a comment.
     """
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//"))
+    out: list[str] = []
+    for line in (line.strip() for line in source.splitlines()):
+        if not line or line.startswith("//"):
+            continue
+        if out and out[-1].endswith(("{", ";", ",")) and "//" not in out[-1]:
+            out[-1] += line
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -124,8 +145,10 @@ def serve(script: Script) -> Callable[[Request], Awaitable[Response]]:
 
 TRACKER_JS = Script.assemble("tracker.js")
 PIXEL_JS = Script.assemble("pixel.js")
+FINGERPRINT_JS = Script.standalone("fp.js")
 
 SCRIPT_ROUTES = [
     Route("/tracker.js", serve(TRACKER_JS), methods=["GET", "HEAD"], name="tracker_js"),
     Route("/p", serve(PIXEL_JS), methods=["GET", "HEAD"], name="pixel_js"),
+    Route("/fp.js", serve(FINGERPRINT_JS), methods=["GET", "HEAD"], name="fingerprint_js"),
 ]

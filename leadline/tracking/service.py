@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -400,7 +401,8 @@ def prepare_events(
                 depth = min(100, max(0, int(raw)))
         prepared.append(
             PreparedEvent(
-                client_id=event.id or uuid.uuid4().hex,
+                # An event without the browser's id gets a random one: it cannot repeat.
+                client_id=event.id or secrets.token_hex(8),
                 type=event.type,
                 occurred_at=_occurred(event, now),
                 url=event.url,

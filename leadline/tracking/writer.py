@@ -17,7 +17,12 @@ from collections.abc import Sequence
 
 from leadline.errors import LeadlineError, ServiceUnavailable
 from leadline.kit.time import utcnow
-from leadline.tracking.repository import TrackingStore, open_store
+from leadline.tracking.repository import (
+    SqliteCheckpointer,
+    SqliteStore,
+    TrackingStore,
+    open_store,
+)
 from leadline.tracking.service import VisitAnswer, Work, apply_group
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,9 @@ class TrackingWriter:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store: TrackingStore | None = None
+        self._stopped = threading.Event()
+        self._checkpoints: threading.Thread | None = None
+        self._checkpointer_failed = False
         # Committed transactions and the requests they answered, for the curious.
         self.transactions = 0
         self.requests = 0
@@ -52,6 +60,19 @@ class TrackingWriter:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="tracking writer", daemon=True)
         self._thread.start()
+        if self.sync_url.startswith("sqlite"):
+            self._checkpoints = threading.Thread(
+                target=self._checkpoint, name="tracking checkpoints", daemon=True
+            )
+            self._checkpoints.start()
+
+    def _checkpoint(self) -> None:
+        try:
+            SqliteCheckpointer(self.sync_url).run(self._stopped)
+        except Exception:
+            # The writer's own commits then checkpoint (see _transaction).
+            log.exception("tracking writer: the checkpoint thread stopped")
+            self._checkpointer_failed = True
 
     async def stop(self) -> None:
         """Answer everything queued, then close the connection."""
@@ -62,6 +83,10 @@ class TrackingWriter:
         if thread is not None:
             await asyncio.to_thread(thread.join)
             self._thread = None
+        self._stopped.set()
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.join)
+            self._checkpoints = None
 
     async def submit(self, work: Work) -> VisitAnswer:
         """Queue the work and wait until it is committed; raises its error if it had one."""
@@ -147,6 +172,8 @@ class TrackingWriter:
             self._store = self._connect()
         store = self._store
         try:
+            if self._checkpointer_failed and isinstance(store, SqliteStore):
+                store.connection.execute("PRAGMA wal_autocheckpoint=1000")
             store.begin()
             results = apply_group(store, works, utcnow())
             store.commit()

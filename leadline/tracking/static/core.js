@@ -6,7 +6,7 @@
 var W = window, D = document, N = navigator, L = location;
 // Consent flags, in the order the mapping tables below use.
 var K = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage'];
-var MAXQ = 500, BATCH = 100, IDLE = 18e5, VID = '_ll_vid', SID = '_ll_sid';
+var BATCH = 100, VID = '_ll_vid', SID = '_ll_sid', FP = '_pg_fp';
 
 var now = () => Date.now();
 // Lengths the endpoints accept: one field too long would refuse a whole batch.
@@ -40,20 +40,19 @@ function cookie(n) {
   return m && decodeURIComponent(m[1]);
 }
 
-// A first-party cookie on the widest domain the browser accepts (browsers refuse public
-// suffixes), so www. and the bare domain share it, as Meta's own pixel does.
-function setCookie(n, v, days) {
-  var h = L.hostname.split('.'), i = h.length - 1,
-    e = n + '=' + v + '; path=/; max-age=' + days * 864e2 + '; samesite=lax';
-  while (i-- > 0 && cookie(n) != v) D.cookie = e + '; domain=' + h.slice(i).join('.');
-  if (cookie(n) != v) D.cookie = e;
+// The _fbp cookie for 90 days on the widest domain the browser accepts (browsers refuse
+// public suffixes), so www. and the bare domain share it, as Meta's own pixel does.
+function setFbp(v) {
+  var h = L.hostname.split('.'), i = h.length - 1, e = '_fbp=' + v + '; path=/; max-age=7776000; samesite=lax';
+  while (i-- > 0 && cookie('_fbp') != v) D.cookie = e + '; domain=' + h.slice(i).join('.');
+  if (cookie('_fbp') != v) D.cookie = e;
 }
 
 // Get (no v), remove (v null) or set. Storage disabled or full: carry on from memory.
-function store(k, v) {
+function store(k, v, s) {
   try {
-    if (v === undefined) return localStorage.getItem(k);
-    v === null ? localStorage.removeItem(k) : localStorage.setItem(k, v);
+    s = localStorage;
+    return v === undefined ? s.getItem(k) : v === null ? s.removeItem(k) : s.setItem(k, v);
   } catch (e) {}
 }
 
@@ -68,21 +67,22 @@ function sel(el) {
   return out.join('>').slice(0, 255);
 }
 
-// What a script tag asks for; `key` names the attribute carrying the site key.
+// What a script tag asks for; `key` names the attribute carrying the site key. `origin` is
+// where the script came from: fp.js is there, and so is the endpoint unless one is given.
 function cfg(s, key) {
   var a = n => s && s.getAttribute('data-' + n);
   return {
-    siteKey: a(key), endpoint: a('endpoint') || (s && s.src ? new URL(s.src).origin : L.origin),
-    consentMode: a('consent-mode'), respectDnt: a('respect-dnt') == 'true'
+    siteKey: a(key), endpoint: a('endpoint'), origin: new URL(s && s.src || L).origin,
+    consentMode: a('consent-mode'), respectDnt: a('respect-dnt') == 'true', fingerprint: a('fingerprint') == 'true'
   };
 }
 
 function tracker(o) {
   var mode = GD.test(o.consentMode) ? o.consentMode : 'auto',
     auto = mode == 'auto', dnt = N.doNotTrack == '1', gpc = N.globalPrivacyControl === true,
-    sk = o.siteKey, ep = String(o.endpoint).replace(/\/+$/, ''),
+    sk = o.siteKey, ep = String(o.endpoint || o.origin).replace(/\/+$/, ''),
     c = {},
-    sid = null, vid = null, q = [], dropped = 0, asked = 0, busy = 0, fails = 0, retry = 0,
+    sid = null, vid = null, fp = null, fq, q = [], dropped = 0, asked = 0, busy = 0, fails = 0, retry = 0,
     t0 = now(), last = t0, cur = path(), depth = 0, maxScroll = 0, clicks = 0, st = 0,
     api = {trackEvent: nop, flush: nop, setConsent: nop, getSessionId: () => sid};
   if (!sk) return console.warn('leadline: no site key'), api;
@@ -97,7 +97,8 @@ function tracker(o) {
     data: data == null ? {} : data.constructor == Object ? data : {value: data}
   });
   var enqueue = e => {
-    if (q.push(e) > MAXQ) q.shift(), dropped++;
+    // The queue keeps the newest 500.
+    if (q.push(e) > 500) q.shift(), dropped++;
     if (q.length >= BATCH) flush();
   };
   var push = (t, d) => enqueue(ev(t, d));
@@ -114,45 +115,55 @@ function tracker(o) {
   function persist() {
     if (can('analytics_storage')) {
       vid && store(VID, vid);
+      fp && store(FP, fp);
       sid && store(SID, JSON.stringify([sid, last]));
     }
   }
 
   // GA4 ids from _ga (GA1.1.<a>.<b>) and _ga_<ID> (GS1.1.<session>... or GS2.1.s<session>$...).
   function ga() {
-    var g = {clientId: null, sessionId: null}, a = can('ad_storage') && (cookie('_ga') || '').split('.');
-    if (a) {
-      if (a.length > 3) g.clientId = a.slice(-2).join('.');
-      a = D.cookie.match(/(?:^|; )_ga_[^=]+=GS\d\.\d\.s?(\d+)/);
-      if (a) g.sessionId = a[1];
-    }
-    return g;
+    var a = can('ad_storage') && (cookie('_ga') || '').split('.'), b = a && D.cookie.match(/(?:^|; )_ga_[^=]+=GS\d\.\d\.s?(\d+)/);
+    return {clientId: a && a.length > 3 ? a.slice(-2).join('.') : null, sessionId: b ? b[1] : null};
   }
 
   function fbp() {
     var v = can('ad_storage') && cookie('_fbp');
-    if (v === null) setCookie('_fbp', v = 'fb.1.' + now() + '.' + (1e9 + rnd(1)[0] % 9e9), 90);
+    if (v === null) setFbp(v = 'fb.1.' + now() + '.' + (1e9 + rnd(1)[0] % 9e9));
     return v || null;
   }
 
+  // Asks for a session, unless one is on its way or a failure's back-off is not over yet.
   function start() {
-    var s = null, r;
-    if (sid || busy) return;
-    busy = asked = 1;
+    var s = null, f = null, r;
+    if (sid || busy || now() < retry) return;
     // Storage is read only with consent: reading is access too.
     if (can('analytics_storage')) {
+      // Device fingerprint, when the site turned it on and SHA-256 is at hand: the stored one
+      // (the endpoint refuses anything but 64 hex digits), else fp.js from the script's own
+      // origin, waited for 300 ms at most. One that comes later is sent next page: flush()
+      // stores it.
+      if (o.fingerprint && crypto.subtle && !fq && !/^[0-9a-f]{64}$/.test(fp = store(FP))) {
+        fp = null;
+        fq = D.head.appendChild(D.createElement('script'));
+        fq.onload = () => __pgfp().then(h => (fp = h, start()));
+        fq.src = o.origin + '/fp.js';
+        return setTimeout(start, 300);
+      }
       vid = store(VID);
+      f = fp;
       try {
         r = JSON.parse(store(SID));
-        if (now() - r[1] < IDLE) s = r[0];
+        // Resumed within 30 idle minutes.
+        if (now() - r[1] < 18e5) s = r[0];
       } catch (e) {}
     }
+    busy = asked = 1;
     post('session/start', JSON.stringify({
       siteKey: sk, url: cut(L.href, 8192), referrer: cut(D.referrer, 2048), title: cut(D.title, 512),
       screen: screen.width + 'x' + screen.height, language: N.language,
       timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-      consent: Object.assign({mode: mode}, c), visitorId: vid, sessionId: s,
-      ga: ga(), fbp: fbp(), dnt: dnt, gpc: gpc
+      consent: Object.assign({mode}, c), visitorId: vid, sessionId: s,
+      ga: ga(), fbp: fbp(), dnt, gpc, fingerprintId: f
     }), 1)
       .then(r => r.json())
       .then(r => {
@@ -168,10 +179,10 @@ function tracker(o) {
 
   function flush() {
     var b;
-    if (!sid) return asked && now() >= retry && start();
+    if (!sid) return asked && start();
     while (q.length || dropped) {
       b = q.splice(0, dropped ? BATCH - 1 : BATCH);
-      if (dropped) b.unshift(ev('queue_overflow', {dropped: dropped})), dropped = 0;
+      if (dropped) b.unshift(ev('queue_overflow', {dropped})), dropped = 0;
       send('events/batch', {siteKey: sk, sessionId: sid, events: b});
     }
     persist();
@@ -187,7 +198,7 @@ function tracker(o) {
     c.source = src;
     if (JSON.stringify(c) == was) return;
     // Withdrawn: forget what we stored.
-    if (had && !can('analytics_storage')) store(VID, null), store(SID, null);
+    if (had && !can('analytics_storage')) store(VID, null), store(SID, null), store(FP, fp = null);
     // session/start has left with the old state: tell the server in the event stream.
     if (asked) persist(), push('consent_update', Object.assign({ga: ga(), fbp: fbp()}, c));
   }
@@ -244,7 +255,7 @@ function tracker(o) {
   // A tick later, so the router has set the title, and a push+replace pair counts once.
   var nav = () => setTimeout(() => {
     var to = path();
-    if (to != cur) push('navigation', {from: cur, to: to}), cur = to, depth = 0, pv();
+    if (to != cur) push('navigation', {from: cur, to}), cur = to, depth = 0, pv();
   });
   ['pushState', 'replaceState'].forEach(m => {
     var f = history[m];
@@ -264,8 +275,7 @@ function tracker(o) {
     if (d > depth) depth = d, maxScroll = Math.max(maxScroll, d), push('scroll', {depth: d});
   }, 250), {passive: true});
   // What the first screen shows counts as seen, without an event.
-  var seen = () => depth = maxScroll = Math.max(maxScroll, measure());
-  on(W, 'load', seen);
+  on(W, 'load', () => depth = maxScroll = Math.max(maxScroll, measure()));
   on(D, 'visibilitychange', () => {
     var h = D.visibilityState;
     push('visibility_change', {state: h});
@@ -274,7 +284,7 @@ function tracker(o) {
   // session/end figures cover this page load (or bfcache restore); one arrives per pagehide.
   on(W, 'pagehide', () => {
     flush();
-    sid && send('session/end', {siteKey: sk, sessionId: sid, durationMs: Math.min(now() - t0, 1e9), maxScroll: maxScroll, clicks: clicks});
+    sid && send('session/end', {siteKey: sk, sessionId: sid, durationMs: Math.min(now() - t0, 1e9), maxScroll, clicks});
   });
   on(W, 'pageshow', e => e.persisted && (t0 = now(), clicks = 0, maxScroll = depth, pv()));
   setInterval(flush, 5e3);
@@ -292,7 +302,7 @@ function tracker(o) {
       opt && opt.immediate && sid ? send('event', Object.assign({siteKey: sk, sessionId: sid}, e)) : enqueue(e);
       return e.id;
     },
-    flush: flush,
+    flush,
     setConsent: f => auto && setC(f || {}, 'manual')
   });
 }

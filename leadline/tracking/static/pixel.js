@@ -1,6 +1,7 @@
 // Octanist pixel face: <script src="https://HOST/p" data-id="SITE_KEY" data-consent-mode="auto">.
 // Exposes window.OCT and gives every form a hidden octa_sid input carrying the session id, so a
 // form posted to the site's own backend can pass it on as sessionId.
+// data-fingerprint="true" turns on the device fingerprint, sent with consent only (core.js).
 
 var me = D.currentScript, t;
 

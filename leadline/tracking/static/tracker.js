@@ -1,6 +1,7 @@
 // PulseGate face: window.PulseGateSession (alias window.PulseGate). A script tag with
 // data-site-key starts it; otherwise call PulseGateSession.init({siteKey, endpoint, consentMode}).
-// The endpoint defaults to the origin this script was loaded from.
+// The endpoint defaults to the origin this script was loaded from. init({fingerprint: true}) (or
+// data-fingerprint="true") turns on the device fingerprint, sent with consent only (core.js).
 
 var me = D.currentScript, t = null;
 var PG = {
