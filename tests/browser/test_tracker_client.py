@@ -1,7 +1,8 @@
 """The browser scripts on their own, in Chromium, against a fake tracking endpoint.
 
-The fake serves /tracker.js and /p as the app would and records every request; pages come from
-another loopback origin, so every call the scripts make is cross-origin.
+The fake serves /tracker.js, /p and /fp.js as the app would and records every request (the
+scripts' own downloads apart, in ``fetched``); pages come from another loopback origin, so every
+call the scripts make is cross-origin.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leadline.tracking.scripts import PIXEL_JS, TRACKER_JS
+from leadline.tracking.scripts import FINGERPRINT_JS, PIXEL_JS, TRACKER_JS
 from tests.fixtures.browser import PageServer, eventually
 from tests.fixtures.server import threaded_http_server
 
@@ -52,8 +53,15 @@ class Request:
 class FakeEndpoint:
     url: str
     requests: list[Request] = field(default_factory=list)
+    # Paths of the scripts downloaded (GET), in order.
+    fetched: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     start_delay: float = 0.0
+    fp_delay: float = 0.0
+
+    def fetches(self, path: str) -> int:
+        with self.lock:
+            return self.fetched.count(path)
 
     def bodies(self, path: str) -> list[Any]:
         with self.lock:
@@ -81,12 +89,14 @@ class FakeEndpoint:
 @pytest.fixture
 def endpoint() -> Iterator[FakeEndpoint]:
     state: FakeEndpoint | None = None
-    scripts = {"/tracker.js": TRACKER_JS.body, "/p": PIXEL_JS.body}
+    scripts = {"/tracker.js": TRACKER_JS.body, "/p": PIXEL_JS.body, "/fp.js": FINGERPRINT_JS.body}
 
     class Handler(BaseHTTPRequestHandler):
         def answer(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
             self.send_header("Access-Control-Allow-Origin", "*")
+            # Nothing from the browser's cache: every download reaches ``fetched``.
+            self.send_header("Cache-Control", "no-store")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -106,7 +116,12 @@ def endpoint() -> Iterator[FakeEndpoint]:
                 )
 
         def do_GET(self) -> None:
+            assert state is not None
             script = scripts.get(self.path)
+            with state.lock:
+                state.fetched.append(self.path)
+            if self.path == "/fp.js":
+                time.sleep(state.fp_delay)
             if script is None:
                 self.answer(404, b"", "text/plain")
             else:
@@ -729,3 +744,183 @@ def test_queue_keeps_the_newest_500_and_reports_drops(
     assert any(batch["events"][0]["type"] == "queue_overflow" for batch in batches)
     # Batches travel in parallel, so they may arrive in any order.
     assert sorted(event["data"]["n"] for event in endpoint.of_type("bulk")) == list(range(100, 600))
+
+
+# Device fingerprinting: each face asks for it its own way, and only analytics_storage consent
+# lets it happen.
+FACES = ["/tracker.js", "/p"]
+FLUSH = {"/tracker.js": "PulseGateSession.flush()", "/p": "OCT.flush()"}
+HEX64 = re.compile(r"[0-9a-f]{64}")
+# session/start waits 300 ms at most for the fingerprint; a busy machine can take longer to
+# make its first one. Tests that are not about that wait drop this one timer so they cannot
+# turn flaky (test_session_start_waits_for_the_fingerprint_300_ms_at_most keeps it).
+NO_300_MS_CAP = """{
+  const wait = window.setTimeout;
+  window.setTimeout = (f, ms, ...args) => ms === 300 ? 0 : wait(f, ms, ...args);
+}"""
+
+
+def fingerprint_page(
+    pages: PageServer, endpoint: FakeEndpoint, face: str, mode: str, *, fingerprint: bool
+) -> str:
+    """A page with ``face`` in consent mode ``mode``, fingerprinting asked for (or left at its
+    default) the way that face takes it: ``init({fingerprint: true})`` for /tracker.js, the
+    ``data-fingerprint="true"`` attribute for /p."""
+    if face == "/p":
+        attrs = {"data-id": "OCT-1", "data-consent-mode": mode}
+        if fingerprint:
+            attrs["data-fingerprint"] = "true"
+        return pages.with_script(f"{endpoint.url}/p", attrs, body=BODY)
+    options: dict[str, Any] = {"siteKey": "s", "endpoint": endpoint.url, "consentMode": mode}
+    if fingerprint:
+        options["fingerprint"] = True
+    init = f"<script>PulseGateSession.init({json.dumps(options)});</script>"
+    return pages.with_script(f"{endpoint.url}/tracker.js", after=init, body=BODY)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_fingerprint_with_consent_is_sent_and_kept(
+    face: str, page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    page.add_init_script(NO_300_MS_CAP)
+    url = fingerprint_page(page_server, endpoint, face, "granted", fingerprint=True)
+    page.goto(url)
+    (start,) = endpoint.wait("/track/session/start")
+    fingerprint = start["fingerprintId"]
+    assert HEX64.fullmatch(fingerprint)
+    assert eventually(lambda: storage(page)["local"].get("_pg_fp")) == fingerprint
+    assert endpoint.fetches("/fp.js") == 1
+    # The same browser gives the same value.
+    assert page.evaluate("window.__pgfp()") == fingerprint
+
+    # The next page sends the stored one, without downloading or computing anything.
+    page.goto(url)
+    second = endpoint.wait("/track/session/start", 2)[1]
+    assert second["fingerprintId"] == fingerprint
+    assert second["visitorId"] == VISITOR_ID
+    assert page.evaluate("typeof window.__pgfp") == "undefined"
+    page.evaluate(FLUSH[face])
+    assert storage(page)["local"]["_pg_fp"] == fingerprint
+    assert endpoint.fetches("/fp.js") == 1
+
+
+@pytest.mark.parametrize("mode", ["denied", "auto"])  # auto without any signal: unknown
+@pytest.mark.parametrize("face", FACES)
+def test_no_fingerprint_without_consent(
+    face: str, mode: str, page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    page.goto(fingerprint_page(page_server, endpoint, face, mode, fingerprint=True))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"]["analytics_storage"] is (False if mode == "denied" else None)
+    assert start["fingerprintId"] is None
+    page.evaluate(FLUSH[face])
+    page.wait_for_timeout(400)  # past the longest wait for fp.js
+    assert storage(page) == {"cookie": "", "local": {}, "session": {}}
+    assert endpoint.fetches("/fp.js") == 0
+    assert page.evaluate("typeof window.__pgfp") == "undefined"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_fingerprinting_is_off_by_default(
+    face: str, page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    page.goto(fingerprint_page(page_server, endpoint, face, "granted", fingerprint=False))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"]["analytics_storage"] is True
+    assert start["fingerprintId"] is None
+    assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
+    page.evaluate(FLUSH[face])
+    page.wait_for_timeout(400)
+    assert "_pg_fp" not in storage(page)["local"]
+    assert endpoint.fetches("/fp.js") == 0
+
+
+def test_a_stored_fingerprint_is_read_only_with_consent(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    stored = "ab" * 32
+    page.add_init_script(f"localStorage.setItem('_pg_fp', '{stored}')")
+    page.goto(fingerprint_page(page_server, endpoint, "/tracker.js", "auto", fingerprint=True))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["fingerprintId"] is None
+    page.wait_for_timeout(400)
+    assert storage(page)["local"] == {"_pg_fp": stored}  # neither read nor replaced
+
+    # Granted, it is sent as stored: nothing is computed again.
+    page.goto(fingerprint_page(page_server, endpoint, "/tracker.js", "granted", fingerprint=True))
+    second = endpoint.wait("/track/session/start", 2)[1]
+    assert second["fingerprintId"] == stored
+    assert endpoint.fetches("/fp.js") == 0
+
+
+def test_a_stored_value_that_is_no_fingerprint_is_replaced(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    """The endpoint refuses a session/start whose fingerprintId is not 64 lowercase hex digits,
+    so whatever else sits under _pg_fp (another script's, say) is never sent."""
+    page.add_init_script(NO_300_MS_CAP)
+    page.add_init_script("localStorage.setItem('_pg_fp', 'AB'.repeat(32))")
+    page.goto(fingerprint_page(page_server, endpoint, "/tracker.js", "granted", fingerprint=True))
+    (start,) = endpoint.wait("/track/session/start")
+    assert HEX64.fullmatch(start["fingerprintId"])
+    assert eventually(lambda: storage(page)["local"]["_pg_fp"] == start["fingerprintId"])
+    assert endpoint.fetches("/fp.js") == 1
+
+
+def test_session_start_waits_for_the_fingerprint_300_ms_at_most(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    endpoint.fp_delay = 1.5
+    url = fingerprint_page(page_server, endpoint, "/tracker.js", "granted", fingerprint=True)
+    page.goto(url, wait_until="commit")
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["fingerprintId"] is None  # sent without it, long before fp.js arrived
+    assert endpoint.fetches("/fp.js") == 1
+    # Once computed it is stored (at the next flush) for the pages that follow.
+    fingerprint = eventually(
+        lambda: page.evaluate("PulseGateSession.flush(), localStorage.getItem('_pg_fp')")
+    )
+    assert HEX64.fullmatch(fingerprint)
+    assert len(endpoint.bodies("/track/session/start")) == 1
+
+    page.goto(url)
+    second = endpoint.wait("/track/session/start", 2)[1]
+    assert second["fingerprintId"] == fingerprint
+    assert endpoint.fetches("/fp.js") == 1
+
+
+def test_withdrawn_consent_forgets_the_fingerprint(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    head = f"<script>{GTAG} gtag('consent', 'default', {{analytics_storage: 'granted'}});</script>"
+    init = "<script>PulseGateSession.init({siteKey: 's', fingerprint: true});</script>"
+    page.add_init_script(NO_300_MS_CAP)
+    page.goto(page_server.with_script(f"{endpoint.url}/tracker.js", head=head, after=init))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["consent"]["source"] == "gcm"
+    assert HEX64.fullmatch(start["fingerprintId"])
+    assert eventually(lambda: storage(page)["local"].get("_pg_fp")) == start["fingerprintId"]
+
+    page.evaluate("gtag('consent', 'update', {analytics_storage: 'denied'})")
+    assert storage(page)["local"] == {}
+    page.evaluate("PulseGateSession.flush()")
+    assert storage(page)["local"] == {}
+
+
+def test_no_fingerprint_without_sha256(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    """Where crypto.subtle is missing (a page that is not a secure context), no fingerprint at
+    all: no weaker hash instead."""
+    page.add_init_script(
+        "Object.defineProperty(Crypto.prototype, 'subtle', {get: () => undefined})"
+    )
+    page.goto(fingerprint_page(page_server, endpoint, "/tracker.js", "granted", fingerprint=True))
+    (start,) = endpoint.wait("/track/session/start")
+    assert start["fingerprintId"] is None
+    assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
+    assert "_pg_fp" not in storage(page)["local"]
+    assert endpoint.fetches("/fp.js") == 0
+    # fp.js keeps to it on its own too.
+    page.add_script_tag(url=f"{endpoint.url}/fp.js")
+    assert page.evaluate("window.__pgfp()") is None

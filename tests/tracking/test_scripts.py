@@ -1,4 +1,4 @@
-"""Serving /tracker.js and /p: the size budget, caching, compression and headers."""
+"""Serving /tracker.js, /p and /fp.js: the size budgets, caching, compression and headers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from leadline.tracking.scripts import (
+    FINGERPRINT_JS,
     PIXEL_JS,
     SCRIPT_ROUTES,
     TRACKER_JS,
@@ -22,7 +23,9 @@ from leadline.tracking.scripts import (
 )
 
 BUDGET = 4096
-PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS}
+# /fp.js, loaded on demand by the other two, has a budget of its own.
+FINGERPRINT_BUDGET = 1536
+PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS, "/fp.js": FINGERPRINT_JS}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,13 @@ def test_each_script_fits_the_budget(scripts: TestClient, path: str) -> None:
     assert len(gzip.compress(body, compresslevel=9)) <= BUDGET
     served = scripts.get(path, headers={"Accept-Encoding": "gzip"})
     assert int(served.headers["content-length"]) <= BUDGET
+
+
+def test_the_fingerprint_script_fits_its_budget(scripts: TestClient) -> None:
+    served = scripts.get("/fp.js", headers={"Accept-Encoding": "gzip"})
+    assert served.headers["content-encoding"] == "gzip"
+    assert int(served.headers["content-length"]) <= FINGERPRINT_BUDGET
+    assert len(gzip.compress(FINGERPRINT_JS.body, compresslevel=9)) <= FINGERPRINT_BUDGET
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -109,11 +119,14 @@ def test_head(scripts: TestClient, path: str) -> None:
 def test_other_methods_are_refused(scripts: TestClient) -> None:
     assert scripts.post("/tracker.js").status_code == 405
     assert scripts.post("/p").status_code == 405
+    assert scripts.post("/fp.js").status_code == 405
 
 
 def test_etag_is_a_hash_of_the_content() -> None:
     again = Script.assemble("tracker.js")
     assert again == TRACKER_JS  # read and built the same way every time
+    assert Script.standalone("fp.js") == FINGERPRINT_JS
+    assert FINGERPRINT_JS.etag not in (TRACKER_JS.etag, PIXEL_JS.etag)
     assert TRACKER_JS.etag != PIXEL_JS.etag
     assert TRACKER_JS.gzip_etag != TRACKER_JS.etag
 
@@ -128,6 +141,22 @@ def test_each_face_carries_its_own_api() -> None:
     for text in (tracker, pixel):
         assert text.rstrip().endswith("})();")
         assert "\n//" not in text  # whole-line comments are not served
+
+
+def test_the_fingerprint_is_computed_only_in_fp_js() -> None:
+    """The faces only load /fp.js; it stands alone, without the core, and adds one global."""
+    fingerprint = FINGERPRINT_JS.body.decode()
+    assert fingerprint.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
+    assert fingerprint.rstrip().endswith("})();")
+    assert "\n//" not in fingerprint
+    assert "W.__pgfp = " in fingerprint
+    assert "/track/" not in fingerprint
+    for computation in ("toDataURL", "OfflineAudioContext", "getContext", "digest"):
+        assert computation in fingerprint
+        assert computation not in TRACKER_JS.body.decode()
+        assert computation not in PIXEL_JS.body.decode()
+    for face in (TRACKER_JS, PIXEL_JS):
+        assert "'/fp.js'" in face.body.decode()
 
 
 @pytest.mark.parametrize(
@@ -169,4 +198,24 @@ def test_etag_matches(header: str, expected: bool) -> None:
 
 def test_compact_keeps_code_and_drops_comments() -> None:
     source = "// about\nvar a = 1;\n\n    // indented comment\n    if (a) b('//x');\n"
-    assert compact(source) == "var a = 1;\nif (a) b('//x');"
+    assert compact(source) == "var a = 1;if (a) b('//x');"
+
+
+def test_compact_joins_lines_only_where_the_break_means_nothing() -> None:
+    source = """
+    function f(a,
+        b) {
+      var c = a;
+      return c
+        + b;
+    }
+    x = 1; // a comment, and a trailing semicolon;
+    y = 2;
+    z = [
+      3
+    ];
+    """
+    assert compact(source) == (
+        "function f(a,b) {var c = a;return c\n+ b;}\n"
+        "x = 1; // a comment, and a trailing semicolon;\ny = 2;z = [\n3\n];"
+    )
