@@ -7,6 +7,7 @@ and each route has its per-IP limit per minute. Bodies may be sent as ``applicat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -73,17 +74,21 @@ async def preflight(request: Request) -> Response:
 def _client(request: Request) -> tracking.Client:
     origin = request.headers.get("origin") or request.headers.get("referer") or ""
     host = urlsplit(origin).hostname if origin and origin != "null" else None
-    settings: Settings = request.state.settings
     ip = request.client.host if request.client else ""
-    trusted = request.headers.get(settings.country_header) if settings.country_header else None
     return tracking.Client(
         ip=ip,
         user_agent=request.headers.get("user-agent", "")[:512],
         origin_host=host,
-        country=country(ip, trusted),
         dnt=request.headers.get("dnt") == "1",
         gpc=request.headers.get("sec-gpc") == "1",
     )
+
+
+def _country(request: Request, client: tracking.Client) -> str | None:
+    """Only a visit's start needs the country."""
+    settings: Settings = request.state.settings
+    trusted = request.headers.get(settings.country_header) if settings.country_header else None
+    return country(client.ip, trusted)
 
 
 async def _decode(request: Request, shape: type[T]) -> T:
@@ -184,6 +189,7 @@ async def _start(request: Request, client: tracking.Client) -> Response:
     start = await _decode(request, SessionStart)
     site = await _site(request, start.siteKey)
     secret = await _secret(request)
+    client = dataclasses.replace(client, country=_country(request, client))
     work = tracking.prepare_start(site, start, client, secret, utcnow())
     return _answer(await _writer(request).submit(work))
 
