@@ -172,9 +172,6 @@ class SiteCache:
         self._entries[site_key] = (now + self.ttl, found)
         return found
 
-    def forget(self, site_key: str) -> None:
-        self._entries.pop(site_key, None)
-
 
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:
     workspace = await workspaces.require(session, workspace_slug)

@@ -97,6 +97,11 @@ async def _decode(request: Request, shape: type[T]) -> T:
         raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
     if not body:
         raise ValidationFailed("the body is empty; send a JSON object")
+    # JSON can carry NUL only escaped; PostgreSQL cannot store it in text (nor in JSON).
+    if b"\\u0000" in body:
+        raise ValidationFailed(
+            "the body contains a NUL character (\\u0000), which cannot be stored"
+        )
     try:
         return msgspec.json.decode(body, type=shape)
     except msgspec.ValidationError as exc:

@@ -103,8 +103,8 @@ def channel_of(attribution: dict[str, Any], referrer: str, site_domains: list[st
     medium = (attribution.get("utm_medium") or "").lower()
     if has_click(attribution) or medium in _PAID_MEDIUMS:
         return "paid"
-    host = (urlsplit(referrer).hostname or "").lower() if referrer else ""
-    if not host or host_allowed(host, site_domains):
+    host = _external_host(referrer, site_domains)
+    if host is None:
         return "direct"
     if _SEARCH.search(host):
         return "search"
@@ -288,6 +288,7 @@ def prepare_start(
         gpc=site.site.respect_gpc and (start.gpc or client.gpc),
     )
     attribution = landing_attribution(start.url, now)
+    clicked = has_click(attribution)
     device_id = None
     if flags["analytics_storage"]:
         # The browser may keep an id: its own, or a new one it stores from this answer; with
@@ -323,7 +324,7 @@ def prepare_start(
         "language": start.language,
         "timezone": start.timezone,
         "screen": start.screen,
-        "clicked_at": now if has_click(attribution) else None,
+        "clicked_at": now if clicked else None,
         **flags,
         **attribution,
     }
@@ -336,7 +337,7 @@ def prepare_start(
         session_id=start.sessionId,
         visitor_id=visitor_id,
         identified=identified,
-        clicked=has_click(attribution),
+        clicked=clicked,
         columns=columns,
         dimensions=_dimensions(columns, start.referrer, site.domains),
         touch=_touch(columns, channel, now),
@@ -492,8 +493,8 @@ class _Group:
         # Earlier visits and the latest start, per (site, visitor).
         self.history: dict[tuple[str, str], tuple[int, datetime | None]] = {}
         self.claimed: set[tuple[str, str]] = set()
-        self.daily: dict[tuple[str, str, str], list[int]] = {}
-        self.workspace_of: dict[str, str] = {}
+        # (site, workspace, dimension, value) -> visits, visitors, page views, events.
+        self.daily: dict[tuple[str, str, str, str], list[int]] = {}
         self.visitors: dict[tuple[str, str], VisitorTouch] = {}
 
     def load(self, session_ids: list[str]) -> None:
@@ -556,13 +557,12 @@ class _Group:
         self.visits[visit.id] = visit
         self.started[key] = visit
         self.new.append(visit)
-        self.workspace_of[site_id] = visit.workspace_id
         if visit.bot_reason:
-            self._count(site_id, "bot", visit.bot_reason, sessions=1)
+            self._count(visit, "bot", visit.bot_reason, sessions=1)
         else:
             first_today = last_start is None or last_start.astimezone(UTC).date() < self.day
             for dimension, value in (("total", ""), *work.dimensions):
-                self._count(site_id, dimension, value, sessions=1, visitors=int(first_today))
+                self._count(visit, dimension, value, sessions=1, visitors=int(first_today))
             self._touch(visit, work)
         return VisitAnswer(visit.id, work.visitor_id, _millis(self.now), {})
 
@@ -585,11 +585,10 @@ class _Group:
                 visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
             if not visit.bot_reason:
                 views = int(event.type == "page_view")
-                self._count(visit.site_id, "total", "", page_views=views, events=1)
-                self._count(visit.site_id, "event", event.type[:512], events=1)
+                self._count(visit, "total", "", page_views=views, events=1)
+                self._count(visit, "event", event.type[:512], events=1)
                 if views:
-                    self._count(visit.site_id, "page", page_path(event.url), page_views=1)
-        self.workspace_of[visit.site_id] = visit.workspace_id
+                    self._count(visit, "page", page_path(event.url), page_views=1)
         visit.last_seen_at = self.now
         visit.dirty = True
         _score(visit, self.now)
@@ -634,7 +633,7 @@ class _Group:
 
     def _count(
         self,
-        site_id: str,
+        visit: VisitState,
         dimension: str,
         value: str,
         *,
@@ -643,7 +642,8 @@ class _Group:
         page_views: int = 0,
         events: int = 0,
     ) -> None:
-        counts = self.daily.setdefault((site_id, dimension, value), [0, 0, 0, 0])
+        key = (visit.site_id, visit.workspace_id, dimension, value)
+        counts = self.daily.setdefault(key, [0, 0, 0, 0])
         counts[0] += sessions
         counts[1] += visitors
         counts[2] += page_views
@@ -678,8 +678,10 @@ class _Group:
         if self.daily:
             self.store.add_daily(
                 [
-                    DailyCount(site_id, self.workspace_of[site_id], self.day, dim, value, *counts)
-                    for (site_id, dim, value), counts in sorted(self.daily.items())
+                    DailyCount(site_id, workspace_id, self.day, dimension, value, *counts)
+                    for (site_id, workspace_id, dimension, value), counts in sorted(
+                        self.daily.items()
+                    )
                 ]
             )
         if self.visitors:

@@ -236,6 +236,29 @@ def test_one_bad_event_stores_nothing(client: TestClient, settings: Settings, si
     assert unknown.status_code == 404
 
 
+def test_nul_characters_are_refused_on_every_endpoint(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """PostgreSQL cannot store NUL: it is a 400 up front, never a failed write."""
+    session_id = start(client, site)["session_id"]
+    bodies = {
+        "/track/session/start": {"siteKey": site, "url": "https://shop.example/\u0000"},
+        "/track/event": {"siteKey": site, "sessionId": session_id, "type": "a\u0000b"},
+        "/track/events/batch": {
+            "siteKey": site,
+            "sessionId": session_id,
+            "events": [{"type": "click", "url": "/a\u0000", "data": {"k": "\u0000"}}],
+        },
+        "/track/session/end": {"siteKey": site, "sessionId": session_id + "\u0000"},
+    }
+    for path, body in bodies.items():
+        response = client.post(path, json=body, headers=ORIGIN)
+        assert response.status_code == 400, (path, response.text)
+        assert "NUL" in response.json()["error"]
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM sessions")[0]["n"] == 1
+
+
 def test_engagement_score_and_labels() -> None:
     assert engagement(5_000, 0, 0, 0) == (0, "Cold")
     assert engagement(60_000, 50, 3, 0) == (24, "Warm")

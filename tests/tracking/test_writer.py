@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -201,6 +202,7 @@ def test_do_not_track_and_gpc_are_honoured_where_the_site_asks(
         False,
     )
     assert (row["analytics_storage"], row["consent_source"], row["fbp"]) == (True, "gpc", None)
+    assert stored(start(client, strict, gpc=True, **granted))["consent_source"] == "gpc"
 
     # A site that does not ask keeps what the page's consent said.
     plain = stored(start(client, lax, headers={"DNT": "1", "Sec-GPC": "1"}, **granted))
@@ -370,6 +372,44 @@ def test_an_unknown_session_fails_alone(settings: Settings) -> None:
     assert also_good.extra == {"accepted": 0}  # same ids
     assert missing.status_code == 404
     assert "no-such-visit" in missing.message
+
+
+def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
+    """A write error fails the group's transaction; each request is then tried on its own, so
+    only the one that caused it is refused."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> list[Any]:
+        writer = TrackingWriter(settings.sync_url, capacity=1_000)
+        writer.start()
+        try:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            poison = _events(site, visit.session_id, 1, "poison")
+            # A value no driver can store: the database refuses the whole statement.
+            poison.events[0] = dataclasses.replace(poison.events[0], data=object())  # type: ignore[arg-type]
+            with writes_blocked(settings):
+                tasks = [
+                    asyncio.create_task(writer.submit(work))
+                    for work in (
+                        _events(site, visit.session_id, 2, "before"),
+                        poison,
+                        _events(site, visit.session_id, 3, "after"),
+                    )
+                ]
+                await asyncio.sleep(0.2)
+            return await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await writer.stop()
+
+    before, refused, after = asyncio.run(scenario())
+    assert before.extra == {"accepted": 2}
+    assert after.extra == {"accepted": 3}
+    assert isinstance(refused, ServiceUnavailable)
+    assert refused.retry_after == 5
+    (row,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert row["n"] == 5
 
 
 def test_without_a_database_requests_get_503(tmp_path: Any) -> None:
