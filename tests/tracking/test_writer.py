@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -277,6 +277,16 @@ def writes_blocked(settings: Settings) -> Iterator[None]:
         connection.rollback()
 
 
+@contextlib.asynccontextmanager
+async def running(sync_url: str, *, capacity: int) -> AsyncIterator[TrackingWriter]:
+    writer = TrackingWriter(sync_url, capacity=capacity)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        await writer.stop()
+
+
 def _site(settings: Settings, site_key: str) -> SiteInfo:
     async def find() -> SiteInfo:
         database = Database(settings)
@@ -303,9 +313,7 @@ def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) 
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
     async def scenario() -> tuple[Any, ...]:
-        writer = TrackingWriter(settings.sync_url, capacity=100)
-        writer.start()
-        try:
+        async with running(settings.sync_url, capacity=100) as writer:
             begun = tracking.prepare_start(
                 site, SessionStart(siteKey="k"), CLIENT, "secret", utcnow()
             )
@@ -325,8 +333,6 @@ def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) 
                 transactions_before = writer.transactions
             answers = await asyncio.gather(first, *queued)
             return visit, refused.value, answers, writer.transactions - transactions_before
-        finally:
-            await writer.stop()
 
     visit, refused, answers, transactions = asyncio.run(scenario())
     assert refused.status_code == 503
@@ -351,9 +357,7 @@ def test_an_unknown_session_fails_alone(settings: Settings) -> None:
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
     async def scenario() -> list[Any]:
-        writer = TrackingWriter(settings.sync_url, capacity=1_000)
-        writer.start()
-        try:
+        async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
                 tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
             )
@@ -364,8 +368,6 @@ def test_an_unknown_session_fails_alone(settings: Settings) -> None:
                 ]
                 await asyncio.sleep(0.2)
             return await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            await writer.stop()
 
     good, missing, also_good = asyncio.run(scenario())
     assert good.extra == {"accepted": 2}
@@ -380,9 +382,7 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
     async def scenario() -> list[Any]:
-        writer = TrackingWriter(settings.sync_url, capacity=1_000)
-        writer.start()
-        try:
+        async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
                 tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
             )
@@ -400,8 +400,6 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
                 ]
                 await asyncio.sleep(0.2)
             return await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            await writer.stop()
 
     before, refused, after = asyncio.run(scenario())
     assert before.extra == {"accepted": 2}
@@ -414,18 +412,14 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
 
 def test_without_a_database_requests_get_503(tmp_path: Any) -> None:
     async def scenario() -> Any:
-        writer = TrackingWriter(f"sqlite:///{tmp_path}/missing/dir/x.db", capacity=100)
-        writer.start()
-        site = SiteInfo(
-            site=type("S", (), {"id": "s", "workspace_id": "w"})(),  # type: ignore[arg-type]
-            domains=["shop.example"],
-        )
-        try:
+        async with running(f"sqlite:///{tmp_path}/missing/dir/x.db", capacity=100) as writer:
+            site = SiteInfo(
+                site=type("S", (), {"id": "s", "workspace_id": "w"})(),  # type: ignore[arg-type]
+                domains=["shop.example"],
+            )
             with pytest.raises(ServiceUnavailable) as failed:
                 await writer.submit(_events(site, "visit", 1, "x"))
             return failed.value
-        finally:
-            await writer.stop()
 
     failed = asyncio.run(scenario())
     assert failed.retry_after == 5
