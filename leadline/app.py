@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from leadline import __version__
 from leadline.config import Settings, get_settings
@@ -20,8 +21,8 @@ from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.tracking import router as tracking_router
 from leadline.tracking.limits import TrackingLimiter
-from leadline.tracking.router import TRACKING_ROUTES
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
 
@@ -30,7 +31,19 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def create_app(settings: Settings | None = None, *, worker: bool = False) -> Starlette:
+class LeadlineApp(Starlette):
+    """The root app. Tracking requests, the hottest path by far, go straight to their ASGI
+    handler; everything else goes through the middleware stack and the routes."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(tracking_router.PREFIX):
+            scope["app"] = self
+            await tracking_router.handle(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, worker: bool = False) -> LeadlineApp:
     """The whole application. With ``worker`` it also runs a job worker in the same process,
     sharing its database engine, from startup to shutdown."""
     settings = settings or get_settings()
@@ -56,10 +69,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Sta
             await writer.stop()
             await db.dispose()
 
-    app = Starlette(
+    app = LeadlineApp(
         routes=[
             Route("/health", health, methods=["GET"]),
-            *TRACKING_ROUTES,
             *SCRIPT_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),

@@ -60,7 +60,14 @@ class SiteDomain(Base):
 
 class TrackedEvent(Base):
     """One event of a visit, as the browser reported it. ``client_id`` is the browser's id for
-    the event, so a batch sent twice is stored once."""
+    the event (or the server's, increasing, when it sent none), so a batch sent twice is
+    stored once.
+
+    Events carry no foreign keys: the writer checks the visit in the transaction that stores
+    them, a checked key costs every insert, and a cascade from ``sessions`` would need an index
+    led by ``session_id``, whose pages every group commit would rewrite, one per visit.
+    Deleting a site or a workspace deletes its events first, by ``site_id``
+    (``TrackingRepository.delete_site_events``)."""
 
     __tablename__ = "events"
 
@@ -68,12 +75,10 @@ class TrackedEvent(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    # Copied from the visit, which is checked when the event is stored; the visit's foreign
-    # key alone takes the events with it when its site or workspace goes, and each foreign key
-    # checked on insert costs every event.
+    # Copied from the visit, which is checked when the event is stored.
     workspace_id: Mapped[str] = mapped_column(String(40))
     site_id: Mapped[str] = mapped_column(String(40))
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column()
@@ -82,7 +87,9 @@ class TrackedEvent(Base):
     data: Mapped[str] = mapped_column(Text, default="{}")
 
     __table_args__ = (
-        UniqueConstraint("session_id", "client_id"),
+        # Led by the event id: new ids increase, so a group's events land at the end of this
+        # index instead of in each visit's part of it.
+        UniqueConstraint("client_id", "session_id"),
         Index("ix_events_site_received", "site_id", "received_at"),
     )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, Select, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,15 @@ class TrackingRepository:
 
     async def delete_events_before(self, cutoff: datetime, batch: int) -> int:
         doomed = select(TrackedEvent.id).where(TrackedEvent.received_at < cutoff).limit(batch)
+        return await self._delete(doomed)
+
+    async def delete_site_events(self, site_id: str, batch: int) -> int:
+        """Up to ``batch`` events of a site; deleting a site or its workspace calls this until
+        it returns 0 first (events have no foreign key to cascade along)."""
+        doomed = select(TrackedEvent.id).where(TrackedEvent.site_id == site_id).limit(batch)
+        return await self._delete(doomed)
+
+    async def _delete(self, doomed: Select[Any]) -> int:
         result = await self.session.execute(
             delete(TrackedEvent).where(TrackedEvent.id.in_(doomed.scalar_subquery()))
         )
@@ -100,9 +109,19 @@ _VISIT_STATE = (
     " page_views, clicks, max_scroll, duration_ms, earlier_visits, bot_reason,"
     " engagement_score, engagement_label"
 )
-_EVENT_COLUMNS = (
-    "workspace_id, site_id, session_id, client_id, type, occurred_at, received_at, url, data"
+# The columns of an event row, in the order the writer's rows hold them.
+EVENT_COLUMNS = (
+    "workspace_id",
+    "site_id",
+    "session_id",
+    "client_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "url",
+    "data",
 )
+_EVENT_COLUMNS = ", ".join(EVENT_COLUMNS)
 _SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)
 _COUNTERS = (
     "last_seen_at",
@@ -150,9 +169,10 @@ class TrackingStore:
     def close(self) -> None:
         self.connection.close()
 
-    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
         """Insert events, skipping any their visit already has (same browser event id);
-        returns the (session id, browser id) of those inserted."""
+        returns None when every one was inserted, else the (session id, browser id) of those
+        that were."""
         raise NotImplementedError
 
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -339,19 +359,19 @@ class SqliteStore(TrackingStore):
         if self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
 
-    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
         # Most events are new: insert them all at once and, only when some were there
         # already, undo that and insert again learning which ones went in.
         params = self._event_params(rows)
         self.connection.execute("SAVEPOINT events")
         cursor = self.connection.executemany(
             f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (session_id, client_id) DO NOTHING",
+            " ON CONFLICT (client_id, session_id) DO NOTHING",
             params,
         )
         if cursor.rowcount == len(rows):
             self.connection.execute("RELEASE events")
-            return {(row[2], row[3]) for row in rows}
+            return None
         self.connection.execute("ROLLBACK TO events")
         self.connection.execute("RELEASE events")
         inserted: set[tuple[str, str]] = set()
@@ -360,7 +380,7 @@ class SqliteStore(TrackingStore):
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             cursor = self.connection.execute(
                 f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}"  # noqa: S608
-                " ON CONFLICT (session_id, client_id) DO NOTHING"
+                " ON CONFLICT (client_id, session_id) DO NOTHING"
                 " RETURNING session_id, client_id",
                 [value for row in chunk for value in row],
             )
@@ -434,16 +454,18 @@ class PostgresStore(TrackingStore):
     def rollback(self) -> None:
         self.connection.rollback()
 
-    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
         cursor = self.connection.cursor()
         with cursor.copy(f"COPY incoming_events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM incoming_events"  # noqa: S608
-            " ON CONFLICT (session_id, client_id) DO NOTHING RETURNING session_id, client_id"
+            " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
         )
         # The temporary table empties itself at commit (or rollback).
+        if cursor.rowcount == len(rows):
+            return None
         return {(str(s), str(c)) for s, c in cursor.fetchall()}
 
 

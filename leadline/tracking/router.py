@@ -1,8 +1,13 @@
-"""The PulseGate tracking endpoints: plain Starlette routes decoding with msgspec.
+"""The PulseGate tracking endpoints, served as plain ASGI ahead of the app's middleware stack.
 
-Every answer carries the CORS headers of the PulseGate docs, errors are ``{"error": "..."}``,
-and each route has its per-IP limit per minute. Bodies may be sent as ``application/json`` or as
-``text/plain`` (what ``navigator.sendBeacon`` sends without a CORS preflight).
+They are the hottest paths of the app: the root app hands every ``/track/...`` request straight
+to :func:`handle` (see ``leadline.app.LeadlineApp``), which reads the few headers it needs,
+decodes the body with msgspec, prepares the work and waits for the tracking writer to commit it.
+
+Every answer carries the CORS headers of the PulseGate docs and an ``X-Request-ID``; errors are
+``{"error": "..."}``; each route has its per-IP limit per minute. Bodies may be sent as
+``application/json`` or as ``text/plain`` (what ``navigator.sendBeacon`` sends without a CORS
+preflight).
 """
 
 from __future__ import annotations
@@ -14,11 +19,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from leadline.config import Settings
+from leadline.db import Database
 from leadline.errors import (
     LeadlineError,
     NotFound,
@@ -28,7 +32,7 @@ from leadline.errors import (
     ValidationFailed,
 )
 from leadline.forms.service import SiteCache, SiteInfo
-from leadline.http import database
+from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
 from leadline.tracking import service as tracking
@@ -40,6 +44,7 @@ from leadline.workspaces import service as workspaces
 
 log = logging.getLogger(__name__)
 
+PREFIX = "/track/"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -47,54 +52,191 @@ CORS = {
         "Content-Type, X-Fingerprint-ID, X-Visitor-ID, Authorization, X-API-Key"
     ),
 }
+_CORS_RAW = [(name.lower().encode(), value.encode()) for name, value in CORS.items()]
+_JSON = (b"content-type", b"application/json")
 MAX_BODY = 512 * 1024
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
 
+@dataclasses.dataclass
+class Incoming:
+    """One tracking request: what the routes read of its scope, and its body."""
+
+    scope: Scope
+    headers: dict[bytes, bytes]
+    body: bytes
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.scope["state"]["settings"]
+        return settings
+
+    @property
+    def database(self) -> Database:
+        db: Database = self.scope["state"]["db"]
+        return db
+
+    def state(self, name: str) -> Any:
+        return getattr(self.scope["app"].state, name)
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.encode())
+        return value.decode("latin-1") if value is not None else None
+
+
+class Answer:
+    """A response: status, JSON body (or none) and extra headers."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
 def _json(
     payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        _encoder.encode(payload),
-        status_code=status,
-        media_type="application/json",
-        headers={**CORS, **(headers or {})},
-    )
+) -> Answer:
+    return Answer(status, _encoder.encode(payload), headers)
 
 
-def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Answer:
     return _json({"error": message}, status, headers)
 
 
-async def preflight(request: Request) -> Response:
-    return Response(status_code=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
+async def _send(send: Send, answer: Answer, rid: str, *, plain: bool = False) -> None:
+    headers = [*_CORS_RAW, (b"x-request-id", rid.encode())]
+    if answer.body:
+        headers.append((b"content-type", b"text/plain; charset=utf-8") if plain else _JSON)
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    headers.extend(
+        (name.lower().encode(), value.encode()) for name, value in answer.headers.items()
+    )
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
-def _client(request: Request) -> tracking.Client:
-    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+# ------------------------------------------------------------------------------ the entry
+
+
+async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one HTTP request whose path starts with ``/track/``."""
+    rid = request_id()
+    scope.setdefault("state", {})["request_id"] = rid
+    path, method = scope["path"], scope["method"]
+    if method == "OPTIONS":
+        await _send(send, Answer(204, headers={"Access-Control-Max-Age": "86400"}), rid)
+        return
+    route = ROUTES.get(path)
+    if route is None:
+        await _send(send, Answer(404, b"Not Found"), rid, plain=True)
+        return
+    if method != "POST":
+        await _send(send, Answer(405, b"Method Not Allowed", {"Allow": "POST"}), rid, plain=True)
+        return
+    headers = dict(scope["headers"])
+    body = await _read_body(headers, receive)
+    if body is None:  # the client went away
+        return
+    try:
+        if isinstance(body, PayloadTooLarge):
+            answer = _error(body.message, 413)
+        else:
+            answer = await _serve(route, Incoming(scope, headers, body))
+    except Exception:
+        log.exception("tracking: %s %s failed", method, path)
+        answer = _error("internal error", 500)
+    await _send(send, answer, rid)
+
+
+async def _read_body(
+    headers: dict[bytes, bytes], receive: Receive
+) -> bytes | PayloadTooLarge | None:
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        return _too_large(int(declared))
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > MAX_BODY:
+            return _too_large(len(body))
+        if not message.get("more_body", False):
+            return body
+
+
+def _too_large(size: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is {size} bytes; at most {MAX_BODY} are accepted")
+
+
+Work = Callable[[Incoming, tracking.Client], Awaitable[Answer]]
+
+
+async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
+    name, work = route
+    client = _client(incoming)
+    limiter: TrackingLimiter = incoming.state("tracking_limiter")
+    limit: RateStatus | None = None
+    try:
+        limit = await limiter.hit(name, client.ip)
+        if limit is not None and not limit.allowed:
+            raise RateLimited(
+                f"too many requests to /track/{name}; retry in {limit.retry_after} s",
+                retry_after=limit.retry_after,
+            )
+        answer = await work(incoming, client)
+    except RateLimited as exc:
+        return _error(
+            exc.message, 429, {"Retry-After": str(exc.retry_after), **_limit_headers(limit)}
+        )
+    except ServiceUnavailable as exc:
+        retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return _error(exc.message, 503, retry)
+    except LeadlineError as exc:
+        return _error(exc.message, exc.status_code)
+    if limit is not None:
+        answer.headers.update(_limit_headers(limit))
+    return answer
+
+
+def _client(incoming: Incoming) -> tracking.Client:
+    headers = incoming.headers
+    origin = (headers.get(b"origin") or headers.get(b"referer") or b"").decode("latin-1")
     host = urlsplit(origin).hostname if origin and origin != "null" else None
-    ip = request.client.host if request.client else ""
+    client = incoming.scope.get("client")
     return tracking.Client(
-        ip=ip,
-        user_agent=request.headers.get("user-agent", "")[:512],
+        ip=str(client[0]) if client else "",
+        user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:512],
         origin_host=host,
-        dnt=request.headers.get("dnt") == "1",
-        gpc=request.headers.get("sec-gpc") == "1",
+        dnt=headers.get(b"dnt") == b"1",
+        gpc=headers.get(b"sec-gpc") == b"1",
     )
 
 
-def _country(request: Request, client: tracking.Client) -> str | None:
+def _limit_headers(limit: RateStatus | None) -> dict[str, str]:
+    if limit is None:
+        return {}
+    return {
+        "X-RateLimit-Remaining": str(limit.remaining),
+        "X-RateLimit-Reset": str(limit.reset_at),
+    }
+
+
+def _country(incoming: Incoming, client: tracking.Client) -> str | None:
     """Only a visit's start needs the country."""
-    settings: Settings = request.state.settings
-    trusted = request.headers.get(settings.country_header) if settings.country_header else None
+    name = incoming.settings.country_header
+    trusted = incoming.header(name.lower()) if name else None
     return country(client.ip, trusted)
 
 
-async def _decode(request: Request, shape: type[T]) -> T:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+def _decode(body: bytes, shape: type[T]) -> T:
     if not body:
         raise ValidationFailed("the body is empty; send a JSON object")
     # JSON can carry NUL only escaped; PostgreSQL cannot store it in text (nor in JSON).
@@ -113,70 +255,30 @@ async def _decode(request: Request, shape: type[T]) -> T:
 _secrets: dict[str, str] = {}
 
 
-async def _secret(request: Request) -> str:
-    settings: Settings = request.state.settings
+async def _secret(incoming: Incoming) -> str:
+    settings = incoming.settings
     if settings.secret_key:
         return settings.secret_key
     if "generated" not in _secrets:
-        async with database(request).transaction() as session:
+        async with incoming.database.transaction() as session:
             _secrets["generated"] = await workspaces.ensure_secret_key(session, None)
     return _secrets["generated"]
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _route(name: str, work: Callable[[Request, tracking.Client], Awaitable[Response]]) -> Handler:
-    async def endpoint(request: Request) -> Response:
-        client = _client(request)
-        limiter: TrackingLimiter = request.app.state.tracking_limiter
-        try:
-            limit = await limiter.hit(name, client.ip)
-            if limit is not None and not limit.allowed:
-                raise RateLimited(
-                    f"too many requests to /track/{name}; retry in {limit.retry_after} s",
-                    retry_after=limit.retry_after,
-                )
-            response = await work(request, client)
-        except RateLimited as exc:
-            return _error(
-                exc.message, 429, {"Retry-After": str(exc.retry_after), **_limit_headers(limit)}
-            )
-        except ServiceUnavailable as exc:
-            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-            return _error(exc.message, 503, retry)
-        except LeadlineError as exc:
-            return _error(exc.message, exc.status_code)
-        if limit is not None:
-            response.headers.update(_limit_headers(limit))
-        return response
-
-    return endpoint
-
-
-def _limit_headers(limit: RateStatus | None) -> dict[str, str]:
-    if limit is None:
-        return {}
-    return {
-        "X-RateLimit-Remaining": str(limit.remaining),
-        "X-RateLimit-Reset": str(limit.reset_at),
-    }
-
-
-async def _site(request: Request, site_key: str) -> SiteInfo:
-    cache: SiteCache = request.app.state.site_cache
-    site = await cache.get(database(request), site_key)
+async def _site(incoming: Incoming, site_key: str) -> SiteInfo:
+    cache: SiteCache = incoming.state("site_cache")
+    site = await cache.get(incoming.database, site_key)
     if site is None:
         raise NotFound(f"unknown siteKey {site_key}")
     return site
 
 
-def _writer(request: Request) -> TrackingWriter:
-    writer: TrackingWriter = request.app.state.tracking_writer
+def _writer(incoming: Incoming) -> TrackingWriter:
+    writer: TrackingWriter = incoming.state("tracking_writer")
     return writer
 
 
-def _answer(answer: tracking.VisitAnswer) -> Response:
+def _answer(answer: tracking.VisitAnswer) -> Answer:
     return _json(
         {
             "session_id": answer.session_id,
@@ -190,40 +292,39 @@ def _answer(answer: tracking.VisitAnswer) -> Response:
 # Each route checks and prepares its work, then waits for the writer to commit it.
 
 
-async def _start(request: Request, client: tracking.Client) -> Response:
-    start = await _decode(request, SessionStart)
-    site = await _site(request, start.siteKey)
-    secret = await _secret(request)
-    client = dataclasses.replace(client, country=_country(request, client))
+async def _start(incoming: Incoming, client: tracking.Client) -> Answer:
+    start = _decode(incoming.body, SessionStart)
+    site = await _site(incoming, start.siteKey)
+    secret = await _secret(incoming)
+    client = dataclasses.replace(client, country=_country(incoming, client))
     work = tracking.prepare_start(site, start, client, secret, utcnow())
-    return _answer(await _writer(request).submit(work))
+    return _answer(await _writer(incoming).submit(work))
 
 
-async def _event(request: Request, client: tracking.Client) -> Response:
-    single = await _decode(request, SingleEvent)
-    site = await _site(request, single.siteKey)
+async def _event(incoming: Incoming, client: tracking.Client) -> Answer:
+    single = _decode(incoming.body, SingleEvent)
+    site = await _site(incoming, single.siteKey)
     work = tracking.prepare_events(site, single.sessionId, [single], client, utcnow())
-    return _answer(await _writer(request).submit(work))
+    return _answer(await _writer(incoming).submit(work))
 
 
-async def _batch(request: Request, client: tracking.Client) -> Response:
-    batch = await _decode(request, EventBatch)
-    site = await _site(request, batch.siteKey)
+async def _batch(incoming: Incoming, client: tracking.Client) -> Answer:
+    batch = _decode(incoming.body, EventBatch)
+    site = await _site(incoming, batch.siteKey)
     work = tracking.prepare_events(site, batch.sessionId, batch.events, client, utcnow())
-    return _answer(await _writer(request).submit(work))
+    return _answer(await _writer(incoming).submit(work))
 
 
-async def _end(request: Request, client: tracking.Client) -> Response:
-    end = await _decode(request, SessionEnd)
-    site = await _site(request, end.siteKey)
+async def _end(incoming: Incoming, client: tracking.Client) -> Answer:
+    end = _decode(incoming.body, SessionEnd)
+    site = await _site(incoming, end.siteKey)
     work = tracking.prepare_end(site, end, client)
-    return _answer(await _writer(request).submit(work))
+    return _answer(await _writer(incoming).submit(work))
 
 
-TRACKING_ROUTES = [
-    Route("/track/session/start", _route("session/start", _start), methods=["POST"]),
-    Route("/track/event", _route("event", _event), methods=["POST"]),
-    Route("/track/events/batch", _route("events/batch", _batch), methods=["POST"]),
-    Route("/track/session/end", _route("session/end", _end), methods=["POST"]),
-    Route("/track/{rest:path}", preflight, methods=["OPTIONS"]),
-]
+ROUTES: dict[str, tuple[str, Work]] = {
+    "/track/session/start": ("session/start", _start),
+    "/track/event": ("event", _event),
+    "/track/events/batch": ("events/batch", _batch),
+    "/track/session/end": ("session/end", _end),
+}

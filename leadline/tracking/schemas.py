@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta, Struct
@@ -11,6 +11,7 @@ Key = Annotated[str, Meta(min_length=1, max_length=64)]
 Text = Annotated[str, Meta(max_length=2048)]
 Short = Annotated[str, Meta(max_length=64)]
 MAX_BATCH = 100
+EMPTY_DATA = msgspec.Raw(b"{}")
 
 
 class Consent(Struct, forbid_unknown_fields=False):
@@ -51,7 +52,9 @@ class EventIn(Struct, forbid_unknown_fields=False, kw_only=True):
     id: Short | None = None
     ts: Annotated[int, Meta(ge=0, le=10**14)] | None = None
     url: Text | None = None
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Kept as the JSON the browser sent (checked to be an object when the event is prepared):
+    # it is stored as it came, so decoding it into Python objects would only be thrown away.
+    data: msgspec.Raw = EMPTY_DATA
 
 
 class SingleEvent(EventIn, kw_only=True):

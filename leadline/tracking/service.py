@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import os
 import random
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,24 +245,57 @@ class StartWork:
 
 
 @dataclass(frozen=True)
-class PreparedEvent:
-    client_id: str
-    type: str
-    occurred_at: datetime
-    url: str | None
-    data: str
-    scroll_depth: int | None
+class EventSummary:
+    """What a visit's events add to it and to the rollups."""
+
+    events: int
+    page_views: int
+    clicks: int
+    max_scroll: int | None
+    types: dict[str, int]
+    pages: dict[str, int]
 
 
 @dataclass(frozen=True)
 class EventsWork:
+    """Events of one visit: the rows to insert (in the order of the store's
+    ``EVENT_COLUMNS``), their summary, and the scroll depth of each scroll event by row."""
+
     site: SiteInfo
     session_id: str
-    events: list[PreparedEvent]
+    rows: list[tuple[Any, ...]]
+    summary: EventSummary
+    depths: dict[int, int]
 
     @property
     def size(self) -> int:
-        return len(self.events)
+        return len(self.rows)
+
+
+def summarise(
+    rows: Sequence[tuple[Any, ...]], depths: dict[int, int], indexes: Sequence[int]
+) -> EventSummary:
+    """The summary of the events at ``indexes`` of ``rows``."""
+    types: dict[str, int] = {}
+    pages: dict[str, int] = {}
+    clicks = 0
+    for index in indexes:
+        kind = rows[index][4]
+        types[kind] = types.get(kind, 0) + 1
+        if kind == "page_view":
+            path = page_path(rows[index][7])
+            pages[path] = pages.get(path, 0) + 1
+        elif kind == "click":
+            clicks += 1
+    scrolled = [depths[index] for index in indexes if index in depths]
+    return EventSummary(
+        events=len(indexes),
+        page_views=types.get("page_view", 0),
+        clicks=clicks,
+        max_scroll=max(scrolled) if scrolled else None,
+        types=types,
+        pages=pages,
+    )
 
 
 @dataclass(frozen=True)
@@ -387,32 +423,67 @@ def prepare_events(
     site: SiteInfo, session_id: str, events: list[EventIn], client: Client, now: datetime
 ) -> EventsWork:
     check_origin(site, client)
-    prepared = []
-    for event in events:
-        data = msgspec.json.encode(event.data)
+    workspace_id, site_id = site.site.workspace_id, site.site.id
+    rows: list[tuple[Any, ...]] = []
+    depths: dict[int, int] = {}
+    for index, event in enumerate(events):
+        data = bytes(event.data)
         if len(data) > MAX_EVENT_DATA_BYTES:
             raise ValidationFailed(
                 f"the data of a {event.type} event is {len(data)} bytes; at most "
                 f"{MAX_EVENT_DATA_BYTES} are accepted"
             )
-        depth = None
+        if data[:1] != b"{":
+            raise ValidationFailed(f"the data of a {event.type} event must be a JSON object")
         if event.type == "scroll":
-            raw = event.data.get("depth")
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                depth = min(100, max(0, int(raw)))
-        prepared.append(
-            PreparedEvent(
-                # An event without the browser's id gets 64 random bits, from the process's
-                # own generator (reseeded in every forked child): no system call per event.
-                client_id=event.id or f"{random.getrandbits(64):016x}",
-                type=event.type,
-                occurred_at=_occurred(event, now),
-                url=event.url,
-                data=data.decode(),
-                scroll_depth=depth,
+            depth = _scroll_depth(data)
+            if depth is not None:
+                depths[index] = depth
+        rows.append(
+            (
+                workspace_id,
+                site_id,
+                session_id,
+                event.id or server_event_id(),
+                event.type,
+                _occurred(event, now),
+                now,
+                event.url,
+                data.decode(),
             )
         )
-    return EventsWork(site, session_id, prepared)
+    summary = summarise(rows, depths, range(len(rows)))
+    return EventsWork(site, session_id, rows, summary, depths)
+
+
+def _scroll_depth(data: bytes) -> int | None:
+    raw = msgspec.json.decode(data).get("depth")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return min(100, max(0, int(raw)))
+    return None
+
+
+class _ServerIds:
+    """Ids for the events a browser sends without one: a counter that starts at the time the
+    process did (in microseconds) and 32 random bits drawn then. They increase within a
+    process, so a visit's new events go to the end of its range in the ``(session_id,
+    client_id)`` index rather than anywhere in it; two processes (forked ones included) share
+    an id only if they drew the same 32 bits and their counters meet, and none costs a
+    system call."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.counter = itertools.count(time.time_ns() // 1000)
+        self.tag = f"{random.getrandbits(32):08x}"
+
+    def __call__(self) -> str:
+        return f"{next(self.counter):013x}{self.tag}"
+
+
+server_event_id = _ServerIds()
 
 
 def prepare_end(site: SiteInfo, end: SessionEnd, client: Client) -> EndWork:
@@ -448,24 +519,9 @@ def apply_group(
     group.load(sorted({work.session_id for work in works if work.session_id}))
     rows: list[tuple[Any, ...]] = []
     for work in works:
-        if isinstance(work, EventsWork):
-            visit = group.own(work.site, work.session_id)
-            if visit is not None:
-                rows.extend(
-                    (
-                        visit.workspace_id,
-                        visit.site_id,
-                        visit.id,
-                        event.client_id,
-                        event.type,
-                        event.occurred_at,
-                        now,
-                        event.url,
-                        event.data,
-                    )
-                    for event in work.events
-                )
-    inserted = store.insert_events(rows) if rows else set()
+        if isinstance(work, EventsWork) and group.own(work.site, work.session_id) is not None:
+            rows.extend(work.rows)
+    inserted = store.insert_events(rows) if rows else None
     answers: list[VisitAnswer | LeadlineError] = []
     for work in works:
         try:
@@ -566,34 +622,36 @@ class _Group:
             self._touch(visit, work)
         return VisitAnswer(visit.id, work.visitor_id, _millis(self.now), {})
 
-    def events(self, work: EventsWork, inserted: set[tuple[str, str]]) -> VisitAnswer:
+    def events(self, work: EventsWork, inserted: set[tuple[str, str]] | None) -> VisitAnswer:
+        """``inserted``: the (visit, event id) of the events stored now, or None when every
+        event of the group was."""
         visit = self._require(work.site, work.session_id)
-        fresh = []
-        for event in work.events:
-            key = (visit.id, event.client_id)
+        summary = work.summary
+        if inserted is not None:
             # Only events stored now count: a batch sent again changes nothing.
-            if key in inserted and key not in self.claimed:
-                self.claimed.add(key)
-                fresh.append(event)
-        for event in fresh:
-            visit.events += 1
-            if event.type == "page_view":
-                visit.page_views += 1
-            elif event.type == "click":
-                visit.clicks += 1
-            elif event.scroll_depth is not None:
-                visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
-            if not visit.bot_reason:
-                views = int(event.type == "page_view")
-                self._count(visit, "total", "", page_views=views, events=1)
-                self._count(visit, "event", event.type[:512], events=1)
-                if views:
-                    self._count(visit, "page", page_path(event.url), page_views=1)
+            fresh = []
+            for index, row in enumerate(work.rows):
+                key = (visit.id, row[3])
+                if key in inserted and key not in self.claimed:
+                    self.claimed.add(key)
+                    fresh.append(index)
+            summary = summarise(work.rows, work.depths, fresh)
+        visit.events += summary.events
+        visit.page_views += summary.page_views
+        visit.clicks += summary.clicks
+        if summary.max_scroll is not None:
+            visit.max_scroll = max(visit.max_scroll, summary.max_scroll)
+        if summary.events and not visit.bot_reason:
+            self._count(visit, "total", "", page_views=summary.page_views, events=summary.events)
+            for kind, count in summary.types.items():
+                self._count(visit, "event", kind, events=count)
+            for path, count in summary.pages.items():
+                self._count(visit, "page", path, page_views=count)
         visit.last_seen_at = self.now
         visit.dirty = True
         _score(visit, self.now)
         return VisitAnswer(
-            visit.id, visit.visitor_id or "", _millis(self.now), {"accepted": len(fresh)}
+            visit.id, visit.visitor_id or "", _millis(self.now), {"accepted": summary.events}
         )
 
     def end(self, work: EndWork) -> VisitAnswer:

@@ -230,7 +230,9 @@ def test_a_visit_reaches_the_endpoint(
     events = endpoint.events()
     assert len({event["id"] for event in events}) == len(events)
     for event in events:
-        assert re.fullmatch(r"[0-9a-f]{24}", event["id"])
+        # The time in milliseconds (hex), then 64 random bits: ids grow with time.
+        assert re.fullmatch(r"[0-9a-f]{11,12}[0-9a-f]{16}", event["id"])
+        assert 0 <= event["ts"] - int(event["id"][:-16], 16) <= 5
         assert abs(event["ts"] - time.time() * 1000) < 60_000
 
     kinds = [event["type"] for event in events]

@@ -397,6 +397,32 @@ def test_old_events_are_purged_and_sessions_kept(
     assert session_row(settings, session_id)["id"] == session_id
 
 
+def test_a_sites_events_are_deleted_by_site_alone(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """Events have no foreign key to cascade along: deleting a site deletes them by site, in
+    batches, and leaves every other site's events alone."""
+    from leadline.tracking.repository import TrackingRepository
+    from tests.fixtures.factories import run_in_transaction
+
+    other = make_site(settings, "other-ws", "shop.example")
+    mine = start(client, site)["session_id"]
+    theirs = start(client, other)["session_id"]
+    batch(client, site, mine, [{"id": f"m{i}", "type": "a"} for i in range(5)])
+    batch(client, other, theirs, [{"id": "t", "type": "a"}])
+    site_id = session_row(settings, mine)["site_id"]
+
+    removed: list[int] = []
+
+    async def delete(session: AsyncSession) -> None:
+        removed.append(await TrackingRepository(session).delete_site_events(site_id, 2))
+
+    for _ in range(4):
+        run_in_transaction(settings, delete)
+    assert removed == [2, 2, 1, 0]
+    assert [r["client_id"] for r in fetch_rows(settings, "SELECT client_id FROM events")] == ["t"]
+
+
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"

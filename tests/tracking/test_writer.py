@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -388,7 +387,7 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
             )
             poison = _events(site, visit.session_id, 1, "poison")
             # A value no driver can store: the database refuses the whole statement.
-            poison.events[0] = dataclasses.replace(poison.events[0], data=object())  # type: ignore[arg-type]
+            poison.rows[0] = (*poison.rows[0][:-1], object())
             with writes_blocked(settings):
                 tasks = [
                     asyncio.create_task(writer.submit(work))

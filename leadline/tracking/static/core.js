@@ -33,7 +33,8 @@ var USO = [[], ['SaleOptOut', 'SharingOptOut'], ['SharingOptOut', 'TargetedAdver
 
 // crypto.getRandomValues works on plain http pages too, unlike crypto.randomUUID.
 var rnd = n => crypto.getRandomValues(new Uint32Array(n));
-var rid = () => rnd(3).reduce((s, x) => s + (x + 2 ** 32).toString(16).slice(1), '');
+// Event ids start with the time, so the server's index of them grows at its end.
+var rid = () => rnd(2).reduce((s, x) => s + (x + 2 ** 32).toString(16).slice(1), now().toString(16));
 
 function cookie(n) {
   var m = D.cookie.match('(?:^|; )' + n + '=([^;]*)');
