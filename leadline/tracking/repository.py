@@ -402,11 +402,13 @@ class SqliteStore(TrackingStore):
 
 class SqliteCheckpointer:
     """Copies the write-ahead log back into the database file every ``interval`` seconds, on
-    its own connection, so that the writer's commits never wait for it. A checkpoint that
+    its own connection, so that the writer's commits never wait for it. Small checkpoints
+    often: one that copies half a second of writes at a time holds the disk and the core long
+    enough to show in the requests' tail latency. A checkpoint that
     readers hold up finishes at a later turn; the other connections of the process still
     checkpoint on their own commits as SQLite does by default."""
 
-    def __init__(self, url: str, interval: float = 0.5) -> None:
+    def __init__(self, url: str, interval: float = 0.1) -> None:
         self.path = make_url(url).database or ""
         self.interval = interval
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -444,3 +447,61 @@ def test_sites_update_changes_the_privacy_settings(cli: CliRunner, settings: Set
     unknown = cli.invoke(app, ["sites", "update", "LL-NOPE", "--respect-dnt"])
     assert unknown.exit_code == 1
     assert "no site has the key" in unknown.output
+
+
+# ------------------------------------------------------------------ SQLite checkpoints
+
+
+def _sqlite_only(settings: Settings) -> str:
+    if not settings.sync_url.startswith("sqlite"):
+        pytest.skip("the write-ahead log is SQLite's")
+    return make_url(settings.sync_url).database or ""
+
+
+def test_the_checkpoint_thread_copies_the_log_back(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """The writer's commits leave the write-ahead log alone; the thread beside it copies it
+    back into the database file, where a copy of that file alone finds the events."""
+    path = _sqlite_only(settings)
+    site = make_site(settings, "acme", "shop.example")
+    visit = start(client, site)["session_id"]
+    send(client, site, visit, [{"id": f"c{i}", "type": "click"} for i in range(100)])
+    found = 0
+    for _ in range(50):  # a checkpoint runs every tenth of a second
+        shutil.copyfile(path, tmp_path / "file-only.db")
+        with contextlib.closing(sqlite3.connect(tmp_path / "file-only.db")) as copy:
+            (found,) = copy.execute("SELECT count(*) FROM events").fetchone()
+        if found == 100:
+            break
+        time.sleep(0.05)
+    assert found == 100
+
+
+def test_when_the_checkpoint_thread_fails_the_writer_checkpoints_itself(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sqlite_only(settings)
+    from leadline.tracking import writer as writer_module
+
+    def broken(self: Any, stop: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(writer_module.SqliteCheckpointer, "run", broken)
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[bool, int]:
+        async with running(settings.sync_url, capacity=1_000) as writer:
+            assert writer._checkpoints is not None
+            writer._checkpoints.join(5)
+            begun = tracking.prepare_start(
+                site, SessionStart(siteKey="k"), CLIENT, "secret", utcnow()
+            )
+            await writer.submit(begun)
+            store = writer._store
+            assert store is not None
+            (pages,) = store.connection.execute("PRAGMA wal_autocheckpoint").fetchone()
+            return writer._checkpointer_failed, int(pages)
+
+    # The thread is gone: the writer's own commits checkpoint again, as SQLite does by default.
+    assert asyncio.run(scenario()) == (True, 1000)
