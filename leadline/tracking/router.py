@@ -240,7 +240,7 @@ def _decode(body: bytes, shape: type[T]) -> T:
     if not body:
         raise ValidationFailed("the body is empty; send a JSON object")
     # JSON can carry NUL only escaped; PostgreSQL cannot store it in text (nor in JSON).
-    if b"\\u0000" in body:
+    if b"\\u0000" in body and _escapes_nul(body):
         raise ValidationFailed(
             "the body contains a NUL character (\\u0000), which cannot be stored"
         )
@@ -250,6 +250,20 @@ def _decode(body: bytes, shape: type[T]) -> T:
         raise ValidationFailed(f"invalid body: {exc}") from None
     except msgspec.DecodeError:
         raise ValidationFailed("the body is not valid JSON") from None
+
+
+def _escapes_nul(body: bytes) -> bool:
+    """Whether the JSON text holds the escape for NUL, not an escaped backslash followed by
+    the letters ``u0000``: the escape is real when an even number of backslashes precede it."""
+    at = body.find(b"\\u0000")
+    while at != -1:
+        before = at
+        while before > 0 and body[before - 1] == ord("\\"):
+            before -= 1
+        if (at - before) % 2 == 0:
+            return True
+        at = body.find(b"\\u0000", at + 1)
+    return False
 
 
 _secrets: dict[str, str] = {}

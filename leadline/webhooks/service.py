@@ -135,16 +135,24 @@ async def get_endpoint(
     return endpoint
 
 
+@dataclass(frozen=True)
+class EndpointPage:
+    endpoints: list[WebhookEndpoint]
+    has_more: bool  # more endpoints follow the last one
+
+
 async def list_endpoints(
     session: AsyncSession,
     principal: Principal,
     *,
     limit: int,
     after: tuple[datetime, str] | None = None,
-) -> list[WebhookEndpoint]:
-    return await WebhookRepository(session).endpoints(
-        principal.workspace_id, limit=limit, after=after
+) -> EndpointPage:
+    """Up to ``limit`` of the workspace's endpoints, newest first, after ``after``."""
+    rows = await WebhookRepository(session).endpoints(
+        principal.workspace_id, limit=limit + 1, after=after
     )
+    return EndpointPage(endpoints=rows[:limit], has_more=len(rows) > limit)
 
 
 async def update_endpoint(
@@ -347,6 +355,12 @@ class DeliveryView:
     attempts: list[WebhookAttempt]
 
 
+@dataclass(frozen=True)
+class DeliveryPage:
+    deliveries: list[DeliveryView]
+    has_more: bool  # more deliveries follow the last one
+
+
 async def list_deliveries(
     session: AsyncSession,
     principal: Principal,
@@ -354,15 +368,18 @@ async def list_deliveries(
     *,
     limit: int,
     after: tuple[datetime, str] | None = None,
-) -> list[DeliveryView]:
+) -> DeliveryPage:
+    """Up to ``limit`` deliveries to an endpoint, newest first, each with its attempts."""
     await get_endpoint(session, principal, endpoint_id)
     repo = WebhookRepository(session)
-    rows = await repo.deliveries(principal.workspace_id, endpoint_id, limit=limit, after=after)
+    found = await repo.deliveries(principal.workspace_id, endpoint_id, limit=limit + 1, after=after)
+    rows = found[:limit]
     attempts = await repo.attempts([delivery.id for delivery, _ in rows])
     by_delivery: dict[str, list[WebhookAttempt]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-    return [DeliveryView(d, e, by_delivery.get(d.id, [])) for d, e in rows]
+    views = [DeliveryView(d, e, by_delivery.get(d.id, [])) for d, e in rows]
+    return DeliveryPage(deliveries=views, has_more=len(found) > limit)
 
 
 async def _delivery(

@@ -259,6 +259,26 @@ def test_nul_characters_are_refused_on_every_endpoint(
     assert fetch_rows(settings, "SELECT count(*) AS n FROM sessions")[0]["n"] == 1
 
 
+def test_a_backslash_before_u0000_is_text_not_nul(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """The letters \\u0000 after an escaped backslash are text; after two escaped ones the
+    escape is a NUL again."""
+    session_id = start(client, site)["session_id"]
+    texts = ["C:\\u0000", "a\\\\u0000", "\\\u0000"]  # \u0000, \\u0000, \ and a NUL
+    answers = [
+        client.post(
+            "/track/event",
+            json={"siteKey": site, "sessionId": session_id, "type": "note", "data": {"t": text}},
+            headers=ORIGIN,
+        )
+        for text in texts
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 400]
+    stored = fetch_rows(settings, "SELECT data FROM events ORDER BY id")
+    assert [json.loads(row["data"])["t"] for row in stored] == texts[:2]
+
+
 def test_engagement_score_and_labels() -> None:
     assert engagement(5_000, 0, 0, 0) == (0, "Cold")
     assert engagement(60_000, 50, 3, 0) == (24, "Warm")

@@ -217,10 +217,10 @@ async def list_endpoints(
     found = await webhooks.list_endpoints(
         session,
         caller,
-        limit=limit + 1,
+        limit=limit,
         after=cursors.decode(after, _position) if after is not None else None,
     )
-    listed = cursors.page(found[:limit], has_more=len(found) > limit, key=_key)
+    listed = cursors.page(found.endpoints, has_more=found.has_more, key=_key)
     return page(listed, (render_endpoint(endpoint) for endpoint in listed.items))
 
 
@@ -332,15 +332,15 @@ async def list_deliveries(
 ) -> Response:
     """Deliveries to this endpoint, newest first, each with every attempt."""
     caller.require(Permission.WEBHOOKS_MANAGE)
-    views = await webhooks.list_deliveries(
+    found = await webhooks.list_deliveries(
         session,
         caller,
         endpoint_id,
-        limit=limit + 1,
+        limit=limit,
         after=cursors.decode(after, _position) if after is not None else None,
     )
     listed = cursors.page(
-        views[:limit], has_more=len(views) > limit, key=lambda view: _key(view.delivery)
+        found.deliveries, has_more=found.has_more, key=lambda view: _key(view.delivery)
     )
     return page(listed, (render_delivery(view) for view in listed.items))
 
