@@ -22,6 +22,7 @@ from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.tracking import enrich
 from leadline.tracking import router as tracking_router
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         writer.start()
         # Everything made while starting up lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise walk it all and stall requests (tens
-        # of milliseconds each on the tracking routes).
+        # of milliseconds each on the tracking routes). The parsers' data is loaded first.
+        enrich.warm_up()
         gc.freeze()
         stop = asyncio.Event()
         running: asyncio.Task[None] | None = None

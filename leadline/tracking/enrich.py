@@ -57,3 +57,13 @@ def country(ip: str, trusted_header_value: str | None) -> str | None:
         return None
     found = iptocc.country_code(str(address))
     return str(found) if found else None
+
+
+def warm_up() -> None:
+    """Load the parsers' data now rather than on a visitor's request (the app calls this at
+    start-up, before it freezes what it has loaded out of the garbage collector's passes)."""
+    describe(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/140.0.0.0 Safari/537.36"
+    )
+    country("8.8.8.8", None)
