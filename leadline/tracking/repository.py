@@ -122,6 +122,15 @@ EVENT_COLUMNS = (
     "data",
 )
 _EVENT_COLUMNS = ", ".join(EVENT_COLUMNS)
+
+
+def event_time(moment: datetime) -> str:
+    """An event's time as its row carries it: naive UTC text with microseconds, as SQLAlchemy
+    stores times on SQLite; the PostgreSQL writer's session runs in UTC, so it reads the same
+    text as the same moment."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 _SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)
 _COUNTERS = (
     "last_seen_at",
@@ -337,8 +346,7 @@ class SqliteStore(TrackingStore):
 
     def value(self, value: Any) -> Any:
         if isinstance(value, datetime):
-            # As SQLAlchemy stores them: naive UTC, microseconds always written.
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return event_time(value)  # as SQLAlchemy stores times
         return value
 
     def _time(self, value: Any) -> Any:
@@ -362,7 +370,7 @@ class SqliteStore(TrackingStore):
     def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
         # Most events are new: insert them all at once and, only when some were there
         # already, undo that and insert again learning which ones went in.
-        params = self._event_params(rows)
+        params = rows
         self.connection.execute("SAVEPOINT events")
         cursor = self.connection.executemany(
             f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -386,18 +394,6 @@ class SqliteStore(TrackingStore):
             )
             inserted.update((str(s), str(c)) for s, c in cursor.fetchall())
         return inserted
-
-    def _event_params(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """The rows with their two times as SQLite text (most events share them)."""
-        texts: dict[datetime, str] = {}
-
-        def text(moment: datetime) -> str:
-            found = texts.get(moment)
-            if found is None:
-                found = texts[moment] = self.value(moment)
-            return found
-
-        return [(*row[:5], text(row[5]), text(row[6]), *row[7:]) for row in rows]
 
 
 class SqliteCheckpointer:
@@ -441,6 +437,8 @@ class PostgresStore(TrackingStore):
             " occurred_at timestamptz, received_at timestamptz, url text, data text)"
             " ON COMMIT DELETE ROWS"
         )
+        # Event rows carry their times as naive UTC text (see event_time).
+        connection.execute("SET TIME ZONE 'UTC'")
         connection.commit()
         return cls(connection)
 

@@ -29,6 +29,7 @@ from leadline.tracking.repository import (
     TrackingStore,
     VisitorTouch,
     VisitState,
+    event_time,
 )
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 
@@ -424,6 +425,7 @@ def prepare_events(
 ) -> EventsWork:
     check_origin(site, client)
     workspace_id, site_id = site.site.workspace_id, site.site.id
+    received = event_time(now)
     rows: list[tuple[Any, ...]] = []
     depths: dict[int, int] = {}
     for index, event in enumerate(events):
@@ -446,8 +448,8 @@ def prepare_events(
                 session_id,
                 event.id or server_event_id(),
                 event.type,
-                _occurred(event, now),
-                now,
+                received if event.ts is None else event_time(_occurred(event.ts, now)),
+                received,
                 event.url,
                 data.decode(),
             )
@@ -491,10 +493,8 @@ def prepare_end(site: SiteInfo, end: SessionEnd, client: Client) -> EndWork:
     return EndWork(site, end.sessionId, end.durationMs, end.maxScroll, end.clicks)
 
 
-def _occurred(event: EventIn, now: datetime) -> datetime:
-    if event.ts is None:
-        return now
-    moment = datetime.fromtimestamp(event.ts / 1000, tz=UTC)
+def _occurred(ts: int, now: datetime) -> datetime:
+    moment = datetime.fromtimestamp(ts / 1000, tz=UTC)
     # A browser clock far off is not trusted.
     return moment if abs(moment - now) <= timedelta(days=1) else now
 

@@ -279,6 +279,32 @@ def test_a_backslash_before_u0000_is_text_not_nul(
     assert [json.loads(row["data"])["t"] for row in stored] == texts[:2]
 
 
+
+def test_an_events_time_is_stored_as_the_moment_the_browser_gave(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """``ts`` (epoch milliseconds) is stored as that moment, in UTC, on both databases; a time
+    more than a day off is replaced by the time it was received."""
+    from datetime import UTC, datetime, timedelta
+
+    session_id = start(client, site)["session_id"]
+    sent = datetime.now(UTC).replace(microsecond=123_000) - timedelta(minutes=5)
+    far = sent - timedelta(days=3)
+    events = [
+        {"id": "t1", "type": "a", "ts": int(sent.timestamp() * 1000)},
+        {"id": "t2", "type": "b", "ts": int(far.timestamp() * 1000)},
+    ]
+    assert batch(client, site, session_id, events).status_code == 200
+    rows = fetch_rows(settings, "SELECT occurred_at, received_at FROM events ORDER BY client_id")
+
+    def moment(value: Any) -> datetime:
+        found = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+    assert moment(rows[0]["occurred_at"]) == sent
+    assert moment(rows[1]["occurred_at"]) == moment(rows[1]["received_at"])
+    assert abs(moment(rows[1]["received_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
+
 def test_engagement_score_and_labels() -> None:
     assert engagement(5_000, 0, 0, 0) == (0, "Cold")
     assert engagement(60_000, 50, 3, 0) == (24, "Warm")
