@@ -279,7 +279,6 @@ def test_a_backslash_before_u0000_is_text_not_nul(
     assert [json.loads(row["data"])["t"] for row in stored] == texts[:2]
 
 
-
 def test_an_events_time_is_stored_as_the_moment_the_browser_gave(
     client: TestClient, settings: Settings, site: str
 ) -> None:
@@ -304,6 +303,7 @@ def test_an_events_time_is_stored_as_the_moment_the_browser_gave(
     assert moment(rows[0]["occurred_at"]) == sent
     assert moment(rows[1]["occurred_at"]) == moment(rows[1]["received_at"])
     assert abs(moment(rows[1]["received_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
+
 
 def test_engagement_score_and_labels() -> None:
     assert engagement(5_000, 0, 0, 0) == (0, "Cold")
