@@ -437,6 +437,10 @@ def prepare_events(
             )
         if data[:1] != b"{":
             raise ValidationFailed(f"the data of a {event.type} event must be a JSON object")
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            raise ValidationFailed(f"the data of a {event.type} event is not UTF-8") from None
         if event.type == "scroll":
             depth = _scroll_depth(data)
             if depth is not None:
@@ -451,7 +455,7 @@ def prepare_events(
                 received if event.ts is None else event_time(_occurred(event.ts, now)),
                 received,
                 event.url,
-                data.decode(),
+                text,
             )
         )
     summary = summarise(rows, depths, range(len(rows)))

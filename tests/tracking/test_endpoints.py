@@ -305,6 +305,22 @@ def test_an_events_time_is_stored_as_the_moment_the_browser_gave(
     assert abs(moment(rows[1]["received_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
 
 
+def test_event_data_that_is_not_utf8_or_not_an_object_is_refused(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """``data`` is stored as sent, so it is checked as sent: a JSON object, in UTF-8."""
+    session_id = start(client, site)["session_id"]
+    ids = f'"siteKey":"{site}","sessionId":"{session_id}"'.encode()
+    for data, message in ((b'{"x":"\xff\xfe"}', "not UTF-8"), (b"[1, 2]", "a JSON object")):
+        single = b"{" + ids + b',"type":"a","data":' + data + b"}"
+        several = b"{" + ids + b',"events":[{"type":"a"},{"type":"b","data":' + data + b"}]}"
+        for path, body in (("/track/event", single), ("/track/events/batch", several)):
+            response = client.post(path, content=body, headers=ORIGIN)
+            assert response.status_code == 400, (path, response.text)
+            assert message in response.json()["error"]
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
+
+
 def test_engagement_score_and_labels() -> None:
     assert engagement(5_000, 0, 0, 0) == (0, "Cold")
     assert engagement(60_000, 50, 3, 0) == (24, "Warm")
