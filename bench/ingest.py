@@ -488,8 +488,35 @@ def measure(
 @dataclass
 class BackendResult:
     backend: str
+    # One per route: the median of its rounds (see median_of).
     measurements: list[Measurement]
     server_log: list[str]
+    # Every round's measurements of the app's routes, in the order they ran.
+    rounds: list[list[Measurement]] = field(default_factory=list)
+
+
+def median_of(runs: list[Measurement]) -> Measurement:
+    """A route's rounds as one measurement: the peak run of median rate, the half-peak run of
+    median p99, and every warning."""
+    by_rate = sorted(runs, key=lambda m: m.peak.ok_rate)
+    middle = by_rate[len(by_rate) // 2]
+    halves = sorted((m.half for m in runs if m.half is not None), key=lambda run: run.p99_ms)
+    return Measurement(
+        name=middle.name,
+        batch=middle.batch,
+        peak=middle.peak,
+        half=halves[len(halves) // 2] if halves else None,
+        stored=middle.stored,
+        warnings=[warning for m in runs for warning in m.warnings],
+    )
+
+
+def single_to_noop(measurements: list[Measurement]) -> float | None:
+    noop = next((m for m in measurements if m.name.startswith("no-op")), None)
+    event = next((m for m in measurements if m.name == "POST /track/event"), None)
+    if noop is None or event is None or not noop.peak.ok_rate:
+        return None
+    return event.peak.ok_rate / noop.peak.ok_rate
 
 
 def run_backend(
@@ -542,10 +569,19 @@ def run_backend(
                         size,
                     )
                 )
-            for target in targets:
-                measurements.append(measure(processes, tools, args, backend, target, counter))
+            # Rounds interleave the routes, so that a slower stretch of the machine falls on
+            # all of them rather than on one.
+            rounds = []
+            for number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"[{backend}] round {number} of {args.rounds}", flush=True)
+                rounds.append(
+                    [measure(processes, tools, args, backend, t, counter) for t in targets]
+                )
+        for index in range(len(targets)):
+            measurements.append(median_of([done[index] for done in rounds]))
         server_log = log.read_text(errors="replace").splitlines()
-        return BackendResult(backend, measurements, server_log)
+        return BackendResult(backend, measurements, server_log, rounds)
     finally:
         if counter is not None:
             counter.close()
@@ -606,9 +642,10 @@ def machine_facts(tools: Tools, backends: list[str]) -> list[tuple[str, str]]:
 
 def print_report(result: BackendResult, args: argparse.Namespace) -> None:
     name = "SQLite" if result.backend == "sqlite" else "PostgreSQL"
+    rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
     print(
         f"\n## {name}: {args.connections} connections, {args.duration} s per measurement "
-        f"(after {args.warmup} s of warm-up)\n"
+        f"(after {args.warmup} s of warm-up){rounds}\n"
     )
     print(
         "| route | req/s | events/s | p50 ms | p99 ms at peak | rate at half peak "
@@ -624,13 +661,15 @@ def print_report(result: BackendResult, args: argparse.Namespace) -> None:
             f"| {m.name} | {m.peak.ok_rate:,.0f} | {events} | {m.peak.p50_ms:.2f} "
             f"| {m.peak.p99_ms:.2f} | {half_rate} | {half_p99} | {non_2xx:,} |"
         )
-    by_name = {m.name: m for m in result.measurements}
     noop = next((m for m in result.measurements if m.name.startswith("no-op")), None)
-    event = by_name.get("POST /track/event")
     nginx_row = next((m for m in result.measurements if m.name.startswith("nginx")), None)
     print()
-    if noop and event and noop.peak.ok_rate:
-        print(f"Single event / no-op route: {event.peak.ok_rate / noop.peak.ok_rate:.2f}")
+    ratios = [r for r in map(single_to_noop, result.rounds) if r is not None]
+    if ratios:
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        middle = sorted(ratios)[len(ratios) // 2]
+        detail = f" (median; each round: {each})" if len(ratios) > 1 else ""
+        print(f"Single event / no-op route: {middle:.2f}{detail}")
     if noop and nginx_row and nginx_row.peak.ok_rate:
         print(f"No-op route / nginx: {noop.peak.ok_rate / nginx_row.peak.ok_rate:.2f}")
     print(
@@ -654,10 +693,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--visits", type=int, default=200, help="visits the events spread over")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every app route this many times"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and work files")
     parser.add_argument("--workdir", type=Path, help="where the work files go (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
 
     # A plain `kill` stops the children too: SIGTERM unwinds through the finally blocks.
@@ -703,6 +747,7 @@ def main(argv: list[str] | None = None) -> None:
                             "measurements": [
                                 {**asdict(m), "events_rate": m.events_rate} for m in r.measurements
                             ],
+                            "rounds": [[asdict(m) for m in done] for done in r.rounds],
                         }
                         for r in results
                     ],
