@@ -26,6 +26,7 @@ from leadline.errors import ServiceUnavailable
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.kit.time import utcnow
 from leadline.tracking import service as tracking
+from leadline.tracking.repository import SqliteCheckpointer, SqliteStore
 from leadline.tracking.schemas import EventIn, SessionStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
@@ -505,3 +506,30 @@ def test_when_the_checkpoint_thread_fails_the_writer_checkpoints_itself(
 
     # The thread is gone: the writer's own commits checkpoint again, as SQLite does by default.
     assert asyncio.run(scenario()) == (True, 1000)
+
+
+def test_a_long_log_is_made_to_start_over(settings: Settings) -> None:
+    """Under steady writes a passive checkpoint never reaches the end of the log, so the log
+    never starts over by itself (bench/ingest.py saw it pass 400 MB in 20 s): past
+    ``restart_frames`` pages a turn of the checkpoint thread also runs a restarting
+    checkpoint, and below it does not."""
+    path = _sqlite_only(settings)
+    store = SqliteStore.open(settings.sync_url)
+    rows = [(b"x" * 3000,)] * 20
+
+    def write(commits: int) -> None:
+        for _ in range(commits):
+            store.begin()
+            store.connection.executemany("INSERT INTO wal_test VALUES (?)", rows)
+            store.commit()
+
+    try:
+        store.connection.execute("CREATE TABLE wal_test (x BLOB)")
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as own:
+            write(30)  # about 500 pages
+            assert not SqliteCheckpointer(settings.sync_url, restart_frames=10_000).checkpoint(own)
+            write(30)
+            assert SqliteCheckpointer(settings.sync_url, restart_frames=400).checkpoint(own)
+    finally:
+        store.connection.execute("DROP TABLE IF EXISTS wal_test")
+        store.close()
