@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit.repository import AuditRepository
 from leadline.errors import ValidationFailed
+from leadline.kit import cursors
 from leadline.kit.context import current_request
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json, json_safe
@@ -362,4 +363,5 @@ async def list_events(
         before_seq=after_seq,
         limit=limit + 1,
     )
-    return EventPage(events=rows[:limit], has_more=len(rows) > limit)
+    events, more = cursors.cut(rows, limit)
+    return EventPage(events=events, has_more=more)

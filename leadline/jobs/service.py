@@ -20,6 +20,7 @@ from leadline.audit.service import Actor
 from leadline.errors import Conflict, NotFound, ValidationFailed
 from leadline.jobs import registry
 from leadline.jobs.repository import DEAD, QUEUED, STATES, JobRepository
+from leadline.kit import cursors
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import Job
@@ -163,7 +164,8 @@ async def list_jobs(
     rows = await JobRepository(session).page(
         state=state, kind=kind, workspace_id=workspace_id, limit=limit + 1, before=before
     )
-    return JobPage(jobs=rows[:limit], has_more=len(rows) > limit)
+    jobs, more = cursors.cut(rows, limit)
+    return JobPage(jobs=jobs, has_more=more)
 
 
 async def get_job(session: AsyncSession, job_id: str, *, workspace_id: str | None = None) -> Job:

@@ -30,6 +30,11 @@ _MAX_INT = 2**63 - 1
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def cut(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
+    """A page read as ``limit + 1`` rows: the first ``limit``, and whether more follow."""
+    return list(rows[:limit]), len(rows) > limit
+
+
 def encode(key: Mapping[str, Any]) -> str:
     """The cursor for a sort key of JSON values (use :func:`iso_micros` for times)."""
     raw = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()

@@ -16,6 +16,7 @@ from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.errors import Conflict, NotFound, ValidationFailed
 from leadline.jobs import service as jobs
+from leadline.kit import cursors
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -152,7 +153,8 @@ async def list_endpoints(
     rows = await WebhookRepository(session).endpoints(
         principal.workspace_id, limit=limit + 1, after=after
     )
-    return EndpointPage(endpoints=rows[:limit], has_more=len(rows) > limit)
+    endpoints, more = cursors.cut(rows, limit)
+    return EndpointPage(endpoints=endpoints, has_more=more)
 
 
 async def update_endpoint(
@@ -373,13 +375,13 @@ async def list_deliveries(
     await get_endpoint(session, principal, endpoint_id)
     repo = WebhookRepository(session)
     found = await repo.deliveries(principal.workspace_id, endpoint_id, limit=limit + 1, after=after)
-    rows = found[:limit]
+    rows, more = cursors.cut(found, limit)
     attempts = await repo.attempts([delivery.id for delivery, _ in rows])
     by_delivery: dict[str, list[WebhookAttempt]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
     views = [DeliveryView(d, e, by_delivery.get(d.id, [])) for d, e in rows]
-    return DeliveryPage(deliveries=views, has_more=len(found) > limit)
+    return DeliveryPage(deliveries=views, has_more=more)
 
 
 async def _delivery(
