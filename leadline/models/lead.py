@@ -141,6 +141,9 @@ class VisitSession(_Attribution, Base):
     earlier_visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # From the browser's fingerprint and user agent, when the site and the visitor allow it.
     device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Raised by every change the tracking writer makes: a writer that remembers a visit
+    # changes it only if nobody else has since (see tracking.repository.VisitCache).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_sessions_site_visitor", "site_id", "visitor_id", "last_seen_at"),

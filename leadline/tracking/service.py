@@ -11,7 +11,8 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -511,20 +512,66 @@ def page_path(url: str | None) -> str:
 # ---------------------------------------------------------------- the writer's group
 
 
+class VisitCache:
+    """The visits a writer has committed lately, as it committed them, so that the next group
+    changes them without reading them first. Each is changed only where its revision is still
+    the one remembered (``TrackingStore.update_visits``): when another process changed a
+    visit meanwhile, the group is undone and applied again from what the database holds.
+    At most ``size`` visits are kept, the least recently used going first."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._visits: OrderedDict[str, VisitState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._visits)
+
+    def get(self, session_id: str) -> VisitState | None:
+        visit = self._visits.get(session_id)
+        if visit is None:
+            return None
+        self._visits.move_to_end(session_id)
+        return visit.copy()
+
+    def keep(self, visits: Iterable[VisitState]) -> None:
+        """Remember visits as committed (call it only after the commit)."""
+        for visit in visits:
+            kept = visit.copy()
+            kept.columns, kept.dirty = None, False
+            self._visits[visit.id] = kept
+            self._visits.move_to_end(visit.id)
+        while len(self._visits) > self.size:
+            self._visits.popitem(last=False)
+
+    def forget(self, session_ids: Iterable[str]) -> None:
+        for session_id in session_ids:
+            self._visits.pop(session_id, None)
+
+    def clear(self) -> None:
+        self._visits.clear()
+
+
 def apply_group(
-    store: TrackingStore, works: Sequence[Work], now: datetime
-) -> list[VisitAnswer | LeadlineError]:
+    store: TrackingStore,
+    works: Sequence[Work],
+    now: datetime,
+    remembered: VisitCache | None = None,
+) -> tuple[list[VisitAnswer | LeadlineError], list[VisitState]]:
     """Apply the work of many requests, in the order they came, inside the caller's
-    transaction: one insert for all their events, one read and one write per visit, and the
-    daily rollups and visitor records those visits and events change. Each work gets its
-    answer, or the error that is its alone (an unknown session, say)."""
+    transaction: one insert for all their events, one write per visit (and a read of those
+    not ``remembered``), and the daily rollups and visitor records those visits and events
+    change. Each work gets its answer, or the error that is its alone (an unknown session,
+    say); the visits the group read or wrote come back as they will be once it commits.
+    Raises GroupConflict (here or at the commit) when a remembered visit was changed
+    elsewhere or an event was stored before: the caller then rolls back and applies the group
+    again without ``remembered``."""
     group = _Group(store, now)
-    group.load(sorted({work.session_id for work in works if work.session_id}))
+    group.load(sorted({work.session_id for work in works if work.session_id}), remembered)
     rows: list[tuple[Any, ...]] = []
     for work in works:
         if isinstance(work, EventsWork) and group.own(work.site, work.session_id) is not None:
             rows.extend(work.rows)
-    inserted = store.insert_events(rows) if rows else None
+    inserted = store.insert_events(rows, all_new=remembered is not None) if rows else None
     answers: list[VisitAnswer | LeadlineError] = []
     for work in works:
         try:
@@ -537,7 +584,7 @@ def apply_group(
         except LeadlineError as exc:
             answers.append(exc)
     group.flush()
-    return answers
+    return answers, list(group.visits.values())
 
 
 class _Group:
@@ -556,7 +603,16 @@ class _Group:
         self.daily: dict[tuple[str, str, str, str], list[int]] = {}
         self.visitors: dict[tuple[str, str], VisitorTouch] = {}
 
-    def load(self, session_ids: list[str]) -> None:
+    def load(self, session_ids: list[str], remembered: VisitCache | None) -> None:
+        if remembered is not None:
+            unknown = []
+            for session_id in session_ids:
+                visit = remembered.get(session_id)
+                if visit is None:
+                    unknown.append(session_id)
+                else:
+                    self.visits[session_id] = visit
+            session_ids = unknown
         if session_ids:
             self.visits.update(self.store.load_visits(session_ids))
 
@@ -735,7 +791,10 @@ class _Group:
             self.store.insert_visits(self.new)
         changed = [visit for visit in self.visits.values() if visit.dirty and visit.columns is None]
         if changed:
-            self.store.update_visits(sorted(changed, key=lambda visit: visit.id))
+            changed.sort(key=lambda visit: visit.id)
+            self.store.update_visits(changed)
+            for visit in changed:
+                visit.revision += 1
         if self.daily:
             self.store.add_daily(
                 [

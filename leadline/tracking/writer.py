@@ -23,7 +23,7 @@ from leadline.tracking.repository import (
     TrackingStore,
     open_store,
 )
-from leadline.tracking.service import VisitAnswer, Work, apply_group
+from leadline.tracking.service import VisitAnswer, VisitCache, Work, apply_group
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,13 @@ class TrackingWriter:
         self._stopped = threading.Event()
         self._checkpoints: threading.Thread | None = None
         self._checkpointer_failed = False
-        # Committed transactions and the requests they answered, for the curious.
+        # The visits of the latest groups, changed next time without a read.
+        self._visits = VisitCache()
+        # Committed transactions and the requests they answered, and the groups applied
+        # again because what they counted on did not hold (GroupConflict), for the curious.
         self.transactions = 0
         self.requests = 0
+        self.stale_groups = 0
 
     # ---------------------------------------------------------------- the event loop's side
 
@@ -174,9 +178,21 @@ class TrackingWriter:
         try:
             if self._checkpointer_failed and isinstance(store, SqliteStore):
                 store.connection.execute("PRAGMA wal_autocheckpoint=1000")
-            store.begin()
-            results = apply_group(store, works, utcnow())
-            store.commit()
+            try:
+                store.begin()
+                results, visits = apply_group(store, works, utcnow(), self._visits)
+                store.commit()
+            except Exception as error:
+                if not store.conflicted(error):
+                    raise
+                # Undo, forget what it remembered, and apply it again from the database.
+                store.rollback()
+                self._visits.forget(work.session_id for work in works if work.session_id)
+                self.stale_groups += 1
+                store.begin()
+                results, visits = apply_group(store, works, utcnow())
+                store.commit()
+            self._visits.keep(visits)
             self.transactions += 1
             self.requests += len(works)
             return results
@@ -197,6 +213,7 @@ class TrackingWriter:
                 delay *= 2
 
     def _close(self) -> None:
+        self._visits.clear()
         store, self._store = self._store, None
         if store is None:
             return

@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 from leadline.cli import app
 from leadline.config import Settings
 from leadline.db import Database
-from leadline.errors import ServiceUnavailable
+from leadline.errors import NotFound, ServiceUnavailable
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.kit.time import utcnow
 from leadline.tracking import service as tracking
-from leadline.tracking.repository import SqliteCheckpointer, SqliteStore
-from leadline.tracking.schemas import EventIn, SessionStart
+from leadline.tracking.repository import SqliteCheckpointer, SqliteStore, VisitState
+from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
 
@@ -411,6 +411,134 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
     assert refused.retry_after == 5
     (row,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert row["n"] == 5
+
+
+def _execute(settings: Settings, sql: str, **params: Any) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(settings.sync_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
+def test_a_remembered_visit_is_written_without_a_read(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, Any, list[str]]:
+        async with running(settings.sync_url, capacity=1_000) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            assert writer._store is not None
+            store = writer._store
+            reads: list[str] = []
+            load = store.load_visits
+
+            def counted(session_ids: Any) -> Any:
+                reads.extend(session_ids)
+                return load(session_ids)
+
+            store.load_visits = counted  # type: ignore[method-assign]
+            for tag in ("a", "b", "c"):
+                await writer.submit(_events(site, visit.session_id, 2, tag))
+            ended = await writer.submit(
+                tracking.prepare_end(
+                    site,
+                    SessionEnd(siteKey="k", sessionId=visit.session_id, maxScroll=80),
+                    CLIENT,
+                )
+            )
+            return writer, ended, reads
+
+    writer, ended, reads = asyncio.run(scenario())
+    assert reads == []
+    assert writer.stale_groups == 0
+    (row,) = fetch_rows(
+        settings,
+        "SELECT events, clicks, max_scroll, engagement_score, revision FROM sessions",
+    )
+    assert (row["events"], row["clicks"], row["max_scroll"]) == (6, 6, 80)
+    assert row["engagement_score"] == ended.extra["engagement_score"]
+    assert row["revision"] == 4  # three groups of events and the end
+
+
+def test_a_visit_changed_by_another_process_is_read_again(settings: Settings) -> None:
+    """Two writers (two server processes) take turns with one visit: each change lands, and
+    the writer whose memory of the visit went out of date reads it again."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, TrackingWriter, Any]:
+        async with (
+            running(settings.sync_url, capacity=1_000) as first,
+            running(settings.sync_url, capacity=1_000) as second,
+        ):
+            visit = await first.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await first.submit(_events(site, visit.session_id, 2, "a"))
+            await second.submit(_events(site, visit.session_id, 3, "b"))
+            await first.submit(_events(site, visit.session_id, 4, "c"))
+            await second.submit(_events(site, visit.session_id, 5, "d"))
+            return first, second, visit
+
+    first, second, visit = asyncio.run(scenario())
+    assert (first.stale_groups, second.stale_groups) == (1, 1)
+    (row,) = fetch_rows(
+        settings, "SELECT events, clicks FROM sessions WHERE id = :id", id=visit.session_id
+    )
+    assert (row["events"], row["clicks"]) == (14, 14)
+    (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert stored["n"] == 14
+    counts = daily(settings)
+    assert counts[("total", "")][3] == 14
+
+
+def test_events_of_a_remembered_visit_deleted_meanwhile_are_refused(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> Any:
+        async with running(settings.sync_url, capacity=1_000) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await writer.submit(_events(site, visit.session_id, 1, "a"))
+            _execute(settings, "DELETE FROM events")
+            _execute(settings, "DELETE FROM sessions")
+            with pytest.raises(NotFound) as refused:
+                await writer.submit(_events(site, visit.session_id, 2, "b"))
+            return refused.value
+
+    refused = asyncio.run(scenario())
+    assert refused.status_code == 404
+    (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert stored["n"] == 0
+
+
+def test_the_visit_cache_keeps_the_most_recently_used() -> None:
+    cache = tracking.VisitCache(size=2)
+    now = utcnow()
+
+    def visit(session_id: str) -> VisitState:
+        return VisitState(
+            session_id, "w", "s", "v", now, now, None, 0, 0, 0, 0, 0, 0, None, columns={"x": 1}
+        )
+
+    cache.keep([visit("a"), visit("b")])
+    kept = cache.get("a")
+    assert kept is not None
+    assert kept.columns is None
+    kept.events = 99
+    assert cache.get("a").events == 0  # type: ignore[union-attr]  # a copy is handed out
+    cache.keep([visit("c")])  # "b" was used least recently
+    assert cache.get("b") is None
+    assert cache.get("a") is not None
+    assert cache.get("c") is not None
+    cache.forget(["a"])
+    assert cache.get("a") is None
+    assert len(cache) == 1
 
 
 def test_without_a_database_requests_get_503(tmp_path: Any) -> None:
