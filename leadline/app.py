@@ -37,6 +37,9 @@ class LeadlineApp(Starlette):
     """The root app. Tracking requests, the hottest path by far, go straight to their ASGI
     handler; everything else goes through the middleware stack and the routes."""
 
+    # The tracking routes' limiter, site cache and writer (set by create_app).
+    tracking: tracking_router.TrackingParts
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(tracking_router.PREFIX):
             scope["app"] = self
@@ -53,7 +56,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        writer: TrackingWriter = app.state.tracking_writer
+        writer = app.tracking.writer  # type: ignore[attr-defined]
         writer.start()
         # Everything made while starting up lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise walk it all and stall requests (tens
@@ -86,13 +89,15 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         ],
         lifespan=lifespan,
     )
-    app.state.tracking_limiter = TrackingLimiter(
-        settings.redis_url,
-        frozenset(ip.strip() for ip in settings.tracking_whitelist_ips.split(",") if ip.strip()),
-    )
-    app.state.site_cache = SiteCache()
-    app.state.tracking_writer = TrackingWriter(
-        settings.sync_url, capacity=settings.tracking_queue_events
+    app.tracking = tracking_router.TrackingParts(
+        limiter=TrackingLimiter(
+            settings.redis_url,
+            frozenset(
+                ip.strip() for ip in settings.tracking_whitelist_ips.split(",") if ip.strip()
+            ),
+        ),
+        site_cache=SiteCache(),
+        writer=TrackingWriter(settings.sync_url, capacity=settings.tracking_queue_events),
     )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -134,7 +134,9 @@ def event_time(moment: datetime) -> str:
     """An event's time as its row carries it: naive UTC text with microseconds, as SQLAlchemy
     stores times on SQLite; the PostgreSQL writer's session runs in UTC, so it reads the same
     text as the same moment."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if moment.tzinfo is not UTC:  # the request's own clock is UTC already: skip the conversion
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 _SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)
@@ -239,10 +241,11 @@ class TrackingStore:
         return found
 
     def latest_visit(self, site_id: str, visitor_id: str, since: datetime) -> VisitState | None:
+        """The visitor's newest visit among those seen since ``since``."""
         rows = self._fetch(
             f"SELECT {_VISIT_STATE} FROM sessions"  # noqa: S608
             " WHERE site_id = ? AND visitor_id = ? AND last_seen_at >= ?"
-            f" ORDER BY last_seen_at DESC LIMIT 1{self.lock_rows}",
+            f" ORDER BY started_at DESC LIMIT 1{self.lock_rows}",
             (site_id, visitor_id, since),
         )
         return self._state(rows[0]) if rows else None
@@ -481,13 +484,14 @@ class SqliteCheckpointer:
 
 
 class PostgresStore(TrackingStore):
-    """Synchronous psycopg in pipeline mode: a transaction's statements go to the server
-    without waiting for each other's answers, and the writer waits once, at the commit, unless
-    a statement reads something. (Under load the writer's thread waits for the interpreter
-    lock after every answer, so each wait costs far more than the round trip.) Events and
-    visits travel as one JSON parameter per statement. What a group counts on (its events
-    are new, its remembered visits unchanged) is checked by the statements themselves, which
-    fail the transaction, and so the commit, when it does not hold."""
+    """Synchronous psycopg, one round trip per transaction where it can be: the statements
+    that change data are held back and sent together with the commit (or with the next read)
+    as one query text of several statements, their values bound on the client. Under load the
+    writer's thread waits for the interpreter lock after every answer from the server, so
+    each round trip costs it far more than the network does. Events and visits travel as one
+    JSON value per statement. What a group counts on (its events are new, its remembered
+    visits unchanged) is checked by the statements themselves, which fail the transaction,
+    and so the commit, when it does not hold."""
 
     lock_rows = " FOR UPDATE"
 
@@ -496,62 +500,67 @@ class PostgresStore(TrackingStore):
         import psycopg
 
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
-        connection = psycopg.connect(conninfo)
+        # Transactions are opened and closed by the statements sent (see begin).
+        connection = psycopg.connect(conninfo, autocommit=True)
         # Event rows carry their times as naive UTC text (see event_time).
         connection.execute("SET TIME ZONE 'UTC'")
-        connection.commit()
         return cls(connection)
 
     def __init__(self, connection: Any) -> None:
-        super().__init__(connection)
-        self._pipeline: Any = None
+        import psycopg
 
-    def close(self) -> None:
-        self._pipeline = None
-        self.connection.close()
+        super().__init__(connection)
+        self._binder = psycopg.ClientCursor(connection)
+        self._held: list[str] = []
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
+    def _bind(self, statement: str, params: Sequence[Any]) -> str:
+        return self._binder.mogrify(self.sql(statement), [self.value(p) for p in params])
+
+    def _send(self, statement: str | None = None) -> Any:
+        """Send what is held back, and ``statement`` after it, in one query; returns the
+        cursor, on the last statement's result."""
+        texts = [*self._held, statement] if statement is not None else self._held
+        self._held = []
+        cursor = self.connection.cursor()
+        cursor.execute("; ".join(texts))
+        while cursor.nextset():
+            pass
+        return cursor
+
     def begin(self) -> None:
-        """psycopg opens the transaction with the first statement."""
-        self._pipeline = self.connection.pipeline()
-        self._pipeline.__enter__()
+        self._held = ["BEGIN"]
 
     def commit(self) -> None:
-        self.connection.commit()
-        self._leave_pipeline()
-
-    def conflicted(self, error: BaseException) -> bool:
-        # The check's failure surfaces with whichever later statement fetched its answer.
-        return super().conflicted(error) or _CONFLICT in str(error)
+        self._send("COMMIT")
 
     def rollback(self) -> None:
-        try:
-            self.connection.rollback()
-        finally:
-            self._leave_pipeline()
+        self._held = []
+        if self.connection.info.transaction_status != _IDLE:
+            self.connection.execute("ROLLBACK")
 
-    def _leave_pipeline(self) -> None:
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is not None:
-            pipeline.__exit__(None, None, None)
+    def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return list(self._send(self._bind(statement, params)).fetchall())
+
+    def _many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._held.extend(self._bind(statement, row) for row in rows)
 
     def insert_events(
         self, rows: Sequence[tuple[Any, ...]], *, all_new: bool = False
     ) -> set[tuple[str, str]] | None:
-        records = _json_records(EVENT_COLUMNS, rows)
         insert = (
             f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"  # noqa: S608
             f" FROM json_to_recordset(%s::json) AS e({_EVENT_TYPES})"
             " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
         )
-        cursor = self.connection.cursor()
+        records = _json_records(EVENT_COLUMNS, rows)
         if all_new:
-            cursor.execute(_checked(insert, "an event was stored already"), (records, len(rows)))
+            checked = _checked(insert, "an event was stored already")
+            self._held.append(self._bind(checked, (records, len(rows))))
             return None
-        cursor.execute(insert, (records,))
-        found = cursor.fetchall()
+        found = self._fetch(insert, (records,))
         if len(found) == len(rows):
             return None
         return {(str(s), str(c)) for s, c in found}
@@ -567,15 +576,18 @@ class PostgresStore(TrackingStore):
             f" FROM json_to_recordset(%s::json) AS v({_VISIT_TYPES})"
             " WHERE s.id = v.id AND s.revision = v.revision RETURNING s.id"
         )
-        self.connection.execute(
-            _checked(update, "a visit was changed by another writer"), (records, len(visits))
-        )
+        checked = _checked(update, "a visit was changed by another writer")
+        self._held.append(self._bind(checked, (records, len(visits))))
+
+    def conflicted(self, error: BaseException) -> bool:
+        return super().conflicted(error) or _CONFLICT in str(error)
 
 
 # A statement whose rows must number exactly the parameter after its own fails the
 # transaction with this in its message when they do not (a failed cast is the one error
 # plain SQL can raise on demand; the text of a CASE is cast when it runs, never earlier).
 _CONFLICT = "leadline group conflict"
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
 
 def _checked(statement: str, what: str) -> str:

@@ -59,6 +59,15 @@ T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
 
+@dataclasses.dataclass(frozen=True)
+class TrackingParts:
+    """What the tracking routes share for the life of the app (``LeadlineApp.tracking``)."""
+
+    limiter: TrackingLimiter
+    site_cache: SiteCache
+    writer: TrackingWriter
+
+
 @dataclasses.dataclass
 class Incoming:
     """One tracking request: what the routes read of its scope, and its body."""
@@ -77,8 +86,10 @@ class Incoming:
         db: Database = self.scope["state"]["db"]
         return db
 
-    def state(self, name: str) -> Any:
-        return getattr(self.scope["app"].state, name)
+    @property
+    def parts(self) -> TrackingParts:
+        parts: TrackingParts = self.scope["app"].tracking
+        return parts
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name.encode())
@@ -182,7 +193,7 @@ Work = Callable[[Incoming, tracking.Client], Awaitable[Answer]]
 async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
     name, work = route
     client = _client(incoming)
-    limiter: TrackingLimiter = incoming.state("tracking_limiter")
+    limiter = incoming.parts.limiter
     limit: RateStatus | None = None
     try:
         limit = await limiter.hit(name, client.ip)
@@ -280,16 +291,14 @@ async def _secret(incoming: Incoming) -> str:
 
 
 async def _site(incoming: Incoming, site_key: str) -> SiteInfo:
-    cache: SiteCache = incoming.state("site_cache")
-    site = await cache.get(incoming.database, site_key)
+    site = await incoming.parts.site_cache.get(incoming.database, site_key)
     if site is None:
         raise NotFound(f"unknown siteKey {site_key}")
     return site
 
 
 def _writer(incoming: Incoming) -> TrackingWriter:
-    writer: TrackingWriter = incoming.state("tracking_writer")
-    return writer
+    return incoming.parts.writer
 
 
 def _answer(answer: tracking.VisitAnswer) -> Answer:
