@@ -489,11 +489,14 @@ class PostgresStore(TrackingStore):
     as one query text of several statements, their values bound on the client. Under load the
     writer's thread waits for the interpreter lock after every answer from the server, so
     each round trip costs it far more than the network does. Events and visits travel as one
-    JSON value per statement. What a group counts on (its events are new, its remembered
-    visits unchanged) is checked by the statements themselves, which fail the transaction,
-    and so the commit, when it does not hold."""
+    JSON value per statement (the events of a large group by COPY instead). What a group
+    counts on (its events are new, its remembered visits unchanged) is checked by the
+    statements themselves, which fail the transaction, and so the commit, when it does not
+    hold."""
 
     lock_rows = " FOR UPDATE"
+    # From this many events on, a group's events go by COPY.
+    EVENTS_BY_COPY = 500
 
     @classmethod
     def open(cls, url: str) -> PostgresStore:
@@ -504,6 +507,12 @@ class PostgresStore(TrackingStore):
         connection = psycopg.connect(conninfo, autocommit=True)
         # Event rows carry their times as naive UTC text (see event_time).
         connection.execute("SET TIME ZONE 'UTC'")
+        connection.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events (workspace_id text,"
+            " site_id text, session_id text, client_id text, type text,"
+            " occurred_at timestamptz, received_at timestamptz, url text, data text)"
+            " ON COMMIT DELETE ROWS"
+        )
         return cls(connection)
 
     def __init__(self, connection: Any) -> None:
@@ -555,12 +564,28 @@ class PostgresStore(TrackingStore):
             f" FROM json_to_recordset(%s::json) AS e({_EVENT_TYPES})"
             " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
         )
-        records = _json_records(EVENT_COLUMNS, rows)
+        if len(rows) >= self.EVENTS_BY_COPY:
+            # Many events cost more as one long JSON value, quoted into the query text and
+            # parsed back out, than COPY into a temporary table and its two round trips.
+            if self._held:
+                self._send()
+            cursor = self.connection.cursor()
+            with cursor.copy(f"COPY incoming_events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            insert = (
+                f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"  # noqa: S608
+                " FROM incoming_events ON CONFLICT (client_id, session_id) DO NOTHING"
+                " RETURNING session_id, client_id"
+            )
+            params: tuple[Any, ...] = ()
+        else:
+            params = (_json_records(EVENT_COLUMNS, rows),)
         if all_new:
             checked = _checked(insert, "an event was stored already")
-            self._held.append(self._bind(checked, (records, len(rows))))
+            self._held.append(self._bind(checked, (*params, len(rows))))
             return None
-        found = self._fetch(insert, (records,))
+        found = self._fetch(insert, params)
         if len(found) == len(rows):
             return None
         return {(str(s), str(c)) for s, c in found}

@@ -517,6 +517,36 @@ def test_events_of_a_remembered_visit_deleted_meanwhile_are_refused(settings: Se
     assert stored["n"] == 0
 
 
+def test_a_large_group_with_events_sent_before_counts_each_event_once(
+    settings: Settings,
+) -> None:
+    """Seven batches of 100 in one transaction (on PostgreSQL that many events travel in a
+    statement of their own), two of them the same: each event is stored and counted once."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> list[Any]:
+        async with running(settings.sync_url, capacity=10_000) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await writer.submit(_events(site, visit.session_id, 1, "warm"))  # remembered now
+            with writes_blocked(settings):
+                tasks = [
+                    asyncio.create_task(writer.submit(_events(site, visit.session_id, 100, tag)))
+                    for tag in ("a", "b", "c", "a", "d", "e", "f")
+                ]
+                await asyncio.sleep(0.3)
+            return await asyncio.gather(*tasks)
+
+    answers = asyncio.run(scenario())
+    assert [answer.extra["accepted"] for answer in answers] == [100, 100, 100, 0, 100, 100, 100]
+    (row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    assert (row["events"], row["clicks"]) == (601, 601)
+    (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert stored["n"] == 601
+    assert daily(settings)[("event", "click")][3] == 601
+
+
 def test_the_visit_cache_keeps_the_most_recently_used() -> None:
     cache = tracking.VisitCache(size=2)
     now = utcnow()
