@@ -55,6 +55,10 @@ CORS = {
 _CORS_RAW = [(name.lower().encode(), value.encode()) for name, value in CORS.items()]
 _JSON = (b"content-type", b"application/json")
 MAX_BODY = 512 * 1024
+NO_LIFESPAN = (
+    "the server was started without the app's lifespan (startup and shutdown events), so"
+    " tracking cannot reach the database; run it with lifespan support on"
+)
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
@@ -137,7 +141,8 @@ async def _send(send: Send, answer: Answer, rid: str, *, plain: bool = False) ->
 async def handle(scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request whose path starts with ``/track/``."""
     rid = request_id()
-    scope.setdefault("state", {})["request_id"] = rid
+    state = scope.setdefault("state", {})
+    state["request_id"] = rid
     path, method = scope["path"], scope["method"]
     if method == "OPTIONS":
         await _send(send, Answer(204, headers={"Access-Control-Max-Age": "86400"}), rid)
@@ -148,6 +153,13 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if method != "POST":
         await _send(send, Answer(405, b"Method Not Allowed", {"Allow": "POST"}), rid, plain=True)
+        return
+    if "db" not in state:
+        # The database and settings come from the app's lifespan, which this server never ran.
+        log.error(
+            "tracking: %s %s arrived, but the server did not run the app's startup", method, path
+        )
+        await _send(send, _error(NO_LIFESPAN, 503), rid)
         return
     headers = dict(scope["headers"])
     body = await _read_body(headers, receive)

@@ -373,6 +373,17 @@ def test_per_ip_limits_and_whitelist(settings: Settings, site: str) -> None:
     assert codes == {200}
 
 
+def test_a_server_without_the_lifespan_gets_a_clear_503(settings: Settings, site: str) -> None:
+    """An ASGI server that never runs the app's startup leaves it without a database: the
+    tracking routes say so instead of failing with a 500."""
+    # TestClient outside a ``with`` block does not run the lifespan.
+    client = TestClient(create_app(settings))
+    answer = client.post("/track/session/start", json={"siteKey": site}, headers=ORIGIN)
+    assert answer.status_code == 503
+    assert "lifespan" in answer.json()["error"]
+    assert answer.headers["access-control-allow-origin"] == "*"
+
+
 def test_a_lead_takes_the_attribution_of_its_visit(
     client: TestClient, api: TestClient, site: str
 ) -> None:
