@@ -459,15 +459,31 @@ class SqliteCheckpointer:
     for the writer's transaction, copies the rest and lets the next transaction write the log
     from its start; the writer's ``journal_size_limit`` then cuts the file back."""
 
-    def __init__(self, url: str, interval: float = 0.1, restart_frames: int = 4096) -> None:
+    def __init__(
+        self,
+        url: str,
+        interval: float = 0.1,
+        restart_frames: int = 4096,
+        gate: threading.Lock | None = None,
+    ) -> None:
+        """``gate``: a lock the writer holds for each of its transactions. The restart takes
+        it, so it runs between two transactions and never waits for the writer's lock in
+        SQLite's busy handler, which sleeps in steps of up to 100 ms (as does the writer's
+        next ``BEGIN`` while the restart holds it): the writer waits on the gate instead,
+        and goes on the moment the restart is done."""
         self.path = make_url(url).database or ""
         self.interval = interval
         self.restart_frames = restart_frames
+        self.gate = gate or threading.Lock()
+        self.restarts = 0
 
     def run(self, stop: threading.Event) -> None:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("PRAGMA busy_timeout=1000")
+            # A connection that has not read the file since it was switched to WAL (the
+            # writer's own connection does it, when it opens) checkpoints nothing: -1 pages.
+            connection.execute("PRAGMA journal_mode=WAL")
             while not stop.wait(self.interval):
                 self.checkpoint(connection)
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -479,7 +495,12 @@ class SqliteCheckpointer:
         ((_, logged, _),) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         if logged <= self.restart_frames:
             return False
-        connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        with self.gate:
+            # What is left to copy is what the passive turn just now could not reach: little.
+            ((busy, _, _),) = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        if busy:  # a reader of another connection held it up: the next turn tries again
+            return False
+        self.restarts += 1
         return True
 
 

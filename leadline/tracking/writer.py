@@ -32,9 +32,17 @@ Pending = tuple[Work, "asyncio.Future[Result]"]
 
 
 class TrackingWriter:
-    def __init__(self, sync_url: str, *, capacity: int, group_limit: int = 20_000) -> None:
+    def __init__(
+        self,
+        sync_url: str,
+        *,
+        capacity: int,
+        group_limit: int = 20_000,
+        restart_frames: int = 4096,
+    ) -> None:
         """``capacity``: events (a visit start or end counts one) that may wait at once;
-        ``group_limit``: the most events one transaction takes."""
+        ``group_limit``: the most events one transaction takes; ``restart_frames``: on
+        SQLite, the pages of write-ahead log past which the log is made to start over."""
         self.sync_url = sync_url
         self.capacity = capacity
         self.group_limit = group_limit
@@ -47,7 +55,11 @@ class TrackingWriter:
         self._store: TrackingStore | None = None
         self._stopped = threading.Event()
         self._checkpoints: threading.Thread | None = None
+        self.checkpointer: SqliteCheckpointer | None = None
+        self._restart_frames = restart_frames
         self._checkpointer_failed = False
+        # Held for each transaction; the checkpoint thread's log restarts wait for it.
+        self._gate = threading.Lock()
         # The visits of the latest groups, changed next time without a read.
         self._visits = VisitCache()
         # Committed transactions and the requests they answered, and the groups applied
@@ -65,6 +77,9 @@ class TrackingWriter:
         self._thread = threading.Thread(target=self._run, name="tracking writer", daemon=True)
         self._thread.start()
         if self.sync_url.startswith("sqlite"):
+            self.checkpointer = SqliteCheckpointer(
+                self.sync_url, restart_frames=self._restart_frames, gate=self._gate
+            )
             self._checkpoints = threading.Thread(
                 target=self._checkpoint, name="tracking checkpoints", daemon=True
             )
@@ -72,7 +87,8 @@ class TrackingWriter:
 
     def _checkpoint(self) -> None:
         try:
-            SqliteCheckpointer(self.sync_url).run(self._stopped)
+            assert self.checkpointer is not None
+            self.checkpointer.run(self._stopped)
         except Exception:
             # The writer's own commits then checkpoint (see _transaction).
             log.exception("tracking writer: the checkpoint thread stopped")
@@ -176,26 +192,27 @@ class TrackingWriter:
             self._store = self._connect()
         store = self._store
         try:
-            if self._checkpointer_failed and isinstance(store, SqliteStore):
-                store.connection.execute("PRAGMA wal_autocheckpoint=1000")
-            try:
-                store.begin()
-                results, visits = apply_group(store, works, utcnow(), self._visits)
-                store.commit()
-            except Exception as error:
-                if not store.conflicted(error):
-                    raise
-                # Undo, forget what it remembered, and apply it again from the database.
-                store.rollback()
-                self._visits.forget(work.session_id for work in works if work.session_id)
-                self.stale_groups += 1
-                store.begin()
-                results, visits = apply_group(store, works, utcnow())
-                store.commit()
-            self._visits.keep(visits)
-            self.transactions += 1
-            self.requests += len(works)
-            return results
+            with self._gate:  # see SqliteCheckpointer
+                if self._checkpointer_failed and isinstance(store, SqliteStore):
+                    store.connection.execute("PRAGMA wal_autocheckpoint=1000")
+                try:
+                    store.begin()
+                    results, visits = apply_group(store, works, utcnow(), self._visits)
+                    store.commit()
+                except Exception as error:
+                    if not store.conflicted(error):
+                        raise
+                    # Undo, forget what it remembered, and apply it again from the database.
+                    store.rollback()
+                    self._visits.forget(work.session_id for work in works if work.session_id)
+                    self.stale_groups += 1
+                    store.begin()
+                    results, visits = apply_group(store, works, utcnow())
+                    store.commit()
+                self._visits.keep(visits)
+                self.transactions += 1
+                self.requests += len(works)
+                return results
         except Exception:
             self._close()  # a connection that failed mid-transaction is not trusted again
             raise

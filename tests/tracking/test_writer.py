@@ -26,7 +26,11 @@ from leadline.errors import NotFound, ServiceUnavailable
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.kit.time import utcnow
 from leadline.tracking import service as tracking
-from leadline.tracking.repository import SqliteCheckpointer, SqliteStore, VisitState
+from leadline.tracking.repository import (
+    SqliteCheckpointer,
+    SqliteStore,
+    VisitState,
+)
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
@@ -691,3 +695,35 @@ def test_a_long_log_is_made_to_start_over(settings: Settings) -> None:
     finally:
         store.connection.execute("DROP TABLE IF EXISTS wal_test")
         store.close()
+
+
+def test_the_log_starts_over_while_the_writer_keeps_writing(settings: Settings) -> None:
+    """Restarts run between the writer's transactions (the gate), under steady writes: every
+    batch is answered and stored, and the log is made to start over again and again."""
+    _sqlite_only(settings)
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[int, int]:
+        writer = TrackingWriter(settings.sync_url, capacity=100_000, restart_frames=64)
+        writer.start()
+        try:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            answered = 0
+            deadline = time.monotonic() + 1.5
+            round_ = 0
+            while time.monotonic() < deadline:
+                works = [_events(site, visit.session_id, 100, f"r{round_}-{i}") for i in range(8)]
+                round_ += 1
+                answers = await asyncio.gather(*(writer.submit(work) for work in works))
+                answered += sum(answer.extra["accepted"] for answer in answers)
+            assert writer.checkpointer is not None
+            return answered, writer.checkpointer.restarts
+        finally:
+            await writer.stop()
+
+    answered, restarts = asyncio.run(scenario())
+    assert restarts >= 2
+    (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert stored["n"] == answered
