@@ -534,11 +534,11 @@ class VisitCache:
         return visit.copy()
 
     def keep(self, visits: Iterable[VisitState]) -> None:
-        """Remember visits as committed (call it only after the commit)."""
+        """Remember visits as committed (call it only after the commit); the cache owns
+        them from then on."""
         for visit in visits:
-            kept = visit.copy()
-            kept.columns, kept.dirty = None, False
-            self._visits[visit.id] = kept
+            visit.columns, visit.dirty = None, False
+            self._visits[visit.id] = visit
             self._visits.move_to_end(visit.id)
         while len(self._visits) > self.size:
             self._visits.popitem(last=False)

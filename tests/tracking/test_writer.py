@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -549,6 +550,14 @@ def test_a_large_group_with_events_sent_before_counts_each_event_once(
     (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert stored["n"] == 601
     assert daily(settings)[("event", "click")][3] == 601
+
+
+def test_a_visit_state_copies_every_field() -> None:
+    fields = dataclasses.fields(VisitState)
+    original = VisitState(*(object() for _ in fields))  # type: ignore[arg-type]
+    copied = original.copy()
+    assert copied is not original
+    assert all(getattr(copied, f.name) is getattr(original, f.name) for f in fields)
 
 
 def test_the_visit_cache_keeps_the_most_recently_used() -> None:
