@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
+from leadline.forms.router import FORM_ROUTES
 from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         routes=[
             Route("/health", health, methods=["GET"]),
             *SCRIPT_ROUTES,
+            *FORM_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),

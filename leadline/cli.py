@@ -41,6 +41,8 @@ _FINGERPRINT_HELP = (
     "Let the tracker's fingerprint (sent only with analytics consent) identify visitor and device."
 )
 app.add_typer(sites_app, name="sites")
+forms_app = typer.Typer(help="Create and list the forms of a site.", no_args_is_help=True)
+app.add_typer(forms_app, name="forms")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -233,6 +235,48 @@ def sites_list(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) 
             f"{found.site.site_key}  {found.site.name}  {', '.join(found.domains)}  "
             f"{_site_settings(found.site)}"
         )
+
+
+@forms_app.command("create")
+def forms_create(
+    site: Annotated[str, typer.Option(help="The site's key.")],
+    form_id: Annotated[str, typer.Option(help="The form's id within the site (formId).")],
+    file: Annotated[
+        Path, typer.Option(help="The form's definition, form_json (see docs/forms.md).")
+    ],
+    name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+) -> None:
+    """Create a form of a site from a JSON file; /form.js then renders it on the site's pages."""
+    from leadline.audit.service import Actor
+    from leadline.forms import service as forms
+
+    try:
+        definition = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    created = in_transaction(
+        lambda session: forms.create_form(
+            session,
+            site_key=site,
+            form_id=form_id,
+            form_json=definition,
+            name=name,
+            actor=Actor.cli(),
+        )
+    )
+    typer.echo(f"Created form {created.form_id} ({created.name}) of site {site}.")
+
+
+@forms_app.command("list")
+def forms_list(site: Annotated[str, typer.Option(help="The site's key.")]) -> None:
+    """List a site's forms: id, name, whether enabled, number of fields."""
+    from leadline.forms import service as forms
+    from leadline.forms.schemas import parse_definition
+
+    for form in in_transaction(lambda session: forms.list_forms(session, site)):
+        fields = len(parse_definition(form.form_json).fields)
+        state = "enabled" if form.enabled else "disabled"
+        typer.echo(f"{form.form_id}  {form.name}  {state}  {fields} fields")
 
 
 def _job_line(job: Job) -> str:

@@ -1,11 +1,11 @@
-"""Every SQL statement for sites and their domains."""
+"""Every SQL statement for sites, their domains and their forms."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import Site, SiteDomain
+from leadline.models import Site, SiteDomain, SiteForm
 
 
 class SiteRepository:
@@ -40,3 +40,25 @@ class SiteRepository:
             )
             found.append((site, list(domains)))
         return found
+
+
+class FormRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, form: SiteForm) -> None:
+        self.session.add(form)
+        await self.session.flush()
+
+    async def get(self, site_id: str, form_id: str) -> SiteForm | None:
+        found: SiteForm | None = await self.session.scalar(
+            select(SiteForm).where(SiteForm.site_id == site_id, SiteForm.form_id == form_id)
+        )
+        return found
+
+    async def of_site(self, site_id: str) -> list[SiteForm]:
+        return list(
+            await self.session.scalars(
+                select(SiteForm).where(SiteForm.site_id == site_id).order_by(SiteForm.form_id)
+            )
+        )

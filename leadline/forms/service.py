@@ -1,4 +1,5 @@
-"""Sites: a workspace's websites, the hosts they may track from, and their public keys."""
+"""Sites: a workspace's websites, the hosts they may track from, their public keys, and the
+forms /form.js renders on them."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.db import Database
-from leadline.errors import NotFound, ValidationFailed
-from leadline.forms.repository import SiteRepository
+from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from leadline.forms.repository import FormRepository, SiteRepository
+from leadline.forms.schemas import encode_definition, parse_definition
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
-from leadline.models import Site, SiteDomain
+from leadline.models import Site, SiteDomain, SiteForm
 from leadline.workspaces import service as workspaces
 
 _HOST = re.compile(
@@ -62,7 +64,9 @@ def host_allowed(host: str, domains: list[str]) -> bool:
 
 
 def new_site_key() -> str:
-    return "LL-" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(12))
+    """A public site key, ``pk_live_`` and 20 characters, as PulseGate's look. (Sites made
+    before kept their ``LL-`` keys: snippets in customers' pages carry them.)"""
+    return "pk_live_" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(20))
 
 
 async def create_site(
@@ -199,3 +203,105 @@ class SiteCache:
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:
     workspace = await workspaces.require(session, workspace_slug)
     return [SiteInfo(*found) for found in await SiteRepository(session).of_workspace(workspace.id)]
+
+
+# ------------------------------------------------------------------------------- forms
+
+_FORM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+async def create_form(
+    session: AsyncSession,
+    *,
+    site_key: str,
+    form_id: str,
+    form_json: bytes | str,
+    name: str | None = None,
+    actor: Actor | None = None,
+) -> SiteForm:
+    """A new form of the site with ``site_key``; ``form_json`` is checked first (docs/forms.md)."""
+    found = await site_by_key(session, site_key)
+    if found is None:
+        raise NotFound(f"no site has the key {site_key}", resource="site")
+    if not _FORM_ID.match(form_id):
+        raise ValidationFailed(
+            f"'{form_id}' is not a form id: 1-64 letters, digits, '_', '.' or '-'",
+            details={"field": "form_id"},
+        )
+    definition = parse_definition(form_json)
+    repository = FormRepository(session)
+    if await repository.get(found.site.id, form_id) is not None:
+        raise Conflict(f"the site already has a form {form_id}", details={"field": "form_id"})
+    now = utcnow()
+    form = SiteForm(
+        id=new_id("form"),
+        workspace_id=found.site.workspace_id,
+        site_id=found.site.id,
+        form_id=form_id,
+        name=(name or definition.title or form_id).strip()[:200],
+        form_json=encode_definition(definition),
+        enabled=True,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add(form)
+    await audit.record(
+        session,
+        form.workspace_id,
+        actor or Actor.cli(),
+        "form.created",
+        "form",
+        form.id,
+        {"site_key": (None, site_key), "form_id": (None, form_id), "name": (None, form.name)},
+    )
+    return form
+
+
+async def list_forms(session: AsyncSession, site_key: str) -> list[SiteForm]:
+    found = await site_by_key(session, site_key)
+    if found is None:
+        raise NotFound(f"no site has the key {site_key}", resource="site")
+    return await FormRepository(session).of_site(found.site.id)
+
+
+class DomainDenied(Forbidden):
+    """A request for a site's form from a page that is not on one of its domains; ``reason``
+    is one of the codes of docs/api/forms.md, logged with every denial."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, details={"reason": reason})
+        self.reason = reason
+
+
+async def form_for_page(
+    session: AsyncSession, site_key: str, form_id: str, page_host: str | None
+) -> tuple[SiteInfo, SiteForm]:
+    """The enabled form ``form_id`` of the site, for a page on ``page_host`` (the host of
+    the request's Origin or Referer). Raises DomainDenied (logged with its reason) or
+    NotFound."""
+    try:
+        if not site_key:
+            raise DomainDenied("siteKey is missing", "empty_site_key")
+        if not page_host:
+            raise DomainDenied(
+                "the request has no Origin or Referer naming the page", "missing_origin_referer"
+            )
+        found = await site_by_key(session, site_key)
+        if found is None:
+            raise DomainDenied(f"unknown siteKey {site_key}", "site_not_found")
+        if not host_allowed(page_host, found.domains):
+            raise DomainDenied(
+                f"{page_host} is not one of this site's domains", "hostname_not_in_site_domains"
+            )
+    except DomainDenied as denied:
+        log.warning(
+            "domain_validation_denied reason=%s site_key=%s host=%s",
+            denied.reason,
+            site_key or "-",
+            page_host or "-",
+        )
+        raise
+    form = await FormRepository(session).get(found.site.id, form_id) if form_id else None
+    if form is None or not form.enabled:
+        raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
+    return found, form

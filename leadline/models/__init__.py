@@ -18,7 +18,14 @@ from leadline.models.lead import (
     LeadStatusChange,
     VisitSession,
 )
-from leadline.models.tracking import Site, SiteDomain, TrackedEvent, TrackingDaily, Visitor
+from leadline.models.tracking import (
+    Site,
+    SiteDomain,
+    SiteForm,
+    TrackedEvent,
+    TrackingDaily,
+    Visitor,
+)
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -50,6 +57,7 @@ __all__ = [
     "LeadStatusChange",
     "Site",
     "SiteDomain",
+    "SiteForm",
     "TrackedEvent",
     "TrackingDaily",
     "VisitSession",

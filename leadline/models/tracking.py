@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,6 +57,28 @@ class SiteDomain(Base):
     domain: Mapped[str] = mapped_column(String(253))
 
     __table_args__ = (UniqueConstraint("site_id", "domain"),)
+
+
+class SiteForm(Base):
+    """A form of a site, as ``/form.js`` renders it: ``form_json`` is its definition (fields,
+    submit label, thank-you page or message, consent text; see docs/forms.md), checked when it
+    is saved. ``form_id`` is the site's own name for it, unique within the site."""
+
+    __tablename__ = "site_forms"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    form_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    form_json: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("site_id", "form_id"),)
 
 
 class TrackedEvent(Base):

@@ -28,13 +28,13 @@ from leadline.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
-    ServiceUnavailable,
     ValidationFailed,
 )
 from leadline.forms.service import SiteCache, SiteInfo
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
+from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
 from leadline.tracking import service as tracking
 from leadline.tracking.enrich import country
 from leadline.tracking.limits import TrackingLimiter
@@ -45,13 +45,6 @@ from leadline.workspaces import service as workspaces
 log = logging.getLogger(__name__)
 
 PREFIX = "/track/"
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": (
-        "Content-Type, X-Fingerprint-ID, X-Visitor-ID, Authorization, X-API-Key"
-    ),
-}
 _CORS_RAW = [(name.lower().encode(), value.encode()) for name, value in CORS.items()]
 _JSON = (b"content-type", b"application/json")
 MAX_BODY = 512 * 1024
@@ -145,7 +138,7 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
     state["request_id"] = rid
     path, method = scope["path"], scope["method"]
     if method == "OPTIONS":
-        await _send(send, Answer(204, headers={"Access-Control-Max-Age": "86400"}), rid)
+        await _send(send, Answer(204, headers={"Access-Control-Max-Age": PREFLIGHT_MAX_AGE}), rid)
         return
     route = ROUTES.get(path)
     if route is None:
@@ -215,15 +208,11 @@ async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
                 retry_after=limit.retry_after,
             )
         answer = await work(incoming, client)
-    except RateLimited as exc:
-        return _error(
-            exc.message, 429, {"Retry-After": str(exc.retry_after), **_limit_headers(limit)}
-        )
-    except ServiceUnavailable as exc:
-        retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-        return _error(exc.message, 503, retry)
     except LeadlineError as exc:
-        return _error(exc.message, exc.status_code)
+        status, body, headers = error_parts(exc)
+        if isinstance(exc, RateLimited):
+            headers.update(_limit_headers(limit))
+        return _json(body, status, headers)
     if limit is not None:
         answer.headers.update(_limit_headers(limit))
     return answer

@@ -415,7 +415,7 @@ def test_sites_create_prints_the_key_last(cli: CliRunner, settings: Settings) ->
     )
     assert result.exit_code == 0, result.output
     key = result.stdout.strip().splitlines()[-1]
-    assert re.match(r"^LL-[A-Z2-9]{12}$", key)
+    assert re.match(r"^pk_live_[A-Z2-9]{20}$", key)
     listed = cli.invoke(app, ["sites", "list", "--workspace", "acme"])
     assert key in listed.stdout
     assert "*.shop.example, shop.example" in listed.stdout
