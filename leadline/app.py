@@ -23,6 +23,7 @@ from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking import router as tracking_router
 from leadline.tracking.limits import TrackingLimiter
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             Route("/health", health, methods=["GET"]),
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
+            *CAPTURE_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),

@@ -140,3 +140,10 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
         await ApiKeyRepository(session).touch(key.id, now)
     return Principal(workspace=workspace, key_id=key.id, role=Role(key.role))
+
+
+async def site_principal(session: AsyncSession, workspace_id: str) -> Principal:
+    """The caller behind a site's own form (siteKey and formId from an allowed page): no key,
+    the rights of an integration key in the site's workspace."""
+    workspace = await workspaces.get(session, workspace_id)
+    return Principal(workspace=workspace, key_id="", role=Role.INTEGRATION)

@@ -1,11 +1,11 @@
-"""Every SQL statement for sites, their domains and their forms."""
+"""Every SQL statement for sites, their domains and forms, and the submissions of forms."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import Site, SiteDomain, SiteForm
+from leadline.models import Lead, LeadSubmission, Site, SiteDomain, SiteForm, VisitSession
 
 
 class SiteRepository:
@@ -62,3 +62,67 @@ class FormRepository:
                 select(SiteForm).where(SiteForm.site_id == site_id).order_by(SiteForm.form_id)
             )
         )
+
+
+class SubmissionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, submission: LeadSubmission) -> None:
+        self.session.add(submission)
+        await self.session.flush()
+
+    async def visit(self, workspace_id: str, session_id: str) -> VisitSession | None:
+        found: VisitSession | None = await self.session.scalar(
+            select(VisitSession).where(
+                VisitSession.workspace_id == workspace_id, VisitSession.id == session_id
+            )
+        )
+        return found
+
+    async def latest_visit_of(self, site_id: str, visitor_id: str) -> VisitSession | None:
+        found: VisitSession | None = await self.session.scalar(
+            select(VisitSession)
+            .where(VisitSession.site_id == site_id, VisitSession.visitor_id == visitor_id)
+            .order_by(VisitSession.started_at.desc())
+            .limit(1)
+        )
+        return found
+
+    async def lead_of(
+        self,
+        workspace_id: str,
+        project: str,
+        *,
+        visitor_id: str | None,
+        email: str | None,
+        phone: str | None,
+        ip: str | None,
+    ) -> Lead | None:
+        """The lead of the newest earlier submission to the project by the same visitor, else
+        the same email, else the same phone; by the same address only when the submission
+        names no visitor, email or phone (people behind one office's address are not one)."""
+        for column, value in (
+            (LeadSubmission.visitor_id, visitor_id),
+            (LeadSubmission.email, email),
+            (LeadSubmission.phone_e164, phone),
+            (LeadSubmission.ip, None if visitor_id or email or phone else ip),
+        ):
+            if not value:
+                continue
+            lead_id = await self.session.scalar(
+                select(LeadSubmission.lead_id)
+                .where(
+                    LeadSubmission.workspace_id == workspace_id,
+                    LeadSubmission.project == project,
+                    column == value,
+                    LeadSubmission.lead_id.is_not(None),
+                )
+                .order_by(LeadSubmission.created_at.desc())
+                .limit(1)
+            )
+            if lead_id is not None:
+                lead: Lead | None = await self.session.get(Lead, lead_id)
+                if lead is not None and lead.workspace_id == workspace_id:
+                    return lead
+        return None

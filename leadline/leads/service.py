@@ -243,7 +243,7 @@ async def create_lead(
             from_status=None,
             to_status=lead.status,
             changed_at=now,
-            api_key_id=principal.key_id,
+            api_key_id=principal.key_id or None,  # none for a site's own form
         )
     )
     await webhooks.emit(

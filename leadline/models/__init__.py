@@ -16,6 +16,7 @@ from leadline.models.lead import (
     Lead,
     LeadFacet,
     LeadStatusChange,
+    LeadSubmission,
     VisitSession,
 )
 from leadline.models.tracking import (
@@ -55,6 +56,7 @@ __all__ = [
     "Lead",
     "LeadFacet",
     "LeadStatusChange",
+    "LeadSubmission",
     "Site",
     "SiteDomain",
     "SiteForm",

@@ -309,6 +309,47 @@ class LeadStatusChange(Base):
     )
 
 
+class LeadSubmission(Base):
+    """One form submission, kept with its own data whatever became of it: the lead it made or
+    joined (``outcome`` ``created`` or ``merged``), or none when it was kept aside (a bot's,
+    ``kept_aside``, with ``suspicion_reasons``). Submissions of one ``project`` (the form's
+    PROJECT field, ``""`` without one) by the same visitor, email, phone or address join one
+    lead; the indexes find the lead of each."""
+
+    __tablename__ = "lead_submissions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[str | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    site_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sites.id", ondelete="SET NULL"), nullable=True
+    )
+    form_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Every field as it was sent (JSON object of strings), the scripts' own fields left out.
+    fields: Mapped[str] = mapped_column(Text, default="{}")
+    time_to_submit_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    suspicion_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspicion_reasons: Mapped[str] = mapped_column(Text, default="[]")
+    outcome: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_lead_submissions_visitor", "workspace_id", "project", "visitor_id"),
+        Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
+        Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),
+        Index("ix_lead_submissions_ip", "workspace_id", "project", "ip"),
+    )
+
+
 class AdSpend(Base):
     """Daily spend per platform and campaign, loaded from the ad platforms' exports."""
 

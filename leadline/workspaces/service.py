@@ -56,6 +56,14 @@ async def require(session: AsyncSession, slug: str) -> Workspace:
     return workspace
 
 
+async def get(session: AsyncSession, workspace_id: str) -> Workspace:
+    """The workspace with this id; NotFound when there is none."""
+    workspace = await WorkspaceRepository(session).get(workspace_id)
+    if workspace is None:
+        raise NotFound(f"no workspace with the id {workspace_id}")
+    return workspace
+
+
 async def is_empty(session: AsyncSession) -> bool:
     return await WorkspaceRepository(session).count() == 0
 

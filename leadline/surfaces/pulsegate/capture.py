@@ -1,0 +1,208 @@
+"""``POST /lead.capture`` (and the deprecated ``POST /lead`` and ``POST /``): PulseGate's lead
+capture, translated for ``leadline.forms.capture``.
+
+It reads every way a form posts (JSON, urlencoded, multipart, and text/plain from
+``sendBeacon``), tells the scripts' own fields from the form's, checks who may send (an
+integration key in ``X-API-Key``, or ``siteKey`` + ``formId`` from a page of the site), and
+answers a browser's form post with a redirect to the thank-you page and anything else with JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from leadline.audit.service import Actor
+from leadline.auth import service as auth
+from leadline.auth.roles import Role
+from leadline.db import Database
+from leadline.errors import (
+    Forbidden,
+    LeadlineError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from leadline.forms import capture
+from leadline.forms import service as forms
+from leadline.forms.schemas import parse_definition
+from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
+
+MAX_BODY = 256 * 1024
+SUNSET = "Mon, 01 Jun 2026 00:00:00 GMT"
+_encoder = msgspec.json.Encoder()
+# The scripts' own fields: read here, never stored as the form's.
+_SITE_KEY, _FORM_ID = "siteKey", "formId"
+_VISITOR, _SESSION, _OCTA_SESSION = "__visitor_id", "__session_id", "octa_sid"
+_HONEYPOT, _TTS = "__pg_hp", "__pg_tts"
+
+
+def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        _encoder.encode(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={**CORS, **(headers or {})},
+    )
+
+
+async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
+    """The submitted fields and whether a browser's form sent them (urlencoded or
+    multipart, not a script asking for JSON)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {declared} bytes; at most {MAX_BODY} are accepted")
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.form(max_files=0, max_fields=capture.MAX_FIELDS + 20)
+        except Exception as exc:  # python-multipart's and Starlette's parse errors
+            raise ValidationFailed(f"the form data cannot be read: {exc}") from None
+        values: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                continue
+            values[name] = [*values[name], value] if name in values else value
+        # A script posting form data asks for JSON; a browser's own form post does not.
+        wants_json = "application/json" in request.headers.get("accept", "")
+        return values, not wants_json
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+    if kind in ("application/json", "text/plain", ""):
+        text = body.decode("utf-8", "replace").strip()
+        if kind == "text/plain" and text and not text.startswith("{"):
+            return dict(parse_qsl(text, keep_blank_values=True)), False
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            raise ValidationFailed("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed("send the fields as a JSON object")
+        return data, False
+    raise UnsupportedMediaType(
+        f"{kind} is not a form body: send JSON, urlencoded, multipart or text/plain"
+    )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(_text(value))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 10**7 else None
+
+
+def _page_host(request: Request) -> str | None:
+    page = request.headers.get("origin") or request.headers.get("referer") or ""
+    return urlsplit(page).hostname if page and page != "null" else None
+
+
+async def lead_capture(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204, headers={**CORS, "Access-Control-Max-Age": PREFLIGHT_MAX_AGE}
+        )
+    deprecated = request.url.path != "/lead.capture"
+    extra = (
+        {
+            "Deprecation": "true",
+            "Sunset": SUNSET,
+            "Link": '</lead.capture>; rel="successor-version"',
+        }
+        if deprecated
+        else {}
+    )
+    try:
+        response = await _capture(request)
+    except LeadlineError as exc:
+        status, body, headers = error_parts(exc)
+        response = _json(body, status, headers)
+    response.headers.update(extra)
+    return response
+
+
+async def _capture(request: Request) -> Response:
+    raw, browser_post = await _fields(request)
+    site_key = _text(raw.pop(_SITE_KEY, ""))
+    form_id = _text(raw.pop(_FORM_ID, ""))
+    visitor = _text(raw.pop(_VISITOR, ""))[:64] or None
+    sessions = (_text(raw.pop(_SESSION, "")), _text(raw.pop(_OCTA_SESSION, "")))
+    visit = (sessions[0] or sessions[1])[:64] or None
+    honeypot = bool(_text(raw.pop(_HONEYPOT, "")))
+    tts = _seconds(raw.pop(_TTS, None))
+    fields = capture.submission_fields(
+        {name: value for name, value in raw.items() if not str(name).startswith("__")}
+    )
+    database: Database = request.state.db
+    key = request.headers.get("x-api-key")
+    client = request.client
+    thank_you: str | None = None
+    async with database.transaction() as session:
+        site_id: str | None = None
+        if key:
+            principal = await auth.authenticate(session, key)
+            if principal.role not in (Role.INTEGRATION, Role.ADMIN):
+                raise Forbidden("lead capture takes an integration key (or an admin key)")
+            actor = Actor.key(principal.key_id)
+            if site_key:
+                found = await forms.site_by_key(session, site_key)
+                if found is not None and found.site.workspace_id == principal.workspace_id:
+                    site_id = found.site.id
+        else:
+            if not site_key or not form_id:
+                raise Forbidden(
+                    "send an integration key in X-API-Key, or siteKey and formId from a page"
+                    " of the site"
+                )
+            try:
+                site, form = await forms.form_for_page(
+                    session, site_key, form_id, _page_host(request)
+                )
+            except NotFound as exc:
+                raise Forbidden(exc.message) from None
+            site_id = site.site.id
+            principal = await auth.site_principal(session, site.site.workspace_id)
+            actor = Actor.system(f"form {form_id}")
+            thank_you = parse_definition(form.form_json).thank_you_url
+        captured = await capture.capture(
+            session,
+            principal,
+            capture.Submission(
+                fields=fields,
+                ip=client.host if client else None,
+                user_agent=request.headers.get("user-agent"),
+                visitor_id=visitor,
+                session_id=visit,
+                honeypot=honeypot,
+                time_to_submit=tts,
+                site_id=site_id,
+                form_id=form_id or None,
+            ),
+            actor,
+        )
+    if browser_post:
+        target = thank_you or request.headers.get("referer")
+        if target and urlsplit(target).scheme in ("http", "https"):
+            return RedirectResponse(target, status_code=303, headers=CORS)
+    # The same answer whatever became of it: a bot learns nothing from it.
+    return _json({"success": True, "submission_id": captured.submission_id})
+
+
+CAPTURE_ROUTES = [
+    Route("/lead.capture", lead_capture, methods=["POST", "OPTIONS"]),
+    Route("/lead", lead_capture, methods=["POST"]),
+    Route("/", lead_capture, methods=["POST"]),
+]

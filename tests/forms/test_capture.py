@@ -1,0 +1,295 @@
+"""POST /lead.capture: both ways of saying who sends, every body a form posts, dedupe into one
+lead per project with every submission kept, honeypots kept aside, the visit's attribution."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadline.config import Settings
+from leadline.forms import service as forms
+from tests.fixtures.factories import fetch_rows, make_key, make_site, run_in_transaction
+
+PAGE = {"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
+FORM = {
+    "fields": [
+        {"name": "FIRSTNAME", "label": "Name"},
+        {"name": "EMAIL", "type": "email", "label": "Email"},
+        {"name": "PHONE", "type": "tel", "label": "Phone"},
+        {"name": "PROJECT", "type": "hidden", "value": "Riverside"},
+    ],
+    "thank_you_url": "https://shop.example/thanks",
+}
+
+
+@pytest.fixture
+def site(settings: Settings) -> str:
+    key = make_site(settings, "acme", "shop.example")
+    run_in_transaction(
+        settings,
+        lambda session: forms.create_form(
+            session, site_key=key, form_id="enquiry", form_json=json.dumps(FORM)
+        ),
+    )
+    return key
+
+
+def post(client: TestClient, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    return client.post("/lead.capture", json=body, headers={**PAGE, **(headers or {})})
+
+
+def leads(client: TestClient, settings: Settings, query: str = "") -> list[dict[str, Any]]:
+    key = make_key(settings, "acme", "admin")
+    answer = client.get(f"/api/leads{query}", headers={"X-API-KEY": key})
+    assert answer.status_code == 200, answer.text
+    data: list[dict[str, Any]] = answer.json()["data"]
+    return data
+
+
+def submissions(settings: Settings) -> list[dict[str, Any]]:
+    return fetch_rows(settings, "SELECT * FROM lead_submissions ORDER BY created_at")
+
+
+def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    visit = client.post(
+        "/track/session/start",
+        json={
+            "siteKey": site,
+            "url": "https://shop.example/flats?gclid=G-123&utm_source=google&utm_medium=cpc",
+            "consent": {"mode": "granted"},
+        },
+        headers=PAGE,
+    ).json()
+    answer = post(
+        client,
+        {
+            "siteKey": site,
+            "formId": "enquiry",
+            "FIRSTNAME": "Ada",
+            "EMAIL": "Ada@Example.com",
+            "PHONE": "20 7946 0000",
+            "COUNTRYCODE": "+44",
+            "PROJECT": "Riverside",
+            "USER_MESSAGE": "Two bedrooms, please.",
+            "budget": 350000,
+            "__visitor_id": visit["visitor_id"],
+            "__session_id": visit["session_id"],
+            "__pg_hp": "",
+            "__pg_tts": "42.5",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is True
+    (lead,) = leads(client, settings)
+    assert (lead["name"], lead["email"], lead["source"]) == ("Ada", "Ada@example.com", "inbound")
+    assert lead["phone"] == "+44 20 7946 0000"
+    assert (lead["gclid"], lead["utm_source"], lead["utm_medium"]) == ("G-123", "google", "cpc")
+    assert lead["ad_storage"] is True
+    custom = json.loads(lead["custom"]) if isinstance(lead["custom"], str) else lead["custom"]
+    assert custom["PROJECT"] == "Riverside"
+    assert custom["budget"] == "350000"
+    (row,) = submissions(settings)
+    assert (row["outcome"], row["project"], row["session_id"]) == (
+        "created",
+        "Riverside",
+        visit["session_id"],
+    )
+    assert row["time_to_submit_ms"] == 42500
+    assert json.loads(row["suspicion_reasons"]) == []
+    assert "__visitor_id" not in json.loads(row["fields"])
+
+
+def test_every_body_a_form_posts_is_read(client: TestClient, settings: Settings, site: str) -> None:
+    base = {"siteKey": site, "formId": "enquiry", "PROJECT": "Riverside"}
+    # A browser's own form post is sent on to the thank-you page.
+    encoded = client.post(
+        "/lead.capture",
+        data={**base, "EMAIL": "one@example.com"},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert encoded.status_code == 303
+    assert encoded.headers["location"] == "https://shop.example/thanks"
+    multipart = client.post(
+        "/lead.capture",
+        headers={**PAGE, "Content-Type": "multipart/form-data; boundary=b"},
+        content=(
+            '--b\r\nContent-Disposition: form-data; name="siteKey"\r\n\r\n' + site + "\r\n"
+            '--b\r\nContent-Disposition: form-data; name="formId"\r\n\r\nenquiry\r\n'
+            '--b\r\nContent-Disposition: form-data; name="EMAIL"\r\n\r\ntwo@example.com\r\n'
+            "--b--\r\n"
+        ).encode(),
+        follow_redirects=False,
+    )
+    assert multipart.status_code == 303, multipart.text
+    # sendBeacon posts text/plain.
+    beacon = client.post(
+        "/lead.capture",
+        content=json.dumps({**base, "EMAIL": "three@example.com"}),
+        headers={**PAGE, "Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert beacon.status_code == 200, beacon.text
+    # A script posting form data and asking for JSON gets JSON.
+    scripted = client.post(
+        "/lead.capture",
+        data={**base, "EMAIL": "four@example.com"},
+        headers={**PAGE, "Accept": "application/json"},
+    )
+    assert scripted.status_code == 200
+    assert scripted.json()["success"] is True
+    emails = sorted(lead["email"] for lead in leads(client, settings))
+    assert emails == [f"{n}@example.com" for n in ("four", "one", "three", "two")]
+
+
+def test_submissions_of_one_person_join_one_lead_per_project(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    base = {"siteKey": site, "formId": "enquiry", "PROJECT": "Riverside"}
+    sends = [
+        {"__visitor_id": "v_visitor_one", "EMAIL": "a@example.com"},
+        {"__visitor_id": "v_visitor_one", "PHONE": "+44 20 7946 0001"},  # same visitor
+        {"EMAIL": "a@example.com", "FIRSTNAME": "Ada"},  # same email
+        {"EMAIL": "b@example.com", "PHONE": "+442079460002"},  # someone else, same address
+        {"PHONE": "+44 20 7946 0002"},  # same phone, written differently
+        {"FIRSTNAME": "Nobody"},  # names nobody: only the address is left to match
+        {"EMAIL": "a@example.com", "PROJECT": "Hill View"},  # another project
+    ]
+    for extra in sends:
+        assert post(client, {**base, **extra}).status_code == 200
+    found = leads(client, settings)
+    assert len(found) == 3
+    rows = submissions(settings)
+    assert [row["outcome"] for row in rows] == [
+        "created",
+        "merged",
+        "merged",
+        "created",
+        "merged",
+        "merged",
+        "created",
+    ]
+    first = rows[0]["lead_id"]
+    assert {row["lead_id"] for row in rows[:3]} == {first}
+    assert {row["lead_id"] for row in rows[3:6]} == {rows[3]["lead_id"]}
+    # The later submissions filled in what the first lacked, and kept their own data.
+    ada = next(lead for lead in found if lead["id"] == first)
+    assert (ada["name"], ada["phone"]) == ("Ada", "+44 20 7946 0001")
+    assert json.loads(rows[2]["fields"])["FIRSTNAME"] == "Ada"
+
+
+def test_a_honeypot_submission_is_kept_aside(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    answer = post(
+        client,
+        {
+            "siteKey": site,
+            "formId": "enquiry",
+            "EMAIL": "bot@example.com",
+            "__pg_hp": "x",
+            "__pg_tts": "1",
+        },
+    )
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"success", "submission_id"}
+    assert leads(client, settings) == []
+    (row,) = submissions(settings)
+    assert row["outcome"] == "kept_aside"
+    assert row["lead_id"] is None
+    reasons = json.loads(row["suspicion_reasons"])
+    assert reasons[:2] == ["honeypot_filled", "submitted_under_5s"]
+    assert row["suspicion_score"] == 85
+
+
+def test_who_may_send(client: TestClient, settings: Settings, site: str) -> None:
+    body = {"siteKey": site, "formId": "enquiry", "EMAIL": "a@example.com"}
+    foreign = post(client, body, {"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    assert "not one of this site's domains" in foreign.json()["error"]
+    anonymous = post(client, {"EMAIL": "a@example.com"})
+    assert anonymous.status_code == 403
+    assert "integration key" in anonymous.json()["error"]
+    unknown_form = post(client, {**body, "formId": "other"})
+    assert unknown_form.status_code == 403
+    bad_key = post(client, {"EMAIL": "a@example.com"}, {"X-API-Key": "ll_wrong"})
+    assert bad_key.status_code == 401
+    marketing = make_key(settings, "acme", "marketing")
+    assert post(client, {"EMAIL": "a@example.com"}, {"X-API-Key": marketing}).status_code == 403
+    integration = make_key(settings, "acme", "integration")
+    server = client.post(
+        "/lead.capture",
+        json={"EMAIL": "server@example.com", "FIRSTNAME": "From the backend"},
+        headers={"X-API-Key": integration},
+    )
+    assert server.status_code == 200, server.text
+    assert [lead["email"] for lead in leads(client, settings)] == ["server@example.com"]
+    assert len(submissions(settings)) == 1  # nothing of the refused ones was kept
+
+
+def test_the_old_paths_work_and_say_they_are_deprecated(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    for path in ("/lead", "/"):
+        answer = client.post(
+            path,
+            json={"siteKey": site, "formId": "enquiry", "EMAIL": f"{len(path)}@example.com"},
+            headers=PAGE,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["deprecation"] == "true"
+        assert answer.headers["sunset"] == "Mon, 01 Jun 2026 00:00:00 GMT"
+    assert (
+        "deprecation"
+        not in post(
+            client, {"siteKey": site, "formId": "enquiry", "EMAIL": "x@example.com"}
+        ).headers
+    )
+    preflight = client.options("/lead.capture", headers=PAGE)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "message"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b"<xml/>", "application/xml", 415, "not a form body"),
+        (b"{}", "application/json", 403, "integration key"),
+    ],
+)
+def test_bad_bodies_are_refused_with_nothing_kept(
+    client: TestClient,
+    settings: Settings,
+    site: str,
+    content: bytes,
+    content_type: str,
+    status: int,
+    message: str,
+) -> None:
+    answer = client.post(
+        "/lead.capture", content=content, headers={**PAGE, "Content-Type": content_type}
+    )
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert submissions(settings) == []
+
+
+def test_oversized_and_empty_submissions_are_refused(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    base = {"siteKey": site, "formId": "enquiry"}
+    many = post(client, {**base, **{f"f{i}": "x" for i in range(150)}})
+    assert many.status_code == 400
+    assert "at most 100" in many.json()["error"]
+    long = post(client, {**base, "USER_MESSAGE": "x" * 1_000_000})
+    assert long.status_code == 413
+    empty = post(client, {**base, "EMAIL": "  "})
+    assert empty.status_code == 400
+    assert "no field with a value" in empty.json()["error"]
+    assert submissions(settings) == []
