@@ -23,10 +23,11 @@ from leadline.auth.service import Principal
 from leadline.errors import ValidationFailed
 from leadline.forms.repository import SubmissionRepository
 from leadline.kit.ids import new_id
-from leadline.kit.time import utcnow
+from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadCreate, LeadSource
 from leadline.models import Lead, LeadSubmission
+from leadline.webhooks import service as webhooks
 
 # PulseGate's field names and what they are on a lead; every other field goes to ``custom``.
 NAME_FIELDS = ("FIRSTNAME", "NAME", "name", "first_name")
@@ -171,6 +172,7 @@ async def capture(
         existing.updated_at = row.created_at
         row.lead_id, row.outcome = existing.id, "merged"
         await repo.add(row)
+        await _announce(session, principal.workspace_id, existing, row, captured=False)
         await audit.record(
             session,
             principal.workspace_id,
@@ -205,7 +207,27 @@ async def capture(
     )
     row.lead_id, row.outcome = created.lead.id, "created"
     await repo.add(row)
+    await _announce(session, principal.workspace_id, created.lead, row, captured=True)
     return Captured(row.id, row.outcome, created.lead.id, score, reasons)
+
+
+async def _announce(
+    session: AsyncSession, workspace_id: str, lead: Lead, row: LeadSubmission, *, captured: bool
+) -> None:
+    """The webhook events of a submission that reached a lead (sent after the commit)."""
+    submission = {
+        "id": row.id,
+        "outcome": row.outcome,
+        "form_id": row.form_id,
+        "project": row.project or None,
+        "fields": json.loads(row.fields),
+        "suspicion_score": row.suspicion_score,
+        "created_at": iso_millis(row.created_at),
+    }
+    payload = {"lead": leads.webhook_lead(lead), "submission": submission}
+    if captured:
+        await webhooks.emit(session, workspace_id, "lead.captured", payload)
+    await webhooks.emit(session, workspace_id, "lead.submission_received", payload)
 
 
 def _fill_blanks(lead: Lead, fields: dict[str, str], email: str | None, phone: str | None) -> None:

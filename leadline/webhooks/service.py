@@ -29,6 +29,8 @@ EVENT_TYPES: dict[str, str] = {
     "lead.created": "a lead was created (API, form or import)",
     "lead.updated": "a lead's value, currency, note or loss reason changed",
     "lead.status_changed": "a lead moved through the pipeline (qualified, won, lost)",
+    "lead.captured": "a form submission made a new lead (POST /lead.capture)",
+    "lead.submission_received": "a form submission was received for a lead, new or earlier",
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.

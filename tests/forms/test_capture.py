@@ -293,3 +293,38 @@ def test_oversized_and_empty_submissions_are_refused(
     assert empty.status_code == 400
     assert "no field with a value" in empty.json()["error"]
     assert submissions(settings) == []
+
+
+def test_submissions_that_reach_a_lead_are_announced_by_webhook(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    from leadline.auth import service as auth
+    from leadline.webhooks import service as webhooks
+
+    admin = make_key(settings, "acme", "admin")
+
+    async def subscribe(session: Any) -> Any:
+        principal = await auth.authenticate(session, admin)
+        return await webhooks.create_endpoint(
+            session,
+            principal,
+            Settings(database_url=settings.database_url, webhooks_allow_private=True),
+            url="http://127.0.0.1:9/leadline",
+            event_types=("lead.captured", "lead.submission_received"),
+        )
+
+    run_in_transaction(settings, subscribe)
+    base = {"siteKey": site, "formId": "enquiry", "PROJECT": "Riverside"}
+    post(client, {**base, "EMAIL": "a@example.com", "FIRSTNAME": "Ada"})
+    post(client, {**base, "EMAIL": "a@example.com", "USER_MESSAGE": "Again"})
+    post(client, {**base, "EMAIL": "bot@example.com", "__pg_hp": "filled"})
+    events = fetch_rows(settings, "SELECT type, body FROM webhook_events ORDER BY created_at")
+    assert [event["type"] for event in events] == [
+        "lead.captured",
+        "lead.submission_received",
+        "lead.submission_received",
+    ]
+    data = json.loads(events[2]["body"])["data"]
+    assert data["submission"]["outcome"] == "merged"
+    assert data["submission"]["fields"]["USER_MESSAGE"] == "Again"
+    assert data["lead"]["email"] == "a@example.com"
