@@ -43,6 +43,11 @@ _FINGERPRINT_HELP = (
 app.add_typer(sites_app, name="sites")
 forms_app = typer.Typer(help="Create and list the forms of a site.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
+ips_app = typer.Typer(
+    help="The addresses whose form submissions are blocked, or are the team's own (allowed).",
+    no_args_is_help=True,
+)
+app.add_typer(ips_app, name="ips")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -277,6 +282,56 @@ def forms_list(site: Annotated[str, typer.Option(help="The site's key.")]) -> No
         fields = len(parse_definition(form.form_json).fields)
         state = "enabled" if form.enabled else "disabled"
         typer.echo(f"{form.form_id}  {form.name}  {state}  {fields} fields")
+
+
+def _ip_rule(kind: str, workspace: str, address: str, note: str | None) -> None:
+    from leadline.audit.service import Actor
+    from leadline.forms import capture
+
+    rule = in_transaction(
+        lambda session: capture.add_ip_rule(
+            session, workspace, address, kind, note=note, actor=Actor.cli()
+        )
+    )
+    typer.echo(f"{rule.network} is on the {kind} list of {workspace}.")
+
+
+_ADDRESS = Annotated[str, typer.Argument(help="An IP address or a CIDR network.")]
+_WORKSPACE = Annotated[str, typer.Option(help="Workspace slug.")]
+_NOTE = Annotated[str | None, typer.Option(help="Why, for people.")]
+
+
+@ips_app.command("block")
+def ips_block(workspace: _WORKSPACE, address: _ADDRESS, note: _NOTE = None) -> None:
+    """Block an address: its submissions get the usual answer and never become leads."""
+    _ip_rule("block", workspace, address, note)
+
+
+@ips_app.command("allow")
+def ips_allow(workspace: _WORKSPACE, address: _ADDRESS, note: _NOTE = None) -> None:
+    """Mark an address as the team's own: its submissions are kept as tests, not leads."""
+    _ip_rule("allow", workspace, address, note)
+
+
+@ips_app.command("remove")
+def ips_remove(workspace: _WORKSPACE, address: _ADDRESS) -> None:
+    """Take an address off whichever list it is on."""
+    from leadline.audit.service import Actor
+    from leadline.forms import capture
+
+    rule = in_transaction(
+        lambda session: capture.remove_ip_rule(session, workspace, address, actor=Actor.cli())
+    )
+    typer.echo(f"{rule.network} is off the {rule.kind} list of {workspace}.")
+
+
+@ips_app.command("list")
+def ips_list(workspace: _WORKSPACE) -> None:
+    """List the workspace's blocked and allowed addresses."""
+    from leadline.forms import capture
+
+    for rule in in_transaction(lambda session: capture.list_ip_rules(session, workspace)):
+        typer.echo(f"{rule.kind:<5}  {rule.network}  {rule.note or ''}".rstrip())
 
 
 def _job_line(job: Job) -> str:

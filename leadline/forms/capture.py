@@ -5,11 +5,13 @@ PROJECT field; one project when there is none) a submission joins the lead of an
 the same visitor, else the same email, else the same phone, else (when it names none of these)
 the same address; otherwise it
 makes a new lead, with the attribution of the visitor's tracked visit when it names one. A
-submission that filled the honeypot is kept aside: stored, marked, never a lead.
+submission that filled the honeypot is kept aside: stored, marked, never a lead; so is one from an
+address on the workspace's block list (``blocked``) or allow list (the team's own: ``testing``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
-from leadline.errors import ValidationFailed
-from leadline.forms.repository import SubmissionRepository
+from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.forms.repository import IpRuleRepository, SubmissionRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadCreate, LeadSource
-from leadline.models import Lead, LeadSubmission
+from leadline.models import IpRule, Lead, LeadSubmission
 from leadline.webhooks import service as webhooks
+from leadline.workspaces import service as workspaces
 
 # PulseGate's field names and what they are on a lead; every other field goes to ``custom``.
 NAME_FIELDS = ("FIRSTNAME", "NAME", "name", "first_name")
@@ -57,6 +60,115 @@ class Submission:
     time_to_submit: float | None = None
     site_id: str | None = None
     form_id: str | None = None
+
+
+# ------------------------------------------------------------------------ address rules
+
+IP_RULE_KINDS = ("block", "allow")
+
+
+def parse_network(raw: str) -> str:
+    """An address or a CIDR network, in its normal form; ValidationFailed otherwise."""
+    try:
+        return str(ipaddress.ip_network(raw.strip(), strict=False))
+    except ValueError:
+        raise ValidationFailed(
+            f"'{raw}' is not an IP address or network (203.0.113.7, 203.0.113.0/24, 2001:db8::/32)",
+            details={"field": "address"},
+        ) from None
+
+
+async def add_ip_rule(
+    session: AsyncSession,
+    workspace_slug: str,
+    address: str,
+    kind: str,
+    *,
+    note: str | None = None,
+    actor: Actor,
+) -> IpRule:
+    """Put an address on the workspace's block or allow list; it may be on one list only."""
+    if kind not in IP_RULE_KINDS:
+        raise ValidationFailed(f"kind must be block or allow, not {kind!r}")
+    workspace = await workspaces.require(session, workspace_slug)
+    network = parse_network(address)
+    repo = IpRuleRepository(session)
+    for rule in await repo.of_workspace(workspace.id):
+        if rule.network == network:
+            if rule.kind == kind:
+                raise Conflict(f"{network} is on the {kind} list already")
+            raise Conflict(
+                f"{network} is on the {rule.kind} list; remove it from there first"
+                " (the block and allow lists are exclusive)"
+            )
+    rule = IpRule(
+        id=new_id("ipr"),
+        workspace_id=workspace.id,
+        network=network,
+        kind=kind,
+        note=(note or "").strip()[:200] or None,
+        created_at=utcnow(),
+    )
+    await repo.add(rule)
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        f"ip.{kind}ed",
+        "ip_rule",
+        rule.id,
+        {"network": (None, network)},
+    )
+    return rule
+
+
+async def remove_ip_rule(
+    session: AsyncSession, workspace_slug: str, address: str, *, actor: Actor
+) -> IpRule:
+    workspace = await workspaces.require(session, workspace_slug)
+    network = parse_network(address)
+    repo = IpRuleRepository(session)
+    for rule in await repo.of_workspace(workspace.id):
+        if rule.network == network:
+            await repo.remove(rule)
+            await audit.record(
+                session,
+                workspace.id,
+                actor,
+                "ip.removed",
+                "ip_rule",
+                rule.id,
+                {"network": (network, None), "kind": (rule.kind, None)},
+            )
+            return rule
+    raise NotFound(f"{network} is on neither list")
+
+
+async def list_ip_rules(session: AsyncSession, workspace_slug: str) -> list[IpRule]:
+    workspace = await workspaces.require(session, workspace_slug)
+    return await IpRuleRepository(session).of_workspace(workspace.id)
+
+
+def rule_for(rules: list[IpRule], ip: str | None) -> IpRule | None:
+    """The rule that covers the address, the most specific network first."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    covering = [
+        rule
+        for rule in rules
+        if address.version == (network := ipaddress.ip_network(rule.network)).version
+        and address in network
+    ]
+    return max(
+        covering, key=lambda rule: ipaddress.ip_network(rule.network).prefixlen, default=None
+    )
+
+
+# ------------------------------------------------------------------------------- capture
 
 
 @dataclass
@@ -154,6 +266,13 @@ async def capture(
         suspicion_reasons=json.dumps(reasons),
         created_at=utcnow(),
     )
+    rule = rule_for(await IpRuleRepository(session).of_workspace(principal.workspace_id), row.ip)
+    if rule is not None:
+        # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own
+        # and testers' submissions. Neither becomes a lead.
+        row.outcome = "blocked" if rule.kind == "block" else "testing"
+        await repo.add(row)
+        return Captured(row.id, row.outcome, None, score, reasons)
     if submission.honeypot:
         row.outcome = "kept_aside"
         await repo.add(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import Lead, LeadSubmission, Site, SiteDomain, SiteForm, VisitSession
+from leadline.models import IpRule, Lead, LeadSubmission, Site, SiteDomain, SiteForm, VisitSession
 
 
 class SiteRepository:
@@ -126,3 +126,23 @@ class SubmissionRepository:
                 if lead is not None and lead.workspace_id == workspace_id:
                     return lead
         return None
+
+
+class IpRuleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of_workspace(self, workspace_id: str) -> list[IpRule]:
+        return list(
+            await self.session.scalars(
+                select(IpRule).where(IpRule.workspace_id == workspace_id).order_by(IpRule.network)
+            )
+        )
+
+    async def add(self, rule: IpRule) -> None:
+        self.session.add(rule)
+        await self.session.flush()
+
+    async def remove(self, rule: IpRule) -> None:
+        await self.session.delete(rule)
+        await self.session.flush()

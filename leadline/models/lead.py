@@ -350,6 +350,24 @@ class LeadSubmission(Base):
     )
 
 
+class IpRule(Base):
+    """An address (or network, CIDR) whose form submissions a workspace treats apart:
+    ``block`` (answered as usual, kept as ``blocked``, never a lead) or ``allow`` (the team's
+    own and testers' addresses: kept as ``testing``, never a lead). An address is on one list
+    at most."""
+
+    __tablename__ = "ip_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    network: Mapped[str] = mapped_column(String(49))
+    kind: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "network"),)
+
+
 class AdSpend(Base):
     """Daily spend per platform and campaign, loaded from the ad platforms' exports."""
 

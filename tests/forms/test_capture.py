@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from leadline.app import create_app
 from leadline.config import Settings
 from leadline.forms import service as forms
 from tests.fixtures.factories import fetch_rows, make_key, make_site, run_in_transaction
@@ -328,3 +329,57 @@ def test_submissions_that_reach_a_lead_are_announced_by_webhook(
     assert data["submission"]["outcome"] == "merged"
     assert data["submission"]["fields"]["USER_MESSAGE"] == "Again"
     assert data["lead"]["email"] == "a@example.com"
+
+
+def test_blocked_and_allowed_addresses_never_make_leads(
+    client: TestClient, cli: Any, settings: Settings, site: str
+) -> None:
+    from leadline.cli import app
+
+    def ips(*args: str) -> Any:
+        return cli.invoke(app, ["ips", *args])
+
+    blocked = ips("block", "--workspace", "acme", "203.0.113.0/24", "--note", "spam run")
+    assert blocked.exit_code == 0, blocked.output
+    assert "203.0.113.0/24 is on the block list" in blocked.output
+    clash = ips("allow", "--workspace", "acme", "203.0.113.9/24")
+    assert clash.exit_code == 1
+    assert "exclusive" in clash.output
+    assert ips("allow", "--workspace", "acme", "198.51.100.7").exit_code == 0
+    bad = ips("block", "--workspace", "acme", "not-an-address")
+    assert bad.exit_code == 1
+    assert "not an IP address" in bad.output
+    listed = ips("list", "--workspace", "acme").output.splitlines()
+    assert listed == ["allow  198.51.100.7/32", "block  203.0.113.0/24  spam run"]
+
+    from leadline.forms.capture import parse_network, rule_for
+    from leadline.models import IpRule
+
+    rules = [
+        IpRule(network=parse_network("203.0.113.0/24"), kind="block"),
+        IpRule(network=parse_network("203.0.113.5"), kind="allow"),
+    ]
+    assert rule_for(rules, "203.0.113.5").kind == "allow"  # type: ignore[union-attr]
+    assert rule_for(rules, "203.0.113.6").kind == "block"  # type: ignore[union-attr]
+    assert rule_for(rules, "192.0.2.1") is None
+    assert rule_for(rules, "2001:db8::1") is None
+    assert rule_for(rules, "testclient") is None
+
+    body = {"siteKey": site, "formId": "enquiry", "EMAIL": "someone@example.com"}
+    answers = {}
+    for address in ("203.0.113.50", "198.51.100.7", "192.0.2.1"):
+        with TestClient(create_app(settings), client=(address, 40000)) as sender:
+            answers[address] = post(sender, body)
+    assert {answer.status_code for answer in answers.values()} == {200}
+    assert set(answers["203.0.113.50"].json()) == {"success", "submission_id"}
+    outcomes = {row["ip"]: row["outcome"] for row in submissions(settings)}
+    assert outcomes == {
+        "203.0.113.50": "blocked",
+        "198.51.100.7": "testing",
+        "192.0.2.1": "created",
+    }
+    assert len(leads(client, settings)) == 1
+
+    removed = ips("remove", "--workspace", "acme", "198.51.100.7")
+    assert removed.exit_code == 0
+    assert ips("remove", "--workspace", "acme", "198.51.100.7").exit_code == 1
