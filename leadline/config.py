@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./leadline.db"
@@ -71,6 +71,25 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhooks_secret_grace_hours: float = Field(default=24.0, ge=0)
+
+    # Lead capture's CRM: where new and re-engaged leads are sent (a CRM's or Make.com's
+    # webhook URL; none: nothing is sent), after how many hours a lead that writes again is
+    # sent again, and the secrets the CRM's callbacks and webhook carry. PulseGate's own names
+    # (LEAD_REENGAGE_HOURS, CRM_WEBHOOK_SECRET, CRM_CALLBACK_SECRET) are read too.
+    crm_forward_url: str | None = None
+    lead_reengage_hours: float = Field(
+        default=24.0,
+        ge=0,
+        validation_alias=AliasChoices("LEADLINE_LEAD_REENGAGE_HOURS", "LEAD_REENGAGE_HOURS"),
+    )
+    crm_webhook_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEADLINE_CRM_WEBHOOK_SECRET", "CRM_WEBHOOK_SECRET"),
+    )
+    crm_callback_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LEADLINE_CRM_CALLBACK_SECRET", "CRM_CALLBACK_SECRET"),
+    )
 
     @field_validator("database_url")
     @classmethod

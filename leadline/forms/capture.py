@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
+from leadline.config import Settings
 from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.forms import crm
 from leadline.forms.repository import IpRuleRepository, SubmissionRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
@@ -227,7 +229,11 @@ def check_fields(fields: dict[str, str]) -> None:
 
 
 async def capture(
-    session: AsyncSession, principal: Principal, submission: Submission, actor: Actor
+    session: AsyncSession,
+    principal: Principal,
+    submission: Submission,
+    actor: Actor,
+    settings: Settings,
 ) -> Captured:
     """Keep the submission and make or join its lead (see the module's docstring)."""
     check_fields(submission.fields)
@@ -291,6 +297,7 @@ async def capture(
         existing.updated_at = row.created_at
         row.lead_id, row.outcome = existing.id, "merged"
         await repo.add(row)
+        await crm.maybe_forward(session, settings, row, new_lead=False)
         await _announce(session, principal.workspace_id, existing, row, captured=False)
         await audit.record(
             session,
@@ -326,6 +333,7 @@ async def capture(
     )
     row.lead_id, row.outcome = created.lead.id, "created"
     await repo.add(row)
+    await crm.maybe_forward(session, settings, row, new_lead=True)
     await _announce(session, principal.workspace_id, created.lead, row, captured=True)
     return Captured(row.id, row.outcome, created.lead.id, score, reasons)
 

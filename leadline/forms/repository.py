@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import IpRule, Lead, LeadSubmission, Site, SiteDomain, SiteForm, VisitSession
+from leadline.models import (
+    CrmActivity,
+    CrmSend,
+    IpRule,
+    Lead,
+    LeadSubmission,
+    Site,
+    SiteDomain,
+    SiteForm,
+    VisitSession,
+)
 
 
 class SiteRepository:
@@ -145,4 +157,49 @@ class IpRuleRepository:
 
     async def remove(self, rule: IpRule) -> None:
         await self.session.delete(rule)
+        await self.session.flush()
+
+
+class CrmRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def latest_forward(self, lead_id: str) -> datetime | None:
+        found: datetime | None = await self.session.scalar(
+            select(func.max(LeadSubmission.forward_queued_at)).where(
+                LeadSubmission.lead_id == lead_id
+            )
+        )
+        return found
+
+    async def submission(self, submission_id: str) -> LeadSubmission | None:
+        return await self.session.get(LeadSubmission, submission_id)
+
+    async def latest_submission_of(self, lead_id: str) -> LeadSubmission | None:
+        found: LeadSubmission | None = await self.session.scalar(
+            select(LeadSubmission)
+            .where(LeadSubmission.lead_id == lead_id)
+            .order_by(LeadSubmission.created_at.desc())
+            .limit(1)
+        )
+        return found
+
+    async def by_crm_lead_id(self, crm_lead_id: str) -> LeadSubmission | None:
+        found: LeadSubmission | None = await self.session.scalar(
+            select(LeadSubmission)
+            .where(LeadSubmission.crm_lead_id == crm_lead_id)
+            .order_by(LeadSubmission.created_at.desc())
+            .limit(1)
+        )
+        return found
+
+    async def lead(self, lead_id: str) -> Lead | None:
+        return await self.session.get(Lead, lead_id)
+
+    async def add_activity(self, activity: CrmActivity) -> None:
+        self.session.add(activity)
+        await self.session.flush()
+
+    async def add_send(self, send: CrmSend) -> None:
+        self.session.add(send)
         await self.session.flush()

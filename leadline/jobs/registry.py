@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Modules whose import registers tasks; each feature with jobs adds its ``tasks`` module here.
 TASK_MODULES: tuple[str, ...] = (
     "leadline.jobs.tasks",
+    "leadline.forms.tasks",
     "leadline.tracking.tasks",
     "leadline.webhooks.tasks",
 )

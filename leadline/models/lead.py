@@ -341,13 +341,57 @@ class LeadSubmission(Base):
     suspicion_reasons: Mapped[str] = mapped_column(Text, default="[]")
     outcome: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it was queued to be sent to the CRM (a new lead, or one that wrote again after
+    # LEADLINE_LEAD_REENGAGE_HOURS); what the CRM and Make.com said back about it.
+    forward_queued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    crm_lead_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    make_execution_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    make_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
+        Index("ix_lead_submissions_crm", "crm_lead_id"),
         Index("ix_lead_submissions_visitor", "workspace_id", "project", "visitor_id"),
         Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
         Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),
         Index("ix_lead_submissions_ip", "workspace_id", "project", "ip"),
     )
+
+
+class CrmSend(Base):
+    """One attempt to send a submission's lead to the CRM, whatever came of it."""
+
+    __tablename__ = "crm_sends"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("lead_submissions.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmActivity(Base):
+    """A change the CRM reported (``POST /webhooks/crm/lead``), kept as it came, with the
+    lead it was matched to, if any."""
+
+    __tablename__ = "crm_activity"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True
+    )
+    lead_id: Mapped[str | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    crm_lead_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IpRule(Base):

@@ -31,7 +31,7 @@ from leadline.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from leadline.forms import capture
+from leadline.forms import capture, crm
 from leadline.forms import service as forms
 from leadline.forms.schemas import parse_definition
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
@@ -192,6 +192,7 @@ async def _capture(request: Request) -> Response:
                 form_id=form_id or None,
             ),
             actor,
+            request.state.settings,
         )
     if browser_post:
         target = thank_you or request.headers.get("referer")
@@ -201,7 +202,58 @@ async def _capture(request: Request) -> Response:
     return _json({"success": True, "submission_id": captured.submission_id})
 
 
+def _secret(request: Request) -> str | None:
+    bearer = request.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        return bearer[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("send a JSON object")
+    return data
+
+
+def _crm_endpoint(webhook: bool, work: Any) -> Any:
+    """A route the CRM (or Make.com) calls with its secret and a JSON body."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            crm.check_secret(request.state.settings, _secret(request), webhook=webhook)
+            body = await _json_body(request)
+            database: Database = request.state.db
+            async with database.transaction() as session:
+                answer = await work(session, body)
+        except LeadlineError as exc:
+            status, error, headers = error_parts(exc)
+            return _json(error, status, headers)
+        return _json(answer)
+
+    return endpoint
+
+
+async def _crm_callback(session: Any, body: dict[str, Any]) -> dict[str, Any]:
+    submission = await crm.crm_callback(session, body)
+    return {"ok": True, "submission_id": submission.id, "lead_id": submission.lead_id}
+
+
+async def _make_callback(session: Any, body: dict[str, Any]) -> dict[str, Any]:
+    submission = await crm.make_callback(session, body)
+    return {"ok": True, "submission_id": submission.id, "lead_id": submission.lead_id}
+
+
 CAPTURE_ROUTES = [
+    Route("/lead.capture/crm-callback", _crm_endpoint(False, _crm_callback), methods=["POST"]),
+    Route("/lead.capture/make-callback", _crm_endpoint(False, _make_callback), methods=["POST"]),
+    Route("/webhooks/crm/lead", _crm_endpoint(True, crm.crm_webhook), methods=["POST"]),
     Route("/lead.capture", lead_capture, methods=["POST", "OPTIONS"]),
     Route("/lead", lead_capture, methods=["POST"]),
     Route("/", lead_capture, methods=["POST"]),
