@@ -29,7 +29,7 @@ from leadline.forms.repository import IpRuleRepository, SubmissionRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
-from leadline.leads.schemas import LeadCreate, LeadSource
+from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
 from leadline.models import IpRule, Lead, LeadSubmission
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
@@ -62,6 +62,21 @@ class Submission:
     time_to_submit: float | None = None
     site_id: str | None = None
     form_id: str | None = None
+    # Click IDs and tags the sender knew (cookies, say); a tracked visit's win over them.
+    attribution: dict[str, str] = field(default_factory=dict)
+    source: LeadSource = LeadSource.INBOUND
+
+
+# Fields named like a lead's click IDs and tags (form.js sends the visit's under their own
+# names) are the lead's attribution, not custom data. (Not "website": a form may ask for one.)
+ATTRIBUTION_NAMES = frozenset(LeadAttribution.model_fields) - {
+    "website",
+    "path",
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+}
 
 
 # ------------------------------------------------------------------------ address rules
@@ -310,13 +325,19 @@ async def capture(
         )
         return Captured(row.id, row.outcome, existing.id, score, reasons)
 
+    attribution = {
+        **submission.attribution,
+        **{name: value for name, value in fields.items() if name in ATTRIBUTION_NAMES and value},
+    }
     custom = {
         name: value
         for name, value in fields.items()
         if name not in (*NAME_FIELDS, *EMAIL_FIELDS, *PHONE_FIELDS, COUNTRY_CODE_FIELD)
+        and name not in ATTRIBUTION_NAMES
     }
     try:
         data = LeadCreate(
+            **attribution,
             name=_first(fields, NAME_FIELDS),
             email=email,
             phone=phone,
@@ -329,7 +350,7 @@ async def capture(
         where = ".".join(str(part) for part in first["loc"])
         raise ValidationFailed(f"{where}: {first['msg']}", details={"field": where}) from None
     created = await leads.create_lead(
-        session, principal, data, source=LeadSource.INBOUND, actor=actor
+        session, principal, data, source=submission.source, actor=actor
     )
     row.lead_id, row.outcome = created.lead.id, "created"
     await repo.add(row)

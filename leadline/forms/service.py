@@ -279,6 +279,16 @@ async def form_for_page(
     """The enabled form ``form_id`` of the site, for a page on ``page_host`` (the host of
     the request's Origin or Referer). Raises DomainDenied (logged with its reason) or
     NotFound."""
+    found = await site_for_page(session, site_key, page_host)
+    form = await FormRepository(session).get(found.site.id, form_id) if form_id else None
+    if form is None or not form.enabled:
+        raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
+    return found, form
+
+
+async def site_for_page(session: AsyncSession, site_key: str, page_host: str | None) -> SiteInfo:
+    """The site with ``site_key``, for a page on ``page_host``; raises DomainDenied, logged
+    with its reason."""
     try:
         if not site_key:
             raise DomainDenied("siteKey is missing", "empty_site_key")
@@ -301,7 +311,4 @@ async def form_for_page(
             page_host or "-",
         )
         raise
-    form = await FormRepository(session).get(found.site.id, form_id) if form_id else None
-    if form is None or not form.enabled:
-        raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
-    return found, form
+    return found

@@ -383,3 +383,46 @@ def test_blocked_and_allowed_addresses_never_make_leads(
     removed = ips("remove", "--workspace", "acme", "198.51.100.7")
     assert removed.exit_code == 0
     assert ips("remove", "--workspace", "acme", "198.51.100.7").exit_code == 1
+
+
+def test_the_wordpress_plugin_posts_leads_with_their_cookies(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    body = {
+        "name": "Ada | Lovelace",
+        "email": "ada@example.com",
+        "your-message": "Call me",
+        "cookies": "_gcl_aw=GCL.1700000000.Cj0-wp; _fbp=fb.1.170.99; other=1",
+        "domain": "shop.example",
+        "path": "/contact",
+        "timestamp": "2026-12-03T08:00:00Z",
+    }
+    answer = client.post(
+        f"/api/integrations/incoming/wp/{site}/",
+        content=json.dumps(body),
+        headers={**PAGE, "Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is True
+    (lead,) = leads(client, settings)
+    assert (lead["name"], lead["email"], lead["source"]) == (
+        "Ada | Lovelace",
+        "ada@example.com",
+        "wordpress",
+    )
+    assert (lead["gclid"], lead["fbp"]) == ("Cj0-wp", "fb.1.170.99")
+    assert lead["website"] == "https://shop.example"
+    custom = json.loads(lead["custom"]) if isinstance(lead["custom"], str) else lead["custom"]
+    assert custom["your-message"] == "Call me"
+    assert "cookies" not in custom
+
+    foreign = client.post(
+        f"/api/integrations/incoming/wp/{site}/",
+        json={"email": "x@example.com"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    assert foreign.json()["success"] is False
+    garbage = client.post(f"/api/integrations/incoming/wp/{site}/", content=b"[1]", headers=PAGE)
+    assert garbage.status_code == 400
+    assert len(submissions(settings)) == 1

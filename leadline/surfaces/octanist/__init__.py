@@ -9,6 +9,7 @@ from leadline.http import BodyLimitMiddleware
 from leadline.surfaces.octanist.envelope import install_error_handlers, render_error
 from leadline.surfaces.octanist.reports import router as reports_router
 from leadline.surfaces.octanist.router import router
+from leadline.surfaces.octanist.wordpress import router as wordpress_router
 
 
 def create_octanist_app(settings: Settings) -> FastAPI:
@@ -26,6 +27,7 @@ def create_octanist_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(wordpress_router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -234,6 +234,17 @@ class CreatedLeadEnvelope(BaseModel):
     meta: Meta
 
 
+class ReceivedSubmissionData(BaseModel):
+    message: str
+    submissionId: str
+
+
+class ReceivedSubmissionEnvelope(BaseModel):
+    success: Literal[True]
+    data: ReceivedSubmissionData
+    meta: Meta
+
+
 class UpdatedLeadData(BaseModel):
     leadId: str
     leadsUpdated: int

@@ -1,0 +1,117 @@
+"""``POST /api/integrations/incoming/wp/{siteKey}/``: form submissions from Octanist's
+WordPress plugin (reference 1.6), taken as lead capture with source ``wordpress``.
+
+The plugin posts, from the visitor's browser (``sendBeacon`` or ``fetch``), the form's fields
+as its settings map them, plus ``cookies``, ``domain``, ``path`` and ``timestamp``. No API key:
+the site key names the site and the page must be on one of its domains.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from leadline.audit.service import Actor
+from leadline.auth import service as auth
+from leadline.errors import PayloadTooLarge, ValidationFailed
+from leadline.forms import capture
+from leadline.forms import service as forms
+from leadline.leads.schemas import LeadSource
+from leadline.surfaces.octanist import schemas as s
+from leadline.surfaces.octanist.envelope import success
+from leadline.surfaces.octanist.router import ERROR_RESPONSES, Session
+
+router = APIRouter()
+MAX_BODY = 256 * 1024
+# What the plugin adds besides the form's fields.
+_PLUGIN_FIELDS = ("cookies", "domain", "path", "timestamp")
+
+
+def cookie_attribution(cookies: Any) -> tuple[dict[str, str], str | None]:
+    """Click IDs in the page's cookies (Google's ``_gcl_aw``, Meta's ``_fbp`` and ``_fbc``)
+    and the Octanist pixel's session (``octa_sid``). ``cookies`` is an object or a
+    ``document.cookie`` string."""
+    if isinstance(cookies, str):
+        pairs = (part.split("=", 1) for part in cookies.split(";") if "=" in part)
+        jar = {name.strip(): value.strip() for name, value in pairs}
+    elif isinstance(cookies, dict):
+        jar = {str(name): str(value) for name, value in cookies.items() if value is not None}
+    else:
+        jar = {}
+    found: dict[str, str] = {}
+    gcl = jar.get("_gcl_aw", "")
+    if gcl.count(".") >= 2:  # GCL.<time>.<gclid>
+        found["gclid"] = gcl.split(".", 2)[2][:512]
+    for cookie, name in (("_fbp", "fbp"), ("_fbc", "fbc")):
+        if jar.get(cookie):
+            found[name] = jar[cookie][:512]
+    return found, (jar.get("octa_sid") or None)
+
+
+def _page_host(request: Request) -> str | None:
+    page = request.headers.get("origin") or request.headers.get("referer") or ""
+    if page and page != "null":
+        return urlsplit(page).hostname
+    return None
+
+
+@router.post(
+    "/integrations/incoming/wp/{site_key}/",
+    response_model=s.ReceivedSubmissionEnvelope,
+    responses={**ERROR_RESPONSES, 400: {"model": s.ErrorEnvelope}},
+    tags=["integrations"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+@router.post("/integrations/incoming/wp/{site_key}", include_in_schema=False)
+async def wordpress_submission(request: Request, session: Session, site_key: str) -> Response:
+    """A form submission from the WordPress plugin; it becomes a lead (source ``wordpress``)
+    or joins its lead, as ``POST /lead.capture`` does."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("send the form's fields as a JSON object")
+    attribution, session_id = cookie_attribution(body.get("cookies"))
+    domain, path = body.get("domain"), body.get("path")
+    if isinstance(domain, str) and domain.strip():
+        host = domain.strip()
+        attribution["website"] = host if "://" in host else f"https://{host}"
+    if isinstance(path, str) and path.strip():
+        attribution["path"] = path.strip()[:2048]
+    fields = capture.submission_fields(
+        {name: value for name, value in body.items() if name not in _PLUGIN_FIELDS}
+    )
+    site = await forms.site_for_page(session, site_key, _page_host(request))
+    principal = await auth.site_principal(session, site.site.workspace_id)
+    captured = await capture.capture(
+        session,
+        principal,
+        capture.Submission(
+            fields=fields,
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            session_id=session_id,
+            site_id=site.site.id,
+            attribution=attribution,
+            source=LeadSource.WORDPRESS,
+        ),
+        Actor.system("wordpress plugin"),
+        request.state.settings,
+    )
+    return success(request, {"message": "Lead received", "submissionId": captured.submission_id})
