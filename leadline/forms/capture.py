@@ -30,7 +30,8 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
-from leadline.models import IpRule, Lead, LeadSubmission
+from leadline.models import IpRule, Lead, LeadSubmission, VisitSession
+from leadline.tracking import service as tracking
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
@@ -62,6 +63,8 @@ class Submission:
     time_to_submit: float | None = None
     site_id: str | None = None
     form_id: str | None = None
+    # Whether the form's consent box was ticked; None when the form has none.
+    contact_consent: bool | None = None
     # Click IDs and tags the sender knew (cookies, say); a tracked visit's win over them.
     attribution: dict[str, str] = field(default_factory=dict)
     source: LeadSource = LeadSource.INBOUND
@@ -213,7 +216,17 @@ def _phone(fields: dict[str, str]) -> str | None:
     return phone
 
 
-def suspicion(submission: Submission, visit_known: bool) -> tuple[int, list[str]]:
+def _engagement(visit: VisitSession) -> tuple[int, str]:
+    """The visit's engagement as of now (reference 3.4): an open visit counts its time so far."""
+    elapsed = int((visit.last_seen_at - visit.started_at).total_seconds() * 1000)
+    return tracking.engagement(
+        max(visit.duration_ms, elapsed), visit.max_scroll, visit.clicks, visit.earlier_visits
+    )
+
+
+def suspicion(
+    submission: Submission, visit_known: bool, engagement_score: int | None = None
+) -> tuple[int, list[str]]:
     """The suspicion score (0-100) of a submission and why (reference 3.5, the parts this
     server can see)."""
     reasons: list[tuple[int, str]] = []
@@ -227,6 +240,8 @@ def suspicion(submission: Submission, visit_known: bool) -> tuple[int, list[str]
             reasons.append((10, "submitted_under_10s"))
     if not visit_known:
         reasons.append((15, "no_tracking_session"))
+    elif engagement_score == 0:
+        reasons.append((10, "no_engagement"))
     return min(100, sum(points for points, _ in reasons)), [reason for _, reason in reasons]
 
 
@@ -266,7 +281,8 @@ async def capture(
     )
     if visit is None and submission.visitor_id and submission.site_id:
         visit = await repo.latest_visit_of(submission.site_id, submission.visitor_id)
-    score, reasons = suspicion(submission, visit is not None)
+    engaged = _engagement(visit) if visit is not None else None
+    score, reasons = suspicion(submission, visit is not None, engaged[0] if engaged else None)
     row = LeadSubmission(
         id=new_id("sub"),
         workspace_id=principal.workspace_id,
@@ -285,6 +301,9 @@ async def capture(
         ),
         suspicion_score=score,
         suspicion_reasons=json.dumps(reasons),
+        contact_consent=submission.contact_consent,
+        engagement_score=engaged[0] if engaged else None,
+        engagement_label=engaged[1] if engaged else None,
         created_at=utcnow(),
     )
     rule = rule_for(await IpRuleRepository(session).of_workspace(principal.workspace_id), row.ip)
@@ -370,6 +389,9 @@ async def _announce(
         "project": row.project or None,
         "fields": json.loads(row.fields),
         "suspicion_score": row.suspicion_score,
+        "contact_consent": row.contact_consent,
+        "engagement_score": row.engagement_score,
+        "engagement_label": row.engagement_label,
         "created_at": iso_millis(row.created_at),
     }
     payload = {"lead": leads.webhook_lead(lead), "submission": submission}

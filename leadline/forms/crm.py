@@ -79,6 +79,8 @@ def forward_body(lead: Lead, submission: LeadSubmission, reengaged: bool) -> dic
         user_ip=submission.ip,
         user_agent=submission.user_agent,
         suspicion_score=submission.suspicion_score,
+        engagement_score=submission.engagement_score,
+        engagement_label=submission.engagement_label,
         fields=fields,
     )
     for name in _ATTRIBUTION:

@@ -339,6 +339,11 @@ class LeadSubmission(Base):
     time_to_submit_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     suspicion_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     suspicion_reasons: Mapped[str] = mapped_column(Text, default="[]")
+    # The visit's engagement when the form was sent (reference 3.4), if a visit was found.
+    engagement_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    engagement_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Whether the person ticked the form's consent box (``__pg_consent``); None: no such box.
+    contact_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When it was queued to be sent to the CRM (a new lead, or one that wrote again after

@@ -66,6 +66,13 @@ def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
         },
         headers=PAGE,
     ).json()
+    events = [{"type": "click"} for _ in range(3)] + [{"type": "scroll", "data": {"depth": 50}}]
+    batch = client.post(
+        "/track/events/batch",
+        json={"siteKey": site, "sessionId": visit["session_id"], "events": events},
+        headers=PAGE,
+    )
+    assert batch.status_code == 200, batch.text
     answer = post(
         client,
         {
@@ -82,6 +89,7 @@ def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
             "__session_id": visit["session_id"],
             "__pg_hp": "",
             "__pg_tts": "42.5",
+            "__pg_consent": True,
         },
     )
     assert answer.status_code == 200, answer.text
@@ -101,7 +109,10 @@ def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
         visit["session_id"],
     )
     assert row["time_to_submit_ms"] == 42500
+    assert row["contact_consent"] in (True, 1)
     assert json.loads(row["suspicion_reasons"]) == []
+    # 50% scrolled (15 points) and three clicks (3), seconds into the visit.
+    assert (row["engagement_score"], row["engagement_label"]) == (18, "Cold")
     assert "__visitor_id" not in json.loads(row["fields"])
 
 

@@ -72,7 +72,8 @@ def test_new_and_reengaged_leads_are_sent_to_the_crm(
         submit(client, site, EMAIL="ada@example.com", FIRSTNAME="Ada", PROJECT="Riverside")
         submit(client, site, EMAIL="ada@example.com", PROJECT="Riverside", USER_MESSAGE="Again")
     assert len(jobs(settings)) == 1
-    run_worker_until(configured, lambda: len(crm.received) == 1)
+    run_worker_until(configured, lambda: jobs(settings)[0]["state"] == "succeeded")
+    assert len(crm.received) == 1
     body = json.loads(crm.received[0].body)
     assert (body["first_name"], body["email"], body["project_name"]) == (
         "Ada",
@@ -82,7 +83,6 @@ def test_new_and_reengaged_leads_are_sent_to_the_crm(
     assert body["reengaged"] is False
     (lead,) = fetch_rows(settings, "SELECT id FROM leads")
     assert body["lead_id"] == lead["id"]
-    run_worker_until(configured, lambda: jobs(settings)[0]["state"] == "succeeded")
     (send,) = fetch_rows(settings, "SELECT status_code, attempt, url FROM crm_sends")
     assert (send["status_code"], send["attempt"], send["url"]) == (200, 1, crm.url)
 

@@ -1,4 +1,5 @@
-"""Serving /tracker.js, /p and /fp.js: the size budgets, caching, compression and headers."""
+"""Serving /tracker.js, /p, /fp.js, /form.js and /pulse.js: the size budgets, caching,
+compression and headers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from starlette.testclient import TestClient
 
 from leadline.tracking.scripts import (
     FINGERPRINT_JS,
+    FORM_JS,
     PIXEL_JS,
+    PULSE_JS,
     SCRIPT_ROUTES,
     TRACKER_JS,
     VERSION,
@@ -26,6 +29,9 @@ BUDGET = 4096
 # /fp.js, loaded on demand by the other two, has a budget of its own.
 FINGERPRINT_BUDGET = 1536
 PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS, "/fp.js": FINGERPRINT_JS}
+# The forms, alone and with the tracker: no budget, but served the same way.
+FORM_PATHS = {"/form.js": FORM_JS, "/pulse.js": PULSE_JS}
+SERVED = {**PATHS, **FORM_PATHS}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +55,14 @@ def test_the_fingerprint_script_fits_its_budget(scripts: TestClient) -> None:
     assert len(gzip.compress(FINGERPRINT_JS.body, compresslevel=9)) <= FINGERPRINT_BUDGET
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", SERVED)
 def test_version_comment_first(scripts: TestClient, path: str) -> None:
     text = scripts.get(path).text
     assert text.startswith(f"/*! leadline tracker {VERSION} */\n")
     assert VERSION == "1.0.0"
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", SERVED)
 def test_headers(scripts: TestClient, path: str) -> None:
     response = scripts.get(path, headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
@@ -65,27 +71,27 @@ def test_headers(scripts: TestClient, path: str) -> None:
     assert response.headers["vary"] == "Accept-Encoding"
     assert response.headers["access-control-allow-origin"] == "*"
     assert "content-encoding" not in response.headers
-    assert response.content == PATHS[path].body
-    assert int(response.headers["content-length"]) == len(PATHS[path].body)
+    assert response.content == SERVED[path].body
+    assert int(response.headers["content-length"]) == len(SERVED[path].body)
     etag = response.headers["etag"]
     assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # strong: no W/
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", SERVED)
 def test_gzip_when_accepted(scripts: TestClient, path: str) -> None:
     raw = scripts.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
     assert raw.headers["content-encoding"] == "gzip"
     assert raw.headers["vary"] == "Accept-Encoding"
-    assert raw.content == PATHS[path].body  # the client decoded it
-    assert int(raw.headers["content-length"]) == len(PATHS[path].gzipped)
-    assert gzip.decompress(PATHS[path].gzipped) == PATHS[path].body
+    assert raw.content == SERVED[path].body  # the client decoded it
+    assert int(raw.headers["content-length"]) == len(SERVED[path].gzipped)
+    assert gzip.decompress(SERVED[path].gzipped) == SERVED[path].body
     plain = scripts.get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "content-encoding" not in plain.headers
     # Each encoding is its own representation, with its own strong ETag.
     assert raw.headers["etag"] != plain.headers["etag"]
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", SERVED)
 @pytest.mark.parametrize("encoding", ["gzip", "identity"])
 def test_if_none_match_answers_304(scripts: TestClient, path: str, encoding: str) -> None:
     first = scripts.get(path, headers={"Accept-Encoding": encoding})
@@ -101,25 +107,24 @@ def test_if_none_match_answers_304(scripts: TestClient, path: str, encoding: str
         assert again.headers["vary"] == "Accept-Encoding"
     stale = scripts.get(path, headers={"Accept-Encoding": encoding, "If-None-Match": '"old"'})
     assert stale.status_code == 200
-    assert stale.content == PATHS[path].body
+    assert stale.content == SERVED[path].body
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", SERVED)
 def test_head(scripts: TestClient, path: str) -> None:
     response = scripts.head(path, headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert response.content == b""
-    assert int(response.headers["content-length"]) == len(PATHS[path].body)
-    assert response.headers["etag"] == PATHS[path].etag
+    assert int(response.headers["content-length"]) == len(SERVED[path].body)
+    assert response.headers["etag"] == SERVED[path].etag
     gzipped = scripts.head(path, headers={"Accept-Encoding": "gzip"})
     assert gzipped.headers["content-encoding"] == "gzip"
-    assert int(gzipped.headers["content-length"]) == len(PATHS[path].gzipped)
+    assert int(gzipped.headers["content-length"]) == len(SERVED[path].gzipped)
 
 
 def test_other_methods_are_refused(scripts: TestClient) -> None:
-    assert scripts.post("/tracker.js").status_code == 405
-    assert scripts.post("/p").status_code == 405
-    assert scripts.post("/fp.js").status_code == 405
+    for path in SERVED:
+        assert scripts.post(path).status_code == 405
 
 
 def test_etag_is_a_hash_of_the_content() -> None:
@@ -157,6 +162,55 @@ def test_the_fingerprint_is_computed_only_in_fp_js() -> None:
         assert computation not in PIXEL_JS.body.decode()
     for face in (TRACKER_JS, PIXEL_JS):
         assert "'/fp.js'" in face.body.decode()
+
+
+@pytest.mark.parametrize("path", FORM_PATHS)
+def test_the_form_scripts_are_served_compressed_and_cached(scripts: TestClient, path: str) -> None:
+    served = scripts.get(path, headers={"Accept-Encoding": "gzip"})
+    assert served.status_code == 200
+    assert served.headers["content-encoding"] == "gzip"
+    assert served.headers["cache-control"] == "public, max-age=3600"
+    assert served.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert served.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert served.headers["etag"] == FORM_PATHS[path].gzip_etag
+    # Compressed well below the plain text, and small for what it does.
+    assert int(served.headers["content-length"]) < len(FORM_PATHS[path].body) / 2
+    assert int(served.headers["content-length"]) <= (4096 if path == "/form.js" else 8192)
+    cached = scripts.get(
+        path, headers={"Accept-Encoding": "gzip", "If-None-Match": served.headers["etag"]}
+    )
+    assert cached.status_code == 304
+
+
+def test_the_form_scripts_carry_the_forms_and_only_pulse_js_the_tracker() -> None:
+    form = FORM_JS.body.decode()
+    pulse = PULSE_JS.body.decode()
+    tracker = TRACKER_JS.body.decode()
+    for text in (form, pulse):
+        assert text.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
+        assert text.rstrip().endswith("})();")
+        assert "\n//" not in text
+        for part in ("w.PulseGateForms", "'/forms/config?'", "'/lead.capture'", "__pg_website"):
+            assert part in text
+    # form.js stands alone: no tracker core, and nothing of the forms in the tracker faces.
+    assert "/track/" not in form
+    assert "PulseGateSession" in form  # it reads the tracker's ids, when one runs
+    assert "W.PulseGateSession = W.PulseGate = PG" not in form
+    for face in (TRACKER_JS, PIXEL_JS):
+        assert "/lead.capture" not in face.body.decode()
+        assert "/forms/config" not in face.body.decode()
+    # pulse.js is the tracker face, the forms and what joins them.
+    assert "W.PulseGateSession = W.PulseGate = PG" in pulse
+    assert ".renderForm = renderForm" in pulse
+    assert "getVisitorId" in tracker
+    assert "getLandingUrl" in tracker
+
+
+def test_the_form_scripts_are_built_the_same_way_every_time() -> None:
+    assert Script.standalone("form.js") == FORM_JS
+    assert Script.build("core.js", "tracker.js", "form.js", "pulse.js") == PULSE_JS
+    etags = {script.etag for script in SERVED.values()}
+    assert len(etags) == len(SERVED)
 
 
 @pytest.mark.parametrize(

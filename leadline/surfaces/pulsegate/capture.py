@@ -42,7 +42,7 @@ _encoder = msgspec.json.Encoder()
 # The scripts' own fields: read here, never stored as the form's.
 _SITE_KEY, _FORM_ID = "siteKey", "formId"
 _VISITOR, _SESSION, _OCTA_SESSION = "__visitor_id", "__session_id", "octa_sid"
-_HONEYPOT, _TTS = "__pg_hp", "__pg_tts"
+_HONEYPOT, _TTS, _CONSENT = "__pg_hp", "__pg_tts", "__pg_consent"
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -143,6 +143,10 @@ async def _capture(request: Request) -> Response:
     visit = (sessions[0] or sessions[1])[:64] or None
     honeypot = bool(_text(raw.pop(_HONEYPOT, "")))
     tts = _seconds(raw.pop(_TTS, None))
+    consent = raw.pop(_CONSENT, None)
+    contact_consent = (
+        None if consent is None else _text(consent).lower() in ("true", "1", "on", "yes")
+    )
     fields = capture.submission_fields(
         {name: value for name, value in raw.items() if not str(name).startswith("__")}
     )
@@ -188,6 +192,7 @@ async def _capture(request: Request) -> Response:
                 session_id=visit,
                 honeypot=honeypot,
                 time_to_submit=tts,
+                contact_consent=contact_consent,
                 site_id=site_id,
                 form_id=form_id or None,
             ),

@@ -2,8 +2,10 @@
 // data-site-key starts it; otherwise call PulseGateSession.init({siteKey, endpoint, consentMode}).
 // The endpoint defaults to the origin this script was loaded from. init({fingerprint: true}) (or
 // data-fingerprint="true") turns on the device fingerprint, sent with consent only (core.js).
+// getVisitorId and getLandingUrl (the page the script was loaded on, with its click IDs) are
+// for the forms (form.js) to pass on with a submission.
 
-var me = D.currentScript, t = null;
+var me = D.currentScript, t = null, land = L.href;
 var PG = {
   init: o => {
     var c = cfg(me, 'site-key'), k;
@@ -14,7 +16,9 @@ var PG = {
   trackEvent: (type, data, opt) => t ? t.trackEvent(type, data, opt) : null,
   flush: () => { if (t) t.flush(); },
   setConsent: f => { if (t) t.setConsent(f); },
-  getSessionId: () => t ? t.getSessionId() : null
+  getSessionId: () => t ? t.getSessionId() : null,
+  getVisitorId: () => t ? t.getVisitorId() : null,
+  getLandingUrl: () => t ? land : null
 };
 if (!W.PulseGateSession) {
   W.PulseGateSession = W.PulseGate = PG;

@@ -1,0 +1,6 @@
+// /pulse.js: the tracker (core.js and the PulseGate face) and the forms (form.js) in one script.
+// PulseGate.init(options) starts the tracker as PulseGateSession.init does (the endpoint
+// defaults to this script's origin); PulseGate.renderForm(options) is PulseGateForms.render.
+// A tracker loaded before keeps its object, which gets renderForm added.
+
+(W.PulseGateSession || PG).renderForm = renderForm;
