@@ -3,8 +3,6 @@ site's domains (PulseGate's forms config; see docs/api/forms.md)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,23 +11,12 @@ from starlette.routing import Route
 from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.forms import service as forms
-from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
-
-_encoder = msgspec.json.Encoder()
-
-
-def _page_host(request: Request) -> str | None:
-    page = request.headers.get("origin") or request.headers.get("referer") or ""
-    return urlsplit(page).hostname if page and page != "null" else None
-
-
-def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        _encoder.encode(payload),
-        status_code=status,
-        media_type="application/json",
-        headers={**CORS, **(headers or {})},
-    )
+from leadline.surfaces.pulsegate.envelope import (
+    CORS,
+    PREFLIGHT_MAX_AGE,
+    error_answer,
+    json_answer,
+)
 
 
 async def form_config(request: Request) -> Response:
@@ -42,11 +29,15 @@ async def form_config(request: Request) -> Response:
     form_id = request.query_params.get("formId", "").strip()
     try:
         async with database.transaction() as session:
-            site, form = await forms.form_for_page(session, site_key, form_id, _page_host(request))
+            site, form = await forms.form_for_page(
+                session,
+                site_key,
+                form_id,
+                forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+            )
     except LeadlineError as exc:
-        status, body, headers = error_parts(exc)
-        return _json(body, status, headers)
-    return _json(
+        return error_answer(exc)
+    return json_answer(
         {
             "site_key": site.site.site_key,
             "form_id": form.form_id,

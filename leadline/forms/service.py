@@ -63,6 +63,12 @@ def host_allowed(host: str, domains: list[str]) -> bool:
     return False
 
 
+def page_host(origin: str | None, referer: str | None) -> str | None:
+    """The host of the page a browser's request came from: its Origin, else its Referer."""
+    page = origin or referer or ""
+    return urlsplit(page).hostname if page and page != "null" else None
+
+
 def new_site_key() -> str:
     """A public site key, ``pk_live_`` and 20 characters, as PulseGate's look. (Sites made
     before kept their ``LL-`` keys: snippets in customers' pages carry them.)"""

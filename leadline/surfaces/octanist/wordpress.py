@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -52,13 +51,6 @@ def cookie_attribution(cookies: Any) -> tuple[dict[str, str], str | None]:
     return found, (jar.get("octa_sid") or None)
 
 
-def _page_host(request: Request) -> str | None:
-    page = request.headers.get("origin") or request.headers.get("referer") or ""
-    if page and page != "null":
-        return urlsplit(page).hostname
-    return None
-
-
 @router.post(
     "/integrations/incoming/wp/{site_key}/",
     response_model=s.ReceivedSubmissionEnvelope,
@@ -97,7 +89,11 @@ async def wordpress_submission(request: Request, session: Session, site_key: str
     fields = capture.submission_fields(
         {name: value for name, value in body.items() if name not in _PLUGIN_FIELDS}
     )
-    site = await forms.site_for_page(session, site_key, _page_host(request))
+    site = await forms.site_for_page(
+        session,
+        site_key,
+        forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+    )
     principal = await auth.site_principal(session, site.site.workspace_id)
     captured = await capture.capture(
         session,

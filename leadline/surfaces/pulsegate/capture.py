@@ -13,7 +13,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import msgspec
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -34,24 +33,19 @@ from leadline.errors import (
 from leadline.forms import capture, crm
 from leadline.forms import service as forms
 from leadline.forms.schemas import parse_definition
-from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
+from leadline.surfaces.pulsegate.envelope import (
+    CORS,
+    PREFLIGHT_MAX_AGE,
+    error_answer,
+    json_answer,
+)
 
 MAX_BODY = 256 * 1024
 SUNSET = "Mon, 01 Jun 2026 00:00:00 GMT"
-_encoder = msgspec.json.Encoder()
 # The scripts' own fields: read here, never stored as the form's.
 _SITE_KEY, _FORM_ID = "siteKey", "formId"
 _VISITOR, _SESSION, _OCTA_SESSION = "__visitor_id", "__session_id", "octa_sid"
 _HONEYPOT, _TTS, _CONSENT = "__pg_hp", "__pg_tts", "__pg_consent"
-
-
-def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        _encoder.encode(payload),
-        status_code=status,
-        media_type="application/json",
-        headers={**CORS, **(headers or {})},
-    )
 
 
 async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
@@ -105,11 +99,6 @@ def _seconds(value: Any) -> float | None:
     return seconds if 0 <= seconds < 10**7 else None
 
 
-def _page_host(request: Request) -> str | None:
-    page = request.headers.get("origin") or request.headers.get("referer") or ""
-    return urlsplit(page).hostname if page and page != "null" else None
-
-
 async def lead_capture(request: Request) -> Response:
     if request.method == "OPTIONS":
         return Response(
@@ -128,8 +117,7 @@ async def lead_capture(request: Request) -> Response:
     try:
         response = await _capture(request)
     except LeadlineError as exc:
-        status, body, headers = error_parts(exc)
-        response = _json(body, status, headers)
+        response = error_answer(exc)
     response.headers.update(extra)
     return response
 
@@ -173,7 +161,10 @@ async def _capture(request: Request) -> Response:
                 )
             try:
                 site, form = await forms.form_for_page(
-                    session, site_key, form_id, _page_host(request)
+                    session,
+                    site_key,
+                    form_id,
+                    forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
                 )
             except NotFound as exc:
                 raise Forbidden(exc.message) from None
@@ -204,7 +195,7 @@ async def _capture(request: Request) -> Response:
         if target and urlsplit(target).scheme in ("http", "https"):
             return RedirectResponse(target, status_code=303, headers=CORS)
     # The same answer whatever became of it: a bot learns nothing from it.
-    return _json({"success": True, "submission_id": captured.submission_id})
+    return json_answer({"success": True, "submission_id": captured.submission_id})
 
 
 def _secret(request: Request) -> str | None:
@@ -238,9 +229,8 @@ def _crm_endpoint(webhook: bool, work: Any) -> Any:
             async with database.transaction() as session:
                 answer = await work(session, body)
         except LeadlineError as exc:
-            status, error, headers = error_parts(exc)
-            return _json(error, status, headers)
-        return _json(answer)
+            return error_answer(exc)
+        return json_answer(answer)
 
     return endpoint
 

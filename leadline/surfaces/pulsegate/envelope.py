@@ -1,8 +1,11 @@
 """PulseGate's answers: the CORS headers every response carries and the one mapping of
 LeadlineError to its error shape, ``{"error": "..."}`` with the status, used by every PulseGate
-route (the tracking handler included)."""
+route (the tracking handler, plain ASGI, takes the parts; the Starlette routes the answers)."""
 
 from __future__ import annotations
+
+import msgspec
+from starlette.responses import Response
 
 from leadline.errors import LeadlineError, RateLimited, ServiceUnavailable
 
@@ -25,3 +28,23 @@ def error_parts(error: LeadlineError) -> tuple[int, dict[str, str], dict[str, st
     ):
         headers["Retry-After"] = str(error.retry_after)
     return error.status_code, {"error": error.message}, headers
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_answer(
+    payload: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON answer of a Starlette route of the surface, with the CORS headers."""
+    return Response(
+        _encoder.encode(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={**CORS, **(headers or {})},
+    )
+
+
+def error_answer(error: LeadlineError) -> Response:
+    status, body, headers = error_parts(error)
+    return json_answer(body, status, headers)
