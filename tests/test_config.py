@@ -39,3 +39,21 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_database_is_refused() -> None:
     with pytest.raises(ValidationError, match="sqlite:/// or postgresql://"):
         Settings(database_url="mysql://root@localhost/ll")
+
+
+def test_lead_capture_settings_take_pulsegates_names_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LEAD_REENGAGE_HOURS", "CRM_WEBHOOK_SECRET", "CRM_CALLBACK_SECRET"):
+        monkeypatch.delenv(f"LEADLINE_{name}", raising=False)
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    assert (defaults.lead_reengage_hours, defaults.crm_webhook_secret) == (24.0, None)
+    monkeypatch.setenv("LEAD_REENGAGE_HOURS", "6")
+    monkeypatch.setenv("CRM_WEBHOOK_SECRET", "from-pulsegate")
+    monkeypatch.setenv("LEADLINE_CRM_CALLBACK_SECRET", "ours")
+    settings = Settings()
+    assert settings.lead_reengage_hours == 6.0
+    assert settings.crm_webhook_secret == "from-pulsegate"
+    assert settings.crm_callback_secret == "ours"
+    # Leadline's own name wins when both are set.
+    monkeypatch.setenv("LEADLINE_LEAD_REENGAGE_HOURS", "12")
+    assert Settings().lead_reengage_hours == 12.0

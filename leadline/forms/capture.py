@@ -21,11 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.auth import service as auth
+from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.config import Settings
-from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from leadline.forms import crm
+from leadline.forms import service as forms
 from leadline.forms.repository import IpRuleRepository, SubmissionRepository
+from leadline.forms.schemas import parse_definition
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
@@ -186,6 +190,63 @@ def rule_for(rules: list[IpRule], ip: str | None) -> IpRule | None:
     return max(
         covering, key=lambda rule: ipaddress.ip_network(rule.network).prefixlen, default=None
     )
+
+
+# ------------------------------------------------------------------------ who may send
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a submission, once checked: the caller the lead is made as, the actor the
+    audit log names, the site it came through (if known) and its form's thank-you page."""
+
+    principal: Principal
+    actor: Actor
+    site_id: str | None = None
+    thank_you_url: str | None = None
+
+
+async def sender_with_key(session: AsyncSession, key: str, site_key: str | None) -> Sender:
+    """A backend sending with an API key: an integration (or admin) key, no page check; a
+    site key of the key's workspace is kept for attribution."""
+    principal = await auth.authenticate(session, key)
+    if principal.role not in (Role.INTEGRATION, Role.ADMIN):
+        raise Forbidden("lead capture takes an integration key (or an admin key)")
+    site_id = None
+    if site_key:
+        found = await forms.site_by_key(session, site_key)
+        if found is not None and found.site.workspace_id == principal.workspace_id:
+            site_id = found.site.id
+    return Sender(principal, Actor.key(principal.key_id), site_id)
+
+
+async def sender_from_page(
+    session: AsyncSession,
+    site_key: str,
+    page_host: str | None,
+    *,
+    form_id: str | None,
+    actor: str,
+) -> Sender:
+    """A browser on a page of the site. With ``form_id`` (a form's own submission) both must
+    be given and the site must have that form, enabled; without (the WordPress plugin's,
+    whose forms are the site's own) the site alone is checked. Anything else is 403."""
+    if form_id is None:
+        site = await forms.site_for_page(session, site_key, page_host)
+        thank_you = None
+    else:
+        if not site_key or not form_id:
+            raise Forbidden(
+                "send an integration key in X-API-Key, or siteKey and formId from a page"
+                " of the site"
+            )
+        try:
+            site, form = await forms.form_for_page(session, site_key, form_id, page_host)
+        except NotFound as exc:
+            raise Forbidden(exc.message) from None
+        thank_you = parse_definition(form.form_json).thank_you_url
+    principal = await auth.site_principal(session, site.site.workspace_id)
+    return Sender(principal, Actor.system(actor), site.site.id, thank_you)
 
 
 # ------------------------------------------------------------------------------- capture

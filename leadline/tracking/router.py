@@ -16,7 +16,6 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgspec
 from starlette.types import Receive, Scope, Send
@@ -30,7 +29,7 @@ from leadline.errors import (
     RateLimited,
     ValidationFailed,
 )
-from leadline.forms.service import SiteCache, SiteInfo
+from leadline.forms.service import SiteCache, SiteInfo, page_host
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
@@ -220,8 +219,7 @@ async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
 
 def _client(incoming: Incoming) -> tracking.Client:
     headers = incoming.headers
-    origin = (headers.get(b"origin") or headers.get(b"referer") or b"").decode("latin-1")
-    host = urlsplit(origin).hostname if origin and origin != "null" else None
+    host = page_host(incoming.header("origin"), incoming.header("referer"))
     client = incoming.scope.get("client")
     return tracking.Client(
         ip=str(client[0]) if client else "",

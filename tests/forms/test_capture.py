@@ -11,8 +11,13 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
-from leadline.forms import service as forms
-from tests.fixtures.factories import fetch_rows, make_key, make_site, run_in_transaction
+from tests.fixtures.factories import (
+    fetch_rows,
+    make_form,
+    make_key,
+    make_site,
+    run_in_transaction,
+)
 
 PAGE = {"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
 FORM = {
@@ -29,12 +34,7 @@ FORM = {
 @pytest.fixture
 def site(settings: Settings) -> str:
     key = make_site(settings, "acme", "shop.example")
-    run_in_transaction(
-        settings,
-        lambda session: forms.create_form(
-            session, site_key=key, form_id="enquiry", form_json=json.dumps(FORM)
-        ),
-    )
+    make_form(settings, key, FORM)
     return key
 
 

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
-from leadline.forms import service as forms
-from tests.fixtures.factories import fetch_rows, make_site, run_in_transaction
+from tests.fixtures.factories import fetch_rows, make_form, make_site
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.receiver import Answer, Receiver, receiver
 
@@ -41,12 +40,7 @@ def crm_settings(settings: Settings, url: str | None, **more: Any) -> Settings:
 @pytest.fixture
 def site(settings: Settings) -> str:
     key = make_site(settings, "acme", "shop.example")
-    run_in_transaction(
-        settings,
-        lambda session: forms.create_form(
-            session, site_key=key, form_id="enquiry", form_json=json.dumps(FORM)
-        ),
-    )
+    make_form(settings, key, FORM)
     return key
 
 

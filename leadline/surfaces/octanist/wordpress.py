@@ -14,8 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from leadline.audit.service import Actor
-from leadline.auth import service as auth
 from leadline.errors import PayloadTooLarge, ValidationFailed
 from leadline.forms import capture
 from leadline.forms import service as forms
@@ -89,25 +87,26 @@ async def wordpress_submission(request: Request, session: Session, site_key: str
     fields = capture.submission_fields(
         {name: value for name, value in body.items() if name not in _PLUGIN_FIELDS}
     )
-    site = await forms.site_for_page(
+    sender = await capture.sender_from_page(
         session,
         site_key,
         forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+        form_id=None,
+        actor="wordpress plugin",
     )
-    principal = await auth.site_principal(session, site.site.workspace_id)
     captured = await capture.capture(
         session,
-        principal,
+        sender.principal,
         capture.Submission(
             fields=fields,
             ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
             session_id=session_id,
-            site_id=site.site.id,
+            site_id=sender.site_id,
             attribution=attribution,
             source=LeadSource.WORDPRESS,
         ),
-        Actor.system("wordpress plugin"),
+        sender.actor,
         request.state.settings,
     )
     return success(request, {"message": "Lead received", "submissionId": captured.submission_id})

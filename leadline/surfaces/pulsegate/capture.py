@@ -18,21 +18,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from leadline.audit.service import Actor
-from leadline.auth import service as auth
-from leadline.auth.roles import Role
 from leadline.db import Database
 from leadline.errors import (
-    Forbidden,
     LeadlineError,
-    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from leadline.forms import capture, crm
 from leadline.forms import service as forms
-from leadline.forms.schemas import parse_definition
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
@@ -141,40 +135,20 @@ async def _capture(request: Request) -> Response:
     database: Database = request.state.db
     key = request.headers.get("x-api-key")
     client = request.client
-    thank_you: str | None = None
     async with database.transaction() as session:
-        site_id: str | None = None
         if key:
-            principal = await auth.authenticate(session, key)
-            if principal.role not in (Role.INTEGRATION, Role.ADMIN):
-                raise Forbidden("lead capture takes an integration key (or an admin key)")
-            actor = Actor.key(principal.key_id)
-            if site_key:
-                found = await forms.site_by_key(session, site_key)
-                if found is not None and found.site.workspace_id == principal.workspace_id:
-                    site_id = found.site.id
+            sender = await capture.sender_with_key(session, key, site_key)
         else:
-            if not site_key or not form_id:
-                raise Forbidden(
-                    "send an integration key in X-API-Key, or siteKey and formId from a page"
-                    " of the site"
-                )
-            try:
-                site, form = await forms.form_for_page(
-                    session,
-                    site_key,
-                    form_id,
-                    forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
-                )
-            except NotFound as exc:
-                raise Forbidden(exc.message) from None
-            site_id = site.site.id
-            principal = await auth.site_principal(session, site.site.workspace_id)
-            actor = Actor.system(f"form {form_id}")
-            thank_you = parse_definition(form.form_json).thank_you_url
+            sender = await capture.sender_from_page(
+                session,
+                site_key,
+                forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+                form_id=form_id,
+                actor=f"form {form_id}",
+            )
         captured = await capture.capture(
             session,
-            principal,
+            sender.principal,
             capture.Submission(
                 fields=fields,
                 ip=client.host if client else None,
@@ -184,14 +158,14 @@ async def _capture(request: Request) -> Response:
                 honeypot=honeypot,
                 time_to_submit=tts,
                 contact_consent=contact_consent,
-                site_id=site_id,
+                site_id=sender.site_id,
                 form_id=form_id or None,
             ),
-            actor,
+            sender.actor,
             request.state.settings,
         )
     if browser_post:
-        target = thank_you or request.headers.get("referer")
+        target = sender.thank_you_url or request.headers.get("referer")
         if target and urlsplit(target).scheme in ("http", "https"):
             return RedirectResponse(target, status_code=303, headers=CORS)
     # The same answer whatever became of it: a bot learns nothing from it.
