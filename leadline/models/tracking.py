@@ -44,6 +44,8 @@ class Site(Base):
     # Whether a browser's fingerprint (sent only with analytics consent) may identify the
     # visitor and device.
     fingerprinting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A deleted site keeps its visits, events and leads; its key no longer names it.
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class SiteDomain(Base):
