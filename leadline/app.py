@@ -24,6 +24,7 @@ from leadline.http import RequestIdMiddleware, SurfaceMount
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
+from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking import router as tracking_router
 from leadline.tracking.limits import TrackingLimiter
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
+            *MANAGEMENT_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),

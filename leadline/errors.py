@@ -61,6 +61,20 @@ class NotFound(LeadlineError):
         self.resource = resource
 
 
+class MethodNotAllowed(LeadlineError):
+    """``allowed`` lists the methods the resource answers (the ``Allow`` header)."""
+
+    status_code = 405
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"{method} is not allowed here; use {', '.join(allowed)}",
+            details={"allowed": allowed},
+        )
+        self.allowed = allowed
+
+
 class Conflict(LeadlineError):
     status_code = 409
     code = "conflict"

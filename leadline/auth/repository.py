@@ -35,6 +35,9 @@ class ApiKeyRepository:
         result = await self.session.execute(query.order_by(Workspace.slug, ApiKey.created_at))
         return [(row[0], row[1]) for row in result.all()]
 
+    async def get(self, key_id: str) -> ApiKey | None:
+        return await self.session.get(ApiKey, key_id)
+
     async def get_by_id_or_prefix(self, ident: str) -> list[ApiKey]:
         result = await self.session.execute(
             select(ApiKey).where((ApiKey.id == ident) | (ApiKey.prefix == ident))

@@ -20,10 +20,12 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     JOBS_MANAGE = "jobs:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    SITES_MANAGE = "sites:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    # Only admins read the audit log, inspect and replay jobs, and manage webhooks.
+    # Only admins read the audit log, inspect and replay jobs, and manage webhooks, sites, forms
+    # and integration keys.
     Role.ADMIN: frozenset(Permission),
     # Integrations push leads in and update them; they read nothing back.
     Role.INTEGRATION: frozenset({Permission.LEADS_WRITE}),

@@ -71,14 +71,28 @@ async def create_key(
     name: str | None = None,
     actor: Actor | None = None,
 ) -> IssuedKey:
-    parsed = parse_role(role)
     actor = actor or Actor.cli()
     workspace, _ = await workspaces.get_or_create(session, workspace_slug, actor=actor)
+    return await issue_key(session, workspace, role=role, name=name, actor=actor)
+
+
+async def issue_key(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    role: str,
+    name: str | None = None,
+    actor: Actor,
+) -> IssuedKey:
+    """A new key of ``role`` in ``workspace``; its token is in the answer and nowhere else."""
+    parsed = parse_role(role)
+    if name is not None and len(name.strip()) > 200:
+        raise ValidationFailed("a key's name is at most 200 characters", details={"field": "name"})
     token = tokens.new_api_key()
     key = ApiKey(
         id=new_id("key"),
         workspace_id=workspace.id,
-        name=name or f"{parsed.value} key",
+        name=(name or "").strip() or f"{parsed.value} key",
         role=parsed.value,
         prefix=tokens.visible_prefix(token),
         key_hash=tokens.digest(token),
@@ -97,6 +111,22 @@ async def create_key(
     return IssuedKey(key=key, workspace=workspace, token=token)
 
 
+async def keys_of(session: AsyncSession, workspace_id: str, role: Role) -> list[ApiKey]:
+    """The workspace's keys of ``role``, revoked ones too, oldest first."""
+    return [
+        key
+        for key, _ in await ApiKeyRepository(session).with_workspaces(workspace_id)
+        if key.role == role.value
+    ]
+
+
+async def key_of(session: AsyncSession, workspace_id: str, key_id: str, role: Role) -> ApiKey:
+    key = await ApiKeyRepository(session).get(key_id)
+    if key is None or key.workspace_id != workspace_id or key.role != role.value:
+        raise NotFound(f"no {role.value} key {key_id}", resource="api_key")
+    return key
+
+
 async def list_keys(
     session: AsyncSession, workspace_slug: str | None = None
 ) -> list[tuple[ApiKey, Workspace]]:
@@ -113,14 +143,24 @@ async def revoke_key(session: AsyncSession, ident: str, *, actor: Actor | None =
         raise NotFound(f"no API key with id or prefix '{ident}'")
     if len(matches) > 1:
         raise Conflict(f"'{ident}' matches {len(matches)} keys; revoke by key id")
-    key = matches[0]
+    return await _revoke(session, matches[0], actor or Actor.cli())
+
+
+async def revoke_key_of(
+    session: AsyncSession, workspace_id: str, key_id: str, role: Role, actor: Actor
+) -> ApiKey:
+    """Revoke a key of the workspace; revoking it again changes nothing."""
+    return await _revoke(session, await key_of(session, workspace_id, key_id, role), actor)
+
+
+async def _revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
         await audit.record(
             session,
             key.workspace_id,
-            actor or Actor.cli(),
+            actor,
             "api_key.revoked",
             "api_key",
             key.id,

@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -75,6 +76,9 @@ def new_site_key() -> str:
     return "pk_live_" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(20))
 
 
+_SITE_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
 async def create_site(
     session: AsyncSession,
     *,
@@ -89,24 +93,74 @@ async def create_site(
     """A new site in the workspace (created if missing), trackable from ``domains``."""
     if not domains:
         raise ValidationFailed("a site needs at least one domain", details={"field": "domain"})
-    hosts = sorted({normalise_domain(domain) for domain in domains})
     workspace, _ = await workspaces.get_or_create(session, workspace_slug)
+    managed = await add_site(
+        session,
+        workspace.id,
+        domains=domains,
+        name=name,
+        actor=actor or Actor.cli(),
+        settings={
+            "respect_dnt": respect_dnt,
+            "respect_gpc": respect_gpc,
+            "fingerprinting": fingerprinting,
+        },
+    )
+    return SiteInfo(managed.site, [row.domain for row in managed.domains])
+
+
+@dataclass(frozen=True)
+class ManagedSite:
+    """A site with its domain rows, as the management routes show it."""
+
+    site: Site
+    domains: list[SiteDomain]
+
+
+async def add_site(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    domains: list[str],
+    actor: Actor,
+    name: str | None = None,
+    site_key: str | None = None,
+    settings: dict[str, bool] | None = None,
+) -> ManagedSite:
+    """A new site of the workspace. ``site_key`` keeps a key the site already has in its pages
+    (moving from another install); without one a new key is made. A site may start with no
+    domains: until it has one, every page is refused."""
+    hosts = sorted({normalise_domain(domain) for domain in domains})
+    if site_key is not None:
+        if not _SITE_KEY.match(site_key):
+            raise ValidationFailed(
+                f"'{site_key}' is not a site key: 8-64 letters, digits, '_' or '-'",
+                details={"field": "site_key"},
+            )
+        if await SiteRepository(session).key_taken(site_key):
+            raise Conflict(
+                f"the site key {site_key} is taken (deleted sites keep theirs)",
+                details={"field": "site_key"},
+            )
+    unknown = sorted(set(settings or {}) - set(SITE_SETTINGS))
+    if unknown:
+        raise ValidationFailed(f"unknown site settings: {', '.join(unknown)}")
+    key = site_key or new_site_key()
+    label = (name or "").strip()[:200] or (hosts[0].removeprefix("*.") if hosts else key)
     site = Site(
         id=new_id("site"),
-        workspace_id=workspace.id,
-        name=(name or hosts[0].removeprefix("*.")).strip()[:200],
-        site_key=new_site_key(),
+        workspace_id=workspace_id,
+        name=label,
+        site_key=key,
         created_at=utcnow(),
-        respect_dnt=respect_dnt,
-        respect_gpc=respect_gpc,
-        fingerprinting=fingerprinting,
+        **{setting: bool((settings or {}).get(setting, False)) for setting in SITE_SETTINGS},
     )
     rows = [SiteDomain(id=new_id("dom"), site_id=site.id, domain=host) for host in hosts]
     await SiteRepository(session).add(site, rows)
     await audit.record(
         session,
-        workspace.id,
-        actor or Actor.cli(),
+        workspace_id,
+        actor,
         "site.created",
         "site",
         site.id,
@@ -114,10 +168,10 @@ async def create_site(
             "name": (None, site.name),
             "domains": (None, hosts),
             "site_key": (None, site.site_key),
-            **{name: (None, getattr(site, name)) for name in SITE_SETTINGS},
+            **{setting: (None, getattr(site, setting)) for setting in SITE_SETTINGS},
         },
     )
-    return SiteInfo(site, hosts)
+    return ManagedSite(site, rows)
 
 
 # The settings of a site that change how its visitors are tracked.
@@ -135,27 +189,30 @@ async def update_site_settings(
     found = await site_by_key(session, site_key)
     if found is None:
         raise NotFound(f"no site has the key {site_key}")
-    unknown = sorted(set(changes) - set(SITE_SETTINGS))
+    await _change_site(session, found.site, changes, actor or Actor.cli())
+    return found
+
+
+async def _change_site(
+    session: AsyncSession, site: Site, changes: Mapping[str, object], actor: Actor
+) -> None:
+    unknown = sorted(set(changes) - {"name", *SITE_SETTINGS})
     if unknown:
         raise ValidationFailed(f"unknown site settings: {', '.join(unknown)}")
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not name or len(name) > 200:
+            raise ValidationFailed("a site's name is 1-200 characters", details={"field": "name"})
+        changes = {**changes, "name": name}
     diff = {}
-    for name, value in changes.items():
-        before = getattr(found.site, name)
+    for setting, value in changes.items():
+        before = getattr(site, setting)
         if before != value:
-            setattr(found.site, name, value)
-            diff[name] = (before, value)
+            setattr(site, setting, value)
+            diff[setting] = (before, value)
     if diff:
         await session.flush()
-        await audit.record(
-            session,
-            found.site.workspace_id,
-            actor or Actor.cli(),
-            "site.updated",
-            "site",
-            found.site.id,
-            diff,
-        )
-    return found
+        await audit.record(session, site.workspace_id, actor, "site.updated", "site", site.id, diff)
 
 
 async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
@@ -208,7 +265,98 @@ class SiteCache:
 
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:
     workspace = await workspaces.require(session, workspace_slug)
-    return [SiteInfo(*found) for found in await SiteRepository(session).of_workspace(workspace.id)]
+    return [
+        SiteInfo(site, [row.domain for row in rows])
+        for site, rows in await SiteRepository(session).of_workspace(workspace.id)
+    ]
+
+
+async def sites_of(session: AsyncSession, workspace_id: str) -> list[ManagedSite]:
+    return [
+        ManagedSite(*found) for found in await SiteRepository(session).of_workspace(workspace_id)
+    ]
+
+
+async def managed_site(session: AsyncSession, workspace_id: str, site_id: str) -> ManagedSite:
+    """A site of the workspace, not deleted; NotFound otherwise (another workspace's too)."""
+    repository = SiteRepository(session)
+    site = await repository.get(workspace_id, site_id)
+    if site is None:
+        raise NotFound(f"no site {site_id}", resource="site")
+    return ManagedSite(site, await repository.domains(site.id))
+
+
+async def change_site(
+    session: AsyncSession,
+    workspace_id: str,
+    site_id: str,
+    changes: Mapping[str, object],
+    actor: Actor,
+) -> ManagedSite:
+    """Rename a site or change its SITE_SETTINGS."""
+    managed = await managed_site(session, workspace_id, site_id)
+    await _change_site(session, managed.site, changes, actor)
+    return managed
+
+
+async def delete_site(session: AsyncSession, workspace_id: str, site_id: str, actor: Actor) -> Site:
+    """Delete a site: its key stops naming it (tracking, forms and capture refuse it within the
+    site cache's expiry) and it leaves the lists; its visits, events, leads and submissions stay,
+    and its key is never given to another site."""
+    site = (await managed_site(session, workspace_id, site_id)).site
+    site.deleted_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        workspace_id,
+        actor,
+        "site.deleted",
+        "site",
+        site.id,
+        {"deleted_at": (None, site.deleted_at)},
+    )
+    return site
+
+
+async def add_domain(
+    session: AsyncSession, workspace_id: str, site_id: str, raw: str, actor: Actor
+) -> SiteDomain:
+    managed = await managed_site(session, workspace_id, site_id)
+    host = normalise_domain(raw)
+    if any(row.domain == host for row in managed.domains):
+        raise Conflict(f"the site already has the domain {host}", details={"field": "domain"})
+    row = SiteDomain(id=new_id("dom"), site_id=managed.site.id, domain=host)
+    await SiteRepository(session).add_domain(row)
+    await audit.record(
+        session,
+        workspace_id,
+        actor,
+        "site.domain_added",
+        "site",
+        managed.site.id,
+        {"domain": (None, host)},
+    )
+    return row
+
+
+async def remove_domain(
+    session: AsyncSession, workspace_id: str, site_id: str, domain_id: str, actor: Actor
+) -> SiteDomain:
+    managed = await managed_site(session, workspace_id, site_id)
+    row = next((row for row in managed.domains if row.id == domain_id), None)
+    if row is None:
+        raise NotFound(f"the site has no domain {domain_id}", resource="domain")
+    await SiteRepository(session).remove_domain(row)
+    await audit.record(
+        session,
+        workspace_id,
+        actor,
+        "site.domain_removed",
+        "site",
+        managed.site.id,
+        {"domain": (row.domain, None)},
+    )
+    return row
 
 
 # ------------------------------------------------------------------------------- forms
@@ -229,6 +377,26 @@ async def create_form(
     found = await site_by_key(session, site_key)
     if found is None:
         raise NotFound(f"no site has the key {site_key}", resource="site")
+    return await add_form(
+        session,
+        found.site,
+        form_id=form_id,
+        form_json=form_json,
+        name=name,
+        actor=actor or Actor.cli(),
+    )
+
+
+async def add_form(
+    session: AsyncSession,
+    site: Site,
+    *,
+    form_id: str,
+    form_json: bytes | str,
+    actor: Actor,
+    name: str | None = None,
+    enabled: bool = True,
+) -> SiteForm:
     if not _FORM_ID.match(form_id):
         raise ValidationFailed(
             f"'{form_id}' is not a form id: 1-64 letters, digits, '_', '.' or '-'",
@@ -236,17 +404,17 @@ async def create_form(
         )
     definition = parse_definition(form_json)
     repository = FormRepository(session)
-    if await repository.get(found.site.id, form_id) is not None:
+    if await repository.get(site.id, form_id) is not None:
         raise Conflict(f"the site already has a form {form_id}", details={"field": "form_id"})
     now = utcnow()
     form = SiteForm(
         id=new_id("form"),
-        workspace_id=found.site.workspace_id,
-        site_id=found.site.id,
+        workspace_id=site.workspace_id,
+        site_id=site.id,
         form_id=form_id,
-        name=(name or definition.title or form_id).strip()[:200],
+        name=_form_name(name) or (definition.title or form_id).strip()[:200],
         form_json=encode_definition(definition),
-        enabled=True,
+        enabled=enabled,
         created_at=now,
         updated_at=now,
     )
@@ -254,13 +422,45 @@ async def create_form(
     await audit.record(
         session,
         form.workspace_id,
-        actor or Actor.cli(),
+        actor,
         "form.created",
         "form",
         form.id,
-        {"site_key": (None, site_key), "form_id": (None, form_id), "name": (None, form.name)},
+        {
+            "site_key": (None, site.site_key),
+            "form_id": (None, form_id),
+            "name": (None, form.name),
+            "enabled": (None, enabled),
+        },
     )
     return form
+
+
+def _form_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    text = name.strip()
+    if len(text) > 200:
+        raise ValidationFailed("a form's name is at most 200 characters", details={"field": "name"})
+    return text or None
+
+
+async def create_form_in(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    site_id: str,
+    form_id: str,
+    form_json: bytes | str,
+    actor: Actor,
+    name: str | None = None,
+    enabled: bool = True,
+) -> SiteForm:
+    """A new form of a site of the workspace (the management routes name sites by id)."""
+    site = (await managed_site(session, workspace_id, site_id)).site
+    return await add_form(
+        session, site, form_id=form_id, form_json=form_json, name=name, actor=actor, enabled=enabled
+    )
 
 
 async def list_forms(session: AsyncSession, site_key: str) -> list[SiteForm]:
@@ -268,6 +468,77 @@ async def list_forms(session: AsyncSession, site_key: str) -> list[SiteForm]:
     if found is None:
         raise NotFound(f"no site has the key {site_key}", resource="site")
     return await FormRepository(session).of_site(found.site.id)
+
+
+async def forms_of(
+    session: AsyncSession, workspace_id: str, site_id: str | None = None
+) -> list[SiteForm]:
+    """The workspace's forms, or one site's (NotFound when it is not the workspace's)."""
+    if site_id is not None:
+        await managed_site(session, workspace_id, site_id)
+    return await FormRepository(session).of_workspace(workspace_id, site_id)
+
+
+async def managed_form(session: AsyncSession, workspace_id: str, form_row_id: str) -> SiteForm:
+    form = await FormRepository(session).by_id(workspace_id, form_row_id)
+    if form is None:
+        raise NotFound(f"no form {form_row_id}", resource="form")
+    return form
+
+
+async def change_form(
+    session: AsyncSession,
+    workspace_id: str,
+    form_row_id: str,
+    *,
+    actor: Actor,
+    name: str | None = None,
+    form_json: bytes | str | None = None,
+    enabled: bool | None = None,
+) -> SiteForm:
+    """Rename a form, replace its definition (checked first) or turn it off and on."""
+    form = await managed_form(session, workspace_id, form_row_id)
+    diff: dict[str, tuple[object, object]] = {}
+    if name is not None:
+        text = _form_name(name)
+        if text is None:
+            raise ValidationFailed("a form's name cannot be empty", details={"field": "name"})
+        if text != form.name:
+            diff["name"] = (form.name, text)
+            form.name = text
+    if form_json is not None:
+        encoded = encode_definition(parse_definition(form_json))
+        if encoded != form.form_json:
+            # The definition itself is in the form; the log says that it changed.
+            diff["form_json"] = ("(previous)", "(replaced)")
+            form.form_json = encoded
+    if enabled is not None and enabled != form.enabled:
+        diff["enabled"] = (form.enabled, enabled)
+        form.enabled = enabled
+    if diff:
+        form.updated_at = utcnow()
+        await session.flush()
+        await audit.record(session, workspace_id, actor, "form.updated", "form", form.id, diff)
+    return form
+
+
+async def delete_form(
+    session: AsyncSession, workspace_id: str, form_row_id: str, actor: Actor
+) -> SiteForm:
+    """Delete a form: /forms/config and /lead.capture refuse it from then on; the submissions
+    made through it keep its form id."""
+    form = await managed_form(session, workspace_id, form_row_id)
+    await FormRepository(session).remove(form)
+    await audit.record(
+        session,
+        workspace_id,
+        actor,
+        "form.deleted",
+        "form",
+        form.id,
+        {"form_id": (form.form_id, None), "name": (form.name, None)},
+    )
+    return form
 
 
 class DomainDenied(Forbidden):

@@ -7,7 +7,13 @@ from __future__ import annotations
 import msgspec
 from starlette.responses import Response
 
-from leadline.errors import LeadlineError, RateLimited, ServiceUnavailable
+from leadline.errors import (
+    LeadlineError,
+    MethodNotAllowed,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -27,6 +33,10 @@ def error_parts(error: LeadlineError) -> tuple[int, dict[str, str], dict[str, st
         isinstance(error, ServiceUnavailable) and error.retry_after
     ):
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allowed)
     return error.status_code, {"error": error.message}, headers
 
 
@@ -34,17 +44,20 @@ _encoder = msgspec.json.Encoder()
 
 
 def json_answer(
-    payload: object, status: int = 200, headers: dict[str, str] | None = None
+    payload: object,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    cors: dict[str, str] = CORS,
 ) -> Response:
     """A JSON answer of a Starlette route of the surface, with the CORS headers."""
     return Response(
         _encoder.encode(payload),
         status_code=status,
         media_type="application/json",
-        headers={**CORS, **(headers or {})},
+        headers={**cors, **(headers or {})},
     )
 
 
-def error_answer(error: LeadlineError) -> Response:
+def error_answer(error: LeadlineError, cors: dict[str, str] = CORS) -> Response:
     status, body, headers = error_parts(error)
-    return json_answer(body, status, headers)
+    return json_answer(body, status, headers, cors)
