@@ -257,8 +257,6 @@ class Captured:
     submission_id: str
     outcome: str  # created, merged or kept_aside
     lead_id: str | None
-    suspicion_score: int = 0
-    suspicion_reasons: list[str] = field(default_factory=list)
 
 
 def _first(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -336,7 +334,7 @@ async def capture(
     email_key = leads.normalise_email(email) if email else None
     phone_key = leads.normalise_phone(phone) if phone else None
     visit = (
-        await repo.visit(principal.workspace_id, submission.session_id)
+        await leads.visit_of(session, principal.workspace_id, submission.session_id)
         if submission.session_id
         else None
     )
@@ -373,11 +371,11 @@ async def capture(
         # and testers' submissions. Neither becomes a lead.
         row.outcome = "blocked" if rule.kind == "block" else "testing"
         await repo.add(row)
-        return Captured(row.id, row.outcome, None, score, reasons)
+        return Captured(row.id, row.outcome, None)
     if submission.honeypot:
         row.outcome = "kept_aside"
         await repo.add(row)
-        return Captured(row.id, row.outcome, None, score, reasons)
+        return Captured(row.id, row.outcome, None)
 
     existing = await repo.lead_of(
         principal.workspace_id,
@@ -403,7 +401,7 @@ async def capture(
             existing.id,
             {"submission": (None, row.id)},
         )
-        return Captured(row.id, row.outcome, existing.id, score, reasons)
+        return Captured(row.id, row.outcome, existing.id)
 
     attribution = {
         **submission.attribution,
@@ -436,7 +434,7 @@ async def capture(
     await repo.add(row)
     await crm.maybe_forward(session, settings, row, new_lead=True)
     await _announce(session, principal.workspace_id, created.lead, row, captured=True)
-    return Captured(row.id, row.outcome, created.lead.id, score, reasons)
+    return Captured(row.id, row.outcome, created.lead.id)
 
 
 async def _announce(

@@ -145,14 +145,6 @@ class SubmissionRepository:
         self.session.add(submission)
         await self.session.flush()
 
-    async def visit(self, workspace_id: str, session_id: str) -> VisitSession | None:
-        found: VisitSession | None = await self.session.scalar(
-            select(VisitSession).where(
-                VisitSession.workspace_id == workspace_id, VisitSession.id == session_id
-            )
-        )
-        return found
-
     async def latest_visit_of(self, site_id: str, visitor_id: str) -> VisitSession | None:
         found: VisitSession | None = await self.session.scalar(
             select(VisitSession)

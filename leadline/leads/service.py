@@ -30,7 +30,14 @@ from leadline.leads.schemas import (
     LeadUpdate,
     parse_status,
 )
-from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, LeadStatusChange
+from leadline.models import (
+    CLICK_ID_FIELDS,
+    CONSENT_FIELDS,
+    UTM_FIELDS,
+    Lead,
+    LeadStatusChange,
+    VisitSession,
+)
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
@@ -180,6 +187,13 @@ class CreatedLead:
     session_linked: bool
 
 
+async def visit_of(
+    session: AsyncSession, workspace_id: str, session_id: str
+) -> VisitSession | None:
+    """The tracked visit ``session_id`` of the workspace, if there is one."""
+    return await LeadRepository(session).get_session(workspace_id, session_id)
+
+
 async def create_lead(
     session: AsyncSession,
     principal: Principal,
@@ -205,7 +219,7 @@ async def create_lead(
     clicked_at: datetime | None = None
     visit = None
     if data.session_id:
-        visit = await repo.get_session(principal.workspace_id, data.session_id)
+        visit = await visit_of(session, principal.workspace_id, data.session_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:

@@ -113,6 +113,7 @@ async def create_endpoint(
         updated_at=now,
     )
     await WebhookRepository(session).add(endpoint)
+    _forget_endpoints(session)
     await audit.record(
         session,
         principal.workspace_id,
@@ -128,6 +129,8 @@ async def create_endpoint(
 async def get_endpoint(
     session: AsyncSession, principal: Principal, endpoint_id: str
 ) -> WebhookEndpoint:
+    # What the caller does with it next may change it: emit reads the endpoints again.
+    _forget_endpoints(session)
     endpoint = await WebhookRepository(session).endpoint(principal.workspace_id, endpoint_id)
     if endpoint is None:
         raise NotFound(
@@ -272,6 +275,22 @@ def event_body(
     )
 
 
+# The workspace's enabled endpoints, read once per transaction however many events it emits
+# (a captured lead emits three); anything here that changes an endpoint forgets them.
+_ENDPOINTS = "leadline.webhooks.enabled_endpoints"
+
+
+async def _enabled_endpoints(session: AsyncSession, workspace_id: str) -> list[WebhookEndpoint]:
+    known: dict[str, list[WebhookEndpoint]] = session.info.setdefault(_ENDPOINTS, {})
+    if workspace_id not in known:
+        known[workspace_id] = await WebhookRepository(session).enabled_endpoints(workspace_id)
+    return known[workspace_id]
+
+
+def _forget_endpoints(session: AsyncSession) -> None:
+    session.info.pop(_ENDPOINTS, None)
+
+
 async def emit(
     session: AsyncSession,
     workspace_id: str,
@@ -288,7 +307,7 @@ async def emit(
         if endpoints is not None
         else [
             endpoint
-            for endpoint in await repo.enabled_endpoints(workspace_id)
+            for endpoint in await _enabled_endpoints(session, workspace_id)
             if subscribed(endpoint, event_type)
         ]
     )
