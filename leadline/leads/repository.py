@@ -120,10 +120,9 @@ class LeadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, lead: Lead) -> Lead:
-        self.session.add(lead)
+    async def add(self, *leads: Lead) -> None:
+        self.session.add_all(leads)
         await self.session.flush()
-        return lead
 
     async def get(self, workspace_id: str, lead_id: str) -> Lead | None:
         result = await self.session.execute(

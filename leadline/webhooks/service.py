@@ -272,6 +272,18 @@ def event_body(
     )
 
 
+async def subscribers(
+    session: AsyncSession, workspace_id: str, event_type: str
+) -> list[WebhookEndpoint]:
+    """The enabled endpoints of the workspace that ``event_type`` goes to: what ``emit`` sends
+    to when given no endpoints, for callers emitting many events of one type at once."""
+    return [
+        endpoint
+        for endpoint in await WebhookRepository(session).enabled_endpoints(workspace_id)
+        if subscribed(endpoint, event_type)
+    ]
+
+
 async def emit(
     session: AsyncSession,
     workspace_id: str,
@@ -286,11 +298,7 @@ async def emit(
     targets = (
         list(endpoints)
         if endpoints is not None
-        else [
-            endpoint
-            for endpoint in await repo.enabled_endpoints(workspace_id)
-            if subscribed(endpoint, event_type)
-        ]
+        else await subscribers(session, workspace_id, event_type)
     )
     if not targets:
         return None
