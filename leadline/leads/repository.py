@@ -149,6 +149,17 @@ class LeadRepository:
         )
         return list(result.scalars())
 
+    async def existing_import_keys(self, workspace_id: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` earlier imports into the workspace already used."""
+        if not keys:
+            return set()
+        result = await self.session.execute(
+            select(Lead.import_key).where(
+                Lead.workspace_id == workspace_id, Lead.import_key.in_(keys)
+            )
+        )
+        return {key for key in result.scalars() if key is not None}
+
     def _filtered(
         self, workspace_id: str, criteria: Sequence[Criterion], search: str | None
     ) -> Select[Any]:
