@@ -35,6 +35,8 @@ FUTURE_SLACK = timedelta(days=1)
 QUOTED_VALUE = 100
 # What a mapping gives a column to leave it out.
 IGNORE = "-"
+# The longest loss reason, as PATCH /api/leads takes it.
+MAX_LONG_TEXT = 65_536
 
 
 # ------------------------------------------------------------------------------------ fields
@@ -497,6 +499,8 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
     raw: dict[str, Cell] = {}
     for column in plan.columns:
         cell = row.cells[column.index] if column.index < len(row.cells) else None
+        if column.field is None:
+            continue  # left out
         if isinstance(cell, str) and "\x00" in cell:
             raise RowProblem(column.field, "contains a NUL character", column=column.header)
         if column.field is not None and column.field != _EXTRA:
@@ -560,11 +564,14 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
     except ValidationFailed as exc:
         raise RowProblem("phone", exc.message) from None
 
+    loss_reason = text_of("loss_reason")
+    if loss_reason is not None and len(loss_reason) > MAX_LONG_TEXT:
+        raise RowProblem("loss_reason", f"is longer than {MAX_LONG_TEXT} characters")
     history = leads.LeadHistory(
         status=status,
         created_at=created_at,
         qualified_at=qualified_at,
-        loss_reason=text_of("loss_reason"),
+        loss_reason=loss_reason,
         import_key=import_key(plan, text_of("external_id"), data, email, phone_e164, created_at),
     )
     return ParsedRow(number=row.number, data=data, history=history)

@@ -493,6 +493,26 @@ def test_unknown_columns_are_kept_in_custom(
     assert cy["custom"] is None
 
 
+def test_columns_left_out_are_not_read(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
+) -> None:
+    # NUL bytes at the start say "binary file"; further in, they are a cell's problem.
+    filler = "".join(f"user{n}@example.com,,\n" for n in range(500))
+    path = write(tmp_path, f"email,Scratch,Lost because\n{filler}ada@example.com,a\x00b,too dear\n")
+
+    assert summary(run(cli, path, "--map", "Scratch=-")).endswith(
+        "501 created, 0 duplicates, 0 invalid"
+    )
+    ada = next(lead for lead in stored(settings) if lead["email"] == "ada@example.com")
+    assert ada["custom"] == '{"Lost because":"too dear"}'  # not a field: kept in custom
+    assert ada["loss_reason"] is None
+
+    bad = write(tmp_path, f"email,Notes\n{filler}bob@example.com,a\x00b\n", name="bad.csv")
+    refused = run(cli, bad)
+    assert refused.exit_code == 1
+    assert "row 502, column 'Notes': contains a NUL character" in refused.stderr
+
+
 def test_fbclid_becomes_fbc(cli: CliRunner, settings: Settings, acme: str, tmp_path: Path) -> None:
     path = write(tmp_path, "email,fbclid,created\nada@example.com,IwAR0abc,2026-03-10\n")
 

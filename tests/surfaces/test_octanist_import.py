@@ -199,6 +199,7 @@ def test_skip_invalid(api: TestClient, settings: Settings, where: str) -> None:
         ({"mapping": '{"Nope": "email"}'}, {}, "the mapping names column 'Nope'"),
         ({"skip_invalid": "perhaps"}, {}, "skip_invalid must be true or false"),
         ({"sheet": "Leads"}, {}, "the file is CSV text, which has no sheets"),
+        ({"skipInvalid": "true"}, {}, "unknown form field(s): skipInvalid"),
     ],
 )
 def test_bad_options_are_400(

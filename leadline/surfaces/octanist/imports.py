@@ -86,13 +86,20 @@ def _media_type(request: Request) -> str:
 async def _read_upload(request: Request) -> _Upload:
     media_type = _media_type(request)
     if media_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS), max_part_size=1 << 20)
+        form = await request.form(max_files=1, max_fields=16, max_part_size=1 << 20)
         upload = form.get("file")
-        if not isinstance(upload, UploadFile):
+        unknown = sorted(set(form.keys()) - {"file", *_FORM_FIELDS})
+        if not isinstance(upload, UploadFile) or unknown:
             await form.close()
+            if not isinstance(upload, UploadFile):
+                raise ValidationFailed(
+                    "send the file as the multipart field 'file' (curl -F file=@leads.csv)",
+                    details={"field": "file"},
+                )
             raise ValidationFailed(
-                "send the file as the multipart field 'file' (curl -F file=@leads.csv)",
-                details={"field": "file"},
+                f"unknown form field(s): {', '.join(unknown)}; the form takes file, "
+                + ", ".join(_FORM_FIELDS),
+                details={"fields": unknown},
             )
         fields = {name: value for name in _FORM_FIELDS if isinstance(value := form.get(name), str)}
         return _Upload(upload.file, upload.filename, fields, form)
