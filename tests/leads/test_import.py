@@ -653,6 +653,36 @@ def test_a_run_cut_short_is_finished_by_running_it_again(
     assert lead_count(settings) == 10
 
 
+def test_a_batch_that_races_another_import_is_written_again(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadline.leads.repository import LeadRepository
+
+    path = write(tmp_path, "email\na@example.com\nb@example.com\n")
+    assert summary(run(cli, path)).endswith("2 created, 0 duplicates, 0 invalid")
+    real = LeadRepository.existing_import_keys
+    looked_up = 0
+
+    async def blind_first(self: LeadRepository, workspace_id: str, keys: Any) -> set[str]:
+        # As if another import's rows were committed just after this batch looked.
+        nonlocal looked_up
+        looked_up += 1
+        return set() if looked_up == 1 else await real(self, workspace_id, keys)
+
+    monkeypatch.setattr(LeadRepository, "existing_import_keys", blind_first)
+    assert summary(run(cli, path)).endswith("0 created, 2 duplicates, 0 invalid")
+    assert looked_up == 2
+
+    async def blind(self: LeadRepository, workspace_id: str, keys: Any) -> set[str]:
+        return set()
+
+    monkeypatch.setattr(LeadRepository, "existing_import_keys", blind)
+    refused = run(cli, path)
+    assert refused.exit_code == 1
+    assert "another import is writing the same rows" in refused.stderr
+    assert lead_count(settings) == 2
+
+
 # ------------------------------------------------------------------------- skip invalid
 
 
