@@ -28,6 +28,8 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 ad_spend_app = typer.Typer(help="Load daily ad spend.", no_args_is_help=True)
 app.add_typer(ad_spend_app, name="ad-spend")
+leads_app = typer.Typer(help="Import leads from CSV and Excel files.", no_args_is_help=True)
+app.add_typer(leads_app, name="leads")
 workspaces_app = typer.Typer(
     help="List workspaces and change their settings.", no_args_is_help=True
 )
@@ -470,6 +472,134 @@ def ad_spend_import(
     typer.echo(
         f"imported {result.rows} rows into workspace '{workspace}': "
         f"{result.inserted} inserted, {result.replaced} replaced"
+    )
+
+
+def _pairs(given: list[str] | None, option: str, example: str) -> dict[str, str]:
+    """``--map "Column=field"`` options as a mapping (split at the last ``=``, as headers may
+    contain one and field names never do)."""
+    pairs: dict[str, str] = {}
+    for item in given or ():
+        key, sep, value = item.rpartition("=")
+        if not sep or not key.strip():
+            _fail(f"{option} takes KEY=VALUE, as in {option} {example!r}; not {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@leads_app.command("import")
+def leads_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV file (UTF-8; comma, semicolon or tab) or an Excel workbook (.xlsx).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    workspace: Annotated[str, typer.Option(help="Slug of the workspace to import into.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="'Column Header=field': the field a column fills ('-' leaves it out). Repeat "
+            "for several.",
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="'File value=status': read a value of the status column as open, qualified, "
+            "won or lost. Repeat for several."
+        ),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows; list the others.")
+    ] = False,
+    sheet: Annotated[
+        str | None, typer.Option(help="The workbook's sheet to read (default: the first).")
+    ] = None,
+) -> None:
+    """Import leads from a CSV file or an Excel workbook: every row is checked before any is
+    written, and one invalid row refuses the file unless --skip-invalid. Rows imported before
+    are counted as duplicates and not created again."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from leadline.leads import imports
+
+    options = imports.ImportOptions(
+        mapping=_pairs(map_, "--map", "E-mail address=email"),
+        status_mapping=_pairs(status, "--status", "Converted Leads=won"),
+        skip_invalid=skip_invalid,
+        sheet=sheet,
+    )
+    bar = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        # One line per phase (validating, then writing), each with its own clock.
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done, total=total)
+
+    async def run() -> imports.ImportResult:
+        db = Database(get_settings())
+        try:
+            with file.open("rb") as stream:
+                return await imports.import_file_for(
+                    db,
+                    workspace,
+                    stream,
+                    filename=file.name,
+                    options=options,
+                    progress=progress,
+                )
+        finally:
+            await db.dispose()
+
+    try:
+        with bar:
+            result = asyncio.run(run())
+    except imports.RowsRejected as exc:
+        for error in exc.result.rejected:
+            typer.echo(error.describe(), err=True)
+        rejected = exc.result
+        more = rejected.invalid - len(rejected.rejected)
+        if more:
+            typer.echo(f"... and {more} more invalid rows", err=True)
+        _fail(
+            f"nothing was imported: {rejected.invalid} of {rejected.rows} rows are invalid; "
+            "correct them, or pass --skip-invalid to import the valid rows alone"
+        )
+        raise  # unreachable: _fail exits
+    except LeadlineError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+    for error in result.rejected:
+        typer.echo(f"skipped {error.describe()}", err=True)
+    if result.invalid > len(result.rejected):
+        typer.echo(f"... and {result.invalid - len(result.rejected)} more", err=True)
+    if result.custom_columns:
+        kept = ", ".join(f"'{column}'" for column in result.custom_columns)
+        typer.echo(f"columns kept in each lead's custom data: {kept}", err=True)
+    typer.echo(
+        f"imported {result.rows} leads into workspace '{workspace}': {result.created} created, "
+        f"{result.duplicates} duplicates, {result.invalid} invalid"
     )
 
 

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # Largest request body any API surface accepts.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Largest file POST /api/leads/import accepts (larger imports go through the CLI).
+    import_max_bytes: int = Field(default=20_971_520, ge=1024)
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Requests per API key per minute on the rate-limited API surfaces (Leadiosa).

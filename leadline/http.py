@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -85,6 +85,10 @@ class BodyLimitMiddleware:
     The whole body is buffered (it is small by definition) and replayed to the app, so a body
     sent without Content-Length is counted too. The refusal is rendered by the surface's own
     error renderer, so it arrives in that surface's envelope.
+
+    ``streamed`` names routes (paths within the surface) that take larger bodies, each with
+    its own limit: those are not buffered but counted as the route reads them, and reading past
+    the limit raises ``PayloadTooLarge`` in the route, whose error handler renders it.
     """
 
     def __init__(
@@ -94,20 +98,23 @@ class BodyLimitMiddleware:
         max_bytes: int,
         render_error: ErrorRenderer,
         json_by_default: bool = False,
+        streamed: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.render_error = render_error
         # JSON APIs: a body that is JSON is read as JSON whatever Content-Type it came with.
         self.json_by_default = json_by_default
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        streamed_limit = self.streamed.get(_route_path(scope))
+        max_bytes = self.max_bytes if streamed_limit is None else streamed_limit
         too_large = PayloadTooLarge(
-            f"request body is larger than {self.max_bytes} bytes",
-            details={"maxBytes": self.max_bytes},
+            f"request body is larger than {max_bytes} bytes", details={"maxBytes": max_bytes}
         )
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -115,10 +122,13 @@ class BodyLimitMiddleware:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
+                if declared > max_bytes:
                     response = await self.render_error(Request(scope), too_large)
                     await response(scope, receive, send)
                     return
+        if streamed_limit is not None:
+            await self.app(scope, _counted(receive, streamed_limit, too_large), send)
+            return
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -147,6 +157,28 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The request's path within the app it is mounted as (``/leads/import`` under ``/api``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _counted(receive: Receive, max_bytes: int, too_large: PayloadTooLarge) -> Receive:
+    size = 0
+
+    async def counting() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > max_bytes:
+                raise too_large
+        return message
+
+    return counting
 
 
 def _json_content_type(scope: Scope, body: bytes) -> Scope:

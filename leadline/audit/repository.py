@@ -43,8 +43,9 @@ class AuditRepository:
             )
             await self.session.execute(lite_stmt)
 
-    async def advance_head(self, workspace_id: str) -> tuple[int, str]:
-        """Move the head one seq on and return (the new seq, the previous event's hash).
+    async def advance_head(self, workspace_id: str, by: int = 1) -> tuple[int, str]:
+        """Move the head ``by`` seqs on and return (the new seq, the hash of the event that
+        was last until now).
 
         The update locks the head row (the whole database on SQLite) until the transaction
         ends, so appends to one chain are serialised and each sees the last one's hash.
@@ -52,21 +53,23 @@ class AuditRepository:
         result = await self.session.execute(
             update(AuditHead)
             .where(AuditHead.workspace_id == workspace_id)
-            .values(seq=AuditHead.seq + 1)
+            .values(seq=AuditHead.seq + by)
             .returning(AuditHead.seq, AuditHead.hash)
             .execution_options(synchronize_session=False)
         )
         seq, previous = result.one()
         return int(seq), str(previous)
 
-    async def append(self, event: AuditEvent) -> None:
-        """Insert ``event`` and make its hash the head's."""
-        self.session.add(event)
+    async def append(self, *events: AuditEvent) -> None:
+        """Insert ``events`` (of one chain, in seq order) and make the last one's hash the
+        head's."""
+        self.session.add_all(events)
         await self.session.flush()
+        last = events[-1]
         await self.session.execute(
             update(AuditHead)
-            .where(AuditHead.workspace_id == event.workspace_id)
-            .values(hash=event.hash)
+            .where(AuditHead.workspace_id == last.workspace_id)
+            .values(hash=last.hash)
             .execution_options(synchronize_session=False)
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -124,6 +124,16 @@ def event_hash(fields: Mapping[str, Any]) -> str:
 # -------------------------------------------------------------------------------- record
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: what was done to what, and the fields it changed."""
+
+    action: str
+    target_type: str
+    target_id: str | None
+    changes: Changes | None = None
+
+
 async def record(
     session: AsyncSession,
     workspace_id: str,
@@ -138,29 +148,44 @@ async def record(
     Call it last in the change it describes: from here to the commit, the chain's head stays
     locked, and other appends to this workspace wait.
     """
+    entry = Entry(action, target_type, target_id, changes)
+    return (await record_many(session, workspace_id, actor, [entry]))[0]
+
+
+async def record_many(
+    session: AsyncSession, workspace_id: str, actor: Actor, entries: Sequence[Entry]
+) -> list[AuditEvent]:
+    """Append ``entries`` to the workspace's chain in order, as that many ``record`` calls
+    would, with one move of the head for all of them (a batch of changes made at once)."""
+    if not entries:
+        return []
     repo = AuditRepository(session)
     await repo.ensure_head(workspace_id, GENESIS_HASH)
-    seq, prev_hash = await repo.advance_head(workspace_id)
+    last_seq, prev_hash = await repo.advance_head(workspace_id, len(entries))
     context = current_request()
-    fields: dict[str, Any] = {
-        "id": new_id("aud"),
-        "workspace_id": workspace_id,
-        "seq": seq,
-        "occurred_at": utcnow(),
-        "actor_type": actor.type,
-        "actor_id": actor.id,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "changes": encode_changes(changes),
-        "ip": context.ip if context else None,
-        "user_agent": context.user_agent if context else None,
-        "request_id": context.request_id if context else None,
-        "prev_hash": prev_hash,
-    }
-    event = AuditEvent(**fields, hash=event_hash(fields))
-    await repo.append(event)
-    return event
+    events: list[AuditEvent] = []
+    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        fields: dict[str, Any] = {
+            "id": new_id("aud"),
+            "workspace_id": workspace_id,
+            "seq": seq,
+            "occurred_at": utcnow(),
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": entry.target_id,
+            "changes": encode_changes(entry.changes),
+            "ip": context.ip if context else None,
+            "user_agent": context.user_agent if context else None,
+            "request_id": context.request_id if context else None,
+            "prev_hash": prev_hash,
+        }
+        event = AuditEvent(**fields, hash=event_hash(fields))
+        events.append(event)
+        prev_hash = event.hash
+    await repo.append(*events)
+    return events
 
 
 # -------------------------------------------------------------------------------- verify

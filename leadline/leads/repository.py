@@ -120,10 +120,9 @@ class LeadRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, lead: Lead) -> Lead:
-        self.session.add(lead)
+    async def add(self, *leads: Lead) -> None:
+        self.session.add_all(leads)
         await self.session.flush()
-        return lead
 
     async def get(self, workspace_id: str, lead_id: str) -> Lead | None:
         result = await self.session.execute(
@@ -149,6 +148,17 @@ class LeadRepository:
             .order_by(Lead.created_at, Lead.id)
         )
         return list(result.scalars())
+
+    async def existing_import_keys(self, workspace_id: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` earlier imports into the workspace already used."""
+        if not keys:
+            return set()
+        result = await self.session.execute(
+            select(Lead.import_key).where(
+                Lead.workspace_id == workspace_id, Lead.import_key.in_(keys)
+            )
+        )
+        return {key for key in result.scalars() if key is not None}
 
     def _filtered(
         self, workspace_id: str, criteria: Sequence[Criterion], search: str | None

@@ -194,6 +194,27 @@ async def visit_of(
     return await LeadRepository(session).get_session(workspace_id, session_id)
 
 
+@dataclass(frozen=True)
+class LeadHistory:
+    """What a lead brings from where it was kept before (a file import): where it stands in
+    the pipeline and since when, and the import key of its row. Leads from the API and forms
+    have none: they are new, and open."""
+
+    status: LeadStatus = LeadStatus.OPEN
+    created_at: datetime | None = None
+    # When it was first qualified; for a qualified or won lead without one, its creation.
+    qualified_at: datetime | None = None
+    # Kept on a lost lead only, as an update keeps it.
+    loss_reason: str | None = None
+    import_key: str | None = None
+
+
+@dataclass(frozen=True)
+class NewLead:
+    data: LeadCreate
+    history: LeadHistory | None = None
+
+
 async def create_lead(
     session: AsyncSession,
     principal: Principal,
@@ -201,13 +222,93 @@ async def create_lead(
     *,
     source: LeadSource = LeadSource.API,
     actor: Actor | None = None,
+    history: LeadHistory | None = None,
 ) -> CreatedLead:
-    if not any((data.name, data.email, data.phone, data.custom)):
-        raise ValidationFailed(
-            "send at least one of name, email, phone or custom",
-            details={"fields": ["name", "email", "phone", "custom"]},
-        )
+    created = await create_leads(
+        session, principal, [NewLead(data, history)], source=source, actor=actor
+    )
+    return created[0]
+
+
+async def create_leads(
+    session: AsyncSession,
+    principal: Principal,
+    items: Sequence[NewLead],
+    *,
+    source: LeadSource = LeadSource.API,
+    actor: Actor | None = None,
+) -> list[CreatedLead]:
+    """Create leads as ``create_lead`` creates one (the same rows, webhook events and audit
+    events, in the caller's transaction), with one statement of each kind for all of them."""
+    for item in items:
+        data = item.data
+        if not any((data.name, data.email, data.phone, data.custom)):
+            raise ValidationFailed(
+                "send at least one of name, email, phone or custom",
+                details={"fields": ["name", "email", "phone", "custom"]},
+            )
+    if not items:
+        return []
     repo = LeadRepository(session)
+    now = utcnow()
+    created = [await _new_lead(repo, principal, item, source, now) for item in items]
+    new_leads = [made.lead for made in created]
+    await repo.add(*new_leads)
+    await workspaces.count_new_leads(session, principal.workspace_id, len(new_leads))
+    facets: Counter[str] = Counter()
+    for lead in new_leads:
+        facets.update(facets_of(lead))
+    await repo.add_to_facets(principal.workspace_id, facets)
+    for lead in new_leads:
+        await repo.add_status_change(
+            LeadStatusChange(
+                id=new_id("lsc"),
+                workspace_id=principal.workspace_id,
+                lead_id=lead.id,
+                from_status=None,
+                to_status=lead.status,
+                changed_at=lead.created_at,
+                api_key_id=principal.key_id or None,  # none for a site's own form or the CLI
+            )
+        )
+    endpoints = await webhooks.subscribers(session, principal.workspace_id, "lead.created")
+    for lead in new_leads:
+        await webhooks.emit(
+            session,
+            principal.workspace_id,
+            "lead.created",
+            {"lead": webhook_lead(lead)},
+            endpoints=endpoints,
+        )
+    await audit.record_many(
+        session,
+        principal.workspace_id,
+        actor or Actor.key(principal.key_id),
+        [
+            audit.Entry(
+                "lead.created",
+                "lead",
+                lead.id,
+                _without_personal_data(
+                    {name: (None, value) for name, value in _created_fields(lead).items()}
+                ),
+            )
+            for lead in new_leads
+        ],
+    )
+    return created
+
+
+async def _new_lead(
+    repo: LeadRepository,
+    principal: Principal,
+    item: NewLead,
+    source: LeadSource,
+    now: datetime,
+) -> CreatedLead:
+    """The lead ``item`` describes, not yet added to the session."""
+    data = item.data
+    history = item.history or LeadHistory()
     values = data.model_dump(exclude={"session_id"})
     if data.email:
         values["email"] = normalise_email(data.email)
@@ -215,11 +316,11 @@ async def create_lead(
     if data.currency:
         values["currency"] = data.currency.upper()
 
-    now = utcnow()
+    created_at = history.created_at or now
     clicked_at: datetime | None = None
     visit = None
     if data.session_id:
-        visit = await visit_of(session, principal.workspace_id, data.session_id)
+        visit = await repo.get_session(principal.workspace_id, data.session_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:
@@ -229,51 +330,29 @@ async def create_lead(
     platform = ad_platform_of(values)
     expires_at = None
     if platform is not None:
-        expires_at = (clicked_at or now) + timedelta(days=CLICK_WINDOW_DAYS[platform])
+        expires_at = (clicked_at or created_at) + timedelta(days=CLICK_WINDOW_DAYS[platform])
+    qualified_at = history.qualified_at
+    if qualified_at is None and history.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
+        qualified_at = created_at
 
     lead = Lead(
         id=new_id("lead"),
         workspace_id=principal.workspace_id,
         session_id=visit.id if visit is not None else None,
-        status=LeadStatus.OPEN.value,
+        status=history.status.value,
         source=source.value,
         ad_platform=platform,
         clicked_at=clicked_at if platform else None,
-        created_at=now,
+        created_at=created_at,
         updated_at=now,
+        qualified_at=qualified_at,
         expires_at=expires_at,
+        loss_reason=history.loss_reason if history.status is LeadStatus.LOST else None,
+        import_key=history.import_key,
         **values,
     )
     if lead.value is not None and lead.currency is None:
         lead.currency = principal.workspace.default_currency
-    await repo.add(lead)
-    await workspaces.count_new_leads(session, principal.workspace_id)
-    await repo.add_to_facets(principal.workspace_id, facets_of(lead))
-    await repo.add_status_change(
-        LeadStatusChange(
-            id=new_id("lsc"),
-            workspace_id=principal.workspace_id,
-            lead_id=lead.id,
-            from_status=None,
-            to_status=lead.status,
-            changed_at=now,
-            api_key_id=principal.key_id or None,  # none for a site's own form
-        )
-    )
-    await webhooks.emit(
-        session, principal.workspace_id, "lead.created", {"lead": webhook_lead(lead)}
-    )
-    await audit.record(
-        session,
-        principal.workspace_id,
-        actor or Actor.key(principal.key_id),
-        "lead.created",
-        "lead",
-        lead.id,
-        _without_personal_data(
-            {name: (None, value) for name, value in _created_fields(lead).items()}
-        ),
-    )
     return CreatedLead(lead=lead, session_linked=visit is not None)
 
 

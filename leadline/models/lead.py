@@ -251,6 +251,9 @@ class Lead(_Attribution, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     qualified_at: Mapped[datetime | None] = mapped_column(nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set on leads made by a file import: a digest of the row (or of its id column) that says
+    # the row was imported before, so importing it again creates nothing.
+    import_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         # List pages: every documented sort and the common filters lead with the workspace and
@@ -274,6 +277,15 @@ class Lead(_Attribution, Base):
         _where_present("ix_leads_ws_label", "label_id", "created_at", "id"),
         *(_where_present(f"ix_leads_ws_{name}", name) for name in PARTIALLY_INDEXED_FIELDS),
         *(_having(name) for name in PARTIALLY_INDEXED_FIELDS),
+        # One lead per imported row and workspace; only imported leads enter it.
+        Index(
+            "uq_leads_ws_import_key",
+            "workspace_id",
+            "import_key",
+            unique=True,
+            sqlite_where=text("import_key IS NOT NULL"),
+            postgresql_where=text("import_key IS NOT NULL"),
+        ),
     )
 
 

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware
 from leadline.surfaces.octanist.envelope import install_error_handlers, render_error
+from leadline.surfaces.octanist.imports import IMPORT_PATH
+from leadline.surfaces.octanist.imports import router as imports_router
 from leadline.surfaces.octanist.reports import router as reports_router
 from leadline.surfaces.octanist.router import router
 from leadline.surfaces.octanist.wordpress import router as wordpress_router
@@ -25,6 +27,8 @@ def create_octanist_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Before the lead routes, so /leads/import is never read as the lead id "import".
+    app.include_router(imports_router)
     app.include_router(router)
     app.include_router(reports_router)
     app.include_router(wordpress_router)
@@ -33,5 +37,6 @@ def create_octanist_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         render_error=render_error,
         json_by_default=True,
+        streamed={IMPORT_PATH: settings.import_max_bytes},
     )
     return app

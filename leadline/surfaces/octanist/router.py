@@ -30,12 +30,17 @@ _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, scheme_name="
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer")
 
 
-async def principal(
-    session: Session,
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    return await auth.authenticate(session, api_key or (bearer.credentials if bearer else None))
+# The key as sent: X-API-KEY, or Authorization: Bearer.
+ApiKey = Annotated[str | None, Depends(_api_key_header)]
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    return api_key or (bearer.credentials if bearer else None)
+
+
+async def principal(session: Session, api_key: ApiKey, bearer: BearerKey) -> Principal:
+    return await auth.authenticate(session, presented_key(api_key, bearer))
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -261,3 +261,35 @@ class CheckResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     success: Literal[True]
+
+
+class ImportColumn(BaseModel):
+    column: str
+    field: str | None
+
+
+class RejectedRow(BaseModel):
+    row: int
+    column: str | None
+    field: str | None
+    value: str | None
+    message: str
+
+
+class ImportData(BaseModel):
+    message: str
+    format: Literal["csv", "xlsx"]
+    sheet: str | None
+    rows: int
+    created: int
+    duplicates: int
+    invalid: int
+    columns: list[ImportColumn]
+    customColumns: list[str]
+    rejectedRows: list[RejectedRow]
+
+
+class ImportEnvelope(BaseModel):
+    success: Literal[True]
+    data: ImportData
+    meta: Meta
