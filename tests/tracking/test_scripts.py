@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Iterator
+from importlib.resources import files
 
 import pytest
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ from leadline.tracking.scripts import (
     accepts_gzip,
     compact,
     etag_matches,
+    squeeze,
 )
 
 BUDGET = 4096
@@ -154,7 +156,7 @@ def test_the_fingerprint_is_computed_only_in_fp_js() -> None:
     assert fingerprint.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
     assert fingerprint.rstrip().endswith("})();")
     assert "\n//" not in fingerprint
-    assert "W.__pgfp = " in fingerprint
+    assert "W.__pgfp=" in fingerprint
     assert "/track/" not in fingerprint
     for computation in ("toDataURL", "OfflineAudioContext", "getContext", "digest"):
         assert computation in fingerprint
@@ -195,13 +197,13 @@ def test_the_form_scripts_carry_the_forms_and_only_pulse_js_the_tracker() -> Non
     # form.js stands alone: no tracker core, and nothing of the forms in the tracker faces.
     assert "/track/" not in form
     assert "PulseGateSession" in form  # it reads the tracker's ids, when one runs
-    assert "W.PulseGateSession = W.PulseGate = PG" not in form
+    assert "W.PulseGateSession=W.PulseGate=PG" not in form
     for face in (TRACKER_JS, PIXEL_JS):
         assert "/lead.capture" not in face.body.decode()
         assert "/forms/config" not in face.body.decode()
     # pulse.js is the tracker face, the forms and what joins them.
-    assert "W.PulseGateSession = W.PulseGate = PG" in pulse
-    assert ".renderForm = renderForm" in pulse
+    assert "W.PulseGateSession=W.PulseGate=PG" in pulse
+    assert ".renderForm=renderForm" in pulse
     assert "getVisitorId" in tracker
     assert "getLandingUrl" in tracker
 
@@ -252,7 +254,7 @@ def test_etag_matches(header: str, expected: bool) -> None:
 
 def test_compact_keeps_code_and_drops_comments() -> None:
     source = "// about\nvar a = 1;\n\n    // indented comment\n    if (a) b('//x');\n"
-    assert compact(source) == "var a = 1;if (a) b('//x');"
+    assert compact(source) == "var a=1;if(a)b('//x');"
 
 
 def test_compact_joins_lines_only_where_the_break_means_nothing() -> None:
@@ -270,6 +272,52 @@ def test_compact_joins_lines_only_where_the_break_means_nothing() -> None:
     ];
     """
     assert compact(source) == (
-        "function f(a,b) {var c = a;return c\n+ b;}\n"
-        "x = 1; // a comment, and a trailing semicolon;\ny = 2;z = [\n3\n];"
+        "function f(a,b){var c=a;return c\n+b;}\n"
+        "x=1;// a comment, and a trailing semicolon;\ny=2;z=[\n3\n];"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "squeezed"),
+    [
+        ("var a = f(b, c) || {x: 1};", "var a=f(b,c)||{x:1};"),
+        ("if (a) return b; else if (c) d();", "if(a)return b;else if(c)d();"),
+        # Strings and regular expressions keep their spaces, quotes and slashes.
+        ("s = 'a = b, c' + \"d ; 'e'\" + 'f\\' g';", "s='a = b, c'+\"d ; 'e'\"+'f\\' g';"),
+        ("m = x.match(/(?:^|; )a [/ ]b\\/ c/g);", "m=x.match(/(?:^|; )a [/ ]b\\/ c/g);"),
+        ("return /a b/.test(s) || !/c d/.test(t);", "return/a b/.test(s)||!/c d/.test(t);"),
+        # After a name, a number or a closing bracket a slash divides.
+        ("x = (a + b) / 2 / c * d;", "x=(a+b)/2/c*d;"),
+        # Spaces that keep two tokens from becoming another stay.
+        ("a = b + +c - -d; while (i-- > 0) x < !y;", "a=b+ +c- -d;while(i-- >0)x< !y;"),
+        (
+            "var e = 2 ** 32, t = typeof x == 's', k = a in b;",
+            "var e=2**32,t=typeof x=='s',k=a in b;",
+        ),
+        ("f(x); // a comment: keeps its ' and spaces", "f(x);// a comment: keeps its ' and spaces"),
+    ],
+)
+def test_squeeze_drops_only_spaces_that_separate_no_tokens(line: str, squeezed: str) -> None:
+    assert squeeze(line) == squeezed
+
+
+@pytest.mark.parametrize("line", ["s = 'open", 'x = "a\\"', "r = /a[/]", "a /* b"])
+def test_squeeze_refuses_what_does_not_end_on_its_line(line: str) -> None:
+    with pytest.raises(ValueError, match="does not end on its line"):
+        squeeze(line)
+
+
+STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
+@pytest.mark.parametrize(
+    "name", ["core.js", "tracker.js", "pixel.js", "fp.js", "form.js", "pulse.js"]
+)
+def test_squeezing_the_sources_takes_out_spaces_and_nothing_else(name: str) -> None:
+    source = (files("leadline.tracking") / "static" / name).read_text(encoding="utf-8")
+    for line in (line.strip() for line in source.splitlines()):
+        if not line or line.startswith("//"):
+            continue
+        squeezed = squeeze(line)
+        assert squeezed.replace(" ", "") == line.replace(" ", "")
+        assert STRING.findall(squeezed) == STRING.findall(line)
