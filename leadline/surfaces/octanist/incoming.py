@@ -3,7 +3,8 @@ plugin's and the pixel's form capture) share: reading the body, the page's websi
 and taking the submission as lead capture from a page of the site.
 
 No API key: the site key in the path names the site, and the page (``Origin``, or ``Referer``)
-must be on one of its domains.
+must be on one of its domains. Every answer under the prefix carries the CORS headers of
+:class:`leadline.http.PageCorsMiddleware`, so the page can read it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from leadline.forms import service as forms
 from leadline.leads.schemas import LeadSource
 from leadline.surfaces.octanist.envelope import success
 
+PREFIX = "/integrations/incoming/"
+# Any page may read the answers (they carry nothing the page did not send); JSON bodies need
+# Content-Type, which takes a preflight, while sendBeacon's text/plain does not.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+PREFLIGHT_MAX_AGE = "86400"
 MAX_BODY = 256 * 1024
 # The longest session id a visit has (lead_submissions.session_id): a longer one names none.
 MAX_SESSION_ID = 64
