@@ -4,6 +4,8 @@ Both are one tracker core plus a face, assembled, hashed and gzipped once at imp
 plain Starlette routes (``SCRIPT_ROUTES``): every page view of every customer site asks for one.
 /fp.js, the device fingerprint, stands alone: the core loads it only when the site turned
 fingerprinting on and the visitor's consent allows it, which keeps it out of the 4 KB faces.
+/pf.js, the Octanist pixel's form capture, stands alone too: /p loads it only when its tag asks
+for form capture (data-forms="true") or the page first calls OCT.submitLeadForm.
 /form.js renders a site's forms (docs/forms.md); /pulse.js is the PulseGate tracker and the
 forms in one script, for pages that want both from one tag.
 """
@@ -43,7 +45,7 @@ class Script:
 
     @classmethod
     def standalone(cls, name: str) -> Script:
-        """One source on its own, without the core (/fp.js, /form.js)."""
+        """One source on its own, without the core (/fp.js, /pf.js, /form.js)."""
         return cls.build(name)
 
     @classmethod
@@ -232,6 +234,7 @@ def serve(script: Script) -> Callable[[Request], Awaitable[Response]]:
 TRACKER_JS = Script.assemble("tracker.js")
 PIXEL_JS = Script.assemble("pixel.js")
 FINGERPRINT_JS = Script.standalone("fp.js")
+PIXEL_FORMS_JS = Script.standalone("pf.js")
 FORM_JS = Script.standalone("form.js")
 PULSE_JS = Script.build("core.js", "tracker.js", "form.js", "pulse.js")
 
@@ -239,6 +242,7 @@ SCRIPT_ROUTES = [
     Route("/tracker.js", serve(TRACKER_JS), methods=["GET", "HEAD"], name="tracker_js"),
     Route("/p", serve(PIXEL_JS), methods=["GET", "HEAD"], name="pixel_js"),
     Route("/fp.js", serve(FINGERPRINT_JS), methods=["GET", "HEAD"], name="fingerprint_js"),
+    Route("/pf.js", serve(PIXEL_FORMS_JS), methods=["GET", "HEAD"], name="pixel_forms_js"),
     Route("/form.js", serve(FORM_JS), methods=["GET", "HEAD"], name="form_js"),
     Route("/pulse.js", serve(PULSE_JS), methods=["GET", "HEAD"], name="pulse_js"),
 ]

@@ -1,4 +1,4 @@
-"""Serving /tracker.js, /p, /fp.js, /form.js and /pulse.js: the size budgets, caching,
+"""Serving /tracker.js, /p, /fp.js, /pf.js, /form.js and /pulse.js: the size budgets, caching,
 compression and headers."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from leadline.forms.sensitive import SENSITIVE_NAME
 from leadline.tracking.scripts import (
     FINGERPRINT_JS,
     FORM_JS,
+    PIXEL_FORMS_JS,
     PIXEL_JS,
     PULSE_JS,
     SCRIPT_ROUTES,
@@ -31,9 +33,11 @@ BUDGET = 4096
 # /fp.js, loaded on demand by the other two, has a budget of its own.
 FINGERPRINT_BUDGET = 1536
 PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS, "/fp.js": FINGERPRINT_JS}
+# /pf.js, the pixel's form capture, loaded on demand by /p, has one too.
+PIXEL_FORMS_BUDGET = 2048
 # The forms, alone and with the tracker: no budget, but served the same way.
 FORM_PATHS = {"/form.js": FORM_JS, "/pulse.js": PULSE_JS}
-SERVED = {**PATHS, **FORM_PATHS}
+SERVED = {**PATHS, "/pf.js": PIXEL_FORMS_JS, **FORM_PATHS}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,13 @@ def test_the_fingerprint_script_fits_its_budget(scripts: TestClient) -> None:
     assert served.headers["content-encoding"] == "gzip"
     assert int(served.headers["content-length"]) <= FINGERPRINT_BUDGET
     assert len(gzip.compress(FINGERPRINT_JS.body, compresslevel=9)) <= FINGERPRINT_BUDGET
+
+
+def test_the_pixels_form_capture_fits_its_budget(scripts: TestClient) -> None:
+    served = scripts.get("/pf.js", headers={"Accept-Encoding": "gzip"})
+    assert served.headers["content-encoding"] == "gzip"
+    assert int(served.headers["content-length"]) <= PIXEL_FORMS_BUDGET
+    assert len(gzip.compress(PIXEL_FORMS_JS.body, compresslevel=9)) <= PIXEL_FORMS_BUDGET
 
 
 @pytest.mark.parametrize("path", SERVED)
@@ -208,8 +219,34 @@ def test_the_form_scripts_carry_the_forms_and_only_pulse_js_the_tracker() -> Non
     assert "getLandingUrl" in tracker
 
 
+def test_the_pixels_form_capture_is_in_pf_js_and_the_pixel_only_loads_it() -> None:
+    """/p has the stub of OCT.submitLeadForm and loads /pf.js; the capture itself, its rules
+    and its route are in /pf.js alone, without the tracker core."""
+    pixel = PIXEL_JS.body.decode()
+    forms = PIXEL_FORMS_JS.body.decode()
+    assert forms.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
+    assert forms.rstrip().endswith("})();")
+    assert "\n//" not in forms
+    assert "submitLeadForm:" in pixel
+    assert "'/pf.js'" in pixel
+    assert "'/pf.js'" not in TRACKER_JS.body.decode()
+    assert "submitLeadForm" not in TRACKER_JS.body.decode()
+    assert "'/api/integrations/incoming/pixel/'" in forms
+    assert "/track/" not in forms
+    for face in (TRACKER_JS, PIXEL_JS):
+        assert "sendBeacon(url" not in face.body.decode()
+        assert "captcha" not in face.body.decode()
+    assert "sendBeacon(url" in forms
+
+
+def test_pf_js_leaves_out_the_names_the_server_leaves_out() -> None:
+    """The browser's list of names never sent is the server's, character for character."""
+    assert f"NAMES=/{SENSITIVE_NAME.pattern}/;" in PIXEL_FORMS_JS.body.decode()
+
+
 def test_the_form_scripts_are_built_the_same_way_every_time() -> None:
     assert Script.standalone("form.js") == FORM_JS
+    assert Script.standalone("pf.js") == PIXEL_FORMS_JS
     assert Script.build("core.js", "tracker.js", "form.js", "pulse.js") == PULSE_JS
     etags = {script.etag for script in SERVED.values()}
     assert len(etags) == len(SERVED)
@@ -311,7 +348,7 @@ STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
 
 
 @pytest.mark.parametrize(
-    "name", ["core.js", "tracker.js", "pixel.js", "fp.js", "form.js", "pulse.js"]
+    "name", ["core.js", "tracker.js", "pixel.js", "fp.js", "pf.js", "form.js", "pulse.js"]
 )
 def test_squeezing_the_sources_takes_out_spaces_and_nothing_else(name: str) -> None:
     source = (files("leadline.tracking") / "static" / name).read_text(encoding="utf-8")
