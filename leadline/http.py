@@ -76,6 +76,54 @@ class SurfaceMount(Mount):
         self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
+class PageCorsMiddleware:
+    """CORS for the routes under ``prefix`` that a site's own pages post to: every answer
+    under it, an error too, carries ``headers``, so the page may read it, and a preflight
+    (``OPTIONS`` with Access-Control-Request-Method) is answered 204 here.
+
+    Which pages may send is for the routes to decide (the site's domains); their answers carry
+    no credentials and take none, so any origin may read them.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, prefix: str, headers: Mapping[str, str], max_age: str
+    ) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        self.max_age = max_age.encode()
+
+    def _applies(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return scope["type"] == "http" and path.startswith(self.prefix)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._applies(scope):
+            await self.app(scope, receive, send)
+            return
+        asked = any(name == b"access-control-request-method" for name, _ in scope["headers"])
+        if scope["method"] == "OPTIONS" and asked:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [*self.headers, (b"access-control-max-age", self.max_age)],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
 ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
 
 

@@ -1,8 +1,8 @@
 """The browser scripts on their own, in Chromium, against a fake tracking endpoint.
 
-The fake serves /tracker.js, /p and /fp.js as the app would and records every request (the
-scripts' own downloads apart, in ``fetched``); pages come from another loopback origin, so every
-call the scripts make is cross-origin.
+The fake serves /tracker.js, /p, /fp.js and /pf.js as the app would and records every request
+(the scripts' own downloads apart, in ``fetched``); pages come from another loopback origin, so
+every call the scripts make is cross-origin.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leadline.tracking.scripts import FINGERPRINT_JS, PIXEL_JS, TRACKER_JS
+from leadline.tracking.scripts import FINGERPRINT_JS, PIXEL_FORMS_JS, PIXEL_JS, TRACKER_JS
 from tests.fixtures.browser import PageServer, eventually
 from tests.fixtures.server import threaded_http_server
 
@@ -58,6 +58,7 @@ class FakeEndpoint:
     lock: threading.Lock = field(default_factory=threading.Lock)
     start_delay: float = 0.0
     fp_delay: float = 0.0
+    pf_delay: float = 0.0
 
     def fetches(self, path: str) -> int:
         with self.lock:
@@ -89,7 +90,12 @@ class FakeEndpoint:
 @pytest.fixture
 def endpoint() -> Iterator[FakeEndpoint]:
     state: FakeEndpoint | None = None
-    scripts = {"/tracker.js": TRACKER_JS.body, "/p": PIXEL_JS.body, "/fp.js": FINGERPRINT_JS.body}
+    scripts = {
+        "/tracker.js": TRACKER_JS.body,
+        "/p": PIXEL_JS.body,
+        "/fp.js": FINGERPRINT_JS.body,
+        "/pf.js": PIXEL_FORMS_JS.body,
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def answer(self, status: int, body: bytes, content_type: str) -> None:
@@ -122,6 +128,8 @@ def endpoint() -> Iterator[FakeEndpoint]:
                 state.fetched.append(self.path)
             if self.path == "/fp.js":
                 time.sleep(state.fp_delay)
+            if self.path == "/pf.js":
+                time.sleep(state.pf_delay)
             if script is None:
                 self.answer(404, b"", "text/plain")
             else:
@@ -135,7 +143,8 @@ def endpoint() -> Iterator[FakeEndpoint]:
         def do_POST(self) -> None:
             assert state is not None
             self.record()
-            if self.path == "/track/session/start":
+            # Also behind a first-party proxy's prefix (data-endpoint).
+            if self.path.endswith("/track/session/start"):
                 time.sleep(state.start_delay)
                 answer = {
                     "session_id": SESSION_ID,
@@ -926,3 +935,235 @@ def test_no_fingerprint_without_sha256(
     # fp.js keeps to it on its own too.
     page.add_script_tag(url=f"{endpoint.url}/fp.js")
     assert page.evaluate("window.__pgfp()") is None
+
+
+# ------------------------------------------------------------ the pixel's form capture, /pf.js
+
+CAPTURE = "/api/integrations/incoming/pixel/OCT-1/"
+# A card number by its value alone (Luhn-valid), and digits that are none: a wrong check digit,
+# and a telephone number dialled with 00 (Luhn-valid, but no card starts with 0).
+CARD, NOT_A_CARD, PHONE_00 = "4111-1111-1111-1111", "4111 1111 1111 1112", "0049 3012 3456 30"
+
+EVERY_KIND = f"""
+<form id="quote" name="quote-form" action="#sent">
+  <input name="first" value="  Ada  ">
+  <input id="company" value="Acme">
+  <input name="tags" value="red"><input name="tags" value="blue">
+  <select name="rooms" multiple><option selected>2</option><option>3</option>
+    <option selected>4</option></select>
+  <select name="budget"><option>low</option><option selected>high</option></select>
+  <textarea name="message">{"x" * 2500}</textarea>
+  <input name="ref" value="{NOT_A_CARD}"><input name="tel" value="{PHONE_00}">
+  <input name="empty" value="   ">
+  <label><input type="radio" name="when" value="now"></label>
+  <label><input type="radio" name="when" value="later" checked></label>
+  <input type="checkbox" name="unchecked" value="1">
+  <input name="off" value="disabled" disabled>
+  <input name="hidden-but-kept" type="hidden" value="campaign-7">
+  <input name="secret" type="password" value="hunter2">
+  <input name="cv" type="file">
+  <input name="q" type="search" value="flats">
+  <input type="submit" name="go" value="Go"><input type="reset" name="rs" value="Reset">
+  <input type="image" name="img" alt="Go"><input type="button" name="bt" value="b">
+  <button name="btn" value="pressed">Send</button>
+  <input name="notes" value="{CARD}">
+  <input name="x1" id="card-cvc" value="123">
+  <input name="x2" autocomplete="billing cc-exp" value="12/29">
+  <input name="x3" autocomplete="cc-name" value="A LOVELACE">
+  <input name="x4" autocomplete="one-time-code" value="842913">
+  <input name="x5" data-octanist-ignore value="ignored">
+  <fieldset data-octanist-ignore><input name="x6" value="ignored too"></fieldset>
+  {
+    "".join(
+        f'<input name="{name}" value="v{n}">'
+        for n, name in enumerate(
+            [
+                "password_confirm",
+                "pwd",
+                "card_number",
+                "Card Number",
+                "cc-number",
+                "ccnum",
+                "cvc",
+                "cvv2",
+                "CSC",
+                "exp-date",
+                "expiry",
+                "exp_month",
+                "cardholder",
+                "g-recaptcha-response",
+                "h-captcha-response",
+                "cf-turnstile-response",
+                "frc-captcha-solution",
+                "altcha",
+                "csrf_token",
+                "csrfmiddlewaretoken",
+                "_token",
+                "authenticity_token",
+                "__RequestVerificationToken",
+                "_wpnonce",
+                "X-XSRF-TOKEN",
+                "form_key",
+                "octa_sid",
+            ]
+        )
+    )
+}
+</form>
+"""
+
+
+def pixel_forms_page(
+    pages: PageServer, endpoint: FakeEndpoint, body: str, attrs: dict[str, str] | None = None
+) -> str:
+    return pages.with_script(
+        f"{endpoint.url}/p",
+        {"data-id": "OCT-1", "data-forms": "true", **(attrs or {})},
+        body=body,
+        title="Quote",
+    )
+
+
+def test_pixel_captures_a_form_without_what_is_never_sent(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    # The site's own handler, after the pixel's: it sees the submission not prevented, then
+    # keeps the page (as a script-driven form does).
+    after = """<script>addEventListener('submit', e => {
+        window.prevented = e.defaultPrevented; e.preventDefault(); });</script>"""
+    page.goto(pixel_forms_page(page_server, endpoint, EVERY_KIND + after))
+    endpoint.wait("/track/session/start")
+    page.wait_for_function("OCT.getSessionId() && OCT._pf.on")
+    assert endpoint.fetches("/pf.js") == 1
+    page.click("button[name=btn]")
+    (sent,) = endpoint.wait(CAPTURE)
+    assert page.evaluate("window.prevented") is False
+    assert sent == {
+        "fields": {
+            "first": "Ada",
+            "company": "Acme",
+            "tags": "red | blue",
+            "rooms": "2 | 4",
+            "budget": "high",
+            "message": "x" * 2000,
+            "ref": NOT_A_CARD,
+            "tel": PHONE_00,
+            "when": "later",
+            "hidden-but-kept": "campaign-7",
+        },
+        "formIdentifier": "quote",
+        "path": page.evaluate("location.pathname"),
+        "title": "Quote",
+        "sessionId": SESSION_ID,
+        "domain": page_server.base_url,
+    }
+    (request,) = [r for r in endpoint.requests if r.path == CAPTURE]
+    assert request.headers["content-type"] == "text/plain;charset=UTF-8"  # no preflight
+    assert not [r for r in endpoint.requests if r.method == "OPTIONS"]
+
+    # A double click sends it once; the same form changed is sent again.
+    page.click("button[name=btn]")
+    page.fill("input[name=first]", "Ada L.")
+    page.click("button[name=btn]")
+    assert sorted(body["fields"]["first"] for body in endpoint.wait(CAPTURE, 2)) == [
+        "Ada",
+        "Ada L.",
+    ]
+    time.sleep(0.3)
+    assert len(endpoint.bodies(CAPTURE)) == 2
+
+
+def test_pixel_captures_forms_added_later_and_skips_the_ones_it_is_told_to(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    body = """
+    <form id="skip" data-octanist-ignore><input name="email" value="a@example.com"></form>
+    <div data-octanist-ignore><form id="inside"><input name="email" value="b@example.com">
+    </form></div>
+    <form class="pg-form" id="pg"><input name="EMAIL" value="c@example.com"></form>
+    <form id="passwords"><input name="user" type="password" value="x"></form>
+    <script>addEventListener('submit', e => e.preventDefault());</script>
+    """
+    page.goto(pixel_forms_page(page_server, endpoint, body))
+    page.wait_for_function("OCT._pf && OCT._pf.on")
+    for form in ("skip", "inside", "pg", "passwords"):
+        page.evaluate(f"document.getElementById('{form}').requestSubmit()")
+    page.evaluate(
+        """document.body.insertAdjacentHTML('beforeend',
+            '<form id="late"><input name="email" value="late@example.com"></form>');
+           document.getElementById('late').requestSubmit();"""
+    )
+    (sent,) = endpoint.wait(CAPTURE)
+    assert (sent["formIdentifier"], sent["fields"]) == ("late", {"email": "late@example.com"})
+    time.sleep(0.3)
+    assert len(endpoint.bodies(CAPTURE)) == 1
+
+
+def test_submit_lead_form_waits_for_pf_js_and_then_answers_exactly(
+    page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    endpoint.pf_delay = 0.5
+    page.goto(
+        page_server.with_script(
+            f"{endpoint.url}/p",
+            {"data-id": "OCT-1", "data-endpoint": f"{endpoint.url}/proxy/"},
+            body='<form id="f"><input name="email" value="f@example.com"></form>',
+        )
+    )
+    endpoint.wait("/proxy/track/session/start")  # to the endpoint, like all that follows
+    page.wait_for_function("OCT.getSessionId()")
+    assert endpoint.fetches("/pf.js") == 0  # no data-forms: not until it is needed
+    # Until /pf.js is in: true for an object with something in it, queued; false for nothing.
+    answers = page.evaluate(
+        """() => { window.submit = OCT.submitLeadForm; return [
+            OCT.submitLeadForm({email: 'q1@example.com'}, {formIdentifier: 'one', path: '/x'}),
+            OCT.submitLeadForm({}), OCT.submitLeadForm(), OCT.submitLeadForm(42),
+            OCT.submitLeadForm({password: 'hunter2'}),
+            OCT.submitLeadForm(new FormData(document.getElementById('f'))),
+            OCT.submitLeadForm(new FormData())]; }"""
+    )
+    assert answers == [True, False, False, False, True, True, False]
+    assert endpoint.bodies("/proxy" + CAPTURE) == []
+    # Each beacon is a request of its own: they may arrive in any order.
+    sent = sorted(endpoint.wait("/proxy" + CAPTURE, 2), key=lambda body: body["fields"]["email"])
+    assert [(body["formIdentifier"], body["path"], body["fields"]) for body in sent] == [
+        (None, page.evaluate("location.pathname"), {"email": "f@example.com"}),
+        ("one", "/x", {"email": "q1@example.com"}),
+    ]
+    assert all(body["sessionId"] == SESSION_ID for body in sent)
+    assert endpoint.fetches("/pf.js") == 1  # from the pixel's own origin, not the proxy
+
+    # Once it is in, every answer is exact, through a reference kept from before too.
+    answers = page.evaluate(
+        """[submit({password: 'hunter2', card: '4111111111111111'}),
+            submit({email: 'q2@example.com', list: [' a ', null, 'b', {}]}, 'not options'),
+            OCT.submitLeadForm(document.getElementById('f'), {formIdentifier: 'x'.repeat(99)}),
+            OCT.submitLeadForm({__proto__: 'p', constructor: 'c'})]"""
+    )
+    assert answers == [False, True, True, True]
+    sent = endpoint.wait("/proxy" + CAPTURE, 5)[2:]
+    assert sorted((body["fields"] for body in sent), key=json.dumps) == [
+        {"constructor": "c"},
+        {"email": "f@example.com"},
+        {"email": "q2@example.com", "list": "a | b"},
+    ]
+    assert {body["formIdentifier"] for body in sent} == {None, "x" * 64}
+    assert endpoint.fetches("/pf.js") == 1
+
+
+@pytest.mark.parametrize("attrs", [{"data-respect-dnt": "true"}, {"data-id": ""}])
+def test_submit_lead_form_sends_nothing_without_a_live_pixel(
+    attrs: dict[str, str], page: Page, page_server: PageServer, endpoint: FakeEndpoint
+) -> None:
+    """Do Not Track honoured, or no site key: the API is there, and sends nothing at all."""
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})"
+    )
+    page.goto(pixel_forms_page(page_server, endpoint, "<form><input name='a'></form>", attrs))
+    assert page.evaluate("OCT.submitLeadForm({email: 'a@example.com'})") is False
+    page.evaluate(
+        "document.forms[0].querySelector('input').value = 'x'; document.forms[0].requestSubmit()"
+    )
+    time.sleep(0.5)
+    assert endpoint.fetches("/pf.js") == 0
+    assert [r.path for r in endpoint.requests if r.method == "POST"] == []

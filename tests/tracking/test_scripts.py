@@ -1,4 +1,4 @@
-"""Serving /tracker.js, /p, /fp.js, /form.js and /pulse.js: the size budgets, caching,
+"""Serving /tracker.js, /p, /fp.js, /pf.js, /form.js and /pulse.js: the size budgets, caching,
 compression and headers."""
 
 from __future__ import annotations
@@ -6,14 +6,17 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Iterator
+from importlib.resources import files
 
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from leadline.forms.sensitive import SENSITIVE_NAME
 from leadline.tracking.scripts import (
     FINGERPRINT_JS,
     FORM_JS,
+    PIXEL_FORMS_JS,
     PIXEL_JS,
     PULSE_JS,
     SCRIPT_ROUTES,
@@ -23,15 +26,18 @@ from leadline.tracking.scripts import (
     accepts_gzip,
     compact,
     etag_matches,
+    squeeze,
 )
 
 BUDGET = 4096
 # /fp.js, loaded on demand by the other two, has a budget of its own.
 FINGERPRINT_BUDGET = 1536
 PATHS = {"/tracker.js": TRACKER_JS, "/p": PIXEL_JS, "/fp.js": FINGERPRINT_JS}
+# /pf.js, the pixel's form capture, loaded on demand by /p, has one too.
+PIXEL_FORMS_BUDGET = 2048
 # The forms, alone and with the tracker: no budget, but served the same way.
 FORM_PATHS = {"/form.js": FORM_JS, "/pulse.js": PULSE_JS}
-SERVED = {**PATHS, **FORM_PATHS}
+SERVED = {**PATHS, "/pf.js": PIXEL_FORMS_JS, **FORM_PATHS}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,13 @@ def test_the_fingerprint_script_fits_its_budget(scripts: TestClient) -> None:
     assert served.headers["content-encoding"] == "gzip"
     assert int(served.headers["content-length"]) <= FINGERPRINT_BUDGET
     assert len(gzip.compress(FINGERPRINT_JS.body, compresslevel=9)) <= FINGERPRINT_BUDGET
+
+
+def test_the_pixels_form_capture_fits_its_budget(scripts: TestClient) -> None:
+    served = scripts.get("/pf.js", headers={"Accept-Encoding": "gzip"})
+    assert served.headers["content-encoding"] == "gzip"
+    assert int(served.headers["content-length"]) <= PIXEL_FORMS_BUDGET
+    assert len(gzip.compress(PIXEL_FORMS_JS.body, compresslevel=9)) <= PIXEL_FORMS_BUDGET
 
 
 @pytest.mark.parametrize("path", SERVED)
@@ -154,7 +167,7 @@ def test_the_fingerprint_is_computed_only_in_fp_js() -> None:
     assert fingerprint.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
     assert fingerprint.rstrip().endswith("})();")
     assert "\n//" not in fingerprint
-    assert "W.__pgfp = " in fingerprint
+    assert "W.__pgfp=" in fingerprint
     assert "/track/" not in fingerprint
     for computation in ("toDataURL", "OfflineAudioContext", "getContext", "digest"):
         assert computation in fingerprint
@@ -195,19 +208,45 @@ def test_the_form_scripts_carry_the_forms_and_only_pulse_js_the_tracker() -> Non
     # form.js stands alone: no tracker core, and nothing of the forms in the tracker faces.
     assert "/track/" not in form
     assert "PulseGateSession" in form  # it reads the tracker's ids, when one runs
-    assert "W.PulseGateSession = W.PulseGate = PG" not in form
+    assert "W.PulseGateSession=W.PulseGate=PG" not in form
     for face in (TRACKER_JS, PIXEL_JS):
         assert "/lead.capture" not in face.body.decode()
         assert "/forms/config" not in face.body.decode()
     # pulse.js is the tracker face, the forms and what joins them.
-    assert "W.PulseGateSession = W.PulseGate = PG" in pulse
-    assert ".renderForm = renderForm" in pulse
+    assert "W.PulseGateSession=W.PulseGate=PG" in pulse
+    assert ".renderForm=renderForm" in pulse
     assert "getVisitorId" in tracker
     assert "getLandingUrl" in tracker
 
 
+def test_the_pixels_form_capture_is_in_pf_js_and_the_pixel_only_loads_it() -> None:
+    """/p has the stub of OCT.submitLeadForm and loads /pf.js; the capture itself, its rules
+    and its route are in /pf.js alone, without the tracker core."""
+    pixel = PIXEL_JS.body.decode()
+    forms = PIXEL_FORMS_JS.body.decode()
+    assert forms.startswith(f"/*! leadline tracker {VERSION} */\n(function () {{")
+    assert forms.rstrip().endswith("})();")
+    assert "\n//" not in forms
+    assert "submitLeadForm:" in pixel
+    assert "'/pf.js'" in pixel
+    assert "'/pf.js'" not in TRACKER_JS.body.decode()
+    assert "submitLeadForm" not in TRACKER_JS.body.decode()
+    assert "'/api/integrations/incoming/pixel/'" in forms
+    assert "/track/" not in forms
+    for face in (TRACKER_JS, PIXEL_JS):
+        assert "sendBeacon(url" not in face.body.decode()
+        assert "captcha" not in face.body.decode()
+    assert "sendBeacon(url" in forms
+
+
+def test_pf_js_leaves_out_the_names_the_server_leaves_out() -> None:
+    """The browser's list of names never sent is the server's, character for character."""
+    assert f"NAMES=/{SENSITIVE_NAME.pattern}/;" in PIXEL_FORMS_JS.body.decode()
+
+
 def test_the_form_scripts_are_built_the_same_way_every_time() -> None:
     assert Script.standalone("form.js") == FORM_JS
+    assert Script.standalone("pf.js") == PIXEL_FORMS_JS
     assert Script.build("core.js", "tracker.js", "form.js", "pulse.js") == PULSE_JS
     etags = {script.etag for script in SERVED.values()}
     assert len(etags) == len(SERVED)
@@ -252,7 +291,7 @@ def test_etag_matches(header: str, expected: bool) -> None:
 
 def test_compact_keeps_code_and_drops_comments() -> None:
     source = "// about\nvar a = 1;\n\n    // indented comment\n    if (a) b('//x');\n"
-    assert compact(source) == "var a = 1;if (a) b('//x');"
+    assert compact(source) == "var a=1;if(a)b('//x');"
 
 
 def test_compact_joins_lines_only_where_the_break_means_nothing() -> None:
@@ -270,6 +309,52 @@ def test_compact_joins_lines_only_where_the_break_means_nothing() -> None:
     ];
     """
     assert compact(source) == (
-        "function f(a,b) {var c = a;return c\n+ b;}\n"
-        "x = 1; // a comment, and a trailing semicolon;\ny = 2;z = [\n3\n];"
+        "function f(a,b){var c=a;return c\n+b;}\n"
+        "x=1;// a comment, and a trailing semicolon;\ny=2;z=[\n3\n];"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "squeezed"),
+    [
+        ("var a = f(b, c) || {x: 1};", "var a=f(b,c)||{x:1};"),
+        ("if (a) return b; else if (c) d();", "if(a)return b;else if(c)d();"),
+        # Strings and regular expressions keep their spaces, quotes and slashes.
+        ("s = 'a = b, c' + \"d ; 'e'\" + 'f\\' g';", "s='a = b, c'+\"d ; 'e'\"+'f\\' g';"),
+        ("m = x.match(/(?:^|; )a [/ ]b\\/ c/g);", "m=x.match(/(?:^|; )a [/ ]b\\/ c/g);"),
+        ("return /a b/.test(s) || !/c d/.test(t);", "return/a b/.test(s)||!/c d/.test(t);"),
+        # After a name, a number or a closing bracket a slash divides.
+        ("x = (a + b) / 2 / c * d;", "x=(a+b)/2/c*d;"),
+        # Spaces that keep two tokens from becoming another stay.
+        ("a = b + +c - -d; while (i-- > 0) x < !y;", "a=b+ +c- -d;while(i-- >0)x< !y;"),
+        (
+            "var e = 2 ** 32, t = typeof x == 's', k = a in b;",
+            "var e=2**32,t=typeof x=='s',k=a in b;",
+        ),
+        ("f(x); // a comment: keeps its ' and spaces", "f(x);// a comment: keeps its ' and spaces"),
+    ],
+)
+def test_squeeze_drops_only_spaces_that_separate_no_tokens(line: str, squeezed: str) -> None:
+    assert squeeze(line) == squeezed
+
+
+@pytest.mark.parametrize("line", ["s = 'open", 'x = "a\\"', "r = /a[/]", "a /* b"])
+def test_squeeze_refuses_what_does_not_end_on_its_line(line: str) -> None:
+    with pytest.raises(ValueError, match="does not end on its line"):
+        squeeze(line)
+
+
+STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
+@pytest.mark.parametrize(
+    "name", ["core.js", "tracker.js", "pixel.js", "fp.js", "pf.js", "form.js", "pulse.js"]
+)
+def test_squeezing_the_sources_takes_out_spaces_and_nothing_else(name: str) -> None:
+    source = (files("leadline.tracking") / "static" / name).read_text(encoding="utf-8")
+    for line in (line.strip() for line in source.splitlines()):
+        if not line or line.startswith("//"):
+            continue
+        squeezed = squeeze(line)
+        assert squeezed.replace(" ", "") == line.replace(" ", "")
+        assert STRING.findall(squeezed) == STRING.findall(line)

@@ -8,22 +8,18 @@ the site key names the site and the page must be on one of its domains.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from leadline.errors import PayloadTooLarge, ValidationFailed
 from leadline.forms import capture
-from leadline.forms import service as forms
 from leadline.leads.schemas import LeadSource
+from leadline.surfaces.octanist import incoming
 from leadline.surfaces.octanist import schemas as s
-from leadline.surfaces.octanist.envelope import success
 from leadline.surfaces.octanist.router import ERROR_RESPONSES, Session
 
 router = APIRouter()
-MAX_BODY = 256 * 1024
 # What the plugin adds besides the form's fields.
 _PLUGIN_FIELDS = ("cookies", "domain", "path", "timestamp")
 
@@ -68,45 +64,19 @@ def cookie_attribution(cookies: Any) -> tuple[dict[str, str], str | None]:
 async def wordpress_submission(request: Request, session: Session, site_key: str) -> Response:
     """A form submission from the WordPress plugin; it becomes a lead (source ``wordpress``)
     or joins its lead, as ``POST /lead.capture`` does."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("send the form's fields as a JSON object")
+    body = await incoming.json_object(request, "the form's fields")
     attribution, session_id = cookie_attribution(body.get("cookies"))
-    domain, path = body.get("domain"), body.get("path")
-    if isinstance(domain, str) and domain.strip():
-        host = domain.strip()
-        attribution["website"] = host if "://" in host else f"https://{host}"
-    if isinstance(path, str) and path.strip():
-        attribution["path"] = path.strip()[:2048]
+    attribution.update(incoming.page_attribution(body.get("domain"), body.get("path")))
     fields = capture.submission_fields(
         {name: value for name, value in body.items() if name not in _PLUGIN_FIELDS}
     )
-    sender = await capture.sender_from_page(
+    return await incoming.capture_from_page(
+        request,
         session,
         site_key,
-        forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
-        form_id=None,
+        fields=fields,
+        attribution=attribution,
+        session_id=session_id,
+        source=LeadSource.WORDPRESS,
         actor="wordpress plugin",
     )
-    captured = await capture.capture(
-        session,
-        sender.principal,
-        capture.Submission(
-            fields=fields,
-            ip=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-            session_id=session_id,
-            site_id=sender.site_id,
-            attribution=attribution,
-            source=LeadSource.WORDPRESS,
-        ),
-        sender.actor,
-        request.state.settings,
-    )
-    return success(request, {"message": "Lead received", "submissionId": captured.submission_id})

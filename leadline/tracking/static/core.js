@@ -74,7 +74,7 @@ function cfg(s, key) {
   var a = n => s && s.getAttribute('data-' + n);
   return {
     siteKey: a(key), endpoint: a('endpoint'), origin: new URL(s && s.src || L).origin,
-    consentMode: a('consent-mode'), respectDnt: a('respect-dnt') == 'true', fingerprint: a('fingerprint') == 'true'
+    consentMode: a('consent-mode'), respectDnt: a('respect-dnt') == 'true', fingerprint: a('fingerprint') == 'true', forms: a('forms') == 'true'
   };
 }
 

@@ -1,0 +1,103 @@
+"""What the routes a site's own pages post to (``/integrations/incoming/...``: the WordPress
+plugin's and the pixel's form capture) share: reading the body, the page's website and path,
+and taking the submission as lead capture from a page of the site.
+
+No API key: the site key in the path names the site, and the page (``Origin``, or ``Referer``)
+must be on one of its domains. Every answer under the prefix carries the CORS headers of
+:class:`leadline.http.PageCorsMiddleware`, so the page can read it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leadline.errors import PayloadTooLarge, ValidationFailed
+from leadline.forms import capture
+from leadline.forms import service as forms
+from leadline.leads.schemas import LeadSource
+from leadline.surfaces.octanist.envelope import success
+
+PREFIX = "/integrations/incoming/"
+# Any page may read the answers (they carry nothing the page did not send); JSON bodies need
+# Content-Type, which takes a preflight, while sendBeacon's text/plain does not.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+PREFLIGHT_MAX_AGE = "86400"
+MAX_BODY = 256 * 1024
+# The longest session id a visit has (lead_submissions.session_id): a longer one names none.
+MAX_SESSION_ID = 64
+
+
+async def json_object(request: Request, what: str) -> dict[str, Any]:
+    """The body as a JSON object, whatever Content-Type it came with (``sendBeacon`` sends
+    text/plain); ``what`` says what the object should hold, for the error."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed(f"send {what} as a JSON object")
+    return body
+
+
+def page_attribution(domain: Any, path: Any) -> dict[str, str]:
+    """The lead's ``website`` and ``path`` from the page's domain (a host, or an origin) and
+    path, when given. A tracked visit's own attribution wins over them."""
+    found: dict[str, str] = {}
+    if isinstance(domain, str) and domain.strip():
+        host = domain.strip()
+        found["website"] = (host if "://" in host else f"https://{host}")[:512]
+    if isinstance(path, str) and path.strip():
+        found["path"] = path.strip()[:2048]
+    return found
+
+
+async def capture_from_page(
+    request: Request,
+    session: AsyncSession,
+    site_key: str,
+    *,
+    fields: dict[str, str],
+    attribution: dict[str, str],
+    session_id: str | None,
+    source: LeadSource,
+    actor: str,
+    form_id: str | None = None,
+) -> Response:
+    """Check that the request comes from a page of the site, keep the submission and make or
+    join its lead; answer in the Octanist envelope."""
+    sender = await capture.sender_from_page(
+        session,
+        site_key,
+        forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+        form_id=None,
+        actor=actor,
+    )
+    captured = await capture.capture(
+        session,
+        sender.principal,
+        capture.Submission(
+            fields=fields,
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            session_id=session_id if session_id and len(session_id) <= MAX_SESSION_ID else None,
+            site_id=sender.site_id,
+            form_id=form_id,
+            attribution=attribution,
+            source=source,
+        ),
+        sender.actor,
+        request.state.settings,
+    )
+    return success(request, {"message": "Lead received", "submissionId": captured.submission_id})
