@@ -551,7 +551,7 @@ class PostgresStore(TrackingStore):
     as one query text of several statements, their values bound on the client. Under load the
     writer's thread waits for the interpreter lock after every answer from the server, so
     each round trip costs it far more than the network does. Events and visits travel as one
-    JSON value per statement (the events of a large group by COPY instead). What a group
+    JSON array of arrays per statement (the events of a large group by COPY instead). What a group
     counts on (its events are new, its remembered visits unchanged) is checked by the
     statements themselves, which fail the transaction, and so the commit, when it does not
     hold."""
@@ -623,7 +623,7 @@ class PostgresStore(TrackingStore):
     ) -> set[tuple[str, str]] | None:
         insert = (
             f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"  # noqa: S608
-            f" FROM json_to_recordset(%s::json) AS e({_EVENT_TYPES})"
+            f" FROM {_records(_EVENT_TYPES)} AS e"
             " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
         )
         if len(rows) >= self.EVENTS_BY_COPY:
@@ -642,7 +642,7 @@ class PostgresStore(TrackingStore):
             )
             params: tuple[Any, ...] = ()
         else:
-            params = (_json_records(EVENT_COLUMNS, rows),)
+            params = (_json_rows(rows),)
         if all_new:
             checked = _checked(insert, "an event was stored already")
             self._held.append(self._bind(checked, (*params, len(rows))))
@@ -654,13 +654,11 @@ class PostgresStore(TrackingStore):
 
     def update_visits(self, visits: Sequence[VisitState]) -> None:
         names = ("id", "revision", *_COUNTERS)
-        records = _json_records(
-            names, [tuple(getattr(visit, name) for name in names) for visit in visits]
-        )
+        records = _json_rows([tuple(getattr(visit, name) for name in names) for visit in visits])
         assignments = ", ".join(f"{name} = v.{name}" for name in _COUNTERS)
         update = (
             f"UPDATE sessions AS s SET {assignments}, revision = s.revision + 1"  # noqa: S608
-            f" FROM json_to_recordset(%s::json) AS v({_VISIT_TYPES})"
+            f" FROM {_records(_VISIT_TYPES)} AS v"
             " WHERE s.id = v.id AND s.revision = v.revision RETURNING s.id"
         )
         checked = _checked(update, "a visit was changed by another writer")
@@ -670,9 +668,9 @@ class PostgresStore(TrackingStore):
         # One statement for all the rows: each would otherwise be parsed and planned alone.
         statement = (
             f"INSERT INTO tracking_daily ({_DAILY_COLUMNS}) SELECT {_DAILY_COLUMNS}"  # noqa: S608
-            f" FROM json_to_recordset(%s::json) AS d({_DAILY_TYPES}) {_DAILY_ADD}"
+            f" FROM {_records(_DAILY_TYPES)} AS d {_DAILY_ADD}"
         )
-        records = _json_records(_DAILY_NAMES, self._daily_rows(counts))
+        records = _json_rows(self._daily_rows(counts))
         self._held.append(self._bind(statement, (records,)))
 
     def _day(self, day: date) -> Any:
@@ -696,8 +694,21 @@ def _checked(statement: str, what: str) -> str:
     )
 
 
-def _json_records(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    return _json_encode([dict(zip(names, row, strict=True)) for row in rows]).decode()
+def _json_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as one JSON array of arrays (no object per row to build), for ``_records``."""
+    return _json_encode(rows).decode()
+
+
+def _records(types: str) -> str:
+    """A subquery of the rows of one parameter made by ``_json_rows``: each array element a
+    row, the columns in the order of ``types`` (``name type, ...``), cast to their types."""
+    columns = ", ".join(
+        f"(r->>{index})::{kind} AS {name}"
+        for index, (name, kind) in enumerate(
+            column.strip().split(" ", 1) for column in types.split(",")
+        )
+    )
+    return f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS a(r))"  # noqa: S608
 
 
 _json_encode = msgspec.json.Encoder().encode
