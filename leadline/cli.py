@@ -520,6 +520,14 @@ def leads_import(
     sheet: Annotated[
         str | None, typer.Option(help="The workbook's sheet to read (default: the first).")
     ] = None,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks/--no-webhooks",
+            help="Send each created lead's lead.created webhook event (--no-webhooks for "
+            "leads your other systems have already).",
+        ),
+    ] = True,
 ) -> None:
     """Import leads from a CSV file or an Excel workbook: every row is checked before any is
     written, and one invalid row refuses the file unless --skip-invalid. Rows imported before
@@ -541,6 +549,7 @@ def leads_import(
         status_mapping=_pairs(status, "--status", "Converted Leads=won"),
         skip_invalid=skip_invalid,
         sheet=sheet,
+        webhooks=webhooks,
     )
     bar = Progress(
         TextColumn("{task.description:<10}"),

@@ -63,6 +63,8 @@ class ImportOptions:
     status_mapping: Mapping[str, str] = field(default_factory=dict)
     skip_invalid: bool = False
     sheet: str | None = None
+    # Whether each created lead sends its lead.created webhook event.
+    webhooks: bool = True
 
 
 @dataclass
@@ -155,10 +157,13 @@ class _Writer:
     (history, facets, lead.created webhook and audit event included), skipping rows whose
     import key a lead of the workspace already has."""
 
-    def __init__(self, db: Database, principal: Principal, actor: Actor) -> None:
+    def __init__(
+        self, db: Database, principal: Principal, actor: Actor, *, announce: bool = True
+    ) -> None:
         self.db = db
         self.principal = principal
         self.actor = actor
+        self.announce = announce
         self.created = 0
         self.duplicates = 0
 
@@ -193,7 +198,12 @@ class _Writer:
                     seen.add(key)
                 new.append(leads.NewLead(row.data, row.history))
             await leads.create_leads(
-                session, self.principal, new, source=LeadSource.IMPORT, actor=self.actor
+                session,
+                self.principal,
+                new,
+                source=LeadSource.IMPORT,
+                actor=self.actor,
+                announce=self.announce,
             )
         return len(new), len(batch) - len(new)
 
@@ -236,7 +246,7 @@ async def import_leads(
         if checked.invalid and not options.skip_invalid:
             raise RowsRejected(result)
 
-        writer = _Writer(db, principal, actor)
+        writer = _Writer(db, principal, actor, announce=options.webhooks)
         rows = _valid_rows(table, plan)
         if progress is not None:
             progress("writing", 0, checked.valid)
@@ -264,6 +274,7 @@ async def import_leads(
                 "created": (None, result.created),
                 "duplicates": (None, result.duplicates),
                 "invalid": (None, result.invalid),
+                "webhooks": (None, options.webhooks),
             },
         )
     return result

@@ -237,9 +237,12 @@ async def create_leads(
     *,
     source: LeadSource = LeadSource.API,
     actor: Actor | None = None,
+    announce: bool = True,
 ) -> list[CreatedLead]:
     """Create leads as ``create_lead`` creates one (the same rows, webhook events and audit
-    events, in the caller's transaction), with one statement of each kind for all of them."""
+    events, in the caller's transaction), with one statement of each kind for all of them.
+    Without ``announce`` no ``lead.created`` webhook event is sent for them (an import of
+    leads the team's other systems have already)."""
     for item in items:
         data = item.data
         if not any((data.name, data.email, data.phone, data.custom)):
@@ -271,8 +274,12 @@ async def create_leads(
                 api_key_id=principal.key_id or None,  # none for a site's own form or the CLI
             )
         )
-    endpoints = await webhooks.subscribers(session, principal.workspace_id, "lead.created")
-    for lead in new_leads:
+    endpoints = (
+        await webhooks.subscribers(session, principal.workspace_id, "lead.created")
+        if announce
+        else []
+    )
+    for lead in new_leads if endpoints else ():
         await webhooks.emit(
             session,
             principal.workspace_id,

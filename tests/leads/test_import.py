@@ -762,6 +762,35 @@ def test_unknown_workspace_and_missing_file(
     assert lead_count(settings) == 0
 
 
+def test_no_webhooks_leaves_the_leads_unannounced(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
+) -> None:
+    hooks = Settings(database_url=settings.database_url, webhooks_allow_private=True)
+
+    async def add_endpoint(session: AsyncSession) -> None:
+        principal = await auth.authenticate(session, acme)
+        await webhooks.create_endpoint(
+            session, principal, hooks, url="http://127.0.0.1:9/hook", event_types=["lead.created"]
+        )
+
+    run_in_transaction(settings, add_endpoint)
+    path = write(tmp_path, "email\na@example.com\nb@example.com\n")
+    assert summary(run(cli, path, "--no-webhooks")).endswith("2 created, 0 duplicates, 0 invalid")
+    assert fetch_rows(settings, "SELECT id FROM webhook_events") == []
+    assert fetch_rows(settings, "SELECT id FROM jobs WHERE kind = 'webhooks.deliver'") == []
+    # Each lead still has its audit event, and the import says it sent none.
+    created = fetch_rows(settings, "SELECT id FROM audit_events WHERE action = 'lead.created'")
+    assert len(created) == 2
+    (done,) = fetch_rows(
+        settings, "SELECT changes FROM audit_events WHERE action = 'leads.imported'"
+    )
+    assert json.loads(done["changes"])["webhooks"] == {"before": None, "after": False}
+
+    more = write(tmp_path, "email\nc@example.com\n", name="more.csv")
+    assert summary(run(cli, more)).endswith("1 created, 0 duplicates, 0 invalid")
+    assert len(fetch_rows(settings, "SELECT id FROM webhook_events")) == 1
+
+
 def test_created_leads_have_history_webhooks_and_audit_events(
     cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
 ) -> None:

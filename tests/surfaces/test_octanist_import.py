@@ -10,13 +10,16 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
 from leadline.app import create_app
+from leadline.auth import service as auth
 from leadline.config import Settings
 from leadline.kit.tables import XLSX_MEDIA_TYPE
 from leadline.surfaces.octanist.schemas import ImportEnvelope
-from tests.fixtures.factories import fetch_rows, make_key
+from leadline.webhooks import service as webhooks
+from tests.fixtures.factories import fetch_rows, make_key, run_in_transaction
 from tests.fixtures.octanist import error_of
 
 CSV = (
@@ -144,6 +147,34 @@ def test_a_repeated_import_creates_nothing(api: TestClient, settings: Settings) 
     assert (first["created"], first["duplicates"]) == (2, 0)
     assert (again["rows"], again["created"], again["duplicates"]) == (2, 0, 2)
     assert lead_count(settings) == 2
+
+
+@pytest.mark.parametrize("where", ["form", "query"])
+def test_webhooks_can_be_left_out(
+    api: TestClient, settings: Settings, admin_key: str, where: str
+) -> None:
+    hooks = Settings(database_url=settings.database_url, webhooks_allow_private=True)
+
+    async def add_endpoint(session: AsyncSession) -> None:
+        principal = await auth.authenticate(session, admin_key)
+        await webhooks.create_endpoint(
+            session, principal, hooks, url="http://127.0.0.1:9/hook", event_types=["lead.created"]
+        )
+
+    run_in_transaction(settings, add_endpoint)
+    people = "email\nada@example.com\nbob@example.com\n"
+    if where == "form":
+        answer = upload(api, people, webhooks="false")
+    else:
+        answer = api.post(
+            "/api/leads/import?webhooks=false", content=people, headers={"Content-Type": "text/csv"}
+        )
+    assert ok(answer)["created"] == 2
+    assert fetch_rows(settings, "SELECT id FROM webhook_events") == []
+    error_of(upload(api, people, webhooks="maybe"), 400, "VALIDATION_ERROR")
+    announced = upload(api, people.replace("ada@", "eve@"))
+    assert ok(announced)["created"] == 1
+    assert len(fetch_rows(settings, "SELECT id FROM webhook_events")) == 1
 
 
 def test_an_invalid_row_refuses_the_file(api: TestClient, settings: Settings) -> None:

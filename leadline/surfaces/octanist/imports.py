@@ -44,7 +44,7 @@ _FILE_TYPES = frozenset(
         "application/octet-stream",
     }
 )
-_FORM_FIELDS = ("mapping", "status_mapping", "skip_invalid", "sheet")
+_FORM_FIELDS = ("mapping", "status_mapping", "skip_invalid", "sheet", "webhooks")
 # Spooled uploads stay in memory up to this size, then move to a temporary file.
 _SPOOL_BYTES = 1 << 20
 
@@ -172,6 +172,7 @@ _REQUEST_BODY = {
                     "status_mapping": {"type": "string", "description": _STATUS_HELP},
                     "skip_invalid": {"type": "boolean"},
                     "sheet": {"type": "string"},
+                    "webhooks": {"type": "boolean"},
                 },
             }
         },
@@ -202,6 +203,13 @@ async def import_leads(
     sheet: Annotated[
         str | None, Query(description="The workbook's sheet to read (default: the first).")
     ] = None,
+    webhooks: Annotated[
+        bool,
+        Query(
+            description="Send each created lead's lead.created webhook event (false for leads "
+            "your other systems have already)."
+        ),
+    ] = True,
 ) -> Response:
     """Import leads from a CSV file or an Excel workbook (source ``import``). Every row is
     checked first: one invalid row refuses the file (422, nothing written) unless
@@ -211,6 +219,7 @@ async def import_leads(
     try:
         given = upload.fields
         flag = given.get("skip_invalid")
+        announce = given.get("webhooks")
         options = imports.ImportOptions(
             mapping=_json_object(given.get("mapping", mapping), "mapping"),
             status_mapping=_json_object(
@@ -218,6 +227,7 @@ async def import_leads(
             ),
             skip_invalid=skip_invalid if flag is None else _flag(flag, "skip_invalid"),
             sheet=given.get("sheet", sheet) or None,
+            webhooks=webhooks if announce is None else _flag(announce, "webhooks"),
         )
         result = await imports.import_leads(
             database(request), caller, upload.file, filename=upload.filename, options=options
