@@ -176,6 +176,13 @@ def sites_create(
     respect_dnt: Annotated[bool, typer.Option(help=_DNT_HELP)] = False,
     respect_gpc: Annotated[bool, typer.Option(help=_GPC_HELP)] = False,
     fingerprinting: Annotated[bool, typer.Option(help=_FINGERPRINT_HELP)] = False,
+    site_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the key the site's pages already carry (a site moved from PulseGate or "
+            "Octanist: pk_live_..., OCT-...) instead of making one."
+        ),
+    ] = None,
 ) -> None:
     """Create a site; its key (for the tracking snippet) is printed alone on the last line."""
     from leadline.audit.service import Actor
@@ -191,6 +198,7 @@ def sites_create(
             respect_dnt=respect_dnt,
             respect_gpc=respect_gpc,
             fingerprinting=fingerprinting,
+            site_key=site_key,
         )
     )
     typer.echo(f"Created site {created.site.name} for {', '.join(created.domains)}.")
@@ -387,16 +395,37 @@ def keys_create(
     workspace: Annotated[str, typer.Option(help="Workspace slug; created if missing.")],
     role: Annotated[str, typer.Option(help="admin, integration or marketing.")],
     name: Annotated[str | None, typer.Option(help="A label to tell keys apart.")] = None,
+    from_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--from-stdin",
+            help="Keep a key your clients already send (PulseGate's ANALYTICS_API_KEY, an "
+            "Octanist or Leadiosa key), read from standard input, instead of making one.",
+        ),
+    ] = False,
 ) -> None:
-    """Create an API key. The key itself is printed alone on the last line."""
+    """Create an API key. The key itself is printed alone on the last line (a key read with
+    --from-stdin is not printed)."""
     from leadline.audit.service import Actor
     from leadline.auth import service as auth
 
+    given = sys.stdin.readline().strip() if from_stdin else None
     issued = in_transaction(
         lambda session: auth.create_key(
-            session, workspace_slug=workspace, role=role, name=name, actor=Actor.cli()
+            session,
+            workspace_slug=workspace,
+            role=role,
+            name=name,
+            actor=Actor.cli(),
+            token=given,
         )
     )
+    if given is not None:
+        typer.echo(
+            f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
+            f"for workspace '{issued.workspace.slug}' from the key given."
+        )
+        return
     typer.echo(
         f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
         f"for workspace '{issued.workspace.slug}'. Store it now; it is not shown again:"

@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from leadline.app import create_app
 from leadline.cli import app
 from leadline.config import Settings, get_settings
 from tests.fixtures.factories import fetch_rows
@@ -51,6 +52,55 @@ def test_keys_create_refuses_bad_input(cli: CliRunner, args: list[str], message:
     result = cli.invoke(app, ["keys", "create", *args])
     assert result.exit_code != 0
     assert message in result.stderr
+
+
+def test_a_key_clients_already_send_is_kept(cli: CliRunner, settings: Settings) -> None:
+    existing = "pg-admin-0123456789abcdef"
+    result = cli.invoke(
+        app,
+        ["keys", "create", "--workspace", "acme", "--role", "admin", "--from-stdin"],
+        input=existing + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert existing not in result.stdout  # never printed
+    assert "from the key given" in result.stdout
+    (row,) = fetch_rows(settings, "SELECT key_hash FROM api_keys")
+    assert existing not in str(row)
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/analytics/sites", headers={"Authorization": f"Bearer {existing}"})
+        assert answer.status_code == 200, answer.text
+        assert client.get("/api/check", headers={"X-API-KEY": existing}).status_code == 200
+
+    again = cli.invoke(
+        app,
+        ["keys", "create", "--workspace", "other", "--role", "admin", "--from-stdin"],
+        input=existing + "\n",
+    )
+    assert again.exit_code == 1
+    assert "in use already" in again.stderr
+    for bad in ("short", "has a space in it somewhere", ""):
+        refused = cli.invoke(
+            app,
+            ["keys", "create", "--workspace", "acme", "--role", "admin", "--from-stdin"],
+            input=bad + "\n",
+        )
+        assert refused.exit_code == 1, bad
+        assert "20-200 printable characters" in refused.stderr
+    assert len(fetch_rows(settings, "SELECT id FROM api_keys")) == 1
+
+
+def test_a_site_keeps_the_key_its_pages_carry(cli: CliRunner, settings: Settings) -> None:
+    args = ["sites", "create", "--workspace", "acme", "--domain", "shop.example"]
+    kept = cli.invoke(app, [*args, "--site-key", "pk_live_MOVEDFROMPULSEGATE"])
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.strip().splitlines()[-1] == "pk_live_MOVEDFROMPULSEGATE"
+    taken = cli.invoke(app, [*args, "--site-key", "pk_live_MOVEDFROMPULSEGATE"])
+    assert taken.exit_code == 1
+    assert "is taken" in taken.stderr
+    bad = cli.invoke(app, [*args, "--site-key", "no spaces allowed"])
+    assert bad.exit_code == 1
+    assert "is not a site key" in bad.stderr
+    assert len(fetch_rows(settings, "SELECT id FROM sites")) == 1
 
 
 def test_keys_list_shows_prefix_never_the_key(cli: CliRunner) -> None:

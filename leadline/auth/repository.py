@@ -28,6 +28,13 @@ class ApiKeyRepository:
         row = result.first()
         return (row[0], row[1]) if row else None
 
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this digest, revoked or not."""
+        found: ApiKey | None = await self.session.scalar(
+            select(ApiKey).where(ApiKey.key_hash == key_hash)
+        )
+        return found
+
     async def with_workspaces(self, workspace_id: str | None) -> list[tuple[ApiKey, Workspace]]:
         query = select(ApiKey, Workspace).join(Workspace, Workspace.id == ApiKey.workspace_id)
         if workspace_id is not None:

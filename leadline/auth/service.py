@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,10 +71,29 @@ async def create_key(
     role: str,
     name: str | None = None,
     actor: Actor | None = None,
+    token: str | None = None,
 ) -> IssuedKey:
+    """A new key; ``token`` keeps one the workspace's clients already send (checked by
+    ``check_given_key``) instead of making one."""
     actor = actor or Actor.cli()
+    if token is not None:
+        check_given_key(token)
+        if await ApiKeyRepository(session).find_by_hash(tokens.digest(token)) is not None:
+            raise Conflict("that key is in use already")
     workspace, _ = await workspaces.get_or_create(session, workspace_slug, actor=actor)
-    return await issue_key(session, workspace, role=role, name=name, actor=actor)
+    return await issue_key(session, workspace, role=role, name=name, actor=actor, token=token)
+
+
+# A key given from elsewhere: long enough not to be guessed, and sendable in a header as is.
+_GIVEN_KEY = re.compile(r"^[\x21-\x7e]{20,200}$")
+
+
+def check_given_key(token: str) -> None:
+    if not _GIVEN_KEY.match(token):
+        raise ValidationFailed(
+            "a key given must be 20-200 printable characters without spaces",
+            details={"field": "key"},
+        )
 
 
 async def issue_key(
@@ -83,12 +103,13 @@ async def issue_key(
     role: str,
     name: str | None = None,
     actor: Actor,
+    token: str | None = None,
 ) -> IssuedKey:
     """A new key of ``role`` in ``workspace``; its token is in the answer and nowhere else."""
     parsed = parse_role(role)
     if name is not None and len(name.strip()) > 200:
         raise ValidationFailed("a key's name is at most 200 characters", details={"field": "name"})
-    token = tokens.new_api_key()
+    token = token or tokens.new_api_key()
     key = ApiKey(
         id=new_id("key"),
         workspace_id=workspace.id,

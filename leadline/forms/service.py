@@ -89,8 +89,10 @@ async def create_site(
     respect_dnt: bool = False,
     respect_gpc: bool = False,
     fingerprinting: bool = False,
+    site_key: str | None = None,
 ) -> SiteInfo:
-    """A new site in the workspace (created if missing), trackable from ``domains``."""
+    """A new site in the workspace (created if missing), trackable from ``domains``; with
+    ``site_key``, the key its pages already carry."""
     if not domains:
         raise ValidationFailed("a site needs at least one domain", details={"field": "domain"})
     workspace, _ = await workspaces.get_or_create(session, workspace_slug)
@@ -99,6 +101,7 @@ async def create_site(
         workspace.id,
         domains=domains,
         name=name,
+        site_key=site_key,
         actor=actor or Actor.cli(),
         settings={
             "respect_dnt": respect_dnt,
