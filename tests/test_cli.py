@@ -64,8 +64,9 @@ def test_a_key_clients_already_send_is_kept(cli: CliRunner, settings: Settings) 
     assert result.exit_code == 0, result.output
     assert existing not in result.stdout  # never printed
     assert "from the key given" in result.stdout
-    (row,) = fetch_rows(settings, "SELECT key_hash FROM api_keys")
+    (row,) = fetch_rows(settings, "SELECT key_hash, prefix FROM api_keys")
     assert existing not in str(row)
+    assert row["prefix"] == existing[:6]  # a quarter of the key at most
     with TestClient(create_app(settings)) as client:
         answer = client.get("/analytics/sites", headers={"Authorization": f"Bearer {existing}"})
         assert answer.status_code == 200, answer.text
