@@ -14,18 +14,15 @@ import openpyxl
 import pytest
 from click.testing import Result
 from sqlalchemy import create_engine, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from leadline.auth import service as auth
 from leadline.cli import app
 from leadline.config import Settings
 from leadline.leads import import_rows, imports
 from leadline.leads import service as lead_service
 from leadline.models import Lead, Workspace
-from leadline.webhooks import service as webhooks
-from tests.fixtures.factories import fetch_rows, make_key, run_in_transaction
+from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -765,15 +762,7 @@ def test_unknown_workspace_and_missing_file(
 def test_no_webhooks_leaves_the_leads_unannounced(
     cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
 ) -> None:
-    hooks = Settings(database_url=settings.database_url, webhooks_allow_private=True)
-
-    async def add_endpoint(session: AsyncSession) -> None:
-        principal = await auth.authenticate(session, acme)
-        await webhooks.create_endpoint(
-            session, principal, hooks, url="http://127.0.0.1:9/hook", event_types=["lead.created"]
-        )
-
-    run_in_transaction(settings, add_endpoint)
+    make_webhook_endpoint(settings, acme, ["lead.created"])
     path = write(tmp_path, "email\na@example.com\nb@example.com\n")
     assert summary(run(cli, path, "--no-webhooks")).endswith("2 created, 0 duplicates, 0 invalid")
     assert fetch_rows(settings, "SELECT id FROM webhook_events") == []
@@ -794,15 +783,7 @@ def test_no_webhooks_leaves_the_leads_unannounced(
 def test_created_leads_have_history_webhooks_and_audit_events(
     cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
 ) -> None:
-    hooks = Settings(database_url=settings.database_url, webhooks_allow_private=True)
-
-    async def add_endpoint(session: AsyncSession) -> None:
-        principal = await auth.authenticate(session, acme)
-        await webhooks.create_endpoint(
-            session, principal, hooks, url="http://127.0.0.1:9/hook", event_types=["lead.created"]
-        )
-
-    run_in_transaction(settings, add_endpoint)
+    make_webhook_endpoint(settings, acme, ["lead.created"])
     path = write(tmp_path, "email,status,created\na@example.com,won,2026-03-01\nb@example.com,,\n")
 
     assert summary(run(cli, path)).endswith("2 created, 0 duplicates, 0 invalid")

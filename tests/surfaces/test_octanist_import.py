@@ -10,16 +10,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
 from leadline.app import create_app
-from leadline.auth import service as auth
 from leadline.config import Settings
 from leadline.kit.tables import XLSX_MEDIA_TYPE
 from leadline.surfaces.octanist.schemas import ImportEnvelope
-from leadline.webhooks import service as webhooks
-from tests.fixtures.factories import fetch_rows, make_key, run_in_transaction
+from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
 from tests.fixtures.octanist import error_of
 
 CSV = (
@@ -153,15 +150,7 @@ def test_a_repeated_import_creates_nothing(api: TestClient, settings: Settings) 
 def test_webhooks_can_be_left_out(
     api: TestClient, settings: Settings, admin_key: str, where: str
 ) -> None:
-    hooks = Settings(database_url=settings.database_url, webhooks_allow_private=True)
-
-    async def add_endpoint(session: AsyncSession) -> None:
-        principal = await auth.authenticate(session, admin_key)
-        await webhooks.create_endpoint(
-            session, principal, hooks, url="http://127.0.0.1:9/hook", event_types=["lead.created"]
-        )
-
-    run_in_transaction(settings, add_endpoint)
+    make_webhook_endpoint(settings, admin_key, ["lead.created"])
     people = "email\nada@example.com\nbob@example.com\n"
     if where == "form":
         answer = upload(api, people, webhooks="false")
