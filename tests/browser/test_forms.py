@@ -7,14 +7,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page
 
 from leadline.config import Settings
 from leadline.forms import service as forms
 from tests.fixtures.browser import PageServer, eventually, script_tag
-from tests.fixtures.factories import fetch_rows, make_key, make_site, run_in_transaction
+from tests.fixtures.captured import custom, leads, submissions
+from tests.fixtures.factories import fetch_rows, make_site, run_in_transaction
 from tests.fixtures.server import live_server
 
 ENQUIRY: dict[str, Any] = {
@@ -68,25 +68,6 @@ def site(settings: Settings) -> str:
     key = make_site(settings, "acme", "127.0.0.1")
     make_form(settings, key, ENQUIRY)
     return key
-
-
-def leads(server: str, settings: Settings) -> list[dict[str, Any]]:
-    answer = httpx.get(
-        f"{server}/api/leads", headers={"X-API-Key": make_key(settings, "acme", "admin")}
-    )
-    assert answer.status_code == 200, answer.text
-    found: list[dict[str, Any]] = answer.json()["data"]
-    return found
-
-
-def submissions(settings: Settings) -> list[dict[str, Any]]:
-    return fetch_rows(settings, "SELECT * FROM lead_submissions ORDER BY created_at")
-
-
-def custom(lead: dict[str, Any]) -> dict[str, Any]:
-    value = lead["custom"]
-    found: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
-    return found
 
 
 def form_page(page_server: PageServer, server: str, site: str, **attrs: str) -> str:

@@ -8,13 +8,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page
 
 from leadline.config import Settings
 from tests.fixtures.browser import PageServer, eventually
-from tests.fixtures.factories import fetch_rows, make_key, make_site
+from tests.fixtures.captured import custom, leads, submissions
+from tests.fixtures.factories import fetch_rows, make_site
 from tests.fixtures.server import live_server
 
 LANDING = "?gclid=TeSt-gclid_1&utm_source=google&utm_medium=cpc&utm_campaign=spring"
@@ -62,25 +62,6 @@ def server(settings: Settings) -> Iterator[str]:
 def site(settings: Settings) -> str:
     """A site whose pages are those of the page server (its host is 127.0.0.1)."""
     return make_site(settings, "acme", "127.0.0.1")
-
-
-def leads(server: str, settings: Settings) -> list[dict[str, Any]]:
-    answer = httpx.get(
-        f"{server}/api/leads", headers={"X-API-Key": make_key(settings, "acme", "admin")}
-    )
-    assert answer.status_code == 200, answer.text
-    found: list[dict[str, Any]] = answer.json()["data"]
-    return found
-
-
-def submissions(settings: Settings) -> list[dict[str, Any]]:
-    return fetch_rows(settings, "SELECT * FROM lead_submissions ORDER BY created_at")
-
-
-def custom(lead: dict[str, Any]) -> dict[str, Any]:
-    value = lead["custom"]
-    found: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
-    return found
 
 
 def beacons(page: Page) -> list[dict[str, Any]]:
