@@ -621,11 +621,6 @@ class PostgresStore(TrackingStore):
     def insert_events(
         self, rows: Sequence[tuple[Any, ...]], *, all_new: bool = False
     ) -> set[tuple[str, str]] | None:
-        insert = (
-            f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"  # noqa: S608
-            f" FROM {_records(_EVENT_TYPES)} AS e"
-            " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
-        )
         if len(rows) >= self.EVENTS_BY_COPY:
             # Many events cost more as one long JSON value, quoted into the query text and
             # parsed back out, than COPY into a temporary table and its two round trips.
@@ -635,16 +630,12 @@ class PostgresStore(TrackingStore):
             with cursor.copy(f"COPY incoming_events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            insert = (
-                f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"  # noqa: S608
-                " FROM incoming_events ON CONFLICT (client_id, session_id) DO NOTHING"
-                " RETURNING session_id, client_id"
-            )
+            insert, checked = _PG_EVENTS_FROM_COPY
             params: tuple[Any, ...] = ()
         else:
+            insert, checked = _PG_EVENTS_FROM_JSON
             params = (_json_rows(rows),)
         if all_new:
-            checked = _checked(insert, "an event was stored already")
             self._held.append(self._bind(checked, (*params, len(rows))))
             return None
         found = self._fetch(insert, params)
@@ -653,25 +644,15 @@ class PostgresStore(TrackingStore):
         return {(str(s), str(c)) for s, c in found}
 
     def update_visits(self, visits: Sequence[VisitState]) -> None:
-        names = ("id", "revision", *_COUNTERS)
-        records = _json_rows([tuple(getattr(visit, name) for name in names) for visit in visits])
-        assignments = ", ".join(f"{name} = v.{name}" for name in _COUNTERS)
-        update = (
-            f"UPDATE sessions AS s SET {assignments}, revision = s.revision + 1"  # noqa: S608
-            f" FROM {_records(_VISIT_TYPES)} AS v"
-            " WHERE s.id = v.id AND s.revision = v.revision RETURNING s.id"
+        records = _json_rows(
+            [tuple(getattr(visit, name) for name in _VISIT_NAMES) for visit in visits]
         )
-        checked = _checked(update, "a visit was changed by another writer")
-        self._held.append(self._bind(checked, (records, len(visits))))
+        self._held.append(self._bind(_PG_UPDATE_VISITS, (records, len(visits))))
 
     def add_daily(self, counts: Sequence[DailyCount]) -> None:
         # One statement for all the rows: each would otherwise be parsed and planned alone.
-        statement = (
-            f"INSERT INTO tracking_daily ({_DAILY_COLUMNS}) SELECT {_DAILY_COLUMNS}"  # noqa: S608
-            f" FROM {_records(_DAILY_TYPES)} AS d {_DAILY_ADD}"
-        )
         records = _json_rows(self._daily_rows(counts))
-        self._held.append(self._bind(statement, (records,)))
+        self._held.append(self._bind(_PG_ADD_DAILY, (records,)))
 
     def _day(self, day: date) -> Any:
         return day.isoformat()
@@ -724,6 +705,30 @@ _VISIT_TYPES = (
     "id text, revision integer, last_seen_at timestamptz, ended_at timestamptz,"
     " events integer, page_views integer, clicks integer, max_scroll integer,"
     " duration_ms integer, engagement_score integer, engagement_label text"
+)
+
+
+# PostgresStore's statements, made once. Each insert of events comes plain (its rows are
+# read back) and checked (every one must be new, see _checked).
+_EVENTS_INSERT = f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"
+_EVENTS_SKIP = " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
+_STORED_ALREADY = "an event was stored already"
+_FROM_JSON = f"{_EVENTS_INSERT} FROM {_records(_EVENT_TYPES)} AS e{_EVENTS_SKIP}"
+_FROM_COPY = f"{_EVENTS_INSERT} FROM incoming_events{_EVENTS_SKIP}"
+_PG_EVENTS_FROM_JSON = (_FROM_JSON, _checked(_FROM_JSON, _STORED_ALREADY))
+_PG_EVENTS_FROM_COPY = (_FROM_COPY, _checked(_FROM_COPY, _STORED_ALREADY))
+# In the order of _VISIT_TYPES.
+_VISIT_NAMES = ("id", "revision", *_COUNTERS)
+_PG_UPDATE_VISITS = _checked(
+    "UPDATE sessions AS s SET "  # noqa: S608
+    + ", ".join(f"{name} = v.{name}" for name in _COUNTERS)
+    + f", revision = s.revision + 1 FROM {_records(_VISIT_TYPES)} AS v"
+    " WHERE s.id = v.id AND s.revision = v.revision RETURNING s.id",
+    "a visit was changed by another writer",
+)
+_PG_ADD_DAILY = (
+    f"INSERT INTO tracking_daily ({_DAILY_COLUMNS}) SELECT {_DAILY_COLUMNS}"  # noqa: S608
+    f" FROM {_records(_DAILY_TYPES)} AS d {_DAILY_ADD}"
 )
 
 
