@@ -35,6 +35,14 @@ class ApiKeyRepository:
         )
         return found
 
+    async def of_role(self, workspace_id: str, role: str) -> list[ApiKey]:
+        result = await self.session.scalars(
+            select(ApiKey)
+            .where(ApiKey.workspace_id == workspace_id, ApiKey.role == role)
+            .order_by(ApiKey.created_at, ApiKey.id)
+        )
+        return list(result)
+
     async def with_workspaces(self, workspace_id: str | None) -> list[tuple[ApiKey, Workspace]]:
         query = select(ApiKey, Workspace).join(Workspace, Workspace.id == ApiKey.workspace_id)
         if workspace_id is not None:

@@ -134,11 +134,7 @@ async def issue_key(
 
 async def keys_of(session: AsyncSession, workspace_id: str, role: Role) -> list[ApiKey]:
     """The workspace's keys of ``role``, revoked ones too, oldest first."""
-    return [
-        key
-        for key, _ in await ApiKeyRepository(session).with_workspaces(workspace_id)
-        if key.role == role.value
-    ]
+    return await ApiKeyRepository(session).of_role(workspace_id, role.value)
 
 
 async def key_of(session: AsyncSession, workspace_id: str, key_id: str, role: Role) -> ApiKey:
