@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -12,7 +14,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.db import Database
-from leadline.errors import PayloadTooLarge
+from leadline.errors import PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 
@@ -251,3 +253,30 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     async with database(request).transaction() as session:
         yield session
+
+
+# What the routes that read their own bodies (PulseGate's, the pages' incoming routes) take.
+MAX_FORM_BODY = 256 * 1024
+
+
+async def limited_body(request: Request, max_bytes: int = MAX_FORM_BODY) -> bytes:
+    """The request's body; PayloadTooLarge past ``max_bytes``."""
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {max_bytes} are accepted")
+    return body
+
+
+async def json_object_body(
+    request: Request, expected: str = "a JSON object", max_bytes: int = MAX_FORM_BODY
+) -> dict[str, Any]:
+    """The body as a JSON object, whatever Content-Type it came with; ``expected`` says what
+    to send instead, in the error."""
+    raw = await limited_body(request, max_bytes)
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed(f"send {expected}")
+    return body

@@ -9,16 +9,15 @@ must be on one of its domains. Every answer under the prefix carries the CORS he
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from leadline.errors import PayloadTooLarge, ValidationFailed
 from leadline.forms import capture
 from leadline.forms import service as forms
+from leadline.http import json_object_body
 from leadline.leads.schemas import LeadSource
 from leadline.surfaces.octanist.envelope import success
 
@@ -31,7 +30,6 @@ CORS = {
     "Access-Control-Allow-Headers": "Content-Type",
 }
 PREFLIGHT_MAX_AGE = "86400"
-MAX_BODY = 256 * 1024
 # The longest session id a visit has (lead_submissions.session_id): a longer one names none.
 MAX_SESSION_ID = 64
 
@@ -39,16 +37,7 @@ MAX_SESSION_ID = 64
 async def json_object(request: Request, what: str) -> dict[str, Any]:
     """The body as a JSON object, whatever Content-Type it came with (``sendBeacon`` sends
     text/plain); ``what`` says what the object should hold, for the error."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed(f"send {what} as a JSON object")
-    return body
+    return await json_object_body(request, f"{what} as a JSON object")
 
 
 def page_attribution(domain: Any, path: Any) -> dict[str, str]:

@@ -27,6 +27,7 @@ from leadline.errors import (
 )
 from leadline.forms import capture, crm
 from leadline.forms import service as forms
+from leadline.http import MAX_FORM_BODY, json_object_body, limited_body
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
@@ -34,7 +35,6 @@ from leadline.surfaces.pulsegate.envelope import (
     json_answer,
 )
 
-MAX_BODY = 256 * 1024
 SUNSET = "Mon, 01 Jun 2026 00:00:00 GMT"
 # The scripts' own fields: read here, never stored as the form's.
 _SITE_KEY, _FORM_ID = "siteKey", "formId"
@@ -46,8 +46,8 @@ async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
     """The submitted fields and whether a browser's form sent them (urlencoded or
     multipart, not a script asking for JSON)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {declared} bytes; at most {MAX_BODY} are accepted")
+    if declared.isdigit() and int(declared) > MAX_FORM_BODY:
+        raise PayloadTooLarge(f"the body is {declared} bytes; at most {MAX_FORM_BODY} are accepted")
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
@@ -62,9 +62,7 @@ async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
         # A script posting form data asks for JSON; a browser's own form post does not.
         wants_json = "application/json" in request.headers.get("accept", "")
         return values, not wants_json
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
+    body = await limited_body(request)
     if kind in ("application/json", "text/plain", ""):
         text = body.decode("utf-8", "replace").strip()
         if kind == "text/plain" and text and not text.startswith("{"):
@@ -179,26 +177,13 @@ def _secret(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY} are accepted")
-    try:
-        data = json.loads(body) if body.strip() else None
-    except ValueError:
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("send a JSON object")
-    return data
-
-
 def _crm_endpoint(webhook: bool, work: Any) -> Any:
     """A route the CRM (or Make.com) calls with its secret and a JSON body."""
 
     async def endpoint(request: Request) -> Response:
         try:
             crm.check_secret(request.state.settings, _secret(request), webhook=webhook)
-            body = await _json_body(request)
+            body = await json_object_body(request)
             database: Database = request.state.db
             async with database.transaction() as session:
                 answer = await work(session, body)

@@ -26,17 +26,16 @@ from leadline.db import Database
 from leadline.errors import (
     LeadlineError,
     MethodNotAllowed,
-    PayloadTooLarge,
     Unauthorized,
     ValidationFailed,
 )
 from leadline.forms import service as forms
+from leadline.http import limited_body
 from leadline.kit.time import iso_millis
 from leadline.models import ApiKey, SiteDomain, SiteForm
 from leadline.surfaces.pulsegate import schemas as s
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_answer, json_answer
 
-MAX_BODY = 256 * 1024
 # The management routes change and delete things too.
 MANAGEMENT_CORS = {**CORS, "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS"}
 
@@ -85,9 +84,7 @@ def _answer(payload: object, status: int = 200) -> Response:
 
 
 async def _body(request: Request, kind: type[T]) -> T:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {MAX_BODY} are accepted")
+    raw = await limited_body(request)
     if not raw.strip():
         raise ValidationFailed("send a JSON object")
     try:
