@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
+from tests.fixtures.captured import submissions
 from tests.fixtures.factories import (
     fetch_rows,
     make_form,
@@ -48,10 +49,6 @@ def leads(client: TestClient, settings: Settings, query: str = "") -> list[dict[
     assert answer.status_code == 200, answer.text
     data: list[dict[str, Any]] = answer.json()["data"]
     return data
-
-
-def submissions(settings: Settings) -> list[dict[str, Any]]:
-    return fetch_rows(settings, "SELECT * FROM lead_submissions ORDER BY created_at")
 
 
 def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(

@@ -11,7 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadline.forms.sensitive import MAX_VALUE
-from tests.fixtures.factories import fetch_rows, make_key, make_site
+from tests.fixtures.captured import custom, submissions
+from tests.fixtures.factories import make_key, make_site
 
 PAGE = {"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
 BEACON = {**PAGE, "Content-Type": "text/plain;charset=UTF-8"}
@@ -38,16 +39,6 @@ def leads(client: TestClient, settings: Any) -> list[dict[str, Any]]:
     assert answer.status_code == 200, answer.text
     data: list[dict[str, Any]] = answer.json()["data"]
     return data
-
-
-def submissions(settings: Any) -> list[dict[str, Any]]:
-    return fetch_rows(settings, "SELECT * FROM lead_submissions ORDER BY created_at")
-
-
-def custom(lead: dict[str, Any]) -> dict[str, Any]:
-    value = lead["custom"]
-    found: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
-    return found
 
 
 def test_a_captured_form_becomes_a_lead_with_the_visit_of_the_pixel(
