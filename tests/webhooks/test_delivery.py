@@ -318,3 +318,34 @@ def test_redelivery_sends_the_same_event_again(
     assert first.body == second.body
     verify(created.secret, second)
     assert [a.number for a in attempts(hooks)] == [1, 2]
+
+
+def test_an_endpoint_changed_within_a_transaction_is_seen_by_its_next_event(
+    hooks: Settings, admin_key: str
+) -> None:
+    """The endpoints are read once per transaction, and read again after one of them changes."""
+
+    async def work(session: AsyncSession) -> list[int]:
+        principal = await auth.authenticate(session, admin_key)
+        reached = []
+        for step in range(3):
+            if step == 1:
+                first = await webhooks.create_endpoint(
+                    session, principal, hooks, url="http://127.0.0.1:9/a"
+                )
+            if step == 2:
+                await webhooks.update_endpoint(
+                    session, principal, hooks, first.endpoint.id, enabled=False
+                )
+                await webhooks.create_endpoint(
+                    session, principal, hooks, url="http://127.0.0.1:9/b"
+                )
+                await webhooks.create_endpoint(
+                    session, principal, hooks, url="http://127.0.0.1:9/c"
+                )
+            await webhooks.emit(session, principal.workspace_id, "lead.created", {"n": step})
+            reached.append(len(list(await session.scalars(select(WebhookDelivery.id)))))
+        return reached
+
+    # Nothing to reach, then the first endpoint, then the two new ones and not the disabled one.
+    assert run_in_transaction(hooks, work) == [0, 1, 3]
