@@ -203,7 +203,10 @@ def leadline(args: list[str], env: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def server(processes: Processes, tools: Tools, env: dict[str, str], log: Path) -> Iterator[str]:
+def server(
+    processes: Processes, tools: Tools, env: dict[str, str], log: Path
+) -> Iterator[tuple[str, int]]:
+    """The app's base URL and its process id, while it runs."""
     port = free_port()
     command = [
         sys.executable,
@@ -243,7 +246,7 @@ def server(processes: Processes, tools: Tools, env: dict[str, str], log: Path) -
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not answer /health within 60 s")
             time.sleep(0.1)
-        yield base
+        yield base, proc.pid
     finally:
         processes.stop(proc)
 
@@ -265,6 +268,11 @@ class Run:
     p99_ms: float
     max_ms: float
     target_rate: float | None = None
+    # CPU seconds the server process and the database's processes spent during the run, and
+    # the share of the machine's CPU time the hypervisor took (steal); None where unknown.
+    server_cpu: float | None = None
+    database_cpu: float | None = None
+    steal: float | None = None
 
     @property
     def ok(self) -> int:
@@ -273,6 +281,76 @@ class Run:
     @property
     def ok_rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    def per_request_us(self, cpu: float | None) -> float | None:
+        return cpu / self.requests * 1e6 if cpu is not None and self.requests else None
+
+
+# ------------------------------------------------------------------------------ CPU time
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pid: int) -> float | None:
+    """User and system CPU seconds of a process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def database_cpu() -> float | None:
+    """CPU seconds of every PostgreSQL process (its command name is ``postgres``)."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        cpu = process_cpu(int(entry.name))
+        if cpu is not None:
+            total, found = total + cpu, True
+    return total if found else None
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(all, steal) ticks of the machine's CPUs so far, from /proc/stat."""
+    try:
+        line = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    ticks = [int(value) for value in line[1:9]]
+    return sum(ticks), ticks[7]
+
+
+@dataclass
+class CpuMeter:
+    """CPU time of the server and the database over one run."""
+
+    server_pid: int
+    database: bool
+
+    def start(self) -> tuple[float | None, float | None, tuple[int, int] | None]:
+        return (
+            process_cpu(self.server_pid),
+            database_cpu() if self.database else None,
+            machine_ticks(),
+        )
+
+    def stop(
+        self, run: Run, before: tuple[float | None, float | None, tuple[int, int] | None]
+    ) -> None:
+        server, db, ticks = self.start()
+        if server is not None and before[0] is not None:
+            run.server_cpu = server - before[0]
+        if db is not None and before[1] is not None:
+            run.database_cpu = db - before[1]
+        if ticks is not None and before[2] is not None and ticks[0] > before[2][0]:
+            run.steal = (ticks[1] - before[2][1]) / (ticks[0] - before[2][0])
 
 
 def wrk(
@@ -447,15 +525,19 @@ def measure(
     backend: str,
     target: Target,
     counter: EventCounter | None,
+    meter: CpuMeter | None = None,
 ) -> Measurement:
     label = f"[{backend}] {target.name}"
 
     def timed(rate: float | None) -> tuple[Run, int | None]:
         wrk(processes, tools, target.url, target.bodies, args.connections, args.warmup, rate)
         before = counter.settled() if counter and target.batch else None
+        cpu = meter.start() if meter else None
         run = wrk(
             processes, tools, target.url, target.bodies, args.connections, args.duration, rate
         )
+        if meter and cpu:
+            meter.stop(run, cpu)
         if before is None or counter is None:
             return run, None
         return run, counter.settled() - before
@@ -543,7 +625,7 @@ def run_backend(
         site_key = created.strip().splitlines()[-1]
         counter = EventCounter(backend, url)
         measurements = []
-        if tools.nginx is not None:
+        if tools.nginx is not None and not args.single_only:
             with nginx(processes, tools, work / "nginx") as nginx_url:
                 # A single-event body of the same size as the app gets (a visit id is a UUID).
                 placeholder = "00000000-0000-0000-0000-000000000000"
@@ -551,7 +633,8 @@ def run_backend(
                 target = Target("nginx `return 204`", nginx_url, bodies, 0)
                 measurements.append(measure(processes, tools, args, backend, target, None))
         log = work / "server.log"
-        with server(processes, tools, env, log) as base:
+        with server(processes, tools, env, log) as (base, pid):
+            meter = CpuMeter(pid, database=backend == "postgresql")
             session_ids = start_visits(base, site_key, args.visits)
             print(f"[{backend}] site {site_key}, {len(session_ids)} visits started", flush=True)
             single = write_bodies(work / "single.txt", site_key, session_ids, 1)
@@ -559,7 +642,7 @@ def run_backend(
                 Target(f"no-op route (POST {NOOP_PATH})", base + NOOP_PATH, single, 0),
                 Target("POST /track/event", base + "/track/event", single, 1),
             ]
-            for size in (10, 100):
+            for size in () if args.single_only else (10, 100):
                 bodies = write_bodies(work / f"batch{size}.txt", site_key, session_ids, size)
                 targets.append(
                     Target(
@@ -576,7 +659,7 @@ def run_backend(
                 if args.rounds > 1:
                     print(f"[{backend}] round {number} of {args.rounds}", flush=True)
                 rounds.append(
-                    [measure(processes, tools, args, backend, t, counter) for t in targets]
+                    [measure(processes, tools, args, backend, t, counter, meter) for t in targets]
                 )
         for index in range(len(targets)):
             measurements.append(median_of([done[index] for done in rounds]))
@@ -672,6 +755,7 @@ def print_report(result: BackendResult, args: argparse.Namespace) -> None:
         print(f"Single event / no-op route: {middle:.2f}{detail}")
     if noop and nginx_row and nginx_row.peak.ok_rate:
         print(f"No-op route / nginx: {noop.peak.ok_rate / nginx_row.peak.ok_rate:.2f}")
+    print_cpu(result)
     print(
         "\nreq/s counts 2xx answers; events/s is that times the batch size. The half-peak "
         "column is the rate achieved when aiming at half of the peak's req/s."
@@ -686,6 +770,26 @@ def print_report(result: BackendResult, args: argparse.Namespace) -> None:
         print("```")
 
 
+def print_cpu(result: BackendResult) -> None:
+    """CPU time per request at peak, each round: steadier than rates on a machine whose
+    speed varies, and it shows what the database's processes take from the app's cores."""
+    runs = [(m.name, m.peak) for done in result.rounds for m in done]
+    if not any(run.server_cpu is not None for _, run in runs):
+        return
+    print("\nCPU time per request at peak (each round; steal: the hypervisor's share of the")
+    print("machine's CPU time during the run):\n")
+    print("| route | server us/request | PostgreSQL us/request | steal |")
+    print("|---|---:|---:|---:|")
+    for name, run in runs:
+        app = run.per_request_us(run.server_cpu)
+        db = run.per_request_us(run.database_cpu)
+        print(
+            f"| {name} | {f'{app:.0f}' if app is not None else '-'} "
+            f"| {f'{db:.0f}' if db is not None else '-'} "
+            f"| {f'{run.steal:.0%}' if run.steal is not None else '-'} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -695,6 +799,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visits", type=int, default=200, help="visits the events spread over")
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure every app route this many times"
+    )
+    parser.add_argument(
+        "--single-only",
+        action="store_true",
+        help="measure only the no-op route and single events (their ratio), no nginx, no batches",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and work files")
     parser.add_argument("--workdir", type=Path, help="where the work files go (default: temporary)")

@@ -470,6 +470,46 @@ def test_a_remembered_visit_is_written_without_a_read(settings: Settings) -> Non
     assert row["revision"] == 4  # three groups of events and the end
 
 
+def test_a_writer_whose_connection_was_cut_carries_on_with_a_new_one(settings: Settings) -> None:
+    """PostgreSQL: the writer's statements are prepared on its connection; when the server
+    ends that connection, the requests of the group that found it gone are applied again on a
+    new one, whose statements are prepared anew, and nothing is lost or counted twice."""
+    if settings.is_sqlite:
+        pytest.skip("a connection the server can end is PostgreSQL's")
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[list[Any], list[str]]:
+        async with running(settings.sync_url, capacity=1_000) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await writer.submit(_events(site, visit.session_id, 2, "first"))
+            assert writer._store is not None
+            backend = writer._store.connection.info.backend_pid
+            _execute(settings, "SELECT pg_terminate_backend(:pid)", pid=backend)
+            answers = await asyncio.gather(
+                *(writer.submit(_events(site, visit.session_id, 3, tag)) for tag in ("x", "y"))
+            )
+            assert writer._store is not None
+            assert writer._store.connection.info.backend_pid != backend
+            prepared = [
+                row[0]
+                for row in writer._store.connection.execute(
+                    "SELECT name FROM pg_prepared_statements ORDER BY name"
+                )
+            ]
+            return answers, prepared
+
+    answers, prepared = asyncio.run(scenario())
+    assert [answer.extra["accepted"] for answer in answers] == [3, 3]
+    assert "leadline_events_new" in prepared
+    assert "leadline_update_visits" in prepared
+    (row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    assert (row["events"], row["clicks"]) == (8, 8)
+    (count,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
+    assert count["n"] == 8
+
+
 def test_a_visit_changed_by_another_process_is_read_again(settings: Settings) -> None:
     """Two writers (two server processes) take turns with one visit: each change lands, and
     the writer whose memory of the visit went out of date reads it again."""
