@@ -400,6 +400,8 @@ async def add_form(
     name: str | None = None,
     enabled: bool = True,
 ) -> SiteForm:
+    """A new form of ``site`` (found by key for the CLI, by id for the management routes);
+    ``form_json`` is checked first (docs/forms.md)."""
     if not _FORM_ID.match(form_id):
         raise ValidationFailed(
             f"'{form_id}' is not a form id: 1-64 letters, digits, '_', '.' or '-'",
@@ -446,24 +448,6 @@ def _form_name(name: str | None) -> str | None:
     if len(text) > 200:
         raise ValidationFailed("a form's name is at most 200 characters", details={"field": "name"})
     return text or None
-
-
-async def create_form_in(
-    session: AsyncSession,
-    workspace_id: str,
-    *,
-    site_id: str,
-    form_id: str,
-    form_json: bytes | str,
-    actor: Actor,
-    name: str | None = None,
-    enabled: bool = True,
-) -> SiteForm:
-    """A new form of a site of the workspace (the management routes name sites by id)."""
-    site = (await managed_site(session, workspace_id, site_id)).site
-    return await add_form(
-        session, site, form_id=form_id, form_json=form_json, name=name, actor=actor, enabled=enabled
-    )
 
 
 async def list_forms(session: AsyncSession, site_key: str) -> list[SiteForm]:

@@ -129,8 +129,6 @@ async def create_endpoint(
 async def get_endpoint(
     session: AsyncSession, principal: Principal, endpoint_id: str
 ) -> WebhookEndpoint:
-    # What the caller does with it next may change it: emit reads the endpoints again.
-    _forget_endpoints(session)
     endpoint = await WebhookRepository(session).endpoint(principal.workspace_id, endpoint_id)
     if endpoint is None:
         raise NotFound(
@@ -139,6 +137,14 @@ async def get_endpoint(
             resource="webhook",
         )
     return endpoint
+
+
+async def _endpoint_to_change(
+    session: AsyncSession, principal: Principal, endpoint_id: str
+) -> WebhookEndpoint:
+    """The endpoint, for a change: the transaction's later events read the endpoints again."""
+    _forget_endpoints(session)
+    return await get_endpoint(session, principal, endpoint_id)
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,7 @@ async def update_endpoint(
     description: str | None = None,
     enabled: bool | None = None,
 ) -> WebhookEndpoint:
-    endpoint = await get_endpoint(session, principal, endpoint_id)
+    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
     before = _settings_of(endpoint)
     if url is not None:
         endpoint.url = await _check_url(url, settings)
@@ -214,7 +220,7 @@ async def rotate_secret(
     session: AsyncSession, principal: Principal, settings: Settings, endpoint_id: str
 ) -> CreatedEndpoint:
     """A new secret; the old one keeps signing (beside it) for the grace period."""
-    endpoint = await get_endpoint(session, principal, endpoint_id)
+    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
     now = utcnow()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + timedelta(
@@ -235,7 +241,7 @@ async def rotate_secret(
 
 
 async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
-    endpoint = await get_endpoint(session, principal, endpoint_id)
+    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
     await WebhookRepository(session).delete_endpoint(endpoint)
     await audit.record(
         session,

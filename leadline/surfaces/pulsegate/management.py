@@ -255,10 +255,10 @@ async def list_forms(session: AsyncSession, principal: Principal, request: Reque
 
 async def create_form(session: AsyncSession, principal: Principal, request: Request) -> Response:
     body = await _body(request, s.FormCreate)
-    form = await forms.create_form_in(
+    site = await forms.managed_site(session, principal.workspace_id, body.site_id)
+    form = await forms.add_form(
         session,
-        principal.workspace_id,
-        site_id=body.site_id,
+        site.site,
         form_id=body.form_id,
         form_json=_definition(body.form_json),
         name=body.name,
