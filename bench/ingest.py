@@ -40,6 +40,7 @@ HOST = "127.0.0.1"
 PG_DATABASE = "leadline_bench_ingest"
 # The route bench/ingest_app.py adds (not imported from there: that would load the whole app).
 NOOP_PATH = "/bench/noop"
+HANDOFF_PATH = "/bench/handoff"
 LUA = Path(__file__).with_name("ingest.lua")
 ORIGIN = "https://bench.example"
 USER_AGENT = (
@@ -640,6 +641,13 @@ def run_backend(
             single = write_bodies(work / "single.txt", site_key, session_ids, 1)
             targets = [
                 Target(f"no-op route (POST {NOOP_PATH})", base + NOOP_PATH, single, 0),
+            ]
+            if args.single_only:
+                # Where a single event's cost goes: the hand-over to a thread alone.
+                targets.append(
+                    Target(f"hand-off route (POST {HANDOFF_PATH})", base + HANDOFF_PATH, single, 0)
+                )
+            targets += [
                 Target("POST /track/event", base + "/track/event", single, 1),
             ]
             for size in () if args.single_only else (10, 100):
@@ -803,7 +811,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--single-only",
         action="store_true",
-        help="measure only the no-op route and single events (their ratio), no nginx, no batches",
+        help="measure only the no-op route, the hand-off route and single events: no nginx,"
+        " no batches",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and work files")
     parser.add_argument("--workdir", type=Path, help="where the work files go (default: temporary)")
