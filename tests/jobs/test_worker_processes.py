@@ -99,16 +99,15 @@ def test_jobs_held_by_a_killed_worker_all_complete_after_restart(
     first = start_worker(settings, concurrency=4, lease=1.5)
     try:
         # Let it finish a few jobs and hold the next ones, then kill it without warning.
-        # (Both at once: under load the worker may be between a finished job and its next.)
-        wait_for(
-            lambda: (
-                record.exists()
-                and len(record.read_text().splitlines()) >= 4
-                and states(settings)["running"] > 0
-            ),
-            [first],
-            60,
-        )
+        # (All at once: under load the worker may be between a finished job and its next; and
+        # with work still queued, it cannot run out of jobs to hold before the kill lands.)
+        def holding() -> bool:
+            if not record.exists() or len(record.read_text().splitlines()) < 4:
+                return False
+            now = states(settings)
+            return now["running"] > 0 and now["queued"] >= 8
+
+        wait_for(holding, [first], 60)
     finally:
         first.kill()
         first.wait(timeout=10)
