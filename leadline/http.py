@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -259,12 +260,55 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 MAX_FORM_BODY = 256 * 1024
 
 
+def refuse_declared_length(request: Request, max_bytes: int = MAX_FORM_BODY) -> None:
+    """PayloadTooLarge when the request says (Content-Length) that its body is too long,
+    before any of it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"the body is {declared} bytes; at most {max_bytes} are accepted")
+
+
 async def limited_body(request: Request, max_bytes: int = MAX_FORM_BODY) -> bytes:
     """The request's body; PayloadTooLarge past ``max_bytes``."""
+    refuse_declared_length(request, max_bytes)
     body = await request.body()
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"the body is {len(body)} bytes; at most {max_bytes} are accepted")
     return body
+
+
+T = TypeVar("T")
+
+
+def decode_json(body: bytes, kind: type[T]) -> T:
+    """A JSON body decoded as ``kind`` (msgspec), every refusal a ValidationFailed that says
+    what was wrong. NUL is refused too: PostgreSQL stores it in no text (nor in JSON)."""
+    if not body.strip():
+        raise ValidationFailed("send a JSON object: the body is empty")
+    if b"\\u0000" in body and _escapes_nul(body):
+        raise ValidationFailed(
+            "the body contains a NUL character (\\u0000), which cannot be stored"
+        )
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid body: {exc}") from None
+    except msgspec.DecodeError:
+        raise ValidationFailed("the body is not valid JSON") from None
+
+
+def _escapes_nul(body: bytes) -> bool:
+    """Whether the JSON text holds the escape for NUL, not an escaped backslash followed by
+    the letters ``u0000``: the escape is real when an even number of backslashes precede it."""
+    at = body.find(b"\\u0000")
+    while at != -1:
+        before = at
+        while before > 0 and body[before - 1] == ord("\\"):
+            before -= 1
+        if (at - before) % 2 == 0:
+            return True
+        at = body.find(b"\\u0000", at + 1)
+    return False
 
 
 async def json_object_body(

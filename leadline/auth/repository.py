@@ -50,8 +50,13 @@ class ApiKeyRepository:
         result = await self.session.execute(query.order_by(Workspace.slug, ApiKey.created_at))
         return [(row[0], row[1]) for row in result.all()]
 
-    async def get(self, key_id: str) -> ApiKey | None:
-        return await self.session.get(ApiKey, key_id)
+    async def of_workspace(self, workspace_id: str, key_id: str, role: str) -> ApiKey | None:
+        found: ApiKey | None = await self.session.scalar(
+            select(ApiKey).where(
+                ApiKey.id == key_id, ApiKey.workspace_id == workspace_id, ApiKey.role == role
+            )
+        )
+        return found
 
     async def get_by_id_or_prefix(self, ident: str) -> list[ApiKey]:
         result = await self.session.execute(

@@ -138,8 +138,8 @@ async def keys_of(session: AsyncSession, workspace_id: str, role: Role) -> list[
 
 
 async def key_of(session: AsyncSession, workspace_id: str, key_id: str, role: Role) -> ApiKey:
-    key = await ApiKeyRepository(session).get(key_id)
-    if key is None or key.workspace_id != workspace_id or key.role != role.value:
+    key = await ApiKeyRepository(session).of_workspace(workspace_id, key_id, role.value)
+    if key is None:
         raise NotFound(f"no {role.value} key {key_id}", resource="api_key")
     return key
 

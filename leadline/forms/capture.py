@@ -53,6 +53,10 @@ TOO_FAST_SECONDS = 5.0
 SOMEWHAT_FAST_SECONDS = 10.0
 
 
+# The longest session id a visit has.
+MAX_SESSION_ID = 64
+
+
 @dataclass
 class Submission:
     """One submission as the surface read it: the form's fields (the scripts' own removed)
@@ -333,10 +337,12 @@ async def capture(
     phone = _phone(fields)
     email_key = leads.normalise_email(email) if email else None
     phone_key = leads.normalise_phone(phone) if phone else None
+    # A longer id than a visit's names none (and would not fit lead_submissions.session_id).
+    session_id = submission.session_id
+    if session_id is not None and len(session_id) > MAX_SESSION_ID:
+        session_id = None
     visit = (
-        await leads.visit_of(session, principal.workspace_id, submission.session_id)
-        if submission.session_id
-        else None
+        await leads.visit_of(session, principal.workspace_id, session_id) if session_id else None
     )
     if visit is None and submission.visitor_id and submission.site_id:
         visit = await repo.latest_visit_of(submission.site_id, submission.visitor_id)
@@ -349,7 +355,7 @@ async def capture(
         form_id=submission.form_id,
         project=project,
         visitor_id=submission.visitor_id,
-        session_id=visit.id if visit is not None else submission.session_id,
+        session_id=visit.id if visit is not None else session_id,
         email=email_key,
         phone_e164=phone_key,
         ip=submission.ip,

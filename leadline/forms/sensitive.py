@@ -101,3 +101,15 @@ def kept_fields(raw: Mapping[str, Any]) -> dict[str, str]:
             joined = JOIN.join(texts)
             kept[name] = f"{kept[name]}{JOIN}{joined}" if name in kept else joined
     return {name: value[:MAX_VALUE] for name, value in kept.items()}
+
+
+def fields_to_keep(raw: Mapping[str, Any]) -> dict[str, str]:
+    """``kept_fields``, refused (ValidationFailed) when nothing is left to keep."""
+    kept = kept_fields(raw)
+    if not kept:
+        raise ValidationFailed(
+            "fields has nothing to keep: every value is empty, or one that is never kept"
+            " (passwords, card data, captcha answers, CSRF tokens)",
+            details={"field": "fields"},
+        )
+    return kept

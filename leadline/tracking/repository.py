@@ -570,9 +570,7 @@ class PostgresStore(TrackingStore):
         # Event rows carry their times as naive UTC text (see event_time).
         connection.execute("SET TIME ZONE 'UTC'")
         connection.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events (workspace_id text,"
-            " site_id text, session_id text, client_id text, type text,"
-            " occurred_at timestamptz, received_at timestamptz, url text, data text)"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events ({_EVENT_TYPES})"
             " ON COMMIT DELETE ROWS"
         )
         # The writer's statements are parsed, analysed and planned once per connection, not
@@ -696,19 +694,29 @@ def _records(types: str) -> str:
     return f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS a(r))"  # noqa: S608
 
 
+def _typed(names: Sequence[str], kinds: dict[str, str]) -> str:
+    """``name type, ...`` for ``_records`` and the temporary table: ``kinds`` names the
+    types other than text."""
+    return ", ".join(f"{name} {kinds.get(name, 'text')}" for name in names)
+
+
 _json_encode = msgspec.json.Encoder().encode
-_EVENT_TYPES = (
-    "workspace_id text, site_id text, session_id text, client_id text, type text,"
-    " occurred_at timestamptz, received_at timestamptz, url text, data text"
+_EVENT_TYPES = _typed(EVENT_COLUMNS, dict.fromkeys(("occurred_at", "received_at"), "timestamptz"))
+_DAILY_TYPES = _typed(
+    _DAILY_NAMES,
+    {"day": "date", **dict.fromkeys(("sessions", "visitors", "page_views", "events"), "integer")},
 )
-_DAILY_TYPES = (
-    "site_id text, day date, dimension text, value text, workspace_id text, sessions integer,"
-    " visitors integer, page_views integer, events integer"
-)
-_VISIT_TYPES = (
-    "id text, revision integer, last_seen_at timestamptz, ended_at timestamptz,"
-    " events integer, page_views integer, clicks integer, max_scroll integer,"
-    " duration_ms integer, engagement_score integer, engagement_label text"
+# In the order of _VISIT_TYPES.
+_VISIT_NAMES = ("id", "revision", *_COUNTERS)
+_VISIT_TYPES = _typed(
+    _VISIT_NAMES,
+    {
+        **dict.fromkeys(_VISIT_NAMES, "integer"),
+        "id": "text",
+        "last_seen_at": "timestamptz",
+        "ended_at": "timestamptz",
+        "engagement_label": "text",
+    },
 )
 
 
@@ -719,8 +727,6 @@ _EVENTS_SKIP = " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING sessio
 _STORED_ALREADY = "an event was stored already"
 _FROM_JSON = f"{_EVENTS_INSERT} FROM {_records(_EVENT_TYPES)} AS e{_EVENTS_SKIP}"
 _FROM_COPY = f"{_EVENTS_INSERT} FROM incoming_events{_EVENTS_SKIP}"
-# In the order of _VISIT_TYPES.
-_VISIT_NAMES = ("id", "revision", *_COUNTERS)
 _UPDATE_VISITS = _checked(
     "UPDATE sessions AS s SET "  # noqa: S608
     + ", ".join(f"{name} = v.{name}" for name in _COUNTERS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from starlette.types import Receive, Scope, Send
@@ -27,9 +27,9 @@ from leadline.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
-    ValidationFailed,
 )
 from leadline.forms.service import SiteCache, SiteInfo, page_host
+from leadline.http import decode_json
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
@@ -51,7 +51,6 @@ NO_LIFESPAN = (
     "the server was started without the app's lifespan (startup and shutdown events), so"
     " tracking cannot reach the database; run it with lifespan support on"
 )
-T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
 
@@ -246,36 +245,6 @@ def _country(incoming: Incoming, client: tracking.Client) -> str | None:
     return country(client.ip, trusted)
 
 
-def _decode(body: bytes, shape: type[T]) -> T:
-    if not body:
-        raise ValidationFailed("the body is empty; send a JSON object")
-    # JSON can carry NUL only escaped; PostgreSQL cannot store it in text (nor in JSON).
-    if b"\\u0000" in body and _escapes_nul(body):
-        raise ValidationFailed(
-            "the body contains a NUL character (\\u0000), which cannot be stored"
-        )
-    try:
-        return msgspec.json.decode(body, type=shape)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"invalid body: {exc}") from None
-    except msgspec.DecodeError:
-        raise ValidationFailed("the body is not valid JSON") from None
-
-
-def _escapes_nul(body: bytes) -> bool:
-    """Whether the JSON text holds the escape for NUL, not an escaped backslash followed by
-    the letters ``u0000``: the escape is real when an even number of backslashes precede it."""
-    at = body.find(b"\\u0000")
-    while at != -1:
-        before = at
-        while before > 0 and body[before - 1] == ord("\\"):
-            before -= 1
-        if (at - before) % 2 == 0:
-            return True
-        at = body.find(b"\\u0000", at + 1)
-    return False
-
-
 _secrets: dict[str, str] = {}
 
 
@@ -315,7 +284,7 @@ def _answer(answer: tracking.VisitAnswer) -> Answer:
 
 
 async def _start(incoming: Incoming, client: tracking.Client) -> Answer:
-    start = _decode(incoming.body, SessionStart)
+    start = decode_json(incoming.body, SessionStart)
     site = await _site(incoming, start.siteKey)
     secret = await _secret(incoming)
     client = dataclasses.replace(client, country=_country(incoming, client))
@@ -324,21 +293,21 @@ async def _start(incoming: Incoming, client: tracking.Client) -> Answer:
 
 
 async def _event(incoming: Incoming, client: tracking.Client) -> Answer:
-    single = _decode(incoming.body, SingleEvent)
+    single = decode_json(incoming.body, SingleEvent)
     site = await _site(incoming, single.siteKey)
     work = tracking.prepare_events(site, single.sessionId, [single], client, utcnow())
     return _answer(await _writer(incoming).submit(work))
 
 
 async def _batch(incoming: Incoming, client: tracking.Client) -> Answer:
-    batch = _decode(incoming.body, EventBatch)
+    batch = decode_json(incoming.body, EventBatch)
     site = await _site(incoming, batch.siteKey)
     work = tracking.prepare_events(site, batch.sessionId, batch.events, client, utcnow())
     return _answer(await _writer(incoming).submit(work))
 
 
 async def _end(incoming: Incoming, client: tracking.Client) -> Answer:
-    end = _decode(incoming.body, SessionEnd)
+    end = decode_json(incoming.body, SessionEnd)
     site = await _site(incoming, end.siteKey)
     work = tracking.prepare_end(site, end, client)
     return _answer(await _writer(incoming).submit(work))

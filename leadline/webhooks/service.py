@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
@@ -113,7 +116,6 @@ async def create_endpoint(
         updated_at=now,
     )
     await WebhookRepository(session).add(endpoint)
-    _forget_endpoints(session)
     await audit.record(
         session,
         principal.workspace_id,
@@ -137,14 +139,6 @@ async def get_endpoint(
             resource="webhook",
         )
     return endpoint
-
-
-async def _endpoint_to_change(
-    session: AsyncSession, principal: Principal, endpoint_id: str
-) -> WebhookEndpoint:
-    """The endpoint, for a change: the transaction's later events read the endpoints again."""
-    _forget_endpoints(session)
-    return await get_endpoint(session, principal, endpoint_id)
 
 
 @dataclass(frozen=True)
@@ -179,7 +173,7 @@ async def update_endpoint(
     description: str | None = None,
     enabled: bool | None = None,
 ) -> WebhookEndpoint:
-    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
+    endpoint = await get_endpoint(session, principal, endpoint_id)
     before = _settings_of(endpoint)
     if url is not None:
         endpoint.url = await _check_url(url, settings)
@@ -220,7 +214,7 @@ async def rotate_secret(
     session: AsyncSession, principal: Principal, settings: Settings, endpoint_id: str
 ) -> CreatedEndpoint:
     """A new secret; the old one keeps signing (beside it) for the grace period."""
-    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
+    endpoint = await get_endpoint(session, principal, endpoint_id)
     now = utcnow()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + timedelta(
@@ -241,7 +235,7 @@ async def rotate_secret(
 
 
 async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
-    endpoint = await _endpoint_to_change(session, principal, endpoint_id)
+    endpoint = await get_endpoint(session, principal, endpoint_id)
     await WebhookRepository(session).delete_endpoint(endpoint)
     await audit.record(
         session,
@@ -282,19 +276,30 @@ def event_body(
 
 
 # The workspace's enabled endpoints, read once per transaction however many events it emits
-# (a captured lead emits three); anything here that changes an endpoint forgets them.
+# (a captured lead emits three), and again after any endpoint was added, changed or deleted
+# (pending in the session, or flushed: see _forget_endpoints).
 _ENDPOINTS = "leadline.webhooks.enabled_endpoints"
+
+
+def _endpoints_changing(session: Session) -> bool:
+    return any(
+        isinstance(obj, WebhookEndpoint)
+        for obj in itertools.chain(session.new, session.dirty, session.deleted)
+    )
 
 
 async def _enabled_endpoints(session: AsyncSession, workspace_id: str) -> list[WebhookEndpoint]:
     known: dict[str, list[WebhookEndpoint]] = session.info.setdefault(_ENDPOINTS, {})
-    if workspace_id not in known:
+    if workspace_id not in known or _endpoints_changing(session.sync_session):
         known[workspace_id] = await WebhookRepository(session).enabled_endpoints(workspace_id)
     return known[workspace_id]
 
 
-def _forget_endpoints(session: AsyncSession) -> None:
-    session.info.pop(_ENDPOINTS, None)
+@event.listens_for(Session, "after_flush")
+def _forget_endpoints(session: Session, flush_context: Any) -> None:
+    # During after_flush, new, dirty and deleted still hold what was just flushed.
+    if _ENDPOINTS in session.info and _endpoints_changing(session):
+        session.info.pop(_ENDPOINTS, None)
 
 
 async def subscribers(

@@ -113,6 +113,19 @@ def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
     assert "__visitor_id" not in json.loads(row["fields"])
 
 
+def test_a_session_id_longer_than_a_visit_id_names_no_visit(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    """Cut short it could name another visit; kept whole it would not fit: it is dropped, and
+    the submission still becomes a lead."""
+    body = {"siteKey": site, "formId": "enquiry", "EMAIL": "long@example.com"}
+    answer = post(client, {**body, "__session_id": "s" * 65})
+    assert answer.status_code == 200, answer.text
+    (row,) = submissions(settings)
+    assert (row["outcome"], row["session_id"]) == ("created", None)
+    assert "no_tracking_session" in json.loads(row["suspicion_reasons"])
+
+
 def test_every_body_a_form_posts_is_read(client: TestClient, settings: Settings, site: str) -> None:
     base = {"siteKey": site, "formId": "enquiry", "PROJECT": "Riverside"}
     # A browser's own form post is sent on to the thank-you page.

@@ -159,6 +159,7 @@ def test_sites_are_created_listed_changed_and_deleted(
         ("{", "the body is not valid JSON"),
         ("[]", "invalid body: Expected `object`, got `array`"),
         ("", "send a JSON object"),
+        ('{"name": "a\\u0000b"}', "the body contains a NUL character"),
         ('{"name": 5}', "invalid body: Expected `str | null`, got `int` - at `$.name`"),
         ('{"colour": "red"}', "invalid body: Object contains unknown field `colour`"),
         ('{"site_key": "short"}', "'short' is not a site key"),

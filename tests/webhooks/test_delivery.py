@@ -323,12 +323,14 @@ def test_redelivery_sends_the_same_event_again(
 def test_an_endpoint_changed_within_a_transaction_is_seen_by_its_next_event(
     hooks: Settings, admin_key: str
 ) -> None:
-    """The endpoints are read once per transaction, and read again after one of them changes."""
+    """The endpoints are read once per transaction, and read again after one of them changes,
+    through the service or on the row itself (as a failing delivery disables its endpoint),
+    flushed or not yet."""
 
     async def work(session: AsyncSession) -> list[int]:
         principal = await auth.authenticate(session, admin_key)
         reached = []
-        for step in range(3):
+        for step in range(5):
             if step == 1:
                 first = await webhooks.create_endpoint(
                     session, principal, hooks, url="http://127.0.0.1:9/a"
@@ -337,15 +339,21 @@ def test_an_endpoint_changed_within_a_transaction_is_seen_by_its_next_event(
                 await webhooks.update_endpoint(
                     session, principal, hooks, first.endpoint.id, enabled=False
                 )
-                await webhooks.create_endpoint(
+                second = await webhooks.create_endpoint(
                     session, principal, hooks, url="http://127.0.0.1:9/b"
                 )
-                await webhooks.create_endpoint(
+                third = await webhooks.create_endpoint(
                     session, principal, hooks, url="http://127.0.0.1:9/c"
                 )
+            if step == 3:
+                second.endpoint.enabled = False  # not flushed yet
+            if step == 4:
+                third.endpoint.enabled = False
+                await session.flush()
             await webhooks.emit(session, principal.workspace_id, "lead.created", {"n": step})
             reached.append(len(list(await session.scalars(select(WebhookDelivery.id)))))
         return reached
 
-    # Nothing to reach, then the first endpoint, then the two new ones and not the disabled one.
-    assert run_in_transaction(hooks, work) == [0, 1, 3]
+    # Nothing to reach, then the first endpoint, then the two new ones and not the disabled
+    # one, then only the third, then none.
+    assert run_in_transaction(hooks, work) == [0, 1, 3, 4, 4]

@@ -30,8 +30,6 @@ CORS = {
     "Access-Control-Allow-Headers": "Content-Type",
 }
 PREFLIGHT_MAX_AGE = "86400"
-# The longest session id a visit has (lead_submissions.session_id): a longer one names none.
-MAX_SESSION_ID = 64
 
 
 async def json_object(request: Request, what: str) -> dict[str, Any]:
@@ -80,7 +78,7 @@ async def capture_from_page(
             fields=fields,
             ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
-            session_id=session_id if session_id and len(session_id) <= MAX_SESSION_ID else None,
+            session_id=session_id,
             site_id=sender.site_id,
             form_id=form_id,
             attribution=attribution,

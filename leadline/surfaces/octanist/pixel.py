@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadline.errors import ValidationFailed
-from leadline.forms import sensitive
+from leadline.forms import capture, sensitive
 from leadline.leads.schemas import LeadSource
 from leadline.surfaces.octanist import incoming
 from leadline.surfaces.octanist import schemas as s
@@ -28,7 +28,7 @@ _TEXTS = {
     "formIdentifier": 64,
     "path": 2048,
     "title": 512,
-    "sessionId": incoming.MAX_SESSION_ID,
+    "sessionId": capture.MAX_SESSION_ID,
     "domain": 512,
 }
 
@@ -89,13 +89,7 @@ async def pixel_submission(request: Request, session: Session, site_key: str) ->
             "fields must be a JSON object of the form's fields", details={"field": "fields"}
         )
     texts = {name: _text(body, name) for name in _TEXTS}
-    fields = sensitive.kept_fields(raw)
-    if not fields:
-        raise ValidationFailed(
-            "fields has nothing to keep: every value is empty, or one that is never kept"
-            " (passwords, card data, captcha answers, CSRF tokens)",
-            details={"field": "fields"},
-        )
+    fields = sensitive.fields_to_keep(raw)
     return await incoming.capture_from_page(
         request,
         session,

@@ -21,13 +21,12 @@ from starlette.routing import Route
 from leadline.db import Database
 from leadline.errors import (
     LeadlineError,
-    PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from leadline.forms import capture, crm
 from leadline.forms import service as forms
-from leadline.http import MAX_FORM_BODY, json_object_body, limited_body
+from leadline.http import json_object_body, limited_body, refuse_declared_length
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
@@ -45,9 +44,7 @@ _HONEYPOT, _TTS, _CONSENT = "__pg_hp", "__pg_tts", "__pg_consent"
 async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
     """The submitted fields and whether a browser's form sent them (urlencoded or
     multipart, not a script asking for JSON)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BODY:
-        raise PayloadTooLarge(f"the body is {declared} bytes; at most {MAX_FORM_BODY} are accepted")
+    refuse_declared_length(request)
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
@@ -120,7 +117,7 @@ async def _capture(request: Request) -> Response:
     form_id = _text(raw.pop(_FORM_ID, ""))
     visitor = _text(raw.pop(_VISITOR, ""))[:64] or None
     sessions = (_text(raw.pop(_SESSION, "")), _text(raw.pop(_OCTA_SESSION, "")))
-    visit = (sessions[0] or sessions[1])[:64] or None
+    visit = sessions[0] or sessions[1] or None
     honeypot = bool(_text(raw.pop(_HONEYPOT, "")))
     tts = _seconds(raw.pop(_TTS, None))
     consent = raw.pop(_CONSENT, None)

@@ -27,10 +27,9 @@ from leadline.errors import (
     LeadlineError,
     MethodNotAllowed,
     Unauthorized,
-    ValidationFailed,
 )
 from leadline.forms import service as forms
-from leadline.http import limited_body
+from leadline.http import decode_json, limited_body
 from leadline.kit.time import iso_millis
 from leadline.models import ApiKey, SiteDomain, SiteForm
 from leadline.surfaces.pulsegate import schemas as s
@@ -83,16 +82,13 @@ def _answer(payload: object, status: int = 200) -> Response:
     return json_answer(payload, status, {"Cache-Control": "no-store"}, MANAGEMENT_CORS)
 
 
-async def _body(request: Request, kind: type[T]) -> T:
+async def _body(request: Request, kind: type[T], empty: T | None = None) -> T:
+    """The body decoded as ``kind``; ``empty`` stands for a body with nothing in it, where
+    nothing is allowed."""
     raw = await limited_body(request)
-    if not raw.strip():
-        raise ValidationFailed("send a JSON object")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"invalid body: {exc}") from None
-    except msgspec.DecodeError:
-        raise ValidationFailed("the body is not valid JSON") from None
+    if empty is not None and not raw.strip():
+        return empty
+    return decode_json(raw, kind)
 
 
 def _definition(raw: msgspec.Raw) -> bytes:
@@ -310,8 +306,7 @@ async def list_integrations(
 async def create_integration(
     session: AsyncSession, principal: Principal, request: Request
 ) -> Response:
-    raw = await request.body()
-    body = await _body(request, s.IntegrationCreate) if raw.strip() else s.IntegrationCreate()
+    body = await _body(request, s.IntegrationCreate, empty=s.IntegrationCreate())
     issued = await auth.issue_key(
         session,
         principal.workspace,
