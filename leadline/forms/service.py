@@ -4,12 +4,13 @@ forms /form.js renders on them."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,14 @@ _KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class SiteInfo:
     site: Site
     domains: list[str]
+    # The site's ids as plain strings: the tracking routes read them for every event, and
+    # an ORM attribute costs a descriptor call each time.
+    site_id: str = field(init=False)
+    workspace_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "site_id", self.site.id)
+        object.__setattr__(self, "workspace_id", self.site.workspace_id)
 
 
 def normalise_domain(raw: str) -> str:
@@ -67,7 +76,14 @@ def host_allowed(host: str, domains: list[str]) -> bool:
 def page_host(origin: str | None, referer: str | None) -> str | None:
     """The host of the page a browser's request came from: its Origin, else its Referer."""
     page = origin or referer or ""
-    return urlsplit(page).hostname if page and page != "null" else None
+    return _host_of(page) if page and page != "null" else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_of(page: str) -> str | None:
+    # A site's requests carry few distinct Origins: parse each once (every tracking request
+    # asks).
+    return urlsplit(page).hostname
 
 
 def new_site_key() -> str:

@@ -8,6 +8,8 @@ retention job uses ``TrackingRepository`` on an ordinary ORM session.
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -607,7 +609,13 @@ class PostgresStore(TrackingStore):
         self._held = ["BEGIN"]
 
     def commit(self) -> None:
-        self._send("COMMIT")
+        # Nothing of the commit's query is read back: libpq runs it as it is, without the
+        # driver's cursor and result handling (three quarters of the driver's time for it).
+        query = "; ".join([*self._held, "COMMIT"]).encode()
+        self._held = []
+        result = self.connection.pgconn.exec_(query)
+        if result.status != _COMMAND_OK:
+            raise _failure(result)
 
     def rollback(self) -> None:
         self._held = []
@@ -646,9 +654,7 @@ class PostgresStore(TrackingStore):
         return {(str(s), str(c)) for s, c in found}
 
     def update_visits(self, visits: Sequence[VisitState]) -> None:
-        records = _json_rows(
-            [tuple(getattr(visit, name) for name in _VISIT_NAMES) for visit in visits]
-        )
+        records = _json_rows([_visit_row(visit) for visit in visits])
         self._held.append(self._bind(_PG_UPDATE_VISITS.execute, (records, len(visits))))
 
     def add_daily(self, counts: Sequence[DailyCount]) -> None:
@@ -668,6 +674,20 @@ class PostgresStore(TrackingStore):
 # plain SQL can raise on demand; the text of a CASE is cast when it runs, never earlier).
 _CONFLICT = "leadline group conflict"
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+_COMMAND_OK = 1  # psycopg.pq.ExecStatus.COMMAND_OK
+
+
+def _failure(result: Any) -> Exception:
+    """The driver's error for a failed result of libpq (the class its SQLSTATE names)."""
+    import psycopg
+
+    message = (result.error_message or b"").decode(errors="replace").strip()
+    state = result.error_field(psycopg.pq.DiagnosticField.SQLSTATE)
+    kind: type[Exception] = psycopg.OperationalError
+    if state:
+        with contextlib.suppress(KeyError):
+            kind = psycopg.errors.lookup(state.decode())
+    return kind(message or "the commit failed")
 
 
 def _checked(statement: str, what: str) -> str:
@@ -708,6 +728,7 @@ _DAILY_TYPES = _typed(
 )
 # In the order of _VISIT_TYPES.
 _VISIT_NAMES = ("id", "revision", *_COUNTERS)
+_visit_row = operator.attrgetter(*_VISIT_NAMES)
 _VISIT_TYPES = _typed(
     _VISIT_NAMES,
     {

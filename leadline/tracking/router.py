@@ -63,7 +63,7 @@ class TrackingParts:
     writer: TrackingWriter
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Incoming:
     """One tracking request: what the routes read of its scope, and its body."""
 
