@@ -1,0 +1,213 @@
+"""CPU time of the tracking work itself, in process, without HTTP: what a single event costs the
+request path and the writer, apart from the server, the network and the other processes.
+
+    .venv/bin/python bench/tracking_cpu.py --backend both
+
+bench/ingest.py measures the whole path over loopback, where the machine's neighbours move every
+rate by a quarter between runs; the figures here move by a few per cent, so a change to the
+tracking code shows here first. For each backend (a SQLite file in a temporary directory; the
+PostgreSQL database ``leadline_bench_cpu``, dropped afterwards) it prints, in microseconds:
+
+- the request path: ``POST /track/event`` through the app's ASGI entry, with the writer answering
+  at once, against ``POST /bench/noop`` through the middleware stack and router;
+- the writer: groups of ``--group`` single events, one per remembered visit, applied and
+  committed, per event, as the CPU time of its thread (the driver's and the kernel's part of the
+  round trip included, the database server's not).
+
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.databases import drop_database, fresh_database  # noqa: E402
+from bench.ingest import EVENT, HEADERS, leadline  # noqa: E402
+
+PG_DATABASE = "leadline_bench_cpu"
+
+
+def best_of(rounds: int, run: Callable[[], float]) -> float:
+    """The least of ``rounds`` measurements: the one the machine disturbed least."""
+    return min(run() for _ in range(rounds))
+
+
+def request_path(site_key: str, session_id: str, requests: int, rounds: int) -> dict[str, float]:
+    import msgspec
+
+    from bench.ingest_app import NOOP_PATH, app_factory
+    from leadline.tracking import service as tracking
+
+    app = app_factory()
+    body = msgspec.json.encode({"siteKey": site_key, "sessionId": session_id, **EVENT})
+    headers = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()]
+    headers.append((b"content-length", str(len(body)).encode()))
+
+    async def measure() -> dict[str, float]:
+        async with app.router.lifespan_context(app) as state:
+
+            async def answered(work: Any) -> Any:
+                return tracking.VisitAnswer(work.session_id, "visitor", 0, {"accepted": 1})
+
+            app.tracking.writer.submit = answered  # type: ignore[attr-defined]
+            statuses: list[int] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            async def timed(path: str) -> float:
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "POST",
+                    "scheme": "http",
+                    "path": path,
+                    "raw_path": path.encode(),
+                    "query_string": b"",
+                    "root_path": "",
+                    "headers": headers,
+                    "client": ("127.0.0.1", 40000),
+                    "server": ("127.0.0.1", 8000),
+                }
+                started = time.process_time()
+                for _ in range(requests):
+                    await app({**scope, "state": dict(state)}, receive, send)  # type: ignore[arg-type]
+                return (time.process_time() - started) / requests * 1e6
+
+            figures = {}
+            for name, path in (("no-op route", NOOP_PATH), ("POST /track/event", "/track/event")):
+                statuses.clear()
+                figures[name] = min([await timed(path) for _ in range(rounds)])
+                if set(statuses) - {200, 204}:
+                    raise RuntimeError(f"{path} answered {sorted(set(statuses))}")
+            return figures
+
+    return asyncio.run(measure())
+
+
+def writer(url: str, site_key: str, group: int, groups: int, rounds: int) -> float:
+    from leadline.config import Settings
+    from leadline.db import Database
+    from leadline.forms.service import site_by_key
+    from leadline.kit.time import utcnow
+    from leadline.tracking import service as tracking
+    from leadline.tracking.repository import open_store
+    from leadline.tracking.schemas import EventIn, SessionStart
+
+    settings = Settings(database_url=url)
+
+    async def find() -> Any:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                return await site_by_key(session, site_key)
+        finally:
+            await database.dispose()
+
+    site = asyncio.run(find())
+    client = tracking.Client("127.0.0.1", HEADERS["User-Agent"], "bench.example")
+    store = open_store(settings.sync_url)
+    cache = tracking.VisitCache()
+    try:
+        starts = [
+            tracking.prepare_start(site, SessionStart(siteKey=site_key), client, "s", utcnow())
+            for _ in range(group)
+        ]
+        store.begin()
+        answers, visits = tracking.apply_group(store, starts, utcnow(), cache)
+        store.commit()
+        cache.keep(visits)
+        session_ids = [answer.session_id for answer in answers]  # type: ignore[union-attr]
+        event = EventIn(type="click", url=str(EVENT["url"]))
+
+        def works() -> list[Any]:
+            now = utcnow()
+            return [
+                tracking.prepare_events(site, session_id, [event], client, now)
+                for session_id in session_ids
+            ]
+
+        def applied() -> float:
+            batches = [works() for _ in range(groups)]
+            started = time.thread_time()
+            for batch in batches:
+                store.begin()
+                _, visits = tracking.apply_group(store, batch, utcnow(), cache)
+                store.commit()
+                cache.keep(visits)
+            return (time.thread_time() - started) / (groups * group) * 1e6
+
+        return best_of(rounds, applied)
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per measurement")
+    parser.add_argument("--group", type=int, default=30, help="single events per group")
+    parser.add_argument("--groups", type=int, default=300, help="groups per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements; the least is shown")
+    args = parser.parse_args(argv)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    with tempfile.TemporaryDirectory() as directory:
+        for backend in backends:
+            url = fresh_database(backend, Path(directory), PG_DATABASE)
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+                ),
+                "LEADLINE_DATABASE_URL": url,
+                "LEADLINE_TRACKING_WHITELIST_IPS": "127.0.0.1",
+                "LEADLINE_LOG_LEVEL": "warning",
+            }
+            try:
+                leadline(["migrate"], env)
+                created = leadline(
+                    ["sites", "create", "--workspace", "bench", "--domain", "bench.example"], env
+                )
+                site_key = created.strip().splitlines()[-1]
+                os.environ["LEADLINE_DATABASE_URL"] = url
+                os.environ["LEADLINE_TRACKING_WHITELIST_IPS"] = "127.0.0.1"
+                written = writer(url, site_key, args.group, args.groups, args.rounds)
+                path = request_path(
+                    site_key, "00000000-0000-0000-0000-000000000000", args.requests, args.rounds
+                )
+            finally:
+                if backend == "postgresql":
+                    drop_database(backend, PG_DATABASE)
+            print(f"\n## {backend}: CPU time, microseconds (least of {args.rounds})\n")
+            print("| what | us |")
+            print("|---|---:|")
+            for name, value in path.items():
+                print(f"| request path: {name}, per request | {value:.1f} |")
+            print(
+                "| request path: the tracking route's own work (difference) |"
+                f" {path['POST /track/event'] - path['no-op route']:.1f} |"
+            )
+            print(
+                f"| writer: groups of {args.group} single events applied and committed,"
+                f" per event | {written:.1f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
