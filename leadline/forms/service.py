@@ -76,13 +76,18 @@ def host_allowed(host: str, domains: list[str]) -> bool:
 def page_host(origin: str | None, referer: str | None) -> str | None:
     """The host of the page a browser's request came from: its Origin, else its Referer."""
     page = origin or referer or ""
-    return _host_of(page) if page and page != "null" else None
+    if not page or page == "null":
+        return None
+    # A site's requests carry few distinct Origins: each is parsed once (every tracking
+    # request asks). Only short ones are kept, so that odd headers cannot fill the memory.
+    return _host_of(page) if len(page) <= _KEPT_PAGE else urlsplit(page).hostname
+
+
+_KEPT_PAGE = 300
 
 
 @functools.lru_cache(maxsize=4096)
 def _host_of(page: str) -> str | None:
-    # A site's requests carry few distinct Origins: parse each once (every tracking request
-    # asks).
     return urlsplit(page).hostname
 
 

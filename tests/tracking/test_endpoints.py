@@ -327,6 +327,13 @@ def test_engagement_score_and_labels() -> None:
     assert engagement(180_000, 80, 10, 0) == (52, "Hot")
     assert engagement(300_000, 100, 15, 2) == (85, "Very Hot")
     assert engagement(10**9, 100, 999, 99) == (100, "Very Hot")
+    # Each label's range ends at its ceiling (reference 3.4): 20, 45, 70, 100.
+    edges = {20: "Cold", 21: "Warm", 45: "Warm", 46: "Hot", 70: "Hot", 71: "Very Hot"}
+    for score, label in edges.items():
+        clicks, rest = min(score, 20), max(0, score - 20)
+        duration = min(rest, 35) * 10_000
+        scroll = -(-max(0, rest - 35) * 100 // 30)  # the least depth worth the remaining points
+        assert engagement(duration, scroll, clicks, 0) == (score, label), score
 
 
 def test_session_end_scores_the_visit(client: TestClient, settings: Settings, site: str) -> None:
