@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import sys
 import tempfile
@@ -72,19 +71,10 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path) -> dict[str,
     processes = ingest.Processes()
     tools = ingest.find_tools()
     url = fresh_database(backend, work, DATABASE)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "LEADLINE_DATABASE_URL": url,
-        "LEADLINE_LOG_LEVEL": "warning",
-    }
+    env = ingest.leadline_env(url)
     try:
         print(f"[{backend}] migrating {url}", flush=True)
-        ingest.leadline(["migrate"], env)
-        created = ingest.leadline(
-            ["sites", "create", "--workspace", "bench", "--domain", "bench.example"], env
-        )
-        site_key = created.strip().splitlines()[-1]
+        site_key = ingest.bench_site(env)
         form = work / "form.json"
         form.write_text(json.dumps(FORM))
         ingest.leadline(
@@ -92,7 +82,7 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path) -> dict[str,
             env,
         )
         bodies = write_bodies(work / "capture.txt", site_key, args.people)
-        with ingest.server(processes, tools, env, work / "server.log") as base:
+        with ingest.server(processes, tools, env, work / "server.log") as (base, _):
             target = base + "/lead.capture"
             ingest.wrk(processes, tools, target, bodies, args.connections, args.warmup)
             before = submissions(backend, url)

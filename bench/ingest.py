@@ -42,7 +42,8 @@ PG_DATABASE = "leadline_bench_ingest"
 NOOP_PATH = "/bench/noop"
 HANDOFF_PATH = "/bench/handoff"
 LUA = Path(__file__).with_name("ingest.lua")
-ORIGIN = "https://bench.example"
+ORIGIN_HOST = "bench.example"
+ORIGIN = f"https://{ORIGIN_HOST}"
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
@@ -201,6 +202,26 @@ def leadline(args: list[str], env: dict[str, str]) -> str:
         sys.stderr.write(done.stderr)
         raise RuntimeError(f"leadline {' '.join(args)} exited with {done.returncode}")
     return done.stdout
+
+
+def leadline_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of the CLI and the server: the code of this tree, whatever the
+    virtualenv points at, on the database at ``url``; ``extra`` adds settings."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "LEADLINE_DATABASE_URL": url,
+        "LEADLINE_LOG_LEVEL": "warning",
+        **extra,
+    }
+
+
+def bench_site(env: dict[str, str]) -> str:
+    """Migrate the database and create the site ``bench.example`` in the workspace ``bench``
+    with the real CLI; returns its site key."""
+    leadline(["migrate"], env)
+    created = leadline(["sites", "create", "--workspace", "bench", "--domain", ORIGIN_HOST], env)
+    return created.strip().splitlines()[-1]
 
 
 @contextlib.contextmanager
@@ -608,22 +629,11 @@ def run_backend(
     work = workdir / backend
     work.mkdir(parents=True, exist_ok=True)
     url = fresh_database(backend, workdir, PG_DATABASE)
-    env = {
-        **os.environ,
-        # The CLI and the server run the code of this tree, whatever the virtualenv points at.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "LEADLINE_DATABASE_URL": url,
-        "LEADLINE_TRACKING_WHITELIST_IPS": HOST,
-        "LEADLINE_LOG_LEVEL": "warning",
-    }
+    env = leadline_env(url, LEADLINE_TRACKING_WHITELIST_IPS=HOST)
     counter = None
     try:
         print(f"[{backend}] migrating {url}", flush=True)
-        leadline(["migrate"], env)
-        created = leadline(
-            ["sites", "create", "--workspace", "bench", "--domain", "bench.example"], env
-        )
-        site_key = created.strip().splitlines()[-1]
+        site_key = bench_site(env)
         counter = EventCounter(backend, url)
         measurements = []
         if tools.nginx is not None and not args.single_only:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import drop_database, fresh_database  # noqa: E402
-from bench.ingest import EVENT, HEADERS, leadline  # noqa: E402
+from bench.ingest import EVENT, HEADERS, bench_site, leadline_env  # noqa: E402
 
 PG_DATABASE = "leadline_bench_cpu"
 
@@ -170,21 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as directory:
         for backend in backends:
             url = fresh_database(backend, Path(directory), PG_DATABASE)
-            env = {
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-                ),
-                "LEADLINE_DATABASE_URL": url,
-                "LEADLINE_TRACKING_WHITELIST_IPS": "127.0.0.1",
-                "LEADLINE_LOG_LEVEL": "warning",
-            }
+            env = leadline_env(url, LEADLINE_TRACKING_WHITELIST_IPS="127.0.0.1")
             try:
-                leadline(["migrate"], env)
-                created = leadline(
-                    ["sites", "create", "--workspace", "bench", "--domain", "bench.example"], env
-                )
-                site_key = created.strip().splitlines()[-1]
+                site_key = bench_site(env)
                 os.environ["LEADLINE_DATABASE_URL"] = url
                 os.environ["LEADLINE_TRACKING_WHITELIST_IPS"] = "127.0.0.1"
                 written = writer(url, site_key, args.group, args.groups, args.rounds)
