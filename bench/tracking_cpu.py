@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             env = leadline_env(url, LEADLINE_TRACKING_WHITELIST_IPS="127.0.0.1")
             try:
                 site_key = bench_site(env)
-                os.environ["LEADLINE_DATABASE_URL"] = url
-                os.environ["LEADLINE_TRACKING_WHITELIST_IPS"] = "127.0.0.1"
+                os.environ.update(env)  # the app made in this process reads its settings there
                 written = writer(url, site_key, args.group, args.groups, args.rounds)
                 path = request_path(
                     site_key, "00000000-0000-0000-0000-000000000000", args.requests, args.rounds

@@ -75,30 +75,6 @@ class VisitState:
     columns: dict[str, Any] | None = None
     dirty: bool = False
 
-    def copy(self) -> VisitState:
-        # Positional, not dataclasses.replace: this runs for every visit of every group.
-        return VisitState(
-            self.id,
-            self.workspace_id,
-            self.site_id,
-            self.visitor_id,
-            self.started_at,
-            self.last_seen_at,
-            self.ended_at,
-            self.events,
-            self.page_views,
-            self.clicks,
-            self.max_scroll,
-            self.duration_ms,
-            self.earlier_visits,
-            self.bot_reason,
-            self.engagement_score,
-            self.engagement_label,
-            self.revision,
-            self.columns,
-            self.dirty,
-        )
-
 
 @dataclass
 class VisitorTouch:
