@@ -103,7 +103,12 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             ),
         ),
         site_cache=SiteCache(),
-        writer=TrackingWriter(settings.sync_url, capacity=settings.tracking_queue_events),
+        writer=TrackingWriter(
+            settings.sync_url,
+            capacity=settings.tracking_queue_events,
+            defer_from=settings.tracking_defer_from,
+            fold_after=settings.tracking_fold_after_seconds,
+        ),
     )
     app.add_middleware(RequestIdMiddleware)
     return app

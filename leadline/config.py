@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     events_retention_days: int = Field(default=390, ge=1)
     # Tracking events that may wait for the writer at once; beyond, requests get 503.
     tracking_queue_events: int = Field(default=50_000, ge=100)
+    # PostgreSQL: a group of at least this many tracking requests leaves the rows of visits
+    # that only got events unwritten, keeping what they added apart for at most this many
+    # seconds (see docs/api/tracking.md).
+    tracking_defer_from: int = Field(default=8, ge=1)
+    tracking_fold_after_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out

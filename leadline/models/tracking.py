@@ -169,3 +169,19 @@ class Visitor(Base):
     last_touch: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (PrimaryKeyConstraint("site_id", "visitor_id"),)
+
+
+class VisitCounts(Base):
+    """What a group of events added to visits whose own rows the writer did not rewrite then
+    (on PostgreSQL under load, see ``tracking.writer``): one row per group, ``counts`` a JSON
+    array of ``[session id, events, page views, clicks, deepest scroll, last seen]``. A later
+    transaction adds the rows to their visits and deletes them; ``writer`` names the writer
+    that wrote them (a key of the advisory lock its connection holds), so that the rows of a
+    writer that is gone are added by another."""
+
+    __tablename__ = "visit_counts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    writer: Mapped[int] = mapped_column(Integer, index=True)
+    counts: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import secrets
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -188,6 +189,11 @@ class TrackingStore:
     parameters."""
 
     lock_rows = ""
+    # Whether the writer may leave a visit's row unwritten for a while under load, keeping
+    # what its events added in ``visit_counts`` (add_counts) until a later transaction writes
+    # the row (drop_counts). ``writer_key`` names this writer's rows there.
+    defers = False
+    writer_key = 0
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -318,6 +324,22 @@ class TrackingStore:
         )
         if cursor.rowcount != len(visits):
             raise GroupConflict("a visit was changed by another writer")
+
+    # ---- counts kept apart (stores that defer)
+
+    def add_counts(self, counts: str) -> None:
+        """Store one row of ``visit_counts`` of this writer's."""
+        raise NotImplementedError
+
+    def drop_counts(self) -> None:
+        """Delete this writer's rows of ``visit_counts`` (their visits are written now)."""
+        raise NotImplementedError
+
+    def take_orphan_counts(self) -> list[str]:
+        """Delete the rows of ``visit_counts`` whose writers are gone (a process that
+        stopped, a connection that broke) and return their ``counts``: the caller adds them
+        to their visits in the same transaction."""
+        return []
 
     # ---- rollups and visitors
 
@@ -535,6 +557,7 @@ class PostgresStore(TrackingStore):
     hold."""
 
     lock_rows = " FOR UPDATE"
+    defers = True
     # From this many events on, a group's events go by COPY.
     EVENTS_BY_COPY = 500
 
@@ -555,7 +578,17 @@ class PostgresStore(TrackingStore):
         # for every group (that was a third of PostgreSQL's time per single event).
         for statement in _PG_PREPARED:
             connection.execute(statement.definition)
-        return cls(connection)
+        store = cls(connection)
+        # This writer's rows of visit_counts carry a key whose advisory lock its connection
+        # holds for as long as it lives: a key whose lock is free is a writer that is gone.
+        while True:
+            key = secrets.randbelow(2**31 - 1) + 1
+            ((taken,),) = connection.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (_WRITER_LOCKS, key)
+            ).fetchall()
+            if taken:
+                store.writer_key = key
+                return store
 
     def __init__(self, connection: Any) -> None:
         import psycopg
@@ -633,6 +666,32 @@ class PostgresStore(TrackingStore):
         records = _json_rows([_visit_row(visit) for visit in visits])
         self._held.append(self._bind(_PG_UPDATE_VISITS.execute, (records, len(visits))))
 
+    def add_counts(self, counts: str) -> None:
+        self._held.append(self._bind(_PG_ADD_COUNTS.execute, (self.writer_key, counts)))
+
+    def drop_counts(self) -> None:
+        self._held.append(self._bind(_PG_DROP_COUNTS.execute, (self.writer_key,)))
+
+    def take_orphan_counts(self) -> list[str]:
+        writers = self._fetch(
+            "SELECT DISTINCT writer FROM visit_counts WHERE writer <> ?", (self.writer_key,)
+        )
+        gone = [
+            writer
+            for (writer,) in writers
+            # Held until this transaction ends, so that no new writer takes the key meanwhile
+            # (and no two writers take the same rows: the delete would wait, then find none).
+            if self._fetch("SELECT pg_try_advisory_xact_lock(?, ?)", (_WRITER_LOCKS, writer))[0][0]
+        ]
+        if not gone:
+            return []
+        marks = ", ".join("?" * len(gone))
+        rows = self._fetch(
+            f"DELETE FROM visit_counts WHERE writer IN ({marks}) RETURNING counts",  # noqa: S608
+            gone,
+        )
+        return [str(counts) for (counts,) in rows]
+
     def add_daily(self, counts: Sequence[DailyCount]) -> None:
         # One statement for all the rows: each would otherwise be parsed and planned alone.
         records = _json_rows(self._daily_rows(counts))
@@ -650,6 +709,8 @@ class PostgresStore(TrackingStore):
 # plain SQL can raise on demand; the text of a CASE is cast when it runs, never earlier).
 _CONFLICT = "leadline group conflict"
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+# The first key of the advisory locks that name the tracking writers (see PostgresStore.open).
+_WRITER_LOCKS = 0x4C4C5657
 _COMMAND_OK = 1  # psycopg.pq.ExecStatus.COMMAND_OK
 
 
@@ -767,7 +828,22 @@ _PG_EVENTS_FROM_COPY = (
 )
 _PG_UPDATE_VISITS = _prepared("leadline_update_visits", _UPDATE_VISITS, ["jsonb", "bigint"])
 _PG_ADD_DAILY = _prepared("leadline_add_daily", _ADD_DAILY, ["jsonb"])
-_PG_PREPARED = (*_PG_EVENTS_FROM_JSON, *_PG_EVENTS_FROM_COPY, _PG_UPDATE_VISITS, _PG_ADD_DAILY)
+_PG_ADD_COUNTS = _prepared(
+    "leadline_add_counts",
+    "INSERT INTO visit_counts (writer, counts, created_at) VALUES (%s, %s, now())",
+    ["integer", "text"],
+)
+_PG_DROP_COUNTS = _prepared(
+    "leadline_drop_counts", "DELETE FROM visit_counts WHERE writer = %s", ["integer"]
+)
+_PG_PREPARED = (
+    *_PG_EVENTS_FROM_JSON,
+    *_PG_EVENTS_FROM_COPY,
+    _PG_UPDATE_VISITS,
+    _PG_ADD_DAILY,
+    _PG_ADD_COUNTS,
+    _PG_DROP_COUNTS,
+)
 
 
 def open_store(url: str) -> TrackingStore:

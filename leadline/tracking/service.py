@@ -557,22 +557,134 @@ class VisitCache:
         self._visits.clear()
 
 
+@dataclass(slots=True)
+class Added:
+    """What events added to a visit: counts to add, the deepest scroll and the latest time
+    to keep where larger. A visit's counts added but not yet written to its row are kept as
+    these, in memory and in ``visit_counts``."""
+
+    events: int
+    page_views: int
+    clicks: int
+    max_scroll: int
+    last_seen_at: datetime
+
+    def merge(self, other: Added) -> None:
+        self.events += other.events
+        self.page_views += other.page_views
+        self.clicks += other.clicks
+        self.max_scroll = max(self.max_scroll, other.max_scroll)
+        self.last_seen_at = max(self.last_seen_at, other.last_seen_at)
+
+    def apply(self, visit: VisitState) -> None:
+        """Add to the visit as its row holds it, and score it as of its last event."""
+        visit.events += self.events
+        visit.page_views += self.page_views
+        visit.clicks += self.clicks
+        visit.max_scroll = max(visit.max_scroll, self.max_scroll)
+        visit.last_seen_at = max(visit.last_seen_at, self.last_seen_at)
+        _score(visit, visit.last_seen_at)
+
+    def entry(self, session_id: str) -> list[Any]:
+        return [
+            session_id,
+            self.events,
+            self.page_views,
+            self.clicks,
+            self.max_scroll,
+            event_time(self.last_seen_at),
+        ]
+
+    def undone(self) -> Added:
+        """What takes these counts back out of a sum (for a visit whose row was written with
+        them after all); the deepest scroll and the latest time are kept where larger, so
+        adding them twice changes nothing."""
+        return Added(
+            -self.events, -self.page_views, -self.clicks, self.max_scroll, self.last_seen_at
+        )
+
+
+def counts_json(added: Iterable[tuple[str, Added]]) -> str:
+    """The ``counts`` of a ``visit_counts`` row."""
+    return msgspec.json.encode([counts.entry(session_id) for session_id, counts in added]).decode()
+
+
+def read_counts(texts: Iterable[str]) -> dict[str, Added]:
+    """The sum, per visit, of the ``counts`` of ``visit_counts`` rows."""
+    sums: dict[str, Added] = {}
+    for text in texts:
+        for session_id, events, page_views, clicks, max_scroll, seen in msgspec.json.decode(text):
+            counts = Added(
+                int(events),
+                int(page_views),
+                int(clicks),
+                int(max_scroll),
+                datetime.fromisoformat(seen).replace(tzinfo=UTC),
+            )
+            known = sums.get(session_id)
+            if known is None:
+                sums[session_id] = counts
+            else:
+                known.merge(counts)
+    return sums
+
+
+def fold_counts(store: TrackingStore, texts: Sequence[str]) -> list[VisitState]:
+    """Add the ``visit_counts`` rows taken (``texts``) to their visits, inside the caller's
+    transaction; returns the visits as they will be once it commits (visits deleted meanwhile
+    are skipped)."""
+    sums = read_counts(texts)
+    visits = store.load_visits(sorted(sums))
+    for session_id, visit in visits.items():
+        sums[session_id].apply(visit)
+    if visits:
+        store.update_visits(sorted(visits.values(), key=lambda visit: visit.id))
+        for visit in visits.values():
+            visit.revision += 1
+    return list(visits.values())
+
+
+@dataclass(slots=True)
+class GroupResult:
+    """What a group did: each work's answer, the visits it read or wrote as they will be once
+    it commits, what it added to visits without writing their rows (``deferred``), and the
+    visits whose counts added before were written to their rows after all (``settled``)."""
+
+    answers: list[VisitAnswer | LeadlineError]
+    visits: list[VisitState]
+    deferred: dict[str, Added]
+    settled: set[str]
+
+
 def apply_group(
     store: TrackingStore,
     works: Sequence[Work],
     now: datetime,
     remembered: VisitCache | None = None,
-) -> tuple[list[VisitAnswer | LeadlineError], list[VisitState]]:
+    *,
+    pending: dict[str, Added] | None = None,
+    defer: bool = False,
+) -> GroupResult:
     """Apply the work of many requests, in the order they came, inside the caller's
     transaction: one insert for all their events, one write per visit (and a read of those
     not ``remembered``), and the daily rollups and visitor records those visits and events
     change. Each work gets its answer, or the error that is its alone (an unknown session,
-    say); the visits the group read or wrote come back as they will be once it commits.
-    Raises GroupConflict (here or at the commit) when a remembered visit was changed
+    say). Raises GroupConflict (here or at the commit) when a remembered visit was changed
     elsewhere or an event was stored before: the caller then rolls back and applies the group
-    again without ``remembered``."""
-    group = _Group(store, now)
-    group.load(sorted({work.session_id for work in works if work.session_id}), remembered)
+    again without ``remembered``.
+
+    ``pending``: what this writer added to visits without writing their rows (its rows of
+    ``visit_counts``); a visit read from the database gets them added, and a remembered one
+    has them already. With ``defer`` (a store that ``defers``), a visit that only got events
+    is not written: what they added goes to one ``visit_counts`` row instead. Without it, the
+    group writes every pending visit too and deletes this writer's rows of ``visit_counts``
+    (a fold)."""
+    pending = pending or {}
+    group = _Group(store, now, pending)
+    session_ids = {work.session_id for work in works if work.session_id}
+    if not defer:
+        session_ids.update(pending)
+    group.load(sorted(session_ids), remembered)
     rows: list[tuple[Any, ...]] = []
     for work in works:
         if isinstance(work, EventsWork) and group.own(work.site, work.session_id) is not None:
@@ -589,14 +701,19 @@ def apply_group(
                 answers.append(group.end(work))
         except LeadlineError as exc:
             answers.append(exc)
-    group.flush()
-    return answers, list(group.visits.values())
+    deferred, settled = group.flush(defer)
+    return GroupResult(answers, list(group.visits.values()), deferred, settled)
 
 
 class _Group:
-    def __init__(self, store: TrackingStore, now: datetime) -> None:
+    def __init__(self, store: TrackingStore, now: datetime, pending: dict[str, Added]) -> None:
         self.store = store
         self.now = now
+        self.pending = pending
+        # What events added to each visit, and the visits written whatever the group defers
+        # (a start or an end changed them).
+        self.added: dict[str, Added] = {}
+        self.settled: set[str] = set()
         self.day = now.astimezone(UTC).date()
         self.millis = _millis(now)
         self.visits: dict[str, VisitState] = {}
@@ -621,7 +738,15 @@ class _Group:
                     self.visits[session_id] = visit
             session_ids = unknown
         if session_ids:
-            self.visits.update(self.store.load_visits(session_ids))
+            for session_id, visit in self.store.load_visits(session_ids).items():
+                self._read(visit)
+                self.visits[session_id] = visit
+
+    def _read(self, visit: VisitState) -> None:
+        """A visit just read from the database: add what this writer added but not wrote."""
+        counts = self.pending.get(visit.id)
+        if counts is not None:
+            counts.apply(visit)
 
     def own(self, site: SiteInfo, session_id: str | None) -> VisitState | None:
         visit = self.visits.get(session_id) if session_id else None
@@ -651,6 +776,7 @@ class _Group:
             current.last_seen_at = self.now
             current.ended_at = None
             current.dirty = True
+            self.settled.add(current.id)
             return VisitAnswer(current.id, current.visitor_id or work.visitor_id, self.millis, {})
 
         key = (site_id, work.visitor_id)
@@ -713,6 +839,14 @@ class _Group:
                 self._count(visit, "page", path, page_views=count)
         visit.last_seen_at = self.now
         visit.dirty = True  # scored once the group is done (flush)
+        added = self.added.get(visit.id)
+        if added is None:
+            added = self.added[visit.id] = Added(0, 0, 0, 0, self.now)
+        added.events += summary.events
+        added.page_views += summary.page_views
+        added.clicks += summary.clicks
+        if summary.max_scroll is not None:
+            added.max_scroll = max(added.max_scroll, summary.max_scroll)
         return VisitAnswer(
             visit.id, visit.visitor_id or "", self.millis, {"accepted": summary.events}
         )
@@ -728,6 +862,7 @@ class _Group:
         visit.ended_at = self.now
         visit.last_seen_at = self.now
         visit.dirty = True
+        self.settled.add(visit.id)
         _score(visit, self.now)
         return VisitAnswer(
             visit.id,
@@ -750,7 +885,12 @@ class _Group:
         if found is None:
             return None
         # One state per visit, whichever way it was found.
-        return self.visits.setdefault(found.id, found)
+        known = self.visits.get(found.id)
+        if known is not None:
+            return known
+        self._read(found)
+        self.visits[found.id] = found
+        return found
 
     def _count(
         self,
@@ -790,13 +930,44 @@ class _Group:
                 record.first_touch, record.first_touch_at = work.touch, self.now
             record.last_touch, record.last_touch_at = work.touch, self.now
 
-    def flush(self) -> None:
+    def flush(self, defer: bool) -> tuple[dict[str, Added], set[str]]:
+        """Write what the group changed; returns what it deferred and the pending visits it
+        wrote (see apply_group)."""
         for visit in self.visits.values():
             if visit.dirty:
                 _score(visit, self.now)
         if self.new:
             self.store.insert_visits(self.new)
-        changed = [visit for visit in self.visits.values() if visit.dirty and visit.columns is None]
+        deferred: dict[str, Added] = {}
+        if defer:
+            deferred = {
+                session_id: added
+                for session_id, added in self.added.items()
+                # A visit started now is inserted with its counts.
+                if session_id not in self.settled and self.visits[session_id].columns is None
+            }
+        else:
+            # A fold: the pending visits are written with the rest (their state, read or
+            # remembered, holds what is pending; it was scored when its events came).
+            for session_id in self.pending:
+                folded = self.visits.get(session_id)
+                if folded is not None:
+                    folded.dirty = True
+        changed = [
+            visit
+            for visit in self.visits.values()
+            if visit.dirty and visit.columns is None and visit.id not in deferred
+        ]
+        settled = {visit.id for visit in changed if visit.id in self.pending}
+        if defer and (deferred or set(self.pending) - settled):
+            # A pending visit written now holds its pending counts: the row takes them back.
+            entries = [*deferred.items()]
+            entries.extend((done, self.pending[done].undone()) for done in settled)
+            if entries:
+                self.store.add_counts(counts_json(entries))
+        elif self.pending:
+            # Every pending visit is written now (a fold, or a group that wrote them all).
+            self.store.drop_counts()
         if changed:
             changed.sort(key=lambda visit: visit.id)
             self.store.update_visits(changed)
@@ -813,6 +984,7 @@ class _Group:
             )
         if self.visitors:
             self.store.upsert_visitors([self.visitors[key] for key in sorted(self.visitors)])
+        return deferred, settled
 
 
 def _score(visit: VisitState, now: datetime) -> None:

@@ -23,7 +23,15 @@ from leadline.tracking.repository import (
     TrackingStore,
     open_store,
 )
-from leadline.tracking.service import VisitAnswer, VisitCache, Work, apply_group
+from leadline.tracking.service import (
+    Added,
+    GroupResult,
+    VisitAnswer,
+    VisitCache,
+    Work,
+    apply_group,
+    fold_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +47,28 @@ class TrackingWriter:
         capacity: int,
         group_limit: int = 20_000,
         restart_frames: int = 4096,
+        defer_from: int = 8,
+        fold_after: float = 1.0,
+        orphans_every: float = 30.0,
     ) -> None:
         """``capacity``: events (a visit start or end counts one) that may wait at once;
         ``group_limit``: the most events one transaction takes; ``restart_frames``: on
-        SQLite, the pages of write-ahead log past which the log is made to start over."""
+        SQLite, the pages of write-ahead log past which the log is made to start over.
+
+        Where the store ``defers`` (PostgreSQL), a group of at least ``defer_from`` requests
+        leaves the rows of visits that only got events unwritten: what the events added goes
+        to one row of ``visit_counts``, and the writer remembers it (``pending``). A group
+        that defers nothing (a smaller one, or the first one ``fold_after`` seconds after the
+        oldest pending counts, or a turn of its own when no request comes by then) writes
+        every pending visit and deletes the writer's rows (a fold). Every ``orphans_every``
+        seconds, and on each new connection, the writer adds the rows of writers that are
+        gone to their visits."""
         self.sync_url = sync_url
         self.capacity = capacity
         self.group_limit = group_limit
+        self.defer_from = defer_from
+        self.fold_after = fold_after
+        self.orphans_every = orphans_every
         self._cond = threading.Condition()
         self._queue: deque[Pending] = deque()
         self._waiting = 0
@@ -60,13 +83,24 @@ class TrackingWriter:
         self._checkpointer_failed = False
         # Held for each transaction; the checkpoint thread's log restarts wait for it.
         self._gate = threading.Lock()
-        # The visits of the latest groups, changed next time without a read.
+        # The visits of the latest groups, changed next time without a read; they hold what
+        # is pending.
         self._visits = VisitCache()
-        # Committed transactions and the requests they answered, and the groups applied
-        # again because what they counted on did not hold (GroupConflict), for the curious.
+        # What committed groups added to visits whose rows were not written then (the sum of
+        # this writer's rows of visit_counts), and since when (monotonic) the oldest waits.
+        self._pending: dict[str, Added] = {}
+        self._pending_since: float | None = None
+        self._orphans_checked = 0.0
+        # Committed transactions and the requests they answered, the groups applied again
+        # because what they counted on did not hold (GroupConflict), the groups that deferred
+        # counts and the folds that wrote them, and the rows of writers that were gone which
+        # this one added to their visits, for the curious.
         self.transactions = 0
         self.requests = 0
         self.stale_groups = 0
+        self.deferred_groups = 0
+        self.folds = 0
+        self.orphan_rows = 0
 
     # ---------------------------------------------------------------- the event loop's side
 
@@ -134,12 +168,25 @@ class TrackingWriter:
     def waiting(self) -> int:
         return self._waiting
 
+    @property
+    def pending_visits(self) -> int:
+        """Visits whose rows lack counts this writer has kept apart (see ``__init__``)."""
+        return len(self._pending)
+
     # ------------------------------------------------------------------ the writer's side
 
     def _take(self) -> list[Pending] | None:
+        """The next group; an empty one when pending counts are due to be written and no
+        request came; None when stopping and nothing is left."""
         with self._cond:
             while not self._queue and not self._stopping:
-                self._cond.wait()
+                if self._pending_since is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._pending_since + self.fold_after - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(remaining)
             if not self._queue:
                 return None
             group: list[Pending] = []
@@ -153,13 +200,20 @@ class TrackingWriter:
 
     def _run(self) -> None:
         try:
+            if not self.sync_url.startswith("sqlite"):
+                # Connect now, and add what writers that are gone kept apart (_fold_orphans).
+                self._apply([])
             while (group := self._take()) is not None:
                 results = self._apply([work for work, _ in group])
+                if not group:
+                    continue
                 assert self._loop is not None
                 try:
                     self._loop.call_soon_threadsafe(_answer, group, results)
                 except RuntimeError:  # the loop is closed: nobody is waiting any more
                     return
+            if self._pending:
+                self._apply([])  # write what is pending before the connection closes
         finally:
             self._close()
 
@@ -171,8 +225,8 @@ class TrackingWriter:
             return [_unavailable() for _ in works]
         except Exception:
             log.exception("tracking writer: a transaction of %d requests failed", len(works))
-        if len(works) == 1:
-            return [_unavailable()]
+        if len(works) <= 1:
+            return [_unavailable() for _ in works]
         # Find the request that broke the group: each gets a transaction of its own.
         results: list[Result] = []
         for work in works:
@@ -188,6 +242,7 @@ class TrackingWriter:
         return results
 
     def _transaction(self, works: Sequence[Work]) -> list[Result]:
+        connected = self._store is None
         if self._store is None:
             self._store = self._connect()
         store = self._store
@@ -195,27 +250,89 @@ class TrackingWriter:
             with self._gate:  # see SqliteCheckpointer
                 if self._checkpointer_failed and isinstance(store, SqliteStore):
                     store.connection.execute("PRAGMA wal_autocheckpoint=1000")
+                if store.defers and (
+                    connected or time.monotonic() - self._orphans_checked >= self.orphans_every
+                ):
+                    self._fold_orphans(store)
+                defer = self._defers(store, works)
                 try:
                     store.begin()
-                    results, visits = apply_group(store, works, utcnow(), self._visits)
+                    result = apply_group(
+                        store, works, utcnow(), self._visits, pending=self._pending, defer=defer
+                    )
                     store.commit()
                 except Exception as error:
                     if not store.conflicted(error):
                         raise
-                    # Undo, forget what it remembered, and apply it again from the database.
+                    # Undo, forget what it remembered, and apply it again from the database,
+                    # writing what is pending as well.
                     store.rollback()
                     self._visits.forget(work.session_id for work in works if work.session_id)
+                    self._visits.forget(self._pending)
                     self.stale_groups += 1
+                    defer = False
                     store.begin()
-                    results, visits = apply_group(store, works, utcnow())
+                    result = apply_group(store, works, utcnow(), pending=self._pending)
                     store.commit()
-                self._visits.keep(visits)
+                self._committed(result, defer)
                 self.transactions += 1
                 self.requests += len(works)
-                return results
+                return result.answers
         except Exception:
             self._close()  # a connection that failed mid-transaction is not trusted again
             raise
+
+    def _defers(self, store: TrackingStore, works: Sequence[Work]) -> bool:
+        if not store.defers or len(works) < self.defer_from:
+            return False
+        since = self._pending_since
+        return since is None or time.monotonic() - since < self.fold_after
+
+    def _committed(self, result: GroupResult, deferred: bool) -> None:
+        if deferred:
+            for session_id in result.settled:
+                self._pending.pop(session_id, None)
+            for session_id, added in result.deferred.items():
+                known = self._pending.get(session_id)
+                if known is None:
+                    self._pending[session_id] = added
+                else:
+                    known.merge(added)
+            if result.deferred:
+                self.deferred_groups += 1
+            if not self._pending:
+                self._pending_since = None
+            elif self._pending_since is None:
+                self._pending_since = time.monotonic()
+        elif self._pending:
+            self._pending.clear()
+            self._pending_since = None
+            self.folds += 1
+        self._visits.keep(result.visits)
+
+    def _fold_orphans(self, store: TrackingStore) -> None:
+        """Add the rows of ``visit_counts`` of writers that are gone to their visits, in a
+        transaction of its own. A failure is logged and tried again later: it must not stop
+        the requests' own transactions."""
+        self._orphans_checked = time.monotonic()
+        try:
+            store.begin()
+            texts = store.take_orphan_counts()
+            visits = fold_counts(store, texts) if texts else []
+            store.commit()
+        except Exception:
+            log.exception("tracking writer: the counts of a writer that is gone were not added")
+            store.rollback()
+            return
+        if texts:
+            log.info(
+                "tracking writer: added %d rows of counts of writers that are gone to %d visits",
+                len(texts),
+                len(visits),
+            )
+            self.orphan_rows += len(texts)
+            # Remembered visits would lack these counts: they are read again when next used.
+            self._visits.forget(visit.id for visit in visits)
 
     def _connect(self) -> TrackingStore:
         delay = 0.05
@@ -230,7 +347,11 @@ class TrackingWriter:
                 delay *= 2
 
     def _close(self) -> None:
+        # The rows of visit_counts written on the connection are a gone writer's from now on:
+        # the next connection adds them to their visits (_fold_orphans).
         self._visits.clear()
+        self._pending.clear()
+        self._pending_since = None
         store, self._store = self._store, None
         if store is None:
             return

@@ -285,8 +285,8 @@ def writes_blocked(settings: Settings) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def running(sync_url: str, *, capacity: int) -> AsyncIterator[TrackingWriter]:
-    writer = TrackingWriter(sync_url, capacity=capacity)
+async def running(sync_url: str, *, capacity: int, **options: Any) -> AsyncIterator[TrackingWriter]:
+    writer = TrackingWriter(sync_url, capacity=capacity, **options)
     writer.start()
     try:
         yield writer

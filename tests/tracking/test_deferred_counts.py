@@ -1,0 +1,241 @@
+"""Visit counters under load (PostgreSQL): a busy writer keeps what events add to a visit apart
+in ``visit_counts`` and writes it to the visit later, and no count is lost or doubled on the
+way: not by a visit's end, not by a second process, not by a writer that is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from leadline.config import Settings
+from leadline.kit.time import utcnow
+from leadline.tracking import service as tracking
+from leadline.tracking.schemas import SessionEnd, SessionStart
+from leadline.tracking.writer import TrackingWriter
+from tests.fixtures.factories import fetch_rows, make_site
+from tests.tracking.test_writer import CLIENT, _events, _execute, _site, running
+
+# Every group defers (a test's groups hold one request), and nothing is written by the clock
+# unless a test says so.
+BUSY = {"defer_from": 1, "fold_after": 60.0}
+# Another browser (cookieless visits are told apart by IP address and user agent).
+OTHER_CLIENT = tracking.Client(
+    ip="203.0.113.10", user_agent=CLIENT.user_agent, origin_host="shop.example"
+)
+
+
+@pytest.fixture
+def postgresql_only(settings: Settings) -> None:
+    if settings.is_sqlite:
+        pytest.skip("the writer keeps counts apart on PostgreSQL only")
+
+
+on_postgresql = pytest.mark.usefixtures("postgresql_only")
+
+
+def _visit(settings: Settings, session_id: str) -> dict[str, Any]:
+    (row,) = fetch_rows(
+        settings,
+        "SELECT events, page_views, clicks, max_scroll, duration_ms, earlier_visits,"
+        " engagement_score, engagement_label, revision FROM sessions WHERE id = :id",
+        id=session_id,
+    )
+    return row
+
+
+def _kept_apart(settings: Settings) -> dict[str, tracking.Added]:
+    rows = fetch_rows(settings, "SELECT counts FROM visit_counts")
+    return tracking.read_counts(row["counts"] for row in rows)
+
+
+def _stored(settings: Settings, session_id: str) -> int:
+    (row,) = fetch_rows(
+        settings, "SELECT count(*) AS n FROM events WHERE session_id = :id", id=session_id
+    )
+    return int(row["n"])
+
+
+@on_postgresql
+def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, str, dict[str, Any], Any]:
+        async with running(
+            settings.sync_url, capacity=1_000, defer_from=1, fold_after=0.5
+        ) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            answer = await writer.submit(_events(site, visit.session_id, 3, "a"))
+            before = _visit(settings, visit.session_id)
+            kept = _kept_apart(settings)
+            assert writer.pending_visits == 1
+            assert kept[visit.session_id].events == 3
+            waited = time.monotonic()
+            while _kept_apart(settings) or writer.pending_visits:
+                assert time.monotonic() - waited < 5, "the counts kept apart were not written"
+                await asyncio.sleep(0.05)
+            return writer, visit.session_id, before, answer
+
+    writer, session_id, before, answer = asyncio.run(scenario())
+    assert answer.extra == {"accepted": 3}
+    assert (before["events"], before["clicks"]) == (0, 0)  # the visit's row waited
+    assert writer.deferred_groups >= 1
+    assert writer.folds == 1
+    row = _visit(settings, session_id)
+    assert (row["events"], row["clicks"]) == (3, 3)
+    assert row["revision"] == before["revision"] + 1
+    score, label = tracking.engagement(
+        row["duration_ms"], row["max_scroll"], row["clicks"], row["earlier_visits"]
+    )
+    assert (row["engagement_score"], row["engagement_label"]) == (score, label)
+    assert _stored(settings, session_id) == 3
+
+
+@on_postgresql
+def test_an_end_writes_its_visit_with_what_was_kept_apart(settings: Settings) -> None:
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, str, Any, dict[str, tracking.Added]]:
+        async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await writer.submit(_events(site, visit.session_id, 2, "a"))
+            await writer.submit(_events(site, visit.session_id, 3, "b"))
+            assert writer.pending_visits == 1
+            end = SessionEnd(siteKey="k", sessionId=visit.session_id, maxScroll=50)
+            ended = await writer.submit(tracking.prepare_end(site, end, CLIENT))
+            assert writer.pending_visits == 0
+            return writer, visit.session_id, ended, _kept_apart(settings)
+
+    writer, session_id, ended, kept = asyncio.run(scenario())
+    row = _visit(settings, session_id)
+    assert (row["events"], row["clicks"], row["max_scroll"]) == (5, 5, 50)
+    assert ended.extra["engagement_score"] == row["engagement_score"]
+    # The rows kept apart were deleted with the end, which wrote all they held.
+    assert kept == {}
+    assert writer.folds == 0
+
+
+@on_postgresql
+def test_a_visit_written_while_others_wait_is_taken_back_out_of_the_rows(
+    settings: Settings,
+) -> None:
+    """Two visits wait; one ends. Its row is written with what waited for it, and the writer's
+    rows of visit_counts take that back (the other visit's counts still wait), so that adding
+    every row to the visits, as a writer that finds them orphaned does, counts nothing twice."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[str, str, dict[str, tracking.Added], dict[str, tracking.Added]]:
+        async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
+            first, second = [
+                await writer.submit(
+                    tracking.prepare_start(site, SessionStart(siteKey="k"), client, "s", utcnow())
+                )
+                for client in (CLIENT, OTHER_CLIENT)
+            ]
+            assert first.session_id != second.session_id
+            await writer.submit(_events(site, first.session_id, 2, "a"))
+            await writer.submit(_events(site, second.session_id, 4, "b"))
+            end = SessionEnd(siteKey="k", sessionId=first.session_id)
+            await writer.submit(tracking.prepare_end(site, end, CLIENT))
+            kept = _kept_apart(settings)
+            assert writer.pending_visits == 1
+            return first.session_id, second.session_id, kept, _kept_apart(settings)
+
+    first, second, kept, _ = asyncio.run(scenario())
+    assert (kept[first].events, kept[first].clicks) == (0, 0)
+    assert (kept[second].events, kept[second].clicks) == (4, 4)
+    # The writer stopped: what waited was written, and its rows deleted.
+    assert _kept_apart(settings) == {}
+    assert _visit(settings, first)["events"] == 2
+    assert _visit(settings, second)["events"] == 4
+
+
+@on_postgresql
+def test_two_busy_writers_count_one_visit_exactly(settings: Settings) -> None:
+    """Two processes count events of one visit, each keeping its own apart, and one of them
+    ends it: each adds what it kept to what the visit's row holds when it writes it."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, TrackingWriter, str]:
+        async with (
+            running(settings.sync_url, capacity=1_000, **BUSY) as first,
+            running(settings.sync_url, capacity=1_000, **BUSY) as second,
+        ):
+            visit = await first.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            session_id = visit.session_id
+            await first.submit(_events(site, session_id, 2, "a"))
+            await second.submit(_events(site, session_id, 3, "b"))
+            await first.submit(_events(site, session_id, 4, "c"))
+            end = SessionEnd(siteKey="k", sessionId=session_id, maxScroll=30)
+            await second.submit(tracking.prepare_end(site, end, CLIENT))
+            await first.submit(_events(site, session_id, 1, "d"))
+            await second.submit(_events(site, session_id, 5, "e"))
+            return first, second, session_id
+
+    first, second, session_id = asyncio.run(scenario())
+    row = _visit(settings, session_id)
+    assert (row["events"], row["clicks"], row["max_scroll"]) == (15, 15, 30)
+    assert _stored(settings, session_id) == 15
+    assert _kept_apart(settings) == {}
+    assert first.stale_groups + second.stale_groups >= 1
+
+
+@on_postgresql
+def test_what_a_writer_that_is_gone_kept_apart_is_added_to_its_visits(
+    settings: Settings,
+) -> None:
+    """A writer's connection ends (its process died) while counts wait: the next writer to
+    start finds the rows, whose writer's lock is free, and adds them to their visits."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[str, TrackingWriter]:
+        async with running(settings.sync_url, capacity=1_000, **BUSY) as gone:
+            visit = await gone.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            await gone.submit(_events(site, visit.session_id, 3, "a"))
+            await gone.submit(_events(site, visit.session_id, 2, "b"))
+            assert gone._store is not None
+            backend = gone._store.connection.info.backend_pid
+            _execute(settings, "SELECT pg_terminate_backend(:pid)", pid=backend)
+            waited = time.monotonic()
+            while fetch_rows(
+                settings, "SELECT pid FROM pg_stat_activity WHERE pid = :pid", pid=backend
+            ):
+                assert time.monotonic() - waited < 10
+                await asyncio.sleep(0.05)
+            assert _visit(settings, visit.session_id)["events"] == 0
+            async with running(settings.sync_url, capacity=1_000) as next_writer:
+                waited = time.monotonic()
+                while _visit(settings, visit.session_id)["events"] != 5:
+                    assert time.monotonic() - waited < 5, "the orphaned counts were not added"
+                    await asyncio.sleep(0.05)
+            return visit.session_id, next_writer
+
+    session_id, next_writer = asyncio.run(scenario())
+    assert next_writer.orphan_rows == 2
+    row = _visit(settings, session_id)
+    assert (row["events"], row["clicks"]) == (5, 5)
+    assert _kept_apart(settings) == {}
+
+
+def test_counts_kept_apart_add_up_and_take_back() -> None:
+    seen = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
+    later = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
+    first = tracking.Added(3, 1, 2, 40, seen)
+    second = tracking.Added(2, 0, 2, 20, later)
+    text = tracking.counts_json(
+        [("v1", first), ("v2", second), ("v1", tracking.Added(1, 1, 0, 70, later))]
+    )
+    sums = tracking.read_counts([text, tracking.counts_json([("v1", first.undone())])])
+    assert sums["v1"] == tracking.Added(1, 1, 0, 70, later)
+    assert sums["v2"] == second
