@@ -57,12 +57,12 @@ class TrackingWriter:
 
         Where the store ``defers`` (PostgreSQL), a group of at least ``defer_from`` requests
         leaves the rows of visits that only got events unwritten: what the events added goes
-        to one row of ``visit_counts``, and the writer remembers it (``pending``). A group
-        that defers nothing (a smaller one, or the first one ``fold_after`` seconds after the
-        oldest pending counts, or a turn of its own when no request comes by then) writes
-        every pending visit and deletes the writer's rows (a fold). Every ``orphans_every``
-        seconds, and on each new connection, the writer adds the rows of writers that are
-        gone to their visits."""
+        to one row of ``visit_counts``, and the writer remembers it (``pending``); while
+        counts are pending, groups of any size do the same. The first group ``fold_after``
+        seconds after the oldest pending counts (or a turn of its own when no request comes
+        by then) defers nothing: it writes every pending visit and deletes the writer's rows
+        (a fold). Every ``orphans_every`` seconds, and on each new connection, the writer
+        adds the rows of writers that are gone to their visits."""
         self.sync_url = sync_url
         self.capacity = capacity
         self.group_limit = group_limit
@@ -283,10 +283,12 @@ class TrackingWriter:
             raise
 
     def _defers(self, store: TrackingStore, works: Sequence[Work]) -> bool:
-        if not store.defers or len(works) < self.defer_from:
-            return False
+        if not store.defers or not works:
+            return False  # a group of none is a fold (the clock's, or the last before closing)
         since = self._pending_since
-        return since is None or time.monotonic() - since < self.fold_after
+        if since is None:
+            return len(works) >= self.defer_from
+        return time.monotonic() - since < self.fold_after
 
     def _committed(self, result: GroupResult, deferred: bool) -> None:
         if deferred:

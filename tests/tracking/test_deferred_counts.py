@@ -17,7 +17,14 @@ from leadline.tracking import service as tracking
 from leadline.tracking.schemas import SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
-from tests.tracking.test_writer import CLIENT, _events, _execute, _site, running
+from tests.tracking.test_writer import (
+    CLIENT,
+    _events,
+    _execute,
+    _site,
+    running,
+    writes_blocked,
+)
 
 # Every group defers (a test's groups hold one request), and nothing is written by the clock
 # unless a test says so.
@@ -94,6 +101,51 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
     )
     assert (row["engagement_score"], row["engagement_label"]) == (score, label)
     assert _stored(settings, session_id) == 3
+
+
+@on_postgresql
+def test_once_counts_wait_a_small_group_keeps_its_own_apart_too(settings: Settings) -> None:
+    """A small group writes its visits at once while nothing waits; once a large group has
+    kept counts apart, a small one keeps its own apart too (it does not write every waiting
+    visit), and stopping the writer writes them all."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> tuple[TrackingWriter, str, int, dict[str, tracking.Added]]:
+        async with running(
+            settings.sync_url, capacity=1_000, defer_from=3, fold_after=60.0
+        ) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            session_id = visit.session_id
+            await writer.submit(_events(site, session_id, 1, "alone"))
+            assert writer.pending_visits == 0
+            assert _visit(settings, session_id)["events"] == 1
+            with writes_blocked(settings):
+                # The first request is taken and waits for the lock; the burst queues behind
+                # it and is taken as one group of three.
+                first = asyncio.create_task(writer.submit(_events(site, session_id, 1, "f")))
+                await asyncio.sleep(0.3)
+                burst = [
+                    asyncio.create_task(writer.submit(_events(site, session_id, 2, f"b{i}")))
+                    for i in range(3)
+                ]
+                await asyncio.sleep(0.1)
+                assert writer.waiting == 6
+            await asyncio.gather(first, *burst)
+            assert writer.pending_visits == 1
+            deferred = writer.deferred_groups
+            await writer.submit(_events(site, session_id, 1, "small"))
+            assert writer.deferred_groups == deferred + 1
+            assert writer.folds == 0
+            return writer, session_id, _visit(settings, session_id)["events"], _kept_apart(settings)
+
+    writer, session_id, events_then, kept = asyncio.run(scenario())
+    assert events_then == 2  # "alone" and "f", each written by a group of one
+    assert kept[session_id].events == 7
+    assert writer.folds == 1  # on stopping
+    assert _visit(settings, session_id)["events"] == 9 == _stored(settings, session_id)
+    assert _kept_apart(settings) == {}
 
 
 @on_postgresql
