@@ -570,6 +570,9 @@ class PostgresStore(TrackingStore):
         connection = psycopg.connect(conninfo, autocommit=True)
         # Event rows carry their times as naive UTC text (see event_time).
         connection.execute("SET TIME ZONE 'UTC'")
+        # Literals of the query text quote as _literal does (the default since PostgreSQL
+        # 9.1, made sure of).
+        connection.execute("SET standard_conforming_strings = on")
         connection.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events ({_EVENT_TYPES})"
             " ON COMMIT DELETE ROWS"
@@ -601,7 +604,21 @@ class PostgresStore(TrackingStore):
         return statement.replace("?", "%s")
 
     def _bind(self, statement: str, params: Sequence[Any]) -> str:
-        return self._binder.mogrify(self.sql(statement), [self.value(p) for p in params])
+        query = self.sql(statement)
+        parts = query.split("%s")
+        if (
+            len(parts) == len(params) + 1
+            and "%%" not in query
+            and all(type(p) in (str, int) for p in params)
+        ):
+            # The writer's own statements take text (JSON) and whole numbers: written as
+            # literals here, in a few microseconds instead of the driver's tens.
+            texts = [parts[0]]
+            for param, part in zip(params, parts[1:], strict=True):
+                texts.append(_literal(param))
+                texts.append(part)
+            return "".join(texts)
+        return self._binder.mogrify(query, [self.value(p) for p in params])
 
     def _send(self, statement: str | None = None) -> Any:
         """Send what is held back, and ``statement`` after it, in one query; returns the
@@ -712,6 +729,18 @@ _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 # The first key of the advisory locks that name the tracking writers (see PostgresStore.open).
 _WRITER_LOCKS = 0x4C4C5657
 _COMMAND_OK = 1  # psycopg.pq.ExecStatus.COMMAND_OK
+
+
+def _literal(value: str | int) -> str:
+    """A text or a whole number as a literal of a query text, on a connection whose
+    ``standard_conforming_strings`` is on: in a quoted string, only a quote is special (it
+    is doubled), and a NUL character, which a query text cannot hold, is refused."""
+    if type(value) is int:
+        return str(value)
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a text with a NUL character cannot be stored")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _failure(result: Any) -> Exception:

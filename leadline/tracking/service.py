@@ -585,16 +585,6 @@ class Added:
         visit.last_seen_at = max(visit.last_seen_at, self.last_seen_at)
         _score(visit, visit.last_seen_at)
 
-    def entry(self, session_id: str) -> list[Any]:
-        return [
-            session_id,
-            self.events,
-            self.page_views,
-            self.clicks,
-            self.max_scroll,
-            event_time(self.last_seen_at),
-        ]
-
     def undone(self) -> Added:
         """What takes these counts back out of a sum (for a visit whose row was written with
         them after all); the deepest scroll and the latest time are kept where larger, so
@@ -606,7 +596,18 @@ class Added:
 
 def counts_json(added: Iterable[tuple[str, Added]]) -> str:
     """The ``counts`` of a ``visit_counts`` row."""
-    return msgspec.json.encode([counts.entry(session_id) for session_id, counts in added]).decode()
+    # A group's visits mostly share one time: each distinct time is made into text once.
+    times: dict[datetime, str] = {}
+    entries = []
+    for session_id, counts in added:
+        seen = counts.last_seen_at
+        text = times.get(seen)
+        if text is None:
+            text = times[seen] = event_time(seen)
+        entries.append(
+            (session_id, counts.events, counts.page_views, counts.clicks, counts.max_scroll, text)
+        )
+    return msgspec.json.encode(entries).decode()
 
 
 def read_counts(texts: Iterable[str]) -> dict[str, Added]:
@@ -933,11 +934,6 @@ class _Group:
     def flush(self, defer: bool) -> tuple[dict[str, Added], set[str]]:
         """Write what the group changed; returns what it deferred and the pending visits it
         wrote (see apply_group)."""
-        for visit in self.visits.values():
-            if visit.dirty:
-                _score(visit, self.now)
-        if self.new:
-            self.store.insert_visits(self.new)
         deferred: dict[str, Added] = {}
         if defer:
             deferred = {
@@ -948,11 +944,18 @@ class _Group:
             }
         else:
             # A fold: the pending visits are written with the rest (their state, read or
-            # remembered, holds what is pending; it was scored when its events came).
+            # remembered, holds what is pending).
             for session_id in self.pending:
                 folded = self.visits.get(session_id)
                 if folded is not None:
                     folded.dirty = True
+        # A visit is scored when its row is written, as of its latest event (the time of the
+        # group that brought it): a deferred one when it is written later, to the same score.
+        for visit in self.visits.values():
+            if visit.dirty and visit.id not in deferred:
+                _score(visit, visit.last_seen_at)
+        if self.new:
+            self.store.insert_visits(self.new)
         changed = [
             visit
             for visit in self.visits.values()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
@@ -30,6 +31,7 @@ from leadline.tracking.repository import (
     SqliteCheckpointer,
     SqliteStore,
     VisitState,
+    _literal,
 )
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
@@ -814,3 +816,55 @@ def test_the_log_starts_over_while_the_writer_keeps_writing(settings: Settings) 
     assert restarts >= 2
     (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert stored["n"] == answered
+
+
+AWKWARD_TEXTS = [
+    "it's",
+    "'); DROP TABLE events; --",
+    "a\\'b\\\\",
+    "E'\\x41' $$quoted$$ ? %s",
+    "Grüße, 東京, 😀",
+]
+
+
+def test_texts_with_quotes_and_backslashes_are_stored_as_they_came(settings: Settings) -> None:
+    """The PostgreSQL writer writes its values into the query text as literals: quotes,
+    backslashes, placeholders and other scripts come back out exactly (on SQLite too)."""
+    site = _site(settings, make_site(settings, "acme", "shop.example"))
+
+    async def scenario() -> str:
+        async with running(settings.sync_url, capacity=1_000) as writer:
+            visit = await writer.submit(
+                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+            )
+            events = [
+                EventIn(
+                    type=text[:64],
+                    id=f"t{index}",
+                    url=text,
+                    data=msgspec.Raw(msgspec.json.encode({"text": text})),
+                )
+                for index, text in enumerate(AWKWARD_TEXTS)
+            ]
+            work = tracking.prepare_events(site, visit.session_id, events, CLIENT, utcnow())
+            answer = await writer.submit(work)
+            assert answer.extra == {"accepted": len(AWKWARD_TEXTS)}
+            return visit.session_id
+
+    session_id = asyncio.run(scenario())
+    rows = fetch_rows(
+        settings,
+        "SELECT client_id, type, url, data FROM events WHERE session_id = :id ORDER BY client_id",
+        id=session_id,
+    )
+    assert [(row["type"], row["url"]) for row in rows] == [
+        (text[:64], text) for text in AWKWARD_TEXTS
+    ]
+    assert [json.loads(row["data"])["text"] for row in rows] == AWKWARD_TEXTS
+
+
+def test_a_literal_never_holds_a_nul_character() -> None:
+    assert _literal("it's") == "'it''s'"
+    assert _literal(-12) == "-12"
+    with pytest.raises(ValueError, match="NUL"):
+        _literal("a\x00b")
