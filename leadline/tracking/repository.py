@@ -135,7 +135,20 @@ def event_time(moment: datetime) -> str:
     text as the same moment."""
     if moment.tzinfo is not UTC:  # the request's own clock is UTC already: skip the conversion
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # Times come a second at a time: the text up to the second is made once per second (a
+    # third of isoformat's cost). The (second, text) pair is replaced whole, so the event
+    # loop's thread and the writer's can share it.
+    global _latest_second
+    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    latest = _latest_second
+    if latest[0] != second:
+        year, month, day, hour, minute, sec = second
+        latest = (second, f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec:02d}")
+        _latest_second = latest
+    return f"{latest[1]}.{moment.microsecond:06d}"
+
+
+_latest_second: tuple[tuple[int, ...], str] = ((), "")
 
 
 _SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from leadline.tracking.repository import (
     SqliteStore,
     VisitState,
     _literal,
+    event_time,
 )
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
@@ -868,3 +870,31 @@ def test_a_literal_never_holds_a_nul_character() -> None:
     assert _literal(-12) == "-12"
     with pytest.raises(ValueError, match="NUL"):
         _literal("a\x00b")
+
+
+def test_event_times_as_text_match_isoformat_across_seconds_and_zones() -> None:
+    start = datetime(2026, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC)
+    moments = [start + timedelta(microseconds=step * 250_001) for step in range(12)]
+    moments += [
+        datetime(2027, 1, 31, 23, 59, 58, 999_999, tzinfo=UTC),  # same clock, another month
+        datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC),  # no microseconds
+        datetime(2026, 12, 6, 13, 0, 0, 5, tzinfo=timezone(timedelta(hours=1))),
+    ]
+    for moment in moments:
+        expected = moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        assert event_time(moment) == expected
+
+
+def test_a_single_event_is_summarised_as_a_batch_of_one_is() -> None:
+    rows = [
+        ("w", "s", "v", "1", "page_view", "t", "t", "https://shop.example/a?b=1", "{}"),
+        ("w", "s", "v", "2", "click", "t", "t", None, "{}"),
+        ("w", "s", "v", "3", "navigation", "t", "t", "/x", "{}"),
+    ]
+    for index in range(len(rows)):
+        single = tracking.summarise([rows[index]], {}, [0])
+        # A scroll depth elsewhere in the batch takes the general path.
+        general = tracking.summarise([rows[index], rows[index]], {1: 0}, [0])
+        assert single == general
+    assert tracking.summarise([rows[0]], {}, [0]).pages == {"/a": 1}
+    assert tracking.summarise([rows[1]], {}, [0]).clicks == 1
