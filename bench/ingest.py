@@ -54,6 +54,9 @@ WRK_TIMEOUT = "10s"
 # Debian installs nginx in sbin, which a user's PATH may leave out.
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 SERVER_CORE, LOAD_CORE = 1, 0
+# What --routes may name: nginx's `return 204`, the no-op and hand-off routes of
+# bench/ingest_app.py, single events, and batches of 10 and of 100 events.
+ROUTES = ("nginx", "noop", "handoff", "single", "batch10", "batch100")
 
 
 # ------------------------------------------------------------------------------- processes
@@ -636,7 +639,7 @@ def run_backend(
         site_key = bench_site(env)
         counter = EventCounter(backend, url)
         measurements = []
-        if tools.nginx is not None and not args.single_only:
+        if tools.nginx is not None and "nginx" in args.routes:
             with nginx(processes, tools, work / "nginx") as nginx_url:
                 # A single-event body of the same size as the app gets (a visit id is a UUID).
                 placeholder = "00000000-0000-0000-0000-000000000000"
@@ -649,18 +652,19 @@ def run_backend(
             session_ids = start_visits(base, site_key, args.visits)
             print(f"[{backend}] site {site_key}, {len(session_ids)} visits started", flush=True)
             single = write_bodies(work / "single.txt", site_key, session_ids, 1)
-            targets = [
-                Target(f"no-op route (POST {NOOP_PATH})", base + NOOP_PATH, single, 0),
-            ]
-            if args.single_only:
+            targets = []
+            if "noop" in args.routes:
+                targets.append(
+                    Target(f"no-op route (POST {NOOP_PATH})", base + NOOP_PATH, single, 0)
+                )
+            if "handoff" in args.routes:
                 # Where a single event's cost goes: the hand-over to a thread alone.
                 targets.append(
                     Target(f"hand-off route (POST {HANDOFF_PATH})", base + HANDOFF_PATH, single, 0)
                 )
-            targets += [
-                Target("POST /track/event", base + "/track/event", single, 1),
-            ]
-            for size in () if args.single_only else (10, 100):
+            if "single" in args.routes:
+                targets.append(Target("POST /track/event", base + "/track/event", single, 1))
+            for size in (size for size in (10, 100) if f"batch{size}" in args.routes):
                 bodies = write_bodies(work / f"batch{size}.txt", site_key, session_ids, size)
                 targets.append(
                     Target(
@@ -824,12 +828,29 @@ def main(argv: list[str] | None = None) -> None:
         help="measure only the no-op route, the hand-off route and single events: no nginx,"
         " no batches",
     )
+    parser.add_argument(
+        "--routes",
+        help=f"comma-separated, what to measure, of: {', '.join(ROUTES)} (default: all but"
+        " handoff)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and work files")
     parser.add_argument("--workdir", type=Path, help="where the work files go (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.single_only and args.routes:
+        parser.error("--single-only and --routes cannot go together")
+    if args.single_only:
+        args.routes = {"noop", "handoff", "single"}
+    elif args.routes:
+        chosen = {part.strip() for part in args.routes.split(",") if part.strip()}
+        unknown = sorted(chosen - set(ROUTES))
+        if unknown or not chosen:
+            parser.error(f"--routes takes some of {', '.join(ROUTES)} (got {args.routes!r})")
+        args.routes = chosen
+    else:
+        args.routes = set(ROUTES) - {"handoff"}
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
 
     # A plain `kill` stops the children too: SIGTERM unwinds through the finally blocks.
