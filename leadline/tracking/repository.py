@@ -748,12 +748,11 @@ def _literal(value: str | int) -> str:
     """A text or a whole number as a literal of a query text, on a connection whose
     ``standard_conforming_strings`` is on: in a quoted string, only a quote is special (it
     is doubled), and a NUL character, which a query text cannot hold, is refused."""
-    if type(value) is int:
+    if isinstance(value, int):
         return str(value)
-    text = str(value)
-    if "\x00" in text:
+    if "\x00" in value:
         raise ValueError("a text with a NUL character cannot be stored")
-    return "'" + text.replace("'", "''") + "'"
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _failure(result: Any) -> Exception:

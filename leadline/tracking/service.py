@@ -283,13 +283,6 @@ def summarise(
     rows: Sequence[tuple[Any, ...]], depths: dict[int, int], indexes: Sequence[int]
 ) -> EventSummary:
     """The summary of the events at ``indexes`` of ``rows``."""
-    if len(indexes) == 1 and not depths:
-        # A single event (most requests): no counting loop.
-        row = rows[indexes[0]]
-        kind = row[4]
-        if kind == "page_view":
-            return EventSummary(1, 1, 0, None, {kind: 1}, {page_path(row[7]): 1})
-        return EventSummary(1, 0, int(kind == "click"), None, {kind: 1}, {})
     types: dict[str, int] = {}
     pages: dict[str, int] = {}
     clicks = 0
@@ -603,17 +596,17 @@ class Added:
 
 def counts_json(added: Iterable[tuple[str, Added]]) -> str:
     """The ``counts`` of a ``visit_counts`` row."""
-    # A group's visits mostly share one time: each distinct time is made into text once.
-    times: dict[datetime, str] = {}
-    entries = []
-    for session_id, counts in added:
-        seen = counts.last_seen_at
-        text = times.get(seen)
-        if text is None:
-            text = times[seen] = event_time(seen)
-        entries.append(
-            (session_id, counts.events, counts.page_views, counts.clicks, counts.max_scroll, text)
+    entries = [
+        (
+            session_id,
+            counts.events,
+            counts.page_views,
+            counts.clicks,
+            counts.max_scroll,
+            event_time(counts.last_seen_at),
         )
+        for session_id, counts in added
+    ]
     return msgspec.json.encode(entries).decode()
 
 

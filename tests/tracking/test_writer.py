@@ -885,16 +885,21 @@ def test_event_times_as_text_match_isoformat_across_seconds_and_zones() -> None:
         assert event_time(moment) == expected
 
 
-def test_a_single_event_is_summarised_as_a_batch_of_one_is() -> None:
+def test_events_are_summarised_by_type_page_click_and_scroll() -> None:
     rows = [
         ("w", "s", "v", "1", "page_view", "t", "t", "https://shop.example/a?b=1", "{}"),
         ("w", "s", "v", "2", "click", "t", "t", None, "{}"),
         ("w", "s", "v", "3", "navigation", "t", "t", "/x", "{}"),
+        ("w", "s", "v", "4", "scroll", "t", "t", "/x", "{}"),
     ]
-    for index in range(len(rows)):
-        single = tracking.summarise([rows[index]], {}, [0])
-        # A scroll depth elsewhere in the batch takes the general path.
-        general = tracking.summarise([rows[index], rows[index]], {1: 0}, [0])
-        assert single == general
-    assert tracking.summarise([rows[0]], {}, [0]).pages == {"/a": 1}
-    assert tracking.summarise([rows[1]], {}, [0]).clicks == 1
+    summary = tracking.summarise
+    assert summary([rows[0]], {}, [0]) == tracking.EventSummary(
+        1, 1, 0, None, {"page_view": 1}, {"/a": 1}
+    )
+    assert summary([rows[1]], {}, [0]) == tracking.EventSummary(1, 0, 1, None, {"click": 1}, {})
+    assert summary([rows[2]], {}, [0]).clicks == 0
+    both = summary(rows, {3: 40}, [0, 1, 3])  # the navigation left out
+    assert (both.events, both.page_views, both.clicks, both.max_scroll) == (3, 1, 1, 40)
+    assert both.types == {"page_view": 1, "click": 1, "scroll": 1}
+    assert summary([rows[0]], {}, [0]).pages == {"/a": 1}
+    assert summary([rows[1]], {}, [0]).clicks == 1
