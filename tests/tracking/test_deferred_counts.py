@@ -280,6 +280,62 @@ def test_what_a_writer_that_is_gone_kept_apart_is_added_to_its_visits(
     assert _kept_apart(settings) == {}
 
 
+@on_postgresql
+def test_the_orphan_check_takes_gone_writers_rows_on_either_side_of_its_own_key(
+    settings: Settings,
+) -> None:
+    """Rows of writers that are gone, keyed below and above the checking writer's own key, are
+    taken; its own rows and a live writer's stay. With only its own rows there, it takes none."""
+    import psycopg
+
+    from leadline.tracking.repository import _WRITER_LOCKS, PostgresStore, open_store
+
+    store = open_store(settings.sync_url)
+    assert isinstance(store, PostgresStore)
+    own = store.writer_key
+    live, gone_low, gone_high = -2, -1, 2**31 - 1
+    assume = own != gone_high  # keys are drawn from 1 to 2**31 - 1
+    other = psycopg.connect(store.connection.info.dsn, autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", (_WRITER_LOCKS, live))
+
+        def add(writer: int, counts: str) -> None:
+            _execute(
+                settings,
+                "INSERT INTO visit_counts (writer, counts, created_at)"
+                " VALUES (:writer, :counts, :at)",
+                writer=writer,
+                counts=counts,
+                at=utcnow(),
+            )
+
+        def take() -> list[str]:
+            store.begin()
+            texts = store.take_orphan_counts()
+            store.commit()
+            return sorted(texts)
+
+        for n in range(3):
+            add(own, f"own {n}")
+        assert take() == []
+        # A gone writer's rows on each side of the own key alone, then with a live writer's.
+        add(gone_low, "gone below")
+        assert take() == ["gone below"]
+        if assume:
+            add(gone_high, "gone above")
+            assert take() == ["gone above"]
+            add(gone_high, "gone above again")
+        add(live, "live")
+        add(gone_low, "gone below again")
+        assert take() == (["gone above again"] if assume else []) + ["gone below again"]
+        remaining = fetch_rows(settings, "SELECT counts FROM visit_counts ORDER BY counts")
+        assert [row["counts"] for row in remaining] == ["live", "own 0", "own 1", "own 2"]
+        assert take() == []
+    finally:
+        other.close()
+        store.close()
+
+
 def test_counts_kept_apart_add_up_and_take_back() -> None:
     seen = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
     later = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
