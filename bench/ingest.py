@@ -710,6 +710,42 @@ def _version(command: list[str]) -> str:
     return lines[0] if lines else "unknown"
 
 
+def wal_facts(conn: Any) -> str:
+    """The settings that decide how PostgreSQL's log is written, and how many of its files
+    are ready: until there are enough, each new 16 MB file is written full of zeros first,
+    while commits wait (on a newly made cluster, for its first gigabyte or so of log)."""
+    settings = dict(
+        conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name IN"
+            " ('shared_buffers', 'min_wal_size', 'max_wal_size', 'wal_init_zero')"
+        ).fetchall()
+    )
+    try:
+        (ready,) = conn.execute("SELECT count(*) FROM pg_ls_waldir()").fetchone()
+    except Exception:  # pg_ls_waldir needs a superuser or pg_monitor
+        conn.rollback()
+        ready = "unknown"
+    return (
+        f"shared_buffers {settings.get('shared_buffers')}, min_wal_size"
+        f" {settings.get('min_wal_size')}, max_wal_size {settings.get('max_wal_size')},"
+        f" wal_init_zero {settings.get('wal_init_zero')}; {ready} log files at the start"
+    )
+
+
+def writeback_facts() -> str:
+    """When the kernel writes dirty pages of files back: on one disk, a large batch of them
+    delays the commits' log flushes queued behind it (see docs/performance.md)."""
+    vm = Path("/proc/sys/vm")
+    try:
+        background = int((vm / "dirty_background_bytes").read_text())
+        ratio = (vm / "dirty_background_ratio").read_text().strip()
+        expire = int((vm / "dirty_expire_centisecs").read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    start = f"{background // 2**20} MB" if background else f"{ratio}% of memory"
+    return f"in the background from {start} dirty, and pages dirty for {expire / 100:g} s"
+
+
 def machine_facts(tools: Tools, backends: list[str]) -> list[tuple[str, str]]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -729,7 +765,9 @@ def machine_facts(tools: Tools, backends: list[str]) -> list[tuple[str, str]]:
 
         with psycopg.connect(PG_ADMIN_URL) as conn:
             row = conn.execute("SHOW server_version").fetchone()
-        facts.append(("PostgreSQL", str(row[0]) if row else "unknown"))
+            facts.append(("PostgreSQL", str(row[0]) if row else "unknown"))
+            facts.append(("PostgreSQL's write-ahead log", wal_facts(conn)))
+        facts.append(("Page cache writeback", writeback_facts()))
     facts += [
         ("uvicorn", f"{uvicorn.__version__} (uvloop, httptools), 1 process"),
         ("wrk", _version([tools.wrk, "-v"]).split(" Copyright")[0]),
