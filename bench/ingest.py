@@ -714,22 +714,18 @@ def wal_facts(conn: Any) -> str:
     """The settings that decide how PostgreSQL's log is written, and how many of its files
     are ready: until there are enough, each new 16 MB file is written full of zeros first,
     while commits wait (on a newly made cluster, for its first gigabyte or so of log)."""
-    settings = dict(
-        conn.execute(
-            "SELECT name, current_setting(name) FROM pg_settings WHERE name IN"
-            " ('shared_buffers', 'min_wal_size', 'max_wal_size', 'wal_init_zero')"
-        ).fetchall()
-    )
+    names = ("shared_buffers", "min_wal_size", "max_wal_size", "wal_init_zero")
+    settings = conn.execute(
+        "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+        (list(names),),
+    ).fetchall()
     try:
         (ready,) = conn.execute("SELECT count(*) FROM pg_ls_waldir()").fetchone()
     except Exception:  # pg_ls_waldir needs a superuser or pg_monitor
         conn.rollback()
         ready = "unknown"
-    return (
-        f"shared_buffers {settings.get('shared_buffers')}, min_wal_size"
-        f" {settings.get('min_wal_size')}, max_wal_size {settings.get('max_wal_size')},"
-        f" wal_init_zero {settings.get('wal_init_zero')}; {ready} log files at the start"
-    )
+    shown = ", ".join(f"{name} {value}" for name, value in settings)
+    return f"{shown}; {ready} log files at the start"
 
 
 def writeback_facts() -> str:

@@ -100,6 +100,12 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
         row["duration_ms"], row["max_scroll"], row["clicks"], row["earlier_visits"]
     )
     assert (row["engagement_score"], row["engagement_label"]) == (score, label)
+    # Scored as of its latest event, not when the fold wrote it (half a second or more later).
+    (times,) = fetch_rows(
+        settings, "SELECT started_at, last_seen_at FROM sessions WHERE id = :id", id=session_id
+    )
+    elapsed = times["last_seen_at"] - times["started_at"]
+    assert row["duration_ms"] == int(elapsed.total_seconds() * 1000)
     assert _stored(settings, session_id) == 3
 
 
