@@ -108,8 +108,8 @@ def writer(
     that keep what they add apart instead of writing their visits (PostgreSQL under load)."""
     from leadline.config import Settings
     from leadline.db import Database
-    from leadline.forms.service import site_by_key
     from leadline.kit.time import utcnow
+    from leadline.sites.service import site_by_key
     from leadline.tracking import service as tracking
     from leadline.tracking.repository import open_store
     from leadline.tracking.schemas import EventIn, SessionStart

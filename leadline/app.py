@@ -18,15 +18,15 @@ from starlette.types import Receive, Scope, Send
 from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
-from leadline.forms.router import FORM_ROUTES
-from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
+from leadline.sites.cache import SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.surfaces.pulsegate import tracking as tracking_router
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
+from leadline.surfaces.pulsegate.forms import FORM_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.tracking import enrich
-from leadline.tracking import router as tracking_router
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter

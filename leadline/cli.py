@@ -186,7 +186,7 @@ def sites_create(
 ) -> None:
     """Create a site; its key (for the tracking snippet) is printed alone on the last line."""
     from leadline.audit.service import Actor
-    from leadline.forms import service as sites
+    from leadline.sites import service as sites
 
     created = in_transaction(
         lambda session: sites.create_site(
@@ -214,7 +214,7 @@ def sites_update(
 ) -> None:
     """Change how a site's visitors are tracked; options left out stay as they are."""
     from leadline.audit.service import Actor
-    from leadline.forms import service as sites
+    from leadline.sites import service as sites
 
     changes = {
         name: value
@@ -243,7 +243,7 @@ def _site_settings(site: Site) -> str:
 @sites_app.command("list")
 def sites_list(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) -> None:
     """List a workspace's sites: key, name, domains."""
-    from leadline.forms import service as sites
+    from leadline.sites import service as sites
 
     for found in in_transaction(lambda session: sites.list_sites(session, workspace)):
         typer.echo(
@@ -263,7 +263,7 @@ def forms_create(
 ) -> None:
     """Create a form of a site from a JSON file; /form.js then renders it on the site's pages."""
     from leadline.audit.service import Actor
-    from leadline.forms import service as forms
+    from leadline.sites import forms
 
     try:
         definition = file.read_bytes()
@@ -285,8 +285,8 @@ def forms_create(
 @forms_app.command("list")
 def forms_list(site: Annotated[str, typer.Option(help="The site's key.")]) -> None:
     """List a site's forms: id, name, whether enabled, number of fields."""
-    from leadline.forms import service as forms
-    from leadline.forms.schemas import parse_definition
+    from leadline.sites import forms
+    from leadline.sites.schemas import parse_definition
 
     for form in in_transaction(lambda session: forms.list_forms(session, site)):
         fields = len(parse_definition(form.form_json).fields)
@@ -296,10 +296,10 @@ def forms_list(site: Annotated[str, typer.Option(help="The site's key.")]) -> No
 
 def _ip_rule(kind: str, workspace: str, address: str, note: str | None) -> None:
     from leadline.audit.service import Actor
-    from leadline.forms import capture
+    from leadline.sites import ip_rules
 
     rule = in_transaction(
-        lambda session: capture.add_ip_rule(
+        lambda session: ip_rules.add_ip_rule(
             session, workspace, address, kind, note=note, actor=Actor.cli()
         )
     )
@@ -327,10 +327,10 @@ def ips_allow(workspace: _WORKSPACE, address: _ADDRESS, note: _NOTE = None) -> N
 def ips_remove(workspace: _WORKSPACE, address: _ADDRESS) -> None:
     """Take an address off whichever list it is on."""
     from leadline.audit.service import Actor
-    from leadline.forms import capture
+    from leadline.sites import ip_rules
 
     rule = in_transaction(
-        lambda session: capture.remove_ip_rule(session, workspace, address, actor=Actor.cli())
+        lambda session: ip_rules.remove_ip_rule(session, workspace, address, actor=Actor.cli())
     )
     typer.echo(f"{rule.network} is off the {rule.kind} list of {workspace}.")
 
@@ -338,9 +338,9 @@ def ips_remove(workspace: _WORKSPACE, address: _ADDRESS) -> None:
 @ips_app.command("list")
 def ips_list(workspace: _WORKSPACE) -> None:
     """List the workspace's blocked and allowed addresses."""
-    from leadline.forms import capture
+    from leadline.sites import ip_rules
 
-    for rule in in_transaction(lambda session: capture.list_ip_rules(session, workspace)):
+    for rule in in_transaction(lambda session: ip_rules.list_ip_rules(session, workspace)):
         typer.echo(f"{rule.kind:<5}  {rule.network}  {rule.note or ''}".rstrip())
 
 

@@ -1,1 +1,2 @@
-"""Sites and their domains (and, later, form definitions and lead capture)."""
+"""Lead capture: form submissions that become leads, what a captured form never keeps, and the
+CRM hand-off of captured leads."""

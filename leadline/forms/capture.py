@@ -11,7 +11,6 @@ address on the workspace's block list (``blocked``) or allow list (the team's ow
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,19 +24,20 @@ from leadline.auth import service as auth
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.config import Settings
-from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from leadline.errors import Forbidden, NotFound, ValidationFailed
 from leadline.forms import crm
-from leadline.forms import service as forms
-from leadline.forms.repository import IpRuleRepository, SubmissionRepository
-from leadline.forms.schemas import parse_definition
+from leadline.forms.repository import SubmissionRepository
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
-from leadline.models import IpRule, Lead, LeadSubmission, VisitSession
+from leadline.models import Lead, LeadSubmission, VisitSession
+from leadline.sites import forms as site_forms
+from leadline.sites import ip_rules
+from leadline.sites import service as sites
+from leadline.sites.schemas import parse_definition
 from leadline.tracking import service as tracking
 from leadline.webhooks import service as webhooks
-from leadline.workspaces import service as workspaces
 
 # PulseGate's field names and what they are on a lead; every other field goes to ``custom``.
 NAME_FIELDS = ("FIRSTNAME", "NAME", "name", "first_name")
@@ -90,112 +90,6 @@ ATTRIBUTION_NAMES = frozenset(LeadAttribution.model_fields) - {
 }
 
 
-# ------------------------------------------------------------------------ address rules
-
-IP_RULE_KINDS = ("block", "allow")
-
-
-def parse_network(raw: str) -> str:
-    """An address or a CIDR network, in its normal form; ValidationFailed otherwise."""
-    try:
-        return str(ipaddress.ip_network(raw.strip(), strict=False))
-    except ValueError:
-        raise ValidationFailed(
-            f"'{raw}' is not an IP address or network (203.0.113.7, 203.0.113.0/24, 2001:db8::/32)",
-            details={"field": "address"},
-        ) from None
-
-
-async def add_ip_rule(
-    session: AsyncSession,
-    workspace_slug: str,
-    address: str,
-    kind: str,
-    *,
-    note: str | None = None,
-    actor: Actor,
-) -> IpRule:
-    """Put an address on the workspace's block or allow list; it may be on one list only."""
-    if kind not in IP_RULE_KINDS:
-        raise ValidationFailed(f"kind must be block or allow, not {kind!r}")
-    workspace = await workspaces.require(session, workspace_slug)
-    network = parse_network(address)
-    repo = IpRuleRepository(session)
-    for rule in await repo.of_workspace(workspace.id):
-        if rule.network == network:
-            if rule.kind == kind:
-                raise Conflict(f"{network} is on the {kind} list already")
-            raise Conflict(
-                f"{network} is on the {rule.kind} list; remove it from there first"
-                " (the block and allow lists are exclusive)"
-            )
-    rule = IpRule(
-        id=new_id("ipr"),
-        workspace_id=workspace.id,
-        network=network,
-        kind=kind,
-        note=(note or "").strip()[:200] or None,
-        created_at=utcnow(),
-    )
-    await repo.add(rule)
-    await audit.record(
-        session,
-        workspace.id,
-        actor,
-        f"ip.{kind}ed",
-        "ip_rule",
-        rule.id,
-        {"network": (None, network)},
-    )
-    return rule
-
-
-async def remove_ip_rule(
-    session: AsyncSession, workspace_slug: str, address: str, *, actor: Actor
-) -> IpRule:
-    workspace = await workspaces.require(session, workspace_slug)
-    network = parse_network(address)
-    repo = IpRuleRepository(session)
-    for rule in await repo.of_workspace(workspace.id):
-        if rule.network == network:
-            await repo.remove(rule)
-            await audit.record(
-                session,
-                workspace.id,
-                actor,
-                "ip.removed",
-                "ip_rule",
-                rule.id,
-                {"network": (network, None), "kind": (rule.kind, None)},
-            )
-            return rule
-    raise NotFound(f"{network} is on neither list")
-
-
-async def list_ip_rules(session: AsyncSession, workspace_slug: str) -> list[IpRule]:
-    workspace = await workspaces.require(session, workspace_slug)
-    return await IpRuleRepository(session).of_workspace(workspace.id)
-
-
-def rule_for(rules: list[IpRule], ip: str | None) -> IpRule | None:
-    """The rule that covers the address, the most specific network first."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    covering = [
-        rule
-        for rule in rules
-        if address.version == (network := ipaddress.ip_network(rule.network)).version
-        and address in network
-    ]
-    return max(
-        covering, key=lambda rule: ipaddress.ip_network(rule.network).prefixlen, default=None
-    )
-
-
 # ------------------------------------------------------------------------ who may send
 
 
@@ -218,7 +112,7 @@ async def sender_with_key(session: AsyncSession, key: str, site_key: str | None)
         raise Forbidden("lead capture takes an integration key (or an admin key)")
     site_id = None
     if site_key:
-        found = await forms.site_by_key(session, site_key)
+        found = await sites.site_by_key(session, site_key)
         if found is not None and found.site.workspace_id == principal.workspace_id:
             site_id = found.site.id
     return Sender(principal, Actor.key(principal.key_id), site_id)
@@ -236,7 +130,7 @@ async def sender_from_page(
     be given and the site must have that form, enabled; without (the WordPress plugin's,
     whose forms are the site's own) the site alone is checked. Anything else is 403."""
     if form_id is None:
-        site = await forms.site_for_page(session, site_key, page_host)
+        site = await sites.site_for_page(session, site_key, page_host)
         thank_you = None
     else:
         if not site_key or not form_id:
@@ -245,7 +139,7 @@ async def sender_from_page(
                 " of the site"
             )
         try:
-            site, form = await forms.form_for_page(session, site_key, form_id, page_host)
+            site, form = await site_forms.form_for_page(session, site_key, form_id, page_host)
         except NotFound as exc:
             raise Forbidden(exc.message) from None
         thank_you = parse_definition(form.form_json).thank_you_url
@@ -371,7 +265,7 @@ async def capture(
         engagement_label=engaged[1] if engaged else None,
         created_at=utcnow(),
     )
-    rule = rule_for(await IpRuleRepository(session).of_workspace(principal.workspace_id), row.ip)
+    rule = await ip_rules.covering_rule(session, principal.workspace_id, row.ip)
     if rule is not None:
         # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own
         # and testers' submissions. Neither becomes a lead.

@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 
 from leadline.errors import Forbidden, LeadlineError, NotFound, ValidationFailed
-from leadline.forms.service import SiteInfo, host_allowed
 from leadline.kit.time import iso_micros
 from leadline.models import CLICK_ID_FIELDS
+from leadline.sites.service import SiteInfo, host_allowed
 from leadline.tracking.enrich import describe
 from leadline.tracking.repository import (
     DailyCount,

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page
 
 from leadline.config import Settings
-from leadline.forms import service as forms
+from leadline.sites import forms
 from tests.fixtures.browser import PageServer, eventually, script_tag
 from tests.fixtures.captured import custom, leads, submissions
 from tests.fixtures.factories import fetch_rows, make_site, run_in_transaction

@@ -373,8 +373,8 @@ def test_blocked_and_allowed_addresses_never_make_leads(
     listed = ips("list", "--workspace", "acme").output.splitlines()
     assert listed == ["allow  198.51.100.7/32", "block  203.0.113.0/24  spam run"]
 
-    from leadline.forms.capture import parse_network, rule_for
     from leadline.models import IpRule
+    from leadline.sites.ip_rules import parse_network, rule_for
 
     rules = [
         IpRule(network=parse_network("203.0.113.0/24"), kind="block"),

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from leadline.cli import app
 from leadline.config import Settings
 from leadline.errors import ValidationFailed
-from leadline.forms.schemas import parse_definition
+from leadline.sites.schemas import parse_definition
 from tests.fixtures.factories import fetch_rows, make_site
 
 ENQUIRY: dict[str, Any] = {
@@ -143,7 +143,7 @@ def test_the_config_is_served_to_the_sites_pages_only(
     )
     assert referred.status_code == 200
 
-    caplog.set_level(logging.WARNING, logger="leadline.forms.service")
+    caplog.set_level(logging.WARNING, logger="leadline.sites.service")
     denials = [
         (query, {"Origin": "https://evil.example"}, "hostname_not_in_site_domains"),
         (query, {}, "missing_origin_referer"),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from leadline.forms import service
-from leadline.forms.service import page_host
+from leadline.sites import service
+from leadline.sites.service import page_host
 
 
 def test_the_origin_names_the_page_and_the_referer_stands_in_for_it() -> None:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.config import Settings
 from leadline.db import Database
-from leadline.forms import service as sites
-from leadline.forms.service import SiteCache
+from leadline.sites import service as sites
+from leadline.sites.cache import SiteCache
 from tests.fixtures.factories import make_site
 
 

@@ -25,8 +25,8 @@ from leadline.cli import app
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import NotFound, ServiceUnavailable
-from leadline.forms.service import SiteInfo, site_by_key
 from leadline.kit.time import utcnow
+from leadline.sites.service import SiteInfo, site_by_key
 from leadline.tracking import service as tracking
 from leadline.tracking.repository import (
     SqliteCheckpointer,

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.forms import capture
-from leadline.forms import service as forms
 from leadline.http import json_object_body
 from leadline.leads.schemas import LeadSource
+from leadline.sites import service as sites
 from leadline.surfaces.octanist.envelope import success
 
 PREFIX = "/integrations/incoming/"
@@ -67,7 +67,7 @@ async def capture_from_page(
     sender = await capture.sender_from_page(
         session,
         site_key,
-        forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+        sites.page_host(request.headers.get("origin"), request.headers.get("referer")),
         form_id=None,
         actor=actor,
     )

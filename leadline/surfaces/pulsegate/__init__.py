@@ -1,2 +1,3 @@
-"""The PulseGate-compatible surface: tracking (leadline.tracking.router, plain ASGI on the hot
-path), forms config and lead capture. Errors are ``{"error": "..."}`` (see envelope)."""
+"""The PulseGate-compatible surface: tracking (``tracking``, plain ASGI on the hot path), forms
+config, lead capture and the management routes, each translating to the features' services.
+Errors are ``{"error": "..."}``, mapped once in ``envelope``."""

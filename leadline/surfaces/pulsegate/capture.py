@@ -20,17 +20,16 @@ from starlette.routing import Route
 
 from leadline.db import Database
 from leadline.errors import (
-    LeadlineError,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from leadline.forms import capture, crm
-from leadline.forms import service as forms
 from leadline.http import json_object_body, limited_body, refuse_declared_length
+from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
-    error_answer,
+    endpoint,
     json_answer,
 )
 
@@ -103,15 +102,13 @@ async def lead_capture(request: Request) -> Response:
         if deprecated
         else {}
     )
-    try:
-        response = await _capture(request)
-    except LeadlineError as exc:
-        response = error_answer(exc)
+    response = await _answer_capture(request)
     response.headers.update(extra)
     return response
 
 
 async def _capture(request: Request) -> Response:
+    """The submission answered: the thank-you page for a browser's own post, else JSON."""
     raw, browser_post = await _fields(request)
     site_key = _text(raw.pop(_SITE_KEY, ""))
     form_id = _text(raw.pop(_FORM_ID, ""))
@@ -137,7 +134,7 @@ async def _capture(request: Request) -> Response:
             sender = await capture.sender_from_page(
                 session,
                 site_key,
-                forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
+                sites.page_host(request.headers.get("origin"), request.headers.get("referer")),
                 form_id=form_id,
                 actor=f"form {form_id}",
             )
@@ -177,18 +174,15 @@ def _secret(request: Request) -> str | None:
 def _crm_endpoint(webhook: bool, work: Any) -> Any:
     """A route the CRM (or Make.com) calls with its secret and a JSON body."""
 
-    async def endpoint(request: Request) -> Response:
-        try:
-            crm.check_secret(request.state.settings, _secret(request), webhook=webhook)
-            body = await json_object_body(request)
-            database: Database = request.state.db
-            async with database.transaction() as session:
-                answer = await work(session, body)
-        except LeadlineError as exc:
-            return error_answer(exc)
+    async def callback(request: Request) -> Response:
+        crm.check_secret(request.state.settings, _secret(request), webhook=webhook)
+        body = await json_object_body(request)
+        database: Database = request.state.db
+        async with database.transaction() as session:
+            answer = await work(session, body)
         return json_answer(answer)
 
-    return endpoint
+    return endpoint(callback)
 
 
 async def _crm_callback(session: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -200,6 +194,9 @@ async def _make_callback(session: Any, body: dict[str, Any]) -> dict[str, Any]:
     submission = await crm.make_callback(session, body)
     return {"ok": True, "submission_id": submission.id, "lead_id": submission.lead_id}
 
+
+# The capture with its errors answered: the deprecation headers go on errors too.
+_answer_capture = endpoint(_capture)
 
 CAPTURE_ROUTES = [
     Route("/lead.capture/crm-callback", _crm_endpoint(False, _crm_callback), methods=["POST"]),

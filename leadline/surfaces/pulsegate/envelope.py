@@ -1,10 +1,14 @@
 """PulseGate's answers: the CORS headers every response carries and the one mapping of
-LeadlineError to its error shape, ``{"error": "..."}`` with the status, used by every PulseGate
-route (the tracking handler, plain ASGI, takes the parts; the Starlette routes the answers)."""
+LeadlineError to its error shape, ``{"error": "..."}`` with the status. The Starlette routes
+raise and :func:`endpoint` answers; the tracking handler, plain ASGI, takes the parts of
+:func:`error_parts` itself."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.errors import (
@@ -61,3 +65,19 @@ def json_answer(
 def error_answer(error: LeadlineError, cors: dict[str, str] = CORS) -> Response:
     status, body, headers = error_parts(error)
     return json_answer(body, status, headers, cors)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(handler: Endpoint, cors: dict[str, str] = CORS) -> Endpoint:
+    """``handler`` as a route's endpoint: any LeadlineError it raises is answered in PulseGate's
+    shape, with ``cors``."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except LeadlineError as exc:
+            return error_answer(exc, cors)
+
+    return answer

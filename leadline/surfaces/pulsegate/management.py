@@ -3,8 +3,8 @@
 integration keys (``/analytics/integrations[/:id]``). See docs/api/management.md.
 
 The key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; it must be an admin
-key, and everything it reaches is its own workspace's. The rules are in leadline.forms.service
-and leadline.auth.service; this module reads bodies and writes answers.
+key, and everything it reaches is its own workspace's. The rules are in leadline.sites and
+leadline.auth.service; this module reads bodies and writes answers.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from leadline.auth.roles import Permission, Role
 from leadline.auth.service import Principal
 from leadline.db import Database
 from leadline.errors import (
-    LeadlineError,
     MethodNotAllowed,
     Unauthorized,
 )
-from leadline.forms import service as forms
 from leadline.http import decode_json, limited_body
 from leadline.kit.time import iso_millis
 from leadline.models import ApiKey, SiteDomain, SiteForm
+from leadline.sites import forms
+from leadline.sites import service as sites
 from leadline.surfaces.pulsegate import schemas as s
-from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_answer, json_answer
+from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, endpoint, json_answer
 
 # The management routes change and delete things too.
 MANAGEMENT_CORS = {**CORS, "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS"}
@@ -54,28 +54,24 @@ def resource(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Resp
     answer is sent after the commit), and every error in PulseGate's shape."""
     allowed = [*handlers, "OPTIONS"]
 
-    async def endpoint(request: Request) -> Response:
+    async def run(request: Request) -> Response:
         if request.method == "OPTIONS":
             return await preflight(request)
-        try:
-            handler = handlers.get(request.method)
-            if handler is None:
-                raise MethodNotAllowed(request.method, allowed)
-            token = _token(request)
-            if token is None:
-                raise Unauthorized(
-                    "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                )
-            database: Database = request.state.db
-            async with database.transaction() as session:
-                principal = await auth.authenticate(session, token)
-                principal.require(Permission.SITES_MANAGE)
-                answer = await handler(session, principal, request)
-        except LeadlineError as exc:
-            return error_answer(exc, MANAGEMENT_CORS)
-        return answer
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise MethodNotAllowed(request.method, allowed)
+        token = _token(request)
+        if token is None:
+            raise Unauthorized(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+            )
+        database: Database = request.state.db
+        async with database.transaction() as session:
+            principal = await auth.authenticate(session, token)
+            principal.require(Permission.SITES_MANAGE)
+            return await handler(session, principal, request)
 
-    return endpoint
+    return endpoint(run, MANAGEMENT_CORS)
 
 
 def _answer(payload: object, status: int = 200) -> Response:
@@ -118,7 +114,7 @@ def domain_view(row: SiteDomain) -> dict[str, Any]:
     return {"id": row.id, "domain": row.domain}
 
 
-def site_view(managed: forms.ManagedSite) -> dict[str, Any]:
+def site_view(managed: sites.ManagedSite) -> dict[str, Any]:
     site = managed.site
     return {
         "id": site.id,
@@ -162,13 +158,13 @@ def integration_view(key: ApiKey) -> dict[str, Any]:
 
 
 async def list_sites(session: AsyncSession, principal: Principal, request: Request) -> Response:
-    found = await forms.sites_of(session, principal.workspace_id)
+    found = await sites.sites_of(session, principal.workspace_id)
     return _answer({"sites": [site_view(managed) for managed in found]})
 
 
 async def create_site(session: AsyncSession, principal: Principal, request: Request) -> Response:
     body = await _body(request, s.SiteCreate)
-    managed = await forms.add_site(
+    managed = await sites.add_site(
         session,
         principal.workspace_id,
         domains=body.domains,
@@ -185,7 +181,7 @@ async def create_site(session: AsyncSession, principal: Principal, request: Requ
 
 
 async def get_site(session: AsyncSession, principal: Principal, request: Request) -> Response:
-    managed = await forms.managed_site(
+    managed = await sites.managed_site(
         session, principal.workspace_id, request.path_params["site_id"]
     )
     return _answer({"site": site_view(managed)})
@@ -193,7 +189,7 @@ async def get_site(session: AsyncSession, principal: Principal, request: Request
 
 async def patch_site(session: AsyncSession, principal: Principal, request: Request) -> Response:
     body = await _body(request, s.SitePatch)
-    managed = await forms.change_site(
+    managed = await sites.change_site(
         session,
         principal.workspace_id,
         request.path_params["site_id"],
@@ -204,14 +200,14 @@ async def patch_site(session: AsyncSession, principal: Principal, request: Reque
 
 
 async def delete_site(session: AsyncSession, principal: Principal, request: Request) -> Response:
-    site = await forms.delete_site(
+    site = await sites.delete_site(
         session, principal.workspace_id, request.path_params["site_id"], _actor(principal)
     )
     return _answer({"deleted": True, "id": site.id})
 
 
 async def list_domains(session: AsyncSession, principal: Principal, request: Request) -> Response:
-    managed = await forms.managed_site(
+    managed = await sites.managed_site(
         session, principal.workspace_id, request.path_params["site_id"]
     )
     return _answer({"domains": [domain_view(row) for row in managed.domains]})
@@ -219,7 +215,7 @@ async def list_domains(session: AsyncSession, principal: Principal, request: Req
 
 async def add_domain(session: AsyncSession, principal: Principal, request: Request) -> Response:
     body = await _body(request, s.DomainCreate)
-    row = await forms.add_domain(
+    row = await sites.add_domain(
         session,
         principal.workspace_id,
         request.path_params["site_id"],
@@ -230,7 +226,7 @@ async def add_domain(session: AsyncSession, principal: Principal, request: Reque
 
 
 async def remove_domain(session: AsyncSession, principal: Principal, request: Request) -> Response:
-    row = await forms.remove_domain(
+    row = await sites.remove_domain(
         session,
         principal.workspace_id,
         request.path_params["site_id"],
@@ -251,7 +247,7 @@ async def list_forms(session: AsyncSession, principal: Principal, request: Reque
 
 async def create_form(session: AsyncSession, principal: Principal, request: Request) -> Response:
     body = await _body(request, s.FormCreate)
-    site = await forms.managed_site(session, principal.workspace_id, body.site_id)
+    site = await sites.managed_site(session, principal.workspace_id, body.site_id)
     form = await forms.add_form(
         session,
         site.site,

@@ -1,14 +1,11 @@
-"""Sites: a workspace's websites, the hosts they may track from, their public keys, and the
-forms /form.js renders on them."""
+"""Sites: a workspace's websites, the hosts they may track from and their public keys."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -17,13 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
-from leadline.db import Database
 from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from leadline.forms.repository import FormRepository, SiteRepository
-from leadline.forms.schemas import encode_definition, parse_definition
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
-from leadline.models import Site, SiteDomain, SiteForm
+from leadline.models import Site, SiteDomain
+from leadline.sites.repository import SiteRepository
 from leadline.workspaces import service as workspaces
 
 _HOST = re.compile(
@@ -244,49 +239,6 @@ async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
     return SiteInfo(*found) if found else None
 
 
-class SiteCache:
-    """Sites by key, kept in memory (unknown keys too), so the tracking routes do not read the
-    database on every request. An entry older than ``ttl`` seconds is still answered while one
-    read of the database refreshes it in the background, so a change to a site's domains or
-    settings reaches every process within ``ttl`` and a moment; requests that find no entry at
-    all share one read."""
-
-    def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
-        self._reads: dict[str, asyncio.Task[SiteInfo | None]] = {}
-
-    async def get(self, database: Database, site_key: str) -> SiteInfo | None:
-        entry = self._entries.get(site_key)
-        if entry is not None:
-            if entry[0] <= time.monotonic() and site_key not in self._reads:
-                self._read(database, site_key)
-            return entry[1]
-        read = self._reads.get(site_key) or self._read(database, site_key)
-        return await asyncio.shield(read)
-
-    def _read(self, database: Database, site_key: str) -> asyncio.Task[SiteInfo | None]:
-        read = asyncio.create_task(self._load(database, site_key), name=f"site {site_key}")
-        self._reads[site_key] = read
-        read.add_done_callback(lambda _: self._done(site_key, read))
-        return read
-
-    def _done(self, site_key: str, read: asyncio.Task[SiteInfo | None]) -> None:
-        self._reads.pop(site_key, None)
-        if not read.cancelled() and (error := read.exception()) is not None:
-            # The old entry, if any, is answered until a later request reads again.
-            log.warning("site %s could not be read: %s", site_key, error)
-
-    async def _load(self, database: Database, site_key: str) -> SiteInfo | None:
-        async with database.transaction() as session:
-            found = await site_by_key(session, site_key)
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[site_key] = (time.monotonic() + self.ttl, found)
-        return found
-
-
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:
     workspace = await workspaces.require(session, workspace_slug)
     return [
@@ -383,172 +335,6 @@ async def remove_domain(
     return row
 
 
-# ------------------------------------------------------------------------------- forms
-
-_FORM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-async def create_form(
-    session: AsyncSession,
-    *,
-    site_key: str,
-    form_id: str,
-    form_json: bytes | str,
-    name: str | None = None,
-    actor: Actor | None = None,
-) -> SiteForm:
-    """A new form of the site with ``site_key``; ``form_json`` is checked first (docs/forms.md)."""
-    found = await site_by_key(session, site_key)
-    if found is None:
-        raise NotFound(f"no site has the key {site_key}", resource="site")
-    return await add_form(
-        session,
-        found.site,
-        form_id=form_id,
-        form_json=form_json,
-        name=name,
-        actor=actor or Actor.cli(),
-    )
-
-
-async def add_form(
-    session: AsyncSession,
-    site: Site,
-    *,
-    form_id: str,
-    form_json: bytes | str,
-    actor: Actor,
-    name: str | None = None,
-    enabled: bool = True,
-) -> SiteForm:
-    """A new form of ``site`` (found by key for the CLI, by id for the management routes);
-    ``form_json`` is checked first (docs/forms.md)."""
-    if not _FORM_ID.match(form_id):
-        raise ValidationFailed(
-            f"'{form_id}' is not a form id: 1-64 letters, digits, '_', '.' or '-'",
-            details={"field": "form_id"},
-        )
-    definition = parse_definition(form_json)
-    repository = FormRepository(session)
-    if await repository.get(site.id, form_id) is not None:
-        raise Conflict(f"the site already has a form {form_id}", details={"field": "form_id"})
-    now = utcnow()
-    form = SiteForm(
-        id=new_id("form"),
-        workspace_id=site.workspace_id,
-        site_id=site.id,
-        form_id=form_id,
-        name=_form_name(name) or (definition.title or form_id).strip()[:200],
-        form_json=encode_definition(definition),
-        enabled=enabled,
-        created_at=now,
-        updated_at=now,
-    )
-    await repository.add(form)
-    await audit.record(
-        session,
-        form.workspace_id,
-        actor,
-        "form.created",
-        "form",
-        form.id,
-        {
-            "site_key": (None, site.site_key),
-            "form_id": (None, form_id),
-            "name": (None, form.name),
-            "enabled": (None, enabled),
-        },
-    )
-    return form
-
-
-def _form_name(name: str | None) -> str | None:
-    if name is None:
-        return None
-    text = name.strip()
-    if len(text) > 200:
-        raise ValidationFailed("a form's name is at most 200 characters", details={"field": "name"})
-    return text or None
-
-
-async def list_forms(session: AsyncSession, site_key: str) -> list[SiteForm]:
-    found = await site_by_key(session, site_key)
-    if found is None:
-        raise NotFound(f"no site has the key {site_key}", resource="site")
-    return await FormRepository(session).of_site(found.site.id)
-
-
-async def forms_of(
-    session: AsyncSession, workspace_id: str, site_id: str | None = None
-) -> list[SiteForm]:
-    """The workspace's forms, or one site's (NotFound when it is not the workspace's)."""
-    if site_id is not None:
-        await managed_site(session, workspace_id, site_id)
-    return await FormRepository(session).of_workspace(workspace_id, site_id)
-
-
-async def managed_form(session: AsyncSession, workspace_id: str, form_row_id: str) -> SiteForm:
-    form = await FormRepository(session).by_id(workspace_id, form_row_id)
-    if form is None:
-        raise NotFound(f"no form {form_row_id}", resource="form")
-    return form
-
-
-async def change_form(
-    session: AsyncSession,
-    workspace_id: str,
-    form_row_id: str,
-    *,
-    actor: Actor,
-    name: str | None = None,
-    form_json: bytes | str | None = None,
-    enabled: bool | None = None,
-) -> SiteForm:
-    """Rename a form, replace its definition (checked first) or turn it off and on."""
-    form = await managed_form(session, workspace_id, form_row_id)
-    diff: dict[str, tuple[object, object]] = {}
-    if name is not None:
-        text = _form_name(name)
-        if text is None:
-            raise ValidationFailed("a form's name cannot be empty", details={"field": "name"})
-        if text != form.name:
-            diff["name"] = (form.name, text)
-            form.name = text
-    if form_json is not None:
-        encoded = encode_definition(parse_definition(form_json))
-        if encoded != form.form_json:
-            # The definition itself is in the form; the log says that it changed.
-            diff["form_json"] = ("(previous)", "(replaced)")
-            form.form_json = encoded
-    if enabled is not None and enabled != form.enabled:
-        diff["enabled"] = (form.enabled, enabled)
-        form.enabled = enabled
-    if diff:
-        form.updated_at = utcnow()
-        await session.flush()
-        await audit.record(session, workspace_id, actor, "form.updated", "form", form.id, diff)
-    return form
-
-
-async def delete_form(
-    session: AsyncSession, workspace_id: str, form_row_id: str, actor: Actor
-) -> SiteForm:
-    """Delete a form: /forms/config and /lead.capture refuse it from then on; the submissions
-    made through it keep its form id."""
-    form = await managed_form(session, workspace_id, form_row_id)
-    await FormRepository(session).remove(form)
-    await audit.record(
-        session,
-        workspace_id,
-        actor,
-        "form.deleted",
-        "form",
-        form.id,
-        {"form_id": (form.form_id, None), "name": (form.name, None)},
-    )
-    return form
-
-
 class DomainDenied(Forbidden):
     """A request for a site's form from a page that is not on one of its domains; ``reason``
     is one of the codes of docs/api/forms.md, logged with every denial."""
@@ -556,19 +342,6 @@ class DomainDenied(Forbidden):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message, details={"reason": reason})
         self.reason = reason
-
-
-async def form_for_page(
-    session: AsyncSession, site_key: str, form_id: str, page_host: str | None
-) -> tuple[SiteInfo, SiteForm]:
-    """The enabled form ``form_id`` of the site, for a page on ``page_host`` (the host of
-    the request's Origin or Referer). Raises DomainDenied (logged with its reason) or
-    NotFound."""
-    found = await site_for_page(session, site_key, page_host)
-    form = await FormRepository(session).get(found.site.id, form_id) if form_id else None
-    if form is None or not form.enabled:
-        raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
-    return found, form
 
 
 async def site_for_page(session: AsyncSession, site_key: str, page_host: str | None) -> SiteInfo:

@@ -9,12 +9,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from leadline.db import Database
-from leadline.errors import LeadlineError
-from leadline.forms import service as forms
+from leadline.sites import forms
+from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
-    error_answer,
+    endpoint,
     json_answer,
 )
 
@@ -27,16 +27,13 @@ async def form_config(request: Request) -> Response:
     database: Database = request.state.db
     site_key = request.query_params.get("siteKey", "").strip()
     form_id = request.query_params.get("formId", "").strip()
-    try:
-        async with database.transaction() as session:
-            site, form = await forms.form_for_page(
-                session,
-                site_key,
-                form_id,
-                forms.page_host(request.headers.get("origin"), request.headers.get("referer")),
-            )
-    except LeadlineError as exc:
-        return error_answer(exc)
+    async with database.transaction() as session:
+        site, form = await forms.form_for_page(
+            session,
+            site_key,
+            form_id,
+            sites.page_host(request.headers.get("origin"), request.headers.get("referer")),
+        )
     return json_answer(
         {
             "site_key": site.site.site_key,
@@ -49,4 +46,4 @@ async def form_config(request: Request) -> Response:
     )
 
 
-FORM_ROUTES = [Route("/forms/config", form_config, methods=["GET", "OPTIONS"])]
+FORM_ROUTES = [Route("/forms/config", endpoint(form_config), methods=["GET", "OPTIONS"])]

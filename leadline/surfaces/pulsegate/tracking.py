@@ -28,11 +28,12 @@ from leadline.errors import (
     PayloadTooLarge,
     RateLimited,
 )
-from leadline.forms.service import SiteCache, SiteInfo, page_host
 from leadline.http import decode_json
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
+from leadline.sites.cache import SiteCache
+from leadline.sites.service import SiteInfo, page_host
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
 from leadline.tracking import service as tracking
 from leadline.tracking.enrich import country
@@ -54,13 +55,16 @@ NO_LIFESPAN = (
 _encoder = msgspec.json.Encoder()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class TrackingParts:
     """What the tracking routes share for the life of the app (``LeadlineApp.tracking``)."""
 
     limiter: TrackingLimiter
     site_cache: SiteCache
     writer: TrackingWriter
+    # The instance's generated secret (for cookieless visitor ids) when none is configured,
+    # read from the database once.
+    generated_secret: str | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -158,7 +162,8 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         return
     try:
         if isinstance(body, PayloadTooLarge):
-            answer = _error(body.message, 413)
+            status, payload, extra = error_parts(body)
+            answer = _json(payload, status, extra)
         else:
             answer = await _serve(route, Incoming(scope, headers, body))
     except Exception:
@@ -245,17 +250,15 @@ def _country(incoming: Incoming, client: tracking.Client) -> str | None:
     return country(client.ip, trusted)
 
 
-_secrets: dict[str, str] = {}
-
-
 async def _secret(incoming: Incoming) -> str:
     settings = incoming.settings
     if settings.secret_key:
         return settings.secret_key
-    if "generated" not in _secrets:
+    parts = incoming.parts
+    if parts.generated_secret is None:
         async with incoming.database.transaction() as session:
-            _secrets["generated"] = await workspaces.ensure_secret_key(session, None)
-    return _secrets["generated"]
+            parts.generated_secret = await workspaces.ensure_secret_key(session, None)
+    return parts.generated_secret
 
 
 async def _site(incoming: Incoming, site_key: str) -> SiteInfo:

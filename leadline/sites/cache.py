@@ -1,0 +1,56 @@
+"""Sites by key, kept in memory for the routes that read a site on every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from leadline.db import Database
+from leadline.sites import service
+from leadline.sites.service import SiteInfo
+
+log = logging.getLogger(__name__)
+
+
+class SiteCache:
+    """Sites by key, kept in memory (unknown keys too), so the tracking routes do not read the
+    database on every request. An entry older than ``ttl`` seconds is still answered while one
+    read of the database refreshes it in the background, so a change to a site's domains or
+    settings reaches every process within ``ttl`` and a moment; requests that find no entry at
+    all share one read."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
+        self._reads: dict[str, asyncio.Task[SiteInfo | None]] = {}
+
+    async def get(self, database: Database, site_key: str) -> SiteInfo | None:
+        entry = self._entries.get(site_key)
+        if entry is not None:
+            if entry[0] <= time.monotonic() and site_key not in self._reads:
+                self._read(database, site_key)
+            return entry[1]
+        read = self._reads.get(site_key) or self._read(database, site_key)
+        return await asyncio.shield(read)
+
+    def _read(self, database: Database, site_key: str) -> asyncio.Task[SiteInfo | None]:
+        read = asyncio.create_task(self._load(database, site_key), name=f"site {site_key}")
+        self._reads[site_key] = read
+        read.add_done_callback(lambda _: self._done(site_key, read))
+        return read
+
+    def _done(self, site_key: str, read: asyncio.Task[SiteInfo | None]) -> None:
+        self._reads.pop(site_key, None)
+        if not read.cancelled() and (error := read.exception()) is not None:
+            # The old entry, if any, is answered until a later request reads again.
+            log.warning("site %s could not be read: %s", site_key, error)
+
+    async def _load(self, database: Database, site_key: str) -> SiteInfo | None:
+        async with database.transaction() as session:
+            found = await service.site_by_key(session, site_key)
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[site_key] = (time.monotonic() + self.ttl, found)
+        return found

@@ -1,0 +1,127 @@
+"""A workspace's address rules: networks whose submissions are kept aside, as blocked (the block
+list) or as the team's own testing (the allow list)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.audit import service as audit
+from leadline.audit.service import Actor
+from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.kit.ids import new_id
+from leadline.kit.time import utcnow
+from leadline.models import IpRule
+from leadline.sites.repository import IpRuleRepository
+from leadline.workspaces import service as workspaces
+
+IP_RULE_KINDS = ("block", "allow")
+
+
+def parse_network(raw: str) -> str:
+    """An address or a CIDR network, in its normal form; ValidationFailed otherwise."""
+    try:
+        return str(ipaddress.ip_network(raw.strip(), strict=False))
+    except ValueError:
+        raise ValidationFailed(
+            f"'{raw}' is not an IP address or network (203.0.113.7, 203.0.113.0/24, 2001:db8::/32)",
+            details={"field": "address"},
+        ) from None
+
+
+async def add_ip_rule(
+    session: AsyncSession,
+    workspace_slug: str,
+    address: str,
+    kind: str,
+    *,
+    note: str | None = None,
+    actor: Actor,
+) -> IpRule:
+    """Put an address on the workspace's block or allow list; it may be on one list only."""
+    if kind not in IP_RULE_KINDS:
+        raise ValidationFailed(f"kind must be block or allow, not {kind!r}")
+    workspace = await workspaces.require(session, workspace_slug)
+    network = parse_network(address)
+    repo = IpRuleRepository(session)
+    for rule in await repo.of_workspace(workspace.id):
+        if rule.network == network:
+            if rule.kind == kind:
+                raise Conflict(f"{network} is on the {kind} list already")
+            raise Conflict(
+                f"{network} is on the {rule.kind} list; remove it from there first"
+                " (the block and allow lists are exclusive)"
+            )
+    rule = IpRule(
+        id=new_id("ipr"),
+        workspace_id=workspace.id,
+        network=network,
+        kind=kind,
+        note=(note or "").strip()[:200] or None,
+        created_at=utcnow(),
+    )
+    await repo.add(rule)
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        f"ip.{kind}ed",
+        "ip_rule",
+        rule.id,
+        {"network": (None, network)},
+    )
+    return rule
+
+
+async def remove_ip_rule(
+    session: AsyncSession, workspace_slug: str, address: str, *, actor: Actor
+) -> IpRule:
+    workspace = await workspaces.require(session, workspace_slug)
+    network = parse_network(address)
+    repo = IpRuleRepository(session)
+    for rule in await repo.of_workspace(workspace.id):
+        if rule.network == network:
+            await repo.remove(rule)
+            await audit.record(
+                session,
+                workspace.id,
+                actor,
+                "ip.removed",
+                "ip_rule",
+                rule.id,
+                {"network": (network, None), "kind": (rule.kind, None)},
+            )
+            return rule
+    raise NotFound(f"{network} is on neither list")
+
+
+async def list_ip_rules(session: AsyncSession, workspace_slug: str) -> list[IpRule]:
+    workspace = await workspaces.require(session, workspace_slug)
+    return await IpRuleRepository(session).of_workspace(workspace.id)
+
+
+def rule_for(rules: list[IpRule], ip: str | None) -> IpRule | None:
+    """The rule that covers the address, the most specific network first."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    covering = [
+        rule
+        for rule in rules
+        if address.version == (network := ipaddress.ip_network(rule.network)).version
+        and address in network
+    ]
+    return max(
+        covering, key=lambda rule: ipaddress.ip_network(rule.network).prefixlen, default=None
+    )
+
+
+async def covering_rule(session: AsyncSession, workspace_id: str, ip: str | None) -> IpRule | None:
+    """The workspace's rule that covers the address, if any."""
+    if not ip:
+        return None
+    return rule_for(await IpRuleRepository(session).of_workspace(workspace_id), ip)
