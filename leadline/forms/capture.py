@@ -26,17 +26,17 @@ from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.errors import Forbidden, NotFound, ValidationFailed
 from leadline.forms import crm
-from leadline.forms.repository import SubmissionRepository
+from leadline.forms.repository import SubmissionRepository, SubmitterKey
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
-from leadline.models import Lead, LeadSubmission, VisitSession
+from leadline.models import Lead, LeadSubmission
 from leadline.sites import forms as site_forms
 from leadline.sites import ip_rules
 from leadline.sites import service as sites
 from leadline.sites.schemas import parse_definition
-from leadline.tracking import service as tracking
+from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
 
 # PulseGate's field names and what they are on a lead; every other field goes to ``custom``.
@@ -173,14 +173,6 @@ def _phone(fields: dict[str, str]) -> str | None:
     return phone
 
 
-def _engagement(visit: VisitSession) -> tuple[int, str]:
-    """The visit's engagement as of now (reference 3.4): an open visit counts its time so far."""
-    elapsed = int((visit.last_seen_at - visit.started_at).total_seconds() * 1000)
-    return tracking.engagement(
-        max(visit.duration_ms, elapsed), visit.max_scroll, visit.clicks, visit.earlier_visits
-    )
-
-
 def suspicion(
     submission: Submission, visit_known: bool, engagement_score: int | None = None
 ) -> tuple[int, list[str]]:
@@ -236,11 +228,11 @@ async def capture(
     if session_id is not None and len(session_id) > MAX_SESSION_ID:
         session_id = None
     visit = (
-        await leads.visit_of(session, principal.workspace_id, session_id) if session_id else None
+        await visits.visit_of(session, principal.workspace_id, session_id) if session_id else None
     )
     if visit is None and submission.visitor_id and submission.site_id:
-        visit = await repo.latest_visit_of(submission.site_id, submission.visitor_id)
-    engaged = _engagement(visit) if visit is not None else None
+        visit = await visits.latest_visit_of(session, submission.site_id, submission.visitor_id)
+    engaged = visits.engagement_now(visit) if visit is not None else None
     score, reasons = suspicion(submission, visit is not None, engaged[0] if engaged else None)
     row = LeadSubmission(
         id=new_id("sub"),
@@ -277,13 +269,18 @@ async def capture(
         await repo.add(row)
         return Captured(row.id, row.outcome, None)
 
-    existing = await repo.lead_of(
+    existing = await _earlier_lead(
+        session,
         principal.workspace_id,
         project,
-        visitor_id=submission.visitor_id,
-        email=email_key,
-        phone=phone_key,
-        ip=submission.ip,
+        (
+            ("visitor_id", submission.visitor_id),
+            ("email", email_key),
+            ("phone_e164", phone_key),
+            # People behind one office's address are not one: the address counts only when
+            # the submission names no visitor, email or phone.
+            ("ip", None if submission.visitor_id or email_key or phone_key else submission.ip),
+        ),
     )
     if existing is not None:
         _fill_blanks(existing, fields, email, phone)
@@ -335,6 +332,26 @@ async def capture(
     await crm.maybe_forward(session, settings, row, new_lead=True)
     await _announce(session, principal.workspace_id, created.lead, row, captured=True)
     return Captured(row.id, row.outcome, created.lead.id)
+
+
+async def _earlier_lead(
+    session: AsyncSession,
+    workspace_id: str,
+    project: str,
+    keys: tuple[tuple[SubmitterKey, str | None], ...],
+) -> Lead | None:
+    """The lead of the newest earlier submission to the project by the first of ``keys`` that
+    matched one (the same visitor, else email, else phone, else address)."""
+    repo = SubmissionRepository(session)
+    for by, value in keys:
+        if not value:
+            continue
+        lead_id = await repo.latest_lead_id(workspace_id, project, by, value)
+        if lead_id is not None:
+            lead = await leads.lead_of_workspace(session, workspace_id, lead_id)
+            if lead is not None:
+                return lead
+    return None
 
 
 async def _announce(

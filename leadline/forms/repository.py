@@ -1,19 +1,23 @@
-"""Every SQL statement for sites, their domains and forms, and the submissions of forms."""
+"""Every SQL statement for form submissions and what the CRM did with them."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import (
-    CrmActivity,
-    CrmSend,
-    Lead,
-    LeadSubmission,
-    VisitSession,
-)
+from leadline.models import CrmActivity, CrmSend, LeadSubmission
+
+# What names the person behind a submission, from the surest to the least sure.
+SubmitterKey = Literal["visitor_id", "email", "phone_e164", "ip"]
+_SUBMITTER_COLUMNS = {
+    "visitor_id": LeadSubmission.visitor_id,
+    "email": LeadSubmission.email,
+    "phone_e164": LeadSubmission.phone_e164,
+    "ip": LeadSubmission.ip,
+}
 
 
 class SubmissionRepository:
@@ -24,52 +28,22 @@ class SubmissionRepository:
         self.session.add(submission)
         await self.session.flush()
 
-    async def latest_visit_of(self, site_id: str, visitor_id: str) -> VisitSession | None:
-        found: VisitSession | None = await self.session.scalar(
-            select(VisitSession)
-            .where(VisitSession.site_id == site_id, VisitSession.visitor_id == visitor_id)
-            .order_by(VisitSession.started_at.desc())
+    async def latest_lead_id(
+        self, workspace_id: str, project: str, by: SubmitterKey, value: str
+    ) -> str | None:
+        """The lead of the newest earlier submission to the project whose ``by`` is ``value``."""
+        found: str | None = await self.session.scalar(
+            select(LeadSubmission.lead_id)
+            .where(
+                LeadSubmission.workspace_id == workspace_id,
+                LeadSubmission.project == project,
+                _SUBMITTER_COLUMNS[by] == value,
+                LeadSubmission.lead_id.is_not(None),
+            )
+            .order_by(LeadSubmission.created_at.desc())
             .limit(1)
         )
         return found
-
-    async def lead_of(
-        self,
-        workspace_id: str,
-        project: str,
-        *,
-        visitor_id: str | None,
-        email: str | None,
-        phone: str | None,
-        ip: str | None,
-    ) -> Lead | None:
-        """The lead of the newest earlier submission to the project by the same visitor, else
-        the same email, else the same phone; by the same address only when the submission
-        names no visitor, email or phone (people behind one office's address are not one)."""
-        for column, value in (
-            (LeadSubmission.visitor_id, visitor_id),
-            (LeadSubmission.email, email),
-            (LeadSubmission.phone_e164, phone),
-            (LeadSubmission.ip, None if visitor_id or email or phone else ip),
-        ):
-            if not value:
-                continue
-            lead_id = await self.session.scalar(
-                select(LeadSubmission.lead_id)
-                .where(
-                    LeadSubmission.workspace_id == workspace_id,
-                    LeadSubmission.project == project,
-                    column == value,
-                    LeadSubmission.lead_id.is_not(None),
-                )
-                .order_by(LeadSubmission.created_at.desc())
-                .limit(1)
-            )
-            if lead_id is not None:
-                lead: Lead | None = await self.session.get(Lead, lead_id)
-                if lead is not None and lead.workspace_id == workspace_id:
-                    return lead
-        return None
 
 
 class CrmRepository:
@@ -104,9 +78,6 @@ class CrmRepository:
             .limit(1)
         )
         return found
-
-    async def lead(self, lead_id: str) -> Lead | None:
-        return await self.session.get(Lead, lead_id)
 
     async def add_activity(self, activity: CrmActivity) -> None:
         self.session.add(activity)

@@ -13,6 +13,7 @@ from leadline.forms.repository import CrmRepository
 from leadline.jobs.registry import GiveUp, JobContext, RetryLater, exponential_backoff, task
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
+from leadline.leads import service as leads
 from leadline.models import CrmSend
 
 
@@ -26,7 +27,11 @@ async def forward_lead(context: JobContext, payload: dict[str, Any]) -> None:
     async with context.db.transaction() as session:
         repo = CrmRepository(session)
         submission = await repo.submission(str(payload["submission_id"]))
-        lead = await repo.lead(submission.lead_id) if submission and submission.lead_id else None
+        lead = (
+            await leads.lead_of_workspace(session, submission.workspace_id, submission.lead_id)
+            if submission and submission.lead_id
+            else None
+        )
         if submission is None or lead is None:
             raise GiveUp("the submission or its lead is gone")
         body = crm.forward_body(lead, submission, bool(payload.get("reengaged")))

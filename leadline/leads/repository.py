@@ -1,4 +1,4 @@
-"""Every SQL statement for leads, their status history and the sessions they link to."""
+"""Every SQL statement for leads, their status history, labels and facets."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadline.kit.filters import Op
-from leadline.models import Label, Lead, LeadFacet, LeadStatusChange, VisitSession
+from leadline.models import Label, Lead, LeadFacet, LeadStatusChange
 
 
 @dataclass(frozen=True)
@@ -295,14 +295,6 @@ class LeadRepository:
             .order_by(LeadStatusChange.changed_at, LeadStatusChange.id)
         )
         return list(result.scalars())
-
-    async def get_session(self, workspace_id: str, session_id: str) -> VisitSession | None:
-        result = await self.session.execute(
-            select(VisitSession).where(
-                VisitSession.workspace_id == workspace_id, VisitSession.id == session_id
-            )
-        )
-        return result.scalar_one_or_none()
 
     async def label_exists(self, workspace_id: str, label_id: str) -> bool:
         result = await self.session.execute(

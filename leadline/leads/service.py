@@ -36,8 +36,8 @@ from leadline.models import (
     UTM_FIELDS,
     Lead,
     LeadStatusChange,
-    VisitSession,
 )
+from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
@@ -187,11 +187,9 @@ class CreatedLead:
     session_linked: bool
 
 
-async def visit_of(
-    session: AsyncSession, workspace_id: str, session_id: str
-) -> VisitSession | None:
-    """The tracked visit ``session_id`` of the workspace, if there is one."""
-    return await LeadRepository(session).get_session(workspace_id, session_id)
+async def lead_of_workspace(session: AsyncSession, workspace_id: str, lead_id: str) -> Lead | None:
+    """The workspace's lead ``lead_id``, if there is one."""
+    return await LeadRepository(session).get(workspace_id, lead_id)
 
 
 @dataclass(frozen=True)
@@ -327,7 +325,7 @@ async def _new_lead(
     clicked_at: datetime | None = None
     visit = None
     if data.session_id:
-        visit = await repo.get_session(principal.workspace_id, data.session_id)
+        visit = await visits.visit_of(repo.session, principal.workspace_id, data.session_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:

@@ -46,6 +46,23 @@ class TrackingRepository:
         )
         return result.rowcount if isinstance(result, CursorResult) else 0
 
+    async def visit(self, workspace_id: str, visit_id: str) -> VisitSession | None:
+        found: VisitSession | None = await self.session.scalar(
+            select(VisitSession).where(
+                VisitSession.workspace_id == workspace_id, VisitSession.id == visit_id
+            )
+        )
+        return found
+
+    async def latest_visit_of(self, site_id: str, visitor_id: str) -> VisitSession | None:
+        found: VisitSession | None = await self.session.scalar(
+            select(VisitSession)
+            .where(VisitSession.site_id == site_id, VisitSession.visitor_id == visitor_id)
+            .order_by(VisitSession.started_at.desc())
+            .limit(1)
+        )
+        return found
+
 
 # ------------------------------------------------------------------- the writer's store
 
