@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
+SCRIPTS := leadline/tracking/static
 
-.PHONY: serve test check lint format typecheck migrations-check browser-deps bench clean
+.PHONY: serve test check lint format typecheck migrations-check scripts scripts-check browser-deps bench clean
 
 serve: $(STAMP)
 	$(BIN)/leadline serve
@@ -14,7 +15,7 @@ serve: $(STAMP)
 test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check: lint typecheck migrations-check test
+check: lint typecheck migrations-check scripts-check test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,6 +34,30 @@ migrations-check: $(STAMP)
 	LEADLINE_DATABASE_URL=sqlite:///./.alembic-check.db $(BIN)/alembic upgrade head
 	LEADLINE_DATABASE_URL=sqlite:///./.alembic-check.db $(BIN)/alembic check
 	@rm -f .alembic-check.db
+
+# The browser scripts: esbuild, pinned in $(SCRIPTS)/package.json, builds src/ into dist/. dist/ is
+# checked in, so serving and testing need no node. `npm ci` runs only when the lock file changed,
+# without install scripts: esbuild's binary comes from its platform package.
+ESBUILD_INSTALL = [ $(SCRIPTS)/node_modules/.package-lock.json -nt $(SCRIPTS)/package-lock.json ] || \
+	(cd $(SCRIPTS) && npm ci --ignore-scripts --no-audit --no-fund)
+
+scripts:
+	$(ESBUILD_INSTALL)
+	cd $(SCRIPTS) && npm run --silent build
+
+# Rebuilds into a scratch folder and fails when dist/ differs. Without npm it fails under CI and
+# skips otherwise.
+scripts-check:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "scripts-check needs node and npm to rebuild the browser scripts"; \
+		if [ -n "$$CI" ]; then exit 1; fi; \
+		echo "Skipped: $(SCRIPTS)/dist was not checked against its sources"; exit 0; \
+	fi; \
+	$(ESBUILD_INSTALL) && cd $(SCRIPTS) && \
+	fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	npm run --silent build -- --outdir="$$fresh" && \
+	if diff -rq dist "$$fresh"; then echo "$(SCRIPTS)/dist is what its sources build to"; \
+	else echo "$(SCRIPTS)/dist is stale: run make scripts and commit it"; exit 1; fi
 
 # The browser tests drive Debian's Chromium. As root it is installed when missing; otherwise this
 # says what to install and carries on: those tests then skip, or fail when CI is set.

@@ -4,6 +4,10 @@
 // data-fingerprint="true" turns on the device fingerprint, sent with consent only (core.js).
 // Form capture, data-forms="true" and OCT.submitLeadForm, is /pf.js: see the queue below.
 
+'use strict';
+
+import {W, D, cfg, tracker} from './core.js';
+
 var me = D.currentScript, c = cfg(me, 'id'), q = [c], t, s;
 
 // Called once the session id is known.

@@ -3,7 +3,9 @@
 // defines one global, window.__pgfp(): a Promise of the lowercase hex SHA-256 of the parts
 // below joined with '|', each '' when missing or when reading it throws; of null where
 // crypto.subtle is missing (pages that are not a secure context): no weaker hash is made up.
-// It never rejects. Served like the core: compacted, so keep every string on one line.
+// It never rejects.
+
+'use strict';
 
 var W = window, D = document, N = navigator, S = screen;
 

@@ -5,6 +5,10 @@
 // getVisitorId and getLandingUrl (the page the script was loaded on, with its click IDs) are
 // for the forms (form.js) to pass on with a submission.
 
+'use strict';
+
+import {W, D, L, cfg, tracker} from './core.js';
+
 var me = D.currentScript, t = null, land = L.href;
 var PG = {
   init: o => {
@@ -24,3 +28,6 @@ if (!W.PulseGateSession) {
   W.PulseGateSession = W.PulseGate = PG;
   if (me && me.getAttribute('data-site-key')) PG.init({});
 }
+
+// For /pulse.js.
+export {PG};

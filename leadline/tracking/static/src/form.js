@@ -1,7 +1,9 @@
 // Forms: renders a site's form from GET /forms/config and sends it to POST /lead.capture
-// (docs/forms.md). Served alone as /form.js, and after the tracker as /pulse.js, where it shares
-// one function scope with core.js: all of it lives in the closure below, and only `renderForm`
-// is a name of that scope. Keep every string on one line (see core.js).
+// (docs/forms.md). Served alone as /form.js, and after the tracker as /pulse.js, where it is
+// bundled into one function scope with core.js: all of it lives in the closure below, and only
+// `renderForm` is a name of that scope.
+
+'use strict';
 
 var renderForm = (me => {
   var d = document, w = window, loc = location, seq = 0;
@@ -184,3 +186,6 @@ var renderForm = (me => {
   }
   return render;
 })(document.currentScript);
+
+// For /pulse.js.
+export {renderForm};

@@ -1,7 +1,9 @@
-// Tracker core, shared by /tracker.js (PulseGate) and /p (Octanist pixel). The server serves
-// it with one face inside a single function scope, so nothing here becomes a page global, and
-// drops whole-line comments and indentation on the way: keep every string on one line.
+// Tracker core, shared by /tracker.js (PulseGate) and /p (Octanist pixel). Each face imports
+// it and esbuild bundles the two into one function scope (package.json, `npm run build`), so
+// nothing here becomes a page global.
 // The wire protocol is a public API (docs/tracker.md): change it only by adding.
+
+'use strict';
 
 var W = window, D = document, N = navigator, L = location;
 // Consent flags, in the order the mapping tables below use.
@@ -307,3 +309,5 @@ function tracker(o) {
     setConsent: f => auto && setC(f || {}, 'manual')
   });
 }
+
+export {W, D, L, cfg, tracker};

@@ -3,8 +3,9 @@
 // OCT._pf its settings and the calls made before this came: [settings, [fields, options]...].
 // From here on each call is pushed there and answered here: true when sent. What is never sent
 // (passwords, card data, captcha answers, CSRF tokens, octa_sid) the server leaves out again,
-// by the same rules (leadline/forms/sensitive.py: keep the two in step). Served compacted, like
-// the tracker: keep every string and regular expression on one line.
+// by the same rules (leadline/forms/sensitive.py: keep the two in step).
+
+'use strict';
 
 var W = window, D = document, N = navigator, L = location, q = W.OCT && W.OCT._pf, url, last, at;
 // Longest value sent (longer ones are cut), most fields sent.

@@ -3,4 +3,10 @@
 // defaults to this script's origin); PulseGate.renderForm(options) is PulseGateForms.render.
 // A tracker loaded before keeps its object, which gets renderForm added.
 
+'use strict';
+
+import {W} from './core.js';
+import {PG} from './tracker.js';
+import {renderForm} from './form.js';
+
 (W.PulseGateSession || PG).renderForm = renderForm;
