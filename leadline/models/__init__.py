@@ -1,42 +1,33 @@
-"""Every table, re-exported so Alembic and the features import from one place."""
+"""Every table, re-exported so Alembic and the features import from one place. Each module
+is named for the feature that owns its tables."""
 
+from leadline.models.adspend import AdSpend
+from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 from leadline.models.audit import AuditEvent, AuditHead
+from leadline.models.auth import ApiKey
 from leadline.models.base import Base
+from leadline.models.forms import CrmActivity, CrmSend, LeadSubmission
+from leadline.models.idempotency import IdempotencyRecord
 from leadline.models.jobs import Job, JobSchedule
-from leadline.models.lead import (
-    CLICK_ID_FIELDS,
-    CONSENT_FIELDS,
+from leadline.models.leads import (
     PARTIALLY_INDEXED_FIELDS,
     SEARCH_INDEX,
     SORT_INDEXES,
     UNMODELLED_INDEXES,
-    UTM_FIELDS,
-    AdSpend,
-    CrmActivity,
-    CrmSend,
-    IpRule,
     Label,
     Lead,
     LeadFacet,
     LeadStatusChange,
-    LeadSubmission,
-    VisitSession,
 )
-from leadline.models.tracking import (
-    Site,
-    SiteDomain,
-    SiteForm,
-    TrackedEvent,
-    TrackingDaily,
-    Visitor,
-)
+from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
+from leadline.models.tracking import TrackedEvent, TrackingDaily, VisitCounts, Visitor, VisitSession
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
 )
-from leadline.models.workspace import ApiKey, IdempotencyRecord, InstanceSetting, Workspace
+from leadline.models.workspace import InstanceSetting, Workspace
 
 __all__ = [
     "CLICK_ID_FIELDS",
@@ -68,6 +59,7 @@ __all__ = [
     "SiteForm",
     "TrackedEvent",
     "TrackingDaily",
+    "VisitCounts",
     "VisitSession",
     "Visitor",
     "WebhookAttempt",

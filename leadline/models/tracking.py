@@ -1,4 +1,5 @@
-"""Sites that may send tracking data, and the events their visitors' browsers send."""
+"""What the tracking feature keeps: visits, their events, visitors, the daily rollups and the
+visits' counters kept apart under load."""
 
 from __future__ import annotations
 
@@ -16,71 +17,71 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
+from leadline.models.attribution import Attribution
 from leadline.models.base import Base
 
 
-class Site(Base):
-    """A website of a workspace. Its ``site_key`` is public: it sits in the snippet, and only
-    names the site; the Origin of each request must be one of the site's domains."""
+class VisitSession(Attribution, Base):
+    """One visit's attribution. The tracking feature fills this; leads link to it by id."""
 
-    __tablename__ = "sites"
+    __tablename__ = "sessions"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    name: Mapped[str] = mapped_column(String(200))
-    site_key: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Privacy signals the site honours: a browser sending Do Not Track is treated as having
-    # refused all consent; one sending Global Privacy Control as having refused the ad flags.
-    respect_dnt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    respect_gpc: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Whether a browser's fingerprint (sent only with analytics consent) may identify the
-    # visitor and device.
-    fingerprinting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # A deleted site keeps its visits, events and leads; its key no longer names it.
-    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-
-class SiteDomain(Base):
-    """A host a site's pages are served from: ``example.com``, or ``*.example.com`` for every
-    subdomain."""
-
-    __tablename__ = "site_domains"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    domain: Mapped[str] = mapped_column(String(253))
-
-    __table_args__ = (UniqueConstraint("site_id", "domain"),)
-
-
-class SiteForm(Base):
-    """A form of a site, as ``/form.js`` renders it: ``form_json`` is its definition (fields,
-    submit label, thank-you page or message, consent text; see docs/forms.md), checked when it
-    is saved. ``form_id`` is the site's own name for it, unique within the site."""
-
-    __tablename__ = "site_forms"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    # Filled by the tracker (empty for sessions made otherwise).
+    site_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), nullable=True
     )
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    form_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200))
-    form_json: Mapped[str] = mapped_column(Text)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # True when the visitor id came from the browser (consent); else derived by the server.
+    identified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    referrer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    utm_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Where the consent flags came from: gcm, tcf, gpp, manual, site or none.
+    consent_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # paid, search, social, referral or direct.
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    browser: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    os: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Why this visit is a bot's: kept, never counted. None for a person.
+    bot_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    screen: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    page_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_scroll: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_label: Mapped[str] = mapped_column(String(16), default="Cold", server_default="Cold")
+    # The visitor's visits to the site before this one (return visits raise the score).
+    earlier_visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # From the browser's fingerprint and user agent, when the site and the visitor allow it.
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Raised by every change the tracking writer makes: a writer that remembers a visit
+    # changes it only if nobody else has since (see tracking.repository.VisitCache).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    __table_args__ = (UniqueConstraint("site_id", "form_id"),)
+    __table_args__ = (
+        # Not led to last_seen_at, which every event changes: an update that changes no
+        # indexed column rewrites no index (and on PostgreSQL stays in its page, HOT).
+        Index("ix_sessions_site_visitor_started", "site_id", "visitor_id", "started_at"),
+        Index("ix_sessions_site_started", "site_id", "started_at"),
+    )
 
 
 class TrackedEvent(Base):

@@ -1,0 +1,108 @@
+"""Form submissions, and what was sent to and heard from the CRM about them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadline.kit.time import utcnow
+from leadline.models.base import Base
+
+
+class LeadSubmission(Base):
+    """One form submission, kept with its own data whatever became of it: the lead it made or
+    joined (``outcome`` ``created`` or ``merged``), or none when it was kept aside (a bot's,
+    ``kept_aside``, with ``suspicion_reasons``). Submissions of one ``project`` (the form's
+    PROJECT field, ``""`` without one) by the same visitor, email, phone or address join one
+    lead; the indexes find the lead of each."""
+
+    __tablename__ = "lead_submissions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[str | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    site_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sites.id", ondelete="SET NULL"), nullable=True
+    )
+    form_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Every field as it was sent (JSON object of strings), the scripts' own fields left out.
+    fields: Mapped[str] = mapped_column(Text, default="{}")
+    time_to_submit_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    suspicion_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspicion_reasons: Mapped[str] = mapped_column(Text, default="[]")
+    # The visit's engagement when the form was sent (reference 3.4), if a visit was found.
+    engagement_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    engagement_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Whether the person ticked the form's consent box (``__pg_consent``); None: no such box.
+    contact_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it was queued to be sent to the CRM (a new lead, or one that wrote again after
+    # LEADLINE_LEAD_REENGAGE_HOURS); what the CRM and Make.com said back about it.
+    forward_queued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    crm_lead_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    make_execution_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    make_status: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        Index("ix_lead_submissions_crm", "crm_lead_id"),
+        Index("ix_lead_submissions_visitor", "workspace_id", "project", "visitor_id"),
+        Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
+        Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),
+        Index("ix_lead_submissions_ip", "workspace_id", "project", "ip"),
+    )
+
+
+class CrmSend(Base):
+    """One attempt to send a submission's lead to the CRM, whatever came of it."""
+
+    __tablename__ = "crm_sends"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("lead_submissions.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmActivity(Base):
+    """A change the CRM reported (``POST /webhooks/crm/lead``), kept as it came, with the
+    lead it was matched to, if any."""
+
+    __tablename__ = "crm_activity"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True
+    )
+    lead_id: Mapped[str | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    crm_lead_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
