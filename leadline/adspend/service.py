@@ -28,10 +28,9 @@ from leadline.audit.service import Actor
 from leadline.auth.service import Principal
 from leadline.errors import ValidationFailed
 from leadline.kit.pagination import check_page
+from leadline.kit.reporting import MIN_YEAR, day_range, ratio
 from leadline.kit.time import utcnow
-from leadline.leads.service import CLICK_PLATFORMS
-from leadline.leads.stats import MIN_YEAR, day_range, ratio
-from leadline.models import Workspace
+from leadline.models import CLICK_PLATFORMS, Workspace
 from leadline.workspaces import service as workspaces
 
 # The platforms a lead's click ID can name: spend is only worth loading for these.

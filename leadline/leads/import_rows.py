@@ -22,11 +22,11 @@ from pydantic import ValidationError
 from leadline.errors import ValidationFailed
 from leadline.kit import tables
 from leadline.kit.jsonsafe import canonical_json
+from leadline.kit.reporting import MIN_YEAR
 from leadline.kit.tables import Cell, TableRow
 from leadline.kit.time import iso_micros
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadCreate, LeadStatus, parse_status
-from leadline.leads.stats import MIN_YEAR
 from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 # A created date may be this far ahead of the clock (a server a little ahead, a time zone).
@@ -52,6 +52,11 @@ class ImportField:
     aliases: tuple[str, ...] = ()
 
 
+_UTM_ALIASES: dict[str, tuple[str, ...]] = {
+    "utm_source": ("source",),
+    "utm_medium": ("medium",),
+    "utm_campaign": ("campaign",),
+}
 FIELDS: tuple[ImportField, ...] = (
     ImportField("external_id", "id", ("externalid", "leadid", "recordid", "importid", "crmid")),
     ImportField("name", "name", ("fullname", "contact", "contactname", "leadname")),
@@ -98,10 +103,8 @@ FIELDS: tuple[ImportField, ...] = (
     *(ImportField(name, name) for name in CLICK_ID_FIELDS),
     # Meta's click id as its URLs carry it; stored as the fbc it stands for.
     ImportField("fbclid", "fbclid"),
-    ImportField("utm_source", "utm_source", ("source",)),
-    ImportField("utm_medium", "utm_medium", ("medium",)),
-    ImportField("utm_campaign", "utm_campaign", ("campaign",)),
-    *(ImportField(name, name) for name in UTM_FIELDS[3:]),
+    # A spreadsheet's "source", "medium" and "campaign" columns are the first three UTM tags.
+    *(ImportField(name, name, _UTM_ALIASES.get(name, ())) for name in UTM_FIELDS),
     *(ImportField(name, name) for name in CONSENT_FIELDS),
 )
 FIELDS_BY_NAME: dict[str, ImportField] = {f.name: f for f in FIELDS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -13,8 +13,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     model_validator,
 )
+
+from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 
 class LeadStatus(StrEnum):
@@ -108,35 +111,23 @@ class _LeadInput(BaseModel):
         return _reject_nul(data)
 
 
-class LeadAttribution(_LeadInput):
-    """Where a lead came from: landing page, click IDs, campaign tags, consent."""
-
+class _Landing(_LeadInput):
     website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)] | None = None
     path: Url | None = None
-    gclid: ClickId | None = None
-    dclid: ClickId | None = None
-    gbraid: ClickId | None = None
-    wbraid: ClickId | None = None
-    ga4cid: ClickId | None = None
-    ga4sid: ClickId | None = None
-    fbc: ClickId | None = None
-    fbp: ClickId | None = None
-    msclkid: ClickId | None = None
-    ttclid: ClickId | None = None
-    twclid: ClickId | None = None
-    rdt_cid: ClickId | None = None
-    sccid: ClickId | None = None
-    li_fat_id: ClickId | None = None
-    epik: ClickId | None = None
-    utm_source: ShortText | None = None
-    utm_medium: ShortText | None = None
-    utm_campaign: ShortText | None = None
-    utm_term: ShortText | None = None
-    utm_content: ShortText | None = None
-    ad_storage: Consent = None
-    ad_user_data: Consent = None
-    ad_personalization: Consent = None
-    analytics_storage: Consent = None
+
+
+# The click IDs, campaign tags and consent flags come from their one list each.
+if TYPE_CHECKING:
+    LeadAttribution = _Landing
+else:
+    LeadAttribution = create_model(
+        "LeadAttribution",
+        __base__=_Landing,
+        __doc__="Where a lead came from: landing page, click IDs, campaign tags, consent.",
+        **{name: (ClickId | None, None) for name in CLICK_ID_FIELDS},
+        **{name: (ShortText | None, None) for name in UTM_FIELDS},
+        **{name: (Consent, None) for name in CONSENT_FIELDS},
+    )
 
 
 class LeadCreate(LeadAttribution):

@@ -32,6 +32,7 @@ from leadline.leads.schemas import (
 )
 from leadline.models import (
     CLICK_ID_FIELDS,
+    CLICK_PLATFORMS,
     CONSENT_FIELDS,
     UTM_FIELDS,
     Lead,
@@ -49,21 +50,6 @@ ATTRIBUTION_FIELDS: tuple[str, ...] = (
     *CONSENT_FIELDS,
 )
 
-# Which platform a click ID belongs to, in order of precedence when a lead carries several.
-CLICK_PLATFORMS: tuple[tuple[str, str], ...] = (
-    ("gclid", "googleads"),
-    ("gbraid", "googleads"),
-    ("wbraid", "googleads"),
-    ("dclid", "googleads"),
-    ("fbc", "meta"),
-    ("msclkid", "microsoftads"),
-    ("ttclid", "tiktok"),
-    ("li_fat_id", "linkedin"),
-    ("twclid", "x"),
-    ("rdt_cid", "reddit"),
-    ("sccid", "snapchat"),
-    ("epik", "pinterest"),
-)
 
 # How long after the click each platform accepts an offline conversion for it, in days.
 CLICK_WINDOW_DAYS: dict[str, int] = {

@@ -2,7 +2,12 @@
 is named for the feature that owns its tables."""
 
 from leadline.models.adspend import AdSpend
-from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
+from leadline.models.attribution import (
+    CLICK_ID_FIELDS,
+    CLICK_PLATFORMS,
+    CONSENT_FIELDS,
+    UTM_FIELDS,
+)
 from leadline.models.audit import AuditEvent, AuditHead
 from leadline.models.auth import ApiKey
 from leadline.models.base import Base
@@ -31,6 +36,7 @@ from leadline.models.workspace import InstanceSetting, Workspace
 
 __all__ = [
     "CLICK_ID_FIELDS",
+    "CLICK_PLATFORMS",
     "CONSENT_FIELDS",
     "PARTIALLY_INDEXED_FIELDS",
     "SEARCH_INDEX",

@@ -36,8 +36,24 @@ UTM_FIELDS: tuple[str, ...] = (
     "utm_campaign",
     "utm_term",
     "utm_content",
+    "utm_id",
 )
 
+# Which platform a click ID belongs to, in order of precedence when a lead carries several.
+CLICK_PLATFORMS: tuple[tuple[str, str], ...] = (
+    ("gclid", "googleads"),
+    ("gbraid", "googleads"),
+    ("wbraid", "googleads"),
+    ("dclid", "googleads"),
+    ("fbc", "meta"),
+    ("msclkid", "microsoftads"),
+    ("ttclid", "tiktok"),
+    ("li_fat_id", "linkedin"),
+    ("twclid", "x"),
+    ("rdt_cid", "reddit"),
+    ("sccid", "snapchat"),
+    ("epik", "pinterest"),
+)
 CONSENT_FIELDS: tuple[str, ...] = (
     "ad_storage",
     "ad_user_data",
@@ -74,6 +90,7 @@ class Attribution:
     utm_campaign: Mapped[str | None] = mapped_column(String(512), nullable=True)
     utm_term: Mapped[str | None] = mapped_column(String(512), nullable=True)
     utm_content: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    utm_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
     ad_storage: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     ad_user_data: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -59,6 +59,7 @@ PARTIALLY_INDEXED_FIELDS: tuple[str, ...] = (
     *(name for name in CLICK_ID_FIELDS if name != "gclid"),
     "utm_term",
     "utm_content",
+    "utm_id",
 )
 
 # Indexes whose definition differs between the databases, so they are created by the

@@ -45,7 +45,6 @@ class VisitSession(Attribution, Base):
     # True when the visitor id came from the browser (consent); else derived by the server.
     identified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     referrer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
-    utm_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
     # Where the consent flags came from: gcm, tcf, gpp, manual, site or none.
     consent_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # paid, search, social, referral or direct.

@@ -318,3 +318,15 @@ def test_a_key_cannot_see_or_change_another_workspaces_leads(
         assert response.status_code == 404, ident
     assert client.get("/api/leads?search=ada", headers=intruder).json()["data"] == []
     assert get(api, lead_id)["status"] == "open"
+
+
+def test_the_utm_id_tag_is_kept_and_taken_from_the_visit(
+    api: TestClient, settings: Settings
+) -> None:
+    own = create(api, name="Ada", utm_id="cmp-42")
+    assert get(api, own)["utm_id"] == "cmp-42"
+    session_id = make_visit_session(settings, "acme", utm_source="google", utm_id="cmp-7")
+    linked = create(api, name="Bo", sessionId=session_id, utm_id="from-body")
+    assert get(api, linked)["utm_id"] == "cmp-7"
+    found = api.get("/api/leads", params={"utm_id": "cmp-42", "fields": "id"})
+    assert [lead["id"] for lead in found.json()["data"]] == [own]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadline.leads.schemas import LeadCreate, LeadStatus, LeadUpdate, parse_status
+from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 # Domain name -> Octanist name, where they differ.
 OCTANIST_NAMES: dict[str, str] = {
@@ -49,26 +50,8 @@ LEAD_FIELDS: tuple[str, ...] = (
     "source",
     "website",
     "path",
-    "gclid",
-    "dclid",
-    "gbraid",
-    "wbraid",
-    "ga4cid",
-    "ga4sid",
-    "fbc",
-    "fbp",
-    "msclkid",
-    "ttclid",
-    "twclid",
-    "rdt_cid",
-    "sccid",
-    "li_fat_id",
-    "epik",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
+    *CLICK_ID_FIELDS,
+    *UTM_FIELDS,
     "ad_storage",
     "ad_user_data",
     "analytics_storage",
@@ -152,62 +135,27 @@ class ErrorEnvelope(BaseModel):
     meta: Meta
 
 
-class LeadOut(BaseModel):
-    """Every field may be absent when ``fields`` selects a subset."""
+# The lead's fields that are not text.
+_LEAD_FIELD_TYPES: dict[str, Any] = {
+    "status": Literal["open", "qualified", "won", "lost"] | None,
+    "value": float | None,
+    **dict.fromkeys(CONSENT_FIELDS, bool | None),
+}
 
+
+class _LeadOutBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = None
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    status: Literal["open", "qualified", "won", "lost"] | None = None
-    value: float | None = None
-    currency: str | None = None
-    note: str | None = None
-    custom: str | None = None
-    lossReason: str | None = None
-    conversionName: str | None = None
-    source: str | None = None
-    website: str | None = None
-    path: str | None = None
-    gclid: str | None = None
-    dclid: str | None = None
-    gbraid: str | None = None
-    wbraid: str | None = None
-    ga4cid: str | None = None
-    ga4sid: str | None = None
-    fbc: str | None = None
-    fbp: str | None = None
-    msclkid: str | None = None
-    ttclid: str | None = None
-    twclid: str | None = None
-    rdt_cid: str | None = None
-    sccid: str | None = None
-    li_fat_id: str | None = None
-    epik: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
-    ad_storage: bool | None = None
-    ad_user_data: bool | None = None
-    analytics_storage: bool | None = None
-    ad_personalization: bool | None = None
-    googleAdsCampaignId: str | None = None
-    googleAdsCampaignName: str | None = None
-    googleAdsAdGroupId: str | None = None
-    googleAdsAdGroupName: str | None = None
-    googleAdsAdId: str | None = None
-    labelId: str | None = None
-    selectedConversionEventId: str | None = None
-    sessionId: str | None = None
-    phoneE164: str | None = None
-    createdAt: str | None = None
-    updatedAt: str | None = None
-    qualifiedAt: str | None = None
-    expiresAt: str | None = None
+
+if TYPE_CHECKING:
+    LeadOut = _LeadOutBase
+else:
+    LeadOut = create_model(
+        "LeadOut",
+        __base__=_LeadOutBase,
+        __doc__="Every field may be absent when ``fields`` selects a subset.",
+        **{name: (_LEAD_FIELD_TYPES.get(name, str | None), None) for name in LEAD_FIELDS},
+    )
 
 
 class LeadEnvelope(BaseModel):
