@@ -21,6 +21,7 @@ from leadline.db import Database
 from leadline.forms.router import FORM_ROUTES
 from leadline.forms.service import SiteCache
 from leadline.http import RequestIdMiddleware, SurfaceMount
+from leadline.logs import configure_logging
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     """The whole application. With ``worker`` it also runs a job worker in the same process,
     sharing its database engine, from startup to shutdown."""
     settings = settings or get_settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
