@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadline.kit.filters import Op
-from leadline.models import Label, Lead, LeadFacet, LeadStatusChange, VisitSession
+from leadline.models import Lead, LeadFacet, LeadStatusChange, VisitSession
 
 
 @dataclass(frozen=True)
@@ -286,16 +286,6 @@ class LeadRepository:
     async def add_status_change(self, change: LeadStatusChange) -> None:
         self.session.add(change)
 
-    async def status_history(self, workspace_id: str, lead_id: str) -> list[LeadStatusChange]:
-        result = await self.session.execute(
-            select(LeadStatusChange)
-            .where(
-                LeadStatusChange.workspace_id == workspace_id, LeadStatusChange.lead_id == lead_id
-            )
-            .order_by(LeadStatusChange.changed_at, LeadStatusChange.id)
-        )
-        return list(result.scalars())
-
     async def get_session(self, workspace_id: str, session_id: str) -> VisitSession | None:
         result = await self.session.execute(
             select(VisitSession).where(
@@ -303,12 +293,6 @@ class LeadRepository:
             )
         )
         return result.scalar_one_or_none()
-
-    async def label_exists(self, workspace_id: str, label_id: str) -> bool:
-        result = await self.session.execute(
-            select(Label.id).where(Label.workspace_id == workspace_id, Label.id == label_id)
-        )
-        return result.first() is not None
 
     async def counts_by(
         self, workspace_id: str, column: str, start: datetime, end: datetime
