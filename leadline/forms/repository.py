@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import (
     CrmActivity,
     CrmSend,
@@ -20,11 +20,8 @@ from leadline.models import (
 )
 
 
-class SiteRepository:
+class SiteRepository(Repository):
     """Sites that are not deleted: a deleted site's key names nothing."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def add(self, site: Site, domains: list[SiteDomain]) -> None:
         self.session.add(site)
@@ -88,10 +85,7 @@ class SiteRepository:
         await self.session.flush()
 
 
-class FormRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class FormRepository(Repository):
     async def add(self, form: SiteForm) -> None:
         self.session.add(form)
         await self.session.flush()
@@ -137,10 +131,7 @@ class FormRepository:
         await self.session.flush()
 
 
-class SubmissionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SubmissionRepository(Repository):
     async def add(self, submission: LeadSubmission) -> None:
         self.session.add(submission)
         await self.session.flush()
@@ -193,10 +184,7 @@ class SubmissionRepository:
         return None
 
 
-class IpRuleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IpRuleRepository(Repository):
     async def of_workspace(self, workspace_id: str) -> list[IpRule]:
         return list(
             await self.session.scalars(
@@ -213,10 +201,7 @@ class IpRuleRepository:
         await self.session.flush()
 
 
-class CrmRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class CrmRepository(Repository):
     async def latest_forward(self, lead_id: str) -> datetime | None:
         found: datetime | None = await self.session.scalar(
             select(func.max(LeadSubmission.forward_queued_at)).where(

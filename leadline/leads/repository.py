@@ -24,9 +24,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from leadline.db import Repository
 from leadline.kit.filters import Op
 from leadline.models import Lead, LeadFacet, LeadStatusChange, VisitSession
 
@@ -116,10 +116,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class LeadRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class LeadRepository(Repository):
     async def add(self, *leads: Lead) -> None:
         self.session.add_all(leads)
         await self.session.flush()
