@@ -19,6 +19,7 @@ from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.http import RequestIdMiddleware, SurfaceMount
+from leadline.logs import configure_logging
 from leadline.sites.cache import SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     """The whole application. With ``worker`` it also runs a job worker in the same process,
     sharing its database engine, from startup to shutdown."""
     settings = settings or get_settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

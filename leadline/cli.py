@@ -133,6 +133,10 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
+        # uvicorn's lines go through the app's log (its format, the request id); the app logs
+        # each request itself, so uvicorn's own access line would say it twice.
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -146,15 +150,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs until interrupted (SIGINT or SIGTERM stop it gracefully)."""
-    import logging
     import signal
 
     from leadline.jobs.worker import run_worker
+    from leadline.logs import configure_logging
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
 
     async def main() -> None:
         stop = asyncio.Event()

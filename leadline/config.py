@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     # Requests per API key per minute on the rate-limited API surfaces (Leadiosa).
     api_rate_limit: int = Field(default=300, ge=1)
     log_level: str = "info"
+    # "json": one JSON object per log line, for collectors; "console": lines for people.
+    log_format: Literal["console", "json"] = "console"
 
     # Jobs: how long a claimed job stays a worker's without a heartbeat, how often an idle
     # worker looks for due jobs, how many jobs one worker runs at once, and extra modules whose

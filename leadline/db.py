@@ -43,6 +43,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+class Repository:
+    """What every feature's repository is made with: the caller's session, whose transaction
+    belongs to the request or job that opened it (a repository flushes, never commits)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
 class Database:
     """What the app and the CLI share: one engine and its session factory."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,33 +26,52 @@ USER_AGENT_MAX = 512
 
 
 class RequestIdMiddleware:
-    """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID.
+    """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID,
+    and logs one line per request once it is answered.
 
     The id, the client address and its user agent are also the current request context
-    (:func:`leadline.kit.context.current_request`) while the request is served.
+    (:func:`leadline.kit.context.current_request`) while the request is served, and the id is
+    bound into structlog's context, so every log line written meanwhile carries it.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Bound now (the stack is built on the first request, after logging is configured):
+        # below info its calls return at once.
+        self.log = structlog.stdlib.get_logger("leadline.requests").bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         rid = request_id()
         scope.setdefault("state", {})["request_id"] = rid
+        # An error that escapes the app is answered 500 by the server around it.
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 message["headers"] = headers
             await send(message)
 
         token = enter_request(_context_of(scope, rid))
+        bound = structlog.contextvars.bind_contextvars(request_id=rid)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            self.log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**bound)
             leave_request(token)
 
 

@@ -22,11 +22,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadline.adspend.schemas import GroupBy, SpendKey, SpendRow, SpendTotals
+from leadline.db import Repository
 from leadline.kit.ids import new_id
 from leadline.models import AdSpend, Lead
 from leadline.models.base import Money
@@ -48,10 +48,7 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-class AdSpendRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AdSpendRepository(Repository):
     @property
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name

@@ -8,17 +8,14 @@ from typing import Any
 
 from sqlalchemy import Row, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import AuditEvent, AuditHead
 
 _events = AuditEvent.__table__
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AuditRepository(Repository):
     # ----------------------------------------------------------------------------- append
 
     async def ensure_head(self, workspace_id: str, genesis_hash: str) -> None:

@@ -75,10 +75,6 @@ class Actor:
         return cls("key", key_id)
 
     @classmethod
-    def user(cls, user_id: str) -> Actor:
-        return cls("user", user_id)
-
-    @classmethod
     def cli(cls) -> Actor:
         """The command line, named by the operating-system user running it when known."""
         return cls("cli", _os_user())
@@ -207,11 +203,6 @@ class ChainReport:
     problems: list[Problem]
     events: int  # events walked
     workspaces: int  # chains walked
-
-
-async def verify(session: AsyncSession, workspace_id: str | None = None) -> list[Problem]:
-    """The first break in each workspace's chain (or only ``workspace_id``'s); [] when intact."""
-    return (await check_chains(session, workspace_id)).problems
 
 
 async def check_chains(

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import ApiKey, Workspace
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ApiKeyRepository(Repository):
     async def add(self, key: ApiKey) -> ApiKey:
         self.session.add(key)
         await self.session.flush()

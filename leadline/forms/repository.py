@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import CrmActivity, CrmSend, LeadSubmission
 
 # What names the person behind a submission, from the surest to the least sure.
@@ -20,10 +20,7 @@ _SUBMITTER_COLUMNS = {
 }
 
 
-class SubmissionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SubmissionRepository(Repository):
     async def add(self, submission: LeadSubmission) -> None:
         self.session.add(submission)
         await self.session.flush()
@@ -46,10 +43,7 @@ class SubmissionRepository:
         return found
 
 
-class CrmRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class CrmRepository(Repository):
     async def latest_forward(self, lead_id: str) -> datetime | None:
         found: datetime | None = await self.session.scalar(
             select(func.max(LeadSubmission.forward_queued_at)).where(

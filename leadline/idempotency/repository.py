@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import IdempotencyRecord
 
 
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IdempotencyRepository(Repository):
     async def get(self, workspace_id: str, key: str) -> IdempotencyRecord | None:
         result = await self.session.execute(
             select(IdempotencyRecord).where(

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import orjson
+import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -52,13 +52,13 @@ async def replay_or_run(
                 "this Idempotency-Key was already used with a different request",
                 details={"header": "Idempotency-Key"},
             )
-        return stored.status_code, orjson.loads(stored.response_body)
+        return stored.status_code, msgspec.json.decode(stored.response_body)
     status_code, data = await run()
     try:
         if stored is not None:  # expired: the key may be used afresh
             stored.request_hash = fingerprint
             stored.status_code = status_code
-            stored.response_body = orjson.dumps(data).decode()
+            stored.response_body = msgspec.json.encode(data).decode()
             stored.created_at = utcnow()
             await session.flush()
         else:
@@ -68,7 +68,7 @@ async def replay_or_run(
                     key=key,
                     request_hash=fingerprint,
                     status_code=status_code,
-                    response_body=orjson.dumps(data).decode(),
+                    response_body=msgspec.json.encode(data).decode(),
                 )
             )
     except IntegrityError:

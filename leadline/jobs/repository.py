@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import Job, JobSchedule
 
 QUEUED, RUNNING, SUCCEEDED, DEAD = "queued", "running", "succeeded", "dead"
@@ -19,10 +19,7 @@ def _changed(result: object) -> int:
     return result.rowcount if isinstance(result, CursorResult) else 0
 
 
-class JobRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class JobRepository(Repository):
     @property
     def _postgresql(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"

@@ -45,11 +45,3 @@ def _parse_datetime(text: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def parse_date(text: str) -> date:
-    """A calendar date: ``YYYY-MM-DD`` (also accepts a full ISO date-time). Raises ValueError."""
-    raw = text.strip()
-    if len(raw) == 10:
-        return date.fromisoformat(raw)
-    return parse_datetime(raw).date()

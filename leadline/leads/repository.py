@@ -24,11 +24,11 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from leadline.db import Repository
 from leadline.kit.filters import Op
-from leadline.models import Label, Lead, LeadFacet, LeadStatusChange
+from leadline.models import Lead, LeadFacet, LeadStatusChange
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class LeadRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class LeadRepository(Repository):
     async def add(self, *leads: Lead) -> None:
         self.session.add_all(leads)
         await self.session.flush()
@@ -285,22 +282,6 @@ class LeadRepository:
 
     async def add_status_change(self, change: LeadStatusChange) -> None:
         self.session.add(change)
-
-    async def status_history(self, workspace_id: str, lead_id: str) -> list[LeadStatusChange]:
-        result = await self.session.execute(
-            select(LeadStatusChange)
-            .where(
-                LeadStatusChange.workspace_id == workspace_id, LeadStatusChange.lead_id == lead_id
-            )
-            .order_by(LeadStatusChange.changed_at, LeadStatusChange.id)
-        )
-        return list(result.scalars())
-
-    async def label_exists(self, workspace_id: str, label_id: str) -> bool:
-        result = await self.session.execute(
-            select(Label.id).where(Label.workspace_id == workspace_id, Label.id == label_id)
-        )
-        return result.first() is not None
 
     async def counts_by(
         self, workspace_id: str, column: str, start: datetime, end: datetime

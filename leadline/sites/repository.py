@@ -4,16 +4,13 @@ address rules."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import IpRule, Site, SiteDomain, SiteForm
 
 
-class SiteRepository:
+class SiteRepository(Repository):
     """Sites that are not deleted: a deleted site's key names nothing."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def add(self, site: Site, domains: list[SiteDomain]) -> None:
         self.session.add(site)
@@ -77,10 +74,7 @@ class SiteRepository:
         await self.session.flush()
 
 
-class FormRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class FormRepository(Repository):
     async def add(self, form: SiteForm) -> None:
         self.session.add(form)
         await self.session.flush()
@@ -126,10 +120,7 @@ class FormRepository:
         await self.session.flush()
 
 
-class IpRuleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IpRuleRepository(Repository):
     async def of_workspace(self, workspace_id: str) -> list[IpRule]:
         return list(
             await self.session.scalars(

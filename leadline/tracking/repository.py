@@ -21,15 +21,12 @@ from typing import Any
 import msgspec
 from sqlalchemy import CursorResult, Select, delete, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import TrackedEvent, VisitSession
 
 
-class TrackingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class TrackingRepository(Repository):
     async def delete_events_before(self, cutoff: datetime, batch: int) -> int:
         doomed = select(TrackedEvent.id).where(TrackedEvent.received_at < cutoff).limit(batch)
         return await self._delete(doomed)

@@ -6,16 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.kit.ids import new_id
 from leadline.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
-class WebhookRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class WebhookRepository(Repository):
     async def add(self, *rows: object) -> None:
         self.session.add_all(rows)
         await self.session.flush()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.db import Repository
 from leadline.models import InstanceSetting, Workspace
 
 
-class WorkspaceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class WorkspaceRepository(Repository):
     async def get(self, workspace_id: str) -> Workspace | None:
         return await self.session.get(Workspace, workspace_id)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +23,9 @@ from leadline.kit.pagination import PageWindow
 from leadline.kit.time import iso_millis, utcnow
 
 log = logging.getLogger(__name__)
+
+# Reused for every answer: an encoder made once skips msgspec's per-call setup.
+_encoder = msgspec.json.Encoder()
 
 # Leadline's error codes that Octanist names differently; everything else is upper-cased.
 _CODES = {
@@ -57,7 +60,7 @@ def json_response(
     body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        orjson.dumps(body),
+        _encoder.encode(body),
         status_code=status_code,
         media_type="application/json",
         headers=headers,
