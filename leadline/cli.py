@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,9 @@ from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.kit.time import iso_millis
 from leadline.models import Job, Site, Workspace
+
+if TYPE_CHECKING:
+    from leadline.leads.imports import ImportOptions, ImportResult
 
 T = TypeVar("T")
 
@@ -563,6 +566,27 @@ def leads_import(
     """Import leads from a CSV file or an Excel workbook: every row is checked before any is
     written, and one invalid row refuses the file unless --skip-invalid. Rows imported before
     are counted as duplicates and not created again."""
+    from leadline.leads import imports
+
+    options = imports.ImportOptions(
+        mapping=_pairs(map_, "--map", "E-mail address=email"),
+        status_mapping=_pairs(status, "--status", "Converted Leads=won"),
+        skip_invalid=skip_invalid,
+        sheet=sheet,
+        webhooks=webhooks,
+    )
+    try:
+        result = _import_with_progress(file, workspace, options)
+    except imports.RowsRejected as exc:
+        _refuse_file(exc.result)
+        raise  # unreachable: _refuse_file exits
+    except LeadlineError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+    _report_import(result, workspace)
+
+
+def _import_with_progress(file: Path, workspace: str, options: ImportOptions) -> ImportResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -575,13 +599,6 @@ def leads_import(
 
     from leadline.leads import imports
 
-    options = imports.ImportOptions(
-        mapping=_pairs(map_, "--map", "E-mail address=email"),
-        status_mapping=_pairs(status, "--status", "Converted Leads=won"),
-        skip_invalid=skip_invalid,
-        sheet=sheet,
-        webhooks=webhooks,
-    )
     bar = Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -597,7 +614,7 @@ def leads_import(
             tasks[phase] = bar.add_task(phase, total=total)
         bar.update(tasks[phase], completed=done, total=total)
 
-    async def run() -> imports.ImportResult:
+    async def run() -> ImportResult:
         db = Database(get_settings())
         try:
             with file.open("rb") as stream:
@@ -612,24 +629,23 @@ def leads_import(
         finally:
             await db.dispose()
 
-    try:
-        with bar:
-            result = asyncio.run(run())
-    except imports.RowsRejected as exc:
-        for error in exc.result.rejected:
-            typer.echo(error.describe(), err=True)
-        rejected = exc.result
-        more = rejected.invalid - len(rejected.rejected)
-        if more:
-            typer.echo(f"... and {more} more invalid rows", err=True)
-        _fail(
-            f"nothing was imported: {rejected.invalid} of {rejected.rows} rows are invalid; "
-            "correct them, or pass --skip-invalid to import the valid rows alone"
-        )
-        raise  # unreachable: _fail exits
-    except LeadlineError as exc:
-        _fail(exc.message)
-        raise  # unreachable: _fail exits
+    with bar:
+        return asyncio.run(run())
+
+
+def _refuse_file(rejected: ImportResult) -> None:
+    for error in rejected.rejected:
+        typer.echo(error.describe(), err=True)
+    more = rejected.invalid - len(rejected.rejected)
+    if more:
+        typer.echo(f"... and {more} more invalid rows", err=True)
+    _fail(
+        f"nothing was imported: {rejected.invalid} of {rejected.rows} rows are invalid; "
+        "correct them, or pass --skip-invalid to import the valid rows alone"
+    )
+
+
+def _report_import(result: ImportResult, workspace: str) -> None:
     for error in result.rejected:
         typer.echo(f"skipped {error.describe()}", err=True)
     if result.invalid > len(result.rejected):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     Date,
     Select,
+    Subquery,
     and_,
     case,
     cast,
@@ -201,9 +202,55 @@ class AdSpendRepository(Repository):
         limit: int,
         offset: int,
     ) -> list[SpendTotals]:
+        stacked = self._stacked_spend_and_leads(workspace_id, start, end, platform)
+        keys = [stacked.c[name] for name in self._group_keys(group_by)]
+        columns: list[Any] = [
+            *keys,
+            stacked.c.currency,
+            type_coerce(func.sum(stacked.c.spend), Money()).label("spend"),
+            func.sum(stacked.c.clicks).label("clicks"),
+            func.sum(stacked.c.impressions).label("impressions"),
+            func.sum(stacked.c.leads).label("leads"),
+            func.sum(stacked.c.qualified).label("qualified"),
+            func.sum(stacked.c.won).label("won"),
+            type_coerce(func.sum(stacked.c.won_value), Money()).label("won_value"),
+        ]
+        if group_by is GroupBy.CAMPAIGN:
+            columns.append(self._latest_campaign_name(stacked, workspace_id, start, end))
+        query = (
+            select(*columns)
+            .group_by(*keys, stacked.c.currency)
+            .order_by(*keys, stacked.c.currency)
+            .limit(limit)
+            .offset(offset)
+        )
+        result = await self.session.execute(query)
+        totals = []
+        for row in result.mappings():
+            totals.append(
+                SpendTotals(
+                    day=_as_date(row.get("day")),
+                    platform=row.get("platform"),
+                    campaign_id=row.get("campaign_id"),
+                    campaign_name=row.get("campaign_name"),
+                    currency=row["currency"],
+                    spend=_money(row["spend"]),
+                    clicks=int(row["clicks"] or 0),
+                    impressions=int(row["impressions"] or 0),
+                    leads=int(row["leads"] or 0),
+                    qualified=int(row["qualified"] or 0),
+                    won=int(row["won"] or 0),
+                    won_value=_money(row["won_value"]),
+                )
+            )
+        return totals
+
+    def _stacked_spend_and_leads(
+        self, workspace_id: str, start: date, end: date, platform: str | None
+    ) -> Subquery:
         # Attribution once per lead, kept apart so neither database re-runs its lookups per
         # spend row; then spend rows and attributed leads (placed on their spend row) are
-        # stacked and summed per group and currency in one pass.
+        # stacked, for the report to sum per group and currency in one pass.
         attributed = (
             self._attributed_leads(workspace_id, start, end, platform)
             .cte("attributed")
@@ -242,61 +289,26 @@ class AdSpendRepository(Repository):
             .select_from(attributed)
             .join(AdSpend, AdSpend.id == attributed.c.spend_id)
         )
-        stacked = union_all(spend_side, lead_side).subquery("stacked")
-        keys = [stacked.c[name] for name in self._group_keys(group_by)]
-        columns: list[Any] = [
-            *keys,
-            stacked.c.currency,
-            type_coerce(func.sum(stacked.c.spend), Money()).label("spend"),
-            func.sum(stacked.c.clicks).label("clicks"),
-            func.sum(stacked.c.impressions).label("impressions"),
-            func.sum(stacked.c.leads).label("leads"),
-            func.sum(stacked.c.qualified).label("qualified"),
-            func.sum(stacked.c.won).label("won"),
-            type_coerce(func.sum(stacked.c.won_value), Money()).label("won_value"),
-        ]
-        if group_by is GroupBy.CAMPAIGN:
-            # A campaign may be renamed: show the name of its latest named day in the range.
-            named = aliased(AdSpend)
-            latest_name = (
-                select(named.campaign_name)
-                .where(
-                    named.workspace_id == workspace_id,
-                    named.platform == stacked.c.platform,
-                    named.campaign_id == stacked.c.campaign_id,
-                    named.day >= start,
-                    named.day <= end,
-                    named.campaign_name.is_not(None),
-                )
-                .order_by(named.day.desc())
-                .limit(1)
-                .scalar_subquery()
+        return union_all(spend_side, lead_side).subquery("stacked")
+
+    @staticmethod
+    def _latest_campaign_name(
+        stacked: Subquery, workspace_id: str, start: date, end: date
+    ) -> ColumnElement[Any]:
+        # A campaign may be renamed: show the name of its latest named day in the range.
+        named = aliased(AdSpend)
+        latest_name = (
+            select(named.campaign_name)
+            .where(
+                named.workspace_id == workspace_id,
+                named.platform == stacked.c.platform,
+                named.campaign_id == stacked.c.campaign_id,
+                named.day >= start,
+                named.day <= end,
+                named.campaign_name.is_not(None),
             )
-            columns.append(latest_name.label("campaign_name"))
-        query = (
-            select(*columns)
-            .group_by(*keys, stacked.c.currency)
-            .order_by(*keys, stacked.c.currency)
-            .limit(limit)
-            .offset(offset)
+            .order_by(named.day.desc())
+            .limit(1)
+            .scalar_subquery()
         )
-        result = await self.session.execute(query)
-        totals = []
-        for row in result.mappings():
-            totals.append(
-                SpendTotals(
-                    day=_as_date(row.get("day")),
-                    platform=row.get("platform"),
-                    campaign_id=row.get("campaign_id"),
-                    campaign_name=row.get("campaign_name"),
-                    currency=row["currency"],
-                    spend=_money(row["spend"]),
-                    clicks=int(row["clicks"] or 0),
-                    impressions=int(row["impressions"] or 0),
-                    leads=int(row["leads"] or 0),
-                    qualified=int(row["qualified"] or 0),
-                    won=int(row["won"] or 0),
-                    won_value=_money(row["won_value"]),
-                )
-            )
-        return totals
+        return latest_name.label("campaign_name")

@@ -31,7 +31,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
-from leadline.models import Lead, LeadSubmission
+from leadline.models import Lead, LeadSubmission, VisitSession
 from leadline.sites import forms as site_forms
 from leadline.sites import ip_rules
 from leadline.sites import service as sites
@@ -207,6 +207,114 @@ def check_fields(fields: dict[str, str]) -> None:
         raise ValidationFailed("the submission has no field with a value")
 
 
+@dataclass(slots=True)
+class _Contact:
+    """Who a submission says sent it: as given, and as the keys that find their lead."""
+
+    project: str
+    email: str | None
+    phone: str | None
+    email_key: str | None
+    phone_key: str | None
+
+
+def _contact_of(fields: dict[str, str]) -> _Contact:
+    project = (fields.get(PROJECT_FIELD) or "").strip()[:200]
+    email = _first(fields, EMAIL_FIELDS)
+    phone = _phone(fields)
+    email_key = leads.normalise_email(email) if email else None
+    phone_key = leads.normalise_phone(phone) if phone else None
+    return _Contact(project, email, phone, email_key, phone_key)
+
+
+def _named_session_id(submission: Submission) -> str | None:
+    # A longer id than a visit's names none (and would not fit lead_submissions.session_id).
+    session_id = submission.session_id
+    if session_id is not None and len(session_id) > MAX_SESSION_ID:
+        return None
+    return session_id
+
+
+async def _tracked_visit(
+    session: AsyncSession,
+    workspace_id: str,
+    submission: Submission,
+    session_id: str | None,
+) -> VisitSession | None:
+    """The visit the submission names, else the visitor's latest on the site."""
+    visit = await visits.visit_of(session, workspace_id, session_id) if session_id else None
+    if visit is None and submission.visitor_id and submission.site_id:
+        visit = await visits.latest_visit_of(session, submission.site_id, submission.visitor_id)
+    return visit
+
+
+def _submission_row(
+    workspace_id: str,
+    submission: Submission,
+    contact: _Contact,
+    visit: VisitSession | None,
+    session_id: str | None,
+) -> LeadSubmission:
+    """The submission as stored, scored for engagement and suspicion; no outcome yet."""
+    engaged = visits.engagement_now(visit) if visit is not None else None
+    score, reasons = suspicion(submission, visit is not None, engaged[0] if engaged else None)
+    return LeadSubmission(
+        id=new_id("sub"),
+        workspace_id=workspace_id,
+        site_id=submission.site_id,
+        form_id=submission.form_id,
+        project=contact.project,
+        visitor_id=submission.visitor_id,
+        session_id=visit.id if visit is not None else session_id,
+        email=contact.email_key,
+        phone_e164=contact.phone_key,
+        ip=submission.ip,
+        user_agent=(submission.user_agent or "")[:512] or None,
+        fields=json.dumps(submission.fields, ensure_ascii=False),
+        time_to_submit_ms=(
+            int(submission.time_to_submit * 1000) if submission.time_to_submit is not None else None
+        ),
+        suspicion_score=score,
+        suspicion_reasons=json.dumps(reasons),
+        contact_consent=submission.contact_consent,
+        engagement_score=engaged[0] if engaged else None,
+        engagement_label=engaged[1] if engaged else None,
+        created_at=utcnow(),
+    )
+
+
+def _new_lead_data(
+    submission: Submission, contact: _Contact, visit: VisitSession | None
+) -> LeadCreate:
+    """The lead a submission makes: fields named like attribution are its attribution (over
+    what the sender knew), the rest not on a lead's own columns its custom data."""
+    fields = submission.fields
+    attribution = {
+        **submission.attribution,
+        **{name: value for name, value in fields.items() if name in ATTRIBUTION_NAMES and value},
+    }
+    custom = {
+        name: value
+        for name, value in fields.items()
+        if name not in (*NAME_FIELDS, *EMAIL_FIELDS, *PHONE_FIELDS, COUNTRY_CODE_FIELD)
+        and name not in ATTRIBUTION_NAMES
+    }
+    try:
+        return LeadCreate(
+            **attribution,
+            name=_first(fields, NAME_FIELDS),
+            email=contact.email,
+            phone=contact.phone,
+            custom=json.dumps(custom, ensure_ascii=False) if custom else None,
+            note=(fields.get(MESSAGE_FIELD) or "").strip() or None,
+            session_id=visit.id if visit is not None else None,
+        )
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValidationFailed(f"{where}: {first['msg']}", details={"field": where}) from None
+
+
 async def capture(
     session: AsyncSession,
     principal: Principal,
@@ -218,45 +326,10 @@ async def capture(
     check_fields(submission.fields)
     fields = submission.fields
     repo = SubmissionRepository(session)
-    project = (fields.get(PROJECT_FIELD) or "").strip()[:200]
-    email = _first(fields, EMAIL_FIELDS)
-    phone = _phone(fields)
-    email_key = leads.normalise_email(email) if email else None
-    phone_key = leads.normalise_phone(phone) if phone else None
-    # A longer id than a visit's names none (and would not fit lead_submissions.session_id).
-    session_id = submission.session_id
-    if session_id is not None and len(session_id) > MAX_SESSION_ID:
-        session_id = None
-    visit = (
-        await visits.visit_of(session, principal.workspace_id, session_id) if session_id else None
-    )
-    if visit is None and submission.visitor_id and submission.site_id:
-        visit = await visits.latest_visit_of(session, submission.site_id, submission.visitor_id)
-    engaged = visits.engagement_now(visit) if visit is not None else None
-    score, reasons = suspicion(submission, visit is not None, engaged[0] if engaged else None)
-    row = LeadSubmission(
-        id=new_id("sub"),
-        workspace_id=principal.workspace_id,
-        site_id=submission.site_id,
-        form_id=submission.form_id,
-        project=project,
-        visitor_id=submission.visitor_id,
-        session_id=visit.id if visit is not None else session_id,
-        email=email_key,
-        phone_e164=phone_key,
-        ip=submission.ip,
-        user_agent=(submission.user_agent or "")[:512] or None,
-        fields=json.dumps(fields, ensure_ascii=False),
-        time_to_submit_ms=(
-            int(submission.time_to_submit * 1000) if submission.time_to_submit is not None else None
-        ),
-        suspicion_score=score,
-        suspicion_reasons=json.dumps(reasons),
-        contact_consent=submission.contact_consent,
-        engagement_score=engaged[0] if engaged else None,
-        engagement_label=engaged[1] if engaged else None,
-        created_at=utcnow(),
-    )
+    contact = _contact_of(fields)
+    session_id = _named_session_id(submission)
+    visit = await _tracked_visit(session, principal.workspace_id, submission, session_id)
+    row = _submission_row(principal.workspace_id, submission, contact, visit, session_id)
     rule = await ip_rules.covering_rule(session, principal.workspace_id, row.ip)
     if rule is not None:
         # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own
@@ -272,18 +345,23 @@ async def capture(
     existing = await _earlier_lead(
         session,
         principal.workspace_id,
-        project,
+        contact.project,
         (
             ("visitor_id", submission.visitor_id),
-            ("email", email_key),
-            ("phone_e164", phone_key),
+            ("email", contact.email_key),
+            ("phone_e164", contact.phone_key),
             # People behind one office's address are not one: the address counts only when
             # the submission names no visitor, email or phone.
-            ("ip", None if submission.visitor_id or email_key or phone_key else submission.ip),
+            (
+                "ip",
+                None
+                if submission.visitor_id or contact.email_key or contact.phone_key
+                else submission.ip,
+            ),
         ),
     )
     if existing is not None:
-        _fill_blanks(existing, fields, email, phone)
+        _fill_blanks(existing, fields, contact.email, contact.phone)
         existing.updated_at = row.created_at
         row.lead_id, row.outcome = existing.id, "merged"
         await repo.add(row)
@@ -300,30 +378,7 @@ async def capture(
         )
         return Captured(row.id, row.outcome, existing.id)
 
-    attribution = {
-        **submission.attribution,
-        **{name: value for name, value in fields.items() if name in ATTRIBUTION_NAMES and value},
-    }
-    custom = {
-        name: value
-        for name, value in fields.items()
-        if name not in (*NAME_FIELDS, *EMAIL_FIELDS, *PHONE_FIELDS, COUNTRY_CODE_FIELD)
-        and name not in ATTRIBUTION_NAMES
-    }
-    try:
-        data = LeadCreate(
-            **attribution,
-            name=_first(fields, NAME_FIELDS),
-            email=email,
-            phone=phone,
-            custom=json.dumps(custom, ensure_ascii=False) if custom else None,
-            note=(fields.get(MESSAGE_FIELD) or "").strip() or None,
-            session_id=visit.id if visit is not None else None,
-        )
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValidationFailed(f"{where}: {first['msg']}", details={"field": where}) from None
+    data = _new_lead_data(submission, contact, visit)
     created = await leads.create_lead(
         session, principal, data, source=submission.source, actor=actor
     )

@@ -497,8 +497,9 @@ def import_key(
     return _digest(content)
 
 
-def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
-    """One row as a lead to create; raises RowProblem naming the field at fault."""
+def _cells_by_field(plan: ColumnPlan, row: TableRow) -> dict[str, Cell]:
+    """The row's cells under the fields their columns fill (not the columns left out, nor
+    those kept in custom data)."""
     raw: dict[str, Cell] = {}
     for column in plan.columns:
         cell = row.cells[column.index] if column.index < len(row.cells) else None
@@ -508,6 +509,11 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
             raise RowProblem(column.field, "contains a NUL character", column=column.header)
         if column.field is not None and column.field != _EXTRA:
             raw[column.field] = cell
+    return raw
+
+
+def _extra_cells(plan: ColumnPlan, row: TableRow) -> dict[str, str]:
+    """The row's text in the columns no field takes, by header, for its custom data."""
     extras = {
         column.header: text
         for column in plan.extras
@@ -516,10 +522,11 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
     for index in range(plan.width, len(row.cells)):  # cells beyond the header's last column
         if (text := _text(row.cells[index])) is not None:
             extras[f"column {index + 1}"] = text
+    return extras
 
-    def text_of(name: str) -> str | None:
-        return _text(raw.get(name))
 
+def _moments(plan: ColumnPlan, raw: dict[str, Cell]) -> dict[str, datetime | None]:
+    """The row's created and qualified dates, the second not before the first."""
     moments: dict[str, datetime | None] = {}
     for name in _DATE_FIELDS:
         try:
@@ -529,7 +536,16 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
     created_at, qualified_at = moments["created_at"], moments["qualified_at"]
     if created_at and qualified_at and qualified_at < created_at:
         raise RowProblem("qualified_at", "is before the created date")
-    status = _status(raw.get("status"), plan)
+    return moments
+
+
+def _lead_data(
+    plan: ColumnPlan, raw: dict[str, Cell], extras: dict[str, str], created_at: datetime | None
+) -> LeadCreate:
+    """The lead the row's fields describe, validated as the API validates one."""
+
+    def text_of(name: str) -> str | None:
+        return _text(raw.get(name))
 
     values: dict[str, Any] = {}
     for name in plan.by_field:
@@ -558,6 +574,17 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
         raise problem from None
     if not any((data.name, data.email, data.phone, data.custom)):
         raise RowProblem(None, "the row has no name, email, phone or other data to make a lead of")
+    return data
+
+
+def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
+    """One row as a lead to create; raises RowProblem naming the field at fault."""
+    raw = _cells_by_field(plan, row)
+    extras = _extra_cells(plan, row)
+    moments = _moments(plan, raw)
+    created_at, qualified_at = moments["created_at"], moments["qualified_at"]
+    status = _status(raw.get("status"), plan)
+    data = _lead_data(plan, raw, extras, created_at)
     try:
         email = leads.normalise_email(data.email) if data.email else None
     except ValidationFailed as exc:
@@ -567,15 +594,16 @@ def parse_row(plan: ColumnPlan, row: TableRow) -> ParsedRow:
     except ValidationFailed as exc:
         raise RowProblem("phone", exc.message) from None
 
-    loss_reason = text_of("loss_reason")
+    loss_reason = _text(raw.get("loss_reason"))
     if loss_reason is not None and len(loss_reason) > MAX_LONG_TEXT:
         raise RowProblem("loss_reason", f"is longer than {MAX_LONG_TEXT} characters")
+    external_id = _text(raw.get("external_id"))
     history = leads.LeadHistory(
         status=status,
         created_at=created_at,
         qualified_at=qualified_at,
         loss_reason=loss_reason,
-        import_key=import_key(plan, text_of("external_id"), data, email, phone_e164, created_at),
+        import_key=import_key(plan, external_id, data, email, phone_e164, created_at),
     )
     return ParsedRow(number=row.number, data=data, history=history)
 

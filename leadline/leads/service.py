@@ -418,13 +418,11 @@ def _updatable(lead: Lead) -> dict[str, Any]:
     return {name: getattr(lead, name) for name in _UPDATABLE}
 
 
-async def update_leads(
-    session: AsyncSession, principal: Principal, data: LeadUpdate, *, actor: Actor | None = None
-) -> UpdateResult:
-    if data.status is LeadStatus.OPEN:
-        # The pipeline only moves forward from open; reopening is not an update clients make.
-        raise ValidationFailed("status must be qualified, won or lost", details={"field": "status"})
-    repo = LeadRepository(session)
+async def _update_targets(
+    repo: LeadRepository, principal: Principal, data: LeadUpdate
+) -> list[Lead]:
+    """The leads an update names by id, email or phone; several only where the workspace
+    allows bulk updates."""
     if data.id:
         lead = await repo.get(principal.workspace_id, data.id)
         if lead is None:
@@ -450,63 +448,69 @@ async def update_leads(
             "for this workspace",
             details={"field": by, "matches": len(targets)},
         )
-    changes = data.model_dump(include={"status", "value", "currency", "note", "loss_reason"})
-    if all(changes[name] is None for name in changes):
-        raise ValidationFailed(
-            "nothing to update: send status, value, note or lossReason",
-            details={"fields": ["status", "value", "note", "lossReason"]},
-        )
+    return targets
 
-    now = utcnow()
-    result = UpdateResult(lead_ids=[lead.id for lead in targets])
-    facet_deltas: Counter[str] = Counter()
-    events: list[tuple[str, str, dict[str, tuple[Any, Any]]]] = []
-    hooks: list[tuple[str, dict[str, Any]]] = []
-    for lead in targets:
-        facet_deltas.subtract(facets_of(lead))
-        before = _updatable(lead)
-        new_status = data.status.value if data.status else None
-        if new_status and new_status != lead.status:
-            await repo.add_status_change(
-                LeadStatusChange(
-                    id=new_id("lsc"),
-                    workspace_id=principal.workspace_id,
-                    lead_id=lead.id,
-                    from_status=lead.status,
-                    to_status=new_status,
-                    changed_at=now,
-                    api_key_id=principal.key_id,
-                )
+
+async def _apply_update(
+    repo: LeadRepository,
+    principal: Principal,
+    data: LeadUpdate,
+    lead: Lead,
+    now: datetime,
+    result: UpdateResult,
+) -> None:
+    new_status = data.status.value if data.status else None
+    if new_status and new_status != lead.status:
+        await repo.add_status_change(
+            LeadStatusChange(
+                id=new_id("lsc"),
+                workspace_id=principal.workspace_id,
+                lead_id=lead.id,
+                from_status=lead.status,
+                to_status=new_status,
+                changed_at=now,
+                api_key_id=principal.key_id,
             )
-            result.status_changes.append((lead.id, lead.status, new_status))
-            lead.status = new_status
-        if lead.qualified_at is None and lead.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
-            lead.qualified_at = now
-        if data.value is not None:
-            lead.value = data.value
-            if lead.currency is None:
-                lead.currency = principal.workspace.default_currency
-        if data.currency:
-            lead.currency = data.currency.upper()
-        if data.note is not None:
-            lead.note = data.note
-        # A loss reason only means something on a lost lead.
-        if data.loss_reason is not None and lead.status == LeadStatus.LOST:
-            lead.loss_reason = data.loss_reason
-        lead.updated_at = now
-        facet_deltas.update(facets_of(lead))
-        changed = audit.diff(before, _updatable(lead))
+        )
+        result.status_changes.append((lead.id, lead.status, new_status))
+        lead.status = new_status
+    if lead.qualified_at is None and lead.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
+        lead.qualified_at = now
+    if data.value is not None:
+        lead.value = data.value
+        if lead.currency is None:
+            lead.currency = principal.workspace.default_currency
+    if data.currency:
+        lead.currency = data.currency.upper()
+    if data.note is not None:
+        lead.note = data.note
+    # A loss reason only means something on a lost lead.
+    if data.loss_reason is not None and lead.status == LeadStatus.LOST:
+        lead.loss_reason = data.loss_reason
+    lead.updated_at = now
+
+
+@dataclass(slots=True)
+class _UpdateNotices:
+    """The audit entries and webhook events of an update, gathered lead by lead and written
+    once the leads are flushed."""
+
+    audit_entries: list[tuple[str, str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+    webhook_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, lead: Lead, changed: dict[str, tuple[Any, Any]]) -> None:
+        """A status change is its own event; the other changes of the lead are one more."""
         if "status" in changed:
             status = {name: change for name, change in changed.items() if name in _STATUS_FIELDS}
-            events.append((lead.id, "lead.status_changed", status))
+            self.audit_entries.append((lead.id, "lead.status_changed", status))
             changed = {name: change for name, change in changed.items() if name not in status}
             old, new = status["status"]
-            hooks.append(
+            self.webhook_events.append(
                 ("lead.status_changed", {"lead": webhook_lead(lead), "from": old, "to": new})
             )
         if changed:
-            events.append((lead.id, "lead.updated", _without_personal_data(changed)))
-            hooks.append(
+            self.audit_entries.append((lead.id, "lead.updated", _without_personal_data(changed)))
+            self.webhook_events.append(
                 (
                     "lead.updated",
                     {
@@ -518,12 +522,39 @@ async def update_leads(
                     },
                 )
             )
+
+
+async def update_leads(
+    session: AsyncSession, principal: Principal, data: LeadUpdate, *, actor: Actor | None = None
+) -> UpdateResult:
+    if data.status is LeadStatus.OPEN:
+        # The pipeline only moves forward from open; reopening is not an update clients make.
+        raise ValidationFailed("status must be qualified, won or lost", details={"field": "status"})
+    repo = LeadRepository(session)
+    targets = await _update_targets(repo, principal, data)
+    changes = data.model_dump(include={"status", "value", "currency", "note", "loss_reason"})
+    if all(changes[name] is None for name in changes):
+        raise ValidationFailed(
+            "nothing to update: send status, value, note or lossReason",
+            details={"fields": ["status", "value", "note", "lossReason"]},
+        )
+
+    now = utcnow()
+    result = UpdateResult(lead_ids=[lead.id for lead in targets])
+    facet_deltas: Counter[str] = Counter()
+    notices = _UpdateNotices()
+    for lead in targets:
+        facet_deltas.subtract(facets_of(lead))
+        before = _updatable(lead)
+        await _apply_update(repo, principal, data, lead, now, result)
+        facet_deltas.update(facets_of(lead))
+        notices.add(lead, audit.diff(before, _updatable(lead)))
     await session.flush()
     await repo.add_to_facets(principal.workspace_id, facet_deltas)
-    for event_type, event_data in hooks:
+    for event_type, event_data in notices.webhook_events:
         await webhooks.emit(session, principal.workspace_id, event_type, event_data)
     actor = actor or Actor.key(principal.key_id)
-    for lead_id, action, changes in events:
+    for lead_id, action, changes in notices.audit_entries:
         await audit.record(session, principal.workspace_id, actor, action, "lead", lead_id, changes)
     return result
 

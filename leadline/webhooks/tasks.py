@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -111,61 +112,95 @@ async def _disable(
     )
 
 
-@task(webhooks.DELIVER, max_attempts=webhooks.ATTEMPTS, backoff=retry_delay)
-async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
-    workspace_id = context.workspace_id or ""
-    delivery_id = str(payload["delivery_id"])
+@dataclass(slots=True, frozen=True)
+class _Pending:
+    """What an attempt sends, read in a transaction of its own so that none stays open over
+    the network."""
+
+    url: str
+    keys: list[str]
+    body: str
+    event_id: str
+    endpoint_id: str
+    was_failing: datetime | None
+
+
+@dataclass(slots=True, frozen=True)
+class _Failed:
+    error: str
+    give_up: bool
+
+
+async def _pending(context: JobContext, workspace_id: str, delivery_id: str) -> _Pending | None:
+    """The delivery's attempt to make, or None when there is none to make (any longer)."""
     async with context.db.transaction() as session:
         found = await WebhookRepository(session).delivery(workspace_id, delivery_id)
         if found is None:
-            return  # its endpoint was deleted, and the delivery with it
+            return None  # its endpoint was deleted, and the delivery with it
         delivery, endpoint, event = found
         if delivery.state != webhooks.PENDING:
-            return
+            return None
         if not endpoint.enabled:
             _settle(delivery, webhooks.FAILED, utcnow(), error="the endpoint is disabled")
-            return
-        url, keys, body = endpoint.url, webhooks.signing_keys(endpoint, utcnow()), event.body
-        event_id, endpoint_id, was_failing = event.id, endpoint.id, endpoint.failing_since
+            return None
+        return _Pending(
+            url=endpoint.url,
+            keys=webhooks.signing_keys(endpoint, utcnow()),
+            body=event.body,
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            was_failing=endpoint.failing_since,
+        )
 
+
+async def _attempt(context: JobContext, pending: _Pending) -> _Outcome:
+    """One signed POST, unless the target is not one we may reach."""
     settings = context.settings
     try:
-        await check_target(url, allow_private=settings.webhooks_allow_private)
+        await check_target(pending.url, allow_private=settings.webhooks_allow_private)
     except UnsafeTarget as exc:
         outcome = _Outcome()
         outcome.error, outcome.unsafe = exc.message, True
-    else:
-        content = body.encode()
-        headers = {
-            **signed_headers(keys, event_id, int(time.time()), content),
-            "content-type": "application/json",
-            "user-agent": f"Leadline-Webhooks/{__version__}",
-        }
-        outcome = await _post(
-            context.http, url, content, headers, settings.webhooks_timeout_seconds
+        return outcome
+    content = pending.body.encode()
+    headers = {
+        **signed_headers(pending.keys, pending.event_id, int(time.time()), content),
+        "content-type": "application/json",
+        "user-agent": f"Leadline-Webhooks/{__version__}",
+    }
+    return await _post(
+        context.http, pending.url, content, headers, settings.webhooks_timeout_seconds
+    )
+
+
+async def _record_delivered(
+    context: JobContext, delivery_id: str, pending: _Pending, outcome: _Outcome, status: int
+) -> None:
+    async with context.db.transaction() as session:
+        repo = WebhookRepository(session)
+        await repo.record_delivered(
+            delivery_id,
+            utcnow(),
+            status=status,
+            latency_ms=outcome.latency_ms,
+            excerpt=outcome.excerpt,
         )
+        if pending.was_failing is not None:
+            await repo.mark_healthy(pending.endpoint_id)
 
+
+async def _record_failure(
+    context: JobContext, workspace_id: str, delivery_id: str, outcome: _Outcome
+) -> _Failed | None:
+    """Log the failed attempt and settle what it means: the delivery failed for good (and the
+    endpoint perhaps disabled), or it is tried again. None when the delivery is gone."""
     status = outcome.status
-    if status is not None and 200 <= status < 300:
-        async with context.db.transaction() as session:
-            repo = WebhookRepository(session)
-            await repo.record_delivered(
-                delivery_id,
-                utcnow(),
-                status=status,
-                latency_ms=outcome.latency_ms,
-                excerpt=outcome.excerpt,
-            )
-            if was_failing is not None:
-                await repo.mark_healthy(endpoint_id)
-        return
-
     last_attempt = context.attempt >= context.max_attempts
     async with context.db.transaction() as session:
         repo = WebhookRepository(session)
         found = await repo.delivery(workspace_id, delivery_id)
         if found is None:
-            return
+            return None
         delivery, endpoint, _ = found
         now = utcnow()
         delivery.attempts += 1
@@ -184,30 +219,45 @@ async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
         error = outcome.error or f"the receiver answered {status}"
         if outcome.unsafe:
             _settle(delivery, webhooks.FAILED, now, error=error)
-            give_up = error
-        elif status == 410:
+            return _Failed(error, give_up=True)
+        if status == 410:
             _settle(delivery, webhooks.FAILED, now, status=status, error=error)
             await _disable(session, endpoint, "the receiver answered 410 Gone", now)
-            give_up = error
-        else:
-            await repo.mark_failing(endpoint.id, now)
-            await session.refresh(endpoint)
-            since = endpoint.failing_since
-            if since is not None and now - since >= webhooks.FAILING_LIMIT and endpoint.enabled:
-                await _disable(session, endpoint, "every delivery failed for five days", now)
-            if last_attempt or not endpoint.enabled:
-                _settle(delivery, webhooks.FAILED, now, status=status, error=error)
-                give_up = error
-            else:
-                delivery.last_status, delivery.last_error = status, error
-                delivery.updated_at = now
-                give_up = ""
-    if give_up:
-        raise GiveUp(give_up)
+            return _Failed(error, give_up=True)
+        await repo.mark_failing(endpoint.id, now)
+        await session.refresh(endpoint)
+        since = endpoint.failing_since
+        if since is not None and now - since >= webhooks.FAILING_LIMIT and endpoint.enabled:
+            await _disable(session, endpoint, "every delivery failed for five days", now)
+        if last_attempt or not endpoint.enabled:
+            _settle(delivery, webhooks.FAILED, now, status=status, error=error)
+            return _Failed(error, give_up=True)
+        delivery.last_status, delivery.last_error = status, error
+        delivery.updated_at = now
+        return _Failed(error, give_up=False)
+
+
+@task(webhooks.DELIVER, max_attempts=webhooks.ATTEMPTS, backoff=retry_delay)
+async def deliver(context: JobContext, payload: dict[str, Any]) -> None:
+    workspace_id = context.workspace_id or ""
+    delivery_id = str(payload["delivery_id"])
+    pending = await _pending(context, workspace_id, delivery_id)
+    if pending is None:
+        return
+    outcome = await _attempt(context, pending)
+    status = outcome.status
+    if status is not None and 200 <= status < 300:
+        await _record_delivered(context, delivery_id, pending, outcome, status)
+        return
+    failed = await _record_failure(context, workspace_id, delivery_id, outcome)
+    if failed is None:
+        return
+    if failed.give_up:
+        raise GiveUp(failed.error)
     wait = _retry_after(outcome.headers) if status in (429, 503) else None
     if wait is not None:
-        raise RetryLater(wait, f"{error}; Retry-After {wait:g}s")
-    raise RuntimeError(error)
+        raise RetryLater(wait, f"{failed.error}; Retry-After {wait:g}s")
+    raise RuntimeError(failed.error)
 
 
 def _settle(

@@ -126,6 +126,58 @@ def test_a_session_id_longer_than_a_visit_id_names_no_visit(
     assert "no_tracking_session" in json.loads(row["suspicion_reasons"])
 
 
+def test_a_submission_naming_only_its_visitor_takes_their_latest_visit(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    def start(url: str, visitor_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"siteKey": site, "url": url, "consent": {"mode": "granted"}}
+        if visitor_id is not None:
+            body["visitorId"] = visitor_id
+        answer = client.post("/track/session/start", json=body, headers=PAGE)
+        assert answer.status_code == 200, answer.text
+        started: dict[str, Any] = answer.json()
+        return started
+
+    first = start("https://shop.example/?gclid=G-OLD")
+    latest = start("https://shop.example/?gclid=G-NEW", first["visitor_id"])
+    assert latest["visitor_id"] == first["visitor_id"]
+    assert latest["session_id"] != first["session_id"]
+    # The earlier visit years back, so that "latest" never rests on a clock's resolution.
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, update
+
+    from leadline.models import VisitSession
+
+    engine = create_engine(settings.sync_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(VisitSession)
+                .where(VisitSession.id == first["session_id"])
+                .values(started_at=datetime(2020, 1, 1, tzinfo=UTC))
+            )
+    finally:
+        engine.dispose()
+
+    answer = post(
+        client,
+        {
+            "siteKey": site,
+            "formId": "enquiry",
+            "EMAIL": "returning@example.com",
+            "__visitor_id": first["visitor_id"],
+        },
+    )
+
+    assert answer.status_code == 200, answer.text
+    (row,) = submissions(settings)
+    assert (row["outcome"], row["session_id"]) == ("created", latest["session_id"])
+    assert "no_tracking_session" not in json.loads(row["suspicion_reasons"])
+    (lead,) = leads(client, settings)
+    assert lead["gclid"] == "G-NEW"
+
+
 def test_every_body_a_form_posts_is_read(client: TestClient, settings: Settings, site: str) -> None:
     base = {"siteKey": site, "formId": "enquiry", "PROJECT": "Riverside"}
     # A browser's own form post is sent on to the thank-you page.

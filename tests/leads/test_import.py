@@ -490,6 +490,46 @@ def test_unknown_columns_are_kept_in_custom(
     assert cy["custom"] is None
 
 
+def test_cells_past_the_last_header_are_kept_in_custom_by_position(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email,Company\nada@example.com,Analytical,UK,,Ada's note\n")
+
+    assert summary(run(cli, path)).endswith("1 created, 0 duplicates, 0 invalid")
+    (ada,) = stored(settings)
+    assert json.loads(ada["custom"]) == {
+        "Company": "Analytical",
+        "column 3": "UK",
+        "column 5": "Ada's note",
+    }
+
+
+def test_a_qualified_date_before_the_created_one_or_an_overlong_loss_reason_is_refused(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
+) -> None:
+    too_long = "x" * (import_rows.MAX_LONG_TEXT + 1)
+    path = write(
+        tmp_path,
+        "email,created,qualifiedAt,status,lossReason\n"
+        "ada@example.com,2026-03-10,2026-03-09,qualified,\n"
+        f"bob@example.com,2026-03-10,,lost,{too_long}\n"
+        "cy@example.com,2026-03-10,2026-03-11,lost,too dear\n",
+    )
+
+    refused = run(cli, path)
+    assert refused.exit_code == 1
+    assert "row 2, column 'qualifiedAt': is before the created date" in refused.stderr
+    assert "row 3, column 'lossReason'" in refused.stderr
+    assert f"longer than {import_rows.MAX_LONG_TEXT} characters" in refused.stderr
+    assert lead_count(settings) == 0
+
+    result = run(cli, path, "--skip-invalid")
+    assert summary(result).endswith("1 created, 0 duplicates, 2 invalid")
+    (cy,) = stored(settings)
+    assert (cy["status"], cy["loss_reason"]) == ("lost", "too dear")
+    assert cy["qualified_at"] == datetime(2026, 3, 11, tzinfo=UTC)
+
+
 def test_columns_left_out_are_not_read(
     cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
 ) -> None:
