@@ -29,6 +29,10 @@ log = logging.getLogger("leadline.jobs")
 
 # How often a worker reaps expired leases and enqueues due schedules, in polls.
 _HOUSEKEEPING_EVERY = 5.0
+# Logged (at debug level) each time a worker claimed nothing and starts waiting. It is the one
+# sign that a worker has looked and now waits: tests wait for it instead of sleeping and hoping
+# the worker got that far.
+IDLE_MESSAGE = "worker %s claimed nothing; waiting up to %g s for a commit, a slot or a poll"
 
 
 def worker_name() -> str:
@@ -94,6 +98,8 @@ class Worker:
                 claimed = await self._claim()
                 if claimed and self.concurrency - len(self.running) >= self.claim_at:
                     continue  # there may be more due right now
+                if not claimed:
+                    log.debug(IDLE_MESSAGE, self.name, self.poll)
                 await self._wait(stop)
         finally:
             await self._drain()

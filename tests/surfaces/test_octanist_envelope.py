@@ -131,13 +131,16 @@ def test_body_over_one_megabyte_is_refused(api: TestClient, settings: Settings) 
     assert lead_count(settings) == 0
 
 
-def test_json_sent_as_form_type_is_still_read(api: TestClient) -> None:
+def test_json_sent_as_form_type_is_still_read(api: TestClient, settings: Settings) -> None:
     response = api.post(
         "/api/leads",
-        content=b'{"name": "Curl User"}',
+        content=b'{"name": "Curl User", "email": "curl@example.com"}',
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 201
+    stored = api.get(f"/api/leads/{response.json()['data']['id']}").json()["data"]
+    assert (stored["name"], stored["email"]) == ("Curl User", "curl@example.com")
+    assert lead_count(settings) == 1
 
 
 def test_unknown_route_is_404_in_envelope(api: TestClient) -> None:
@@ -155,10 +158,13 @@ def test_wrong_method_is_405_in_envelope(api: TestClient) -> None:
 def test_integration_key_cannot_read(client: TestClient, settings: Settings) -> None:
     key = make_key(settings, "acme", "integration")
     client.headers["X-API-KEY"] = key
-    assert client.post("/api/leads", json={"name": "Ada"}).status_code == 201
+    created = client.post("/api/leads", json={"name": "Ada"})
+    assert created.status_code == 201
     response = client.get("/api/leads")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "FORBIDDEN"
+    one = client.get(f"/api/leads/{created.json()['data']['id']}")
+    assert (one.status_code, one.json()["error"]["code"]) == (403, "FORBIDDEN")
 
 
 def test_marketing_key_reads_masked_and_cannot_write(
@@ -176,3 +182,10 @@ def test_marketing_key_reads_masked_and_cannot_write(
     assert "12345" not in (lead["phoneE164"] or "")
     refused = client.post("/api/leads", json={"name": "B"}, headers={"X-API-KEY": marketing})
     assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "FORBIDDEN"
+    assert [row["name"] for row in fetch_rows(settings, "SELECT name FROM leads")] == ["Ada"]
+    patched = client.patch(
+        "/api/leads", json={"id": lead["id"], "status": "won"}, headers={"X-API-KEY": marketing}
+    )
+    assert patched.status_code == 403
+    assert fetch_rows(settings, "SELECT status FROM leads")[0]["status"] == "open"

@@ -41,12 +41,20 @@ def get(api: TestClient, lead_id: str) -> dict[str, object]:
 # ------------------------------------------------------------------------------------ create
 
 
-def test_create_answers_id_and_message(api: TestClient) -> None:
-    response = api.post("/api/leads", json={"name": "Ada"})
+def test_create_answers_id_and_message(api: TestClient, settings: Settings) -> None:
+    response = api.post("/api/leads", json={"name": "Ada", "email": "ada@example.com"})
     data = response.json()["data"]
     assert response.status_code == 201
     assert data["message"] == "Lead added"
     assert data["id"].startswith("lead_")
+    # The id answered is the lead stored, and the only one.
+    stored = get(api, data["id"])
+    assert (stored["id"], stored["name"], stored["email"]) == (
+        data["id"],
+        "Ada",
+        "ada@example.com",
+    )
+    assert [row["id"] for row in fetch_rows(settings, "SELECT id FROM leads")] == [data["id"]]
 
 
 def test_full_lead_object_has_every_documented_field(api: TestClient) -> None:
@@ -161,6 +169,7 @@ def test_idempotency_key_replays_first_answer(api: TestClient, settings: Setting
     different = api.post("/api/leads", json={"name": "Bob"}, headers=headers)
     assert different.status_code == 409
     assert different.json()["error"]["code"] == "CONFLICT"
+    assert [row["name"] for row in fetch_rows(settings, "SELECT name FROM leads")] == ["Ada"]
     other_key = api.post("/api/leads", json={"name": "Ada"}, headers={"Idempotency-Key": "x"})
     assert other_key.json()["data"]["id"] != first.json()["data"]["id"]
 
@@ -176,6 +185,16 @@ def test_idempotency_keys_are_per_workspace(
     )
     assert theirs.status_code == 201
     assert theirs.json()["data"]["id"] != mine.json()["data"]["id"]
+    # Each workspace holds its own lead, not a replay of the other's.
+    stored = fetch_rows(
+        settings,
+        "SELECT l.id, w.slug FROM leads l JOIN workspaces w ON w.id = l.workspace_id "
+        "ORDER BY w.slug",
+    )
+    assert [(row["slug"], row["id"]) for row in stored] == [
+        ("acme", mine.json()["data"]["id"]),
+        ("other", theirs.json()["data"]["id"]),
+    ]
 
 
 def test_get_unknown_lead_is_404(api: TestClient) -> None:
@@ -264,8 +283,9 @@ def test_patch_several_matches_is_conflict_unless_bulk_allowed(
     assert get(api, one)["status"] == get(api, two)["status"] == "won"
 
 
-def test_patch_errors(api: TestClient) -> None:
+def test_patch_errors(api: TestClient, settings: Settings) -> None:
     lead_id = create(api, name="A")
+    before = get(api, lead_id)
     cases = [
         ({"status": "won"}, 400, "VALIDATION_ERROR"),
         ({"id": "lead_nope", "status": "won"}, 404, "NOT_FOUND"),
@@ -278,6 +298,10 @@ def test_patch_errors(api: TestClient) -> None:
     for body, status, code in cases:
         response = api.patch("/api/leads", json=body)
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
+    # Refused, so nothing changed: the lead is as created and its only status is the first.
+    assert get(api, lead_id) == before
+    changes = fetch_rows(settings, "SELECT to_status FROM lead_status_changes")
+    assert [row["to_status"] for row in changes] == ["open"]
 
 
 def test_every_status_change_is_recorded(
