@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     jobs_keep_dead_days: int = Field(default=30, ge=0)
 
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
-    # are kept (sessions are kept).
+    # are kept (visits are kept).
     tracking_whitelist_ips: str = ""
     # A header the CDN in front of Leadline sets to the visitor's country (CF-IPCountry,
     # CloudFront-Viewer-Country, ...). Only name one a trusted proxy sets: clients can send any.

@@ -31,7 +31,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
-from leadline.models import Lead, LeadSubmission, VisitSession
+from leadline.models import Lead, LeadSubmission, Visit
 from leadline.sites import forms as site_forms
 from leadline.sites import ip_rules
 from leadline.sites import service as sites
@@ -54,7 +54,7 @@ SOMEWHAT_FAST_SECONDS = 10.0
 
 
 # The longest session id a visit has.
-MAX_SESSION_ID = 64
+MAX_VISIT_ID = 64
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Submission:
     ip: str | None = None
     user_agent: str | None = None
     visitor_id: str | None = None
-    session_id: str | None = None
+    visit_id: str | None = None
     honeypot: bool = False
     time_to_submit: float | None = None
     site_id: str | None = None
@@ -227,22 +227,22 @@ def _contact_of(fields: dict[str, str]) -> _Contact:
     return _Contact(project, email, phone, email_key, phone_key)
 
 
-def _named_session_id(submission: Submission) -> str | None:
-    # A longer id than a visit's names none (and would not fit lead_submissions.session_id).
-    session_id = submission.session_id
-    if session_id is not None and len(session_id) > MAX_SESSION_ID:
+def _named_visit_id(submission: Submission) -> str | None:
+    # A longer id than a visit's names none (and would not fit lead_submissions.visit_id).
+    visit_id = submission.visit_id
+    if visit_id is not None and len(visit_id) > MAX_VISIT_ID:
         return None
-    return session_id
+    return visit_id
 
 
 async def _tracked_visit(
     session: AsyncSession,
     workspace_id: str,
     submission: Submission,
-    session_id: str | None,
-) -> VisitSession | None:
+    visit_id: str | None,
+) -> Visit | None:
     """The visit the submission names, else the visitor's latest on the site."""
-    visit = await visits.visit_of(session, workspace_id, session_id) if session_id else None
+    visit = await visits.visit_of(session, workspace_id, visit_id) if visit_id else None
     if visit is None and submission.visitor_id and submission.site_id:
         visit = await visits.latest_visit_of(session, submission.site_id, submission.visitor_id)
     return visit
@@ -252,8 +252,8 @@ def _submission_row(
     workspace_id: str,
     submission: Submission,
     contact: _Contact,
-    visit: VisitSession | None,
-    session_id: str | None,
+    visit: Visit | None,
+    visit_id: str | None,
 ) -> LeadSubmission:
     """The submission as stored, scored for engagement and suspicion; no outcome yet."""
     engaged = visits.engagement_now(visit) if visit is not None else None
@@ -265,7 +265,7 @@ def _submission_row(
         form_id=submission.form_id,
         project=contact.project,
         visitor_id=submission.visitor_id,
-        session_id=visit.id if visit is not None else session_id,
+        visit_id=visit.id if visit is not None else visit_id,
         email=contact.email_key,
         phone_e164=contact.phone_key,
         ip=submission.ip,
@@ -284,7 +284,7 @@ def _submission_row(
 
 
 def _new_lead_data(
-    submission: Submission, contact: _Contact, visit: VisitSession | None
+    submission: Submission, contact: _Contact, visit: Visit | None
 ) -> LeadCreate:
     """The lead a submission makes: fields named like attribution are its attribution (over
     what the sender knew), the rest not on a lead's own columns its custom data."""
@@ -307,7 +307,7 @@ def _new_lead_data(
             phone=contact.phone,
             custom=json.dumps(custom, ensure_ascii=False) if custom else None,
             note=(fields.get(MESSAGE_FIELD) or "").strip() or None,
-            session_id=visit.id if visit is not None else None,
+            visit_id=visit.id if visit is not None else None,
         )
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
@@ -327,9 +327,9 @@ async def capture(
     fields = submission.fields
     repo = SubmissionRepository(session)
     contact = _contact_of(fields)
-    session_id = _named_session_id(submission)
-    visit = await _tracked_visit(session, principal.workspace_id, submission, session_id)
-    row = _submission_row(principal.workspace_id, submission, contact, visit, session_id)
+    visit_id = _named_visit_id(submission)
+    visit = await _tracked_visit(session, principal.workspace_id, submission, visit_id)
+    row = _submission_row(principal.workspace_id, submission, contact, visit, visit_id)
     rule = await ip_rules.covering_rule(session, principal.workspace_id, row.ip)
     if rule is not None:
         # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own

@@ -75,7 +75,7 @@ def forward_body(lead: Lead, submission: LeadSubmission, reengaged: bool) -> dic
             body[name] = value
     body.update(
         visitor_id=submission.visitor_id,
-        session_id=submission.session_id,
+        session_id=submission.visit_id,
         user_ip=submission.ip,
         user_agent=submission.user_agent,
         suspicion_score=submission.suspicion_score,

@@ -92,7 +92,7 @@ FIELDS: tuple[ImportField, ...] = (
     ImportField("custom", "custom"),
     ImportField("loss_reason", "lossReason", ("lostreason", "reasonlost")),
     ImportField("conversion_name", "conversionName", ("conversion",)),
-    ImportField("session_id", "sessionId"),
+    ImportField("visit_id", "sessionId"),
     ImportField("google_ads_campaign_id", "googleAdsCampaignId"),
     ImportField("google_ads_campaign_name", "googleAdsCampaignName"),
     ImportField("google_ads_ad_group_id", "googleAdsAdGroupId"),

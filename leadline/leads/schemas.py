@@ -136,7 +136,7 @@ class LeadCreate(LeadAttribution):
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     custom: Annotated[LongText | None, BeforeValidator(_custom)] = None
     note: LongText | None = None
-    session_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = (
+    visit_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = (
         None
     )
     value: Money = None

@@ -146,7 +146,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "google_ads_ad_id",
     "label_id",
     "selected_conversion_event_id",
-    "session_id",
+    "visit_id",
     "ad_platform",
     "created_at",
     "updated_at",
@@ -170,7 +170,7 @@ def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
 @dataclass
 class CreatedLead:
     lead: Lead
-    session_linked: bool
+    visit_linked: bool
 
 
 async def lead_of_workspace(session: AsyncSession, workspace_id: str, lead_id: str) -> Lead | None:
@@ -300,7 +300,7 @@ async def _new_lead(
     """The lead ``item`` describes, not yet added to the session."""
     data = item.data
     history = item.history or LeadHistory()
-    values = data.model_dump(exclude={"session_id"})
+    values = data.model_dump(exclude={"visit_id"})
     if data.email:
         values["email"] = normalise_email(data.email)
     values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
@@ -310,8 +310,8 @@ async def _new_lead(
     created_at = history.created_at or now
     clicked_at: datetime | None = None
     visit = None
-    if data.session_id:
-        visit = await visits.visit_of(repo.session, principal.workspace_id, data.session_id)
+    if data.visit_id:
+        visit = await visits.visit_of(repo.session, principal.workspace_id, data.visit_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:
@@ -329,7 +329,7 @@ async def _new_lead(
     lead = Lead(
         id=new_id("lead"),
         workspace_id=principal.workspace_id,
-        session_id=visit.id if visit is not None else None,
+        visit_id=visit.id if visit is not None else None,
         status=history.status.value,
         source=source.value,
         ad_platform=platform,
@@ -344,7 +344,7 @@ async def _new_lead(
     )
     if lead.value is not None and lead.currency is None:
         lead.currency = principal.workspace.default_currency
-    return CreatedLead(lead=lead, session_linked=visit is not None)
+    return CreatedLead(lead=lead, visit_linked=visit is not None)
 
 
 def _plain(value: Any) -> Any:
@@ -355,9 +355,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Webhook receivers have always read the linked visit as ``session_id``.
+_WEBHOOK_NAMES = {"visit_id": "session_id"}
+
+
 def webhook_lead(lead: Lead) -> dict[str, Any]:
     """The lead as webhook events carry it: its record, empty fields left out."""
-    return {name: _plain(value) for name, value in to_record(lead).items() if value is not None}
+    return {
+        _WEBHOOK_NAMES.get(name, name): _plain(value)
+        for name, value in to_record(lead).items()
+        if value is not None
+    }
 
 
 # Fields that say who a person is or what they wrote. The audit log, which is never rewritten,

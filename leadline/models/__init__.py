@@ -25,7 +25,7 @@ from leadline.models.leads import (
     LeadStatusChange,
 )
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
-from leadline.models.tracking import TrackedEvent, TrackingDaily, VisitCounts, Visitor, VisitSession
+from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -65,8 +65,8 @@ __all__ = [
     "SiteForm",
     "TrackedEvent",
     "TrackingDaily",
+    "Visit",
     "VisitCounts",
-    "VisitSession",
     "Visitor",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -38,7 +38,7 @@ class LeadSubmission(Base):
     form_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     project: Mapped[str] = mapped_column(String(200), default="", server_default="")
     visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    visit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(45), nullable=True)

@@ -88,8 +88,8 @@ class Lead(Attribution, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    session_id: Mapped[str | None] = mapped_column(
-        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True, index=True
+    visit_id: Mapped[str | None] = mapped_column(
+        ForeignKey("visits.id", ondelete="SET NULL"), nullable=True, index=True
     )
 
     name: Mapped[str | None] = mapped_column(String(512), nullable=True)

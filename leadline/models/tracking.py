@@ -25,10 +25,10 @@ from leadline.models.attribution import Attribution
 from leadline.models.base import Base
 
 
-class VisitSession(Attribution, Base):
+class Visit(Attribution, Base):
     """One visit's attribution. The tracking feature fills this; leads link to it by id."""
 
-    __tablename__ = "sessions"
+    __tablename__ = "visits"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -37,7 +37,7 @@ class VisitSession(Attribution, Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # Filled by the tracker (empty for sessions made otherwise).
+    # Filled by the tracker (empty for visits made otherwise).
     site_id: Mapped[str | None] = mapped_column(
         ForeignKey("sites.id", ondelete="CASCADE"), nullable=True
     )
@@ -78,8 +78,8 @@ class VisitSession(Attribution, Base):
     __table_args__ = (
         # Not led to last_seen_at, which every event changes: an update that changes no
         # indexed column rewrites no index (and on PostgreSQL stays in its page, HOT).
-        Index("ix_sessions_site_visitor_started", "site_id", "visitor_id", "started_at"),
-        Index("ix_sessions_site_started", "site_id", "started_at"),
+        Index("ix_visits_site_visitor_started", "site_id", "visitor_id", "started_at"),
+        Index("ix_visits_site_started", "site_id", "started_at"),
     )
 
 
@@ -89,8 +89,8 @@ class TrackedEvent(Base):
     stored once.
 
     Events carry no foreign keys: the writer checks the visit in the transaction that stores
-    them, a checked key costs every insert, and a cascade from ``sessions`` would need an index
-    led by ``session_id``, whose pages every group commit would rewrite, one per visit.
+    them, a checked key costs every insert, and a cascade from ``visits`` would need an index
+    led by ``visit_id``, whose pages every group commit would rewrite, one per visit.
     Deleting a site or a workspace deletes its events first, by ``site_id``
     (``TrackingRepository.delete_site_events``)."""
 
@@ -103,7 +103,7 @@ class TrackedEvent(Base):
     # Copied from the visit, which is checked when the event is stored.
     workspace_id: Mapped[str] = mapped_column(String(40))
     site_id: Mapped[str] = mapped_column(String(40))
-    session_id: Mapped[str] = mapped_column(String(64))
+    visit_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column()
@@ -114,7 +114,7 @@ class TrackedEvent(Base):
     __table_args__ = (
         # Led by the event id: new ids increase, so a group's events land at the end of this
         # index instead of in each visit's part of it.
-        UniqueConstraint("client_id", "session_id"),
+        UniqueConstraint("client_id", "visit_id"),
         Index("ix_events_site_received", "site_id", "received_at"),
     )
 
@@ -138,7 +138,7 @@ class TrackingDaily(Base):
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     visitors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     page_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

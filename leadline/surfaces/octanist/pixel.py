@@ -28,7 +28,7 @@ _TEXTS = {
     "formIdentifier": 64,
     "path": 2048,
     "title": 512,
-    "sessionId": capture.MAX_SESSION_ID,
+    "sessionId": capture.MAX_VISIT_ID,
     "domain": 512,
 }
 
@@ -96,7 +96,7 @@ async def pixel_submission(request: Request, session: Session, site_key: str) ->
         site_key,
         fields=fields,
         attribution=incoming.page_attribution(texts["domain"], texts["path"]),
-        session_id=texts["sessionId"],
+        visit_id=texts["sessionId"],
         source=LeadSource.INBOUND,
         actor="octanist pixel",
         form_id=texts["formIdentifier"],

@@ -244,7 +244,7 @@ async def create_lead(
         data = {
             "id": created.lead.id,
             "message": "Lead added",
-            "sessionLinked": created.session_linked,
+            "sessionLinked": created.visit_linked,
         }
         return 201, data
 

@@ -21,7 +21,7 @@ OCTANIST_NAMES: dict[str, str] = {
     "google_ads_ad_id": "googleAdsAdId",
     "label_id": "labelId",
     "selected_conversion_event_id": "selectedConversionEventId",
-    "session_id": "sessionId",
+    "visit_id": "sessionId",
     "created_at": "createdAt",
     "updated_at": "updatedAt",
     "qualified_at": "qualifiedAt",

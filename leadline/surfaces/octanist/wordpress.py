@@ -65,7 +65,7 @@ async def wordpress_submission(request: Request, session: Session, site_key: str
     """A form submission from the WordPress plugin; it becomes a lead (source ``wordpress``)
     or joins its lead, as ``POST /lead.capture`` does."""
     body = await incoming.json_object(request, "the form's fields")
-    attribution, session_id = cookie_attribution(body.get("cookies"))
+    attribution, visit_id = cookie_attribution(body.get("cookies"))
     attribution.update(incoming.page_attribution(body.get("domain"), body.get("path")))
     fields = capture.submission_fields(
         {name: value for name, value in body.items() if name not in _PLUGIN_FIELDS}
@@ -76,7 +76,7 @@ async def wordpress_submission(request: Request, session: Session, site_key: str
         site_key,
         fields=fields,
         attribution=attribution,
-        session_id=session_id,
+        visit_id=visit_id,
         source=LeadSource.WORDPRESS,
         actor="wordpress plugin",
     )

@@ -36,7 +36,8 @@ from leadline.surfaces.pulsegate.envelope import (
 SUNSET = "Mon, 01 Jun 2026 00:00:00 GMT"
 # The scripts' own fields: read here, never stored as the form's.
 _SITE_KEY, _FORM_ID = "siteKey", "formId"
-_VISITOR, _SESSION, _OCTA_SESSION = "__visitor_id", "__session_id", "octa_sid"
+# The wire names of the visit: the tracker's, and the Octanist pixel's.
+_VISITOR, _VISIT, _OCTA_VISIT = "__visitor_id", "__session_id", "octa_sid"
 _HONEYPOT, _TTS, _CONSENT = "__pg_hp", "__pg_tts", "__pg_consent"
 
 
@@ -113,8 +114,8 @@ async def _capture(request: Request) -> Response:
     site_key = _text(raw.pop(_SITE_KEY, ""))
     form_id = _text(raw.pop(_FORM_ID, ""))
     visitor = _text(raw.pop(_VISITOR, ""))[:64] or None
-    sessions = (_text(raw.pop(_SESSION, "")), _text(raw.pop(_OCTA_SESSION, "")))
-    visit = sessions[0] or sessions[1] or None
+    named = (_text(raw.pop(_VISIT, "")), _text(raw.pop(_OCTA_VISIT, "")))
+    visit = named[0] or named[1] or None
     honeypot = bool(_text(raw.pop(_HONEYPOT, "")))
     tts = _seconds(raw.pop(_TTS, None))
     consent = raw.pop(_CONSENT, None)
@@ -146,7 +147,7 @@ async def _capture(request: Request) -> Response:
                 ip=client.host if client else None,
                 user_agent=request.headers.get("user-agent"),
                 visitor_id=visitor,
-                session_id=visit,
+                visit_id=visit,
                 honeypot=honeypot,
                 time_to_submit=tts,
                 contact_consent=contact_consent,
