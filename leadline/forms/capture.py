@@ -35,7 +35,7 @@ from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
 from leadline.models import IpRule, Lead, LeadSubmission, VisitSession
-from leadline.tracking import service as tracking
+from leadline.tracking import engagement as tracking
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 

@@ -34,7 +34,7 @@ from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
-from leadline.tracking import service as tracking
+from leadline.tracking import prepare as tracking
 from leadline.tracking.enrich import country
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent

@@ -17,21 +17,11 @@ from collections.abc import Sequence
 
 from leadline.errors import LeadlineError, ServiceUnavailable
 from leadline.kit.time import utcnow
-from leadline.tracking.repository import (
-    SqliteCheckpointer,
-    SqliteStore,
-    TrackingStore,
-    open_store,
-)
-from leadline.tracking.service import (
-    Added,
-    GroupResult,
-    VisitAnswer,
-    VisitCache,
-    Work,
-    apply_group,
-    fold_counts,
-)
+from leadline.tracking.counts import Added, fold_counts
+from leadline.tracking.groups import GroupResult, VisitCache, apply_group
+from leadline.tracking.prepare import VisitAnswer, Work
+from leadline.tracking.store import TrackingStore, open_store
+from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
 
 log = logging.getLogger(__name__)
 

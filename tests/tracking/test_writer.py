@@ -27,15 +27,12 @@ from leadline.db import Database
 from leadline.errors import NotFound, ServiceUnavailable
 from leadline.forms.service import SiteInfo, site_by_key
 from leadline.kit.time import utcnow
-from leadline.tracking import service as tracking
-from leadline.tracking.repository import (
-    SqliteCheckpointer,
-    SqliteStore,
-    VisitState,
-    _literal,
-    event_time,
-)
+from leadline.tracking import groups, identity
+from leadline.tracking import prepare as tracking
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
+from leadline.tracking.store import VisitState, event_time
+from leadline.tracking.store_postgres import _literal
+from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
 
@@ -237,7 +234,7 @@ def test_a_fingerprint_names_visitor_and_device_with_consent_where_the_site_allo
     first = start(client, site, visitorId="v_cookie_5678", **granted)
     again = start(client, site, **granted)  # storage cleared: the fingerprint still knows it
     (site_id,) = {r["site_id"] for r in fetch_rows(settings, "SELECT site_id FROM sessions")}
-    visitor, device = tracking.fingerprint_ids(site_id, FINGERPRINT, UA)
+    visitor, device = identity.fingerprint_ids(site_id, FINGERPRINT, UA)
     assert first["visitor_id"] == again["visitor_id"] == visitor
     rows = fetch_rows(
         settings, "SELECT device_id, earlier_visits FROM sessions ORDER BY started_at"
@@ -642,7 +639,7 @@ def test_a_large_group_with_events_sent_before_counts_each_event_once(
 
 
 def test_the_visit_cache_keeps_the_most_recently_used() -> None:
-    cache = tracking.VisitCache(size=2)
+    cache = groups.VisitCache(size=2)
     now = utcnow()
 
     def visit(session_id: str) -> VisitState:
