@@ -56,11 +56,15 @@ def request_path(site_key: str, session_id: str, requests: int, rounds: int) -> 
 
     async def measure() -> dict[str, float]:
         async with app.router.lifespan_context(app) as state:
+            writer = app.tracking.writer  # type: ignore[attr-defined]
 
             async def answered(work: Any) -> Any:
-                return VisitAnswer(work.session_id, "visitor", 0, {"accepted": 1})
+                # What the writer's submit does on the event loop before it queues the work.
+                if work.unnamed:
+                    work.name_events(writer.event_ids)
+                return VisitAnswer(work.visit_id, "visitor", 0, {"accepted": 1})
 
-            app.tracking.writer.submit = answered  # type: ignore[attr-defined]
+            writer.submit = answered
             statuses: list[int] = []
 
             async def receive() -> dict[str, Any]:
@@ -111,7 +115,7 @@ def writer(
     from leadline.forms.service import site_by_key
     from leadline.kit.time import utcnow
     from leadline.tracking.groups import VisitCache, apply_group
-    from leadline.tracking.prepare import Client, prepare_events, prepare_start
+    from leadline.tracking.prepare import Client, ServerIds, prepare_events, prepare_start
     from leadline.tracking.schemas import EventIn, SessionStart
     from leadline.tracking.store import open_store
 
@@ -138,14 +142,18 @@ def writer(
         started = apply_group(store, starts, utcnow(), cache)
         store.commit()
         cache.keep(started.visits)
-        session_ids = [answer.session_id for answer in started.answers]  # type: ignore[union-attr]
+        visit_ids = [answer.session_id for answer in started.answers]  # type: ignore[union-attr]
+        event_ids = ServerIds()
         event = EventIn(type="click", url=str(EVENT["url"]))
 
         def works() -> list[Any]:
             now = utcnow()
-            return [
-                prepare_events(site, session_id, [event], client, now) for session_id in session_ids
+            prepared = [
+                prepare_events(site, visit_id, [event], client, now) for visit_id in visit_ids
             ]
+            for work in prepared:
+                work.name_events(event_ids)  # as the writer's submit does
+            return prepared
 
         def applied() -> float:
             batches = [works() for _ in range(groups)]

@@ -96,7 +96,8 @@ def external_host(referrer: str, site_domains: list[str]) -> str | None:
 
 def rollup_dimensions(
     columns: dict[str, Any], referrer: str, site_domains: list[str]
-) -> tuple[tuple[str, str], ...]:
+) -> dict[str, str]:
+    """The rollup dimensions a visit counts under, beside the total: name -> value."""
     host = external_host(referrer, site_domains)
     found = {
         "channel": columns.get("channel"),
@@ -109,7 +110,7 @@ def rollup_dimensions(
         "os": columns.get("os"),
         "device": columns.get("device"),
     }
-    return tuple((name, str(value)[:512]) for name, value in found.items() if value)
+    return {name: str(value)[:512] for name, value in found.items() if value}
 
 
 _TOUCH_FIELDS = ("website", "path", "referrer", "clicked_at", *_UTM, *CLICK_ID_FIELDS)

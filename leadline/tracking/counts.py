@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from leadline.tracking.engagement import score_visit
-from leadline.tracking.store import TrackingStore, VisitState, event_time
+from leadline.tracking.store import TrackingStore, VisitState
 
 
 @dataclass(slots=True)
@@ -52,17 +52,18 @@ class Added:
 
 
 def counts_json(added: Iterable[tuple[str, Added]]) -> str:
-    """The ``counts`` of a ``visit_counts`` row."""
+    """The ``counts`` of a ``visit_counts`` row: an array per visit (id, events, page views,
+    clicks, deepest scroll, latest time), the time as msgspec writes it (ISO 8601 in UTC)."""
     entries = [
         (
-            session_id,
+            visit_id,
             counts.events,
             counts.page_views,
             counts.clicks,
             counts.max_scroll,
-            event_time(counts.last_seen_at),
+            counts.last_seen_at,
         )
-        for session_id, counts in added
+        for visit_id, counts in added
     ]
     return msgspec.json.encode(entries).decode()
 
@@ -71,17 +72,19 @@ def read_counts(texts: Iterable[str]) -> dict[str, Added]:
     """The sum, per visit, of the ``counts`` of ``visit_counts`` rows."""
     sums: dict[str, Added] = {}
     for text in texts:
-        for session_id, events, page_views, clicks, max_scroll, seen in msgspec.json.decode(text):
+        for visit_id, events, page_views, clicks, max_scroll, seen in msgspec.json.decode(text):
+            seen_at = datetime.fromisoformat(seen)
             counts = Added(
                 int(events),
                 int(page_views),
                 int(clicks),
                 int(max_scroll),
-                datetime.fromisoformat(seen).replace(tzinfo=UTC),
+                # Rows of earlier versions carry naive UTC text.
+                seen_at.replace(tzinfo=UTC) if seen_at.tzinfo is None else seen_at.astimezone(UTC),
             )
-            known = sums.get(session_id)
+            known = sums.get(visit_id)
             if known is None:
-                sums[session_id] = counts
+                sums[visit_id] = counts
             else:
                 known.merge(counts)
     return sums
@@ -93,8 +96,8 @@ def fold_counts(store: TrackingStore, texts: Sequence[str]) -> list[VisitState]:
     are skipped)."""
     sums = read_counts(texts)
     visits = store.load_visits(sorted(sums))
-    for session_id, visit in visits.items():
-        sums[session_id].apply(visit)
+    for visit_id, visit in visits.items():
+        sums[visit_id].apply(visit)
     if visits:
         store.update_visits(sorted(visits.values(), key=lambda visit: visit.id))
         for visit in visits.values():

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from leadline.errors import LeadlineError, NotFound
 from leadline.forms.service import SiteInfo
@@ -22,10 +21,17 @@ from leadline.tracking.prepare import (
     Work,
     summarise,
 )
-from leadline.tracking.store import DailyCount, TrackingStore, VisitorTouch, VisitState
+from leadline.tracking.store import (
+    DailyCount,
+    EventRow,
+    TrackingStore,
+    VisitorHistory,
+    VisitorTouch,
+    VisitState,
+)
 
 # A visit ends after this long without a request.
-SESSION_IDLE = timedelta(minutes=30)
+VISIT_IDLE = timedelta(minutes=30)
 
 
 def _millis(moment: datetime) -> int:
@@ -46,12 +52,12 @@ class VisitCache:
     def __len__(self) -> int:
         return len(self._visits)
 
-    def get(self, session_id: str) -> VisitState | None:
+    def get(self, visit_id: str) -> VisitState | None:
         """The remembered visit itself, not a copy: the group changes it in place, so the
         writer forgets every visit of a group whose transaction fails."""
-        visit = self._visits.get(session_id)
+        visit = self._visits.get(visit_id)
         if visit is not None:
-            self._visits.move_to_end(session_id)
+            self._visits.move_to_end(visit_id)
         return visit
 
     def keep(self, visits: Iterable[VisitState]) -> None:
@@ -64,9 +70,9 @@ class VisitCache:
         while len(self._visits) > self.size:
             self._visits.popitem(last=False)
 
-    def forget(self, session_ids: Iterable[str]) -> None:
-        for session_id in session_ids:
-            self._visits.pop(session_id, None)
+    def forget(self, visit_ids: Iterable[str]) -> None:
+        for visit_id in visit_ids:
+            self._visits.pop(visit_id, None)
 
     def clear(self) -> None:
         self._visits.clear()
@@ -109,13 +115,13 @@ def apply_group(
     (a fold)."""
     pending = pending or {}
     group = _Group(store, now, pending)
-    session_ids = {work.session_id for work in works if work.session_id}
+    visit_ids = {work.visit_id for work in works if work.visit_id}
     if not defer:
-        session_ids.update(pending)
-    group.load(sorted(session_ids), remembered)
-    rows: list[tuple[Any, ...]] = []
+        visit_ids.update(pending)
+    group.load(sorted(visit_ids), remembered)
+    rows: list[EventRow] = []
     for work in works:
-        if isinstance(work, EventsWork) and group.own(work.site, work.session_id) is not None:
+        if isinstance(work, EventsWork) and group.own(work.site, work.visit_id) is not None:
             rows.extend(work.rows)
     inserted = store.insert_events(rows, all_new=remembered is not None) if rows else None
     answers: list[VisitAnswer | LeadlineError] = []
@@ -149,26 +155,26 @@ class _Group:
         # The newest visit started in this group, per (site, visitor).
         self.started: dict[tuple[str, str], VisitState] = {}
         # Earlier visits and the latest start, per (site, visitor).
-        self.history: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+        self.history: dict[tuple[str, str], VisitorHistory] = {}
         self.claimed: set[tuple[str, str]] = set()
-        # (site, workspace, dimension, value) -> visits, visitors, page views, events.
-        self.daily: dict[tuple[str, str, str, str], list[int]] = {}
+        # What the group adds to each row of the rollups: (site, dimension, value) -> counts.
+        self.daily: dict[tuple[str, str, str], DailyCount] = {}
         self.visitors: dict[tuple[str, str], VisitorTouch] = {}
 
-    def load(self, session_ids: list[str], remembered: VisitCache | None) -> None:
+    def load(self, visit_ids: list[str], remembered: VisitCache | None) -> None:
         if remembered is not None:
             unknown = []
-            for session_id in session_ids:
-                visit = remembered.get(session_id)
+            for visit_id in visit_ids:
+                visit = remembered.get(visit_id)
                 if visit is None:
-                    unknown.append(session_id)
+                    unknown.append(visit_id)
                 else:
-                    self.visits[session_id] = visit
-            session_ids = unknown
-        if session_ids:
-            for session_id, visit in self.store.load_visits(session_ids).items():
+                    self.visits[visit_id] = visit
+            visit_ids = unknown
+        if visit_ids:
+            for visit_id, visit in self.store.load_visits(visit_ids).items():
                 self._read(visit)
-                self.visits[session_id] = visit
+                self.visits[visit_id] = visit
 
     def _read(self, visit: VisitState) -> None:
         """A visit just read from the database: add what this writer added but not wrote."""
@@ -176,14 +182,14 @@ class _Group:
         if counts is not None:
             counts.apply(visit)
 
-    def own(self, site: SiteInfo, session_id: str | None) -> VisitState | None:
-        visit = self.visits.get(session_id) if session_id else None
+    def own(self, site: SiteInfo, visit_id: str | None) -> VisitState | None:
+        visit = self.visits.get(visit_id) if visit_id else None
         return visit if visit is not None and visit.site_id == site.site_id else None
 
-    def _require(self, site: SiteInfo, session_id: str) -> VisitState:
-        visit = self.own(site, session_id)
+    def _require(self, site: SiteInfo, visit_id: str) -> VisitState:
+        visit = self.own(site, visit_id)
         if visit is None:
-            raise NotFound(f"session {session_id} is not a session of this site")
+            raise NotFound(f"session {visit_id} is not a session of this site")
         return visit
 
     # ---- the three kinds of work
@@ -191,13 +197,13 @@ class _Group:
     def start(self, work: StartWork) -> VisitAnswer:
         site_id = work.site.site_id
         current: VisitState | None = None
-        if work.session_id:
-            current = self.own(work.site, work.session_id)
+        if work.visit_id:
+            current = self.own(work.site, work.visit_id)
         elif not work.identified:
             current = self._latest(site_id, work.visitor_id)
         if (
             current is not None
-            and current.last_seen_at >= self.now - SESSION_IDLE
+            and current.last_seen_at >= self.now - VISIT_IDLE
             and not work.clicked
         ):
             # The tracker ends the visit on every page it leaves: the next page resumes it.
@@ -208,8 +214,9 @@ class _Group:
             return VisitAnswer(current.id, current.visitor_id or work.visitor_id, self.millis, {})
 
         key = (site_id, work.visitor_id)
-        earlier, last_start = self.history.get(key) or self.store.visitor_history(*key)
-        self.history[key] = (earlier + 1, self.now)
+        history = self.history.get(key) or self.store.visitor_history(*key)
+        earlier, last_start = history.visits, history.latest_start
+        self.history[key] = VisitorHistory(visits=earlier + 1, latest_start=self.now)
         visit = VisitState(
             id=str(uuid.uuid4()),
             workspace_id=work.site.workspace_id,
@@ -235,21 +242,23 @@ class _Group:
             self._count(visit, "bot", visit.bot_reason, sessions=1)
         else:
             first_today = last_start is None or last_start.astimezone(UTC).date() < self.day
-            for dimension, value in (("total", ""), *work.dimensions):
-                self._count(visit, dimension, value, sessions=1, visitors=int(first_today))
+            visitors = int(first_today)
+            self._count(visit, "total", "", sessions=1, visitors=visitors)
+            for dimension, value in work.dimensions.items():
+                self._count(visit, dimension, value, sessions=1, visitors=visitors)
             self._touch(visit, work)
         return VisitAnswer(visit.id, work.visitor_id, self.millis, {})
 
     def events(self, work: EventsWork, inserted: set[tuple[str, str]] | None) -> VisitAnswer:
         """``inserted``: the (visit, event id) of the events stored now, or None when every
         event of the group was."""
-        visit = self._require(work.site, work.session_id)
+        visit = self._require(work.site, work.visit_id)
         summary = work.summary
         if inserted is not None:
             # Only events stored now count: a batch sent again changes nothing.
             fresh = []
             for index, row in enumerate(work.rows):
-                key = (visit.id, row[3])
+                key = (visit.id, row.client_id)
                 if key in inserted and key not in self.claimed:
                     self.claimed.add(key)
                     fresh.append(index)
@@ -280,7 +289,7 @@ class _Group:
         )
 
     def end(self, work: EndWork) -> VisitAnswer:
-        visit = self._require(work.site, work.session_id)
+        visit = self._require(work.site, work.visit_id)
         if work.max_scroll is not None:
             visit.max_scroll = max(visit.max_scroll, work.max_scroll)
         if work.clicks is not None:
@@ -308,8 +317,8 @@ class _Group:
         """The visitor's newest visit seen within the idle time, if any."""
         started = self.started.get((site_id, visitor_id))
         if started is not None:
-            return started if started.last_seen_at >= self.now - SESSION_IDLE else None
-        found = self.store.latest_visit(site_id, visitor_id, self.now - SESSION_IDLE)
+            return started if started.last_seen_at >= self.now - VISIT_IDLE else None
+        found = self.store.latest_visit(site_id, visitor_id, self.now - VISIT_IDLE)
         if found is None:
             return None
         # One state per visit, whichever way it was found.
@@ -331,12 +340,16 @@ class _Group:
         page_views: int = 0,
         events: int = 0,
     ) -> None:
-        key = (visit.site_id, visit.workspace_id, dimension, value)
-        counts = self.daily.setdefault(key, [0, 0, 0, 0])
-        counts[0] += sessions
-        counts[1] += visitors
-        counts[2] += page_views
-        counts[3] += events
+        key = (visit.site_id, dimension, value)
+        counts = self.daily.get(key)
+        if counts is None:
+            counts = self.daily[key] = DailyCount(
+                visit.site_id, visit.workspace_id, self.day, dimension, value
+            )
+        counts.sessions += sessions
+        counts.visitors += visitors
+        counts.page_views += page_views
+        counts.events += events
 
     def _touch(self, visit: VisitState, work: StartWork) -> None:
         key = (visit.site_id, work.visitor_id)
@@ -364,16 +377,16 @@ class _Group:
         deferred: dict[str, Added] = {}
         if defer:
             deferred = {
-                session_id: added
-                for session_id, added in self.added.items()
+                visit_id: added
+                for visit_id, added in self.added.items()
                 # A visit started now is inserted with its counts.
-                if session_id not in self.settled and self.visits[session_id].columns is None
+                if visit_id not in self.settled and self.visits[visit_id].columns is None
             }
         else:
             # A fold: the pending visits are written with the rest (their state, read or
             # remembered, holds what is pending).
-            for session_id in self.pending:
-                folded = self.visits.get(session_id)
+            for visit_id in self.pending:
+                folded = self.visits.get(visit_id)
                 if folded is not None:
                     folded.dirty = True
         # A visit is scored when its row is written, as of its latest event (the time of the
@@ -404,14 +417,7 @@ class _Group:
             for visit in changed:
                 visit.revision += 1
         if self.daily:
-            self.store.add_daily(
-                [
-                    DailyCount(site_id, workspace_id, self.day, dimension, value, *counts)
-                    for (site_id, workspace_id, dimension, value), counts in sorted(
-                        self.daily.items()
-                    )
-                ]
-            )
+            self.store.add_daily([self.daily[key] for key in sorted(self.daily)])
         if self.visitors:
             self.store.upsert_visitors([self.visitors[key] for key in sorted(self.visitors)])
         return deferred, settled

@@ -9,7 +9,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from leadline.tracking.identity import (
     fingerprint_ids,
 )
 from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
-from leadline.tracking.store import event_time
+from leadline.tracking.store import EventRow
 
 # The largest ``data`` one event may carry, as JSON.
 MAX_EVENT_DATA_BYTES = 16_384
@@ -72,17 +73,17 @@ def check_origin(site: SiteInfo, client: Client) -> None:
 
 @dataclass(slots=True)
 class StartWork:
-    """Resume the browser's visit (``session_id``, or for a cookieless visitor the latest one
+    """Resume the browser's visit (``visit_id``, or for a cookieless visitor the latest one
     within 30 minutes), or start a visit with ``columns``."""
 
     site: SiteInfo
-    session_id: str | None
+    visit_id: str | None
     visitor_id: str
     identified: bool
     clicked: bool
     columns: dict[str, Any]
     # Rollup dimensions the visit counts under, and its touch (attribution JSON) if any.
-    dimensions: tuple[tuple[str, str], ...]
+    dimensions: dict[str, str]
     touch: str | None
 
     @property
@@ -104,32 +105,39 @@ class EventSummary:
 
 @dataclass(slots=True)
 class EventsWork:
-    """Events of one visit: the rows to insert (in the order of the store's
-    ``EVENT_COLUMNS``), their summary, and the scroll depth of each scroll event by row."""
+    """Events of one visit: the rows to insert, their summary, the scroll depth of each scroll
+    event by row, and the rows the writer is to give an id of its own (``ServerIds``)."""
 
     site: SiteInfo
-    session_id: str
-    rows: list[tuple[Any, ...]]
+    visit_id: str
+    rows: list[EventRow]
     summary: EventSummary
     depths: dict[int, int]
+    unnamed: list[EventRow]
 
     @property
     def size(self) -> int:
         return len(self.rows)
 
+    def name_events(self, new_id: Callable[[], str]) -> None:
+        for row in self.unnamed:
+            row.client_id = new_id()
+        self.unnamed = []
+
 
 def summarise(
-    rows: Sequence[tuple[Any, ...]], depths: dict[int, int], indexes: Sequence[int]
+    rows: Sequence[EventRow], depths: dict[int, int], indexes: Sequence[int]
 ) -> EventSummary:
     """The summary of the events at ``indexes`` of ``rows``."""
     types: dict[str, int] = {}
     pages: dict[str, int] = {}
     clicks = 0
     for index in indexes:
-        kind = rows[index][4]
+        row = rows[index]
+        kind = row.type
         types[kind] = types.get(kind, 0) + 1
         if kind == "page_view":
-            path = page_path(rows[index][7])
+            path = page_path(row.url)
             pages[path] = pages.get(path, 0) + 1
         elif kind == "click":
             clicks += 1
@@ -147,7 +155,7 @@ def summarise(
 @dataclass(slots=True)
 class EndWork:
     site: SiteInfo
-    session_id: str
+    visit_id: str
     duration_ms: int | None
     max_scroll: int | None
     clicks: int | None
@@ -216,7 +224,7 @@ def prepare_start(
         columns["fbp"] = start.fbp
     return StartWork(
         site=site,
-        session_id=start.sessionId,
+        visit_id=start.sessionId,
         visitor_id=visitor_id,
         identified=identified,
         clicked=clicked,
@@ -227,13 +235,13 @@ def prepare_start(
 
 
 def prepare_events(
-    site: SiteInfo, session_id: str, events: list[EventIn], client: Client, now: datetime
+    site: SiteInfo, visit_id: str, events: list[EventIn], client: Client, now: datetime
 ) -> EventsWork:
     check_origin(site, client)
     workspace_id, site_id = site.workspace_id, site.site_id
-    received = event_time(now)
-    rows: list[tuple[Any, ...]] = []
+    rows: list[EventRow] = []
     depths: dict[int, int] = {}
+    unnamed: list[EventRow] = []
     for index, event in enumerate(events):
         data = bytes(event.data)
         if len(data) > MAX_EVENT_DATA_BYTES:
@@ -251,21 +259,22 @@ def prepare_events(
             depth = _scroll_depth(data)
             if depth is not None:
                 depths[index] = depth
-        rows.append(
-            (
-                workspace_id,
-                site_id,
-                session_id,
-                event.id or server_event_id(),
-                event.type,
-                received if event.ts is None else event_time(_occurred(event.ts, now)),
-                received,
-                event.url,
-                text,
-            )
+        row = EventRow(
+            workspace_id=workspace_id,
+            site_id=site_id,
+            visit_id=visit_id,
+            client_id=event.id or "",
+            type=event.type,
+            occurred_at=now if event.ts is None else _occurred(event.ts, now),
+            received_at=now,
+            url=event.url,
+            data=text,
         )
+        rows.append(row)
+        if not event.id:
+            unnamed.append(row)
     summary = summarise(rows, depths, range(len(rows)))
-    return EventsWork(site, session_id, rows, summary, depths)
+    return EventsWork(site, visit_id, rows, summary, depths, unnamed)
 
 
 def _scroll_depth(data: bytes) -> int | None:
@@ -275,16 +284,26 @@ def _scroll_depth(data: bytes) -> int | None:
     return None
 
 
-class _ServerIds:
-    """Ids for the events a browser sends without one: a counter that starts at the time the
-    process did (in microseconds, 13 hex digits until the next century) and 32 random bits
-    drawn then. They increase within a process, so a visit's new events go to the end of the
-    events index; two processes (forked ones included) share an id only if they drew the same
-    32 bits and their counters meet, and none costs a system call."""
+class ServerIds:
+    """Ids for the events a browser sends without one (the writer holds one and names each
+    request's events as it queues them): a counter that starts at the time it was made (in
+    microseconds, 13 hex digits until the next century) and 32 random bits drawn then. They
+    increase within a process, so a visit's new events go to the end of the events index; two
+    processes (forked ones included) share an id only if they drew the same 32 bits and their
+    counters meet, and none costs a system call."""
 
     def __init__(self) -> None:
         self.reset()
-        os.register_at_fork(after_in_child=self.reset)
+        # A forked process draws again; the hook holds no reference that would keep a writer
+        # that is done with alive.
+        own = weakref.ref(self)
+
+        def redraw() -> None:
+            ids = own()
+            if ids is not None:
+                ids.reset()
+
+        os.register_at_fork(after_in_child=redraw)
 
     def reset(self) -> None:
         self.counter = itertools.count(time.time_ns() // 1000)
@@ -292,9 +311,6 @@ class _ServerIds:
 
     def __call__(self) -> str:
         return hex(next(self.counter))[2:] + self.tag
-
-
-server_event_id = _ServerIds()
 
 
 def prepare_end(site: SiteInfo, end: SessionEnd, client: Client) -> EndWork:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
+
+import msgspec
 
 from leadline.models import VisitSession
 
@@ -41,7 +43,15 @@ class VisitState:
     dirty: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
+class VisitorHistory:
+    """A visitor's visits on a site so far, and when the latest of them started."""
+
+    visits: int
+    latest_start: datetime | None
+
+
+@dataclass(slots=True)
 class VisitorTouch:
     """What a transaction adds to a visitor's record."""
 
@@ -58,7 +68,7 @@ class VisitorTouch:
     last_touch_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DailyCount:
     """What a transaction adds to one row of ``tracking_daily``."""
 
@@ -67,10 +77,28 @@ class DailyCount:
     day: date
     dimension: str
     value: str
-    sessions: int
-    visitors: int
-    page_views: int
-    events: int
+    sessions: int = 0
+    visitors: int = 0
+    page_views: int = 0
+    events: int = 0
+
+
+class EventRow(msgspec.Struct, array_like=True, gc=False):
+    """An event as the writer inserts it, its fields in the order of ``EVENT_COLUMNS``
+    (``visit_id`` is the column ``session_id``). Encoded as an array, so that the PostgreSQL
+    store sends a group's rows as one JSON array of arrays as they are; it holds only text and
+    times, so the cyclic collector need not track it. ``client_id`` is empty until the writer
+    names an event the browser sent without an id (``EventsWork.unnamed``)."""
+
+    workspace_id: str
+    site_id: str
+    visit_id: str
+    client_id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    url: str | None
+    data: str
 
 
 _VISIT_STATE = (
@@ -78,7 +106,7 @@ _VISIT_STATE = (
     " page_views, clicks, max_scroll, duration_ms, earlier_visits, bot_reason,"
     " engagement_score, engagement_label, revision"
 )
-# The columns of an event row, in the order the writer's rows hold them.
+# The columns of an event row, in the order of EventRow's fields.
 EVENT_COLUMNS = (
     "workspace_id",
     "site_id",
@@ -91,28 +119,6 @@ EVENT_COLUMNS = (
     "data",
 )
 EVENT_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
-
-
-def event_time(moment: datetime) -> str:
-    """An event's time as its row carries it: naive UTC text with microseconds, as SQLAlchemy
-    stores times on SQLite; the PostgreSQL writer's session runs in UTC, so it reads the same
-    text as the same moment."""
-    if moment.tzinfo is not UTC:  # the request's own clock is UTC already: skip the conversion
-        moment = moment.astimezone(UTC)
-    # Times come a second at a time: the text up to the second is made once per second (a
-    # third of isoformat's cost). The (second, text) pair is replaced whole, so the event
-    # loop's thread and the writer's can share it.
-    global _latest_second
-    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
-    latest = _latest_second
-    if latest[0] != second:
-        year, month, day, hour, minute, sec = second
-        latest = (second, f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec:02d}")
-        _latest_second = latest
-    return f"{latest[1]}.{moment.microsecond:06d}"
-
-
-_latest_second: tuple[tuple[int, ...], str] = ((), "")
 
 
 _SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)
@@ -200,10 +206,10 @@ class TrackingStore:
         return isinstance(error, GroupConflict)
 
     def insert_events(
-        self, rows: Sequence[tuple[Any, ...]], *, all_new: bool = False
+        self, rows: Sequence[EventRow], *, all_new: bool = False
     ) -> set[tuple[str, str]] | None:
         """Insert events, skipping any their visit already has (same browser event id);
-        returns None when every one was inserted, else the (session id, browser id) of those
+        returns None when every one was inserted, else the (visit id, event id) of those
         that were. With ``all_new`` the caller counts on every event being new: a store may
         then return None before it knows, and raise GroupConflict (here or at commit) if
         some were not."""
@@ -229,10 +235,10 @@ class TrackingStore:
         state.ended_at = self._time(state.ended_at) if state.ended_at is not None else None
         return state
 
-    def load_visits(self, session_ids: Sequence[str]) -> dict[str, VisitState]:
+    def load_visits(self, visit_ids: Sequence[str]) -> dict[str, VisitState]:
         found: dict[str, VisitState] = {}
-        for start in range(0, len(session_ids), _IN_CHUNK):
-            chunk = session_ids[start : start + _IN_CHUNK]
+        for start in range(0, len(visit_ids), _IN_CHUNK):
+            chunk = visit_ids[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             rows = self._fetch(
                 f"SELECT {_VISIT_STATE} FROM sessions WHERE id IN ({marks})"  # noqa: S608
@@ -252,13 +258,12 @@ class TrackingStore:
         )
         return self._state(rows[0]) if rows else None
 
-    def visitor_history(self, site_id: str, visitor_id: str) -> tuple[int, datetime | None]:
-        """How many visits the visitor has had on the site, and when the latest started."""
+    def visitor_history(self, site_id: str, visitor_id: str) -> VisitorHistory:
         ((count, latest),) = self._fetch(
             "SELECT count(*), max(started_at) FROM sessions WHERE site_id = ? AND visitor_id = ?",
             (site_id, visitor_id),
         )
-        return int(count), (self._time(latest) if latest is not None else None)
+        return VisitorHistory(int(count), self._time(latest) if latest is not None else None)
 
     def insert_visits(self, visits: Sequence[VisitState]) -> None:
         rows = []

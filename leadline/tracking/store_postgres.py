@@ -21,6 +21,7 @@ from leadline.tracking.store import (
     EVENT_COLUMN_LIST,
     EVENT_COLUMNS,
     DailyCount,
+    EventRow,
     TrackingStore,
     VisitState,
 )
@@ -49,7 +50,7 @@ class PostgresStore(TrackingStore):
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
         # Transactions are opened and closed by the statements sent (see begin).
         connection = psycopg.connect(conninfo, autocommit=True)
-        # Event rows carry their times as naive UTC text (see event_time).
+        # Times read back come in UTC, as the writer's own clock gives them.
         connection.execute("SET TIME ZONE 'UTC'")
         # Literals of the query text quote as _literal does (the default since PostgreSQL
         # 9.1, made sure of).
@@ -136,7 +137,7 @@ class PostgresStore(TrackingStore):
         self._held.extend(self._bind(statement, row) for row in rows)
 
     def insert_events(
-        self, rows: Sequence[tuple[Any, ...]], *, all_new: bool = False
+        self, rows: Sequence[EventRow], *, all_new: bool = False
     ) -> set[tuple[str, str]] | None:
         if len(rows) >= self.EVENTS_BY_COPY:
             # Many events cost more as one long JSON value, quoted into the query text and
@@ -146,7 +147,7 @@ class PostgresStore(TrackingStore):
             cursor = self.connection.cursor()
             with cursor.copy(f"COPY incoming_events ({EVENT_COLUMN_LIST}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    copy.write_row(msgspec.structs.astuple(row))
             insert, checked = _PG_EVENTS_FROM_COPY
             params: tuple[Any, ...] = ()
         else:
@@ -252,8 +253,9 @@ def _checked(statement: str, what: str) -> str:
     )
 
 
-def _json_rows(rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as one JSON array of arrays (no object per row to build), for ``_records``."""
+def _json_rows(rows: Sequence[Any]) -> str:
+    """Rows (sequences, or structs encoded as arrays) as one JSON array of arrays (no object
+    per row to build), for ``_records``."""
     return _json_encode(rows).decode()
 
 

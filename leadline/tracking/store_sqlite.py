@@ -11,7 +11,37 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from leadline.tracking.store import EVENT_COLUMN_LIST, TrackingStore, event_time
+from leadline.tracking.store import EVENT_COLUMN_LIST, EventRow, TrackingStore
+
+
+class EventTimes:
+    """Times as SQLite's rows carry them: naive UTC text with microseconds, as SQLAlchemy
+    stores them. Each store has its own: times come a second at a time, so the text up to the
+    second is made once per second (a third of isoformat's cost), and the rows of one request
+    share one moment, whose text is made once."""
+
+    __slots__ = ("_moment", "_second", "_second_text", "_text")
+
+    def __init__(self) -> None:
+        self._second: tuple[int, ...] = ()
+        self._second_text = ""
+        self._moment: datetime | None = None
+        self._text = ""
+
+    def text(self, moment: datetime) -> str:
+        if moment is self._moment:
+            return self._text
+        utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        second = (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+        if second != self._second:
+            year, month, day, hour, minute, sec = second
+            self._second = second
+            self._second_text = (
+                f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec:02d}"
+            )
+        self._moment = moment
+        self._text = f"{self._second_text}.{utc.microsecond:06d}"
+        return self._text
 
 
 class SqliteStore(TrackingStore):
@@ -40,9 +70,13 @@ class SqliteStore(TrackingStore):
             connection.execute(f"PRAGMA {pragma}")
         return cls(connection)
 
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self.times = EventTimes()
+
     def value(self, value: Any) -> Any:
         if isinstance(value, datetime):
-            return event_time(value)  # as SQLAlchemy stores times
+            return self.times.text(value)  # as SQLAlchemy stores times
         return value
 
     def _time(self, value: Any) -> Any:
@@ -64,11 +98,25 @@ class SqliteStore(TrackingStore):
             self.connection.execute("ROLLBACK")
 
     def insert_events(
-        self, rows: Sequence[tuple[Any, ...]], *, all_new: bool = False
+        self, rows: Sequence[EventRow], *, all_new: bool = False
     ) -> set[tuple[str, str]] | None:
         # Most events are new: insert them all at once and, only when some were there
         # already, undo that and insert again learning which ones went in.
-        params = rows
+        text = self.times.text
+        params = [
+            (
+                row.workspace_id,
+                row.site_id,
+                row.visit_id,
+                row.client_id,
+                row.type,
+                text(row.occurred_at),
+                text(row.received_at),
+                row.url,
+                row.data,
+            )
+            for row in rows
+        ]
         self.connection.execute("SAVEPOINT events")
         cursor = self.connection.executemany(
             f"INSERT INTO events ({EVENT_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
