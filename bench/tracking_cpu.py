@@ -47,7 +47,7 @@ def request_path(site_key: str, session_id: str, requests: int, rounds: int) -> 
     import msgspec
 
     from bench.ingest_app import NOOP_PATH, app_factory
-    from leadline.tracking import service as tracking
+    from leadline.tracking.prepare import VisitAnswer
 
     app = app_factory()
     body = msgspec.json.encode({"siteKey": site_key, "sessionId": session_id, **EVENT})
@@ -56,11 +56,15 @@ def request_path(site_key: str, session_id: str, requests: int, rounds: int) -> 
 
     async def measure() -> dict[str, float]:
         async with app.router.lifespan_context(app) as state:
+            writer = app.tracking.writer  # type: ignore[attr-defined]
 
             async def answered(work: Any) -> Any:
-                return tracking.VisitAnswer(work.session_id, "visitor", 0, {"accepted": 1})
+                # What the writer's submit does on the event loop before it queues the work.
+                if work.unnamed:
+                    work.name_events(writer.event_ids)
+                return VisitAnswer(work.visit_id, "visitor", 0, {"accepted": 1})
 
-            app.tracking.writer.submit = answered  # type: ignore[attr-defined]
+            writer.submit = answered
             statuses: list[int] = []
 
             async def receive() -> dict[str, Any]:
@@ -110,9 +114,10 @@ def writer(
     from leadline.db import Database
     from leadline.kit.time import utcnow
     from leadline.sites.service import site_by_key
-    from leadline.tracking import service as tracking
-    from leadline.tracking.repository import open_store
+    from leadline.tracking.groups import VisitCache, apply_group
+    from leadline.tracking.prepare import Client, ServerIds, prepare_events, prepare_start
     from leadline.tracking.schemas import EventIn, SessionStart
+    from leadline.tracking.store import open_store
 
     settings = Settings(database_url=url)
 
@@ -125,34 +130,37 @@ def writer(
             await database.dispose()
 
     site = asyncio.run(find())
-    client = tracking.Client("127.0.0.1", HEADERS["User-Agent"], "bench.example")
+    client = Client("127.0.0.1", HEADERS["User-Agent"], "bench.example")
     store = open_store(settings.sync_url)
-    cache = tracking.VisitCache()
+    cache = VisitCache()
     try:
         starts = [
-            tracking.prepare_start(site, SessionStart(siteKey=site_key), client, "s", utcnow())
+            prepare_start(site, SessionStart(siteKey=site_key), client, "s", utcnow())
             for _ in range(group)
         ]
         store.begin()
-        started = tracking.apply_group(store, starts, utcnow(), cache)
+        started = apply_group(store, starts, utcnow(), cache)
         store.commit()
         cache.keep(started.visits)
-        session_ids = [answer.session_id for answer in started.answers]  # type: ignore[union-attr]
+        visit_ids = [answer.session_id for answer in started.answers]  # type: ignore[union-attr]
+        event_ids = ServerIds()
         event = EventIn(type="click", url=str(EVENT["url"]))
 
         def works() -> list[Any]:
             now = utcnow()
-            return [
-                tracking.prepare_events(site, session_id, [event], client, now)
-                for session_id in session_ids
+            prepared = [
+                prepare_events(site, visit_id, [event], client, now) for visit_id in visit_ids
             ]
+            for work in prepared:
+                work.name_events(event_ids)  # as the writer's submit does
+            return prepared
 
         def applied() -> float:
             batches = [works() for _ in range(groups)]
             started = time.thread_time()
             for batch in batches:
                 store.begin()
-                result = tracking.apply_group(store, batch, utcnow(), cache, defer=defer)
+                result = apply_group(store, batch, utcnow(), cache, defer=defer)
                 store.commit()
                 cache.keep(result.visits)
             return (time.thread_time() - started) / (groups * group) * 1e6

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.models import VisitSession
+from leadline.tracking.engagement import engagement
 from leadline.tracking.repository import TrackingRepository
-from leadline.tracking.service import engagement
 
 
 async def visit_of(session: AsyncSession, workspace_id: str, visit_id: str) -> VisitSession | None:

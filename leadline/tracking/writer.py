@@ -14,29 +14,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from leadline.errors import LeadlineError, ServiceUnavailable
 from leadline.kit.time import utcnow
-from leadline.tracking.repository import (
-    SqliteCheckpointer,
-    SqliteStore,
-    TrackingStore,
-    open_store,
-)
-from leadline.tracking.service import (
-    Added,
-    GroupResult,
-    VisitAnswer,
-    VisitCache,
-    Work,
-    apply_group,
-    fold_counts,
-)
+from leadline.tracking.counts import Added, fold_counts
+from leadline.tracking.groups import GroupResult, VisitCache, apply_group
+from leadline.tracking.prepare import EventsWork, ServerIds, VisitAnswer, Work
+from leadline.tracking.store import TrackingStore, open_store
+from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
 
 log = logging.getLogger(__name__)
 
 Result = VisitAnswer | LeadlineError
-Pending = tuple[Work, "asyncio.Future[Result]"]
+
+
+@dataclass(slots=True)
+class Queued:
+    """A request's work waiting for the writer, and the future its answer goes to."""
+
+    work: Work
+    answer: asyncio.Future[Result]
 
 
 class TrackingWriter:
@@ -70,7 +68,7 @@ class TrackingWriter:
         self.fold_after = fold_after
         self.orphans_every = orphans_every
         self._cond = threading.Condition()
-        self._queue: deque[Pending] = deque()
+        self._queue: deque[Queued] = deque()
         self._waiting = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -95,6 +93,8 @@ class TrackingWriter:
         # because what they counted on did not hold (GroupConflict), the groups that deferred
         # counts and the folds that wrote them, and the rows of writers that were gone which
         # this one added to their visits, for the curious.
+        # Ids for the events browsers send without one.
+        self.event_ids = ServerIds()
         self.transactions = 0
         self.requests = 0
         self.stale_groups = 0
@@ -156,7 +156,9 @@ class TrackingWriter:
                     f"{self._waiting} tracking events are waiting to be stored; retry shortly",
                     retry_after=1,
                 )
-            self._queue.append((work, future))
+            if isinstance(work, EventsWork) and work.unnamed:
+                work.name_events(self.event_ids)
+            self._queue.append(Queued(work, future))
             self._waiting += work.size
             self._cond.notify()
         result = await future
@@ -175,7 +177,7 @@ class TrackingWriter:
 
     # ------------------------------------------------------------------ the writer's side
 
-    def _take(self) -> list[Pending] | None:
+    def _take(self) -> list[Queued] | None:
         """The next group; an empty one when pending counts are due to be written and no
         request came; None when stopping and nothing is left."""
         with self._cond:
@@ -189,12 +191,14 @@ class TrackingWriter:
                 self._cond.wait(remaining)
             if not self._queue:
                 return None
-            group: list[Pending] = []
+            group: list[Queued] = []
             taken = 0
-            while self._queue and (not group or taken + self._queue[0][0].size <= self.group_limit):
-                pending = self._queue.popleft()
-                group.append(pending)
-                taken += pending[0].size
+            while self._queue and (
+                not group or taken + self._queue[0].work.size <= self.group_limit
+            ):
+                queued = self._queue.popleft()
+                group.append(queued)
+                taken += queued.work.size
             self._waiting -= taken
             return group
 
@@ -204,7 +208,7 @@ class TrackingWriter:
                 # Connect now, and add what writers that are gone kept apart (_fold_orphans).
                 self._apply([])
             while (group := self._take()) is not None:
-                results = self._apply([work for work, _ in group])
+                results = self._apply([queued.work for queued in group])
                 if not group:
                     continue
                 assert self._loop is not None
@@ -267,7 +271,7 @@ class TrackingWriter:
                     # Undo, forget what it remembered, and apply it again from the database,
                     # writing what is pending as well.
                     store.rollback()
-                    self._visits.forget(work.session_id for work in works if work.session_id)
+                    self._visits.forget(work.visit_id for work in works if work.visit_id)
                     self._visits.forget(self._pending)
                     self.stale_groups += 1
                     defer = False
@@ -292,12 +296,12 @@ class TrackingWriter:
 
     def _committed(self, result: GroupResult, deferred: bool) -> None:
         if deferred:
-            for session_id in result.settled:
-                self._pending.pop(session_id, None)
-            for session_id, added in result.deferred.items():
-                known = self._pending.get(session_id)
+            for visit_id in result.settled:
+                self._pending.pop(visit_id, None)
+            for visit_id, added in result.deferred.items():
+                known = self._pending.get(visit_id)
                 if known is None:
-                    self._pending[session_id] = added
+                    self._pending[visit_id] = added
                 else:
                     known.merge(added)
             if result.deferred:
@@ -372,7 +376,7 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("the tracking data could not be stored; retry shortly", retry_after=5)
 
 
-def _answer(group: list[Pending], results: list[Result]) -> None:
-    for (_, future), result in zip(group, results, strict=True):
-        if not future.done():  # the request may have been cancelled meanwhile
-            future.set_result(result)
+def _answer(group: list[Queued], results: list[Result]) -> None:
+    for queued, result in zip(group, results, strict=True):
+        if not queued.answer.done():  # the request may have been cancelled meanwhile
+            queued.answer.set_result(result)

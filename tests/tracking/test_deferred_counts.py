@@ -13,7 +13,8 @@ import pytest
 
 from leadline.config import Settings
 from leadline.kit.time import utcnow
-from leadline.tracking import service as tracking
+from leadline.tracking import counts, engagement
+from leadline.tracking import prepare as tracking
 from leadline.tracking.schemas import SessionEnd, SessionStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
@@ -54,9 +55,9 @@ def _visit(settings: Settings, session_id: str) -> dict[str, Any]:
     return row
 
 
-def _kept_apart(settings: Settings) -> dict[str, tracking.Added]:
+def _kept_apart(settings: Settings) -> dict[str, counts.Added]:
     rows = fetch_rows(settings, "SELECT counts FROM visit_counts")
-    return tracking.read_counts(row["counts"] for row in rows)
+    return counts.read_counts(row["counts"] for row in rows)
 
 
 def _stored(settings: Settings, session_id: str) -> int:
@@ -96,7 +97,7 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
     row = _visit(settings, session_id)
     assert (row["events"], row["clicks"]) == (3, 3)
     assert row["revision"] == before["revision"] + 1
-    score, label = tracking.engagement(
+    score, label = engagement.engagement(
         row["duration_ms"], row["max_scroll"], row["clicks"], row["earlier_visits"]
     )
     assert (row["engagement_score"], row["engagement_label"]) == (score, label)
@@ -116,7 +117,7 @@ def test_once_counts_wait_a_small_group_keeps_its_own_apart_too(settings: Settin
     visit), and stopping the writer writes them all."""
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
-    async def scenario() -> tuple[TrackingWriter, str, int, dict[str, tracking.Added]]:
+    async def scenario() -> tuple[TrackingWriter, str, int, dict[str, counts.Added]]:
         async with running(
             settings.sync_url, capacity=1_000, defer_from=3, fold_after=60.0
         ) as writer:
@@ -158,7 +159,7 @@ def test_once_counts_wait_a_small_group_keeps_its_own_apart_too(settings: Settin
 def test_an_end_writes_its_visit_with_what_was_kept_apart(settings: Settings) -> None:
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
-    async def scenario() -> tuple[TrackingWriter, str, Any, dict[str, tracking.Added]]:
+    async def scenario() -> tuple[TrackingWriter, str, Any, dict[str, counts.Added]]:
         async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
             visit = await writer.submit(
                 tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
@@ -189,7 +190,7 @@ def test_a_visit_written_while_others_wait_is_taken_back_out_of_the_rows(
     every row to the visits, as a writer that finds them orphaned does, counts nothing twice."""
     site = _site(settings, make_site(settings, "acme", "shop.example"))
 
-    async def scenario() -> tuple[str, str, dict[str, tracking.Added], dict[str, tracking.Added]]:
+    async def scenario() -> tuple[str, str, dict[str, counts.Added], dict[str, counts.Added]]:
         async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
             first, second = [
                 await writer.submit(
@@ -294,7 +295,8 @@ def test_the_orphan_check_takes_gone_writers_rows_on_either_side_of_its_own_key(
     taken; its own rows and a live writer's stay. With only its own rows there, it takes none."""
     import psycopg
 
-    from leadline.tracking.repository import _WRITER_LOCKS, PostgresStore, open_store
+    from leadline.tracking.store import open_store
+    from leadline.tracking.store_postgres import _WRITER_LOCKS, PostgresStore
 
     store = open_store(settings.sync_url)
     assert isinstance(store, PostgresStore)
@@ -345,11 +347,11 @@ def test_the_orphan_check_takes_gone_writers_rows_on_either_side_of_its_own_key(
 def test_counts_kept_apart_add_up_and_take_back() -> None:
     seen = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
     later = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
-    first = tracking.Added(3, 1, 2, 40, seen)
-    second = tracking.Added(2, 0, 2, 20, later)
-    text = tracking.counts_json(
-        [("v1", first), ("v2", second), ("v1", tracking.Added(1, 1, 0, 70, later))]
+    first = counts.Added(3, 1, 2, 40, seen)
+    second = counts.Added(2, 0, 2, 20, later)
+    text = counts.counts_json(
+        [("v1", first), ("v2", second), ("v1", counts.Added(1, 1, 0, 70, later))]
     )
-    sums = tracking.read_counts([text, tracking.counts_json([("v1", first.undone())])])
-    assert sums["v1"] == tracking.Added(1, 1, 0, 70, later)
+    sums = counts.read_counts([text, counts.counts_json([("v1", first.undone())])])
+    assert sums["v1"] == counts.Added(1, 1, 0, 70, later)
     assert sums["v2"] == second

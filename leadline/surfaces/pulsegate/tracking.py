@@ -35,7 +35,7 @@ from leadline.kit.time import utcnow
 from leadline.sites.cache import SiteCache
 from leadline.sites.service import SiteInfo, page_host
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
-from leadline.tracking import service as tracking
+from leadline.tracking import prepare as tracking
 from leadline.tracking.enrich import country
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from leadline.app import create_app
 from leadline.config import Settings
-from leadline.tracking.service import engagement
+from leadline.tracking.engagement import engagement
 from tests.fixtures.factories import fetch_rows, make_site
 
 ORIGIN = {"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 (X11; Linux) Firefox/140"}
