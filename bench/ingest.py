@@ -440,11 +440,11 @@ def start_visits(base: str, site_key: str, count: int) -> list[str]:
     return ids
 
 
-def write_bodies(path: Path, site_key: str, session_ids: list[str], batch: int) -> Path:
+def write_bodies(path: Path, site_key: str, visit_ids: list[str], batch: int) -> Path:
     """One request body per visit: a single event, or a batch of ``batch`` events."""
     lines = []
-    for session_id in session_ids:
-        body: dict[str, Any] = {"siteKey": site_key, "sessionId": session_id}
+    for visit_id in visit_ids:
+        body: dict[str, Any] = {"siteKey": site_key, "sessionId": visit_id}
         if batch == 1:
             body.update(EVENT)
         else:
@@ -649,9 +649,9 @@ def run_backend(
         log = work / "server.log"
         with server(processes, tools, env, log) as (base, pid):
             meter = CpuMeter(pid, database=backend == "postgresql")
-            session_ids = start_visits(base, site_key, args.visits)
-            print(f"[{backend}] site {site_key}, {len(session_ids)} visits started", flush=True)
-            single = write_bodies(work / "single.txt", site_key, session_ids, 1)
+            visit_ids = start_visits(base, site_key, args.visits)
+            print(f"[{backend}] site {site_key}, {len(visit_ids)} visits started", flush=True)
+            single = write_bodies(work / "single.txt", site_key, visit_ids, 1)
             targets = []
             if "noop" in args.routes:
                 targets.append(
@@ -665,7 +665,7 @@ def run_backend(
             if "single" in args.routes:
                 targets.append(Target("POST /track/event", base + "/track/event", single, 1))
             for size in (size for size in (10, 100) if f"batch{size}" in args.routes):
-                bodies = write_bodies(work / f"batch{size}.txt", site_key, session_ids, size)
+                bodies = write_bodies(work / f"batch{size}.txt", site_key, visit_ids, size)
                 targets.append(
                     Target(
                         f"POST /track/events/batch ({size})",

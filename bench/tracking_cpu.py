@@ -43,14 +43,14 @@ def best_of(rounds: int, run: Callable[[], float]) -> float:
     return min(run() for _ in range(rounds))
 
 
-def request_path(site_key: str, session_id: str, requests: int, rounds: int) -> dict[str, float]:
+def request_path(site_key: str, visit_id: str, requests: int, rounds: int) -> dict[str, float]:
     import msgspec
 
     from bench.ingest_app import NOOP_PATH, app_factory
     from leadline.tracking.prepare import VisitAnswer
 
     app = app_factory()
-    body = msgspec.json.encode({"siteKey": site_key, "sessionId": session_id, **EVENT})
+    body = msgspec.json.encode({"siteKey": site_key, "sessionId": visit_id, **EVENT})
     headers = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()]
     headers.append((b"content-length", str(len(body)).encode()))
 
@@ -116,7 +116,7 @@ def writer(
     from leadline.sites.service import site_by_key
     from leadline.tracking.groups import VisitCache, apply_group
     from leadline.tracking.prepare import Client, ServerIds, prepare_events, prepare_start
-    from leadline.tracking.schemas import EventIn, SessionStart
+    from leadline.tracking.schemas import EventIn, VisitStart
     from leadline.tracking.store import open_store
 
     settings = Settings(database_url=url)
@@ -135,14 +135,14 @@ def writer(
     cache = VisitCache()
     try:
         starts = [
-            prepare_start(site, SessionStart(siteKey=site_key), client, "s", utcnow())
+            prepare_start(site, VisitStart(siteKey=site_key), client, "s", utcnow())
             for _ in range(group)
         ]
         store.begin()
         started = apply_group(store, starts, utcnow(), cache)
         store.commit()
         cache.keep(started.visits)
-        visit_ids = [answer.session_id for answer in started.answers]  # type: ignore[union-attr]
+        visit_ids = [answer.visit_id for answer in started.answers]  # type: ignore[union-attr]
         event_ids = ServerIds()
         event = EventIn(type="click", url=str(EVENT["url"]))
 

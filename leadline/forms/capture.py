@@ -283,9 +283,7 @@ def _submission_row(
     )
 
 
-def _new_lead_data(
-    submission: Submission, contact: _Contact, visit: Visit | None
-) -> LeadCreate:
+def _new_lead_data(submission: Submission, contact: _Contact, visit: Visit | None) -> LeadCreate:
     """The lead a submission makes: fields named like attribution are its attribution (over
     what the sender knew), the rest not on a lead's own columns its custom data."""
     fields = submission.fields

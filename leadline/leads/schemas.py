@@ -136,9 +136,7 @@ class LeadCreate(LeadAttribution):
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     custom: Annotated[LongText | None, BeforeValidator(_custom)] = None
     note: LongText | None = None
-    visit_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = (
-        None
-    )
+    visit_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     value: Money = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
     conversion_name: ShortText | None = None

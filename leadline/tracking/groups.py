@@ -239,13 +239,13 @@ class _Group:
         self.started[key] = visit
         self.new.append(visit)
         if visit.bot_reason:
-            self._count(visit, "bot", visit.bot_reason, sessions=1)
+            self._count(visit, "bot", visit.bot_reason, visits=1)
         else:
             first_today = last_start is None or last_start.astimezone(UTC).date() < self.day
             visitors = int(first_today)
-            self._count(visit, "total", "", sessions=1, visitors=visitors)
+            self._count(visit, "total", "", visits=1, visitors=visitors)
             for dimension, value in work.dimensions.items():
-                self._count(visit, dimension, value, sessions=1, visitors=visitors)
+                self._count(visit, dimension, value, visits=1, visitors=visitors)
             self._touch(visit, work)
         return VisitAnswer(visit.id, work.visitor_id, self.millis, {})
 
@@ -335,7 +335,7 @@ class _Group:
         dimension: str,
         value: str,
         *,
-        sessions: int = 0,
+        visits: int = 0,
         visitors: int = 0,
         page_views: int = 0,
         events: int = 0,
@@ -346,7 +346,7 @@ class _Group:
             counts = self.daily[key] = DailyCount(
                 visit.site_id, visit.workspace_id, self.day, dimension, value
             )
-        counts.sessions += sessions
+        counts.visits += visits
         counts.visitors += visitors
         counts.page_views += page_views
         counts.events += events

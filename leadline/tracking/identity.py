@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 
-from leadline.tracking.schemas import SessionStart
+from leadline.tracking.schemas import VisitStart
 
 # An id the browser may keep for itself.
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
@@ -23,7 +23,7 @@ def cookieless_visitor(secret: str, site_id: str, ip: str, user_agent: str, day:
 
 
 def consent_flags(
-    start: SessionStart, *, dnt: bool = False, gpc: bool = False
+    start: VisitStart, *, dnt: bool = False, gpc: bool = False
 ) -> tuple[dict[str, bool | None], str]:
     """The four Consent Mode flags of a visit and where they came from. ``dnt`` and ``gpc`` are
     privacy signals the browser sent and the site honours: Do Not Track refuses everything,
@@ -36,7 +36,7 @@ def consent_flags(
     return flags, source
 
 
-def _stated_consent(start: SessionStart) -> tuple[dict[str, bool | None], str]:
+def _stated_consent(start: VisitStart) -> tuple[dict[str, bool | None], str]:
     consent = start.consent
     if consent is None:
         return dict.fromkeys(_CONSENT_NAMES), "none"

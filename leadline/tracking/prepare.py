@@ -34,7 +34,7 @@ from leadline.tracking.identity import (
     cookieless_visitor,
     fingerprint_ids,
 )
-from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
+from leadline.tracking.schemas import EventIn, VisitEnd, VisitStart
 from leadline.tracking.store import EventRow
 
 # The largest ``data`` one event may carry, as JSON.
@@ -58,7 +58,7 @@ class Client:
 
 @dataclass(slots=True)
 class VisitAnswer:
-    session_id: str
+    visit_id: str
     visitor_id: str
     timestamp: int
     extra: dict[str, Any]
@@ -169,7 +169,7 @@ Work = StartWork | EventsWork | EndWork
 
 
 def prepare_start(
-    site: SiteInfo, start: SessionStart, client: Client, secret: str, now: datetime
+    site: SiteInfo, start: VisitStart, client: Client, secret: str, now: datetime
 ) -> StartWork:
     check_origin(site, client)
     flags, source = consent_flags(
@@ -313,7 +313,7 @@ class ServerIds:
         return hex(next(self.counter))[2:] + self.tag
 
 
-def prepare_end(site: SiteInfo, end: SessionEnd, client: Client) -> EndWork:
+def prepare_end(site: SiteInfo, end: VisitEnd, client: Client) -> EndWork:
     check_origin(site, client)
     return EndWork(site, end.sessionId, end.durationMs, end.maxScroll, end.clicks)
 

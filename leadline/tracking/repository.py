@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Select, delete, select
 
 from leadline.db import Repository
-from leadline.models import TrackedEvent, VisitSession
+from leadline.models import TrackedEvent, Visit
 
 
 class TrackingRepository(Repository):
@@ -32,19 +32,17 @@ class TrackingRepository(Repository):
         )
         return result.rowcount if isinstance(result, CursorResult) else 0
 
-    async def visit(self, workspace_id: str, visit_id: str) -> VisitSession | None:
-        found: VisitSession | None = await self.session.scalar(
-            select(VisitSession).where(
-                VisitSession.workspace_id == workspace_id, VisitSession.id == visit_id
-            )
+    async def visit(self, workspace_id: str, visit_id: str) -> Visit | None:
+        found: Visit | None = await self.session.scalar(
+            select(Visit).where(Visit.workspace_id == workspace_id, Visit.id == visit_id)
         )
         return found
 
-    async def latest_visit_of(self, site_id: str, visitor_id: str) -> VisitSession | None:
-        found: VisitSession | None = await self.session.scalar(
-            select(VisitSession)
-            .where(VisitSession.site_id == site_id, VisitSession.visitor_id == visitor_id)
-            .order_by(VisitSession.started_at.desc())
+    async def latest_visit_of(self, site_id: str, visitor_id: str) -> Visit | None:
+        found: Visit | None = await self.session.scalar(
+            select(Visit)
+            .where(Visit.site_id == site_id, Visit.visitor_id == visitor_id)
+            .order_by(Visit.started_at.desc())
             .limit(1)
         )
         return found

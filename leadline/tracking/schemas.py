@@ -28,7 +28,7 @@ class GoogleIds(Struct, forbid_unknown_fields=False):
     sessionId: Short | None = None
 
 
-class SessionStart(Struct, forbid_unknown_fields=False):
+class VisitStart(Struct, forbid_unknown_fields=False):
     siteKey: Key
     url: Annotated[str, Meta(max_length=8192)] = ""
     referrer: Text = ""
@@ -68,7 +68,7 @@ class EventBatch(Struct, forbid_unknown_fields=False):
     events: Annotated[list[EventIn], Meta(min_length=1, max_length=MAX_BATCH)]
 
 
-class SessionEnd(Struct, forbid_unknown_fields=False):
+class VisitEnd(Struct, forbid_unknown_fields=False):
     siteKey: Key
     sessionId: Key
     durationMs: Annotated[int, Meta(ge=0, le=10**9)] | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from leadline.models import VisitSession
+from leadline.models import Visit
 
 
 @dataclass
@@ -77,15 +77,15 @@ class DailyCount:
     day: date
     dimension: str
     value: str
-    sessions: int = 0
+    visits: int = 0
     visitors: int = 0
     page_views: int = 0
     events: int = 0
 
 
 class EventRow(msgspec.Struct, array_like=True, gc=False):
-    """An event as the writer inserts it, its fields in the order of ``EVENT_COLUMNS``
-    (``visit_id`` is the column ``session_id``). Encoded as an array, so that the PostgreSQL
+    """An event as the writer inserts it, its fields in the order of ``EVENT_COLUMNS``.
+    Encoded as an array, so that the PostgreSQL
     store sends a group's rows as one JSON array of arrays as they are; it holds only text and
     times, so the cyclic collector need not track it. ``client_id`` is empty until the writer
     names an event the browser sent without an id (``EventsWork.unnamed``)."""
@@ -110,7 +110,7 @@ _VISIT_STATE = (
 EVENT_COLUMNS = (
     "workspace_id",
     "site_id",
-    "session_id",
+    "visit_id",
     "client_id",
     "type",
     "occurred_at",
@@ -121,7 +121,7 @@ EVENT_COLUMNS = (
 EVENT_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
 
-_SESSION_COLUMNS = tuple(column.name for column in VisitSession.__table__.columns)
+_VISIT_COLUMNS = tuple(column.name for column in Visit.__table__.columns)
 COUNTERS = (
     "last_seen_at",
     "ended_at",
@@ -142,7 +142,7 @@ DAILY_NAMES = (
     "dimension",
     "value",
     "workspace_id",
-    "sessions",
+    "visits",
     "visitors",
     "page_views",
     "events",
@@ -150,7 +150,7 @@ DAILY_NAMES = (
 DAILY_COLUMN_LIST = ", ".join(DAILY_NAMES)
 DAILY_ADD = (
     "ON CONFLICT (site_id, day, dimension, value) DO UPDATE SET"
-    " sessions = tracking_daily.sessions + excluded.sessions,"
+    " visits = tracking_daily.visits + excluded.visits,"
     " visitors = tracking_daily.visitors + excluded.visitors,"
     " page_views = tracking_daily.page_views + excluded.page_views,"
     " events = tracking_daily.events + excluded.events"
@@ -241,7 +241,7 @@ class TrackingStore:
             chunk = visit_ids[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             rows = self._fetch(
-                f"SELECT {_VISIT_STATE} FROM sessions WHERE id IN ({marks})"  # noqa: S608
+                f"SELECT {_VISIT_STATE} FROM visits WHERE id IN ({marks})"  # noqa: S608
                 f" ORDER BY id{self.lock_rows}",
                 chunk,
             )
@@ -251,7 +251,7 @@ class TrackingStore:
     def latest_visit(self, site_id: str, visitor_id: str, since: datetime) -> VisitState | None:
         """The visitor's newest visit among those seen since ``since``."""
         rows = self._fetch(
-            f"SELECT {_VISIT_STATE} FROM sessions"  # noqa: S608
+            f"SELECT {_VISIT_STATE} FROM visits"  # noqa: S608
             " WHERE site_id = ? AND visitor_id = ? AND last_seen_at >= ?"
             f" ORDER BY started_at DESC LIMIT 1{self.lock_rows}",
             (site_id, visitor_id, since),
@@ -260,7 +260,7 @@ class TrackingStore:
 
     def visitor_history(self, site_id: str, visitor_id: str) -> VisitorHistory:
         ((count, latest),) = self._fetch(
-            "SELECT count(*), max(started_at) FROM sessions WHERE site_id = ? AND visitor_id = ?",
+            "SELECT count(*), max(started_at) FROM visits WHERE site_id = ? AND visitor_id = ?",
             (site_id, visitor_id),
         )
         return VisitorHistory(int(count), self._time(latest) if latest is not None else None)
@@ -279,9 +279,9 @@ class TrackingStore:
                 revision=visit.revision,
                 **{name: getattr(visit, name) for name in COUNTERS},
             )
-            rows.append([row.get(name) for name in _SESSION_COLUMNS])
-        marks = ", ".join("?" * len(_SESSION_COLUMNS))
-        statement = f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+            rows.append([row.get(name) for name in _VISIT_COLUMNS])
+        marks = ", ".join("?" * len(_VISIT_COLUMNS))
+        statement = f"INSERT INTO visits ({', '.join(_VISIT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
         self._many(statement, rows)
 
     def update_visits(self, visits: Sequence[VisitState]) -> None:
@@ -292,7 +292,7 @@ class TrackingStore:
         cursor = self.connection.cursor()
         cursor.executemany(
             self.sql(
-                f"UPDATE sessions SET {assignments}, revision = revision + 1"  # noqa: S608
+                f"UPDATE visits SET {assignments}, revision = revision + 1"  # noqa: S608
                 " WHERE id = ? AND revision = ?"
             ),
             [
@@ -342,7 +342,7 @@ class TrackingStore:
                 c.dimension,
                 c.value,
                 c.workspace_id,
-                c.sessions,
+                c.visits,
                 c.visitors,
                 c.page_views,
                 c.events,

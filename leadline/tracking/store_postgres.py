@@ -281,7 +281,7 @@ _json_encode = msgspec.json.Encoder().encode
 _EVENT_TYPES = _typed(EVENT_COLUMNS, dict.fromkeys(("occurred_at", "received_at"), "timestamptz"))
 _DAILY_TYPES = _typed(
     DAILY_NAMES,
-    {"day": "date", **dict.fromkeys(("sessions", "visitors", "page_views", "events"), "integer")},
+    {"day": "date", **dict.fromkeys(("visits", "visitors", "page_views", "events"), "integer")},
 )
 # In the order of _VISIT_TYPES.
 _VISIT_NAMES = ("id", "revision", *COUNTERS)
@@ -301,12 +301,12 @@ _VISIT_TYPES = _typed(
 # PostgresStore's statements, made once. Each insert of events comes plain (its rows are
 # read back) and checked (every one must be new, see _checked).
 _EVENTS_INSERT = f"INSERT INTO events ({EVENT_COLUMN_LIST}) SELECT {EVENT_COLUMN_LIST}"
-_EVENTS_SKIP = " ON CONFLICT (client_id, session_id) DO NOTHING RETURNING session_id, client_id"
+_EVENTS_SKIP = " ON CONFLICT (client_id, visit_id) DO NOTHING RETURNING visit_id, client_id"
 _STORED_ALREADY = "an event was stored already"
 _FROM_JSON = f"{_EVENTS_INSERT} FROM {_records(_EVENT_TYPES)} AS e{_EVENTS_SKIP}"
 _FROM_COPY = f"{_EVENTS_INSERT} FROM incoming_events{_EVENTS_SKIP}"
 _UPDATE_VISITS = _checked(
-    "UPDATE sessions AS s SET "  # noqa: S608
+    "UPDATE visits AS s SET "  # noqa: S608
     + ", ".join(f"{name} = v.{name}" for name in COUNTERS)
     + f", revision = s.revision + 1 FROM {_records(_VISIT_TYPES)} AS v"
     " WHERE s.id = v.id AND s.revision = v.revision RETURNING s.id",

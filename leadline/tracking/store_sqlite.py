@@ -120,7 +120,7 @@ class SqliteStore(TrackingStore):
         self.connection.execute("SAVEPOINT events")
         cursor = self.connection.executemany(
             f"INSERT INTO events ({EVENT_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (client_id, session_id) DO NOTHING",
+            " ON CONFLICT (client_id, visit_id) DO NOTHING",
             params,
         )
         if cursor.rowcount == len(rows):
@@ -134,8 +134,8 @@ class SqliteStore(TrackingStore):
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             cursor = self.connection.execute(
                 f"INSERT INTO events ({EVENT_COLUMN_LIST}) VALUES {values}"  # noqa: S608
-                " ON CONFLICT (client_id, session_id) DO NOTHING"
-                " RETURNING session_id, client_id",
+                " ON CONFLICT (client_id, visit_id) DO NOTHING"
+                " RETURNING visit_id, client_id",
                 [value for row in chunk for value in row],
             )
             inserted.update((str(s), str(c)) for s, c in cursor.fetchall())

@@ -1,4 +1,4 @@
-"""Tracking's jobs: removing raw events past their retention (sessions are kept)."""
+"""Tracking's jobs: removing raw events past their retention (visits are kept)."""
 
 from __future__ import annotations
 

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import VisitSession
+from leadline.models import Visit
 from leadline.tracking.engagement import engagement
 from leadline.tracking.repository import TrackingRepository
 
 
-async def visit_of(session: AsyncSession, workspace_id: str, visit_id: str) -> VisitSession | None:
+async def visit_of(session: AsyncSession, workspace_id: str, visit_id: str) -> Visit | None:
     """The workspace's tracked visit ``visit_id``, if there is one."""
     return await TrackingRepository(session).visit(workspace_id, visit_id)
 
 
-async def latest_visit_of(
-    session: AsyncSession, site_id: str, visitor_id: str
-) -> VisitSession | None:
+async def latest_visit_of(session: AsyncSession, site_id: str, visitor_id: str) -> Visit | None:
     """The visitor's latest visit to the site."""
     return await TrackingRepository(session).latest_visit_of(site_id, visitor_id)
 
 
-def engagement_now(visit: VisitSession) -> tuple[int, str]:
+def engagement_now(visit: Visit) -> tuple[int, str]:
     """The visit's engagement score and label as of now (reference 3.4): an open visit counts
     its time so far."""
     elapsed = int((visit.last_seen_at - visit.started_at).total_seconds() * 1000)

@@ -246,7 +246,7 @@ def test_a_form_is_rendered_accessible_and_its_submission_becomes_a_lead(
     assert not any(name.startswith("__") or name in ("siteKey", "formId") for name in sent)
     assert (row["outcome"], row["form_id"], row["project"]) == ("created", "enquiry", "hill")
     assert row["site_id"] is not None
-    assert (row["visitor_id"], row["session_id"]) == (None, None)
+    assert (row["visitor_id"], row["visit_id"]) == (None, None)
     assert row["time_to_submit_ms"] > 0
     assert "no_tracking_session" in json.loads(row["suspicion_reasons"])
     assert reported(page) == ([], [])
@@ -271,7 +271,7 @@ def test_pulse_js_tracks_the_visit_and_its_form_carries_it_to_the_lead(
     page.goto(f"{url}?gclid=TeSt-gclid_1&utm_source=google&utm_medium=cpc&utm_campaign=spring")
     assert page.evaluate("window.rendered") is True
     page.wait_for_function("PulseGate.getSessionId() && PulseGate.getVisitorId()")
-    session_id, visitor_id = page.evaluate("[PulseGate.getSessionId(), PulseGate.getVisitorId()]")
+    visit_id, visitor_id = page.evaluate("[PulseGate.getSessionId(), PulseGate.getVisitorId()]")
     assert page.evaluate("PulseGate === PulseGateSession")
     # A single-page app moves on: the landing URL the tracker saw still carries the click.
     page.evaluate("history.pushState({}, '', '/contact')")
@@ -280,7 +280,7 @@ def test_pulse_js_tracks_the_visit_and_its_form_carries_it_to_the_lead(
     fill_by_keyboard(page)
     page.wait_for_url(thanks)
     body = last_post(page)
-    assert (body["__session_id"], body["__visitor_id"]) == (session_id, visitor_id)
+    assert (body["__session_id"], body["__visitor_id"]) == (visit_id, visitor_id)
     assert (body["siteKey"], body["formId"], body["__pg_hp"]) == (site, "enquiry", "")
     assert body["__pg_tts"] > 0
 
@@ -304,9 +304,9 @@ def test_pulse_js_tracks_the_visit_and_its_form_carries_it_to_the_lead(
         "google",
         "spring",
     )
-    assert (row["visitor_id"], row["session_id"]) == (visitor_id, session_id)
-    (visit,) = fetch_rows(settings, "SELECT id, visitor_id FROM sessions")
-    assert (visit["id"], visit["visitor_id"]) == (session_id, visitor_id)
+    assert (row["visitor_id"], row["visit_id"]) == (visitor_id, visit_id)
+    (visit,) = fetch_rows(settings, "SELECT id, visitor_id FROM visits")
+    assert (visit["id"], visit["visitor_id"]) == (visit_id, visitor_id)
     assert "no_tracking_session" not in json.loads(row["suspicion_reasons"])
 
 

@@ -85,8 +85,8 @@ def visit(page: Page, url: str) -> str:
     page.add_init_script(WATCH)
     page.goto(url + LANDING)
     page.wait_for_function("OCT.getSessionId()")
-    session_id: str = page.evaluate("OCT.getSessionId()")
-    return session_id
+    visit_id: str = page.evaluate("OCT.getSessionId()")
+    return visit_id
 
 
 def assert_attributed(lead: dict[str, Any]) -> None:
@@ -117,7 +117,7 @@ def test_a_form_of_the_site_is_captured_as_it_is_sent_and_becomes_a_lead(
     url = pixel_page(
         page_server, server, site, FORM.format(action=thanks), **{"data-forms": "true"}
     )
-    session_id = visit(page, url)
+    visit_id = visit(page, url)
     page.wait_for_function("OCT._pf.on")  # /pf.js came at once, for data-forms
     page.get_by_label("Name").fill("  Ada Lovelace ")
     page.get_by_label("Email").fill("ada@example.com")
@@ -144,7 +144,7 @@ def test_a_form_of_the_site_is_captured_as_it_is_sent_and_becomes_a_lead(
         "formIdentifier": "enquiry",
         "path": url.removeprefix(page_server.base_url),
         "title": "Flats for sale",
-        "sessionId": session_id,
+        "sessionId": visit_id,
         "domain": page_server.base_url,
     }
 
@@ -155,14 +155,14 @@ def test_a_form_of_the_site_is_captured_as_it_is_sent_and_becomes_a_lead(
         "020 7946 0000",
     )
     assert_attributed(lead)
-    assert lead["sessionId"] == session_id
+    assert lead["sessionId"] == visit_id
     assert custom(lead) == {"newsletter": "yes"}
     (row,) = submissions(settings)
     assert json.loads(row["fields"]) == body["fields"]
-    assert (row["outcome"], row["form_id"], row["session_id"]) == (
+    assert (row["outcome"], row["form_id"], row["visit_id"]) == (
         "created",
         "enquiry",
-        session_id,
+        visit_id,
     )
     assert row["lead_id"] == lead["id"]
     assert_no_secrets(json.dumps(lead), json.dumps(row, default=str))
@@ -172,7 +172,7 @@ def test_submit_lead_form_sends_a_lead_by_hand(
     page: Page, page_server: PageServer, server: str, settings: Settings, site: str
 ) -> None:
     url = pixel_page(page_server, server, site, FORM.format(action="#"))
-    session_id = visit(page, url)
+    visit_id = visit(page, url)
     # Without data-forms /pf.js is not loaded until the page asks for it.
     assert page.evaluate("document.querySelector('script[src$=\"/pf.js\"]')") is None
     assert page.evaluate("OCT.submitLeadForm({})") is False
@@ -197,7 +197,7 @@ def test_submit_lead_form_sends_a_lead_by_hand(
         "email": "grace@example.com",
         "interest": "flats | houses",
     }
-    assert (row["form_id"], row["session_id"]) == ("callback", session_id)
+    assert (row["form_id"], row["visit_id"]) == ("callback", visit_id)
     (beacon,) = beacons(page)
     assert json.loads(beacon["body"])["title"] == "Call me back"
     assert_no_secrets(beacon["body"], json.dumps(lead), json.dumps(row, default=str))
@@ -247,4 +247,4 @@ def test_a_page_on_another_host_gets_nothing_stored(
     page.wait_for_timeout(300)
     assert submissions(settings) == []
     assert leads(server, settings) == []
-    assert fetch_rows(settings, "SELECT id FROM sessions") == []  # refused as well
+    assert fetch_rows(settings, "SELECT id FROM visits") == []  # refused as well

@@ -27,8 +27,8 @@ def server(settings: Settings) -> Iterator[str]:
         yield base
 
 
-def sessions(settings: Settings) -> list[dict[str, Any]]:
-    return fetch_rows(settings, "SELECT * FROM sessions ORDER BY started_at")
+def visits(settings: Settings) -> list[dict[str, Any]]:
+    return fetch_rows(settings, "SELECT * FROM visits ORDER BY started_at")
 
 
 def events(settings: Settings) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def test_a_visit_with_consent_is_stored_with_its_attribution(
     landing = visit(page, page_server, server, site, "granted")
 
     ended = eventually(
-        lambda: [row for row in sessions(settings) if row["ended_at"] is not None] or None
+        lambda: [row for row in visits(settings) if row["ended_at"] is not None] or None
     )
     (row,) = ended
     assert (row["gclid"], row["utm_source"], row["utm_campaign"]) == (
@@ -87,7 +87,7 @@ def test_a_visit_without_consent_leaves_nothing_in_the_browser(
         f"{server}/tracker.js", {"data-site-key": site, "data-consent-mode": "denied"}, body=BODY
     )
     page.goto(f"{url}?gclid=abc")
-    eventually(lambda: sessions(settings) or None)
+    eventually(lambda: visits(settings) or None)
     page.wait_for_function("window.PulseGateSession.getSessionId() !== null")
     page.click("#cta")
     # A flush sends the click and then saves what consent allows to the browser's storage: once
@@ -101,9 +101,7 @@ def test_a_visit_without_consent_leaves_nothing_in_the_browser(
     assert stored == {"cookie": "", "local": 0, "session": 0}
     assert page.context.cookies() == []
     page.goto("about:blank")
-    (row,) = eventually(
-        lambda: [r for r in sessions(settings) if r["ended_at"] is not None] or None
-    )
+    (row,) = eventually(lambda: [r for r in visits(settings) if r["ended_at"] is not None] or None)
     assert row["visitor_id"].startswith("anon_")  # still counted, cookieless
     assert not row["identified"]
     assert (bool(row["ad_storage"]), bool(row["analytics_storage"])) == (False, False)

@@ -100,7 +100,7 @@ def test_a_submission_from_a_tracked_visit_becomes_an_attributed_lead(
     assert custom["PROJECT"] == "Riverside"
     assert custom["budget"] == "350000"
     (row,) = submissions(settings)
-    assert (row["outcome"], row["project"], row["session_id"]) == (
+    assert (row["outcome"], row["project"], row["visit_id"]) == (
         "created",
         "Riverside",
         visit["session_id"],
@@ -122,7 +122,7 @@ def test_a_session_id_longer_than_a_visit_id_names_no_visit(
     answer = post(client, {**body, "__session_id": "s" * 65})
     assert answer.status_code == 200, answer.text
     (row,) = submissions(settings)
-    assert (row["outcome"], row["session_id"]) == ("created", None)
+    assert (row["outcome"], row["visit_id"]) == ("created", None)
     assert "no_tracking_session" in json.loads(row["suspicion_reasons"])
 
 
@@ -147,14 +147,14 @@ def test_a_submission_naming_only_its_visitor_takes_their_latest_visit(
 
     from sqlalchemy import create_engine, update
 
-    from leadline.models import VisitSession
+    from leadline.models import Visit
 
     engine = create_engine(settings.sync_url)
     try:
         with engine.begin() as conn:
             conn.execute(
-                update(VisitSession)
-                .where(VisitSession.id == first["session_id"])
+                update(Visit)
+                .where(Visit.id == first["session_id"])
                 .values(started_at=datetime(2020, 1, 1, tzinfo=UTC))
             )
     finally:
@@ -172,7 +172,7 @@ def test_a_submission_naming_only_its_visitor_takes_their_latest_visit(
 
     assert answer.status_code == 200, answer.text
     (row,) = submissions(settings)
-    assert (row["outcome"], row["session_id"]) == ("created", latest["session_id"])
+    assert (row["outcome"], row["visit_id"]) == ("created", latest["session_id"])
     assert "no_tracking_session" not in json.loads(row["suspicion_reasons"])
     (lead,) = leads(client, settings)
     assert lead["gclid"] == "G-NEW"

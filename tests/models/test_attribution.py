@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from leadline.leads.import_rows import FIELDS_BY_NAME
 from leadline.leads.schemas import LeadCreate
-from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, VisitSession
+from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS, Lead, Visit
 from leadline.surfaces.octanist.schemas import LEAD_FIELDS, LeadOut
 
 NAMES = (*CLICK_ID_FIELDS, *UTM_FIELDS, *CONSENT_FIELDS)
 
 
 def test_a_visit_and_a_lead_have_a_column_for_every_name() -> None:
-    for model in (VisitSession, Lead):
+    for model in (Visit, Lead):
         columns = set(model.__table__.columns.keys())
         assert set(NAMES) <= columns, model.__name__
 

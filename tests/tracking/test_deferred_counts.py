@@ -15,7 +15,7 @@ from leadline.config import Settings
 from leadline.kit.time import utcnow
 from leadline.tracking import counts, engagement
 from leadline.tracking import prepare as tracking
-from leadline.tracking.schemas import SessionEnd, SessionStart
+from leadline.tracking.schemas import VisitEnd, VisitStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
 from tests.tracking.test_writer import (
@@ -45,12 +45,12 @@ def postgresql_only(settings: Settings) -> None:
 on_postgresql = pytest.mark.usefixtures("postgresql_only")
 
 
-def _visit(settings: Settings, session_id: str) -> dict[str, Any]:
+def _visit(settings: Settings, visit_id: str) -> dict[str, Any]:
     (row,) = fetch_rows(
         settings,
         "SELECT events, page_views, clicks, max_scroll, duration_ms, earlier_visits,"
-        " engagement_score, engagement_label, revision FROM sessions WHERE id = :id",
-        id=session_id,
+        " engagement_score, engagement_label, revision FROM visits WHERE id = :id",
+        id=visit_id,
     )
     return row
 
@@ -60,9 +60,9 @@ def _kept_apart(settings: Settings) -> dict[str, counts.Added]:
     return counts.read_counts(row["counts"] for row in rows)
 
 
-def _stored(settings: Settings, session_id: str) -> int:
+def _stored(settings: Settings, visit_id: str) -> int:
     (row,) = fetch_rows(
-        settings, "SELECT count(*) AS n FROM events WHERE session_id = :id", id=session_id
+        settings, "SELECT count(*) AS n FROM events WHERE visit_id = :id", id=visit_id
     )
     return int(row["n"])
 
@@ -76,25 +76,25 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
             settings.sync_url, capacity=1_000, defer_from=1, fold_after=0.5
         ) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            answer = await writer.submit(_events(site, visit.session_id, 3, "a"))
-            before = _visit(settings, visit.session_id)
+            answer = await writer.submit(_events(site, visit.visit_id, 3, "a"))
+            before = _visit(settings, visit.visit_id)
             kept = _kept_apart(settings)
             assert writer.pending_visits == 1
-            assert kept[visit.session_id].events == 3
+            assert kept[visit.visit_id].events == 3
             waited = time.monotonic()
             while _kept_apart(settings) or writer.pending_visits:
                 assert time.monotonic() - waited < 5, "the counts kept apart were not written"
                 await asyncio.sleep(0.05)
-            return writer, visit.session_id, before, answer
+            return writer, visit.visit_id, before, answer
 
-    writer, session_id, before, answer = asyncio.run(scenario())
+    writer, visit_id, before, answer = asyncio.run(scenario())
     assert answer.extra == {"accepted": 3}
     assert (before["events"], before["clicks"]) == (0, 0)  # the visit's row waited
     assert writer.deferred_groups >= 1
     assert writer.folds == 1
-    row = _visit(settings, session_id)
+    row = _visit(settings, visit_id)
     assert (row["events"], row["clicks"]) == (3, 3)
     assert row["revision"] == before["revision"] + 1
     score, label = engagement.engagement(
@@ -103,11 +103,11 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
     assert (row["engagement_score"], row["engagement_label"]) == (score, label)
     # Scored as of its latest event, not when the fold wrote it (half a second or more later).
     (times,) = fetch_rows(
-        settings, "SELECT started_at, last_seen_at FROM sessions WHERE id = :id", id=session_id
+        settings, "SELECT started_at, last_seen_at FROM visits WHERE id = :id", id=visit_id
     )
     elapsed = times["last_seen_at"] - times["started_at"]
     assert row["duration_ms"] == int(elapsed.total_seconds() * 1000)
-    assert _stored(settings, session_id) == 3
+    assert _stored(settings, visit_id) == 3
 
 
 @on_postgresql
@@ -122,19 +122,19 @@ def test_once_counts_wait_a_small_group_keeps_its_own_apart_too(settings: Settin
             settings.sync_url, capacity=1_000, defer_from=3, fold_after=60.0
         ) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            session_id = visit.session_id
-            await writer.submit(_events(site, session_id, 1, "alone"))
+            visit_id = visit.visit_id
+            await writer.submit(_events(site, visit_id, 1, "alone"))
             assert writer.pending_visits == 0
-            assert _visit(settings, session_id)["events"] == 1
+            assert _visit(settings, visit_id)["events"] == 1
             with writes_blocked(settings):
                 # The first request is taken and waits for the lock; the burst queues behind
                 # it and is taken as one group of three.
-                first = asyncio.create_task(writer.submit(_events(site, session_id, 1, "f")))
+                first = asyncio.create_task(writer.submit(_events(site, visit_id, 1, "f")))
                 await asyncio.sleep(0.3)
                 burst = [
-                    asyncio.create_task(writer.submit(_events(site, session_id, 2, f"b{i}")))
+                    asyncio.create_task(writer.submit(_events(site, visit_id, 2, f"b{i}")))
                     for i in range(3)
                 ]
                 await asyncio.sleep(0.1)
@@ -142,16 +142,16 @@ def test_once_counts_wait_a_small_group_keeps_its_own_apart_too(settings: Settin
             await asyncio.gather(first, *burst)
             assert writer.pending_visits == 1
             deferred = writer.deferred_groups
-            await writer.submit(_events(site, session_id, 1, "small"))
+            await writer.submit(_events(site, visit_id, 1, "small"))
             assert writer.deferred_groups == deferred + 1
             assert writer.folds == 0
-            return writer, session_id, _visit(settings, session_id)["events"], _kept_apart(settings)
+            return writer, visit_id, _visit(settings, visit_id)["events"], _kept_apart(settings)
 
-    writer, session_id, events_then, kept = asyncio.run(scenario())
+    writer, visit_id, events_then, kept = asyncio.run(scenario())
     assert events_then == 2  # "alone" and "f", each written by a group of one
-    assert kept[session_id].events == 7
+    assert kept[visit_id].events == 7
     assert writer.folds == 1  # on stopping
-    assert _visit(settings, session_id)["events"] == 9 == _stored(settings, session_id)
+    assert _visit(settings, visit_id)["events"] == 9 == _stored(settings, visit_id)
     assert _kept_apart(settings) == {}
 
 
@@ -162,18 +162,18 @@ def test_an_end_writes_its_visit_with_what_was_kept_apart(settings: Settings) ->
     async def scenario() -> tuple[TrackingWriter, str, Any, dict[str, counts.Added]]:
         async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.session_id, 2, "a"))
-            await writer.submit(_events(site, visit.session_id, 3, "b"))
+            await writer.submit(_events(site, visit.visit_id, 2, "a"))
+            await writer.submit(_events(site, visit.visit_id, 3, "b"))
             assert writer.pending_visits == 1
-            end = SessionEnd(siteKey="k", sessionId=visit.session_id, maxScroll=50)
+            end = VisitEnd(siteKey="k", sessionId=visit.visit_id, maxScroll=50)
             ended = await writer.submit(tracking.prepare_end(site, end, CLIENT))
             assert writer.pending_visits == 0
-            return writer, visit.session_id, ended, _kept_apart(settings)
+            return writer, visit.visit_id, ended, _kept_apart(settings)
 
-    writer, session_id, ended, kept = asyncio.run(scenario())
-    row = _visit(settings, session_id)
+    writer, visit_id, ended, kept = asyncio.run(scenario())
+    row = _visit(settings, visit_id)
     assert (row["events"], row["clicks"], row["max_scroll"]) == (5, 5, 50)
     assert ended.extra["engagement_score"] == row["engagement_score"]
     # The rows kept apart were deleted with the end, which wrote all they held.
@@ -194,18 +194,18 @@ def test_a_visit_written_while_others_wait_is_taken_back_out_of_the_rows(
         async with running(settings.sync_url, capacity=1_000, **BUSY) as writer:
             first, second = [
                 await writer.submit(
-                    tracking.prepare_start(site, SessionStart(siteKey="k"), client, "s", utcnow())
+                    tracking.prepare_start(site, VisitStart(siteKey="k"), client, "s", utcnow())
                 )
                 for client in (CLIENT, OTHER_CLIENT)
             ]
-            assert first.session_id != second.session_id
-            await writer.submit(_events(site, first.session_id, 2, "a"))
-            await writer.submit(_events(site, second.session_id, 4, "b"))
-            end = SessionEnd(siteKey="k", sessionId=first.session_id)
+            assert first.visit_id != second.visit_id
+            await writer.submit(_events(site, first.visit_id, 2, "a"))
+            await writer.submit(_events(site, second.visit_id, 4, "b"))
+            end = VisitEnd(siteKey="k", sessionId=first.visit_id)
             await writer.submit(tracking.prepare_end(site, end, CLIENT))
             kept = _kept_apart(settings)
             assert writer.pending_visits == 1
-            return first.session_id, second.session_id, kept, _kept_apart(settings)
+            return first.visit_id, second.visit_id, kept, _kept_apart(settings)
 
     first, second, kept, _ = asyncio.run(scenario())
     assert (kept[first].events, kept[first].clicks) == (0, 0)
@@ -228,22 +228,22 @@ def test_two_busy_writers_count_one_visit_exactly(settings: Settings) -> None:
             running(settings.sync_url, capacity=1_000, **BUSY) as second,
         ):
             visit = await first.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            session_id = visit.session_id
-            await first.submit(_events(site, session_id, 2, "a"))
-            await second.submit(_events(site, session_id, 3, "b"))
-            await first.submit(_events(site, session_id, 4, "c"))
-            end = SessionEnd(siteKey="k", sessionId=session_id, maxScroll=30)
+            visit_id = visit.visit_id
+            await first.submit(_events(site, visit_id, 2, "a"))
+            await second.submit(_events(site, visit_id, 3, "b"))
+            await first.submit(_events(site, visit_id, 4, "c"))
+            end = VisitEnd(siteKey="k", sessionId=visit_id, maxScroll=30)
             await second.submit(tracking.prepare_end(site, end, CLIENT))
-            await first.submit(_events(site, session_id, 1, "d"))
-            await second.submit(_events(site, session_id, 5, "e"))
-            return first, second, session_id
+            await first.submit(_events(site, visit_id, 1, "d"))
+            await second.submit(_events(site, visit_id, 5, "e"))
+            return first, second, visit_id
 
-    first, second, session_id = asyncio.run(scenario())
-    row = _visit(settings, session_id)
+    first, second, visit_id = asyncio.run(scenario())
+    row = _visit(settings, visit_id)
     assert (row["events"], row["clicks"], row["max_scroll"]) == (15, 15, 30)
-    assert _stored(settings, session_id) == 15
+    assert _stored(settings, visit_id) == 15
     assert _kept_apart(settings) == {}
     assert first.stale_groups + second.stale_groups >= 1
 
@@ -259,10 +259,10 @@ def test_what_a_writer_that_is_gone_kept_apart_is_added_to_its_visits(
     async def scenario() -> tuple[str, TrackingWriter]:
         async with running(settings.sync_url, capacity=1_000, **BUSY) as gone:
             visit = await gone.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await gone.submit(_events(site, visit.session_id, 3, "a"))
-            await gone.submit(_events(site, visit.session_id, 2, "b"))
+            await gone.submit(_events(site, visit.visit_id, 3, "a"))
+            await gone.submit(_events(site, visit.visit_id, 2, "b"))
             assert gone._store is not None
             backend = gone._store.connection.info.backend_pid
             _execute(settings, "SELECT pg_terminate_backend(:pid)", pid=backend)
@@ -272,17 +272,17 @@ def test_what_a_writer_that_is_gone_kept_apart_is_added_to_its_visits(
             ):
                 assert time.monotonic() - waited < 10
                 await asyncio.sleep(0.05)
-            assert _visit(settings, visit.session_id)["events"] == 0
+            assert _visit(settings, visit.visit_id)["events"] == 0
             async with running(settings.sync_url, capacity=1_000) as next_writer:
                 waited = time.monotonic()
-                while _visit(settings, visit.session_id)["events"] != 5:
+                while _visit(settings, visit.visit_id)["events"] != 5:
                     assert time.monotonic() - waited < 5, "the orphaned counts were not added"
                     await asyncio.sleep(0.05)
-            return visit.session_id, next_writer
+            return visit.visit_id, next_writer
 
-    session_id, next_writer = asyncio.run(scenario())
+    visit_id, next_writer = asyncio.run(scenario())
     assert next_writer.orphan_rows == 2
-    row = _visit(settings, session_id)
+    row = _visit(settings, visit_id)
     assert (row["events"], row["clicks"]) == (5, 5)
     assert _kept_apart(settings) == {}
 

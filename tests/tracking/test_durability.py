@@ -63,7 +63,7 @@ def test_every_acknowledged_event_survives_kill_9(settings: Settings) -> None:
     stop = threading.Event()
     try:
         wait_until_up(base, server)
-        session_id = httpx.post(
+        visit_id = httpx.post(
             f"{base}/track/session/start", json={"siteKey": site}, headers=ORIGIN
         ).json()["session_id"]
 
@@ -75,7 +75,7 @@ def test_every_acknowledged_event_survives_kill_9(settings: Settings) -> None:
                     n += 1
                     body = {
                         "siteKey": site,
-                        "sessionId": session_id,
+                        "sessionId": visit_id,
                         "events": [{"id": cid, "type": "page_view"} for cid in ids],
                     }
                     try:
@@ -120,7 +120,7 @@ def test_every_acknowledged_event_survives_kill_9(settings: Settings) -> None:
         deadline = time.monotonic() + 15
         while True:
             (visit,) = fetch_rows(
-                settings, "SELECT events, page_views FROM sessions WHERE id = :id", id=session_id
+                settings, "SELECT events, page_views FROM visits WHERE id = :id", id=visit_id
             )
             if visit["events"] == len(stored) or time.monotonic() > deadline:
                 break

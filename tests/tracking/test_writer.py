@@ -28,7 +28,7 @@ from leadline.kit.time import utcnow
 from leadline.sites.service import SiteInfo, site_by_key
 from leadline.tracking import groups, identity
 from leadline.tracking import prepare as tracking
-from leadline.tracking.schemas import EventIn, SessionEnd, SessionStart
+from leadline.tracking.schemas import EventIn, VisitEnd, VisitStart
 from leadline.tracking.store import VisitState
 from leadline.tracking.store_postgres import _literal
 from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
@@ -52,10 +52,10 @@ def start(client: TestClient, site: str, headers: dict[str, str] | None = None, 
     return response.json()
 
 
-def send(client: TestClient, site: str, session_id: str, events: list[dict[str, Any]]) -> Any:
+def send(client: TestClient, site: str, visit_id: str, events: list[dict[str, Any]]) -> Any:
     response = client.post(
         "/track/events/batch",
-        json={"siteKey": site, "sessionId": session_id, "events": events},
+        json={"siteKey": site, "sessionId": visit_id, "events": events},
         headers=ORIGIN,
     )
     assert response.status_code == 200, response.text
@@ -66,7 +66,7 @@ def daily(settings: Settings) -> dict[tuple[str, str], tuple[int, int, int, int]
     rows = fetch_rows(settings, "SELECT * FROM tracking_daily")
     return {
         (row["dimension"], row["value"]): (
-            row["sessions"],
+            row["visits"],
             row["visitors"],
             row["page_views"],
             row["events"],
@@ -125,7 +125,7 @@ def test_daily_rollups_count_what_was_stored(client: TestClient, settings: Setti
     (raw,) = fetch_rows(
         settings,
         "SELECT count(*) AS events, sum(CASE WHEN e.type = 'page_view' THEN 1 ELSE 0 END) AS views"
-        " FROM events e JOIN sessions s ON s.id = e.session_id WHERE s.bot_reason IS NULL",
+        " FROM events e JOIN visits s ON s.id = e.visit_id WHERE s.bot_reason IS NULL",
     )
     assert (raw["events"], raw["views"]) == (4, 3)
     (day,) = {row["day"] for row in fetch_rows(settings, "SELECT day FROM tracking_daily")}
@@ -158,7 +158,7 @@ def test_a_visitor_keeps_its_first_and_last_touch(client: TestClient, settings: 
     assert "clicked_at" in last
     assert visitor["first_seen_at"] <= visitor["first_touch_at"] < visitor["last_touch_at"]
     assert visitor["last_touch_at"] < visitor["last_seen_at"]
-    sessions = fetch_rows(settings, "SELECT earlier_visits FROM sessions ORDER BY started_at")
+    sessions = fetch_rows(settings, "SELECT earlier_visits FROM visits ORDER BY started_at")
     assert [row["earlier_visits"] for row in sessions] == [0, 1, 2, 3]
 
 
@@ -181,7 +181,7 @@ def test_do_not_track_and_gpc_are_honoured_where_the_site_asks(
     def stored(answer: dict[str, Any]) -> dict[str, Any]:
         (row,) = fetch_rows(
             settings,
-            f"SELECT {flags}, consent_source, identified, fbp, ga4cid FROM sessions WHERE id = :id",
+            f"SELECT {flags}, consent_source, identified, fbp, ga4cid FROM visits WHERE id = :id",
             id=answer["session_id"],
         )
         return row
@@ -232,12 +232,10 @@ def test_a_fingerprint_names_visitor_and_device_with_consent_where_the_site_allo
 
     first = start(client, site, visitorId="v_cookie_5678", **granted)
     again = start(client, site, **granted)  # storage cleared: the fingerprint still knows it
-    (site_id,) = {r["site_id"] for r in fetch_rows(settings, "SELECT site_id FROM sessions")}
+    (site_id,) = {r["site_id"] for r in fetch_rows(settings, "SELECT site_id FROM visits")}
     visitor, device = identity.fingerprint_ids(site_id, FINGERPRINT, UA)
     assert first["visitor_id"] == again["visitor_id"] == visitor
-    rows = fetch_rows(
-        settings, "SELECT device_id, earlier_visits FROM sessions ORDER BY started_at"
-    )
+    rows = fetch_rows(settings, "SELECT device_id, earlier_visits FROM visits ORDER BY started_at")
     assert [(r["device_id"], r["earlier_visits"]) for r in rows] == [(device, 0), (device, 1)]
 
     denied = start(client, site, consent={"mode": "denied"}, fingerprintId=FINGERPRINT)
@@ -246,7 +244,7 @@ def test_a_fingerprint_names_visitor_and_device_with_consent_where_the_site_allo
     assert off["visitor_id"] == "v_cookie_5678"
     (row,) = fetch_rows(
         settings,
-        "SELECT count(*) AS n FROM sessions WHERE device_id IS NOT NULL",
+        "SELECT count(*) AS n FROM visits WHERE device_id IS NOT NULL",
     )
     assert row["n"] == 2
 
@@ -311,9 +309,9 @@ def _site(settings: Settings, site_key: str) -> SiteInfo:
 CLIENT = tracking.Client(ip="203.0.113.9", user_agent=UA, origin_host="shop.example")
 
 
-def _events(site: SiteInfo, session_id: str, n: int, tag: str) -> tracking.EventsWork:
+def _events(site: SiteInfo, visit_id: str, n: int, tag: str) -> tracking.EventsWork:
     events = [EventIn(type="click", id=f"{tag}-{i}") for i in range(n)]
-    return tracking.prepare_events(site, session_id, events, CLIENT, utcnow())
+    return tracking.prepare_events(site, visit_id, events, CLIENT, utcnow())
 
 
 def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) -> None:
@@ -322,21 +320,21 @@ def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) 
     async def scenario() -> tuple[Any, ...]:
         async with running(settings.sync_url, capacity=100) as writer:
             begun = tracking.prepare_start(
-                site, SessionStart(siteKey="k"), CLIENT, "secret", utcnow()
+                site, VisitStart(siteKey="k"), CLIENT, "secret", utcnow()
             )
             visit = await writer.submit(begun)
             with writes_blocked(settings):
                 # The first batch is taken and waits for the lock; the next ones queue up.
-                first = asyncio.create_task(writer.submit(_events(site, visit.session_id, 10, "a")))
+                first = asyncio.create_task(writer.submit(_events(site, visit.visit_id, 10, "a")))
                 await asyncio.sleep(0.3)
                 queued = [
-                    asyncio.create_task(writer.submit(_events(site, visit.session_id, 10, f"q{i}")))
+                    asyncio.create_task(writer.submit(_events(site, visit.visit_id, 10, f"q{i}")))
                     for i in range(10)
                 ]
                 await asyncio.sleep(0.1)
                 assert writer.waiting == 100
                 with pytest.raises(ServiceUnavailable) as refused:
-                    await writer.submit(_events(site, visit.session_id, 1, "over"))
+                    await writer.submit(_events(site, visit.visit_id, 1, "over"))
                 transactions_before = writer.transactions
             answers = await asyncio.gather(first, *queued)
             return visit, refused.value, answers, writer.transactions - transactions_before
@@ -350,12 +348,12 @@ def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) 
     assert transactions <= 2
     (row,) = fetch_rows(
         settings,
-        "SELECT count(*) AS n FROM events WHERE session_id = :id",
-        id=visit.session_id,
+        "SELECT count(*) AS n FROM events WHERE visit_id = :id",
+        id=visit.visit_id,
     )
     assert row["n"] == 110
     (visit_row,) = fetch_rows(
-        settings, "SELECT events, clicks FROM sessions WHERE id = :id", id=visit.session_id
+        settings, "SELECT events, clicks FROM visits WHERE id = :id", id=visit.visit_id
     )
     assert (visit_row["events"], visit_row["clicks"]) == (110, 110)
 
@@ -366,12 +364,12 @@ def test_an_unknown_session_fails_alone(settings: Settings) -> None:
     async def scenario() -> list[Any]:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
             with writes_blocked(settings):
                 tasks = [
                     asyncio.create_task(writer.submit(_events(site, session, 2, session)))
-                    for session in (visit.session_id, "no-such-visit", visit.session_id)
+                    for session in (visit.visit_id, "no-such-visit", visit.visit_id)
                 ]
                 await asyncio.sleep(0.2)
             return await asyncio.gather(*tasks, return_exceptions=True)
@@ -391,18 +389,18 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
     async def scenario() -> list[Any]:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            poison = _events(site, visit.session_id, 1, "poison")
+            poison = _events(site, visit.visit_id, 1, "poison")
             # A value no driver can store: the database refuses the whole statement.
             poison.rows[0].data = object()  # type: ignore[assignment]
             with writes_blocked(settings):
                 tasks = [
                     asyncio.create_task(writer.submit(work))
                     for work in (
-                        _events(site, visit.session_id, 2, "before"),
+                        _events(site, visit.visit_id, 2, "before"),
                         poison,
-                        _events(site, visit.session_id, 3, "after"),
+                        _events(site, visit.visit_id, 3, "after"),
                     )
                 ]
                 await asyncio.sleep(0.2)
@@ -416,7 +414,7 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
     (row,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert row["n"] == 5
     # The visit counts what was stored, and only that.
-    (visit_row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    (visit_row,) = fetch_rows(settings, "SELECT events, clicks FROM visits")
     assert (visit_row["events"], visit_row["clicks"]) == (5, 5)
 
 
@@ -432,9 +430,9 @@ def test_a_group_whose_commit_fails_leaves_nothing_of_it_remembered(
     async def scenario() -> tuple[TrackingWriter, Any, Any]:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.session_id, 2, "a"))
+            await writer.submit(_events(site, visit.visit_id, 2, "a"))
             store = writer._store
             assert store is not None
             commit = store.commit
@@ -448,16 +446,16 @@ def test_a_group_whose_commit_fails_leaves_nothing_of_it_remembered(
 
             store.commit = fails_once  # type: ignore[method-assign]
             lost = await asyncio.gather(
-                writer.submit(_events(site, visit.session_id, 3, "b")), return_exceptions=True
+                writer.submit(_events(site, visit.visit_id, 3, "b")), return_exceptions=True
             )
-            after = await writer.submit(_events(site, visit.session_id, 1, "c"))
+            after = await writer.submit(_events(site, visit.visit_id, 1, "c"))
             return writer, lost[0], after
 
     writer, lost, after = asyncio.run(scenario())
     assert isinstance(lost, ServiceUnavailable)
     assert after.extra == {"accepted": 1}
     assert writer.stale_groups == 0
-    (row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    (row,) = fetch_rows(settings, "SELECT events, clicks FROM visits")
     assert (row["events"], row["clicks"]) == (3, 3)
     (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert stored["n"] == 3
@@ -480,24 +478,24 @@ def test_a_remembered_visit_is_written_without_a_read(settings: Settings) -> Non
     async def scenario() -> tuple[TrackingWriter, Any, list[str]]:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
             assert writer._store is not None
             store = writer._store
             reads: list[str] = []
             load = store.load_visits
 
-            def counted(session_ids: Any) -> Any:
-                reads.extend(session_ids)
-                return load(session_ids)
+            def counted(visit_ids: Any) -> Any:
+                reads.extend(visit_ids)
+                return load(visit_ids)
 
             store.load_visits = counted  # type: ignore[method-assign]
             for tag in ("a", "b", "c"):
-                await writer.submit(_events(site, visit.session_id, 2, tag))
+                await writer.submit(_events(site, visit.visit_id, 2, tag))
             ended = await writer.submit(
                 tracking.prepare_end(
                     site,
-                    SessionEnd(siteKey="k", sessionId=visit.session_id, maxScroll=80),
+                    VisitEnd(siteKey="k", sessionId=visit.visit_id, maxScroll=80),
                     CLIENT,
                 )
             )
@@ -508,7 +506,7 @@ def test_a_remembered_visit_is_written_without_a_read(settings: Settings) -> Non
     assert writer.stale_groups == 0
     (row,) = fetch_rows(
         settings,
-        "SELECT events, clicks, max_scroll, engagement_score, revision FROM sessions",
+        "SELECT events, clicks, max_scroll, engagement_score, revision FROM visits",
     )
     assert (row["events"], row["clicks"], row["max_scroll"]) == (6, 6, 80)
     assert row["engagement_score"] == ended.extra["engagement_score"]
@@ -526,14 +524,14 @@ def test_a_writer_whose_connection_was_cut_carries_on_with_a_new_one(settings: S
     async def scenario() -> tuple[list[Any], list[str]]:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.session_id, 2, "first"))
+            await writer.submit(_events(site, visit.visit_id, 2, "first"))
             assert writer._store is not None
             backend = writer._store.connection.info.backend_pid
             _execute(settings, "SELECT pg_terminate_backend(:pid)", pid=backend)
             answers = await asyncio.gather(
-                *(writer.submit(_events(site, visit.session_id, 3, tag)) for tag in ("x", "y"))
+                *(writer.submit(_events(site, visit.visit_id, 3, tag)) for tag in ("x", "y"))
             )
             assert writer._store is not None
             assert writer._store.connection.info.backend_pid != backend
@@ -549,7 +547,7 @@ def test_a_writer_whose_connection_was_cut_carries_on_with_a_new_one(settings: S
     assert [answer.extra["accepted"] for answer in answers] == [3, 3]
     assert "leadline_events_new" in prepared
     assert "leadline_update_visits" in prepared
-    (row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    (row,) = fetch_rows(settings, "SELECT events, clicks FROM visits")
     assert (row["events"], row["clicks"]) == (8, 8)
     (count,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert count["n"] == 8
@@ -566,18 +564,18 @@ def test_a_visit_changed_by_another_process_is_read_again(settings: Settings) ->
             running(settings.sync_url, capacity=1_000) as second,
         ):
             visit = await first.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await first.submit(_events(site, visit.session_id, 2, "a"))
-            await second.submit(_events(site, visit.session_id, 3, "b"))
-            await first.submit(_events(site, visit.session_id, 4, "c"))
-            await second.submit(_events(site, visit.session_id, 5, "d"))
+            await first.submit(_events(site, visit.visit_id, 2, "a"))
+            await second.submit(_events(site, visit.visit_id, 3, "b"))
+            await first.submit(_events(site, visit.visit_id, 4, "c"))
+            await second.submit(_events(site, visit.visit_id, 5, "d"))
             return first, second, visit
 
     first, second, visit = asyncio.run(scenario())
     assert (first.stale_groups, second.stale_groups) == (1, 1)
     (row,) = fetch_rows(
-        settings, "SELECT events, clicks FROM sessions WHERE id = :id", id=visit.session_id
+        settings, "SELECT events, clicks FROM visits WHERE id = :id", id=visit.visit_id
     )
     assert (row["events"], row["clicks"]) == (14, 14)
     (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
@@ -592,13 +590,13 @@ def test_events_of_a_remembered_visit_deleted_meanwhile_are_refused(settings: Se
     async def scenario() -> Any:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.session_id, 1, "a"))
+            await writer.submit(_events(site, visit.visit_id, 1, "a"))
             _execute(settings, "DELETE FROM events")
-            _execute(settings, "DELETE FROM sessions")
+            _execute(settings, "DELETE FROM visits")
             with pytest.raises(NotFound) as refused:
-                await writer.submit(_events(site, visit.session_id, 2, "b"))
+                await writer.submit(_events(site, visit.visit_id, 2, "b"))
             return refused.value
 
     refused = asyncio.run(scenario())
@@ -617,12 +615,12 @@ def test_a_large_group_with_events_sent_before_counts_each_event_once(
     async def scenario() -> list[Any]:
         async with running(settings.sync_url, capacity=10_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.session_id, 1, "warm"))  # remembered now
+            await writer.submit(_events(site, visit.visit_id, 1, "warm"))  # remembered now
             with writes_blocked(settings):
                 tasks = [
-                    asyncio.create_task(writer.submit(_events(site, visit.session_id, 100, tag)))
+                    asyncio.create_task(writer.submit(_events(site, visit.visit_id, 100, tag)))
                     for tag in ("a", "b", "c", "a", "d", "e", "f")
                 ]
                 await asyncio.sleep(0.3)
@@ -630,7 +628,7 @@ def test_a_large_group_with_events_sent_before_counts_each_event_once(
 
     answers = asyncio.run(scenario())
     assert [answer.extra["accepted"] for answer in answers] == [100, 100, 100, 0, 100, 100, 100]
-    (row,) = fetch_rows(settings, "SELECT events, clicks FROM sessions")
+    (row,) = fetch_rows(settings, "SELECT events, clicks FROM visits")
     assert (row["events"], row["clicks"]) == (601, 601)
     (stored,) = fetch_rows(settings, "SELECT count(*) AS n FROM events")
     assert stored["n"] == 601
@@ -641,9 +639,9 @@ def test_the_visit_cache_keeps_the_most_recently_used() -> None:
     cache = groups.VisitCache(size=2)
     now = utcnow()
 
-    def visit(session_id: str) -> VisitState:
+    def visit(visit_id: str) -> VisitState:
         return VisitState(
-            session_id, "w", "s", "v", now, now, None, 0, 0, 0, 0, 0, 0, None, columns={"x": 1}
+            visit_id, "w", "s", "v", now, now, None, 0, 0, 0, 0, 0, 0, None, columns={"x": 1}
         )
 
     cache.keep([visit("a"), visit("b")])
@@ -745,7 +743,7 @@ def test_when_the_checkpoint_thread_fails_the_writer_checkpoints_itself(
             assert writer._checkpoints is not None
             writer._checkpoints.join(5)
             begun = tracking.prepare_start(
-                site, SessionStart(siteKey="k"), CLIENT, "secret", utcnow()
+                site, VisitStart(siteKey="k"), CLIENT, "secret", utcnow()
             )
             await writer.submit(begun)
             store = writer._store
@@ -795,13 +793,13 @@ def test_the_log_starts_over_while_the_writer_keeps_writing(settings: Settings) 
         writer.start()
         try:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
             answered = 0
             deadline = time.monotonic() + 1.5
             round_ = 0
             while time.monotonic() < deadline:
-                works = [_events(site, visit.session_id, 100, f"r{round_}-{i}") for i in range(8)]
+                works = [_events(site, visit.visit_id, 100, f"r{round_}-{i}") for i in range(8)]
                 round_ += 1
                 answers = await asyncio.gather(*(writer.submit(work) for work in works))
                 answered += sum(answer.extra["accepted"] for answer in answers)
@@ -833,7 +831,7 @@ def test_texts_with_quotes_and_backslashes_are_stored_as_they_came(settings: Set
     async def scenario() -> str:
         async with running(settings.sync_url, capacity=1_000) as writer:
             visit = await writer.submit(
-                tracking.prepare_start(site, SessionStart(siteKey="k"), CLIENT, "s", utcnow())
+                tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
             events = [
                 EventIn(
@@ -844,16 +842,16 @@ def test_texts_with_quotes_and_backslashes_are_stored_as_they_came(settings: Set
                 )
                 for index, text in enumerate(AWKWARD_TEXTS)
             ]
-            work = tracking.prepare_events(site, visit.session_id, events, CLIENT, utcnow())
+            work = tracking.prepare_events(site, visit.visit_id, events, CLIENT, utcnow())
             answer = await writer.submit(work)
             assert answer.extra == {"accepted": len(AWKWARD_TEXTS)}
-            return visit.session_id
+            return visit.visit_id
 
-    session_id = asyncio.run(scenario())
+    visit_id = asyncio.run(scenario())
     rows = fetch_rows(
         settings,
-        "SELECT client_id, type, url, data FROM events WHERE session_id = :id ORDER BY client_id",
-        id=session_id,
+        "SELECT client_id, type, url, data FROM events WHERE visit_id = :id ORDER BY client_id",
+        id=visit_id,
     )
     assert [(row["type"], row["url"]) for row in rows] == [
         (text[:64], text) for text in AWKWARD_TEXTS

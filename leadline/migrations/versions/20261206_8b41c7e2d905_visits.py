@@ -13,7 +13,6 @@ Create Date: 2026-12-06 20:30:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8b41c7e2d905"
@@ -70,8 +69,8 @@ def _rename(*, forward: bool) -> None:
     # ALTER TABLE ... RENAME on both databases: SQLite (3.26 and later) points the foreign keys
     # of other tables at the new name itself.
     op.rename_table(old_table, new_table)
-    for table, *pair in _COLUMNS:
-        old, new = pick((pair[0], pair[1]))
+    for table, old_name, new_name in _COLUMNS:
+        old, new = pick((old_name, new_name))
         op.execute(f'ALTER TABLE "{table}" RENAME COLUMN "{old}" TO "{new}"')
     _rename_events(forward)
     for (old_index, new_index), (table, columns) in _INDEXES.items():
@@ -108,7 +107,30 @@ def _rename_events(forward: bool) -> None:
         op.execute(f'ALTER TABLE events RENAME COLUMN "{old_column}" TO "{new_column}"')
         op.execute(f'ALTER TABLE events RENAME CONSTRAINT "{old_unique}" TO "{new_unique}"')
         return
-    with op.batch_alter_table("events", recreate="always") as batch:
-        batch.drop_constraint(old_unique, type_="unique")
-        batch.alter_column(old_column, new_column_name=new_column, existing_type=sa.String(64))
-        batch.create_unique_constraint(new_unique, ["client_id", new_column])
+    # SQLite keeps a constraint's name in its table's text: the table is made again, with
+    # its rows, under the same definition and the new names.
+    op.execute(
+        f"""CREATE TABLE events_renamed (
+        id INTEGER NOT NULL,
+        workspace_id VARCHAR(40) NOT NULL,
+        site_id VARCHAR(40) NOT NULL,
+        {new_column} VARCHAR(64) NOT NULL,
+        client_id VARCHAR(64) NOT NULL,
+        type VARCHAR(64) NOT NULL,
+        occurred_at DATETIME NOT NULL,
+        received_at DATETIME NOT NULL,
+        url VARCHAR(2048),
+        data TEXT NOT NULL,
+        CONSTRAINT pk_events PRIMARY KEY (id),
+        CONSTRAINT {new_unique} UNIQUE (client_id, {new_column})
+    )"""
+    )
+    op.execute(
+        f"INSERT INTO events_renamed (id, workspace_id, site_id, {new_column}, client_id, type,"  # noqa: S608
+        " occurred_at, received_at, url, data)"
+        f" SELECT id, workspace_id, site_id, {old_column}, client_id, type, occurred_at,"
+        " received_at, url, data FROM events"
+    )
+    op.execute("DROP TABLE events")
+    op.execute("ALTER TABLE events_renamed RENAME TO events")
+    op.create_index("ix_events_site_received", "events", ["site_id", "received_at"])

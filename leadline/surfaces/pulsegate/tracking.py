@@ -38,7 +38,7 @@ from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_
 from leadline.tracking import prepare as tracking
 from leadline.tracking.enrich import country
 from leadline.tracking.limits import TrackingLimiter
-from leadline.tracking.schemas import EventBatch, SessionEnd, SessionStart, SingleEvent
+from leadline.tracking.schemas import EventBatch, SingleEvent, VisitEnd, VisitStart
 from leadline.tracking.writer import TrackingWriter
 from leadline.workspaces import service as workspaces
 
@@ -275,7 +275,7 @@ def _writer(incoming: Incoming) -> TrackingWriter:
 def _answer(answer: tracking.VisitAnswer) -> Answer:
     return _json(
         {
-            "session_id": answer.session_id,
+            "session_id": answer.visit_id,
             "visitor_id": answer.visitor_id,
             "timestamp": answer.timestamp,
             **answer.extra,
@@ -287,7 +287,7 @@ def _answer(answer: tracking.VisitAnswer) -> Answer:
 
 
 async def _start(incoming: Incoming, client: tracking.Client) -> Answer:
-    start = decode_json(incoming.body, SessionStart)
+    start = decode_json(incoming.body, VisitStart)
     site = await _site(incoming, start.siteKey)
     secret = await _secret(incoming)
     client = dataclasses.replace(client, country=_country(incoming, client))
@@ -310,7 +310,7 @@ async def _batch(incoming: Incoming, client: tracking.Client) -> Answer:
 
 
 async def _end(incoming: Incoming, client: tracking.Client) -> Answer:
-    end = decode_json(incoming.body, SessionEnd)
+    end = decode_json(incoming.body, VisitEnd)
     site = await _site(incoming, end.siteKey)
     work = tracking.prepare_end(site, end, client)
     return _answer(await _writer(incoming).submit(work))

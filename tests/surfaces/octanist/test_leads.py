@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.surfaces.octanist.schemas import LEAD_FIELDS
-from tests.fixtures.factories import fetch_rows, make_key, make_visit_session, set_workspace
+from tests.fixtures.factories import fetch_rows, make_key, make_visit, set_workspace
 
 SEED_LEAD_FIELDS = {
     "id", "name", "email", "phone", "status", "value", "note", "custom", "lossReason",
@@ -124,7 +124,7 @@ def test_unparseable_phone_is_kept_raw(api: TestClient) -> None:
 
 def test_session_attribution_wins_over_body(api: TestClient, settings: Settings) -> None:
     clicked = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-    session_id = make_visit_session(
+    visit_id = make_visit(
         settings,
         "acme",
         gclid="from-session",
@@ -137,7 +137,7 @@ def test_session_attribution_wins_over_body(api: TestClient, settings: Settings)
     )
     response = api.post(
         "/api/leads",
-        json={"name": "Ada", "sessionId": session_id, "gclid": "from-body", "utm_campaign": "body"},
+        json={"name": "Ada", "sessionId": visit_id, "gclid": "from-body", "utm_campaign": "body"},
     )
     assert response.json()["data"]["sessionLinked"] is True
     lead = get(api, response.json()["data"]["id"])
@@ -145,12 +145,12 @@ def test_session_attribution_wins_over_body(api: TestClient, settings: Settings)
     assert lead["utm_campaign"] == "tracked"
     assert lead["website"] == "https://shop.example"
     assert lead["ad_storage"] is True
-    assert lead["sessionId"] == session_id
+    assert lead["sessionId"] == visit_id
     assert parse(str(lead["expiresAt"])) == clicked + timedelta(days=90)
 
 
 def test_session_of_another_workspace_is_not_linked(api: TestClient, settings: Settings) -> None:
-    foreign = make_visit_session(settings, "other", gclid="theirs")
+    foreign = make_visit(settings, "other", gclid="theirs")
     response = api.post("/api/leads", json={"name": "Ada", "sessionId": foreign, "gclid": "mine"})
     assert response.status_code == 201
     assert response.json()["data"]["sessionLinked"] is False
@@ -349,8 +349,8 @@ def test_the_utm_id_tag_is_kept_and_taken_from_the_visit(
 ) -> None:
     own = create(api, name="Ada", utm_id="cmp-42")
     assert get(api, own)["utm_id"] == "cmp-42"
-    session_id = make_visit_session(settings, "acme", utm_source="google", utm_id="cmp-7")
-    linked = create(api, name="Bo", sessionId=session_id, utm_id="from-body")
+    visit_id = make_visit(settings, "acme", utm_source="google", utm_id="cmp-7")
+    linked = create(api, name="Bo", sessionId=visit_id, utm_id="from-body")
     assert get(api, linked)["utm_id"] == "cmp-7"
     found = api.get("/api/leads", params={"utm_id": "cmp-42", "fields": "id"})
     assert [lead["id"] for lead in found.json()["data"]] == [own]

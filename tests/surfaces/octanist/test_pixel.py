@@ -104,7 +104,7 @@ def test_a_captured_form_becomes_a_lead_with_the_visit_of_the_pixel(
         "rooms": "2 | 3",
         "message": "Two bedrooms, please.",
     }
-    assert (row["id"], row["form_id"], row["session_id"], row["outcome"]) == (
+    assert (row["id"], row["form_id"], row["visit_id"], row["outcome"]) == (
         data["data"]["submissionId"],
         "enquiry",
         visit["session_id"],

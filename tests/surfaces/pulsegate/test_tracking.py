@@ -1,4 +1,4 @@
-"""The /track/* endpoints: sessions with their attribution and consent, events, engagement,
+"""The /track/* endpoints: visits with their attribution and consent, events, engagement,
 origins, limits, bad input, and the handoff of a visit's attribution to a lead."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def start(client: TestClient, site_key: str, **body: Any) -> dict[str, Any]:
     return answer
 
 
-def session_row(settings: Settings, session_id: str) -> dict[str, Any]:
-    (row,) = fetch_rows(settings, "SELECT * FROM sessions WHERE id = :id", id=session_id)
+def visit_row(settings: Settings, visit_id: str) -> dict[str, Any]:
+    (row,) = fetch_rows(settings, "SELECT * FROM visits WHERE id = :id", id=visit_id)
     return row
 
 
@@ -61,7 +61,7 @@ def test_a_visit_keeps_its_click_ids_tags_and_consent(
     )
     assert set(answer) == {"session_id", "visitor_id", "timestamp"}
     assert UUID.match(answer["session_id"])
-    row = session_row(settings, answer["session_id"])
+    row = visit_row(settings, answer["session_id"])
     assert (row["gclid"], row["sccid"], row["utm_source"], row["utm_campaign"]) == (
         "Cj0KCQ",
         "sc-1",
@@ -139,16 +139,16 @@ def test_cookieless_visitors_are_derived_and_visits_resume(
 def test_consented_visitor_ids_are_kept(client: TestClient, settings: Settings, site: str) -> None:
     answer = start(client, site, visitorId="v_browser_123", consent={"mode": "granted"})
     assert answer["visitor_id"] == "v_browser_123"
-    row = session_row(settings, answer["session_id"])
+    row = visit_row(settings, answer["session_id"])
     assert (row["identified"], row["analytics_storage"], row["ad_storage"]) == (True, True, True)
     denied = start(client, site, visitorId="v_browser_123", consent={"mode": "denied"})
     assert denied["visitor_id"].startswith("anon_")
 
 
-def batch(client: TestClient, site: str, session_id: str, events: list[dict[str, Any]]) -> Any:
+def batch(client: TestClient, site: str, visit_id: str, events: list[dict[str, Any]]) -> Any:
     return client.post(
         "/track/events/batch",
-        content=json.dumps({"siteKey": site, "sessionId": session_id, "events": events}),
+        content=json.dumps({"siteKey": site, "sessionId": visit_id, "events": events}),
         headers={**ORIGIN, "Content-Type": "text/plain;charset=UTF-8"},  # as sendBeacon sends
     )
 
@@ -156,27 +156,27 @@ def batch(client: TestClient, site: str, session_id: str, events: list[dict[str,
 def test_events_are_stored_once_and_counted(
     client: TestClient, settings: Settings, site: str
 ) -> None:
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     events = [
         {"id": "e1", "type": "page_view", "ts": 1, "url": "/"},
         {"id": "e2", "type": "click", "data": {"x": 1, "y": 2, "selector": "a.buy"}},
         {"id": "e3", "type": "scroll", "data": {"depth": 60}},
         {"id": "e4", "type": "click"},
     ]
-    first = batch(client, site, session_id, events)
+    first = batch(client, site, visit_id, events)
     assert first.status_code == 200, first.text
     assert first.json()["accepted"] == 4
-    assert batch(client, site, session_id, events).json()["accepted"] == 0  # sent twice
+    assert batch(client, site, visit_id, events).json()["accepted"] == 0  # sent twice
     single = client.post(
         "/track/event",
-        json={"siteKey": site, "sessionId": session_id, "id": "e5", "type": "page_view"},
+        json={"siteKey": site, "sessionId": visit_id, "id": "e5", "type": "page_view"},
         headers=ORIGIN,
     )
     assert single.json()["accepted"] == 1
     stored = fetch_rows(settings, "SELECT client_id, type, data FROM events ORDER BY id")
     assert [row["client_id"] for row in stored] == ["e1", "e2", "e3", "e4", "e5"]
     assert json.loads(stored[1]["data"]) == {"x": 1, "y": 2, "selector": "a.buy"}
-    row = session_row(settings, session_id)
+    row = visit_row(settings, visit_id)
     assert (row["events"], row["page_views"], row["clicks"], row["max_scroll"]) == (5, 2, 2, 60)
 
 
@@ -223,12 +223,12 @@ def test_bad_batches_are_refused_whole(
 
 
 def test_one_bad_event_stores_nothing(client: TestClient, settings: Settings, site: str) -> None:
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     events = [
         {"id": "ok", "type": "page_view"},
         {"id": "big", "type": "x", "data": {"s": "y" * 20_000}},
     ]
-    response = batch(client, site, session_id, events)
+    response = batch(client, site, visit_id, events)
     assert response.status_code == 400
     assert "at most 16384" in response.json()["error"]
     assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
@@ -240,23 +240,23 @@ def test_nul_characters_are_refused_on_every_endpoint(
     client: TestClient, settings: Settings, site: str
 ) -> None:
     """PostgreSQL cannot store NUL: it is a 400 up front, never a failed write."""
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     bodies = {
         "/track/session/start": {"siteKey": site, "url": "https://shop.example/\u0000"},
-        "/track/event": {"siteKey": site, "sessionId": session_id, "type": "a\u0000b"},
+        "/track/event": {"siteKey": site, "sessionId": visit_id, "type": "a\u0000b"},
         "/track/events/batch": {
             "siteKey": site,
-            "sessionId": session_id,
+            "sessionId": visit_id,
             "events": [{"type": "click", "url": "/a\u0000", "data": {"k": "\u0000"}}],
         },
-        "/track/session/end": {"siteKey": site, "sessionId": session_id + "\u0000"},
+        "/track/session/end": {"siteKey": site, "sessionId": visit_id + "\u0000"},
     }
     for path, body in bodies.items():
         response = client.post(path, json=body, headers=ORIGIN)
         assert response.status_code == 400, (path, response.text)
         assert "NUL" in response.json()["error"]
     assert fetch_rows(settings, "SELECT count(*) AS n FROM events")[0]["n"] == 0
-    assert fetch_rows(settings, "SELECT count(*) AS n FROM sessions")[0]["n"] == 1
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visits")[0]["n"] == 1
 
 
 def test_a_backslash_before_u0000_is_text_not_nul(
@@ -264,12 +264,12 @@ def test_a_backslash_before_u0000_is_text_not_nul(
 ) -> None:
     """The letters \\u0000 after an escaped backslash are text; after two escaped ones the
     escape is a NUL again."""
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     texts = ["C:\\u0000", "a\\\\u0000", "\\\u0000"]  # \u0000, \\u0000, \ and a NUL
     answers = [
         client.post(
             "/track/event",
-            json={"siteKey": site, "sessionId": session_id, "type": "note", "data": {"t": text}},
+            json={"siteKey": site, "sessionId": visit_id, "type": "note", "data": {"t": text}},
             headers=ORIGIN,
         )
         for text in texts
@@ -286,14 +286,14 @@ def test_an_events_time_is_stored_as_the_moment_the_browser_gave(
     more than a day off is replaced by the time it was received."""
     from datetime import UTC, datetime, timedelta
 
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     sent = datetime.now(UTC).replace(microsecond=123_000) - timedelta(minutes=5)
     far = sent - timedelta(days=3)
     events = [
         {"id": "t1", "type": "a", "ts": int(sent.timestamp() * 1000)},
         {"id": "t2", "type": "b", "ts": int(far.timestamp() * 1000)},
     ]
-    assert batch(client, site, session_id, events).status_code == 200
+    assert batch(client, site, visit_id, events).status_code == 200
     rows = fetch_rows(settings, "SELECT occurred_at, received_at FROM events ORDER BY client_id")
 
     def moment(value: Any) -> datetime:
@@ -309,8 +309,8 @@ def test_event_data_that_is_not_utf8_or_not_an_object_is_refused(
     client: TestClient, settings: Settings, site: str
 ) -> None:
     """``data`` is stored as sent, so it is checked as sent: a JSON object, in UTF-8."""
-    session_id = start(client, site)["session_id"]
-    ids = f'"siteKey":"{site}","sessionId":"{session_id}"'.encode()
+    visit_id = start(client, site)["session_id"]
+    ids = f'"siteKey":"{site}","sessionId":"{visit_id}"'.encode()
     for data, message in ((b'{"x":"\xff\xfe"}', "not UTF-8"), (b"[1, 2]", "a JSON object")):
         single = b"{" + ids + b',"type":"a","data":' + data + b"}"
         several = b"{" + ids + b',"events":[{"type":"a"},{"type":"b","data":' + data + b"}]}"
@@ -337,12 +337,12 @@ def test_engagement_score_and_labels() -> None:
 
 
 def test_session_end_scores_the_visit(client: TestClient, settings: Settings, site: str) -> None:
-    session_id = start(client, site)["session_id"]
+    visit_id = start(client, site)["session_id"]
     ended = client.post(
         "/track/session/end",
         json={
             "siteKey": site,
-            "sessionId": session_id,
+            "sessionId": visit_id,
             "durationMs": 60_000,
             "maxScroll": 50,
             "clicks": 3,
@@ -350,12 +350,12 @@ def test_session_end_scores_the_visit(client: TestClient, settings: Settings, si
         headers=ORIGIN,
     ).json()
     assert (ended["engagement_score"], ended["engagement_label"]) == (24, "Warm")
-    row = session_row(settings, session_id)
+    row = visit_row(settings, visit_id)
     assert (row["engagement_score"], row["engagement_label"]) == (24, "Warm")
     assert row["ended_at"] is not None
     # The tracker ends the visit on every page it leaves: the next page resumes it.
-    assert start(client, site, sessionId=session_id)["session_id"] == session_id
-    assert session_row(settings, session_id)["ended_at"] is None
+    assert start(client, site, sessionId=visit_id)["session_id"] == visit_id
+    assert visit_row(settings, visit_id)["ended_at"] is None
 
 
 def test_per_ip_limits_and_whitelist(settings: Settings, site: str) -> None:
@@ -446,8 +446,8 @@ def test_old_events_are_purged_and_sessions_kept(
     from leadline.tracking.tasks import PURGE_EVENTS
     from tests.fixtures.factories import run_in_transaction
 
-    session_id = start(client, site)["session_id"]
-    batch(client, site, session_id, [{"id": "old", "type": "a"}, {"id": "new", "type": "b"}])
+    visit_id = start(client, site)["session_id"]
+    batch(client, site, visit_id, [{"id": "old", "type": "a"}, {"id": "new", "type": "b"}])
 
     async def age(session: AsyncSession) -> None:
         await session.execute(
@@ -474,7 +474,7 @@ def test_old_events_are_purged_and_sessions_kept(
 
     asyncio.run(run())
     assert [r["client_id"] for r in fetch_rows(settings, "SELECT client_id FROM events")] == ["new"]
-    assert session_row(settings, session_id)["id"] == session_id
+    assert visit_row(settings, visit_id)["id"] == visit_id
 
 
 def test_a_sites_events_are_deleted_by_site_alone(
@@ -490,7 +490,7 @@ def test_a_sites_events_are_deleted_by_site_alone(
     theirs = start(client, other)["session_id"]
     batch(client, site, mine, [{"id": f"m{i}", "type": "a"} for i in range(5)])
     batch(client, other, theirs, [{"id": "t", "type": "a"}])
-    site_id = session_row(settings, mine)["site_id"]
+    site_id = visit_row(settings, mine)["site_id"]
 
     removed: list[int] = []
 
@@ -531,7 +531,7 @@ def test_visits_are_enriched_and_bots_kept_aside(
         headers={**ORIGIN, "User-Agent": agent},
     )
     assert response.status_code == 200, response.text  # bots are recorded, not refused
-    row = session_row(settings, response.json()["session_id"])
+    row = visit_row(settings, response.json()["session_id"])
     reason = expected[3]
     if reason is None:
         assert (row["browser"], row["os"], row["device"], row["bot_reason"]) == expected
@@ -547,14 +547,14 @@ def test_country_from_a_trusted_header_only(settings: Settings, site: str) -> No
             json={"siteKey": site},
             headers={**ORIGIN, "CF-IPCountry": "nl"},
         ).json()
-    assert session_row(settings, answer["session_id"])["country"] == "NL"
+    assert visit_row(settings, answer["session_id"])["country"] == "NL"
     with TestClient(create_app(settings)) as client:
         answer = client.post(
             "/track/session/start",
             json={"siteKey": site},
             headers={**ORIGIN, "CF-IPCountry": "NL", "User-Agent": "Other"},
         ).json()
-    assert session_row(settings, answer["session_id"])["country"] is None  # not trusted
+    assert visit_row(settings, answer["session_id"])["country"] is None  # not trusted
 
 
 def test_country_from_the_address() -> None:
