@@ -74,14 +74,17 @@ def forward_body(lead: Lead, submission: LeadSubmission, reengaged: bool) -> dic
         if value is not None:
             body[name] = value
     body.update(
-        visitor_id=submission.visitor_id,
-        session_id=submission.visit_id,
-        user_ip=submission.ip,
-        user_agent=submission.user_agent,
-        suspicion_score=submission.suspicion_score,
-        engagement_score=submission.engagement_score,
-        engagement_label=submission.engagement_label,
-        fields=fields,
+        {
+            "visitor_id": submission.visitor_id,
+            # PulseGate's name for the visit.
+            "session_id": submission.visit_id,
+            "user_ip": submission.ip,
+            "user_agent": submission.user_agent,
+            "suspicion_score": submission.suspicion_score,
+            "engagement_score": submission.engagement_score,
+            "engagement_label": submission.engagement_label,
+            "fields": fields,
+        }
     )
     for name in _ATTRIBUTION:
         value = getattr(lead, name, None)
