@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         # Everything made while starting up lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise walk it all and stall requests (tens
         # of milliseconds each on the tracking routes). The parsers' data is loaded first.
-        enrich.warm_up()
+        enrich.warm_up(app.tracking.user_agents)  # type: ignore[attr-defined]
         gc.freeze()
         stop = asyncio.Event()
         running: asyncio.Task[None] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import lru_cache
 
 from leadline.db import Database
 from leadline.sites import service
@@ -54,3 +55,20 @@ class SiteCache:
             self._entries.clear()
         self._entries[site_key] = (time.monotonic() + self.ttl, found)
         return found
+
+
+class PageHosts:
+    """The hosts of the pages requests come from, parsed once each for the routes that ask on
+    every request: a site's requests carry few distinct Origins. Only short pages are kept, so
+    that requests with made-up headers cannot fill the memory."""
+
+    KEPT_PAGE = 300
+
+    def __init__(self, size: int = 4096) -> None:
+        self._host_of = lru_cache(maxsize=size)(service.host_of)
+
+    def host(self, origin: str | None, referer: str | None) -> str | None:
+        page = service.page_of(origin, referer)
+        if page is None:
+            return None
+        return self._host_of(page) if len(page) <= self.KEPT_PAGE else service.host_of(page)

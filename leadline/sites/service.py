@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import secrets
@@ -68,21 +67,19 @@ def host_allowed(host: str, domains: list[str]) -> bool:
     return False
 
 
-def page_host(origin: str | None, referer: str | None) -> str | None:
-    """The host of the page a browser's request came from: its Origin, else its Referer."""
+def page_of(origin: str | None, referer: str | None) -> str | None:
+    """The page a browser's request came from: its Origin, else its Referer."""
     page = origin or referer or ""
-    if not page or page == "null":
-        return None
-    # A site's requests carry few distinct Origins: each is parsed once (every tracking
-    # request asks). Only short ones are kept, so that odd headers cannot fill the memory.
-    return _host_of(page) if len(page) <= _KEPT_PAGE else urlsplit(page).hostname
+    return None if not page or page == "null" else page
 
 
-_KEPT_PAGE = 300
+def page_host(origin: str | None, referer: str | None) -> str | None:
+    """The host of the page a browser's request came from."""
+    page = page_of(origin, referer)
+    return host_of(page) if page is not None else None
 
 
-@functools.lru_cache(maxsize=4096)
-def _host_of(page: str) -> str | None:
+def host_of(page: str) -> str | None:
     return urlsplit(page).hostname
 
 

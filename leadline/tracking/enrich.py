@@ -4,6 +4,7 @@ is a bot (and why), and the country."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,9 +24,16 @@ class Agent:
     bot_reason: str | None
 
 
-@lru_cache(maxsize=20_000)
+class UserAgents:
+    """User agents described once each, for as long as the app that holds this runs: parsing
+    costs milliseconds, a cache hit nothing."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.describe: Callable[[str], Agent] = lru_cache(maxsize=size)(describe)
+
+
 def describe(user_agent: str) -> Agent:
-    """Parsed once per distinct user agent: parsing costs milliseconds, a cache hit nothing."""
+    """Browser, system, device and bot reason of a user agent, parsed now."""
     if not user_agent.strip():
         return Agent(None, None, None, "no user agent")
     parsed = parse(user_agent)
@@ -59,10 +67,10 @@ def country(ip: str, trusted_header_value: str | None) -> str | None:
     return str(found) if found else None
 
 
-def warm_up() -> None:
+def warm_up(agents: UserAgents) -> None:
     """Load the parsers' data now rather than on a visitor's request (the app calls this at
     start-up, before it freezes what it has loaded out of the garbage collector's passes)."""
-    describe(
+    agents.describe(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/140.0.0.0 Safari/537.36"
     )

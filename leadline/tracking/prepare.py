@@ -27,7 +27,7 @@ from leadline.tracking.attribution import (
     rollup_dimensions,
     touch_of,
 )
-from leadline.tracking.enrich import describe
+from leadline.tracking.enrich import UserAgents, describe
 from leadline.tracking.identity import (
     VISITOR_ID,
     consent_flags,
@@ -169,8 +169,15 @@ Work = StartWork | EventsWork | EndWork
 
 
 def prepare_start(
-    site: SiteInfo, start: VisitStart, client: Client, secret: str, now: datetime
+    site: SiteInfo,
+    start: VisitStart,
+    client: Client,
+    secret: str,
+    now: datetime,
+    agents: UserAgents | None = None,
 ) -> StartWork:
+    """The work of a visit's start. ``agents`` describes the user agent (the app's keeps each
+    one it parsed); without it the user agent is parsed now."""
     check_origin(site, client)
     flags, source = consent_flags(
         start,
@@ -194,7 +201,7 @@ def prepare_start(
         day = now.astimezone(UTC).date().isoformat()
         visitor_id = cookieless_visitor(secret, site.site_id, client.ip, client.user_agent, day)
         identified = False
-    agent = describe(client.user_agent)
+    agent = (agents.describe if agents is not None else describe)(client.user_agent)
     channel = channel_of(attribution, start.referrer, site.domains)
     columns: dict[str, Any] = {
         "workspace_id": site.workspace_id,

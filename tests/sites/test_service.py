@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadline.sites import service
+from leadline.sites.cache import PageHosts
 from leadline.sites.service import page_host
 
 
@@ -16,13 +16,20 @@ def test_the_origin_names_the_page_and_the_referer_stands_in_for_it() -> None:
 
 
 def test_long_pages_are_parsed_but_not_kept() -> None:
-    """Origins are parsed once and kept (a site's requests carry few); a long Referer is not
-    kept, so that requests with made-up headers cannot fill the memory."""
-    service._host_of.cache_clear()
-    assert page_host("https://kept.example", None) == "kept.example"
-    assert page_host("https://kept.example", None) == "kept.example"
-    info = service._host_of.cache_info()
+    """Pages are parsed once and kept (a site's requests carry few Origins); a long Referer is
+    not kept, so that requests with made-up headers cannot fill the memory."""
+    hosts = PageHosts()
+    assert hosts.host("https://kept.example", None) == "kept.example"
+    assert hosts.host("https://kept.example", None) == "kept.example"
+    info = hosts._host_of.cache_info()
     assert (info.hits, info.currsize) == (1, 1)
     long = "https://long.example/" + "a" * 2000
-    assert page_host(None, long) == "long.example"
-    assert service._host_of.cache_info().currsize == 1
+    assert hosts.host(None, long) == "long.example"
+    assert hosts._host_of.cache_info().currsize == 1
+    assert hosts.host("null", None) is None
+
+
+def test_each_app_keeps_its_own_pages() -> None:
+    first, second = PageHosts(), PageHosts()
+    first.host("https://one.example", None)
+    assert second._host_of.cache_info().currsize == 0

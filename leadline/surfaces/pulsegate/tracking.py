@@ -32,11 +32,11 @@ from leadline.http import decode_json
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
-from leadline.sites.cache import SiteCache
-from leadline.sites.service import SiteInfo, page_host
+from leadline.sites.cache import PageHosts, SiteCache
+from leadline.sites.service import SiteInfo
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
 from leadline.tracking import prepare as tracking
-from leadline.tracking.enrich import country
+from leadline.tracking.enrich import UserAgents, country
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SingleEvent, VisitEnd, VisitStart
 from leadline.tracking.writer import TrackingWriter
@@ -62,6 +62,8 @@ class TrackingParts:
     limiter: TrackingLimiter
     site_cache: SiteCache
     writer: TrackingWriter
+    user_agents: UserAgents = dataclasses.field(default_factory=UserAgents)
+    page_hosts: PageHosts = dataclasses.field(default_factory=PageHosts)
     # The instance's generated secret (for cookieless visitor ids) when none is configured,
     # read from the database once.
     generated_secret: str | None = None
@@ -223,7 +225,7 @@ async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
 
 def _client(incoming: Incoming) -> tracking.Client:
     headers = incoming.headers
-    host = page_host(incoming.header("origin"), incoming.header("referer"))
+    host = incoming.parts.page_hosts.host(incoming.header("origin"), incoming.header("referer"))
     client = incoming.scope.get("client")
     return tracking.Client(
         ip=str(client[0]) if client else "",
@@ -291,7 +293,7 @@ async def _start(incoming: Incoming, client: tracking.Client) -> Answer:
     site = await _site(incoming, start.siteKey)
     secret = await _secret(incoming)
     client = dataclasses.replace(client, country=_country(incoming, client))
-    work = tracking.prepare_start(site, start, client, secret, utcnow())
+    work = tracking.prepare_start(site, start, client, secret, utcnow(), incoming.parts.user_agents)
     return _answer(await _writer(incoming).submit(work))
 
 
