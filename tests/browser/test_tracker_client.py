@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from leadline.tracking.scripts import FINGERPRINT_JS, PIXEL_FORMS_JS, PIXEL_JS, TRACKER_JS
-from tests.fixtures.browser import PageServer, eventually
+from tests.fixtures.browser import PageServer, eventually, navigate, scroll
 from tests.fixtures.server import threaded_http_server
 
 if TYPE_CHECKING:
@@ -214,15 +214,13 @@ def test_a_visit_reaches_the_endpoint(
     assert start["gpc"] is False
 
     for y in (1500, 4000, 0, 99999):  # the way back up adds nothing
-        page.evaluate(f"window.scrollTo(0, {y})")
-        page.wait_for_timeout(350)
+        scroll(page, y)
     page.click("#cta")
     page.click(".hero p span")
     page.evaluate("history.pushState({}, '', '/pricing?plan=pro')")
-    page.evaluate("history.replaceState({}, '', '/pricing?plan=pro')")  # same URL: no event
-    page.wait_for_timeout(50)
-    page.evaluate("history.back()")
-    page.wait_for_timeout(200)
+    # Same URL: no event.
+    navigate(page, "history.replaceState({}, '', '/pricing?plan=pro')")
+    navigate(page, "history.back()", pops=True)
     leave(page)
 
     (end,) = endpoint.wait("/track/session/end")

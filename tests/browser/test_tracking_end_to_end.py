@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page
 
 from leadline.config import Settings
-from tests.fixtures.browser import PageServer, eventually
+from tests.fixtures.browser import PageServer, eventually, navigate, scroll
 from tests.fixtures.factories import fetch_rows, make_site
 from tests.fixtures.server import live_server
 
@@ -44,11 +44,9 @@ def visit(page: Page, page_server: PageServer, server: str, site: str, mode: str
     )
     page.goto(f"{url}?gclid=TeSt-gclid_1&utm_source=google&utm_medium=cpc&utm_campaign=spring")
     for y in (1500, 99999):
-        page.evaluate(f"window.scrollTo(0, {y})")
-        page.wait_for_timeout(300)
+        scroll(page, y)
     page.click("#cta")
-    page.evaluate("history.pushState({}, '', '/pricing')")
-    page.wait_for_timeout(100)
+    navigate(page, "history.pushState({}, '', '/pricing')")
     page.goto("about:blank")  # hidden, then pagehide: the queue is flushed and the visit ends
     return urlsplit(url).path
 

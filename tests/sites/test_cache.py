@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,25 @@ from leadline.config import Settings
 from leadline.db import Database
 from leadline.sites import service as sites
 from leadline.sites.cache import SiteCache
+from leadline.sites.service import SiteInfo
 from tests.fixtures.factories import make_site
+from tests.fixtures.waiting import BOUND, EVERY, eventually
+
+TTL = 10.0
+
+
+class Clock:
+    """The cache's clock, moved by the test: an entry expires when the test says, however
+    long the machine takes between two steps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @contextlib.asynccontextmanager
@@ -49,21 +68,34 @@ async def respect_dnt(db: Database, key: str) -> None:
         )
 
 
+async def refreshed(cache: SiteCache, db: Database, key: str) -> SiteInfo | None:
+    """Ask until the answer shows the change respect_dnt made, that is until the read running
+    behind the stale answers has stored its entry. The clock stands still meanwhile, so the
+    asking starts no read of its own: the entry stays expired while the read runs (which is
+    then in flight) and is fresh after."""
+    deadline = time.monotonic() + BOUND
+    while not ((found := await cache.get(db, key)) and found.site.respect_dnt):
+        assert time.monotonic() < deadline, "no read behind the stale answers stored the change"
+        await asyncio.sleep(EVERY)
+    return found
+
+
 def test_an_expired_site_is_answered_while_it_is_read_again(
     settings: Settings, reads: list[str]
 ) -> None:
     key = make_site(settings, "acme", "shop.example")
 
     async def scenario() -> list[bool]:
-        cache = SiteCache(ttl=0.2)
+        clock = Clock()
+        cache = SiteCache(ttl=TTL, clock=clock)
         async with database(settings) as db:
             first = await cache.get(db, key)
             await respect_dnt(db, key)
+            clock.advance(TTL - 0.5)
             cached = await cache.get(db, key)  # within the expiry: not read again
-            await asyncio.sleep(0.25)
+            clock.advance(0.5)
             stale = await cache.get(db, key)  # expired: answered at once, read behind it
-            await asyncio.sleep(0.1)
-            fresh = await cache.get(db, key)
+            fresh = await refreshed(cache, db, key)
         return [found.site.respect_dnt for found in (first, cached, stale, fresh) if found]
 
     assert asyncio.run(scenario()) == [False, False, False, True]
@@ -74,7 +106,7 @@ def test_requests_that_find_no_entry_share_one_read(settings: Settings, reads: l
     key = make_site(settings, "acme", "shop.example")
 
     async def scenario() -> list[Any]:
-        cache = SiteCache()
+        cache = SiteCache(clock=Clock())  # nothing expires while they ask
         async with database(settings) as db:
             found = await asyncio.gather(*(cache.get(db, key) for _ in range(20)))
             unknown = [await cache.get(db, "LL-NOPE") for _ in range(3)]
@@ -92,20 +124,27 @@ def test_a_refresh_that_fails_keeps_the_old_entry(
     key = make_site(settings, "acme", "shop.example")
     broken = Settings(database_url="sqlite:////nonexistent/dir/leadline.db")
 
+    failed = f"site {key} could not be read"
+
     async def scenario() -> list[Any]:
-        cache = SiteCache(ttl=0.05)
+        clock = Clock()
+        cache = SiteCache(ttl=TTL, clock=clock)
         async with database(settings) as db, database(broken) as unreachable:
             first = await cache.get(db, key)
-            await asyncio.sleep(0.1)
+            clock.advance(TTL)
             stale = await cache.get(unreachable, key)  # its refresh fails
-            await asyncio.sleep(0.1)
+            # The failure is logged as its read ends, so the next request may read again.
+            await eventually(lambda: failed in caplog.text, "the failed refresh is logged")
+            await respect_dnt(db, key)
             again = await cache.get(db, key)  # still expired: read again, from a good one
-            await asyncio.sleep(0.1)
-        return [first, stale, again]
+            fresh = await refreshed(cache, db, key)
+        return [first, stale, again, fresh]
 
-    first, stale, again = asyncio.run(scenario())
+    first, stale, again, fresh = asyncio.run(scenario())
     assert first is not None
     assert stale == first
-    assert again == first
+    assert again == first  # the old entry is answered while the good read runs
+    assert fresh is not None
+    assert fresh.site.respect_dnt
     assert reads == [key, key, key]
-    assert f"site {key} could not be read" in caplog.text
+    assert failed in caplog.text

@@ -34,6 +34,7 @@ from leadline.tracking.store_postgres import _literal
 from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.waiting import eventually, wait_until
 
 UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -158,8 +159,8 @@ def test_a_visitor_keeps_its_first_and_last_touch(client: TestClient, settings: 
     assert "clicked_at" in last
     assert visitor["first_seen_at"] <= visitor["first_touch_at"] < visitor["last_touch_at"]
     assert visitor["last_touch_at"] < visitor["last_seen_at"]
-    sessions = fetch_rows(settings, "SELECT earlier_visits FROM visits ORDER BY started_at")
-    assert [row["earlier_visits"] for row in sessions] == [0, 1, 2, 3]
+    visits = fetch_rows(settings, "SELECT earlier_visits FROM visits ORDER BY started_at")
+    assert [row["earlier_visits"] for row in visits] == [0, 1, 2, 3]
 
 
 # ----------------------------------------------------------------------- privacy signals
@@ -292,6 +293,16 @@ async def running(sync_url: str, *, capacity: int, **options: Any) -> AsyncItera
         await writer.stop()
 
 
+async def taken(writer: TrackingWriter, *, of: int) -> None:
+    """Return once the tasks just created have queued their work (``of`` events in all) and
+    the writer has taken some of it: while writes are blocked, that is its group waiting for
+    the lock, and whatever is queued from now on goes in a later group."""
+    # A new task runs up to its first wait before the task that created it resumes, and
+    # submit() queues its work before it first waits.
+    await asyncio.sleep(0)
+    await eventually(lambda: writer.waiting < of, "the writer takes a group")
+
+
 def _site(settings: Settings, site_key: str) -> SiteInfo:
     async def find() -> SiteInfo:
         database = Database(settings)
@@ -326,12 +337,12 @@ def test_a_full_queue_is_refused_and_nothing_queued_is_lost(settings: Settings) 
             with writes_blocked(settings):
                 # The first batch is taken and waits for the lock; the next ones queue up.
                 first = asyncio.create_task(writer.submit(_events(site, visit.visit_id, 10, "a")))
-                await asyncio.sleep(0.3)
+                await taken(writer, of=10)
                 queued = [
                     asyncio.create_task(writer.submit(_events(site, visit.visit_id, 10, f"q{i}")))
                     for i in range(10)
                 ]
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0)  # each task queues its batch before this returns
                 assert writer.waiting == 100
                 with pytest.raises(ServiceUnavailable) as refused:
                     await writer.submit(_events(site, visit.visit_id, 1, "over"))
@@ -371,7 +382,7 @@ def test_an_unknown_session_fails_alone(settings: Settings) -> None:
                     asyncio.create_task(writer.submit(_events(site, session, 2, session)))
                     for session in (visit.visit_id, "no-such-visit", visit.visit_id)
                 ]
-                await asyncio.sleep(0.2)
+                await taken(writer, of=6)
             return await asyncio.gather(*tasks, return_exceptions=True)
 
     good, missing, also_good = asyncio.run(scenario())
@@ -403,7 +414,7 @@ def test_a_request_the_database_refuses_fails_alone(settings: Settings) -> None:
                         _events(site, visit.visit_id, 3, "after"),
                     )
                 ]
-                await asyncio.sleep(0.2)
+                await taken(writer, of=6)
             return await asyncio.gather(*tasks, return_exceptions=True)
 
     before, refused, after = asyncio.run(scenario())
@@ -617,13 +628,18 @@ def test_a_large_group_with_events_sent_before_counts_each_event_once(
             visit = await writer.submit(
                 tracking.prepare_start(site, VisitStart(siteKey="k"), CLIENT, "s", utcnow())
             )
-            await writer.submit(_events(site, visit.visit_id, 1, "warm"))  # remembered now
             with writes_blocked(settings):
+                # The warm-up event is taken and waits for the lock; the seven queue behind it,
+                # so the writer takes them as one group once it is through.
+                warm = asyncio.create_task(writer.submit(_events(site, visit.visit_id, 1, "warm")))
+                await taken(writer, of=1)
                 tasks = [
                     asyncio.create_task(writer.submit(_events(site, visit.visit_id, 100, tag)))
                     for tag in ("a", "b", "c", "a", "d", "e", "f")
                 ]
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0)  # each task queues its batch before this returns
+                assert writer.waiting == 700
+            await warm  # remembered now
             return await asyncio.gather(*tasks)
 
     answers = asyncio.run(scenario())
@@ -715,15 +731,15 @@ def test_the_checkpoint_thread_copies_the_log_back(
     site = make_site(settings, "acme", "shop.example")
     visit = start(client, site)["session_id"]
     send(client, site, visit, [{"id": f"c{i}", "type": "click"} for i in range(100)])
-    found = 0
-    for _ in range(50):  # a checkpoint runs every tenth of a second
+
+    def copied() -> bool:
         shutil.copyfile(path, tmp_path / "file-only.db")
         with contextlib.closing(sqlite3.connect(tmp_path / "file-only.db")) as copy:
             (found,) = copy.execute("SELECT count(*) FROM events").fetchone()
-        if found == 100:
-            break
-        time.sleep(0.05)
-    assert found == 100
+        return bool(found == 100)
+
+    # A checkpoint runs every tenth of a second.
+    wait_until(copied, "the events reach the database file", every=0.05)
 
 
 def test_when_the_checkpoint_thread_fails_the_writer_checkpoints_itself(
