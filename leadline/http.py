@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -347,8 +346,8 @@ async def json_object_body(
     to send instead, in the error."""
     raw = await limited_body(request, max_bytes)
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
+        body = msgspec.json.decode(raw) if raw.strip() else None
+    except msgspec.DecodeError:
         raise ValidationFailed("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValidationFailed(f"send {expected}")

@@ -499,3 +499,20 @@ def test_the_wordpress_plugin_posts_leads_with_their_cookies(
     garbage = client.post(f"/api/integrations/incoming/wp/{site}/", content=b"[1]", headers=PAGE)
     assert garbage.status_code == 400
     assert len(submissions(settings)) == 1
+
+
+@pytest.mark.parametrize("value", ["NaN", "1e400", '"\\ud800"'])
+def test_json_that_no_store_can_keep_is_refused_whole(
+    client: TestClient, settings: Settings, site: str, value: str
+) -> None:
+    """Numbers out of range, NaN and lone surrogates are not JSON a database keeps: the body
+    is refused with PulseGate's error, and nothing of it is stored."""
+    body = f'{{"siteKey": "{site}", "formId": "enquiry", "EMAIL": "ada@example.com", "n": {value}}}'
+    answer = client.post(
+        "/lead.capture",
+        content=body,
+        headers={**PAGE, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"error": "the body is not valid JSON"}
+    assert fetch_rows(settings, "SELECT id FROM lead_submissions") == []

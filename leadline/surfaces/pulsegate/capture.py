@@ -9,10 +9,10 @@ answers a browser's form post with a redirect to the thank-you page and anything
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import msgspec
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -65,8 +65,8 @@ async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
         if kind == "text/plain" and text and not text.startswith("{"):
             return dict(parse_qsl(text, keep_blank_values=True)), False
         try:
-            data = json.loads(text) if text else None
-        except ValueError:
+            data = msgspec.json.decode(text) if text else None
+        except msgspec.DecodeError:
             raise ValidationFailed("the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise ValidationFailed("send the fields as a JSON object")
