@@ -19,6 +19,7 @@ from leadline.db import Database
 from leadline.errors import PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
+from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
 
 IP_MAX = 64
 USER_AGENT_MAX = 512
@@ -216,6 +217,13 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if body.lstrip()[:1] in (b"{", b"["):
+            try:
+                check_json_depth(body)
+            except ValidationFailed as refused:
+                response = await self.render_error(Request(scope), refused)
+                await response(scope, receive, send)
+                return
         if self.json_by_default:
             scope = _json_content_type(scope, body)
         replayed = False
@@ -299,7 +307,6 @@ async def limited_body(request: Request, max_bytes: int = MAX_FORM_BODY) -> byte
 
 T = TypeVar("T")
 
-
 # One decoder per type, made on first use (a decoder is faster than msgspec.json.decode with
 # type=, which looks the type up again on every call).
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
@@ -319,6 +326,11 @@ def decode_json(body: bytes, kind: type[T]) -> T:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     try:
         return decoder.decode(body)  # type: ignore[no-any-return]
+    except RecursionError:
+        # A typed body's own shape is shallow; only free JSON inside it (msgspec.Raw) can nest
+        # this deep, and the feature that keeps it checks its depth. Past the decoder's own
+        # limit the body is refused here.
+        raise ValidationFailed(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"invalid body: {exc}") from None
     except msgspec.DecodeError:
@@ -345,6 +357,7 @@ async def json_object_body(
     """The body as a JSON object, whatever Content-Type it came with; ``expected`` says what
     to send instead, in the error."""
     raw = await limited_body(request, max_bytes)
+    check_json_depth(raw)
     try:
         body = msgspec.json.decode(raw) if raw.strip() else None
     except msgspec.DecodeError:

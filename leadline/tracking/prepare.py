@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from leadline.errors import Forbidden, ValidationFailed
+from leadline.kit.jsondepth import check_json_depth
 from leadline.sites.service import SiteInfo, host_allowed
 from leadline.tracking.attribution import (
     channel_of,
@@ -258,6 +259,7 @@ def prepare_events(
             )
         if data[:1] != b"{":
             raise ValidationFailed(f"the data of a {event.type} event must be a JSON object")
+        check_json_depth(data, f"the data of a {event.type} event")
         try:
             text = data.decode()
         except UnicodeDecodeError:

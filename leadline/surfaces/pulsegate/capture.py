@@ -25,6 +25,7 @@ from leadline.errors import (
 )
 from leadline.forms import capture, crm
 from leadline.http import json_object_body, limited_body, refuse_declared_length
+from leadline.kit.jsondepth import check_json_depth
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
@@ -64,6 +65,7 @@ async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
         text = body.decode("utf-8", "replace").strip()
         if kind == "text/plain" and text and not text.startswith("{"):
             return dict(parse_qsl(text, keep_blank_values=True)), False
+        check_json_depth(body)
         try:
             data = msgspec.json.decode(text) if text else None
         except msgspec.DecodeError:
