@@ -18,11 +18,12 @@ from starlette.types import Receive, Scope, Send
 from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
-from leadline.http import RequestIdMiddleware, SurfaceMount
+from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
 from leadline.logs import configure_logging
 from leadline.sites.cache import SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
+from leadline.surfaces.pulsegate import envelope as pulsegate
 from leadline.surfaces.pulsegate import tracking as tracking_router
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
 from leadline.surfaces.pulsegate.forms import FORM_ROUTES
@@ -45,10 +46,16 @@ class LeadlineApp(Starlette):
     tracking: tracking_router.TrackingParts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(tracking_router.PREFIX):
-            scope["app"] = self
-            await tracking_router.handle(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            # The API surfaces bound headers themselves, in their own envelopes.
+            if not path.startswith("/api/") and (refused := headers_too_large(scope)):
+                await pulsegate.error_answer(refused)(scope, receive, send)
+                return
+            if path.startswith(tracking_router.PREFIX):
+                scope["app"] = self
+                await tracking_router.handle(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 

@@ -92,6 +92,11 @@ class PayloadTooLarge(ValidationFailed):
     code = "payload_too_large"
 
 
+class HeadersTooLarge(ValidationFailed):
+    status_code = 431
+    code = "request_header_fields_too_large"
+
+
 class UnsupportedMediaType(ValidationFailed):
     status_code = 415
     code = "unsupported_media_type"

@@ -16,13 +16,29 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.db import Database
-from leadline.errors import PayloadTooLarge, ValidationFailed
+from leadline.errors import HeadersTooLarge, PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
 
 IP_MAX = 64
 USER_AGENT_MAX = 512
+# A request's headers, names and values together, and how many (docs/api: limits on input).
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
+
+
+def headers_too_large(scope: Scope) -> HeadersTooLarge | None:
+    """The refusal of a request whose headers pass the bounds, else None."""
+    headers = scope.get("headers", [])
+    if len(headers) > MAX_HEADERS:
+        return HeadersTooLarge(f"the request has {len(headers)} headers; at most {MAX_HEADERS}")
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > MAX_HEADER_BYTES:
+        return HeadersTooLarge(
+            f"the request's headers are {size} bytes; at most {MAX_HEADER_BYTES} are accepted"
+        )
+    return None
 
 
 class RequestIdMiddleware:
@@ -152,7 +168,8 @@ ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` before any handler reads them.
+    """Refuses requests whose headers pass the bounds, and bodies over ``max_bytes`` or nested
+    too deep, before any handler reads them.
 
     The whole body is buffered (it is small by definition) and replayed to the app, so a body
     sent without Content-Length is counted too. The refusal is rendered by the surface's own
@@ -180,7 +197,15 @@ class BodyLimitMiddleware:
         self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = headers_too_large(scope)
+        if refused is not None:
+            response = await self.render_error(Request(scope), refused)
+            await response(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         streamed_limit = self.streamed.get(_route_path(scope))
@@ -220,8 +245,8 @@ class BodyLimitMiddleware:
         if body.lstrip()[:1] in (b"{", b"["):
             try:
                 check_json_depth(body)
-            except ValidationFailed as refused:
-                response = await self.render_error(Request(scope), refused)
+            except ValidationFailed as too_deep:
+                response = await self.render_error(Request(scope), too_deep)
                 await response(scope, receive, send)
                 return
         if self.json_by_default:

@@ -30,6 +30,7 @@ _encoder = msgspec.json.Encoder()
 # Leadline's error codes that Octanist names differently; everything else is upper-cased.
 _CODES = {
     "payload_too_large": "VALIDATION_ERROR",
+    "request_header_fields_too_large": "VALIDATION_ERROR",
     "unsupported_media_type": "VALIDATION_ERROR",
     "internal_error": "INTERNAL_ERROR",
 }
