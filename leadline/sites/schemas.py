@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta, Struct
 
 from leadline.errors import ValidationFailed
+from leadline.kit.urls import parse_url
 
 FieldType = Literal["text", "email", "tel", "textarea", "select", "checkbox", "hidden"]
 FieldName = Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
@@ -103,8 +103,8 @@ def check_definition(form: FormDefinition) -> None:
                     f"{where}.pattern is not a regular expression: {exc}"
                 ) from None
     if form.thank_you_url is not None:
-        parts = urlsplit(form.thank_you_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = parse_url(form.thank_you_url)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.host:
             raise ValidationFailed("form_json.thank_you_url must be an http(s) URL")
 
 

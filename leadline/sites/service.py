@@ -7,7 +7,6 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +15,7 @@ from leadline.audit.service import Actor
 from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
+from leadline.kit.urls import parse_url
 from leadline.models import Site, SiteDomain
 from leadline.sites.repository import SiteRepository
 from leadline.workspaces import service as workspaces
@@ -45,7 +45,8 @@ def normalise_domain(raw: str) -> str:
     """A host as sites list it: lower-case, no scheme, port or path; ``*.`` for subdomains."""
     text = raw.strip().lower()
     if "://" in text:
-        text = urlsplit(text).hostname or ""
+        parsed = parse_url(text)
+        text = (parsed.host or "") if parsed is not None else ""
     text = text.split("/", 1)[0].split(":", 1)[0].rstrip(".")
     if not text or len(text) > 253 or not _HOST.match(text):
         raise ValidationFailed(
@@ -80,7 +81,9 @@ def page_host(origin: str | None, referer: str | None) -> str | None:
 
 
 def host_of(page: str) -> str | None:
-    return urlsplit(page).hostname
+    """The page's host; None when it names none or does not parse (no page then)."""
+    parsed = parse_url(page)
+    return parsed.host if parsed is not None else None
 
 
 def new_site_key() -> str:

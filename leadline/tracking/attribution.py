@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import msgspec
 
+from leadline.errors import ValidationFailed
 from leadline.kit.time import iso_micros
+from leadline.kit.urls import parse_url
 from leadline.models import CLICK_ID_FIELDS
 from leadline.sites.service import host_allowed
 
@@ -50,11 +52,13 @@ _SOCIAL = re.compile(
 
 def landing_attribution(url: str, now: datetime) -> dict[str, Any]:
     """Click IDs and UTM tags from a landing URL, plus the site's origin and the path."""
-    parts = urlsplit(url)
+    parts = parse_url(url)
+    if parts is None:
+        raise ValidationFailed(f"url does not parse as a URL: {url[:200]!r}")
     found: dict[str, Any] = {}
-    if parts.scheme in ("http", "https") and parts.hostname:
+    if parts.scheme in ("http", "https") and parts.host:
         port = f":{parts.port}" if parts.port else ""
-        found["website"] = f"{parts.scheme}://{parts.hostname}{port}"[:512]
+        found["website"] = f"{parts.scheme}://{parts.host}{port}"[:512]
         found["path"] = (parts.path or "/")[:2048]
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         name = key.lower()
@@ -90,7 +94,12 @@ def channel_of(attribution: dict[str, Any], referrer: str, site_domains: list[st
 
 
 def external_host(referrer: str, site_domains: list[str]) -> str | None:
-    host = (urlsplit(referrer).hostname or "").lower() if referrer else ""
+    if not referrer:
+        return None
+    parts = parse_url(referrer)
+    if parts is None:
+        raise ValidationFailed(f"referrer does not parse as a URL: {referrer[:200]!r}")
+    host = parts.host or ""
     return host if host and not host_allowed(host, site_domains) else None
 
 

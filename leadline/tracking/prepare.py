@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
 from leadline.errors import Forbidden, ValidationFailed
 from leadline.kit.jsondepth import check_json_depth
+from leadline.kit.urls import parse_url
 from leadline.sites.service import SiteInfo, host_allowed
 from leadline.tracking.attribution import (
     channel_of,
@@ -336,4 +336,7 @@ def _occurred(ts: int, now: datetime) -> datetime:
 def page_path(url: str | None) -> str:
     if not url:
         return "/"
-    return (urlsplit(url).path or "/")[:512]
+    parts = parse_url(url)
+    if parts is None:
+        raise ValidationFailed(f"a page view's url does not parse as a URL: {url[:200]!r}")
+    return (parts.path or "/")[:512]

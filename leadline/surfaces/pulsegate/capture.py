@@ -10,7 +10,7 @@ answers a browser's form post with a redirect to the thank-you page and anything
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.datastructures import UploadFile
@@ -26,6 +26,7 @@ from leadline.errors import (
 from leadline.forms import capture, crm
 from leadline.http import json_object_body, limited_body, refuse_declared_length
 from leadline.kit.jsondepth import check_json_depth
+from leadline.kit.urls import parse_url
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
@@ -161,7 +162,8 @@ async def _capture(request: Request) -> Response:
         )
     if browser_post:
         target = sender.thank_you_url or request.headers.get("referer")
-        if target and urlsplit(target).scheme in ("http", "https"):
+        parsed = parse_url(target) if target else None
+        if target and parsed is not None and parsed.scheme in ("http", "https"):
             return RedirectResponse(target, status_code=303, headers=CORS)
     # The same answer whatever became of it: a bot learns nothing from it.
     return json_answer({"success": True, "submission_id": captured.submission_id})
