@@ -4,13 +4,14 @@ capture, translated for ``leadline.forms.capture``.
 It reads every way a form posts (JSON, urlencoded, multipart, and text/plain from
 ``sendBeacon``), tells the scripts' own fields from the form's, checks who may send (an
 integration key in ``X-API-Key``, or ``siteKey`` + ``formId`` from a page of the site), and
-answers a browser's form post with a redirect to the thank-you page and anything else with JSON.
+answers a browser's form post with a redirect where the form's rules allow one, and anything
+else with JSON.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.datastructures import UploadFile
@@ -130,7 +131,7 @@ async def _capture(request: Request) -> Response:
     client = request.client
     async with database.transaction() as session:
         if key:
-            sender = await capture.sender_with_key(session, key, site_key)
+            sender = await capture.sender_with_key(session, key, site_key, form_id or None)
         else:
             sender = await capture.sender_from_page(
                 session,
@@ -158,8 +159,8 @@ async def _capture(request: Request) -> Response:
             request.state.settings,
         )
     if browser_post:
-        target = sender.thank_you_url or request.headers.get("referer")
-        if target and urlsplit(target).scheme in ("http", "https"):
+        target = capture.redirect_after_post(sender, request.headers.get("referer"))
+        if target is not None:
             return RedirectResponse(target, status_code=303, headers=CORS)
     # The same answer whatever became of it: a bot learns nothing from it.
     return json_answer({"success": True, "submission_id": captured.submission_id})
