@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from leadline.forms import crm
 from leadline.forms.repository import SubmissionRepository, SubmitterKey
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
+from leadline.kit.urls import parse_url
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
 from leadline.models import Lead, LeadSubmission, Visit
@@ -96,26 +98,33 @@ ATTRIBUTION_NAMES = frozenset(LeadAttribution.model_fields) - {
 @dataclass(frozen=True)
 class Sender:
     """Who sends a submission, once checked: the caller the lead is made as, the actor the
-    audit log names, the site it came through (if known) and its form's thank-you page."""
+    audit log names, the site it came through (if known) with its domains, and its form's
+    thank-you page."""
 
     principal: Principal
     actor: Actor
     site_id: str | None = None
     thank_you_url: str | None = None
+    site_domains: tuple[str, ...] = ()
 
 
-async def sender_with_key(session: AsyncSession, key: str, site_key: str | None) -> Sender:
+async def sender_with_key(
+    session: AsyncSession, key: str, site_key: str | None, form_id: str | None = None
+) -> Sender:
     """A backend sending with an API key: an integration (or admin) key, no page check; a
-    site key of the key's workspace is kept for attribution."""
+    site key of the key's workspace is kept for attribution, and with it the site's domains
+    and the thank-you page of its form ``form_id``, for the answer to a browser's post."""
     principal = await auth.authenticate(session, key)
     if principal.role not in (Role.INTEGRATION, Role.ADMIN):
         raise Forbidden("lead capture takes an integration key (or an admin key)")
-    site_id = None
-    if site_key:
-        found = await sites.site_by_key(session, site_key)
-        if found is not None and found.site.workspace_id == principal.workspace_id:
-            site_id = found.site.id
-    return Sender(principal, Actor.key(principal.key_id), site_id)
+    actor = Actor.key(principal.key_id)
+    found = await sites.site_by_key(session, site_key) if site_key else None
+    if found is None or found.site.workspace_id != principal.workspace_id:
+        return Sender(principal, actor)
+    thank_you = None
+    if form_id:
+        thank_you = await site_forms.thank_you_page(session, found.site.id, form_id)
+    return Sender(principal, actor, found.site.id, thank_you, tuple(found.domains))
 
 
 async def sender_from_page(
@@ -144,7 +153,33 @@ async def sender_from_page(
             raise Forbidden(exc.message) from None
         thank_you = parse_definition(form.form_json).thank_you_url
     principal = await auth.site_principal(session, site.site.workspace_id)
-    return Sender(principal, Actor.system(actor), site.site.id, thank_you)
+    return Sender(principal, Actor.system(actor), site.site.id, thank_you, tuple(site.domains))
+
+
+def redirect_after_post(sender: Sender, referer: str | None) -> str | None:
+    """Where a browser's own form post is sent once captured: the form's thank-you page, else
+    back to the page it came from when that page is on one of the site's domains; None when
+    neither, and the post is answered without a redirect. Never anywhere else: redirecting to
+    any Referer would make this an open redirect, which a page anywhere could use to send its
+    visitors on under this server's name."""
+    if sender.thank_you_url and _web_host(sender.thank_you_url) is not None:
+        return sender.thank_you_url
+    host = _web_host(referer) if referer else None
+    if host is not None and sites.host_allowed(host, list(sender.site_domains)):
+        return referer
+    return None
+
+
+def _web_host(url: str) -> str | None:
+    """The host of an absolute http(s) URL, or None. A URL that browsers could read with
+    another host than Python does (a backslash, user info, spaces or control characters) has
+    none: the host checked must be the host the browser goes to."""
+    if "\\" in url or not url.isprintable() or any(ch.isspace() for ch in url):
+        return None
+    parsed = parse_url(url)
+    if parsed is None or parsed.scheme not in ("http", "https") or "@" in urlsplit(url).netloc:
+        return None
+    return parsed.host or None
 
 
 # ------------------------------------------------------------------------------- capture

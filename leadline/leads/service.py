@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
-from leadline.errors import Conflict, InvalidDate, InvalidFilter, NotFound, ValidationFailed
+from leadline.errors import (
+    Conflict,
+    Forbidden,
+    InvalidDate,
+    InvalidFilter,
+    NotFound,
+    ValidationFailed,
+)
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
@@ -155,12 +162,19 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 
 
+# The fields a masking role sees only masked, and how each is masked.
+MASKED_FIELDS: dict[str, Callable[[str | None], str | None]] = {
+    "email": mask_email,
+    "phone": mask_phone,
+    "phone_e164": mask_phone,
+}
+
+
 def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
     record = {name: getattr(lead, name) for name in RECORD_FIELDS}
     if masked:
-        record["email"] = mask_email(lead.email)
-        record["phone"] = mask_phone(lead.phone)
-        record["phone_e164"] = mask_phone(lead.phone_e164)
+        for name, mask in MASKED_FIELDS.items():
+            record[name] = mask(record[name])
     return record
 
 
@@ -727,6 +741,37 @@ def _criteria(condition: Condition, label: str) -> list[Criterion]:
     return [Criterion(condition.field, condition.op, condition.value)]
 
 
+def _refuse_masked_lookups(principal: Principal, query: LeadQuery, labels: dict[str, str]) -> None:
+    """A role that sees emails and phones masked may not filter, search or sort on them: the
+    answer would tell it what the mask hides (whether ada@example.com is a lead, or which of
+    two leads' emails comes first). Matching only the masked form would still leak its first
+    characters' order and surprise callers, so the request is refused, naming the parameter,
+    before anything is read. ``[exists]`` is refused too: one rule, and a masked value already
+    shows whether the field is there."""
+    role = principal.role.value
+
+    def refuse(parameter: str, what: str) -> Forbidden:
+        return Forbidden(
+            f"this API key's role ({role}) sees emails and phones masked and may not {what} "
+            f"({parameter})",
+            details={"parameter": parameter, "role": role},
+        )
+
+    for condition in query.conditions:
+        if condition.field in MASKED_FIELDS:
+            label = labels.get(condition.field, condition.field)
+            if condition.op is not Op.EQ:
+                label = f"{label}[{condition.op.value}]"
+            raise refuse(label, "filter on them")
+    if (query.search or "").strip():
+        # Search reads the email and the phones beside the name. A blank term is no search at
+        # all, so clients that always send ``search=`` keep working.
+        raise refuse("search", "search")
+    for key in query.sort:
+        if key.column in MASKED_FIELDS:
+            raise refuse("sort", "sort by them")
+
+
 async def list_leads(
     session: AsyncSession,
     principal: Principal,
@@ -736,6 +781,8 @@ async def list_leads(
 ) -> LeadPage:
     """``labels`` maps a domain field name to the name the caller used for it, for messages."""
     labels = labels or {}
+    if principal.masks_personal_data:
+        _refuse_masked_lookups(principal, query, labels)
     check_page(query.limit, query.page, max_limit=MAX_PAGE_SIZE)
     criteria: list[Criterion] = []
     for condition in query.conditions:

@@ -192,3 +192,11 @@ async def form_for_page(
     if form is None or not form.enabled:
         raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
     return found, form
+
+
+async def thank_you_page(session: AsyncSession, site_id: str, form_id: str) -> str | None:
+    """The thank-you page of the site's enabled form ``form_id``, if it has both."""
+    form = await FormRepository(session).get(site_id, form_id)
+    if form is None or not form.enabled:
+        return None
+    return parse_definition(form.form_json).thank_you_url

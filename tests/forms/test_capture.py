@@ -516,3 +516,114 @@ def test_json_that_no_store_can_keep_is_refused_whole(
     assert answer.status_code == 400, answer.text
     assert answer.json() == {"error": "the body is not valid JSON"}
     assert fetch_rows(settings, "SELECT id FROM lead_submissions") == []
+
+
+# A form of the site without a thank-you page of its own.
+CALLBACK_FORM = {"fields": [{"name": "EMAIL", "type": "email", "label": "Email"}]}
+
+
+def browser_post(client: TestClient, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    """A browser's own form post (urlencoded, not asking for JSON), its redirect not followed."""
+    return client.post("/lead.capture", data=body, headers=headers, follow_redirects=False)
+
+
+def answered_with_json(answer: Any) -> bool:
+    return (
+        answer.status_code == 200
+        and "location" not in answer.headers
+        and answer.json()["success"] is True
+    )
+
+
+def test_a_post_with_a_key_is_redirected_only_to_the_sites_pages_or_its_forms_thank_you_page(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    make_form(settings, site, CALLBACK_FORM, form_id="callback")
+    key = {"X-API-Key": make_key(settings, "acme", "integration")}
+    mine = {"siteKey": site, "formId": "callback"}
+    elsewhere = browser_post(
+        client,
+        {**mine, "EMAIL": "a@example.com"},
+        {**key, "Referer": "https://evil.example/phish"},
+    )
+    assert answered_with_json(elsewhere), elsewhere.headers
+    back = browser_post(
+        client,
+        {**mine, "EMAIL": "b@example.com"},
+        {**key, "Referer": "https://shop.example/contact?x=1"},
+    )
+    assert (back.status_code, back.headers["location"]) == (303, "https://shop.example/contact?x=1")
+    thanked = browser_post(
+        client,
+        {"siteKey": site, "formId": "enquiry", "EMAIL": "c@example.com"},
+        {**key, "Referer": "https://evil.example/phish"},
+    )
+    assert (thanked.status_code, thanked.headers["location"]) == (
+        303,
+        "https://shop.example/thanks",
+    )
+    # Without a site of the key's workspace there are no domains to go back to.
+    no_site = browser_post(
+        client, {"EMAIL": "d@example.com"}, {**key, "Referer": "https://shop.example/contact"}
+    )
+    assert answered_with_json(no_site)
+    other = make_site(settings, "other", "shop.example")
+    theirs = browser_post(
+        client,
+        {"siteKey": other, "EMAIL": "e@example.com"},
+        {**key, "Referer": "https://shop.example/contact"},
+    )
+    assert answered_with_json(theirs)
+    assert len(submissions(settings)) == 5  # every one was captured all the same
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://evil.example/phish",
+        "https://shop.example.evil.example/",
+        "javascript:alert(1)//shop.example",
+        "ftp://shop.example/",
+        "https://evil.example\\@shop.example/",
+        "https://evil.example@shop.example/",
+        "https://shop.example /x",
+        "//shop.example/contact",
+        "/contact",
+    ],
+)
+def test_a_post_from_a_page_is_never_redirected_to_another_host(
+    client: TestClient, settings: Settings, site: str, referer: str
+) -> None:
+    make_form(settings, site, CALLBACK_FORM, form_id="callback")
+    answer = browser_post(
+        client,
+        {"siteKey": site, "formId": "callback", "EMAIL": "a@example.com"},
+        {**PAGE, "Referer": referer},
+    )
+    assert answered_with_json(answer), answer.headers
+    assert len(submissions(settings)) == 1
+
+
+def test_a_post_from_a_page_goes_back_to_it_or_to_its_forms_thank_you_page(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    make_form(settings, site, CALLBACK_FORM, form_id="callback")
+    back = browser_post(
+        client,
+        {"siteKey": site, "formId": "callback", "EMAIL": "a@example.com"},
+        {**PAGE, "Referer": "http://shop.example/contact"},
+    )
+    assert (back.status_code, back.headers["location"]) == (303, "http://shop.example/contact")
+    no_referer = browser_post(
+        client, {"siteKey": site, "formId": "callback", "EMAIL": "b@example.com"}, PAGE
+    )
+    assert answered_with_json(no_referer)
+    thanked = browser_post(
+        client,
+        {"siteKey": site, "formId": "enquiry", "EMAIL": "c@example.com"},
+        {**PAGE, "Referer": "https://shop.example/contact"},
+    )
+    assert (thanked.status_code, thanked.headers["location"]) == (
+        303,
+        "https://shop.example/thanks",
+    )

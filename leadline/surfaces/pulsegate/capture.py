@@ -4,7 +4,8 @@ capture, translated for ``leadline.forms.capture``.
 It reads every way a form posts (JSON, urlencoded, multipart, and text/plain from
 ``sendBeacon``), tells the scripts' own fields from the form's, checks who may send (an
 integration key in ``X-API-Key``, or ``siteKey`` + ``formId`` from a page of the site), and
-answers a browser's form post with a redirect to the thank-you page and anything else with JSON.
+answers a browser's form post with a redirect where the form's rules allow one, and anything
+else with JSON.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from leadline.errors import (
 from leadline.forms import capture, crm
 from leadline.http import json_object_body, limited_body, refuse_declared_length
 from leadline.kit.jsondepth import check_json_depth
-from leadline.kit.urls import parse_url
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
@@ -133,7 +133,7 @@ async def _capture(request: Request) -> Response:
     client = request.client
     async with database.transaction() as session:
         if key:
-            sender = await capture.sender_with_key(session, key, site_key)
+            sender = await capture.sender_with_key(session, key, site_key, form_id or None)
         else:
             sender = await capture.sender_from_page(
                 session,
@@ -161,9 +161,8 @@ async def _capture(request: Request) -> Response:
             request.state.settings,
         )
     if browser_post:
-        target = sender.thank_you_url or request.headers.get("referer")
-        parsed = parse_url(target) if target else None
-        if target and parsed is not None and parsed.scheme in ("http", "https"):
+        target = capture.redirect_after_post(sender, request.headers.get("referer"))
+        if target is not None:
             return RedirectResponse(target, status_code=303, headers=CORS)
     # The same answer whatever became of it: a bot learns nothing from it.
     return json_answer({"success": True, "submission_id": captured.submission_id})

@@ -270,3 +270,68 @@ def test_exists_on_required_fields(api: TestClient, three: dict[str, str]) -> No
     assert len(ids(api, "createdAt[exists]=true")) == 3
     assert ids(api, "createdAt[exists]=false") == []
     assert len(ids(api, "updatedAt[exists]=true&status=open,won")) == 2
+
+
+# A role that sees emails and phones masked may not look them up either: each of these would
+# tell a marketing key what its mask hides (whether alice@apple.example is a lead).
+MASKED_LOOKUPS = [
+    ("email=alice%40apple.example", "email"),
+    ("email=nobody%40nowhere.example", "email"),
+    ("email[exists]=true", "email[exists]"),
+    ("phone=%2B31612345678", "phone"),
+    ("phone[exists]=false", "phone[exists]"),
+    ("phoneE164=%2B31612345678", "phoneE164"),
+    ("phone_e164[gte]=%2B3", "phoneE164[gte]"),
+    ("search=alice%40apple", "search"),
+    ("search=612345", "search"),
+    ("search=Alice", "search"),  # the name is not masked, but search reads the email too
+    ("sort=email:asc", "sort"),
+    ("sort=createdAt:desc,phone:asc", "sort"),
+    ("status=open&search=zzz&limit=500", "search"),  # refused before anything else is checked
+]
+
+
+@pytest.mark.parametrize(("query", "parameter"), MASKED_LOOKUPS)
+def test_masked_role_cannot_filter_search_or_sort_on_masked_fields(
+    api: TestClient, settings: Settings, three: dict[str, str], query: str, parameter: str
+) -> None:
+    from tests.fixtures.factories import make_key
+
+    marketing = make_key(settings, "acme", "marketing")
+    response = api.get(f"/api/leads?{query}", headers={"X-API-KEY": marketing})
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert "data" not in body
+    assert body["error"]["code"] == "FORBIDDEN"
+    assert body["error"]["details"] == {"parameter": parameter, "role": "marketing"}
+    assert f"({parameter})" in body["error"]["message"]
+    # The answer is the same whether the value belongs to a lead or not: nothing of it is told.
+    for secret in ("alice", "apple", "612345", "berry"):
+        assert secret not in response.text
+
+
+def test_admin_still_searches_and_sorts_on_email_and_phone(
+    api: TestClient, three: dict[str, str]
+) -> None:
+    assert ids(api, "search=alice%40apple") == [three["a"]]
+    assert ids(api, "search=612345") == [three["b"]]
+    assert ids(api, "sort=email:asc") == [three["a"], three["b"], three["c"]]
+
+
+def test_masked_role_lists_without_those_parameters_and_sees_masked(
+    api: TestClient, settings: Settings, three: dict[str, str]
+) -> None:
+    from tests.fixtures.factories import make_key
+
+    marketing = make_key(settings, "acme", "marketing")
+    response = api.get(
+        "/api/leads?status=won,qualified&sort=name:asc&search=&utm_source[exists]=true",
+        headers={"X-API-KEY": marketing},
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert [lead["id"] for lead in data] == [three["a"], three["b"]]
+    assert [lead["email"] for lead in data] == ["a***@apple.example", "b***@berry.example"]
+    assert data[1]["phone"] == "+316******78"
+    assert "612345" not in response.text
