@@ -10,12 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from leadline import __version__
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
@@ -27,15 +23,12 @@ from leadline.surfaces.pulsegate import envelope as pulsegate
 from leadline.surfaces.pulsegate import tracking as tracking_router
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
 from leadline.surfaces.pulsegate.forms import FORM_ROUTES
+from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
-
-
-async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__})
 
 
 class LeadlineApp(Starlette):
@@ -93,7 +86,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
 
     app = LeadlineApp(
         routes=[
-            Route("/health", health, methods=["GET"]),
+            *HEALTH_ROUTES,
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,

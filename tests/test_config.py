@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -57,3 +60,26 @@ def test_lead_capture_settings_take_pulsegates_names_too(monkeypatch: pytest.Mon
     # Leadline's own name wins when both are set.
     monkeypatch.setenv("LEADLINE_LEAD_REENGAGE_HOURS", "12")
     assert Settings().lead_reengage_hours == 12.0
+
+
+def _documented_variables() -> set[str]:
+    text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    return set(re.findall(r"^\| `(LEADLINE_[A-Z_]+)`", text, re.MULTILINE))
+
+
+def _source_without_config() -> str:
+    package = Path(__file__).parent.parent / "leadline"
+    return "\n".join(path.read_text() for path in package.rglob("*.py") if path.name != "config.py")
+
+
+def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
+    settings = {f"LEADLINE_{name.upper()}" for name in Settings.model_fields}
+    assert _documented_variables() == settings
+
+
+# The database URL is read through Settings' own properties (async_url, sync_url).
+@pytest.mark.parametrize("name", sorted(set(Settings.model_fields) - {"database_url"}))
+def test_every_setting_is_read(name: str) -> None:
+    """A setting nothing reads is a promise the code does not keep: an operator sets it and
+    nothing changes."""
+    assert re.search(rf"\.{name}\b", _source_without_config()), f"nothing reads {name}"

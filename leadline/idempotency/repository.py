@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select, tuple_
 
 from leadline.db import Repository
 from leadline.models import IdempotencyRecord
@@ -24,8 +24,17 @@ class IdempotencyRepository(Repository):
         self.session.add(record)
         await self.session.flush()
 
-    async def delete_older_than(self, cutoff: datetime) -> int:
-        result = await self.session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+    async def delete_older_than(self, cutoff: datetime, batch: int) -> int:
+        """Up to ``batch`` records stored before ``cutoff``, across workspaces (their expiry is
+        the same everywhere); the purge calls this until it returns 0."""
+        doomed = (
+            select(IdempotencyRecord.workspace_id, IdempotencyRecord.key)
+            .where(IdempotencyRecord.created_at < cutoff)
+            .limit(batch)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        result = await self.session.execute(
+            delete(IdempotencyRecord).where(
+                tuple_(IdempotencyRecord.workspace_id, IdempotencyRecord.key).in_(doomed)
+            )
+        )
+        return result.rowcount if isinstance(result, CursorResult) else 0

@@ -18,9 +18,6 @@ from leadline.idempotency.repository import IdempotencyRepository
 from leadline.kit.time import utcnow
 from leadline.models import IdempotencyRecord
 
-# How long an answer is kept for replay.
-RETENTION = timedelta(hours=24)
-
 
 async def replay_or_run(
     session: AsyncSession,
@@ -28,8 +25,11 @@ async def replay_or_run(
     key: str | None,
     request: Request,
     run: Callable[[], Awaitable[tuple[int, Any]]],
+    *,
+    ttl: timedelta,
 ) -> tuple[int, Any]:
-    """Run ``run`` once per key; a retry with the same key and body gets the stored answer.
+    """Run ``run`` once per key; a retry with the same key and body within ``ttl`` gets the
+    stored answer (the purge job deletes answers older than that).
 
     The answer is stored in the request's own transaction, so it exists exactly when the
     change it describes does.
@@ -46,7 +46,7 @@ async def replay_or_run(
     ).hexdigest()
     repo = IdempotencyRepository(session)
     stored = await repo.get(principal.workspace_id, key)
-    if stored is not None and stored.created_at > utcnow() - RETENTION:
+    if stored is not None and stored.created_at > utcnow() - ttl:
         if stored.request_hash != fingerprint:
             raise Conflict(
                 "this Idempotency-Key was already used with a different request",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 TASK_MODULES: tuple[str, ...] = (
     "leadline.jobs.tasks",
     "leadline.forms.tasks",
+    "leadline.idempotency.tasks",
     "leadline.tracking.tasks",
     "leadline.webhooks.tasks",
 )

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 
-from leadline.tracking.schemas import VisitStart
+from leadline.tracking.schemas import Flag, VisitStart
 
 # An id the browser may keep for itself.
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
@@ -45,8 +45,14 @@ def _stated_consent(start: VisitStart) -> tuple[dict[str, bool | None], str]:
         return dict.fromkeys(_CONSENT_NAMES, True), consent.source or "site"
     if mode == "denied":
         return dict.fromkeys(_CONSENT_NAMES, False), consent.source or "site"
-    flags = {name: getattr(consent, name) for name in _CONSENT_NAMES}
+    flags = {name: _flag(getattr(consent, name)) for name in _CONSENT_NAMES}
     return flags, consent.source or ("none" if all(v is None for v in flags.values()) else "manual")
+
+
+def _flag(value: Flag) -> bool | None:
+    if isinstance(value, str):  # the decoder let through only "granted" and "denied"
+        return value == "granted"
+    return value
 
 
 _AD_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -14,12 +14,18 @@ MAX_BATCH = 100
 EMPTY_DATA = msgspec.Raw(b"{}")
 
 
+# A consent flag as a boolean or in Consent Mode's own words (what gtag and most consent
+# platforms hand a page), as the lead API takes it; any other string is refused when decoded.
+# identity.consent_flags turns the words into booleans.
+Flag = bool | Literal["granted", "denied"] | None
+
+
 class Consent(Struct, forbid_unknown_fields=False):
     mode: Short | None = None
-    ad_storage: bool | None = None
-    ad_user_data: bool | None = None
-    ad_personalization: bool | None = None
-    analytics_storage: bool | None = None
+    ad_storage: Flag = None
+    ad_user_data: Flag = None
+    ad_personalization: Flag = None
+    analytics_storage: Flag = None
     source: Annotated[str, Meta(max_length=16)] | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -248,7 +248,8 @@ async def create_lead(
         }
         return 201, data
 
-    status_code, data = await replay_or_run(session, caller, idempotency_key, request, run)
+    ttl = timedelta(hours=request.state.settings.idempotency_ttl_hours)
+    status_code, data = await replay_or_run(session, caller, idempotency_key, request, run, ttl=ttl)
     return success(request, data, status_code=status_code)
 
 

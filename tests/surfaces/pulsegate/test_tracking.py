@@ -145,6 +145,53 @@ def test_consented_visitor_ids_are_kept(client: TestClient, settings: Settings, 
     assert denied["visitor_id"].startswith("anon_")
 
 
+CONSENT_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+
+
+def test_consent_flags_in_consent_mode_words_store_as_booleans(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    cases = [
+        (("granted", "denied", None, "granted"), (True, False, None, True)),
+        (("denied", "granted", "denied", "denied"), (False, True, False, False)),
+    ]
+    for number, (words, booleans) in enumerate(cases):
+        for flags in (words, booleans):
+            # A browser of its own each time: a cookieless visitor's next start within the
+            # visit's time would resume the visit it already has.
+            browser = {**ORIGIN, "User-Agent": f"{ORIGIN['User-Agent']} case/{number}{flags[0]}"}
+            response = client.post(
+                "/track/session/start",
+                json={
+                    "siteKey": site,
+                    "url": "https://shop.example/",
+                    "consent": {**dict(zip(CONSENT_FLAGS, flags, strict=True)), "source": "gcm"},
+                },
+                headers=browser,
+            )
+            assert response.status_code == 200, response.text
+            row = visit_row(settings, response.json()["session_id"])
+            assert tuple(row[name] for name in CONSENT_FLAGS) == booleans
+            assert (row["consent_source"], row["identified"]) == ("gcm", booleans[3])
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visits")[0]["n"] == 4
+
+
+def test_an_unknown_consent_word_is_refused_and_nothing_stored(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    response = client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/", "consent": {"ad_storage": "maybe"}},
+        headers=ORIGIN,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(response.json()) == {"error"}
+    assert error == "invalid body: Invalid enum value 'maybe' - at `$.consent.ad_storage`"
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visits")[0]["n"] == 0
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visitors")[0]["n"] == 0
+
+
 def batch(client: TestClient, site: str, visit_id: str, events: list[dict[str, Any]]) -> Any:
     return client.post(
         "/track/events/batch",
