@@ -244,9 +244,9 @@ class BodyLimitMiddleware:
         body = b"".join(chunks)
         if body.lstrip()[:1] in (b"{", b"["):
             try:
-                check_json_depth(body)
-            except ValidationFailed as too_deep:
-                response = await self.render_error(Request(scope), too_deep)
+                check_json_text(body)
+            except ValidationFailed as unreadable:
+                response = await self.render_error(Request(scope), unreadable)
                 await response(scope, receive, send)
                 return
         if self.json_by_default:
@@ -360,6 +360,37 @@ def decode_json(body: bytes, kind: type[T]) -> T:
         raise ValidationFailed(f"invalid body: {exc}") from None
     except msgspec.DecodeError:
         raise ValidationFailed("the body is not valid JSON") from None
+    except UnicodeDecodeError:
+        raise ValidationFailed("the body is not UTF-8") from None
+
+
+def check_json_text(body: bytes) -> None:
+    """ValidationFailed unless ``body`` is JSON a database can keep whole, whatever model reads
+    it next: UTF-8, no lone surrogate, no NUL, no number out of range or NaN (anywhere, keys
+    and free JSON included), nested at most MAX_JSON_DEPTH levels."""
+    check_json_depth(body)
+    if b"\x00" in body or (b"\\u0000" in body and _escapes_nul(body)):
+        raise ValidationFailed(
+            f"{_field_before(body)} contains a NUL character (\\u0000), which cannot be stored"
+        )
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValidationFailed("the body is not UTF-8") from None
+
+
+_KEY = re.compile(rb'"((?:[^"\\]|\\.){1,64})"\s*:')
+
+
+def _field_before(body: bytes) -> str:
+    """The name of the field whose value holds the first NUL, as near as the text tells."""
+    at = body.find(b"\x00")
+    if at == -1:
+        at = body.find(b"\\u0000")
+    keys = _KEY.findall(body, 0, at)
+    return keys[-1].decode("utf-8", "replace") if keys else "the body"
 
 
 def _escapes_nul(body: bytes) -> bool:
@@ -382,11 +413,10 @@ async def json_object_body(
     """The body as a JSON object, whatever Content-Type it came with; ``expected`` says what
     to send instead, in the error."""
     raw = await limited_body(request, max_bytes)
-    check_json_depth(raw)
-    try:
-        body = msgspec.json.decode(raw) if raw.strip() else None
-    except msgspec.DecodeError:
-        raise ValidationFailed("the body is not valid JSON") from None
+    body = None
+    if raw.strip():
+        check_json_text(raw)
+        body = msgspec.json.decode(raw)
     if not isinstance(body, dict):
         raise ValidationFailed(f"send {expected}")
     return body
