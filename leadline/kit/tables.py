@@ -51,8 +51,11 @@ _NOT_TEXT: tuple[tuple[bytes, str], ...] = (
 )
 _SNIFF_BYTES = 8192
 
-# Excel's own limit on a cell's length: a longer cell came from no spreadsheet.
-MAX_CELL_CHARS = 32_767
+# The longest cell read, in characters. Above the longest text a lead field takes (65,536: a
+# note, a loss reason), so a cell a field refuses stays an invalid row, named with its field,
+# that skipping invalid rows leaves out; below the csv module's field limit (131,072), so a CSV
+# and a workbook are refused alike, with the row and column. (Excel's cells stop at 32,767.)
+MAX_CELL_CHARS = 100_000
 # A CSV record (a line, or the lines of a record with quoted line breaks): room for many cells
 # of the longest length, and a bound on what one record holds in memory.
 MAX_RECORD_BYTES = 1 << 20
@@ -211,11 +214,13 @@ class _Csv(Table):
         """
         self.file.seek(0)
         total = 0
-        number = 0
+        number = start = 0
         self._record_bytes = 0
         while raw := self.file.readline(MAX_RECORD_BYTES + 1):
             number += 1
             total += len(raw)
+            if self._record_bytes == 0:
+                start = number
             self._record_bytes += len(raw)
             if total > self.limits.max_bytes:
                 raise PayloadTooLarge(
@@ -225,9 +230,9 @@ class _Csv(Table):
                 )
             if self._record_bytes > MAX_RECORD_BYTES:
                 raise PayloadTooLarge(
-                    f"line {number}: a record is over {MAX_RECORD_BYTES} bytes (is a quote "
+                    f"line {start}: a record is over {MAX_RECORD_BYTES} bytes (is a quote "
                     "left open?)",
-                    details={"line": number, "limit": MAX_RECORD_BYTES},
+                    details={"line": start, "limit": MAX_RECORD_BYTES},
                 )
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
@@ -418,8 +423,9 @@ def _check_declared_sizes(members: list[zipfile.ZipInfo], limits: TableLimits) -
         if info.file_size > ZIP_RATIO_FROM_BYTES and info.file_size > MAX_ZIP_RATIO * packed:
             raise PayloadTooLarge(
                 f"the workbook's member '{info.filename}' unpacks from {info.compress_size} to "
-                f"{info.file_size} bytes, {info.file_size // packed} to 1; more than {MAX_ZIP_RATIO} "
-                "to 1 is refused (a spreadsheet compresses far less; a zip bomb does not)",
+                f"{info.file_size} bytes, {info.file_size // packed} to 1; more than "
+                f"{MAX_ZIP_RATIO} to 1 is refused (a spreadsheet compresses far less; a zip bomb "
+                "does not)",
                 details={"member": info.filename, "limit": MAX_ZIP_RATIO},
             )
     if total > limits.max_bytes:
