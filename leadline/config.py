@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Largest file POST /api/leads/import accepts (larger imports go through the CLI).
     import_max_bytes: int = Field(default=20_971_520, ge=1024)
+    # The most data one import reads, over HTTP and from the command line: a CSV file's size,
+    # or a workbook's content unpacked (a few hundred KB of zip can unpack to gigabytes).
+    import_max_data_bytes: int = Field(default=104_857_600, ge=1024)
+    # The most rows (after the header) one import takes.
+    import_max_rows: int = Field(default=100_000, ge=1)
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Requests per API key per minute on the rate-limited API surfaces (Leadiosa).

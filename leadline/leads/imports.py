@@ -26,7 +26,7 @@ from leadline.auth.service import Principal
 from leadline.db import Database
 from leadline.errors import Conflict, Unprocessable, ValidationFailed
 from leadline.kit import tables
-from leadline.kit.tables import Table
+from leadline.kit.tables import Table, TableLimits
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
 from leadline.leads.import_rows import (
@@ -222,12 +222,18 @@ async def import_leads(
 
     ``file`` must be seekable. The work that reads the file runs in a thread, so a server's
     event loop keeps answering while a large file is parsed. Raises ``ValidationFailed`` for a
-    file or mapping that cannot be used, ``UnsupportedMediaType`` for a file of another kind
-    and ``RowsRejected`` for invalid rows (unless ``skip_invalid``): then nothing is written.
+    file or mapping that cannot be used, ``PayloadTooLarge`` for a file past the import limits
+    (its size, unpacked; its rows; a cell's length), ``UnsupportedMediaType`` for a file of
+    another kind and ``RowsRejected`` for invalid rows (unless ``skip_invalid``): then nothing
+    is written.
     """
     options = options or ImportOptions()
     actor = actor or Actor.key(principal.key_id)
-    table = await asyncio.to_thread(tables.open_table, file, sheet=options.sheet)
+    settings = db.settings
+    limits = TableLimits(
+        max_bytes=settings.import_max_data_bytes, max_rows=settings.import_max_rows
+    )
+    table = await asyncio.to_thread(tables.open_table, file, sheet=options.sheet, limits=limits)
     try:
         plan = plan_columns(table.header, options.mapping, options.status_mapping, utcnow())
         result = ImportResult(

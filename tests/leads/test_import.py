@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import resource
+import tracemalloc
+import zipfile
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,11 +21,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from leadline.cli import app
-from leadline.config import Settings
+from leadline.config import Settings, get_settings
+from leadline.kit import tables
 from leadline.leads import import_rows, imports
 from leadline.leads import service as lead_service
 from leadline.models import Lead, Workspace
 from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
+from tests.fixtures.workbooks import MIB, SHARED_STRINGS, declare_size, zip_bomb
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -872,3 +877,167 @@ def test_created_leads_have_history_webhooks_and_audit_events(
     assert facets["status:won"] == 1
     ws = fetch_rows(settings, "SELECT lead_count FROM workspaces WHERE slug = 'acme'")
     assert ws[0]["lead_count"] == 2
+
+
+# -------------------------------------------------------------------------------- bounds
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 600 KB of workbook whose shared strings unpack to 600 MiB."""
+    return zip_bomb(tmp_path_factory.mktemp("bomb") / "leads.xlsx")
+
+
+def limit_imports(monkeypatch: pytest.MonkeyPatch, **settings: int) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(f"LEADLINE_IMPORT_{name.upper()}", str(value))
+    get_settings.cache_clear()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(
+    cli: CliRunner, settings: Settings, acme: str, bomb: Path
+) -> None:
+    assert bomb.stat().st_size < MIB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    try:
+        result = run(cli, bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+
+    assert result.exit_code == 1
+    assert lead_count(settings) == 0
+    bound = Settings().import_max_data_bytes
+    assert peak < bound, peak
+    assert grown < bound, grown
+    assert "refused (a spreadsheet compresses far less" in result.stderr
+
+
+def test_a_workbook_whose_directory_lies_about_sizes_is_refused(
+    cli: CliRunner, settings: Settings, acme: str, bomb: Path, tmp_path: Path
+) -> None:
+    # The directory says 2000 bytes where 600 MiB are: the ratio looks honest, the total small.
+    path = tmp_path / "lying.xlsx"
+    path.write_bytes(declare_size(bomb.read_bytes(), SHARED_STRINGS, 2000))
+    tracemalloc.start()
+    try:
+        result = run(cli, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert result.exit_code == 1
+    assert "damaged (Bad CRC-32 for file 'xl/sharedStrings.xml')" in result.stderr
+    assert lead_count(settings) == 0
+    assert peak < 16 * MIB, peak
+
+
+def test_a_workbook_that_unpacks_past_the_data_limit_is_refused(
+    cli: CliRunner,
+    settings: Settings,
+    acme: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    honest = zip_bomb(tmp_path / "honest.xlsx", 3000)  # a long note, nothing hostile
+    assert run(cli, honest).exit_code == 0
+    limit_imports(monkeypatch, max_data_bytes=2048)
+
+    result = run(cli, honest)
+
+    assert result.exit_code == 1
+    assert "at most 2048 are read: split it into several files" in result.stderr
+    assert lead_count(settings) == 1
+
+
+def test_archives_that_are_not_readable_workbooks(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(b"PK\x03\x04" + b"not a zip archive at all" * 10)
+    crowded = tmp_path / "crowded.xlsx"
+    with zipfile.ZipFile(crowded, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        for n in range(tables.MAX_ZIP_MEMBERS):
+            archive.writestr(f"xl/media/{n}.txt", "")
+
+    for path, expected in (
+        (damaged, "the file looks like an Excel workbook but is damaged"),
+        (crowded, f"at most {tables.MAX_ZIP_MEMBERS} members"),
+    ):
+        result = run(cli, path)
+        assert result.exit_code == 1
+        assert expected in result.stderr, result.stderr
+    assert lead_count(settings) == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_more_rows_than_the_row_limit_refuse_the_file(
+    cli: CliRunner,
+    settings: Settings,
+    acme: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    rows = [["email"], *([f"u{n}@example.com"] for n in range(4))]
+    path = tmp_path / f"leads.{kind}"
+    if kind == "csv":
+        path.write_text("".join(f"{row[0]}\n" for row in rows))
+    else:
+        path.write_bytes(workbook(rows))
+    limit_imports(monkeypatch, max_rows=4)
+    assert run(cli, path).exit_code == 0
+    limit_imports(monkeypatch, max_rows=3)
+
+    result = run(cli, path, "--skip-invalid")
+
+    assert result.exit_code == 1
+    assert "row 5: the file has more than 3 rows" in result.stderr
+    assert lead_count(settings) == 4  # the first run's, none of the second's
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_cell_past_the_cell_limit_refuses_the_file(
+    cli: CliRunner, settings: Settings, acme: str, tmp_path: Path, kind: str
+) -> None:
+    longest = "x" * tables.MAX_CELL_CHARS
+    path = tmp_path / f"leads.{kind}"
+    if kind == "csv":
+        path.write_text(f"email,note\nada@example.com,{longest}x\nbob@example.com,{longest}\n")
+    else:  # written by hand: openpyxl cuts a cell to Excel's 32,767 characters as it writes it
+        zip_bomb(path, tables.MAX_CELL_CHARS + 1)
+
+    result = run(cli, path, "--skip-invalid")
+
+    assert result.exit_code == 1
+    expected = f"row 2, column 'note': the cell holds {tables.MAX_CELL_CHARS + 1} characters"
+    assert expected in result.stderr
+    assert lead_count(settings) == 0
+
+
+def test_csv_size_and_record_length_are_bounded_as_the_file_is_read(
+    cli: CliRunner,
+    settings: Settings,
+    acme: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endless = tmp_path / "endless.csv"
+    endless.write_bytes(b"email,note\nada@example.com," + b"x" * (tables.MAX_RECORD_BYTES + 1))
+    # Cells with line breaks, each short, all in one record.
+    folded = tmp_path / "folded.csv"
+    folded.write_bytes(b"email,note\nada@example.com," + b'"a\nb",' * 200_000 + b"\n")
+    for path in (endless, folded):
+        result = run(cli, path)
+        assert result.exit_code == 1
+        assert "line 2: a record is over 1048576 bytes" in result.stderr, result.stderr
+
+    many = write(tmp_path, "email\n" + "".join(f"user{n}@example.com\n" for n in range(200)))
+    limit_imports(monkeypatch, max_data_bytes=2048)
+    result = run(cli, many)
+    assert result.exit_code == 1
+    assert "the file is over 2048 bytes" in result.stderr
+    assert lead_count(settings) == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import resource
+import tracemalloc
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -14,10 +16,11 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
-from leadline.kit.tables import XLSX_MEDIA_TYPE
+from leadline.kit.tables import MAX_CELL_CHARS, XLSX_MEDIA_TYPE
 from leadline.surfaces.octanist.schemas import ImportEnvelope
 from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
 from tests.fixtures.octanist import error_of
+from tests.fixtures.workbooks import MIB, SHARED_STRINGS, declare_size, zip_bomb
 
 CSV = (
     "E-mail;Full name;Created;Status;Company\n"
@@ -407,3 +410,78 @@ def test_the_openapi_document_describes_the_route(client: TestClient) -> None:
     assert {"multipart/form-data", "text/csv", XLSX_MEDIA_TYPE} <= set(content)
     assert content["multipart/form-data"]["schema"]["required"] == ["file"]
     assert {"200", "400", "401", "403", "413", "415", "422"} <= set(operation["responses"])
+
+
+# ------------------------------------------------------------------------- file bounds
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 600 KB of workbook whose shared strings unpack to 600 MiB."""
+    return zip_bomb(tmp_path_factory.mktemp("bomb") / "leads.xlsx").read_bytes()
+
+
+def post_workbook(api: TestClient, content: bytes) -> Any:
+    return api.post("/api/leads/import", content=content, headers={"content-type": XLSX_MEDIA_TYPE})
+
+
+def test_a_zip_bomb_is_413_and_the_server_does_not_unpack_it(
+    api: TestClient, settings: Settings, bomb: bytes
+) -> None:
+    assert len(bomb) < MIB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    try:
+        as_body = post_workbook(api, bomb)
+        as_form = api.post(
+            "/api/leads/import", files={"file": ("leads.xlsx", bomb, XLSX_MEDIA_TYPE)}
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+
+    assert lead_count(settings) == 0
+    bound = settings.import_max_data_bytes
+    assert peak < bound, peak
+    assert grown < bound, grown
+    for response in (as_body, as_form):
+        error = error_of(response, 413, "VALIDATION_ERROR")
+        assert "'xl/sharedStrings.xml' unpacks from" in error["message"]
+
+
+def test_workbooks_that_lie_or_are_no_zip_are_400(
+    api: TestClient, settings: Settings, bomb: bytes
+) -> None:
+    lying = post_workbook(api, declare_size(bomb, SHARED_STRINGS, 2000))
+    assert "Bad CRC-32" in error_of(lying, 400, "VALIDATION_ERROR")["message"]
+
+    not_zip = post_workbook(api, b"PK\x03\x04" + b"\x00" * 300)
+    assert "is damaged" in error_of(not_zip, 400, "VALIDATION_ERROR")["message"]
+    assert lead_count(settings) == 0
+
+
+@pytest.fixture
+def few_rows(settings: Settings) -> Iterator[TestClient]:
+    """An app whose imports take 2 rows at most."""
+    limited = Settings(database_url=settings.database_url, import_max_rows=2)
+    key = make_key(settings, "acme", "admin")
+    with TestClient(create_app(limited), headers={"X-API-KEY": key}) as test_client:
+        yield test_client
+
+
+def test_rows_past_the_row_limit_and_overlong_cells_are_413(
+    few_rows: TestClient, settings: Settings
+) -> None:
+    three = "email\na@example.com\nb@example.com\nc@example.com\n"
+    too_many = upload(few_rows, three, skip_invalid="true")
+    error = error_of(too_many, 413, "VALIDATION_ERROR")
+    assert error["message"].startswith("row 4: the file has more than 2 rows")
+
+    long_cell = "email,note\na@example.com," + "x" * (MAX_CELL_CHARS + 1) + "\n"
+    error = error_of(upload(few_rows, long_cell), 413, "VALIDATION_ERROR")
+    assert error["message"].startswith(f"row 2, column 'note': the cell holds {MAX_CELL_CHARS + 1}")
+    assert error["details"]["limit"] == MAX_CELL_CHARS
+    workbook = xlsx([["email"], ["a@example.com"], ["b@example.com"], ["c@example.com"]])
+    error_of(post_workbook(few_rows, workbook), 413, "VALIDATION_ERROR")
+    assert lead_count(settings) == 0
