@@ -50,10 +50,22 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
+# Special-purpose blocks that older Pythons' is_global still calls global.
+_NOT_GLOBAL_IPV4 = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (only /29 before 3.11.10)
+    ipaddress.IPv4Network("192.88.99.0/24"),  # the deprecated 6to4 relay anycast block
+)
+
+
 def _ipv4_is_global(address: ipaddress.IPv4Address) -> bool:
     # is_global leaves out private, loopback, link-local, 0/8, 100.64/10, 198.18/15 and the
     # documentation ranges, but (before Python 3.13) not multicast or 240/4.
-    return address.is_global and not address.is_multicast and not address.is_reserved
+    return (
+        address.is_global
+        and not address.is_multicast
+        and not address.is_reserved
+        and not any(address in block for block in _NOT_GLOBAL_IPV4)
+    )
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
@@ -61,7 +73,10 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]
     IPv6 forms that carry an IPv4 address; None for a native IPv6 address."""
     if address.ipv4_mapped is not None:
         return [address.ipv4_mapped]
-    if address in _IPV4_COMPATIBLE or any(address in prefix for prefix in _NAT64):
+    # :: and ::1 sit in the IPv4-compatible block but are the unspecified and loopback
+    # addresses, not IPv4 ones.
+    compatible = address in _IPV4_COMPATIBLE and int(address) > 1
+    if compatible or any(address in prefix for prefix in _NAT64):
         return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
     if address.sixtofour is not None:
         return [address.sixtofour]
@@ -86,9 +101,15 @@ def is_global(address: Address) -> bool:
 
 
 def _first_not_global(addresses: list[str]) -> str | None:
+    """The first of ``addresses`` that may not receive webhooks, described for a person."""
     for raw in addresses:
-        if not is_global(ipaddress.ip_address(raw.split("%", 1)[0])):
-            return raw
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+        if is_global(address):
+            continue
+        inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+        if inner:
+            return f"{raw} (which leads to {', '.join(map(str, inner))})"
+        return raw
     return None
 
 
