@@ -90,21 +90,23 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, target: Target) -> None:
-        super().__init__(verify=_ssl_context(), trust_env=False)
+    def __init__(self, target: Target, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context, trust_env=False)
         # httpx takes no network backend of its own, so its connection pool is replaced by
         # one built the same way around ours. One connection: a delivery is one request.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=1,
             network_backend=PinnedBackend(target.addresses, _network),
         )
 
 
-def pinned_client(target: Target) -> httpx.AsyncClient:
-    """A client that reaches ``target`` only at its checked addresses. Redirects are not
+def pinned_client(
+    target: Target, *, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
+    """A client that reaches ``target`` only at its checked addresses, verifying certificates
+    against ``ssl_context`` (the system's trusted authorities unless given). Redirects are not
     followed (they would lead to a URL nobody checked), and proxy settings from the
     environment are ignored (a proxy would look the name up again)."""
-    return httpx.AsyncClient(
-        transport=PinnedTransport(target), follow_redirects=False, trust_env=False
-    )
+    transport = PinnedTransport(target, ssl_context or _ssl_context())
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
