@@ -94,6 +94,10 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         super().__init__(verify=ssl_context, trust_env=False)
         # httpx takes no network backend of its own, so its connection pool is replaced by
         # one built the same way around ours. One connection: a delivery is one request.
+        # Should httpx keep its pool elsewhere one day, fail loudly rather than send webhooks
+        # through a pool that looks names up again.
+        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError("httpx's transport has changed: webhooks cannot be pinned")
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=1,
