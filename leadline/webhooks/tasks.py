@@ -20,8 +20,9 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from leadline.webhooks import service as webhooks
+from leadline.webhooks.pinned import pinned_client
 from leadline.webhooks.repository import WebhookRepository
-from leadline.webhooks.safety import UnsafeTarget, check_target
+from leadline.webhooks.safety import UnsafeTarget, resolve_target
 from leadline.webhooks.signing import signed_headers
 
 EXCERPT_BYTES = 1024
@@ -154,10 +155,11 @@ async def _pending(context: JobContext, workspace_id: str, delivery_id: str) -> 
 
 
 async def _attempt(context: JobContext, pending: _Pending) -> _Outcome:
-    """One signed POST, unless the target is not one we may reach."""
+    """One signed POST, unless the target is not one we may reach. The host is looked up once
+    here, and the request goes to the addresses this lookup found and checked."""
     settings = context.settings
     try:
-        await check_target(pending.url, allow_private=settings.webhooks_allow_private)
+        target = await resolve_target(pending.url, allow_private=settings.webhooks_allow_private)
     except UnsafeTarget as exc:
         outcome = _Outcome()
         outcome.error, outcome.unsafe = exc.message, True
@@ -168,9 +170,8 @@ async def _attempt(context: JobContext, pending: _Pending) -> _Outcome:
         "content-type": "application/json",
         "user-agent": f"Leadline-Webhooks/{__version__}",
     }
-    return await _post(
-        context.http, pending.url, content, headers, settings.webhooks_timeout_seconds
-    )
+    async with pinned_client(target) as client:
+        return await _post(client, target.url, content, headers, settings.webhooks_timeout_seconds)
 
 
 async def _record_delivered(

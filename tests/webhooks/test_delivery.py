@@ -26,6 +26,7 @@ from leadline.webhooks import service as webhooks
 from leadline.webhooks.safety import UnsafeTarget
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.jobs import run_worker_until
+from tests.fixtures.network import fake_network
 from tests.fixtures.receiver import Answer, Receiver, receiver
 
 
@@ -275,6 +276,9 @@ PRIVATE_TARGETS = {
     "https://10.1.2.3/hook": "10.1.2.3",
     "https://169.254.169.254/latest": "169.254.169.254",
     "https://[::1]/hook": "::1",
+    "https://[::ffff:127.0.0.1]/hook": "::ffff:7f00:1 (which leads to 127.0.0.1)",
+    "https://[64:ff9b::a9fe:a9fe]/hook": "64:ff9b::a9fe:a9fe (which leads to 169.254.169.254)",
+    "https://[2002:a00:1::1]/hook": "2002:a00:1::1 (which leads to 10.0.0.1)",
 }
 
 
@@ -392,3 +396,85 @@ def test_an_endpoint_changed_within_a_transaction_is_seen_by_its_next_event(
     # Nothing to reach, then the first endpoint, then the two new ones and not the disabled
     # one, then only the third, then none.
     assert run_in_transaction(hooks, work) == [0, 1, 3, 4, 4]
+
+
+def test_a_name_is_looked_up_once_and_sent_its_own_host(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    port = int(local.url.rsplit(":", 1)[1].split("/", 1)[0])
+    with fake_network(["127.0.0.1"]) as network:
+        add_endpoint(hooks, admin_key, f"http://receiver.example.test:{port}/hooks")
+        api.post("/api/leads", json={"name": "Ada"})
+        run_worker_until(hooks, lambda: settled(hooks))
+    assert deliveries(hooks)[0].state == "delivered"
+    (request,) = local.received
+    assert request.headers["host"] == f"receiver.example.test:{port}"
+    # Private targets are allowed here, so saving the endpoint looked nothing up; the delivery
+    # looked the name up once, and connected to that answer rather than to the name.
+    assert network.dns.lookups == ["receiver.example.test"]
+    assert network.connects == [("127.0.0.1", port)]
+
+
+def test_a_name_that_changes_its_answer_is_reached_only_where_it_was_checked(
+    settings: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    """DNS rebinding: the name answers a public address to the check when the endpoint is
+    saved and to the check before the first attempt, and 127.0.0.1 to any later lookup. The
+    first attempt must go to the public address it checked (which the test network refuses to
+    reach), never to this machine; the second attempt's check sees 127.0.0.1 and gives up."""
+    port = int(local.url.rsplit(":", 1)[1].split("/", 1)[0])
+    strict = Settings(
+        database_url=settings.database_url, webhooks_timeout_seconds=2, jobs_poll_seconds=0.05
+    )
+    with fake_network(["93.184.216.34"], ["93.184.216.34"], ["127.0.0.1"]) as network:
+        add_endpoint(strict, admin_key, f"https://rebind.example.test:{port}/hooks")
+        api.post("/api/leads", json={"name": "Ada"})
+        run_worker_until(strict, lambda: settled(strict))
+    # One lookup when saved, one per attempt: none by the HTTP client.
+    assert network.dns.lookups == ["rebind.example.test"] * 3
+    assert network.connects == [("93.184.216.34", port)]
+    assert local.received == []
+    first, second = attempts(strict)
+    assert first.status is None
+    assert "the test network does not reach 93.184.216.34" in (first.error or "")
+    assert "resolves to 127.0.0.1, which is not a public address" in (second.error or "")
+    assert deliveries(strict)[0].state == "failed"
+
+
+def test_redirects_are_not_followed(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    add_endpoint(hooks, admin_key, local.url)
+    # 307 keeps the method, so a client that followed it would POST to /elsewhere.
+    local.answer(Answer(307, headers={"Location": local.url + "/elsewhere"}))
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    assert [r.path for r in local.received] == ["/hooks", "/hooks"]
+    assert [a.status for a in attempts(hooks)] == [307, 200]
+    assert attempts(hooks)[0].error is None  # an answer, logged with its status
+
+
+def test_a_url_with_control_characters_is_not_called(
+    hooks: Settings, api: TestClient, admin_key: str, local: Receiver
+) -> None:
+    created = add_endpoint(hooks, admin_key, local.url)
+    with pytest.raises(UnsafeTarget, match=r"^url must not contain control characters"):
+        add_endpoint(hooks, admin_key, local.url + "\r\nX-Injected: 1")
+
+    # Saved before URLs were checked for them, say.
+    async def smuggle(session: AsyncSession) -> None:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == created.endpoint.id)
+            .values(url=local.url + "?a=1\r\nX-Injected: 1")
+        )
+
+    run_in_transaction(hooks, smuggle)
+    api.post("/api/leads", json={"name": "Ada"})
+    run_worker_until(hooks, lambda: settled(hooks))
+    assert local.received == []
+    (delivery,) = deliveries(hooks)
+    assert delivery.state == "failed"
+    assert (delivery.last_error or "").startswith(
+        "url must not contain control characters or spaces (found U+000D"
+    )

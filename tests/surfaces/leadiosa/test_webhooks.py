@@ -70,6 +70,15 @@ def test_bad_endpoints_are_refused(leadiosa: TestClient, hooks_api: TestClient) 
         400,
         "unsafe_webhook_target",
     )
+    for api in (leadiosa, hooks_api):  # refused whether private targets are allowed or not
+        smuggled = error_of(
+            api.post("/api/v1/webhooks", json={"url": "https://example.com/a\r\nX-Injected: 1"}),
+            400,
+            "unsafe_webhook_target",
+        )
+        assert smuggled["message"] == (
+            "url must not contain control characters or spaces (found U+000D at position 21)"
+        )
     bad_event = error_of(
         hooks_api.post(
             "/api/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": ["lead.deleted"]}
