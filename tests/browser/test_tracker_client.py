@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from leadline.tracking.scripts import FINGERPRINT_JS, PIXEL_FORMS_JS, PIXEL_JS, TRACKER_JS
-from tests.fixtures.browser import PageServer, eventually, navigate, scroll
+from tests.fixtures.browser import SCROLL_THROTTLE_MS, PageServer, eventually, navigate, scroll
 from tests.fixtures.server import threaded_http_server
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SESSION_ID = "sess_7f3a9c"
 VISITOR_ID = "vis_51d0e2"
 CONSENT_KEYS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+# Where pages send requests of their own (FakeEndpoint.mark), apart from the scripts' paths.
+MARK = "/mark"
 
 # Tall enough to scroll, with things to click.
 BODY = """
@@ -85,6 +87,22 @@ class FakeEndpoint:
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [event for event in self.events() if event["type"] == kind]
+
+    def mark(self, page: Page) -> None:
+        """Have ``page`` send a request of its own and return once it has arrived. It leaves
+        from a timer set now, so after whatever the scripts sent before and from timers they
+        had set; what has not arrived by the time it has was, in practice, never sent (each
+        request goes on a connection of its own: this one starts last)."""
+        page.evaluate(
+            """url => new Promise((done, failed) => setTimeout(
+                () => fetch(url, {method: 'POST', body: 'mark'}).then(done, failed)))""",
+            self.url + MARK,
+        )
+
+    def unmarked(self) -> list[Request]:
+        """Every request received but the pages' marks."""
+        with self.lock:
+            return [r for r in self.requests if r.path != MARK]
 
 
 @pytest.fixture
@@ -187,6 +205,17 @@ def consent(**flags: bool | None) -> dict[str, bool | None]:
     return {key: flags.get(key) for key in CONSENT_KEYS}
 
 
+def flushed(page: Page, endpoint: FakeEndpoint, api: str = "PulseGateSession") -> None:
+    """Force a flush through ``api`` (the face's global) and return once it has sent: an event
+    queued just before it has arrived. Without a session yet, it goes with the flush that the
+    session's arrival makes. Either way the ids are stored in the same task that sends, so
+    storage read after this shows all that a flush stores."""
+    marker = page.evaluate(
+        f"(() => {{ const id = {api}.trackEvent('marker'); {api}.flush(); return id; }})()"
+    )
+    eventually(lambda: marker in {event["id"] for event in endpoint.events()})
+
+
 def test_a_visit_reaches_the_endpoint(
     page: Page, page_server: PageServer, endpoint: FakeEndpoint
 ) -> None:
@@ -224,6 +253,11 @@ def test_a_visit_reaches_the_endpoint(
     leave(page)
 
     (end,) = endpoint.wait("/track/session/end")
+    # The last batch, ending with the page going hidden, leaves just before session/end but on
+    # a connection of its own: it can arrive after it. The checks below need every event.
+    eventually(
+        lambda: {"state": "hidden"} in [e["data"] for e in endpoint.of_type("visibility_change")]
+    )
     assert end["siteKey"] == "site_abc"
     assert end["sessionId"] == SESSION_ID
     assert end["clicks"] == 2
@@ -267,7 +301,6 @@ def test_a_visit_reaches_the_endpoint(
     ]
     views = endpoint.of_type("page_view")
     assert [view["url"] for view in views] == [landing, "/pricing?plan=pro", landing]
-    assert {"state": "hidden"} in [e["data"] for e in endpoint.of_type("visibility_change")]
 
     with endpoint.lock:
         requests = list(endpoint.requests)
@@ -282,17 +315,25 @@ def test_scroll_events_are_throttled(
 ) -> None:
     page.goto(tracker_page(page_server, endpoint, body=BODY))
     endpoint.wait("/track/session/start")
-    # A steady scroll to the bottom over about a second, a step every 40 ms.
+    # A steady scroll to the bottom over about a second, a step every 40 ms, over once the
+    # tracker has measured where the page stopped. As in scroll(): every scroll event sets a
+    # timer as long as the tracker's, in a listener added after its own, so the one the last
+    # scroll event set fires after the tracker's last measuring timer.
     page.evaluate(
-        """() => new Promise(done => {
+        """ms => new Promise(done => {
+            let measured;
+            addEventListener('scroll', () => measured = new Promise(m => setTimeout(m, ms)));
             let step = 0;
             const timer = setInterval(() => {
                 window.scrollTo(0, ++step * 250);
-                if (step == 25) clearInterval(timer), done();
+                if (step < 25) return;
+                clearInterval(timer);
+                // The last step's scroll event, if any, fires before the next frame's callbacks.
+                requestAnimationFrame(() => measured.then(done));
             }, 40);
-        })"""
+        })""",
+        SCROLL_THROTTLE_MS,
     )
-    page.wait_for_timeout(400)
     page.evaluate("PulseGateSession.flush()")
     eventually(lambda: any(e["data"]["depth"] == 100 for e in endpoint.of_type("scroll")))
     depths = [event["data"]["depth"] for event in endpoint.of_type("scroll")]
@@ -327,8 +368,7 @@ def test_cookieless_modes_store_nothing(
     assert start["fbp"] is None
     assert start["visitorId"] is None
 
-    page.evaluate("window.scrollTo(0, 3000)")
-    page.wait_for_timeout(300)
+    scroll(page, 3000)
     page.click("#cta")
     page.evaluate("PulseGateSession.flush()")
     eventually(lambda: endpoint.of_type("click"))
@@ -528,7 +568,8 @@ def test_iab_tcf(
     if expected["analytics_storage"]:
         assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
     else:
-        page.wait_for_timeout(200)
+        # Ids are stored at each flush, when consent allows: after one, none are.
+        flushed(page, endpoint)
         assert storage(page)["local"] == {}
 
 
@@ -626,7 +667,8 @@ def test_fixed_modes_ignore_consent_signals(
     assert start["consent"]["source"] == "site"
     assert start["consent"]["analytics_storage"] is False
     page.evaluate("OCT.setConsent({analytics_storage: 'granted'})")
-    page.wait_for_timeout(100)
+    # Ids are stored at each flush, when consent allows: after one, none are.
+    flushed(page, endpoint, "OCT")
     assert storage(page) == {"cookie": "", "local": {}, "session": {}}
 
 
@@ -652,11 +694,17 @@ def test_do_not_track_and_gpc(
     page.evaluate("PulseGateSession.trackEvent('signup', {}, {immediate: true})")
     page.evaluate("PulseGateSession.flush()")
     if respect:
-        page.wait_for_timeout(500)
+        # The page's own request leaves after the tracker's start timer and the calls above:
+        # arriving alone, it shows they sent nothing.
+        endpoint.mark(page)
+        assert endpoint.unmarked() == []
         assert page.evaluate("PulseGateSession.getSessionId()") is None
+        # Nor does leaving: a request from the next page leaves after this one's pagehide. (The
+        # blank page leave() opens may not send one: its origin is opaque.)
         leave(page)
-        time.sleep(0.5)
-        assert endpoint.requests == []
+        page.goto(page_server.add("<title>Next</title>"))
+        endpoint.mark(page)
+        assert endpoint.unmarked() == []
     else:
         (start,) = endpoint.wait("/track/session/start")
         assert start[signal] is True
@@ -761,7 +809,7 @@ def test_queue_keeps_the_newest_500_and_reports_drops(
 # Device fingerprinting: each face asks for it its own way, and only analytics_storage consent
 # lets it happen.
 FACES = ["/tracker.js", "/p"]
-FLUSH = {"/tracker.js": "PulseGateSession.flush()", "/p": "OCT.flush()"}
+API = {"/tracker.js": "PulseGateSession", "/p": "OCT"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 # session/start waits 300 ms at most for the fingerprint; a busy machine can take longer to
 # make its first one. Tests that are not about that wait drop this one timer so they cannot
@@ -770,6 +818,13 @@ NO_300_MS_CAP = """{
   const wait = window.setTimeout;
   window.setTimeout = (f, ms, ...args) => ms === 300 ? 0 : wait(f, ms, ...args);
 }"""
+
+
+def asked_for_fp(page: Page) -> bool:
+    """Whether the tracker put fp.js in the page. It does so before session/start leaves (then
+    waits for it), so once that has arrived the answer is final."""
+    found: bool = page.evaluate("!!document.querySelector('script[src$=\"/fp.js\"]')")
+    return found
 
 
 def fingerprint_page(
@@ -811,7 +866,7 @@ def test_fingerprint_with_consent_is_sent_and_kept(
     assert second["fingerprintId"] == fingerprint
     assert second["visitorId"] == VISITOR_ID
     assert page.evaluate("typeof window.__pgfp") == "undefined"
-    page.evaluate(FLUSH[face])
+    page.evaluate(f"{API[face]}.flush()")
     assert storage(page)["local"]["_pg_fp"] == fingerprint
     assert endpoint.fetches("/fp.js") == 1
 
@@ -825,8 +880,8 @@ def test_no_fingerprint_without_consent(
     (start,) = endpoint.wait("/track/session/start")
     assert start["consent"]["analytics_storage"] is (False if mode == "denied" else None)
     assert start["fingerprintId"] is None
-    page.evaluate(FLUSH[face])
-    page.wait_for_timeout(400)  # past the longest wait for fp.js
+    assert not asked_for_fp(page)
+    flushed(page, endpoint, API[face])
     assert storage(page) == {"cookie": "", "local": {}, "session": {}}
     assert endpoint.fetches("/fp.js") == 0
     assert page.evaluate("typeof window.__pgfp") == "undefined"
@@ -841,8 +896,8 @@ def test_fingerprinting_is_off_by_default(
     assert start["consent"]["analytics_storage"] is True
     assert start["fingerprintId"] is None
     assert eventually(lambda: storage(page)["local"].get("_ll_vid")) == VISITOR_ID
-    page.evaluate(FLUSH[face])
-    page.wait_for_timeout(400)
+    assert not asked_for_fp(page)
+    flushed(page, endpoint, API[face])
     assert "_pg_fp" not in storage(page)["local"]
     assert endpoint.fetches("/fp.js") == 0
 
@@ -855,7 +910,8 @@ def test_a_stored_fingerprint_is_read_only_with_consent(
     page.goto(fingerprint_page(page_server, endpoint, "/tracker.js", "auto", fingerprint=True))
     (start,) = endpoint.wait("/track/session/start")
     assert start["fingerprintId"] is None
-    page.wait_for_timeout(400)
+    assert not asked_for_fp(page)
+    flushed(page, endpoint)
     assert storage(page)["local"] == {"_pg_fp": stored}  # neither read nor replaced
 
     # Granted, it is sent as stored: nothing is computed again.
@@ -1070,7 +1126,7 @@ def test_pixel_captures_a_form_without_what_is_never_sent(
         "Ada",
         "Ada L.",
     ]
-    time.sleep(0.3)
+    endpoint.mark(page)
     assert len(endpoint.bodies(CAPTURE)) == 2
 
 
@@ -1096,7 +1152,7 @@ def test_pixel_captures_forms_added_later_and_skips_the_ones_it_is_told_to(
     )
     (sent,) = endpoint.wait(CAPTURE)
     assert (sent["formIdentifier"], sent["fields"]) == ("late", {"email": "late@example.com"})
-    time.sleep(0.3)
+    endpoint.mark(page)
     assert len(endpoint.bodies(CAPTURE)) == 1
 
 
@@ -1160,11 +1216,16 @@ def test_submit_lead_form_sends_nothing_without_a_live_pixel(
     page.add_init_script(
         "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})"
     )
-    page.goto(pixel_forms_page(page_server, endpoint, "<form><input name='a'></form>", attrs))
+    # The site's own handler keeps the page, so what follows looks at the page that submitted.
+    body = """<form><input name='a'></form>
+    <script>addEventListener('submit', e => e.preventDefault());</script>"""
+    page.goto(pixel_forms_page(page_server, endpoint, body, attrs))
     assert page.evaluate("OCT.submitLeadForm({email: 'a@example.com'})") is False
     page.evaluate(
         "document.forms[0].querySelector('input').value = 'x'; document.forms[0].requestSubmit()"
     )
-    time.sleep(0.5)
+    # /pf.js would be put in the page by the calls themselves.
+    assert page.evaluate("!!document.querySelector('script[src$=\"/pf.js\"]')") is False
+    endpoint.mark(page)
     assert endpoint.fetches("/pf.js") == 0
-    assert [r.path for r in endpoint.requests if r.method == "POST"] == []
+    assert [r.path for r in endpoint.unmarked() if r.method == "POST"] == []
