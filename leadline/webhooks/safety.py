@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeAlias
-from urllib.parse import urlsplit
 
 from leadline.errors import ValidationFailed
+from leadline.kit.urls import parse_url
 
 Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses the host resolves to, as text.
@@ -154,17 +154,15 @@ def _parse(url: str, *, allow_private: bool) -> tuple[str, int]:
                 f"url must not contain control characters or spaces (found U+{ord(char):04X} "
                 f"at position {position})"
             )
-    parts = urlsplit(url)
+    parts = parse_url(url)
+    if parts is None:
+        raise _refuse("url does not parse (its host or port is malformed)")
     allowed_schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed_schemes:
         raise _refuse("url must be an https:// URL" if not allow_private else "url must be http(s)")
-    if not parts.hostname:
+    if not parts.host:
         raise _refuse("url has no host")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise _refuse("url has an invalid port") from None
-    return parts.hostname, port
+    return parts.host, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 async def _addresses(host: str, port: int) -> list[str]:

@@ -74,3 +74,16 @@ def test_a_site_domain_that_does_not_parse_is_refused(
     )
     assert answer.status_code == 400
     assert "is not a domain" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_a_webhook_url_that_does_not_parse_is_refused(
+    client: TestClient, admin_key: str, bad: str
+) -> None:
+    bearer = {"Authorization": f"Bearer {admin_key}"}
+    answer = client.post(
+        "/api/v1/webhooks", json={"url": bad, "events": ["lead.created"]}, headers=bearer
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "unsafe_webhook_target"
+    assert client.get("/api/v1/webhooks", headers=bearer).json()["data"] == []
