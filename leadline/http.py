@@ -369,28 +369,37 @@ def check_json_text(body: bytes) -> None:
     it next: UTF-8, no lone surrogate, no NUL, no number out of range or NaN (anywhere, keys
     and free JSON included), nested at most MAX_JSON_DEPTH levels."""
     check_json_depth(body)
-    if b"\x00" in body or (b"\\u0000" in body and _escapes_nul(body)):
-        raise ValidationFailed(
-            f"{_field_before(body)} contains a NUL character (\\u0000), which cannot be stored"
-        )
     try:
-        msgspec.json.decode(body)
+        value = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise ValidationFailed(f"the body is not valid JSON: {exc}") from None
     except UnicodeDecodeError:
         raise ValidationFailed("the body is not UTF-8") from None
+    if b"\\u0000" in body and (where := _nul_at(value)) is not None:
+        raise ValidationFailed(
+            f"{where or 'the body'} contains a NUL character (\\u0000), which cannot be stored",
+            details={"field": where} if where else None,
+        )
 
 
-_KEY = re.compile(rb'"((?:[^"\\]|\\.){1,64})"\s*:')
-
-
-def _field_before(body: bytes) -> str:
-    """The name of the field whose value holds the first NUL, as near as the text tells."""
-    at = body.find(b"\x00")
-    if at == -1:
-        at = body.find(b"\\u0000")
-    keys = _KEY.findall(body, 0, at)
-    return keys[-1].decode("utf-8", "replace") if keys else "the body"
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The dotted path (``rows.1.campaignId``) of the first key or text holding a NUL."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where
+            found = _nul_at(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def _escapes_nul(body: bytes) -> bool:
