@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.db import Database
@@ -261,6 +261,27 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` value of a 405: every method some route of the app answers at this path.
+
+    FastAPI makes one route per method, and Starlette's router answers a 405 from the first route
+    whose path matches, so its own ``Allow`` names only that route's methods (``GET`` for a path
+    that also takes ``POST``). RFC 9110 asks for the resource's full set. Each method is tried
+    against the whole route table, nested routers included.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
 
 
 def _route_path(scope: Scope) -> str:

@@ -62,6 +62,17 @@ def decode(cursor: str, read: Callable[[dict[str, Any]], K], *, parameter: str =
         raise _invalid(parameter) from None
 
 
+def resume(
+    cursor: str | None, read: Callable[[dict[str, Any]], K], *, parameter: str = "after"
+) -> K | None:
+    """Where a list continues: the sort key in ``cursor``, or None for the first page.
+
+    An empty ``after=`` is the first page, as an absent one is: clients that build the query
+    from a variable holding "no cursor yet" send it empty, and the document allows it.
+    """
+    return decode(cursor, read, parameter=parameter) if cursor else None
+
+
 def _invalid(parameter: str) -> InvalidCursor:
     return InvalidCursor(
         f"{parameter} is not a cursor this API returned; pass next_cursor verbatim",

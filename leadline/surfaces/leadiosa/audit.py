@@ -115,7 +115,7 @@ async def list_audit_events(
         actor_id=plain_text(actor, "actor"),
         since=_time(since, "since"),
         until=_time(until, "until"),
-        after_seq=cursors.decode(after, _seq) if after is not None else None,
+        after_seq=cursors.resume(after, _seq),
         limit=limit,
     )
     listed = cursors.page(result.events, has_more=result.has_more, key=lambda e: {"seq": e.seq})

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.errors import LeadlineError, NotFound, RateLimited
+from leadline.http import allowed_methods
 from leadline.kit.cursors import CursorPage
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
@@ -122,7 +123,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 404:
         message = f"no endpoint at {request.url.path}"
     elif exc.status_code == 405:
-        allowed = headers.get("Allow", "")
+        allowed = headers["Allow"] = allowed_methods(request)
         message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
     else:
         message = str(exc.detail)

@@ -85,7 +85,7 @@ async def list_jobs(
         kind=plain_text(kind, "kind"),
         workspace_id=caller.workspace_id,
         limit=limit,
-        before=cursors.decode(after, _position) if after is not None else None,
+        before=cursors.resume(after, _position),
     )
     listed = cursors.page(result.jobs, has_more=result.has_more, key=_key)
     return page(listed, (render_job(job) for job in listed.items))
@@ -111,14 +111,16 @@ async def replay_dead_jobs(
     return data({"replayed": count})
 
 
-@router.get("/jobs/{job_id}", response_model=s.JobEnvelope, responses=s.responses(404))
+@router.get("/jobs/{job_id}", response_model=s.JobEnvelope, responses=s.responses(400, 404))
 async def get_job(session: Session, caller: Caller, job_id: JobId) -> Response:
     """One job of the workspace."""
     caller.require(Permission.JOBS_MANAGE)
     return data(render_job(await _workspace_job(session, caller, job_id)))
 
 
-@router.post("/jobs/{job_id}/replay", response_model=s.JobEnvelope, responses=s.responses(404, 409))
+@router.post(
+    "/jobs/{job_id}/replay", response_model=s.JobEnvelope, responses=s.responses(400, 404, 409)
+)
 async def replay_job(session: Session, caller: Caller, job_id: JobId) -> Response:
     """Queue a dead job again, with a fresh set of attempts. 409 when the job is not dead."""
     caller.require(Permission.JOBS_MANAGE)

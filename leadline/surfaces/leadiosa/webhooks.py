@@ -218,7 +218,7 @@ async def list_endpoints(
         session,
         caller,
         limit=limit,
-        after=cursors.decode(after, _position) if after is not None else None,
+        after=cursors.resume(after, _position),
     )
     listed = cursors.page(found.endpoints, has_more=found.has_more, key=_key)
     return page(listed, (render_endpoint(endpoint) for endpoint in listed.items))
@@ -246,7 +246,9 @@ async def create_endpoint(
     return data(render_endpoint(created.endpoint, secret=created.secret), status_code=201)
 
 
-@router.get("/webhooks/{endpoint_id}", response_model=EndpointEnvelope, responses=s.responses(404))
+@router.get(
+    "/webhooks/{endpoint_id}", response_model=EndpointEnvelope, responses=s.responses(400, 404)
+)
 async def get_endpoint(session: Session, caller: Caller, endpoint_id: EndpointId) -> Response:
     caller.require(Permission.WEBHOOKS_MANAGE)
     return data(render_endpoint(await webhooks.get_endpoint(session, caller, endpoint_id)))
@@ -280,7 +282,7 @@ async def update_endpoint(
 
 
 @router.delete(
-    "/webhooks/{endpoint_id}", response_model=DeletedEnvelope, responses=s.responses(404)
+    "/webhooks/{endpoint_id}", response_model=DeletedEnvelope, responses=s.responses(400, 404)
 )
 async def delete_endpoint(session: Session, caller: Caller, endpoint_id: EndpointId) -> Response:
     """Delete an endpoint; its pending deliveries are dropped."""
@@ -292,7 +294,7 @@ async def delete_endpoint(session: Session, caller: Caller, endpoint_id: Endpoin
 @router.post(
     "/webhooks/{endpoint_id}/rotate-secret",
     response_model=EndpointEnvelope,
-    responses=s.responses(404),
+    responses=s.responses(400, 404),
 )
 async def rotate_secret(
     session: Session, caller: Caller, settings: AppSettings, endpoint_id: EndpointId
@@ -308,7 +310,7 @@ async def rotate_secret(
     "/webhooks/{endpoint_id}/test",
     status_code=202,
     response_model=DeliveryEnvelope,
-    responses=s.responses(404, 409),
+    responses=s.responses(400, 404, 409),
 )
 async def send_test(session: Session, caller: Caller, endpoint_id: EndpointId) -> Response:
     """Queue a `webhook.test` event to this endpoint; follow it in the deliveries."""
@@ -337,7 +339,7 @@ async def list_deliveries(
         caller,
         endpoint_id,
         limit=limit,
-        after=cursors.decode(after, _position) if after is not None else None,
+        after=cursors.resume(after, _position),
     )
     listed = cursors.page(
         found.deliveries, has_more=found.has_more, key=lambda view: _key(view.delivery)
@@ -349,7 +351,7 @@ async def list_deliveries(
     "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     response_model=DeliveryEnvelope,
-    responses=s.responses(404, 409),
+    responses=s.responses(400, 404, 409),
 )
 async def redeliver(
     session: Session, caller: Caller, endpoint_id: EndpointId, delivery_id: DeliveryId

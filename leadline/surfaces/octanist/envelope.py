@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.errors import LeadlineError, RateLimited
+from leadline.http import allowed_methods
 from leadline.kit.ids import request_id
 from leadline.kit.pagination import PageWindow
 from leadline.kit.time import iso_millis, utcnow
@@ -111,7 +112,9 @@ async def render_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR")
         status = exc.status_code if exc.status_code < 500 else 400
-        return _error(request, status, code, str(exc.detail))
+        # A 405 names what the path does take (RFC 9110), every method of it, not one route's.
+        headers = {"Allow": allowed_methods(request)} if status == 405 else None
+        return _error(request, status, code, str(exc.detail), headers=headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error(request, 500, "INTERNAL_ERROR", "internal error; the request was not applied")
 

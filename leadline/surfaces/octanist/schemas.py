@@ -72,6 +72,13 @@ LEAD_FIELDS: tuple[str, ...] = (
 )
 
 
+def _custom_any_json(schema: dict[str, Any]) -> None:
+    """``custom`` is read as a string, but an object or array is taken too (kept as its JSON
+    text); the document says so, or a client sending an object would be told it may not."""
+    custom = schema["properties"]["custom"]
+    custom["anyOf"] = [*custom["anyOf"], {"type": "object"}, {"type": "array"}]
+
+
 class OctanistLeadCreate(LeadCreate):
     """POST /api/leads body. ``custom`` may be a string, object or array."""
 
@@ -79,6 +86,7 @@ class OctanistLeadCreate(LeadCreate):
         extra="ignore",
         alias_generator=lambda name: octanist_name(name),
         populate_by_name=True,
+        json_schema_extra=_custom_any_json,
     )
 
 

@@ -269,3 +269,34 @@ def test_octanist_still_renders_not_found_its_way(api: TestClient) -> None:
 
 def test_documented_job_states_are_the_queue_states() -> None:
     assert set(get_args(JobState)) == set(STATES)
+
+
+def test_a_405_allows_every_method_of_the_path(leadiosa: TestClient) -> None:
+    # /webhooks is two routes (GET and POST); the answer names both, not only the first found.
+    response = leadiosa.request("TRACE", "/api/v1/webhooks")
+    error_of(response, 405, "method_not_allowed")
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    response = leadiosa.request("PUT", "/api/v1/webhooks/whe_1")
+    assert response.status_code == 405
+    documented = leadiosa.get("/api/v1/openapi.json").json()["paths"]["/webhooks/{endpoint_id}"]
+    assert set(response.headers["Allow"].split(", ")) == {method.upper() for method in documented}
+
+
+def test_an_over_long_path_id_is_a_documented_400(leadiosa: TestClient) -> None:
+    error_of(leadiosa.get(f"/api/v1/jobs/{'0' * 65}"), 400, "validation_error")
+    document = leadiosa.get("/api/v1/openapi.json").json()
+    for path, operations in document["paths"].items():
+        if "{" in path:
+            for method, operation in operations.items():
+                assert "400" in operation["responses"], (method, path)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs", "/api/v1/audit", "/api/v1/webhooks"])
+def test_an_empty_after_is_the_first_page(
+    leadiosa: TestClient, settings: Settings, path: str
+) -> None:
+    make_job(settings)
+    leadiosa.post("/api/v1/jobs/replay", json={"kind": "none"})  # an audit event or none: either
+    first = leadiosa.get(path, params={"after": ""})
+    assert first.status_code == 200, first.text
+    assert first.json() == leadiosa.get(path).json()

@@ -189,3 +189,11 @@ def test_marketing_key_reads_masked_and_cannot_write(
     )
     assert patched.status_code == 403
     assert fetch_rows(settings, "SELECT status FROM leads")[0]["status"] == "open"
+
+
+def test_a_405_allows_every_method_of_the_path(api: TestClient) -> None:
+    # /leads is three routes (GET, POST, PATCH); the answer names them all (RFC 9110).
+    response = api.request("TRACE", "/api/leads")
+    assert response.status_code == 405
+    assert response.json()["success"] is False
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST", "PATCH"}
