@@ -116,7 +116,7 @@ def test_pulsegate_api_conforms(pulsegate_server: Served) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=50,
+            max_examples=30,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
