@@ -25,6 +25,7 @@ from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
 from leadline.surfaces.pulsegate.forms import FORM_ROUTES
 from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
+from leadline.surfaces.pulsegate.openapi import OPENAPI_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
             *MANAGEMENT_ROUTES,
+            *OPENAPI_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),

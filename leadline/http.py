@@ -403,6 +403,16 @@ def check_json_text(body: bytes) -> None:
         )
 
 
+def refuse_nul(value: Any) -> None:
+    """ValidationFailed when a key or text anywhere in ``value`` (a decoded body of any kind:
+    form data as well as JSON) holds a NUL, which PostgreSQL stores in no text."""
+    if (where := _nul_at(value)) is not None:
+        raise ValidationFailed(
+            f"{where or 'the body'} contains a NUL character (\\u0000), which cannot be stored",
+            details={"field": where} if where else None,
+        )
+
+
 def _nul_at(value: Any, path: str = "") -> str | None:
     """The dotted path (``rows.1.campaignId``) of the first key or text holding a NUL."""
     if isinstance(value, str):

@@ -138,7 +138,12 @@ async def keys_of(session: AsyncSession, workspace_id: str, role: Role) -> list[
 
 
 async def key_of(session: AsyncSession, workspace_id: str, key_id: str, role: Role) -> ApiKey:
-    key = await ApiKeyRepository(session).of_workspace(workspace_id, key_id, role.value)
+    # PostgreSQL cannot hold NUL in text, so no row has it in its id: answer as for any other.
+    key = (
+        None
+        if "\x00" in key_id
+        else await ApiKeyRepository(session).of_workspace(workspace_id, key_id, role.value)
+    )
     if key is None:
         raise NotFound(f"no {role.value} key {key_id}", resource="api_key")
     return key

@@ -120,7 +120,12 @@ async def forms_of(
 
 
 async def managed_form(session: AsyncSession, workspace_id: str, form_row_id: str) -> SiteForm:
-    form = await FormRepository(session).by_id(workspace_id, form_row_id)
+    # PostgreSQL cannot hold NUL in text, so no row has it in its id: answer as for any other.
+    form = (
+        None
+        if "\x00" in form_row_id
+        else await FormRepository(session).by_id(workspace_id, form_row_id)
+    )
     if form is None:
         raise NotFound(f"no form {form_row_id}", resource="form")
     return form
@@ -188,7 +193,9 @@ async def form_for_page(
     the request's Origin or Referer). Raises DomainDenied (logged with its reason) or
     NotFound."""
     found = await site_for_page(session, site_key, page_host)
-    form = await FormRepository(session).get(found.site.id, form_id) if form_id else None
+    # PostgreSQL cannot hold NUL in text, so no row has it in its form id: answer as for any other.
+    usable = form_id and "\x00" not in form_id
+    form = await FormRepository(session).get(found.site.id, form_id) if usable else None
     if form is None or not form.enabled:
         raise NotFound(f"the site has no form {form_id or '(none given)'}", resource="form")
     return found, form
@@ -196,6 +203,8 @@ async def form_for_page(
 
 async def thank_you_page(session: AsyncSession, site_id: str, form_id: str) -> str | None:
     """The thank-you page of the site's enabled form ``form_id``, if it has both."""
+    if "\x00" in form_id:  # no form id holds NUL (PostgreSQL cannot store it)
+        return None
     form = await FormRepository(session).get(site_id, form_id)
     if form is None or not form.enabled:
         return None

@@ -235,7 +235,8 @@ async def _change_site(
 
 
 async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
-    found = await SiteRepository(session).by_key(site_key)
+    # PostgreSQL cannot hold NUL in text, so no row has it in its key: answer as for any other.
+    found = None if "\x00" in site_key else await SiteRepository(session).by_key(site_key)
     return SiteInfo(*found) if found else None
 
 
@@ -256,7 +257,8 @@ async def sites_of(session: AsyncSession, workspace_id: str) -> list[ManagedSite
 async def managed_site(session: AsyncSession, workspace_id: str, site_id: str) -> ManagedSite:
     """A site of the workspace, not deleted; NotFound otherwise (another workspace's too)."""
     repository = SiteRepository(session)
-    site = await repository.get(workspace_id, site_id)
+    # PostgreSQL cannot hold NUL in text, so no row has it in its id: answer as for any other.
+    site = None if "\x00" in site_id else await repository.get(workspace_id, site_id)
     if site is None:
         raise NotFound(f"no site {site_id}", resource="site")
     return ManagedSite(site, await repository.domains(site.id))

@@ -60,7 +60,9 @@ class EventIn(Struct, forbid_unknown_fields=False, kw_only=True):
     url: Text | None = None
     # Kept as the JSON the browser sent (checked to be an object when the event is prepared):
     # it is stored as it came, so decoding it into Python objects would only be thrown away.
-    data: msgspec.Raw = EMPTY_DATA
+    # A factory, not a default: msgspec cannot write a Raw default into the JSON Schema the
+    # OpenAPI document is made from (an absent data stays the same empty object).
+    data: msgspec.Raw = msgspec.field(default_factory=EMPTY_DATA.copy)
 
 
 class SingleEvent(EventIn, kw_only=True):

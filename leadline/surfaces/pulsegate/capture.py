@@ -25,7 +25,7 @@ from leadline.errors import (
     ValidationFailed,
 )
 from leadline.forms import capture, crm
-from leadline.http import json_object_body, limited_body, refuse_declared_length
+from leadline.http import json_object_body, limited_body, refuse_declared_length, refuse_nul
 from leadline.kit.jsondepth import check_json_depth
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
@@ -114,6 +114,8 @@ async def lead_capture(request: Request) -> Response:
 async def _capture(request: Request) -> Response:
     """The submission answered: the thank-you page for a browser's own post, else JSON."""
     raw, browser_post = await _fields(request)
+    # Every kind of body, the scripts' fields too: on PostgreSQL a NUL failed the insert (500).
+    refuse_nul(raw)
     site_key = _text(raw.pop(_SITE_KEY, ""))
     form_id = _text(raw.pop(_FORM_ID, ""))
     visitor = _text(raw.pop(_VISITOR, ""))[:64] or None

@@ -433,3 +433,34 @@ def test_a_workspace_sees_only_its_own(
     assert client.get(f"/analytics/integrations/{integration['id']}", headers=admin).json()[
         "integration"
     ]["active"]
+
+
+def test_a_nul_in_an_id_or_key_is_not_found(
+    client: TestClient, admin: dict[str, str], settings: Settings
+) -> None:
+    # PostgreSQL cannot compare text with NUL in it: looked up, it failed the request with a 500.
+    site = new_site(client, admin, domains=["shop.example"])
+    new_form(client, admin, site["id"])
+    for method, path in (
+        ("GET", "/analytics/sites/%00"),
+        ("DELETE", f"/analytics/sites/{site['id']}/domains/%00"),
+        ("GET", "/analytics/forms/%00"),
+        ("GET", "/analytics/integrations/%00"),
+        ("GET", "/analytics/forms?site_id=%00"),
+    ):
+        answer = client.request(method, path, headers=admin)
+        assert answer.status_code == 404, (path, answer.text)
+    assert config(client, site["site_key"], "shop.example", "enq\x00uiry").status_code == 404
+    assert config(client, "pk\x00", "shop.example").status_code == 403
+    # Form data holding a NUL is refused like a JSON body's, whichever field has it.
+    key = make_key(settings, "acme", "integration")
+    for data in (
+        {"siteKey": site["site_key"], "formId": "enq\x00", "email": "ada@example.com"},
+        {"email": "ada\x00@example.com"},
+        {"__visitor_id": "v\x00", "email": "ada@example.com"},
+    ):
+        captured = client.post(
+            "/lead.capture", data=data, headers={"X-API-Key": key, "Accept": "application/json"}
+        )
+        assert captured.status_code == 400, captured.text
+        assert "NUL" in captured.json()["error"]
