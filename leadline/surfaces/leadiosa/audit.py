@@ -52,7 +52,8 @@ def render_event(event: AuditEvent) -> dict[str, Any]:
 
 
 def _time(value: str | None, parameter: str) -> datetime | None:
-    if value is None:
+    # An empty value (``since=``) bounds nothing, as an empty ``after=`` is the first page.
+    if value is None or not value.strip():
         return None
     try:
         return parse_datetime(value)
@@ -105,14 +106,15 @@ async def list_audit_events(
 ) -> Response:
     """The workspace's audit events, newest first: who changed what, when and from where."""
     caller.require(Permission.AUDIT_READ)
-    target_type, target_id = _target(plain_text(target, "target"))
+    # An empty filter (``action=``) filters nothing, as an empty ``after=`` is the first page.
+    target_type, target_id = _target(plain_text(target, "target") or None)
     result = await audit.list_events(
         session,
         caller.workspace_id,
-        action=plain_text(action, "action"),
+        action=plain_text(action, "action") or None,
         target_type=target_type,
         target_id=target_id,
-        actor_id=plain_text(actor, "actor"),
+        actor_id=plain_text(actor, "actor") or None,
         since=_time(since, "since"),
         until=_time(until, "until"),
         after_seq=cursors.resume(after, _seq),

@@ -82,7 +82,8 @@ async def list_jobs(
     result = await jobs.list_jobs(
         session,
         state=state,
-        kind=plain_text(kind, "kind"),
+        # An empty filter (``kind=``) filters nothing.
+        kind=plain_text(kind, "kind") or None,
         workspace_id=caller.workspace_id,
         limit=limit,
         before=cursors.resume(after, _position),

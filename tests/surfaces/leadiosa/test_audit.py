@@ -236,3 +236,17 @@ def test_a_job_cursor_is_not_an_audit_cursor(leadiosa: TestClient, settings: Set
         make_job(settings)
     jobs_cursor = leadiosa.get("/api/v1/jobs?limit=1").json()["pagination"]["next_cursor"]
     error_of(leadiosa.get("/api/v1/audit", params={"after": jobs_cursor}), 400, "invalid_cursor")
+
+
+def test_empty_filters_filter_nothing(leadiosa: TestClient) -> None:
+    """``since=``, ``action=`` and the other filters given empty are as if not given, as an
+    empty ``after=`` is the first page."""
+    everything = leadiosa.get("/api/v1/audit").json()["data"]
+    assert everything
+    for parameter in ("since", "until", "action", "target", "actor"):
+        answer = leadiosa.get("/api/v1/audit", params={parameter: ""})
+        assert answer.status_code == 200, (parameter, answer.text)
+        assert answer.json()["data"] == everything, parameter
+    jobs = leadiosa.get("/api/v1/jobs", params={"kind": ""})
+    assert jobs.status_code == 200
+    assert jobs.json()["data"] == leadiosa.get("/api/v1/jobs").json()["data"]
