@@ -385,10 +385,10 @@ def decode_json(body: bytes, kind: type[T]) -> T:
         raise ValidationFailed("the body is not UTF-8") from None
 
 
-def check_json_text(body: bytes) -> None:
-    """ValidationFailed unless ``body`` is JSON a database can keep whole, whatever model reads
-    it next: UTF-8, no lone surrogate, no NUL, no number out of range or NaN (anywhere, keys
-    and free JSON included), nested at most MAX_JSON_DEPTH levels."""
+def check_json_text(body: bytes) -> Any:
+    """``body`` decoded, or ValidationFailed unless it is JSON a database can keep whole,
+    whatever model reads it next: UTF-8, no lone surrogate, no NUL, no number out of range or
+    NaN (anywhere, keys and free JSON included), nested at most MAX_JSON_DEPTH levels."""
     check_json_depth(body)
     try:
         value = msgspec.json.decode(body)
@@ -396,11 +396,9 @@ def check_json_text(body: bytes) -> None:
         raise ValidationFailed(f"the body is not valid JSON: {exc}") from None
     except UnicodeDecodeError:
         raise ValidationFailed("the body is not UTF-8") from None
-    if b"\\u0000" in body and (where := _nul_at(value)) is not None:
-        raise ValidationFailed(
-            f"{where or 'the body'} contains a NUL character (\\u0000), which cannot be stored",
-            details={"field": where} if where else None,
-        )
+    if b"\\u0000" in body:
+        refuse_nul(value)
+    return value
 
 
 def refuse_nul(value: Any) -> None:
@@ -453,10 +451,7 @@ async def json_object_body(
     """The body as a JSON object, whatever Content-Type it came with; ``expected`` says what
     to send instead, in the error."""
     raw = await limited_body(request, max_bytes)
-    body = None
-    if raw.strip():
-        check_json_text(raw)
-        body = msgspec.json.decode(raw)
+    body = check_json_text(raw) if raw.strip() else None
     if not isinstance(body, dict):
         raise ValidationFailed(f"send {expected}")
     return body

@@ -17,10 +17,6 @@ def test_a_visit_and_a_lead_have_a_column_for_every_name() -> None:
         assert set(NAMES) <= columns, model.__name__
 
 
-def test_the_utm_id_tag_is_one_of_the_utm_fields() -> None:
-    assert "utm_id" in UTM_FIELDS
-
-
 def test_the_lead_api_takes_and_shows_every_name() -> None:
     assert set(NAMES) <= set(LeadCreate.model_fields)
     assert set(NAMES) <= set(LEAD_FIELDS)

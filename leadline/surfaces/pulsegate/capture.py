@@ -68,6 +68,11 @@ async def _fields(request: Request) -> tuple[dict[str, Any], bool]:
             return dict(parse_qsl(text, keep_blank_values=True)), False
         check_json_depth(body)
         try:
+            # JSON must be UTF-8; only a beacon's urlencoded text is read leniently (above).
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationFailed("the body is not UTF-8") from None
+        try:
             data = msgspec.json.decode(text) if text else None
         except msgspec.DecodeError:
             raise ValidationFailed("the body is not valid JSON") from None

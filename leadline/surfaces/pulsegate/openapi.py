@@ -373,9 +373,8 @@ _KEY_ID = _path_id("key_id", "The integration key's id.")
 _NOT_ALLOWED = "Any other method: 405, with Allow listing those this path answers."
 
 
-def _paths() -> dict[str, Schema]:
-    site = _wrapped("site", _ref("Site"))
-    form = _wrapped("form", _ref("Form"))
+def _tracking_paths() -> dict[str, Schema]:
+    """The four tracking routes, each with its preflight."""
     return {
         "/track/session/start": {
             "post": _track("Start a visit", "VisitStart"),
@@ -393,6 +392,12 @@ def _paths() -> dict[str, Schema]:
             "post": _track("End a visit", "VisitEnd"),
             "options": _preflight("Preflight"),
         },
+    }
+
+
+def _forms_paths() -> dict[str, Schema]:
+    """The form definitions pages ask for."""
+    return {
         "/forms/config": {
             "get": {
                 "summary": "A form's definition, for a page of its site",
@@ -419,6 +424,12 @@ def _paths() -> dict[str, Schema]:
             },
             "options": _preflight("Preflight"),
         },
+    }
+
+
+def _capture_paths() -> dict[str, Schema]:
+    """Lead capture, and what the CRM calls back with."""
+    return {
         "/lead.capture": {"post": _capture(), "options": _preflight("Preflight")},
         "/lead.capture/crm-callback": {
             "post": _callback(
@@ -467,6 +478,13 @@ def _paths() -> dict[str, Schema]:
                 webhook=True,
             )
         },
+    }
+
+
+def _site_paths() -> dict[str, Schema]:
+    """Sites and their domains, for admin keys."""
+    site = _wrapped("site", _ref("Site"))
+    return {
         "/analytics/sites": {
             "description": _NOT_ALLOWED,
             "get": _manage(
@@ -506,6 +524,13 @@ def _paths() -> dict[str, Schema]:
             "parameters": [_SITE_ID, _path_id("domain_id", "The domain's id.")],
             "delete": _manage("Remove a domain", 200, _ref("Deleted"), 404),
         },
+    }
+
+
+def _site_form_paths() -> dict[str, Schema]:
+    """Sites' form definitions, for admin keys."""
+    form = _wrapped("form", _ref("Form"))
+    return {
         "/analytics/forms": {
             "description": _NOT_ALLOWED,
             "get": _manage(
@@ -532,6 +557,12 @@ def _paths() -> dict[str, Schema]:
             "patch": _manage("Change a form", 200, form, 404, body=_ref("FormPatch")),
             "delete": _manage("Delete a form", 200, _ref("Deleted"), 404),
         },
+    }
+
+
+def _integration_paths() -> dict[str, Schema]:
+    """Integration keys, for admin keys."""
+    return {
         "/analytics/integrations": {
             "description": _NOT_ALLOWED,
             "get": _manage(
@@ -562,6 +593,17 @@ def _paths() -> dict[str, Schema]:
                 404,
             ),
         },
+    }
+
+
+def _management_paths() -> dict[str, Schema]:
+    """The admin routes of sites, their domains and forms, and integration keys."""
+    return {**_site_paths(), **_site_form_paths(), **_integration_paths()}
+
+
+def _health_paths() -> dict[str, Schema]:
+    """The health check."""
+    return {
         "/health": {
             "get": {
                 "summary": "Whether the server can serve requests",
@@ -573,6 +615,16 @@ def _paths() -> dict[str, Schema]:
                 },
             }
         },
+    }
+
+
+def _paths() -> dict[str, Schema]:
+    return {
+        **_tracking_paths(),
+        **_forms_paths(),
+        **_capture_paths(),
+        **_management_paths(),
+        **_health_paths(),
     }
 
 
