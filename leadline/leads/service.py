@@ -788,7 +788,7 @@ class _Listing:
 # stays exact. The same number decides how the page is read: fewer matches are read through
 # the search index and sorted; more are found by walking the list's order, where they are
 # close together.
-SEARCH_COUNT_LIMIT = 1_000
+SEARCH_COUNT_LIMIT = 500
 
 # How far that walk goes, in leads per lead its page reaches (offset + limit): far enough for
 # a term that one lead in this many matches. When the page is not full by then, the matches
