@@ -15,6 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadline.auth.cache import PrincipalCache
+from leadline.auth.service import Principal
 from leadline.db import Database
 from leadline.errors import HeadersTooLarge, PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
@@ -318,6 +320,13 @@ def _json_content_type(scope: Scope, body: bytes) -> Scope:
 def database(request: Request) -> Database:
     db: Database = request.state.db
     return db
+
+
+async def authenticated(request: Request, token: str | None) -> Principal:
+    """The principal of the API key ``token``, from the process's cache of them (a request
+    with a known key reads no database); Unauthorized without a valid key."""
+    principals: PrincipalCache = request.state.principals
+    return await principals.authenticate(database(request), token)
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
