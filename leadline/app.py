@@ -18,6 +18,7 @@ from leadline.db import Database
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
 from leadline.kit import changes
 from leadline.kit.changes import ChangeBus
+from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
 from leadline.sites.cache import SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         bus = ChangeBus(settings.redis_url)
         hearing = asyncio.create_task(bus.run(), name="changes")
         principals = PrincipalCache(bus)
+        lead_writer = LeadWriter(db)
+        lead_writer.start()
         writer = app.tracking.writer  # type: ignore[attr-defined]
         writer.start()
         # Everything made while starting up lives as long as the process: keep it out of the
@@ -83,7 +86,12 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
 
             running = asyncio.create_task(Worker(db, settings).run(stop), name="job worker")
         try:
-            yield {"db": db, "settings": settings, "principals": principals}
+            yield {
+                "db": db,
+                "settings": settings,
+                "principals": principals,
+                "lead_writer": lead_writer,
+            }
         finally:
             stop.set()
             hearing.cancel()
@@ -92,6 +100,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             if running is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+            await lead_writer.stop()
             await writer.stop()
             await db.dispose()
 

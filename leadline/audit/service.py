@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit.repository import AuditRepository
 from leadline.errors import ValidationFailed
 from leadline.kit import cursors
-from leadline.kit.context import current_request
+from leadline.kit.context import RequestContext, current_request
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json, json_safe
 from leadline.kit.time import iso_micros, utcnow
@@ -128,6 +128,9 @@ class Entry:
     target_type: str
     target_id: str | None
     changes: Changes | None = None
+    # The request it was made for, when that is not the one being served (a group of
+    # requests written together); by default the current one.
+    request: RequestContext | None = None
 
 
 async def record(
@@ -158,9 +161,10 @@ async def record_many(
     repo = AuditRepository(session)
     await repo.ensure_head(workspace_id, GENESIS_HASH)
     last_seq, prev_hash = await repo.advance_head(workspace_id, len(entries))
-    context = current_request()
+    current = current_request()
     events: list[AuditEvent] = []
     for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        context = entry.request or current
         fields: dict[str, Any] = {
             "id": new_id("aud"),
             "workspace_id": workspace_id,

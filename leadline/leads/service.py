@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from leadline.errors import (
     NotFound,
     ValidationFailed,
 )
+from leadline.kit.context import RequestContext
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
@@ -44,6 +45,7 @@ from leadline.models import (
     UTM_FIELDS,
     Lead,
     LeadStatusChange,
+    Visit,
 )
 from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
@@ -211,6 +213,30 @@ class LeadHistory:
 class NewLead:
     data: LeadCreate
     history: LeadHistory | None = None
+    # What ``prepare`` made of ``data``: its checked and normalised values.
+    values: dict[str, Any] | None = None
+    # The request it came with, when the lead is written apart from it (the lead writer).
+    request: RequestContext | None = None
+
+
+def prepare(item: NewLead) -> NewLead:
+    """``item`` with its values checked and normalised: what can be refused is refused here,
+    before any of it reaches a transaction (ValidationFailed)."""
+    if item.values is not None:
+        return item
+    data = item.data
+    if not any((data.name, data.email, data.phone, data.custom)):
+        raise ValidationFailed(
+            "send at least one of name, email, phone or custom",
+            details={"fields": ["name", "email", "phone", "custom"]},
+        )
+    values = data.model_dump(exclude={"visit_id"})
+    if data.email:
+        values["email"] = normalise_email(data.email)
+    values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
+    if data.currency:
+        values["currency"] = data.currency.upper()
+    return replace(item, values=values)
 
 
 async def create_lead(
@@ -241,18 +267,20 @@ async def create_leads(
     events, in the caller's transaction), with one statement of each kind for all of them.
     Without ``announce`` no ``lead.created`` webhook event is sent for them (an import of
     leads the team's other systems have already)."""
-    for item in items:
-        data = item.data
-        if not any((data.name, data.email, data.phone, data.custom)):
-            raise ValidationFailed(
-                "send at least one of name, email, phone or custom",
-                details={"fields": ["name", "email", "phone", "custom"]},
-            )
+    items = [prepare(item) for item in items]
     if not items:
         return []
     repo = LeadRepository(session)
     now = utcnow()
-    created = [await _new_lead(repo, principal, item, source, now) for item in items]
+    linked = await visits.visits_of(
+        session,
+        principal.workspace_id,
+        (item.data.visit_id for item in items if item.data.visit_id),
+    )
+    created = [
+        _new_lead(principal, item, linked.get(item.data.visit_id or ""), source, now)
+        for item in items
+    ]
     new_leads = [made.lead for made in created]
     await repo.add(*new_leads)
     await workspaces.count_new_leads(session, principal.workspace_id, len(new_leads))
@@ -293,39 +321,32 @@ async def create_leads(
             audit.Entry(
                 "lead.created",
                 "lead",
-                lead.id,
+                made.lead.id,
                 _without_personal_data(
-                    {name: (None, value) for name, value in _created_fields(lead).items()}
+                    {name: (None, value) for name, value in _created_fields(made.lead).items()}
                 ),
+                request=item.request,
             )
-            for lead in new_leads
+            for made, item in zip(created, items, strict=True)
         ],
     )
     return created
 
 
-async def _new_lead(
-    repo: LeadRepository,
+def _new_lead(
     principal: Principal,
     item: NewLead,
+    visit: Visit | None,
     source: LeadSource,
     now: datetime,
 ) -> CreatedLead:
-    """The lead ``item`` describes, not yet added to the session."""
-    data = item.data
+    """The lead ``item`` (prepared) describes, attributed to ``visit``, not yet added."""
     history = item.history or LeadHistory()
-    values = data.model_dump(exclude={"visit_id"})
-    if data.email:
-        values["email"] = normalise_email(data.email)
-    values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
-    if data.currency:
-        values["currency"] = data.currency.upper()
+    assert item.values is not None
+    values = dict(item.values)
 
     created_at = history.created_at or now
     clicked_at: datetime | None = None
-    visit = None
-    if data.visit_id:
-        visit = await visits.visit_of(repo.session, principal.workspace_id, data.visit_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:
