@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from leadline.auth.cache import PrincipalCache
 from leadline.config import Settings, get_settings
 from leadline.db import Database
+from leadline.forms.writer import CaptureWriter
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
 from leadline.kit import changes
 from leadline.kit.changes import ChangeBus
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         principals = PrincipalCache(bus)
         lead_writer = LeadWriter(db)
         lead_writer.start()
+        capture_writer = CaptureWriter(db)
+        capture_writer.start()
         writer = app.tracking.writer  # type: ignore[attr-defined]
         writer.start()
         # Everything made while starting up lives as long as the process: keep it out of the
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 "settings": settings,
                 "principals": principals,
                 "lead_writer": lead_writer,
+                "capture_writer": capture_writer,
             }
         finally:
             stop.set()
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             if running is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+            await capture_writer.stop()
             await lead_writer.stop()
             await writer.stop()
             await db.dispose()

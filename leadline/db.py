@@ -1,10 +1,14 @@
-"""Engine, session factory, and the session boundary: one transaction per request or job."""
+"""Engine, session factory, and the session boundary: one transaction per request or job, or
+per group of requests (``GroupCommit``)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +19,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from leadline.config import Settings
+from leadline.errors import LeadlineError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+OrderT = TypeVar("OrderT")
+ResultT = TypeVar("ResultT")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -77,3 +87,115 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class GroupCommit(Generic[OrderT, ResultT]):
+    """One transaction for the work of many requests (group commit), on one task per process.
+
+    A request hands its order over (``submit``) and waits. The task takes everything queued
+    while its previous transaction ran, ``apply``-s it in one transaction, commits, and only
+    then answers each request, so what was answered is stored. ``apply`` answers each order
+    with a result, or with a LeadlineError that is that order's alone (refused before it
+    wrote anything). When ``apply`` raises, the group is rolled back and each order is applied
+    again on its own, so that one order's failure is its own answer and not its neighbours'.
+    More than ``capacity`` orders waiting: a request is refused at once (503, Retry-After).
+    """
+
+    what = "requests"
+
+    def __init__(
+        self, database: Database, *, capacity: int = 5_000, group_limit: int = 500
+    ) -> None:
+        self.database = database
+        self.capacity = capacity
+        self.group_limit = group_limit
+        self._queue: deque[tuple[OrderT, asyncio.Future[ResultT]]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Committed groups, the orders they held, and the groups applied again one by one.
+        self.groups = 0
+        self.orders = 0
+        self.split_groups = 0
+
+    async def apply(
+        self, session: AsyncSession, orders: list[OrderT]
+    ) -> list[ResultT | LeadlineError]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=type(self).__name__)
+
+    async def stop(self) -> None:
+        """Apply everything queued, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def submit(self, order: OrderT) -> ResultT:
+        if self._stopping or self._task is None:
+            raise ServiceUnavailable("the server is shutting down", retry_after=1)
+        if len(self._queue) >= self.capacity:
+            raise ServiceUnavailable(
+                f"{len(self._queue)} {self.what} are waiting to be stored; retry shortly",
+                retry_after=1,
+            )
+        answer: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._queue.append((order, answer))
+        self._wake.set()
+        # A request that goes away still has its order applied: it stays queued.
+        return await asyncio.shield(answer)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            take = min(self.group_limit, len(self._queue))
+            group = [self._queue.popleft() for _ in range(take)]
+            try:
+                await self._commit(group)
+            except BaseException as exc:  # the task must go on, whatever one group did
+                for _, answer in group:
+                    _settle(answer, exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+
+    async def _commit(self, group: list[tuple[OrderT, asyncio.Future[ResultT]]]) -> None:
+        try:
+            async with self.transaction() as session:
+                results = await self.apply(session, [order for order, _ in group])
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0][1], exc)
+                return
+            # Which order it was is not known: each is applied on its own, and answered so.
+            self.split_groups += 1
+            log.info("%s: a group of %d failed (%s); applying each alone", self, len(group), exc)
+            for one in group:
+                await self._commit([one])
+            return
+        self.groups += 1
+        self.orders += len(group)
+        for (_, answer), result in zip(group, results, strict=True):
+            _settle(answer, result)
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self.database.transaction()
+
+
+def _settle(answer: asyncio.Future[Any], result: Any) -> None:
+    if answer.done():
+        return
+    if isinstance(result, asyncio.CancelledError):
+        answer.cancel()
+    elif isinstance(result, BaseException):
+        answer.set_exception(result)
+    else:
+        answer.set_result(result)
