@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,6 +55,30 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+_WRITE_GATES: dict[str, threading.Lock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def write_gate(sync_url: str) -> threading.Lock | None:
+    """The lock this process's steady writers to one SQLite file take around each of their
+    transactions (the tracking writer, its checkpoint restarts, the group commits); None for
+    PostgreSQL. SQLite makes a writer that finds the file locked sleep in steps of up to 100 ms
+    before it tries again; writers that wait on this lock instead go on the moment the other
+    is done."""
+    if not sync_url.startswith("sqlite"):
+        return None
+    path = make_url(sync_url).database or ""
+    with _GATES_LOCK:
+        return _WRITE_GATES.setdefault(path, threading.Lock())
+
+
+def table_of(model: type[Any]) -> Table:
+    """A model's table, for Core statements that skip the ORM's per-object work (rows written
+    in groups)."""
+    table: Table = model.__table__
+    return table
+
+
 class Repository:
     """What every feature's repository is made with: the caller's session, whose transaction
     belongs to the request or job that opened it (a repository flushes, never commits)."""
@@ -68,6 +94,7 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.write_gate = write_gate(settings.sync_url)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -186,8 +213,26 @@ class GroupCommit(Generic[OrderT, ResultT]):
         for (_, answer), result in zip(group, results, strict=True):
             _settle(answer, result)
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self.database.transaction()
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        gate = self.database.write_gate
+        if gate is None:
+            async with self.database.transaction() as session:
+                yield session
+            return
+        if not gate.acquire(blocking=False):
+            waiting = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread takes the lock all the same: give it back once it has.
+                waiting.add_done_callback(lambda _: gate.release())
+                raise
+        try:
+            async with self.database.transaction() as session:
+                yield session
+        finally:
+            gate.release()
 
 
 def _settle(answer: asyncio.Future[Any], result: Any) -> None:

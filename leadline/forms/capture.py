@@ -443,7 +443,12 @@ async def _earlier_lead(
 
 
 async def _announce(
-    session: AsyncSession, workspace_id: str, lead: Lead, row: LeadSubmission, *, captured: bool
+    session: AsyncSession,
+    workspace_id: str,
+    lead: leads.AnyLead,
+    row: LeadSubmission,
+    *,
+    captured: bool,
 ) -> None:
     """The webhook events of a submission that reached a lead (sent after the commit)."""
     submission = {

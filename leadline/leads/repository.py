@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from leadline.db import Repository
+from leadline.db import Repository, table_of
 from leadline.kit.filters import Op
 from leadline.models import Lead, LeadFacet, LeadStatusChange
 
@@ -279,6 +279,13 @@ class LeadRepository(Repository):
             )
 
     # ---------------------------------------------------------------------- status history
+
+    async def insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        """New leads, as the values of their rows (the same columns in each), at once."""
+        await self.session.execute(insert(table_of(Lead)), rows)
+
+    async def insert_status_changes(self, rows: list[dict[str, Any]]) -> None:
+        await self.session.execute(insert(table_of(LeadStatusChange)), rows)
 
     async def add_status_change(self, change: LeadStatusChange) -> None:
         self.session.add(change)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
+from leadline.db import table_of
 from leadline.errors import (
     Conflict,
     Forbidden,
@@ -172,7 +173,7 @@ MASKED_FIELDS: dict[str, Callable[[str | None], str | None]] = {
 }
 
 
-def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
+def to_record(lead: AnyLead, *, masked: bool = False) -> LeadRecord:
     record = {name: getattr(lead, name) for name in RECORD_FIELDS}
     if masked:
         for name, mask in MASKED_FIELDS.items():
@@ -183,9 +184,29 @@ def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
 # ------------------------------------------------------------------------------------ create
 
 
+class LeadRow:
+    """A lead just created, as the values of its row: new leads are written with one INSERT
+    per group, without an ORM object each (building one cost more than the rest of its
+    write). Every column is an attribute; what a lead was not given is None."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(_EMPTY_LEAD)
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a name that is no column
+        raise AttributeError(name)
+
+
+_EMPTY_LEAD: dict[str, Any] = {column.key: None for column in table_of(Lead).columns}
+
+# A lead as the functions that only read one take it: a row read through the ORM, or one
+# just written.
+AnyLead = Lead | LeadRow
+
+
 @dataclass
 class CreatedLead:
-    lead: Lead
+    lead: LeadRow
     visit_linked: bool
 
 
@@ -282,24 +303,27 @@ async def create_leads(
         for item in items
     ]
     new_leads = [made.lead for made in created]
-    await repo.add(*new_leads)
+    await repo.insert_rows([made.lead.__dict__ for made in created])
     await workspaces.count_new_leads(session, principal.workspace_id, len(new_leads))
     facets: Counter[str] = Counter()
     for lead in new_leads:
         facets.update(facets_of(lead))
     await repo.add_to_facets(principal.workspace_id, facets)
-    for lead in new_leads:
-        await repo.add_status_change(
-            LeadStatusChange(
-                id=new_id("lsc"),
-                workspace_id=principal.workspace_id,
-                lead_id=lead.id,
-                from_status=None,
-                to_status=lead.status,
-                changed_at=lead.created_at,
-                api_key_id=principal.key_id or None,  # none for a site's own form or the CLI
-            )
-        )
+    await repo.insert_status_changes(
+        [
+            {
+                "id": new_id("lsc"),
+                "workspace_id": principal.workspace_id,
+                "lead_id": lead.id,
+                "from_status": None,
+                "to_status": lead.status,
+                "changed_at": lead.created_at,
+                # None for a site's own form or the command line.
+                "api_key_id": principal.key_id or None,
+            }
+            for lead in new_leads
+        ]
+    )
     endpoints = (
         await webhooks.subscribers(session, principal.workspace_id, "lead.created")
         if announce
@@ -361,7 +385,7 @@ def _new_lead(
     if qualified_at is None and history.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
         qualified_at = created_at
 
-    lead = Lead(
+    values.update(
         id=new_id("lead"),
         workspace_id=principal.workspace_id,
         visit_id=visit.id if visit is not None else None,
@@ -375,10 +399,10 @@ def _new_lead(
         expires_at=expires_at,
         loss_reason=history.loss_reason if history.status is LeadStatus.LOST else None,
         import_key=history.import_key,
-        **values,
     )
-    if lead.value is not None and lead.currency is None:
-        lead.currency = principal.workspace.default_currency
+    if values.get("value") is not None and values.get("currency") is None:
+        values["currency"] = principal.workspace.default_currency
+    lead = LeadRow(values)
     return CreatedLead(lead=lead, visit_linked=visit is not None)
 
 
@@ -394,7 +418,7 @@ def _plain(value: Any) -> Any:
 _WEBHOOK_NAMES = {"visit_id": "session_id"}
 
 
-def webhook_lead(lead: Lead) -> dict[str, Any]:
+def webhook_lead(lead: AnyLead) -> dict[str, Any]:
     """The lead as webhook events carry it: its record, empty fields left out."""
     return {
         _WEBHOOK_NAMES.get(name, name): _plain(value)
@@ -426,7 +450,7 @@ def _without_personal_data(
 _NOT_IN_CREATED_EVENT = frozenset({"id", "created_at", "updated_at"})
 
 
-def _created_fields(lead: Lead) -> dict[str, Any]:
+def _created_fields(lead: AnyLead) -> dict[str, Any]:
     return {
         name: value
         for name, value in to_record(lead).items()
@@ -635,7 +659,7 @@ PRESENCE_FACETS: tuple[str, ...] = tuple(
 VALUE_FACETS: frozenset[str] = frozenset({"status", "source", "website"})
 
 
-def facets_of(lead: Lead) -> Counter[str]:
+def facets_of(lead: AnyLead) -> Counter[str]:
     """The facets a lead counts towards; see :class:`leadline.models.LeadFacet`."""
     facets: Counter[str] = Counter()
     for name in VALUE_FACETS:
