@@ -138,5 +138,5 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             fold_after=settings.tracking_fold_after_seconds,
         ),
     )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, settings=settings)
     return app

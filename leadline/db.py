@@ -40,14 +40,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.async_url
+    # Connections kept open: as many as requests usually run at once. A request beyond the
+    # pool opens a connection of its own and closes it after (overflow), which costs more than
+    # the request's own work (a thread and the file's pragmas on SQLite, a login on PostgreSQL).
+    pool = {"pool_size": 20, "max_overflow": 20}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        **pool,
         pool_pre_ping=True,
         # psycopg prepares statements it sees often; a prepared list query can fall back to a
         # generic plan that ignores how selective this request's filter is. Plan every run.

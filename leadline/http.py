@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.auth.cache import PrincipalCache
 from leadline.auth.service import Principal
+from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import HeadersTooLarge, PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
+from leadline.logs import RequestLines
 
 IP_MAX = 64
 USER_AGENT_MAX = 512
@@ -52,11 +54,9 @@ class RequestIdMiddleware:
     bound into structlog's context, so every log line written meanwhile carries it.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        # Bound now (the stack is built on the first request, after logging is configured):
-        # below info its calls return at once.
-        self.log = structlog.stdlib.get_logger("leadline.requests").bind()
+        self.lines = RequestLines(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,12 +82,12 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            self.lines.write(
+                scope["method"],
+                scope["path"],
+                status,
+                round((time.perf_counter() - started) * 1000, 2),
+                rid,
             )
             structlog.contextvars.reset_contextvars(**bound)
             leave_request(token)
