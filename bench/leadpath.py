@@ -212,6 +212,9 @@ def run_backend(
         bench_site(env)
         created = leadline(["keys", "create", "--workspace", "bench", "--role", "integration"], env)
         key = created.strip().splitlines()[-1]
+        # Integration keys create leads but may not read them.
+        admin = leadline(["keys", "create", "--workspace", "bench", "--role", "admin"], env)
+        admin_key = admin.strip().splitlines()[-1]
         rng = random.Random(7)
         api = {"X-API-KEY": key, "Content-Type": "application/json"}
         leads = write_lines(
@@ -236,7 +239,7 @@ def run_backend(
                     "GET /api/leads/{id}",
                     base,
                     write_lines(work / "get.txt", [f"/api/leads/{lead_id}"]),
-                    {"X-API-KEY": key},
+                    {"X-API-KEY": admin_key},
                     method="GET",
                 ),
                 "create": Target(
