@@ -85,32 +85,34 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # Built once: loading the CA bundle costs milliseconds, and a client is made per delivery.
+    # Built once: loading the CA bundle costs milliseconds, and a worker makes a client per
+    # receiver.
     return httpx.create_ssl_context()
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, target: Target, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, target: Target, ssl_context: ssl.SSLContext, connections: int) -> None:
         super().__init__(verify=ssl_context, trust_env=False)
         # httpx takes no network backend of its own, so its connection pool is replaced by
-        # one built the same way around ours. One connection: a delivery is one request.
-        # Should httpx keep its pool elsewhere one day, fail loudly rather than send webhooks
-        # through a pool that looks names up again.
+        # one built the same way around ours. Should httpx keep its pool elsewhere one day,
+        # fail loudly rather than send webhooks through a pool that looks names up again.
         if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
             raise RuntimeError("httpx's transport has changed: webhooks cannot be pinned")
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
-            max_connections=1,
+            max_connections=connections,
+            max_keepalive_connections=connections,
             network_backend=PinnedBackend(target.addresses, _network),
         )
 
 
 def pinned_client(
-    target: Target, *, ssl_context: ssl.SSLContext | None = None
+    target: Target, *, ssl_context: ssl.SSLContext | None = None, connections: int = 1
 ) -> httpx.AsyncClient:
-    """A client that reaches ``target`` only at its checked addresses, verifying certificates
-    against ``ssl_context`` (the system's trusted authorities unless given). Redirects are not
+    """A client that reaches ``target`` only at its checked addresses, over at most
+    ``connections`` connections kept alive between requests, verifying certificates against
+    ``ssl_context`` (the system's trusted authorities unless given). Redirects are not
     followed (they would lead to a URL nobody checked), and proxy settings from the
     environment are ignored (a proxy would look the name up again)."""
-    transport = PinnedTransport(target, ssl_context or _ssl_context())
+    transport = PinnedTransport(target, ssl_context or _ssl_context(), connections)
     return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
