@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline import __version__
@@ -34,7 +33,9 @@ from leadline.jobs.registry import JobContext, task
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.webhooks import service as webhooks
-from leadline.webhooks.receivers import Receiver, Receivers
+from leadline.webhooks.http1 import Client, ProtocolError
+from leadline.webhooks.pinned import ConnectFailed
+from leadline.webhooks.receivers import Receivers
 from leadline.webhooks.repository import Claimed, EndpointRow, WebhookRepository
 from leadline.webhooks.safety import UnsafeTarget, resolve_target
 from leadline.webhooks.signing import signed_headers
@@ -53,8 +54,8 @@ def retry_delay(attempt: int, spread: float | None = None) -> float:
     return delays[min(attempt, len(delays)) - 1] * factor
 
 
-def _retry_after(response_headers: httpx.Headers | None) -> float | None:
-    raw = (response_headers or httpx.Headers()).get("retry-after")
+def _retry_after(response_headers: dict[str, str] | None) -> float | None:
+    raw = (response_headers or {}).get("retry-after")
     if not raw:
         return None
     try:
@@ -76,7 +77,7 @@ def _retry_after(response_headers: httpx.Headers | None) -> float | None:
 @dataclass(slots=True)
 class _Outcome:
     status: int | None = None
-    headers: httpx.Headers | None = None
+    headers: dict[str, str] | None = None
     excerpt: str | None = None
     error: str | None = None
     unsafe: bool = False
@@ -88,29 +89,23 @@ class _Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], seconds: float
-) -> _Outcome:
+async def _post(client: Client, headers: dict[str, str], body: bytes, seconds: float) -> _Outcome:
     """POST ``body``; whatever happens, within ``seconds`` in all (connect, send, answer)."""
     outcome = _Outcome()
     started = time.perf_counter()
     try:
-        async with (
-            asyncio.timeout(seconds),
-            client.stream("POST", url, content=body, headers=headers, timeout=seconds) as response,
-        ):
-            outcome.status = response.status_code
-            outcome.headers = response.headers
-            received = b""
-            async for chunk in response.aiter_bytes():
-                received += chunk
-                if len(received) >= EXCERPT_BYTES:
-                    break
-            outcome.excerpt = received[:EXCERPT_BYTES].decode("utf-8", "replace")
-    except httpx.HTTPError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-    except TimeoutError:
+        async with asyncio.timeout(seconds):
+            answer = await client.post(headers, body)
+        outcome.status, outcome.headers = answer.status, answer.headers
+        outcome.excerpt = answer.excerpt.decode("utf-8", "replace")
+    except ConnectFailed as exc:
+        outcome.error = f"ConnectError: {exc}"
+    except ProtocolError as exc:
+        outcome.error = f"RemoteProtocolError: {exc}"
+    except TimeoutError:  # before OSError, which it is one of
         outcome.error = f"no answer within {seconds:g} seconds"
+    except OSError as exc:
+        outcome.error = f"NetworkError: {exc}"
     outcome.latency_ms = round((time.perf_counter() - started) * 1000)
     return outcome
 
@@ -124,16 +119,16 @@ class _Group:
 
 
 async def _send_one(
-    receiver: Receiver, url: str, keys: list[str], delivery: Claimed, body: bytes, seconds: float
+    client: Client, keys: list[str], delivery: Claimed, body: bytes, seconds: float
 ) -> _Outcome:
     # The slot first: the timeout is for the receiver's answer, not for our own queue.
-    async with receiver.slots:
+    async with client.slots:
         headers = {
             **signed_headers(keys, delivery.event_id, int(time.time()), body),
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
         }
-        return await _post(receiver.client, url, body, headers, seconds)
+        return await _post(client, headers, body, seconds)
 
 
 async def _send_group(
@@ -158,13 +153,12 @@ async def _send_group(
     receivers = context.resources.get(
         "webhooks.receivers", lambda: Receivers(settings.webhooks_connections_per_host)
     )
-    async with receivers.hold(target) as receiver:
+    async with receivers.hold(target) as client:
         return list(
             await asyncio.gather(
                 *(
                     _send_one(
-                        receiver,
-                        target.url,
+                        client,
                         keys,
                         delivery,
                         bodies[delivery.event_id],
