@@ -78,7 +78,8 @@ class Receiver(asyncio.Protocol):
             self.transport.write(ANSWER * answers)
 
 async def main(port):
-    server = await asyncio.get_running_loop().create_server(Receiver, "127.0.0.1", port, backlog=1024)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Receiver, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
 
