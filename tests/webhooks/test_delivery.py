@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,29 +26,7 @@ from leadline.webhooks.safety import UnsafeTarget
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.network import fake_network
-from tests.fixtures.receiver import Answer, Receiver, receiver
-
-
-@pytest.fixture
-def hooks(settings: Settings) -> Settings:
-    """Settings that let webhooks reach the local receiver, with a quick worker."""
-    return Settings(
-        database_url=settings.database_url,
-        webhooks_allow_private=True,
-        webhooks_timeout_seconds=2,
-        jobs_poll_seconds=0.05,
-    )
-
-
-@pytest.fixture
-def local() -> Iterator[Receiver]:
-    with receiver() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.05,) * 7)
+from tests.fixtures.receiver import Answer, Receiver
 
 
 def add_endpoint(
