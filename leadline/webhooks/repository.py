@@ -310,6 +310,23 @@ class WebhookRepository(Repository):
         )
         return _changed(result)
 
+    async def postpone(
+        self, holder: str, ids: Collection[str], now: datetime, until: datetime
+    ) -> None:
+        """Hand deliveries back unattempted, due again at ``until``."""
+        if ids:
+            await self.session.execute(
+                update(WebhookDelivery)
+                .where(*self._held(holder, ids))
+                .values(
+                    attempts=WebhookDelivery.attempts - 1,
+                    next_attempt_at=until,
+                    updated_at=now,
+                    **_UNLOCKED,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+
     async def fail_unsent(
         self, holder: str, ids: Collection[str], now: datetime, error: str
     ) -> None:

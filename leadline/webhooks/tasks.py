@@ -185,7 +185,8 @@ class _Batch:
 
 async def _claim(context: JobContext) -> _Batch:
     """This job's batch, in one transaction: due deliveries leased to the job, their events
-    and endpoints; deliveries of a disabled endpoint fail there and then, unsent."""
+    and endpoints. Deliveries of a disabled endpoint fail there and then, unsent; those of a
+    failing endpoint beyond one request per connection wait (see ``_pace``)."""
     settings = context.settings
     limit = settings.webhooks_batch_size
     now = utcnow()
@@ -202,15 +203,36 @@ async def _claim(context: JobContext) -> _Batch:
         groups: dict[str, _Group] = {}
         unsent: list[str] = []
         for delivery in claimed:
-            endpoint = endpoints[delivery.endpoint_id]
-            if not endpoint.enabled:
+            endpoint = endpoints.get(delivery.endpoint_id)
+            if endpoint is None or not endpoint.enabled:
                 unsent.append(delivery.id)
                 continue
             groups.setdefault(endpoint.id, _Group(endpoint, [])).deliveries.append(delivery)
         await repo.fail_unsent(context.job_id, unsent, now, "the endpoint is disabled")
+        await _pace(context, repo, list(groups.values()), now)
         wanted = {d.event_id for group in groups.values() for d in group.deliveries}
         bodies = await repo.event_bodies(wanted) if wanted else {}
     return _Batch(list(groups.values()), {key: body.encode() for key, body in bodies.items()})
+
+
+async def _pace(
+    context: JobContext, repo: WebhookRepository, groups: list[_Group], now: datetime
+) -> None:
+    """A failing endpoint (its last attempt failed) gets one request per connection in a
+    batch: a receiver that is down or answers slowly then holds a batch for one timeout at
+    most, not one per wave of requests, while the others' deliveries go on. The rest of its
+    deliveries wait one timeout, handed back unattempted, for a later batch."""
+    settings = context.settings
+    cap = settings.webhooks_connections_per_host
+    waiting: list[str] = []
+    for group in groups:
+        if group.endpoint.failing_since is not None and len(group.deliveries) > cap:
+            waiting += [delivery.id for delivery in group.deliveries[cap:]]
+            del group.deliveries[cap:]
+    if waiting:
+        later = now + timedelta(seconds=settings.webhooks_timeout_seconds)
+        await repo.postpone(context.job_id, waiting, now, later)
+        await jobs.enqueue(session=repo.session, kind=webhooks.DELIVER, run_at=later)
 
 
 # ----------------------------------------------------------------------------- recording

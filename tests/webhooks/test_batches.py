@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.config import Settings
 from leadline.kit.time import utcnow
-from leadline.models import Job, WebhookAttempt, WebhookDelivery
+from leadline.models import Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from leadline.webhooks import service as webhooks
 from leadline.webhooks.repository import WebhookRepository
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.receiver import Answer, Receiver, receiver
-from tests.webhooks.test_delivery import add_endpoint, deliveries, settled, verify
+from tests.webhooks.test_delivery import add_endpoint, deliveries, endpoint, settled, verify
 
 
 def emit(settings: Settings, workspace_id: str, count: int) -> None:
@@ -235,3 +235,47 @@ def test_a_savepoint_rolled_back_does_not_take_the_delivery_job_with_it(
     run_worker_until(hooks, lambda: settled(hooks, 1))
     (request,) = local.received
     assert verify(created.secret, request)["data"] == {"n": 1}
+
+
+def test_a_failing_endpoint_gets_one_request_per_connection_a_batch(
+    hooks: Settings, admin_key: str, local: Receiver
+) -> None:
+    paced = hooks.model_copy(
+        update={"webhooks_connections_per_host": 2, "webhooks_timeout_seconds": 60}
+    )
+    created = add_endpoint(paced, admin_key, local.url)
+
+    async def failing(session: AsyncSession) -> None:
+        await session.execute(update(WebhookEndpoint).values(failing_since=utcnow()))
+
+    run_in_transaction(paced, failing)
+    emit(paced, created.endpoint.workspace_id, 6)
+    run_worker_until(paced, lambda: settled_count(paced) == 2)
+
+    # Two sent (one per connection); the other four handed back unattempted, due after one
+    # timeout, with a delivery job waiting for them.
+    assert len(local.received) == 2
+    waiting = [d for d in deliveries(paced) if d.state == "pending"]
+    assert len(waiting) == 4
+    assert {(d.attempts, d.locked_by) for d in waiting} == {(0, None)}
+    due = {d.next_attempt_at for d in waiting}
+    assert len(due) == 1
+    (when,) = due
+    assert when is not None
+    assert when > utcnow() + timedelta(seconds=30)
+    assert when in [job.run_at for job in delivery_jobs(paced) if job.state == "queued"]
+    assert endpoint(paced, created.endpoint.id).failing_since is None  # they went through
+
+    # Their time comes: sent as any others.
+    async def now_due(session: AsyncSession) -> None:
+        await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
+        await session.execute(update(Job).where(Job.state == "queued").values(run_at=utcnow()))
+
+    run_in_transaction(paced, now_due)
+    run_worker_until(paced, lambda: settled(paced, 6))
+    assert len(local.received) == 6
+    assert all(tries == [(1, 200)] for tries in attempts_by_delivery(paced).values())
+
+
+def settled_count(settings: Settings) -> int:
+    return sum(1 for d in deliveries(settings) if d.state != "pending")
