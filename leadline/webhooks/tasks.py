@@ -14,7 +14,7 @@ the deliveries it held: those sent but not recorded are sent again (at least onc
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import math
 import random
 import time
@@ -40,7 +40,8 @@ from leadline.webhooks.repository import Claimed, EndpointRow, WebhookRepository
 from leadline.webhooks.safety import UnsafeTarget, resolve_target
 from leadline.webhooks.signing import signed_headers
 
-EXCERPT_BYTES = 1024
+log = logging.getLogger("leadline.webhooks")
+
 # The longest Retry-After a receiver may impose before the next attempt.
 MAX_RETRY_AFTER = 24 * 3600.0
 USER_AGENT = f"Leadline-Webhooks/{__version__}"
@@ -298,27 +299,51 @@ def _settle_failure(
     return _Settled(webhooks.PENDING, error, now + timedelta(seconds=wait))
 
 
+def _attempt_row(delivery: Claimed, outcome: _Outcome) -> dict[str, Any]:
+    return {
+        "id": new_id("wha"),
+        "delivery_id": delivery.id,
+        "number": delivery.attempt,
+        "started_at": outcome.started_at,
+        "status": outcome.status,
+        "latency_ms": outcome.latency_ms,
+        "response_excerpt": outcome.excerpt,
+        "error": outcome.error,
+    }
+
+
+def _failure_row(
+    delivery: Claimed, outcome: _Outcome, settled: _Settled, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "state": settled.state,
+        "last_status": outcome.status,
+        "last_error": settled.error,
+        "next_attempt_at": settled.next_attempt_at,
+        "updated_at": now,
+    }
+
+
 async def _record(context: JobContext, group: _Group, outcomes: list[_Outcome]) -> None:
     """A group's attempts and outcomes, in one transaction: delivered ones in one statement,
     failed ones in another, every attempt logged in a third; the endpoint's health; and a
-    delivery job for each moment a failed delivery is due again."""
+    delivery job for each moment a failed delivery is due again. Deliveries whose lease
+    passed to another job meanwhile are left to it."""
     holder, endpoint = context.job_id, group.endpoint
     now = utcnow()
     pairs = list(zip(group.deliveries, outcomes, strict=True))
     delivered: dict[int, list[str]] = {}
-    failed: list[tuple[Claimed, _Outcome]] = []
     for delivery, outcome in pairs:
-        if outcome.delivered:
-            assert outcome.status is not None
+        if outcome.delivered and outcome.status is not None:
             delivered.setdefault(outcome.status, []).append(delivery.id)
-        else:
-            failed.append((delivery, outcome))
+    tried = [(delivery, outcome) for delivery, outcome in pairs if not outcome.delivered]
     async with context.db.transaction() as session:
         repo = WebhookRepository(session)
-        held = await repo.settle_delivered(holder, now, delivered)
-        held |= await repo.hold(holder, [delivery.id for delivery, _ in failed], now)
-        failed = [(delivery, outcome) for delivery, outcome in failed if delivery.id in held]
-        if held and delivered:
+        went = await repo.settle_delivered(holder, now, delivered)
+        held = went | await repo.hold(holder, [delivery.id for delivery, _ in tried], now)
+        failed = [(delivery, outcome) for delivery, outcome in tried if delivery.id in held]
+        if went:
             if endpoint.failing_since is not None:
                 await repo.mark_healthy(endpoint.id)
         elif any(not outcome.unsafe and outcome.status != 410 for _, outcome in failed):
@@ -334,35 +359,8 @@ async def _record(context: JobContext, group: _Group, outcomes: list[_Outcome]) 
             )
             for delivery, outcome in failed
         ]
-        await repo.settle_failed(
-            [
-                {
-                    "id": delivery.id,
-                    "state": result.state,
-                    "last_status": outcome.status,
-                    "last_error": result.error,
-                    "next_attempt_at": result.next_attempt_at,
-                    "updated_at": now,
-                }
-                for delivery, outcome, result in settled
-            ]
-        )
-        await repo.add_attempts(
-            [
-                {
-                    "id": new_id("wha"),
-                    "delivery_id": delivery.id,
-                    "number": delivery.attempt,
-                    "started_at": outcome.started_at,
-                    "status": outcome.status,
-                    "latency_ms": outcome.latency_ms,
-                    "response_excerpt": outcome.excerpt,
-                    "error": outcome.error,
-                }
-                for delivery, outcome in pairs
-                if delivery.id in held
-            ]
-        )
+        await repo.settle_failed([_failure_row(*each, now) for each in settled])
+        await repo.add_attempts([_attempt_row(*pair) for pair in pairs if pair[0].id in held])
         if reason is not None:
             await _disable(session, endpoint.id, reason, now)
         for when in sorted({r.next_attempt_at for _, _, r in settled if r.next_attempt_at}):
@@ -379,9 +377,11 @@ async def _renew(context: JobContext, ids: set[str]) -> None:
     lease = timedelta(seconds=context.settings.jobs_lease_seconds)
     while True:
         await asyncio.sleep(lease.total_seconds() / 3)
-        with contextlib.suppress(Exception):  # the next renewal may succeed; the job's own too
+        try:
             async with context.db.transaction() as session:
                 await WebhookRepository(session).renew(context.job_id, ids, utcnow() + lease)
+        except Exception:  # the next renewal may succeed
+            log.exception("renewing the leases of %d deliveries failed", len(ids))
 
 
 async def _deliver_group(context: JobContext, batch: _Batch, group: _Group) -> None:
