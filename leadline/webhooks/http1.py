@@ -24,8 +24,9 @@ from leadline.webhooks.safety import Target
 EXCERPT_BYTES = 1024
 # An answer longer than this is not read to its end: its connection is closed, not reused.
 DRAIN_BYTES = 64 * 1024
-# An idle connection older than this is closed rather than reused (receivers close theirs).
-KEEPALIVE_SECONDS = 5.0
+# An idle connection older than this is closed rather than reused: receivers close theirs
+# (Node's servers after 5 s), and one closed as the request goes out costs a retry.
+KEEPALIVE_SECONDS = 4.0
 
 
 class ProtocolError(Exception):
