@@ -4,7 +4,9 @@ delivery retried on its own schedule, and batches whose job stopped taken back."
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -12,6 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.config import Settings
+from leadline.db import Database
+from leadline.jobs.worker import Worker
 from leadline.kit.time import utcnow
 from leadline.models import Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from leadline.webhooks import service as webhooks
@@ -279,3 +283,38 @@ def test_a_failing_endpoint_gets_one_request_per_connection_a_batch(
 
 def settled_count(settings: Settings) -> int:
     return sum(1 for d in deliveries(settings) if d.state != "pending")
+
+
+def test_a_worker_stopping_mid_batch_hands_the_batch_back(
+    hooks: Settings, admin_key: str, local: Receiver
+) -> None:
+    created = add_endpoint(hooks, admin_key, local.url)
+    local.answer(Answer(200, delay=3))
+    emit(hooks, created.endpoint.workspace_id, 1)
+
+    async def stopped_while_sending() -> None:
+        db = Database(hooks)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(Worker(db, hooks, concurrency=4, grace=0.1).run(stop))
+        try:
+            deadline = time.monotonic() + 30
+            while not local.received:  # the request is out; its answer is seconds away
+                assert time.monotonic() < deadline, "the delivery was never sent"
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await runner
+            await db.dispose()
+
+    asyncio.run(stopped_while_sending())
+    # Handed back as if never taken: no attempt counted or logged, the job queued again.
+    (delivery,) = deliveries(hooks)
+    assert (delivery.state, delivery.attempts, delivery.locked_by) == ("pending", 0, None)
+    assert attempts_by_delivery(hooks) == {}
+    (job,) = delivery_jobs(hooks)
+    assert (job.state, job.attempts) == ("queued", 0)
+
+    run_worker_until(hooks, lambda: settled(hooks, 1))
+    (delivery,) = deliveries(hooks)
+    assert (delivery.state, delivery.attempts) == ("delivered", 1)
+    assert len(local.received) == 2  # it may reach the receiver twice: at least once
