@@ -220,6 +220,14 @@ class Client:
             self.idle.append(connection)
         return answer
 
+    def close_expired(self, now: float) -> None:
+        """Close the idle connections too old to be used again."""
+        keep = [connection for connection in self.idle if connection.usable(now)]
+        for connection in self.idle:
+            if connection not in keep:
+                connection.close()
+        self.idle = keep
+
     def close(self) -> None:
         idle, self.idle = self.idle, []
         for connection in idle:

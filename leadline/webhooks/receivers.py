@@ -20,6 +20,10 @@ from leadline.webhooks.safety import Target
 
 # Targets a worker keeps clients for; past this, the longest unused idle ones are closed.
 KEEP_TARGETS = 256
+# How often idle connections past their keep-alive are closed, and when an unused target's
+# client goes, in seconds.
+SWEEP_EVERY = 5.0
+FORGET_AFTER = 60.0
 
 
 @dataclass(slots=True)
@@ -35,11 +39,15 @@ class Receivers:
     def __init__(self, connections: int) -> None:
         self.connections = connections
         self._kept: dict[tuple[str, str, int, tuple[str, ...]], _Kept] = {}
+        self._swept = time.monotonic()
 
     @asynccontextmanager
     async def hold(self, target: Target) -> AsyncIterator[Client]:
         """The client for ``target``, kept open at least while the caller holds it."""
-        key = (target.url.split(":", 1)[0].lower(), target.host, target.port, target.addresses)
+        self._sweep()
+        # The addresses as a set: a name answering them in another order is the same target.
+        addresses = tuple(sorted(target.addresses))
+        key = (target.url.split(":", 1)[0].lower(), target.host, target.port, addresses)
         kept = self._kept.get(key)
         if kept is None:
             self._make_room()
@@ -50,6 +58,17 @@ class Receivers:
         finally:
             kept.in_use -= 1
             kept.last_used = time.monotonic()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._swept < SWEEP_EVERY:
+            return
+        self._swept = now
+        for key, kept in list(self._kept.items()):
+            kept.client.close_expired(now)
+            if not kept.in_use and now - kept.last_used > FORGET_AFTER:
+                del self._kept[key]
+                kept.client.close()
 
     def _make_room(self) -> None:
         if len(self._kept) < KEEP_TARGETS:
