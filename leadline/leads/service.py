@@ -208,6 +208,8 @@ AnyLead = Lead | LeadRow
 class CreatedLead:
     lead: LeadRow
     visit_linked: bool
+    # The columns written (those the database fills itself, such as a sequence, left out).
+    row: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 async def lead_of_workspace(session: AsyncSession, workspace_id: str, lead_id: str) -> Lead | None:
@@ -303,7 +305,7 @@ async def create_leads(
         for item in items
     ]
     new_leads = [made.lead for made in created]
-    await repo.insert_rows([made.lead.__dict__ for made in created])
+    await repo.insert_rows([made.row for made in created])
     await workspaces.count_new_leads(session, principal.workspace_id, len(new_leads))
     facets: Counter[str] = Counter()
     for lead in new_leads:
@@ -403,7 +405,7 @@ def _new_lead(
     if values.get("value") is not None and values.get("currency") is None:
         values["currency"] = principal.workspace.default_currency
     lead = LeadRow(values)
-    return CreatedLead(lead=lead, visit_linked=visit is not None)
+    return CreatedLead(lead=lead, visit_linked=visit is not None, row=values)
 
 
 def _plain(value: Any) -> Any:
