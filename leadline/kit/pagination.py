@@ -23,11 +23,14 @@ def check_page(limit: int, page: int, *, max_limit: int) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class PageWindow:
-    """Which slice of ``total`` results a page holds."""
+    """Which slice of ``total`` results a page holds. When ``total_capped``, counting stopped
+    at ``total``: at least that many results exist, and ``has_more`` is still exact as long as
+    the count went past the page (the lists that cap their counts make sure it does)."""
 
     total: int
     limit: int
     page: int
+    total_capped: bool = False
 
     @property
     def offset(self) -> int:

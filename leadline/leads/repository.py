@@ -11,8 +11,10 @@ from functools import reduce
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Select,
     and_,
+    column,
     delete,
     false,
     func,
@@ -21,14 +23,19 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Join
 
 from leadline.db import Repository, table_of
 from leadline.kit.filters import Op
-from leadline.models import Lead, LeadFacet, LeadStatusChange
+from leadline.models import SEARCH_TABLE, Lead, LeadFacet, LeadStatusChange
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,13 @@ def _is_text(column: Any) -> bool:
 _BEFORE_ANY_LEAD = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def search_text() -> ColumnElement[str]:
-    """What ``search`` looks in: name, email and both phone forms, lower-cased, joined by tabs.
+# The fields search looks in.
+_SEARCHED = ("name", "email", "phone", "phone_e164")
+
+
+def search_text(lead: Any = Lead) -> ColumnElement[str]:
+    """What ``search`` looks in: name, email and both phone forms, lower-cased, joined by tabs
+    (of ``lead``: Lead, or an alias of it).
 
     PostgreSQL indexes this very expression with trigrams (``ix_leads_search``, see the
     migrations), so it must keep rendering exactly as the index was defined; the separators are
@@ -105,15 +117,73 @@ def search_text() -> ColumnElement[str]:
     empty: ColumnElement[str] = literal_column("''")
     tab: ColumnElement[str] = literal_column("'\t'")
     parts: list[ColumnElement[str]] = []
-    for column in (Lead.name, Lead.email, Lead.phone, Lead.phone_e164):
+    for name in _SEARCHED:
         if parts:
             parts.append(tab)
-        parts.append(func.coalesce(column, empty))
+        parts.append(func.coalesce(getattr(lead, name), empty))
     return func.lower(reduce(operator.add, parts))
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# A trigram index finds terms of at least this many characters.
+_TRIGRAM = 3
+
+# SQLite's search table (FTS5, trigram tokenizer), as much of it as queries name: its rowid is
+# the lead's seq. The migration that creates it has the rest.
+_SEARCH_ROWS = table(SEARCH_TABLE, column("rowid", BigInteger))
+# Its commands are inserts into a column named as the table, with an argument in ``rank``.
+_SEARCH_COMMANDS = table(SEARCH_TABLE, column(SEARCH_TABLE), column("rank"))
+
+
+def _fts_phrase(term: str) -> str:
+    """``term`` as one FTS5 string, to be found as it is: inside double quotes nothing is
+    query syntax (AND, OR, NOT, NEAR, ``*``, ``-``, ``^``, ``:``, parentheses), and a double
+    quote is written twice."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _order(entity: Any, sort: Sequence[SortKey]) -> list[Any]:
+    """ORDER BY for ``sort`` on ``entity`` (Lead, or the columns of a subquery), ties broken by
+    creation, then id, in the direction of the last key: every list index ends with
+    (created_at, id), so the whole order comes from one index."""
+    order: list[Any] = []
+    for key in sort:
+        column = getattr(entity, key.column)
+        if not Lead.__table__.c[key.column].nullable:
+            # Plain order, so PostgreSQL can walk the (workspace_id, column, id) index.
+            order.append(column.desc() if key.descending else column.asc())
+            continue
+        # Nulls sort as the smallest value on both databases.
+        order.append(column.desc().nulls_last() if key.descending else column.asc().nulls_first())
+    descending = bool(sort) and sort[-1].descending
+    if all(key.column != "created_at" for key in sort):
+        order.append(entity.created_at.desc() if descending else entity.created_at.asc())
+    order.append(entity.id.desc() if descending else entity.id.asc())
+    return order
+
+
+class _ReadLeftFirst(Join):
+    """An inner join that SQLite reads in the order written (see the compiler below)."""
+
+    inherit_cache = True
+
+
+@compiles(_ReadLeftFirst, "sqlite")
+def _cross_join(join: _ReadLeftFirst, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's CROSS JOIN is an inner join whose tables it never reorders.
+    joined = compiler.visit_join(join, **kw)  # type: ignore[no-untyped-call]
+    return str(joined).replace(" JOIN ", " CROSS JOIN ", 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of leads read through the search index, and how many matches were read."""
+
+    leads: list[Lead]
+    matches: int
 
 
 class LeadRepository(Repository):
@@ -160,12 +230,13 @@ class LeadRepository(Repository):
     def _filtered(
         self, workspace_id: str, criteria: Sequence[Criterion], search: str | None
     ) -> Select[Any]:
+        """The workspace's leads that meet ``criteria`` and contain ``search``, tested lead by
+        lead: no index serves the search here, so a query walks the order it asks for."""
         query = select(Lead).where(Lead.workspace_id == workspace_id)
         for criterion in criteria:
             query = query.where(_condition(criterion))
         if search:
-            pattern = f"%{_escape_like(search.lower())}%"
-            query = query.where(search_text().like(pattern, escape="\\"))
+            query = query.where(self._contains(search))
         return query
 
     async def page(
@@ -177,39 +248,183 @@ class LeadRepository(Repository):
         limit: int,
         offset: int,
     ) -> list[Lead]:
-        order: list[Any] = []
-        for key in sort:
-            column = getattr(Lead, key.column)
-            if not Lead.__table__.c[key.column].nullable:
-                # Plain order, so PostgreSQL can walk the (workspace_id, column, id) index.
-                order.append(column.desc() if key.descending else column.asc())
-                continue
-            # Nulls sort as the smallest value on both databases.
-            order.append(
-                column.desc().nulls_last() if key.descending else column.asc().nulls_first()
-            )
-        # Ties go by creation, then id, in the direction of the last key: every list index
-        # ends with (created_at, id), so the whole order comes from one index.
-        descending = bool(sort) and sort[-1].descending
-        if all(key.column != "created_at" for key in sort):
-            order.append(Lead.created_at.desc() if descending else Lead.created_at.asc())
-        order.append(Lead.id.desc() if descending else Lead.id.asc())
-        query = self._filtered(workspace_id, criteria, search).order_by(*order)
+        """A page in the list's order. With ``search``, each lead on the way is tested, which
+        is quick when many leads match (see :meth:`look_up` for when few do)."""
+        query = self._filtered(workspace_id, criteria, search).order_by(*_order(Lead, sort))
         result = await self.session.execute(query.limit(limit).offset(offset))
         return list(result.scalars())
 
     async def count(
-        self, workspace_id: str, criteria: Sequence[Criterion], search: str | None
+        self,
+        workspace_id: str,
+        criteria: Sequence[Criterion],
+        search: str | None,
+        *,
+        at_most: int | None = None,
     ) -> int:
+        """How many leads match, counting no further than ``at_most``."""
         inner = self._filtered(workspace_id, criteria, search).with_only_columns(Lead.id)
-        if search and self.session.get_bind().dialect.name == "sqlite":
-            # A search reads every lead of the workspace. Left alone, SQLite reads them through
-            # its narrowest index, in that index's order: a random table read per lead, about
-            # four times slower than following ix_leads_ws_created, whose order is the table's.
+        if search and self._dialect == "sqlite":
+            # A search tests the leads one by one. Left alone, SQLite reads them through its
+            # narrowest index, in that index's order: a random table read per lead, about four
+            # times slower than following ix_leads_ws_created, whose order is the table's.
             # This always-true range makes it pick that index.
             inner = inner.where(Lead.created_at >= _BEFORE_ANY_LEAD)
+        if at_most is not None:
+            inner = inner.limit(at_most)
         result = await self.session.execute(select(func.count()).select_from(inner.subquery()))
         return int(result.scalar_one())
+
+    # ------------------------------------------------------------------------------ search
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def can_look_up(self, search: str) -> bool:
+        """Whether the search index can find ``search``: a term of at least three characters
+        (a trigram). On SQLite, whose index keeps each field apart, also only a term without a
+        tab, the separator of the fields in :func:`search_text` (such a term could match across
+        two of them, as it always could)."""
+        if len(search) < _TRIGRAM:
+            return False
+        return self._dialect != "sqlite" or "\t" not in search
+
+    def _contains(self, search: str, lead: Any = Lead) -> ColumnElement[bool]:
+        """:func:`search_text` contains ``search``, lower-cased as it is. The same test as
+        ``LIKE '%term%'`` (which is what the lower-cased text and the term make of case), in a
+        form no trigram index serves: PostgreSQL then walks the page's order instead of reading
+        every match from its trigram index to sort them."""
+        position = func.strpos if self._dialect == "postgresql" else func.instr
+        return position(search_text(lead), search.lower()) > 0
+
+    async def walk(
+        self,
+        workspace_id: str,
+        criteria: Sequence[Criterion],
+        search: str,
+        sort: Sequence[SortKey],
+        limit: int,
+        offset: int,
+        *,
+        within: int,
+    ) -> list[Lead] | None:
+        """A page of the leads that contain ``search``, read in the list's order and tested
+        one by one, as :meth:`page` does, from the first ``within`` leads of the list only:
+        None when those hold too few matches to fill the page (the rest may be far down the
+        list, a walk to the end of it). On SQLite, for an order other than the default, the
+        walk goes on to the end of the page however far that is (see :meth:`_walk_window`)."""
+        listed = self._filtered(workspace_id, criteria, None)
+        order = _order(Lead, sort)
+        if [key.column for key in sort] == ["created_at"]:
+            # The default order, which ix_leads_ws_created keeps: find in the index where the
+            # list's first `within` leads end, and walk no further. The walk itself stops as
+            # soon as the page is full.
+            edge_query = listed.with_only_columns(Lead.created_at, Lead.id).order_by(*order)
+            edge = (await self.session.execute(edge_query.offset(within - 1).limit(1))).first()
+            query = listed.where(self._contains(search))
+            if edge is not None:
+                key, bound = tuple_(Lead.created_at, Lead.id), tuple_(edge[0], edge[1])
+                query = query.where(key >= bound if sort[0].descending else key <= bound)
+            query = query.order_by(*order).limit(limit).offset(offset)
+            leads = list((await self.session.execute(query)).scalars())
+        elif self._dialect == "postgresql":
+            leads = await self._walk_window(listed, search, sort, limit, offset, within)
+        else:
+            return await self.page(workspace_id, criteria, search, sort, limit, offset)
+        return leads if len(leads) == limit else None
+
+    async def _walk_window(
+        self,
+        listed: Select[Any],
+        search: str,
+        sort: Sequence[SortKey],
+        limit: int,
+        offset: int,
+        within: int,
+    ) -> list[Lead]:
+        """The walk of :meth:`walk` in another order than the default: the first ``within``
+        leads in that order, as a subquery, tested, and the page's leads read whole.
+        PostgreSQL stops reading them when the page is full. SQLite would read them all before
+        it sorted what matched, in that order's index (a random read of the table per lead,
+        ten times the cost of the default order's): there an unbounded walk is cheaper."""
+        needed = {*(key.column for key in sort), "created_at", "id", *_SEARCHED}
+        first = listed.with_only_columns(*(getattr(Lead, name) for name in sorted(needed)))
+        window = first.order_by(*_order(Lead, sort)).limit(within).subquery("first")
+        keys = dict.fromkeys(["id", "created_at", *(key.column for key in sort)])
+        matched = select(*(window.c[name] for name in keys))
+        matched = matched.where(self._contains(search, window.c))
+        matched = matched.order_by(*_order(window.c, sort)).limit(limit).offset(offset)
+        page = matched.subquery("page")
+        query = select(Lead).join(page, Lead.id == page.c.id).order_by(*_order(page.c, sort))
+        return list((await self.session.execute(query)).scalars())
+
+    async def look_up(
+        self,
+        workspace_id: str,
+        criteria: Sequence[Criterion],
+        search: str,
+        sort: Sequence[SortKey],
+        limit: int,
+        offset: int,
+        *,
+        at_most: int | None,
+    ) -> Found:
+        """A page of the leads that match, found through the search index: the matches (all,
+        or at most ``at_most`` of them) are read, counted and sorted. Quick when few leads
+        match; when ``Found.matches`` reaches ``at_most``, others were left unread and the page
+        is not to be used. Only for a term :meth:`can_look_up` accepts."""
+        # The matches are read with only what sorts them; the page's leads are read whole.
+        ordering = {*(key.column for key in sort), "created_at", "id"}
+        narrow = [getattr(Lead, name) for name in sorted(ordering)]
+        indexed = self._indexed(workspace_id, criteria, search).with_only_columns(*narrow)
+        matches = (indexed if at_most is None else indexed.limit(at_most)).subquery("matches")
+        matched = func.count().over().label("matched")
+        window = select(matches, matched).order_by(*_order(matches.c, sort))
+        page = window.limit(limit).offset(offset).subquery("page")
+        query = select(Lead, page.c.matched).join(page, Lead.id == page.c.id)
+        rows = (await self.session.execute(query.order_by(*_order(page.c, sort)))).all()
+        if rows:
+            return Found([row[0] for row in rows], int(rows[0].matched))
+        # A page past the last match: count them alone.
+        counted = select(func.count()).select_from(matches)
+        return Found([], int((await self.session.execute(counted)).scalar_one()))
+
+    def _indexed(
+        self, workspace_id: str, criteria: Sequence[Criterion], search: str
+    ) -> Select[Any]:
+        """The workspace's leads that meet ``criteria`` and contain ``search``, found through
+        the search index and checked with the very test every search made before there was
+        one (the index finds candidates; the test decides)."""
+        query = select(Lead).where(Lead.workspace_id == workspace_id)
+        for criterion in criteria:
+            query = query.where(_condition(criterion))
+        pattern = f"%{_escape_like(search.lower())}%"
+        query = query.where(search_text().like(pattern, escape="\\"))
+        if self._dialect != "sqlite":
+            # PostgreSQL's trigram index is over search_text() itself: the LIKE is its query.
+            return query
+        # SQLite's FTS5 table yields the seq of each lead with the term in one of its fields
+        # (every trigram of it, one after the other), whatever the case of its letters; each
+        # lead is then read by its seq. The FTS5 table must be read first, and SQLite, which
+        # keeps no statistics unless told to, would rather read the workspace's leads and ask
+        # the table about each: CROSS JOIN is how SQLite is told the order.
+        phrase = literal_column(SEARCH_TABLE).op("MATCH")(_fts_phrase(search.lower()))
+        hits = _ReadLeftFirst(_SEARCH_ROWS, Lead.__table__, Lead.seq == _SEARCH_ROWS.c.rowid)
+        return query.select_from(hits).where(phrase)
+
+    async def merge_search_index(self, pages: int) -> bool:
+        """Merge up to ``pages`` pages of SQLite's search table's index segments that are of a
+        size (see the migration: two are enough to merge); whether there was any to merge.
+        PostgreSQL keeps its trigram index itself: nothing to do there."""
+        if self._dialect != "sqlite":
+            return False
+        changes = select(func.total_changes())
+        before = (await self.session.execute(changes)).scalar_one()
+        merge = insert(_SEARCH_COMMANDS).values({SEARCH_TABLE: "merge", "rank": pages})
+        await self.session.execute(merge)
+        # FTS5 counts a merge that wrote something as two changes or more.
+        return int((await self.session.execute(changes)).scalar_one()) - int(before) >= 2
 
     # ------------------------------------------------------------------------------ facets
 

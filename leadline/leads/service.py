@@ -819,6 +819,90 @@ def _refuse_masked_lookups(principal: Principal, query: LeadQuery, labels: dict[
             raise refuse("sort", "sort by them")
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """A page's leads and the total it is a page of; ``capped`` when the total is only how
+    many were counted before counting stopped (at least that many match)."""
+
+    leads: list[Lead]
+    total: int
+    capped: bool = False
+
+
+# A search counts its matches up to this many (or one more than its page reaches, if more):
+# past it, `total` says "at least this many". Counting further would read every match of a
+# common term, which is what made such a search slow; clients page on with `hasMore`, which
+# stays exact. The same number decides how the page is read: fewer matches are read through
+# the search index and sorted; more are found by walking the list's order, where they are
+# close together.
+SEARCH_COUNT_LIMIT = 1_000
+
+# How far that walk goes, in leads per lead its page reaches (offset + limit): far enough for
+# a term that one lead in this many matches. When the page is not full by then, the matches
+# are rare at the start of the list (a term of the oldest leads, when the newest come first):
+# they are all read through the index and sorted instead.
+SEARCH_WALK_LENGTH = 400
+
+
+async def _listed(
+    session: AsyncSession,
+    repo: LeadRepository,
+    workspace_id: str,
+    criteria: Sequence[Criterion],
+    sort: Sequence[SortKey],
+    limit: int,
+    offset: int,
+) -> _Listing:
+    leads = await repo.page(workspace_id, criteria, None, sort, limit, offset)
+    if len(leads) < limit and (leads or offset == 0):
+        # A page that is not full is the last one: the total is known without counting.
+        total = offset + len(leads)
+    elif not criteria:
+        total = await workspaces.lead_count(session, workspace_id)
+    elif (counted := _facets_counting(criteria)) is not None:
+        facets, complement = counted
+        total = await repo.facet_total(workspace_id, facets)
+        if complement:
+            total = await workspaces.lead_count(session, workspace_id) - total
+    else:
+        total = await repo.count(workspace_id, criteria, None)
+    return _Listing(leads, total)
+
+
+async def _searched(
+    repo: LeadRepository,
+    workspace_id: str,
+    criteria: Sequence[Criterion],
+    search: str,
+    sort: Sequence[SortKey],
+    limit: int,
+    offset: int,
+) -> _Listing:
+    """A page of a search. A term the search index can find is looked up there first: when
+    fewer than the cap match, that one read gives the page and its exact total; when more do,
+    the page is read by walking the list's order (a bounded walk), or failing that from every
+    match. A term too short for the index is tested lead by lead along the list's order: quick
+    for a common term, a read of every lead of the workspace for a rare one."""
+    cap = max(SEARCH_COUNT_LIMIT, offset + limit + 1)  # so hasMore stays exact
+    if repo.can_look_up(search):
+        found = await repo.look_up(workspace_id, criteria, search, sort, limit, offset, at_most=cap)
+        if found.matches < cap:
+            return _Listing(found.leads, found.matches)
+        within = SEARCH_WALK_LENGTH * (offset + limit)
+        walked = await repo.walk(workspace_id, criteria, search, sort, limit, offset, within=within)
+        if walked is not None:
+            return _Listing(walked, cap, capped=True)
+        every = await repo.look_up(
+            workspace_id, criteria, search, sort, limit, offset, at_most=None
+        )
+        return _Listing(every.leads, every.matches)
+    leads = await repo.page(workspace_id, criteria, search, sort, limit, offset)
+    if len(leads) < limit and (leads or offset == 0):
+        return _Listing(leads, offset + len(leads))
+    counted = await repo.count(workspace_id, criteria, search, at_most=cap)
+    return _Listing(leads, counted, capped=counted >= cap)
+
+
 async def list_leads(
     session: AsyncSession,
     principal: Principal,
@@ -855,27 +939,19 @@ async def list_leads(
         )
     repo = LeadRepository(session)
     offset = (query.page - 1) * query.limit
-    leads = await repo.page(
-        principal.workspace_id, criteria, search, query.sort, query.limit, offset
-    )
-    if len(leads) < query.limit and (leads or offset == 0):
-        # A page that is not full is the last one: the total is known without counting.
-        total = offset + len(leads)
-    elif search is not None:
-        total = await repo.count(principal.workspace_id, criteria, search)
-    elif not criteria:
-        total = await workspaces.lead_count(session, principal.workspace_id)
-    elif (counted := _facets_counting(criteria)) is not None:
-        facets, complement = counted
-        total = await repo.facet_total(principal.workspace_id, facets)
-        if complement:
-            total = await workspaces.lead_count(session, principal.workspace_id) - total
+    if search is None:
+        found = await _listed(
+            session, repo, principal.workspace_id, criteria, query.sort, query.limit, offset
+        )
     else:
-        total = await repo.count(principal.workspace_id, criteria, search)
+        found = await _searched(
+            repo, principal.workspace_id, criteria, search, query.sort, query.limit, offset
+        )
     masked = principal.masks_personal_data
     return LeadPage(
-        records=[to_record(lead, masked=masked) for lead in leads],
-        total=total,
+        records=[to_record(lead, masked=masked) for lead in found.leads],
+        total=found.total,
+        total_capped=found.capped,
         limit=query.limit,
         page=query.page,
     )

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy import create_engine, exc, pool
 
 from leadline.config import get_settings
-from leadline.models import UNMODELLED_INDEXES, Base
+from leadline.models import UNMODELLED_INDEXES, UNMODELLED_TABLES, Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -21,8 +21,13 @@ url = config.get_main_option("sqlalchemy.url") or get_settings().sync_url
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Leave the database-specific indexes, which only the migrations define, uncompared."""
-    return not (type_ == "index" and name in UNMODELLED_INDEXES)
+    """Leave the database-specific indexes and the search table (a virtual table and the tables
+    that hold its index), which only the migrations define, uncompared."""
+    if type_ == "index":
+        return name not in UNMODELLED_INDEXES
+    if type_ == "table":
+        return name not in UNMODELLED_TABLES
+    return True
 
 
 # SQLite cannot reflect expression indexes; the ones it would warn about are uncompared anyway.

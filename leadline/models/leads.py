@@ -82,6 +82,17 @@ SEARCH_INDEX = "ix_leads_search"
 
 UNMODELLED_INDEXES: frozenset[str] = frozenset({*SORT_INDEXES, EMAIL_LOOKUP_INDEX, SEARCH_INDEX})
 
+# SQLite only: the FTS5 table (trigram tokenizer) ``search`` looks in, one row per lead keyed by
+# ``leads.seq``, kept by triggers on ``leads`` (see the migrations). A virtual table and the
+# shadow tables FTS5 keeps its index in are not models, so they too are left uncompared.
+SEARCH_TABLE = "leads_search"
+UNMODELLED_TABLES: frozenset[str] = frozenset(
+    {
+        SEARCH_TABLE,
+        *(f"{SEARCH_TABLE}_{part}" for part in ("data", "idx", "content", "docsize", "config")),
+    }
+)
+
 
 class Lead(Attribution, Base):
     __tablename__ = "leads"
@@ -126,6 +137,11 @@ class Lead(Attribution, Base):
     # Set on leads made by a file import: a digest of the row (or of its id column) that says
     # the row was imported before, so importing it again creates nothing.
     import_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # SQLite only: a stable integer key, the row of the lead in the search table (SEARCH_TABLE).
+    # The table's own rowid will not do: its primary key is text, so VACUUM may renumber it. A
+    # trigger assigns it on insert (one more than the largest), so every write path gets one;
+    # PostgreSQL searches with a trigram index over the row itself and leaves it NULL.
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         # List pages: every documented sort and the common filters lead with the workspace and
@@ -149,6 +165,13 @@ class Lead(Attribution, Base):
         _where_present("ix_leads_ws_label", "label_id", "created_at", "id"),
         *(_where_present(f"ix_leads_ws_{name}", name) for name in PARTIALLY_INDEXED_FIELDS),
         *(_having(name) for name in PARTIALLY_INDEXED_FIELDS),
+        Index(
+            "uq_leads_seq",
+            "seq",
+            unique=True,
+            sqlite_where=text("seq IS NOT NULL"),
+            postgresql_where=text("seq IS NOT NULL"),
+        ),
         # One lead per imported row and workspace; only imported leads enter it.
         Index(
             "uq_leads_ws_import_key",

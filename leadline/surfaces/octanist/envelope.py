@@ -76,14 +76,19 @@ def success(request: Request, data: Any, *, status_code: int = 200, **meta_extra
 
 
 def pagination(window: PageWindow) -> dict[str, Any]:
-    """``meta.pagination`` of a list answer."""
-    return {
+    """``meta.pagination`` of a list answer. Octanist's fields are numbers, with no way to
+    say "at least": a total that is only a floor (a search counts up to a cap) keeps them,
+    each a true floor, and adds ``totalCapped: true``; ``hasMore`` stays exact."""
+    fields: dict[str, Any] = {
         "limit": window.limit,
         "page": window.page,
         "totalPages": window.total_pages,
         "total": window.total,
         "hasMore": window.has_more,
     }
+    if window.total_capped:
+        fields["totalCapped"] = True
+    return fields
 
 
 def _error(

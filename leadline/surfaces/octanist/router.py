@@ -199,7 +199,18 @@ async def list_leads(
         str | None,
         Query(description="field:asc|desc, comma-separated; default createdAt:desc."),
     ] = None,
-    search: Annotated[str | None, Query(description="Text in name, email or phone.")] = None,
+    search: Annotated[
+        str | None,
+        Query(
+            description=(
+                "Text in the name, email or phone (as sent or in E.164), any case; at most 200 "
+                f"characters. A search counts its matches up to {leads.SEARCH_COUNT_LIMIT:,} "
+                "(or one past the page asked for, if further): beyond that "
+                "meta.pagination.total is a floor and meta.pagination.totalCapped is true, "
+                "while hasMore stays exact."
+            )
+        ),
+    ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated fields to return.")] = None,
 ) -> Response:
     """List leads with filters (``field``, ``field[gte|gt|lte|lt|exists]``), sort and search."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadline.leads.schemas import LeadCreate, LeadStatus, LeadUpdate, parse_status
+from leadline.leads.service import SEARCH_COUNT_LIMIT
 from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 # Domain name -> Octanist name, where they differ.
@@ -120,6 +121,15 @@ class Pagination(BaseModel):
     totalPages: int
     total: int
     hasMore: bool
+    totalCapped: bool | None = Field(
+        default=None,
+        description=(
+            "Leadline adds it, only as true, when counting stopped: a lead search counts its "
+            f"matches up to {SEARCH_COUNT_LIMIT:,} (or one past the page asked for, if "
+            "further). Then at least `total` leads match, `totalPages` counts the pages of "
+            "those, and `hasMore` is still exact: page on while it is true."
+        ),
+    )
 
 
 class Meta(BaseModel):
