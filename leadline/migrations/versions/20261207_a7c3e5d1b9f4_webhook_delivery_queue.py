@@ -6,7 +6,7 @@ going to send them (its ``run_at``), or are due now; the old jobs still run, and
 the new delivery job.
 
 Revision ID: a7c3e5d1b9f4
-Revises: 8b41c7e2d905
+Revises: 2d77c8b491cf
 Create Date: 2026-12-07 09:00:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import leadline.models.base
 
 revision: str = "a7c3e5d1b9f4"
-down_revision: str | None = "8b41c7e2d905"
+down_revision: str | None = "2d77c8b491cf"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
