@@ -1,11 +1,12 @@
 -- wrk script for bench/ingest.py.
 --
---   wrk -s bench/ingest.lua <url> -- BODIES [RATE]
+--   wrk -s bench/ingest.lua <url> -- BODIES [RATE [METHOD]]
 --
 -- BODIES is a file of request bodies, one per line (one per visit); requests cycle through
 -- them so the load is spread over the visits. The headers come from wrk's -H options. With a
--- RATE (requests/s for the whole thread), the delay() hook paces requests to that rate;
--- without one, every connection sends as fast as it is answered.
+-- RATE (requests/s for the whole thread; 0 for none), the delay() hook paces requests to that
+-- rate; without one, every connection sends as fast as it is answered. METHOD is POST unless
+-- given; with GET, each line of BODIES is a path to get instead of a body.
 --
 -- done() prints the figures as one JSON line prefixed with WRK_RESULT, for ingest.py to parse.
 
@@ -37,9 +38,14 @@ end
 function init(args)
   local path = args[1]
   local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+  local method = args[3] or "POST"
   for line in file:lines() do
     if #line > 0 then
-      requests_[#requests_ + 1] = wrk.format("POST", nil, nil, line)
+      if method == "GET" then
+        requests_[#requests_ + 1] = wrk.format("GET", line)
+      else
+        requests_[#requests_ + 1] = wrk.format(method, nil, nil, line)
+      end
     end
   end
   file:close()

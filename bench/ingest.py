@@ -386,14 +386,17 @@ def wrk(
     connections: int,
     seconds: int,
     rate: float | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
 ) -> Run:
+    """One wrk run of ``connections`` for ``seconds``, at ``rate`` requests/s or at peak;
+    ``headers`` replace the tracking routes' own; with GET, ``bodies`` holds paths."""
     command = [tools.wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", WRK_TIMEOUT]
     command += ["-s", str(LUA)]
-    for name, value in HEADERS.items():
+    for name, value in (HEADERS if headers is None else headers).items():
         command += ["-H", f"{name}: {value}"]
-    command += [url, "--", str(bodies)]
-    if rate is not None:
-        command.append(f"{rate:.1f}")
+    command += [url, "--", str(bodies), f"{rate or 0:.1f}", method]
     proc = processes.start(
         tools.pinned(LOAD_CORE, command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

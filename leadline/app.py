@@ -12,9 +12,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from leadline.auth.cache import PrincipalCache
 from leadline.config import Settings, get_settings
 from leadline.db import Database
+from leadline.forms.writer import CaptureWriter
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
+from leadline.kit import changes
+from leadline.kit.changes import ChangeBus
+from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
 from leadline.sites.cache import SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
@@ -58,10 +63,18 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     sharing its database engine, from startup to shutdown."""
     settings = settings or get_settings()
     configure_logging(settings)
+    changes.configure(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        bus = ChangeBus(settings.redis_url)
+        hearing = asyncio.create_task(bus.run(), name="changes")
+        principals = PrincipalCache(bus)
+        lead_writer = LeadWriter(db)
+        lead_writer.start()
+        capture_writer = CaptureWriter(db)
+        capture_writer.start()
         writer = app.tracking.writer  # type: ignore[attr-defined]
         writer.start()
         # Everything made while starting up lives as long as the process: keep it out of the
@@ -76,12 +89,23 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
 
             running = asyncio.create_task(Worker(db, settings).run(stop), name="job worker")
         try:
-            yield {"db": db, "settings": settings}
+            yield {
+                "db": db,
+                "settings": settings,
+                "principals": principals,
+                "lead_writer": lead_writer,
+                "capture_writer": capture_writer,
+            }
         finally:
             stop.set()
+            hearing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hearing
             if running is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+            await capture_writer.stop()
+            await lead_writer.stop()
             await writer.stop()
             await db.dispose()
 
@@ -114,5 +138,5 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             fold_after=settings.tracking_fold_after_seconds,
         ),
     )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, settings=settings)
     return app

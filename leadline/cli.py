@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.errors import LeadlineError
+from leadline.kit import changes
 from leadline.kit.time import iso_millis
 from leadline.models import Job, Site, Workspace
 
@@ -66,7 +67,10 @@ def in_transaction(
     """Run ``work`` in one committed transaction; Leadline errors end the command cleanly."""
 
     async def runner() -> T:
-        db = Database(settings or get_settings())
+        config = settings or get_settings()
+        # Other processes' caches hear what this command changes (through Redis, if set).
+        changes.configure(config.redis_url)
+        db = Database(config)
         try:
             async with db.transaction() as session:
                 return await work(session)

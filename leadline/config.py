@@ -82,10 +82,14 @@ class Settings(BaseSettings):
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out
-    # secret keeps signing.
+    # secret keeps signing; how many due deliveries one delivery job takes at once; how many
+    # requests a worker has in flight to one receiver (host and port), each on a kept-alive
+    # connection.
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhooks_secret_grace_hours: float = Field(default=24.0, ge=0)
+    webhooks_batch_size: int = Field(default=100, ge=1, le=1000)
+    webhooks_connections_per_host: int = Field(default=8, ge=1, le=100)
 
     # Lead capture's CRM: where new and re-engaged leads are sent (a CRM's or Make.com's
     # webhook URL; none: nothing is sent), after how many hours a lead that writes again is

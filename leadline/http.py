@@ -15,11 +15,15 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadline.auth.cache import PrincipalCache
+from leadline.auth.service import Principal
+from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import HeadersTooLarge, PayloadTooLarge, ValidationFailed
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
+from leadline.logs import RequestLines
 
 IP_MAX = 64
 USER_AGENT_MAX = 512
@@ -50,11 +54,9 @@ class RequestIdMiddleware:
     bound into structlog's context, so every log line written meanwhile carries it.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        # Bound now (the stack is built on the first request, after logging is configured):
-        # below info its calls return at once.
-        self.log = structlog.stdlib.get_logger("leadline.requests").bind()
+        self.lines = RequestLines(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,12 +82,12 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            self.lines.write(
+                scope["method"],
+                scope["path"],
+                status,
+                round((time.perf_counter() - started) * 1000, 2),
+                rid,
             )
             structlog.contextvars.reset_contextvars(**bound)
             leave_request(token)
@@ -318,6 +320,13 @@ def _json_content_type(scope: Scope, body: bytes) -> Scope:
 def database(request: Request) -> Database:
     db: Database = request.state.db
     return db
+
+
+async def authenticated(request: Request, token: str | None) -> Principal:
+    """The principal of the API key ``token``, from the process's cache of them (a request
+    with a known key reads no database); Unauthorized without a valid key."""
+    principals: PrincipalCache = request.state.principals
+    return await principals.authenticate(database(request), token)
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -7,14 +7,19 @@ writes lines a person reads in a terminal. Both carry what is bound with
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import TextIO
 
 import structlog
 from structlog.typing import Processor
 
 from leadline.config import Settings
+
+REQUEST_LOGGER = "leadline.requests"
 
 # Every line gets these, whichever library wrote it.
 _SHARED: list[Processor] = [
@@ -78,3 +83,51 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )
+
+
+class RequestLines:
+    """The one line per answered request, written straight to standard error in the format
+    of every other line. Through structlog and the standard library's handler the line cost
+    about 40 us, as much as a whole request to a route that does nothing; this costs a few.
+    A terminal (colours) still goes the general way, as do levels above info (no line)."""
+
+    def __init__(self, settings: Settings) -> None:
+        level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+        self.enabled = level <= logging.INFO
+        self.json = settings.log_format == "json"
+        self._general = structlog.stdlib.get_logger(REQUEST_LOGGER)
+
+    def write(self, method: str, path: str, status: int, duration_ms: float, rid: str) -> None:
+        if not self.enabled:
+            return
+        stream = sys.stderr
+        if not self.json and stream.isatty():
+            self._general.info(
+                "request", method=method, path=path, status=status, duration_ms=duration_ms
+            )
+            return
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        if self.json:
+            line = json.dumps(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "event": "request",
+                    "request_id": rid,
+                    "level": "info",
+                    "logger": REQUEST_LOGGER,
+                    "timestamp": stamp,
+                }
+            )
+        else:
+            shown = path if path.isprintable() else repr(path)
+            line = (
+                f"{stamp} [info     ] request                        [{REQUEST_LOGGER}] "
+                f"duration_ms={duration_ms} method={method} path={shown} request_id={rid} "
+                f"status={status}"
+            )
+        # A closed or broken stream loses the line, never the answer.
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(line + "\n")

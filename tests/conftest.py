@@ -14,8 +14,8 @@ from leadline.config import Settings, get_settings
 from tests.fixtures.database import create_database, empty_tables, requested_backends
 from tests.fixtures.factories import make_key
 
-# Chromium, pages to open in it, and helpers: tests/fixtures/browser.py.
-pytest_plugins = ["tests.fixtures.browser"]
+# Chromium, pages to open in it, and helpers: tests/fixtures/browser.py; Redis: redis.py.
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.redis"]
 
 
 @pytest.fixture(scope="session", params=requested_backends())

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, union, update
+from sqlalchemy import Row, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadline.db import Repository
+from leadline.db import Repository, table_of
 from leadline.models import AuditEvent, AuditHead
 
 _events = AuditEvent.__table__
@@ -57,16 +57,15 @@ class AuditRepository(Repository):
         seq, previous = result.one()
         return int(seq), str(previous)
 
-    async def append(self, *events: AuditEvent) -> None:
-        """Insert ``events`` (of one chain, in seq order) and make the last one's hash the
-        head's."""
-        self.session.add_all(events)
-        await self.session.flush()
+    async def append(self, *events: dict[str, Any]) -> None:
+        """Insert ``events`` (rows of one chain, in seq order; one statement for all) and make
+        the last one's hash the head's."""
+        await self.session.execute(insert(table_of(AuditEvent)), list(events))
         last = events[-1]
         await self.session.execute(
             update(AuditHead)
-            .where(AuditHead.workspace_id == last.workspace_id)
-            .values(hash=last.hash)
+            .where(AuditHead.workspace_id == last["workspace_id"])
+            .values(hash=last["hash"])
             .execution_options(synchronize_session=False)
         )
 

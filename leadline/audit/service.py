@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit.repository import AuditRepository
 from leadline.errors import ValidationFailed
 from leadline.kit import cursors
-from leadline.kit.context import current_request
+from leadline.kit.context import RequestContext, current_request
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json, json_safe
 from leadline.kit.time import iso_micros, utcnow
@@ -128,6 +128,9 @@ class Entry:
     target_type: str
     target_id: str | None
     changes: Changes | None = None
+    # The request it was made for, when that is not the one being served (a group of
+    # requests written together); by default the current one.
+    request: RequestContext | None = None
 
 
 async def record(
@@ -138,7 +141,7 @@ async def record(
     target_type: str,
     target_id: str | None,
     changes: Changes | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one event to the workspace's chain, in the caller's transaction.
 
     Call it last in the change it describes: from here to the commit, the chain's head stays
@@ -148,9 +151,18 @@ async def record(
     return (await record_many(session, workspace_id, actor, [entry]))[0]
 
 
+@dataclass(frozen=True)
+class Appended:
+    """An event just appended: its id, its place in the chain and its hash."""
+
+    id: str
+    seq: int
+    hash: str
+
+
 async def record_many(
     session: AsyncSession, workspace_id: str, actor: Actor, entries: Sequence[Entry]
-) -> list[AuditEvent]:
+) -> list[Appended]:
     """Append ``entries`` to the workspace's chain in order, as that many ``record`` calls
     would, with one move of the head for all of them (a batch of changes made at once)."""
     if not entries:
@@ -158,9 +170,10 @@ async def record_many(
     repo = AuditRepository(session)
     await repo.ensure_head(workspace_id, GENESIS_HASH)
     last_seq, prev_hash = await repo.advance_head(workspace_id, len(entries))
-    context = current_request()
-    events: list[AuditEvent] = []
+    current = current_request()
+    rows: list[dict[str, Any]] = []
     for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        context = entry.request or current
         fields: dict[str, Any] = {
             "id": new_id("aud"),
             "workspace_id": workspace_id,
@@ -177,11 +190,12 @@ async def record_many(
             "request_id": context.request_id if context else None,
             "prev_hash": prev_hash,
         }
-        event = AuditEvent(**fields, hash=event_hash(fields))
-        events.append(event)
-        prev_hash = event.hash
-    await repo.append(*events)
-    return events
+        fields["hash"] = prev_hash = event_hash(fields)
+        rows.append(fields)
+    # Rows, not ORM objects: a group of leads appends one event each, and building an object
+    # per event cost more than the rest of the append.
+    await repo.append(*rows)
+    return [Appended(row["id"], row["seq"], row["hash"]) for row in rows]
 
 
 # -------------------------------------------------------------------------------- verify

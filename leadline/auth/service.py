@@ -14,6 +14,7 @@ from leadline.auth.repository import ApiKeyRepository
 from leadline.auth.roles import MASKED_ROLES, ROLE_PERMISSIONS, Permission, Role
 from leadline.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from leadline.kit import tokens
+from leadline.kit.changes import PRINCIPALS, announce
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import ApiKey, Workspace
@@ -119,6 +120,8 @@ async def issue_key(
         key_hash=tokens.digest(token),
     )
     await ApiKeyRepository(session).add(key)
+    # A cache may remember that no key had this token (one given from elsewhere).
+    announce(session, PRINCIPALS)
     # The token and its digest stay out of the log: the prefix is enough to tell keys apart.
     await audit.record(
         session,
@@ -179,6 +182,7 @@ async def _revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
+        announce(session, PRINCIPALS)
         await audit.record(
             session,
             key.workspace_id,

@@ -109,12 +109,12 @@ class Sender:
 
 
 async def sender_with_key(
-    session: AsyncSession, key: str, site_key: str | None, form_id: str | None = None
+    session: AsyncSession, principal: Principal, site_key: str | None, form_id: str | None = None
 ) -> Sender:
-    """A backend sending with an API key: an integration (or admin) key, no page check; a
-    site key of the key's workspace is kept for attribution, and with it the site's domains
-    and the thank-you page of its form ``form_id``, for the answer to a browser's post."""
-    principal = await auth.authenticate(session, key)
+    """A backend sending with an API key (``principal`` is its): an integration (or admin)
+    key, no page check; a site key of the key's workspace is kept for attribution, and with it
+    the site's domains and the thank-you page of its form ``form_id``, for the answer to a
+    browser's post."""
     if principal.role not in (Role.INTEGRATION, Role.ADMIN):
         raise Forbidden("lead capture takes an integration key (or an admin key)")
     actor = Actor.key(principal.key_id)
@@ -443,7 +443,12 @@ async def _earlier_lead(
 
 
 async def _announce(
-    session: AsyncSession, workspace_id: str, lead: Lead, row: LeadSubmission, *, captured: bool
+    session: AsyncSession,
+    workspace_id: str,
+    lead: leads.AnyLead,
+    row: LeadSubmission,
+    *,
+    captured: bool,
 ) -> None:
     """The webhook events of a submission that reached a lead (sent after the commit)."""
     submission = {

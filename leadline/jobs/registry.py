@@ -6,7 +6,7 @@ import importlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import httpx
@@ -37,6 +37,32 @@ class GiveUp(Exception):
     """Raised by a task whose failure no retry can fix: the job dies at once."""
 
 
+T = TypeVar("T")
+
+
+class WorkerResources:
+    """What tasks keep for as long as their worker runs (connection pools, caches), by name;
+    the worker closes each that has an ``aclose`` when it stops. Made and used in the worker's
+    event loop only."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Any] = {}
+
+    def get(self, name: str, make: Callable[[], T]) -> T:
+        """The resource called ``name``, made by ``make`` the first time it is asked for."""
+        if name not in self._items:
+            self._items[name] = make()
+        found: T = self._items[name]
+        return found
+
+    async def aclose(self) -> None:
+        items, self._items = self._items, {}
+        for item in items.values():
+            close = getattr(item, "aclose", None)
+            if close is not None:
+                await close()
+
+
 @dataclass(frozen=True)
 class JobContext:
     job_id: str
@@ -49,6 +75,7 @@ class JobContext:
     settings: Settings
     # One HTTP client per worker, so outgoing calls share connections and TLS set-up.
     http: httpx.AsyncClient
+    resources: WorkerResources = field(default_factory=WorkerResources)
 
 
 TaskFunction = Callable[[JobContext, dict[str, Any]], Awaitable[None]]

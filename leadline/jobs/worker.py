@@ -73,6 +73,7 @@ class Worker:
         # while the previous one ran (a crash before that only means they run again).
         self.succeeded: list[str] = []
         self.succeeded_event = asyncio.Event()
+        self.resources = registry.WorkerResources()
         registry.load_tasks(settings.task_modules)
 
     # --------------------------------------------------------------------------- loop
@@ -108,6 +109,7 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await self._flush_succeeded()
+            await self.resources.aclose()
             await self.http.aclose()
             log.info("worker %s stopped after %d jobs", self.name, self.completed)
 
@@ -223,6 +225,7 @@ class Worker:
             db=self.db,
             settings=self.settings,
             http=self.http,
+            resources=self.resources,
         )
         try:
             if task is None:

@@ -33,7 +33,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Join
 
-from leadline.db import Repository
+from leadline.db import Repository, table_of
 from leadline.kit.filters import Op
 from leadline.models import SEARCH_TABLE, Lead, LeadFacet, LeadStatusChange
 
@@ -494,6 +494,13 @@ class LeadRepository(Repository):
             )
 
     # ---------------------------------------------------------------------- status history
+
+    async def insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        """New leads, as the values of their rows (the same columns in each), at once."""
+        await self.session.execute(insert(table_of(Lead)), rows)
+
+    async def insert_status_changes(self, rows: list[dict[str, Any]]) -> None:
+        await self.session.execute(insert(table_of(LeadStatusChange)), rows)
 
     async def add_status_change(self, change: LeadStatusChange) -> None:
         self.session.add(change)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
+from leadline.db import table_of
 from leadline.errors import (
     Conflict,
     Forbidden,
@@ -25,6 +26,7 @@ from leadline.errors import (
     NotFound,
     ValidationFailed,
 )
+from leadline.kit.context import RequestContext
 from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
@@ -44,6 +46,7 @@ from leadline.models import (
     UTM_FIELDS,
     Lead,
     LeadStatusChange,
+    Visit,
 )
 from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
@@ -170,7 +173,7 @@ MASKED_FIELDS: dict[str, Callable[[str | None], str | None]] = {
 }
 
 
-def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
+def to_record(lead: AnyLead, *, masked: bool = False) -> LeadRecord:
     record = {name: getattr(lead, name) for name in RECORD_FIELDS}
     if masked:
         for name, mask in MASKED_FIELDS.items():
@@ -181,10 +184,32 @@ def to_record(lead: Lead, *, masked: bool = False) -> LeadRecord:
 # ------------------------------------------------------------------------------------ create
 
 
+class LeadRow:
+    """A lead just created, as the values of its row: new leads are written with one INSERT
+    per group, without an ORM object each (building one cost more than the rest of its
+    write). Every column is an attribute; what a lead was not given is None."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(_EMPTY_LEAD)
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a name that is no column
+        raise AttributeError(name)
+
+
+_EMPTY_LEAD: dict[str, Any] = {column.key: None for column in table_of(Lead).columns}
+
+# A lead as the functions that only read one take it: a row read through the ORM, or one
+# just written.
+AnyLead = Lead | LeadRow
+
+
 @dataclass
 class CreatedLead:
-    lead: Lead
+    lead: LeadRow
     visit_linked: bool
+    # The columns written (those the database fills itself, such as a sequence, left out).
+    row: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 async def lead_of_workspace(session: AsyncSession, workspace_id: str, lead_id: str) -> Lead | None:
@@ -211,6 +236,30 @@ class LeadHistory:
 class NewLead:
     data: LeadCreate
     history: LeadHistory | None = None
+    # What ``prepare`` made of ``data``: its checked and normalised values.
+    values: dict[str, Any] | None = None
+    # The request it came with, when the lead is written apart from it (the lead writer).
+    request: RequestContext | None = None
+
+
+def prepare(item: NewLead) -> NewLead:
+    """``item`` with its values checked and normalised: what can be refused is refused here,
+    before any of it reaches a transaction (ValidationFailed)."""
+    if item.values is not None:
+        return item
+    data = item.data
+    if not any((data.name, data.email, data.phone, data.custom)):
+        raise ValidationFailed(
+            "send at least one of name, email, phone or custom",
+            details={"fields": ["name", "email", "phone", "custom"]},
+        )
+    values = data.model_dump(exclude={"visit_id"})
+    if data.email:
+        values["email"] = normalise_email(data.email)
+    values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
+    if data.currency:
+        values["currency"] = data.currency.upper()
+    return replace(item, values=values)
 
 
 async def create_lead(
@@ -241,37 +290,42 @@ async def create_leads(
     events, in the caller's transaction), with one statement of each kind for all of them.
     Without ``announce`` no ``lead.created`` webhook event is sent for them (an import of
     leads the team's other systems have already)."""
-    for item in items:
-        data = item.data
-        if not any((data.name, data.email, data.phone, data.custom)):
-            raise ValidationFailed(
-                "send at least one of name, email, phone or custom",
-                details={"fields": ["name", "email", "phone", "custom"]},
-            )
+    items = [prepare(item) for item in items]
     if not items:
         return []
     repo = LeadRepository(session)
     now = utcnow()
-    created = [await _new_lead(repo, principal, item, source, now) for item in items]
+    linked = await visits.visits_of(
+        session,
+        principal.workspace_id,
+        (item.data.visit_id for item in items if item.data.visit_id),
+    )
+    created = [
+        _new_lead(principal, item, linked.get(item.data.visit_id or ""), source, now)
+        for item in items
+    ]
     new_leads = [made.lead for made in created]
-    await repo.add(*new_leads)
+    await repo.insert_rows([made.row for made in created])
     await workspaces.count_new_leads(session, principal.workspace_id, len(new_leads))
     facets: Counter[str] = Counter()
     for lead in new_leads:
         facets.update(facets_of(lead))
     await repo.add_to_facets(principal.workspace_id, facets)
-    for lead in new_leads:
-        await repo.add_status_change(
-            LeadStatusChange(
-                id=new_id("lsc"),
-                workspace_id=principal.workspace_id,
-                lead_id=lead.id,
-                from_status=None,
-                to_status=lead.status,
-                changed_at=lead.created_at,
-                api_key_id=principal.key_id or None,  # none for a site's own form or the CLI
-            )
-        )
+    await repo.insert_status_changes(
+        [
+            {
+                "id": new_id("lsc"),
+                "workspace_id": principal.workspace_id,
+                "lead_id": lead.id,
+                "from_status": None,
+                "to_status": lead.status,
+                "changed_at": lead.created_at,
+                # None for a site's own form or the command line.
+                "api_key_id": principal.key_id or None,
+            }
+            for lead in new_leads
+        ]
+    )
     endpoints = (
         await webhooks.subscribers(session, principal.workspace_id, "lead.created")
         if announce
@@ -293,39 +347,32 @@ async def create_leads(
             audit.Entry(
                 "lead.created",
                 "lead",
-                lead.id,
+                made.lead.id,
                 _without_personal_data(
-                    {name: (None, value) for name, value in _created_fields(lead).items()}
+                    {name: (None, value) for name, value in _created_fields(made.lead).items()}
                 ),
+                request=item.request,
             )
-            for lead in new_leads
+            for made, item in zip(created, items, strict=True)
         ],
     )
     return created
 
 
-async def _new_lead(
-    repo: LeadRepository,
+def _new_lead(
     principal: Principal,
     item: NewLead,
+    visit: Visit | None,
     source: LeadSource,
     now: datetime,
 ) -> CreatedLead:
-    """The lead ``item`` describes, not yet added to the session."""
-    data = item.data
+    """The lead ``item`` (prepared) describes, attributed to ``visit``, not yet added."""
     history = item.history or LeadHistory()
-    values = data.model_dump(exclude={"visit_id"})
-    if data.email:
-        values["email"] = normalise_email(data.email)
-    values["phone_e164"] = normalise_phone(data.phone) if data.phone else None
-    if data.currency:
-        values["currency"] = data.currency.upper()
+    assert item.values is not None
+    values = dict(item.values)
 
     created_at = history.created_at or now
     clicked_at: datetime | None = None
-    visit = None
-    if data.visit_id:
-        visit = await visits.visit_of(repo.session, principal.workspace_id, data.visit_id)
     if visit is not None:
         # A tracked visit knows where the visitor really came from: its attribution wins.
         for name in ATTRIBUTION_FIELDS:
@@ -340,7 +387,7 @@ async def _new_lead(
     if qualified_at is None and history.status in (LeadStatus.QUALIFIED, LeadStatus.WON):
         qualified_at = created_at
 
-    lead = Lead(
+    values.update(
         id=new_id("lead"),
         workspace_id=principal.workspace_id,
         visit_id=visit.id if visit is not None else None,
@@ -354,11 +401,11 @@ async def _new_lead(
         expires_at=expires_at,
         loss_reason=history.loss_reason if history.status is LeadStatus.LOST else None,
         import_key=history.import_key,
-        **values,
     )
-    if lead.value is not None and lead.currency is None:
-        lead.currency = principal.workspace.default_currency
-    return CreatedLead(lead=lead, visit_linked=visit is not None)
+    if values.get("value") is not None and values.get("currency") is None:
+        values["currency"] = principal.workspace.default_currency
+    lead = LeadRow(values)
+    return CreatedLead(lead=lead, visit_linked=visit is not None, row=values)
 
 
 def _plain(value: Any) -> Any:
@@ -373,7 +420,7 @@ def _plain(value: Any) -> Any:
 _WEBHOOK_NAMES = {"visit_id": "session_id"}
 
 
-def webhook_lead(lead: Lead) -> dict[str, Any]:
+def webhook_lead(lead: AnyLead) -> dict[str, Any]:
     """The lead as webhook events carry it: its record, empty fields left out."""
     return {
         _WEBHOOK_NAMES.get(name, name): _plain(value)
@@ -405,7 +452,7 @@ def _without_personal_data(
 _NOT_IN_CREATED_EVENT = frozenset({"id", "created_at", "updated_at"})
 
 
-def _created_fields(lead: Lead) -> dict[str, Any]:
+def _created_fields(lead: AnyLead) -> dict[str, Any]:
     return {
         name: value
         for name, value in to_record(lead).items()
@@ -614,7 +661,7 @@ PRESENCE_FACETS: tuple[str, ...] = tuple(
 VALUE_FACETS: frozenset[str] = frozenset({"status", "source", "website"})
 
 
-def facets_of(lead: Lead) -> Counter[str]:
+def facets_of(lead: AnyLead) -> Counter[str]:
     """The facets a lead counts towards; see :class:`leadline.models.LeadFacet`."""
     facets: Counter[str] = Counter()
     for name in VALUE_FACETS:

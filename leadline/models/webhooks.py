@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -51,7 +51,11 @@ class WebhookEvent(Base):
 
 
 class WebhookDelivery(Base):
-    """An event on its way to one endpoint: ``pending`` until delivered or given up on."""
+    """An event on its way to one endpoint: ``pending`` until delivered or given up on.
+
+    Pending deliveries are their own queue: due at ``next_attempt_at``, and while a delivery
+    job sends one it holds a lease on it (``locked_by``, the job's id; ``locked_until``).
+    ``attempts`` counts the attempts begun, each counted when its batch is claimed."""
 
     __tablename__ = "webhook_deliveries"
 
@@ -66,10 +70,21 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
         Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at", "id"),
         Index("ix_webhook_deliveries_event", "event_id"),
+        # What a delivery job claims: pending deliveries that are due. Partial, so delivered
+        # and failed ones, however many, never slow the claim down.
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
     )
 
 

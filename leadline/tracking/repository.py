@@ -6,6 +6,7 @@ session; the tracking writer has a store of its own (``tracking.store``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,12 @@ class TrackingRepository(Repository):
             select(Visit).where(Visit.workspace_id == workspace_id, Visit.id == visit_id)
         )
         return found
+
+    async def visits(self, workspace_id: str, visit_ids: Sequence[str]) -> list[Visit]:
+        result = await self.session.scalars(
+            select(Visit).where(Visit.workspace_id == workspace_id, Visit.id.in_(visit_ids))
+        )
+        return list(result)
 
     async def latest_visit_of(self, site_id: str, visitor_id: str) -> Visit | None:
         found: Visit | None = await self.session.scalar(

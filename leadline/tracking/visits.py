@@ -3,6 +3,8 @@ site, and how engaged a visit is as of now."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.models import Visit
@@ -13,6 +15,17 @@ from leadline.tracking.repository import TrackingRepository
 async def visit_of(session: AsyncSession, workspace_id: str, visit_id: str) -> Visit | None:
     """The workspace's tracked visit ``visit_id``, if there is one."""
     return await TrackingRepository(session).visit(workspace_id, visit_id)
+
+
+async def visits_of(
+    session: AsyncSession, workspace_id: str, visit_ids: Iterable[str]
+) -> dict[str, Visit]:
+    """The workspace's tracked visits among ``visit_ids``, by id (one read for all)."""
+    wanted = sorted(set(visit_ids))
+    if not wanted:
+        return {}
+    found = await TrackingRepository(session).visits(workspace_id, wanted)
+    return {visit.id: visit for visit in found}
 
 
 async def latest_visit_of(session: AsyncSession, site_id: str, visitor_id: str) -> Visit | None:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from leadline.db import write_gate
 from leadline.errors import LeadlineError, ServiceUnavailable
 from leadline.kit.time import utcnow
 from leadline.tracking.counts import Added, fold_counts
@@ -80,7 +81,7 @@ class TrackingWriter:
         self._restart_frames = restart_frames
         self._checkpointer_failed = False
         # Held for each transaction; the checkpoint thread's log restarts wait for it.
-        self._gate = threading.Lock()
+        self._gate = write_gate(sync_url) or threading.Lock()
         # The visits of the latest groups, changed next time without a read; they hold what
         # is pending.
         self._visits = VisitCache()

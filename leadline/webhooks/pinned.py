@@ -1,116 +1,99 @@
-"""HTTP clients bound to the addresses a delivery checked.
+"""Connections bound to the addresses a delivery checked.
 
-Checking where a name points and then letting the HTTP client look it up again leaves a gap: a
+Checking where a name points and then letting an HTTP client look it up again leaves a gap: a
 name can answer with a public address to the check and with 127.0.0.1 to the connect (DNS
-rebinding). So a delivery's client does no lookup at all. Its network backend is handed the
-URL's host as usual and ignores it, connecting only to the checked addresses; everything above
-the socket still sees the name, so the Host header, TLS SNI and certificate verification are
-for the name the endpoint was registered with.
+rebinding). So a delivery does no lookup of its own: it connects only to the checked
+addresses, in order, and everything above the socket still sees the name, so the Host header,
+TLS SNI and certificate verification are for the name the endpoint was registered with.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import socket
 import ssl
-import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-
-import httpcore
-import httpx
+from typing import TypeVar
 
 from leadline.webhooks.safety import Target
 
-SocketOption: typing.TypeAlias = (
-    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-)
+# (address, port) -> a connected, non-blocking socket; raises OSError when it cannot.
+Connect = Callable[[str, int], Awaitable[socket.socket]]
+P = TypeVar("P", bound=asyncio.Protocol)
 
-_network: httpcore.AsyncNetworkBackend = httpcore.AnyIOBackend()
+
+class ConnectFailed(Exception):
+    """No connection to any of the target's addresses (or its TLS handshake failed)."""
+
+
+async def system_connect(address: str, port: int) -> socket.socket:
+    """A TCP connection to ``address``, an IP address (never a name: nothing is looked up)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+    )
+    family, kind, proto, _, where = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, where)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+_connect: Connect = system_connect
 
 
 @contextmanager
-def connecting_with(network: httpcore.AsyncNetworkBackend) -> Iterator[None]:
-    """Open connections through ``network`` for a while: a seam for tests that must see where
+def connecting_with(connect: Connect) -> Iterator[None]:
+    """Open connections through ``connect`` for a while: a seam for tests that must see where
     a delivery connects without reaching that address."""
-    global _network
-    before, _network = _network, network
+    global _connect
+    before, _connect = _connect, connect
     try:
         yield
     finally:
-        _network = before
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to the checked addresses, in order, whatever host it is asked for."""
-
-    def __init__(self, addresses: tuple[str, ...], network: httpcore.AsyncNetworkBackend) -> None:
-        self.addresses = addresses
-        self.network = network
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        # `host` is the URL's name; resolving it here would be the second lookup this class
-        # exists to avoid.
-        failure: httpcore.ConnectError | None = None
-        for address in self.addresses:
-            try:
-                return await self.network.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                failure = exc
-        raise failure or httpcore.ConnectError(f"no address to connect to for {host}")
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks only go over TCP")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.network.sleep(seconds)
+        _connect = before
 
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # Built once: loading the CA bundle costs milliseconds, and a client is made per delivery.
-    return httpx.create_ssl_context()
+    # Built once: loading the CA bundle costs milliseconds.
+    return ssl.create_default_context()
 
 
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, target: Target, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(verify=ssl_context, trust_env=False)
-        # httpx takes no network backend of its own, so its connection pool is replaced by
-        # one built the same way around ours. One connection: a delivery is one request.
-        # Should httpx keep its pool elsewhere one day, fail loudly rather than send webhooks
-        # through a pool that looks names up again.
-        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("httpx's transport has changed: webhooks cannot be pinned")
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=1,
-            network_backend=PinnedBackend(target.addresses, _network),
+async def open_pinned(
+    target: Target,
+    protocol: Callable[[], P],
+    *,
+    tls: bool,
+    ssl_context: ssl.SSLContext | None = None,
+) -> P:
+    """A connection to the first of ``target``'s checked addresses that answers, speaking
+    ``protocol``; over TLS negotiated and verified for the target's name (against the
+    system's trusted authorities unless ``ssl_context`` is given)."""
+    failure: OSError | None = None
+    for address in target.addresses:
+        try:
+            sock = await _connect(address, target.port)
+            break
+        except OSError as exc:
+            failure = exc
+    else:
+        raise ConnectFailed(str(failure) if failure else f"no address for {target.host}")
+    try:
+        _, connected = await asyncio.get_running_loop().create_connection(
+            protocol,
+            sock=sock,
+            ssl=(ssl_context or _ssl_context()) if tls else None,
+            server_hostname=target.host if tls else None,
         )
-
-
-def pinned_client(
-    target: Target, *, ssl_context: ssl.SSLContext | None = None
-) -> httpx.AsyncClient:
-    """A client that reaches ``target`` only at its checked addresses, verifying certificates
-    against ``ssl_context`` (the system's trusted authorities unless given). Redirects are not
-    followed (they would lead to a URL nobody checked), and proxy settings from the
-    environment are ignored (a proxy would look the name up again)."""
-    transport = PinnedTransport(target, ssl_context or _ssl_context())
-    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+    except OSError as exc:  # ssl.SSLError is one: a certificate not for the name, say
+        sock.close()
+        raise ConnectFailed(str(exc)) from exc
+    return connected

@@ -39,6 +39,9 @@ EVENT_TYPES: dict[str, str] = {
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"
 
+# The delivery job: sends a batch of due deliveries (see tasks.py). Emitting events and
+# redelivering enqueue one per transaction; a full batch enqueues the next; failed attempts
+# enqueue one for when they are due again.
 DELIVER = "webhooks.deliver"
 # The first attempt is immediate; then these waits (seconds), each spread by +/-10%.
 RETRY_DELAYS: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -248,11 +251,14 @@ async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_
     )
 
 
-def signing_keys(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    keys = [endpoint.secret]
-    expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret and expires is not None and expires > now:
-        keys.append(endpoint.previous_secret)
+def signing_keys_of(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets a delivery is signed with: the current one, and the previous one while
+    its grace period lasts."""
+    keys = [secret]
+    if previous and previous_expires_at is not None and previous_expires_at > now:
+        keys.append(previous)
     return keys
 
 
@@ -351,19 +357,33 @@ async def emit(
             attempts=0,
             created_at=now,
             updated_at=now,
+            next_attempt_at=now,
         )
         for endpoint in targets
     ]
     await repo.add(event)  # first: the deliveries refer to it
     await repo.add(*deliveries)
-    await jobs.enqueue_many(
-        session,
-        DELIVER,
-        [{"delivery_id": delivery.id} for delivery in deliveries],
-        workspace_id=workspace_id,
-        max_attempts=ATTEMPTS,
-    )
+    await _wake_delivery(session, workspace_id)
     return event
+
+
+# The delivery job this transaction enqueued: one sends everything it makes due, however many
+# events it emits (an import emits one per lead).
+_WAKING = "leadline.webhooks.delivery_job"
+
+
+async def _wake_delivery(session: AsyncSession, workspace_id: str) -> None:
+    queued = session.info.get(_WAKING)
+    # Gone from the session when a savepoint that enqueued it was rolled back.
+    if queued is not None and queued in session.sync_session:
+        return
+    session.info[_WAKING] = await jobs.enqueue(session, DELIVER, {}, workspace_id=workspace_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_delivery_job(session: Session) -> None:
+    session.info.pop(_WAKING, None)
 
 
 async def send_test(
@@ -463,15 +483,11 @@ async def redeliver(
         )
     if delivery.state == PENDING:
         raise Conflict("this delivery is still being attempted", details={"id": delivery_id})
+    now = utcnow()
     delivery.state = PENDING
-    delivery.updated_at = utcnow()
-    await jobs.enqueue(
-        session,
-        DELIVER,
-        {"delivery_id": delivery.id},
-        workspace_id=principal.workspace_id,
-        max_attempts=ATTEMPTS,
-    )
+    delivery.updated_at = delivery.next_attempt_at = now
+    delivery.locked_by = delivery.locked_until = None
+    await _wake_delivery(session, principal.workspace_id)
     await audit.record(
         session,
         principal.workspace_id,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.errors import NotFound, ValidationFailed
+from leadline.kit.changes import PRINCIPALS, announce
 from leadline.kit.ids import new_id
 from leadline.models import Workspace
 from leadline.workspaces.repository import WorkspaceRepository
@@ -134,6 +135,8 @@ async def update_workspace(
             )
         workspace.default_currency = code
     await session.flush()
+    # API keys' principals carry their workspace: those kept in memory must be read again.
+    announce(session, PRINCIPALS)
     changes = audit.diff(before, _settings_of(workspace))
     if changes:
         await audit.record(

@@ -845,7 +845,9 @@ def test_created_leads_have_history_webhooks_and_audit_events(
         "b@example.com",
     ]
     assert {body["data"]["lead"]["source"] for body in bodies} == {"import"}
-    assert len(fetch_rows(settings, "SELECT id FROM jobs WHERE kind = 'webhooks.deliver'")) == 2
+    # A delivery per lead, sent by the one delivery job the batch's transaction enqueued.
+    assert len(fetch_rows(settings, "SELECT id FROM webhook_deliveries")) == 2
+    assert len(fetch_rows(settings, "SELECT id FROM jobs WHERE kind = 'webhooks.deliver'")) == 1
 
     history = fetch_rows(
         settings, "SELECT from_status, to_status, api_key_id FROM lead_status_changes"

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,29 +26,7 @@ from leadline.webhooks.safety import UnsafeTarget
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.network import fake_network
-from tests.fixtures.receiver import Answer, Receiver, receiver
-
-
-@pytest.fixture
-def hooks(settings: Settings) -> Settings:
-    """Settings that let webhooks reach the local receiver, with a quick worker."""
-    return Settings(
-        database_url=settings.database_url,
-        webhooks_allow_private=True,
-        webhooks_timeout_seconds=2,
-        jobs_poll_seconds=0.05,
-    )
-
-
-@pytest.fixture
-def local() -> Iterator[Receiver]:
-    with receiver() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.05,) * 7)
+from tests.fixtures.receiver import Answer, Receiver
 
 
 def add_endpoint(
@@ -159,23 +136,29 @@ def test_retry_after_on_429_is_honoured(
     add_endpoint(hooks, admin_key, local.url)
     local.answer(Answer(429, headers={"Retry-After": "3600"}))
     api.post("/api/leads", json={"name": "Ada"})
-    run_worker_until(hooks, lambda: len(attempts(hooks)) == 1 and _job_due_later(hooks))
+    run_worker_until(hooks, lambda: len(attempts(hooks)) == 1 and _retry_queued(hooks))
+    (delivery,) = deliveries(hooks)
+    assert (delivery.state, delivery.attempts, delivery.last_status) == ("pending", 1, 429)
+    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at > utcnow() + timedelta(minutes=55)
+    assert delivery.last_error == "the receiver answered 429; Retry-After 3600s"
+    assert delivery.locked_by is None
+    # A delivery job waits for that moment.
+    assert delivery.next_attempt_at in _queued_delivery_jobs(hooks)
 
-    async def due(session: AsyncSession) -> Any:
-        return (await session.scalars(select(Job).where(Job.kind == webhooks.DELIVER))).one()
 
-    job = run_in_transaction(hooks, due)
-    assert job.state == "queued"
-    assert job.run_at > utcnow() + timedelta(minutes=55)
-    assert "Retry-After 3600s" in (job.last_error or "")
-
-
-def _job_due_later(settings: Settings) -> bool:
-    async def work(session: AsyncSession) -> bool:
-        job = (await session.scalars(select(Job).where(Job.kind == webhooks.DELIVER))).one()
-        return job.state == "queued" and job.attempts == 1
+def _queued_delivery_jobs(settings: Settings) -> list[Any]:
+    async def work(session: AsyncSession) -> list[Any]:
+        rows = await session.scalars(
+            select(Job.run_at).where(Job.kind == webhooks.DELIVER, Job.state == "queued")
+        )
+        return list(rows)
 
     return run_in_transaction(settings, work)
+
+
+def _retry_queued(settings: Settings) -> bool:
+    return any(when > utcnow() for when in _queued_delivery_jobs(settings))
 
 
 def test_410_disables_the_endpoint_and_says_so(

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
-from leadline.webhooks.pinned import pinned_client
+from leadline.webhooks.http1 import Answer, Client
+from leadline.webhooks.pinned import ConnectFailed
 from leadline.webhooks.safety import Target
 from tests.fixtures.network import fake_network
 
@@ -83,7 +83,7 @@ def tls_server(cert: Path, key: Path) -> Iterator[TlsServer]:
         server.server_close()
 
 
-def post(server: TlsServer, name: str) -> httpx.Response:
+def post(server: TlsServer, name: str) -> Answer:
     target = Target(
         url=f"https://{name}:{server.port}/hooks",
         host=name,
@@ -92,9 +92,12 @@ def post(server: TlsServer, name: str) -> httpx.Response:
     )
     trusted = ssl.create_default_context(cafile=server.certificate)
 
-    async def main() -> httpx.Response:
-        async with pinned_client(target, ssl_context=trusted) as client:
-            return await client.post(target.url, content=b"{}", timeout=5)
+    async def main() -> Answer:
+        client = Client(target, 1, ssl_context=trusted)
+        try:
+            return await client.post({"Content-Type": "application/json"}, b"{}")
+        finally:
+            client.close()
 
     return asyncio.run(main())
 
@@ -103,7 +106,7 @@ def test_tls_is_for_the_name_while_the_connection_is_to_the_checked_address(
     certificate: tuple[Path, Path],
 ) -> None:
     with tls_server(*certificate) as server, fake_network(["10.9.9.9"]) as network:
-        assert post(server, NAME).status_code == 200
+        assert post(server, NAME).status == 200
     assert network.dns.lookups == []  # the checked address was used as it was
     assert network.connects == [("127.0.0.1", server.port)]
     assert server.server_names == [NAME]
@@ -114,7 +117,7 @@ def test_a_certificate_for_another_name_is_refused(certificate: tuple[Path, Path
     with (
         tls_server(*certificate) as server,
         fake_network(["10.9.9.9"]),
-        pytest.raises(httpx.ConnectError, match="certificate verify failed"),
+        pytest.raises(ConnectFailed, match="certificate verify failed"),
     ):
         post(server, "other.example.test")
     assert server.server_names == ["other.example.test"]

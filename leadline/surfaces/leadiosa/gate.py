@@ -13,10 +13,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadline.auth import service as auth
 from leadline.auth.service import Principal
 from leadline.errors import LeadlineError, RateLimited, Unauthorized
-from leadline.http import database
+from leadline.http import authenticated
 from leadline.kit.ratelimit import RateLimiter
 from leadline.surfaces.leadiosa.envelope import render_error
 
@@ -87,6 +86,4 @@ class Gate:
         await self.app(scope, receive, send_with_limits)
 
     async def _authenticate(self, request: Request) -> Principal:
-        token = bearer_token(request)
-        async with database(request).transaction() as session:
-            return await auth.authenticate(session, token)
+        return await authenticated(request, bearer_token(request))

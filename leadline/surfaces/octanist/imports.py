@@ -14,11 +14,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from leadline.auth import service as auth
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.errors import UnsupportedMediaType, ValidationFailed
-from leadline.http import database
+from leadline.http import authenticated, database
 from leadline.kit.filters import parse_bool
 from leadline.kit.tables import XLSX_MEDIA_TYPE
 from leadline.leads import imports
@@ -59,11 +58,10 @@ _STATUS_HELP = (
 
 
 async def committed_principal(request: Request, api_key: ApiKey, bearer: BearerKey) -> Principal:
-    """The caller, checked in a transaction that ends before the import starts. An import
-    commits its own batches, and an open request transaction (holding the key's last-used
-    write, on SQLite a lock on the whole database) would make them wait for it."""
-    async with database(request).transaction() as session:
-        return await auth.authenticate(session, presented_key(api_key, bearer))
+    """The caller, checked outside any request transaction: an import commits its own
+    batches, and an open request transaction (on SQLite a lock on the whole database) would
+    make them wait for it."""
+    return await authenticated(request, presented_key(api_key, bearer))
 
 
 @dataclass

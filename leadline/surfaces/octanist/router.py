@@ -11,16 +11,17 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from leadline.auth import service as auth
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.errors import ValidationFailed
-from leadline.http import request_session
+from leadline.http import authenticated, database, request_session
 from leadline.idempotency.service import replay_or_run
+from leadline.kit.context import current_request
 from leadline.kit.filters import Condition, Op, parse_key
 from leadline.kit.time import iso_millis
 from leadline.leads import service as leads
 from leadline.leads.repository import SortKey
+from leadline.leads.writer import LeadWriter
 from leadline.surfaces.octanist import schemas as s
 from leadline.surfaces.octanist.envelope import json_response, number, pagination, success
 
@@ -39,8 +40,9 @@ def presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | No
     return api_key or (bearer.credentials if bearer else None)
 
 
-async def principal(session: Session, api_key: ApiKey, bearer: BearerKey) -> Principal:
-    return await auth.authenticate(session, presented_key(api_key, bearer))
+async def principal(request: Request, api_key: ApiKey, bearer: BearerKey) -> Principal:
+    # No request transaction for this: a known key is answered from memory.
+    return await authenticated(request, presented_key(api_key, bearer))
 
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -242,26 +244,32 @@ async def get_lead(request: Request, session: Session, caller: Caller, lead_id: 
 )
 async def create_lead(
     request: Request,
-    session: Session,
     caller: Caller,
     body: Annotated[s.OctanistLeadCreate, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
     """Create a lead. With ``sessionId``, the tracked visit's attribution wins over the body's."""
     caller.require(Permission.LEADS_WRITE)
+    if idempotency_key is None:
+        # The process's lead writer stores it with the leads of other requests, and answers
+        # after the commit.
+        writer: LeadWriter = request.state.lead_writer
+        made = await writer.create(caller, leads.NewLead(body, request=current_request()))
+        return success(request, _created(made), status_code=201)
 
-    async def run() -> tuple[int, dict[str, Any]]:
-        created = await leads.create_lead(session, caller, body)
-        data = {
-            "id": created.lead.id,
-            "message": "Lead added",
-            "sessionLinked": created.visit_linked,
-        }
-        return 201, data
+    async def run(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        return 201, _created(await leads.create_lead(session, caller, body))
 
     ttl = timedelta(hours=request.state.settings.idempotency_ttl_hours)
-    status_code, data = await replay_or_run(session, caller, idempotency_key, request, run, ttl=ttl)
+    async with database(request).transaction() as session:
+        status_code, data = await replay_or_run(
+            session, caller, idempotency_key, request, lambda: run(session), ttl=ttl
+        )
     return success(request, data, status_code=status_code)
+
+
+def _created(made: leads.CreatedLead) -> dict[str, Any]:
+    return {"id": made.lead.id, "message": "Lead added", "sessionLinked": made.visit_linked}
 
 
 @router.patch(

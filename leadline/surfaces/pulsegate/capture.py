@@ -25,7 +25,14 @@ from leadline.errors import (
     ValidationFailed,
 )
 from leadline.forms import capture, crm
-from leadline.http import json_object_body, limited_body, refuse_declared_length, refuse_nul
+from leadline.forms.writer import CaptureOrder, CaptureWriter
+from leadline.http import (
+    authenticated,
+    json_object_body,
+    limited_body,
+    refuse_declared_length,
+    refuse_nul,
+)
 from leadline.kit.jsondepth import check_json_depth
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import (
@@ -135,24 +142,12 @@ async def _capture(request: Request) -> Response:
     fields = capture.submission_fields(
         {name: value for name, value in raw.items() if not str(name).startswith("__")}
     )
-    database: Database = request.state.db
     key = request.headers.get("x-api-key")
     client = request.client
-    async with database.transaction() as session:
-        if key:
-            sender = await capture.sender_with_key(session, key, site_key, form_id or None)
-        else:
-            sender = await capture.sender_from_page(
-                session,
-                site_key,
-                sites.page_host(request.headers.get("origin"), request.headers.get("referer")),
-                form_id=form_id,
-                actor=f"form {form_id}",
-            )
-        captured = await capture.capture(
-            session,
-            sender.principal,
-            capture.Submission(
+    writer: CaptureWriter = request.state.capture_writer
+    answer = await writer.capture(
+        CaptureOrder(
+            submission=capture.Submission(
                 fields=fields,
                 ip=client.host if client else None,
                 user_agent=request.headers.get("user-agent"),
@@ -161,12 +156,20 @@ async def _capture(request: Request) -> Response:
                 honeypot=honeypot,
                 time_to_submit=tts,
                 contact_consent=contact_consent,
-                site_id=sender.site_id,
                 form_id=form_id or None,
             ),
-            sender.actor,
-            request.state.settings,
+            settings=request.state.settings,
+            # A key is checked from memory; the site and the form in the writer's transaction.
+            principal=await authenticated(request, key) if key else None,
+            site_key=site_key,
+            form_id=(form_id or None) if key else form_id,
+            page_host=sites.page_host(
+                request.headers.get("origin"), request.headers.get("referer")
+            ),
+            actor=f"form {form_id}",
         )
+    )
+    sender, captured = answer.sender, answer.captured
     if browser_post:
         target = capture.redirect_after_post(sender, request.headers.get("referer"))
         if target is not None:

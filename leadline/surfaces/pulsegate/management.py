@@ -27,7 +27,7 @@ from leadline.errors import (
     MethodNotAllowed,
     Unauthorized,
 )
-from leadline.http import decode_json, limited_body
+from leadline.http import authenticated, decode_json, limited_body
 from leadline.kit.time import iso_millis
 from leadline.models import ApiKey, SiteDomain, SiteForm
 from leadline.sites import forms
@@ -65,10 +65,10 @@ def resource(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Resp
             raise Unauthorized(
                 "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
+        principal = await authenticated(request, token)
+        principal.require(Permission.SITES_MANAGE)
         database: Database = request.state.db
         async with database.transaction() as session:
-            principal = await auth.authenticate(session, token)
-            principal.require(Permission.SITES_MANAGE)
             return await handler(session, principal, request)
 
     return endpoint(run, MANAGEMENT_CORS)

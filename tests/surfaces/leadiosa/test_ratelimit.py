@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-import redis
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
@@ -20,23 +18,9 @@ from leadline.kit.ratelimit import storage_url
 from tests.fixtures.factories import make_key
 from tests.fixtures.leadiosa import bearer, error_of, has_rate_limit_headers
 
-REDIS_URL = os.environ.get("LEADLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 def limited(settings: Settings, per_minute: int, **extra: object) -> Settings:
     return Settings(database_url=settings.database_url, api_rate_limit=per_minute, **extra)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """Redis for the tests that need it: skipped when unreachable, unless CI is set."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI but unreachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}: {exc}")
-    return REDIS_URL
 
 
 def counts(response: httpx.Response) -> tuple[int, int, int]:

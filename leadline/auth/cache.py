@@ -1,0 +1,96 @@
+"""The principals of API keys, kept in memory so that a request with a known key reads no
+database.
+
+A key's principal (or the fact that no active key has its digest) is kept for ``ttl`` seconds
+after it was read. Revoking a key, or changing a workspace, announces ``principals`` (see
+``kit.changes``): every cache of the process forgets everything at once, and, with Redis
+configured, so does every other process. Without Redis, or while the subscription is down,
+another process hears nothing and its entries expire after ``short_ttl`` (one second): a key
+revoked there stops working here within that second. With the subscription up, entries live
+``ttl`` (60 seconds) as a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from leadline.auth import service
+from leadline.auth.service import Principal
+from leadline.db import Database
+from leadline.errors import Unauthorized
+from leadline.kit import tokens
+from leadline.kit.changes import PRINCIPALS, ChangeBus
+
+TOPIC = PRINCIPALS
+
+# A principal, or why there is none (the message of the Unauthorized to raise: an exception
+# raised again and again would keep every traceback it went through).
+Found = Principal | str
+
+
+class PrincipalCache:
+    def __init__(
+        self,
+        bus: ChangeBus | None = None,
+        *,
+        ttl: float = 60.0,
+        short_ttl: float = 1.0,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = bus
+        self.ttl = ttl
+        self.short_ttl = short_ttl
+        self.size = size
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Found]] = {}
+        self._reads: dict[str, asyncio.Task[Found]] = {}
+        # Bumped by every change heard: a read that began before it must not be kept.
+        self._generation = 0
+        if bus is not None:
+            bus.listen(TOPIC, self.forget)
+
+    def forget(self, _topic: str = TOPIC) -> None:
+        self._entries.clear()
+        self._generation += 1
+
+    @property
+    def lifetime(self) -> float:
+        return self.ttl if self.bus is not None and self.bus.listening else self.short_ttl
+
+    async def authenticate(self, database: Database, token: str | None) -> Principal:
+        """The principal of ``token``; Unauthorized as ``service.authenticate`` says."""
+        if not token or not token.strip():
+            raise Unauthorized("missing API key: send it in the X-API-KEY header")
+        digest = tokens.digest(token.strip())
+        entry = self._entries.get(digest)
+        if entry is not None and entry[0] > self.clock():
+            found = entry[1]
+        else:
+            read = self._reads.get(digest)
+            if read is None:
+                read = asyncio.create_task(self._read(database, token, digest))
+                self._reads[digest] = read
+                read.add_done_callback(lambda _: self._reads.pop(digest, None))
+            found = await asyncio.shield(read)
+        if isinstance(found, str):
+            raise Unauthorized(found)
+        return found
+
+    async def _read(self, database: Database, token: str, digest: str) -> Found:
+        # Expiry counts from before the read: what it finds may change the moment after.
+        expires = self.clock() + self.lifetime
+        generation = self._generation
+        found: Found
+        try:
+            async with database.transaction() as session:
+                found = await service.authenticate(session, token)
+        except Unauthorized as exc:
+            found = exc.message
+        if generation == self._generation:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[digest] = (expires, found)
+        return found
