@@ -21,6 +21,7 @@ from leadline import __version__
 from leadline.http import MAX_FORM_BODY, MAX_HEADER_BYTES, MAX_HEADERS
 from leadline.surfaces.pulsegate import schemas as management
 from leadline.surfaces.pulsegate import tracking
+from leadline.surfaces.pulsegate.capture import SUNSET
 from leadline.tracking import schemas as tracker
 
 Schema = dict[str, Any]
@@ -230,9 +231,22 @@ def _track(summary: str, body: str) -> Schema:
         "tags": ["Tracking"],
         "description": (
             "The body may also be sent as text/plain (what navigator.sendBeacon sends); it is"
-            " read as JSON all the same. Any other method: 405, in plain text."
+            " read as JSON all the same. Any other method: 405, with Allow: POST."
         ),
-        "requestBody": _body(_ref(body)),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref(body)},
+                "text/plain": {
+                    "schema": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": _ref(body),
+                    },
+                    "description": "The same JSON, as navigator.sendBeacon sends it.",
+                },
+            },
+        },
         "responses": {"200": _json(_ref("TrackAnswer"), "Accepted and written."), **_TRACK_ERRORS},
     }
 
@@ -268,6 +282,44 @@ def _capture() -> Schema:
             " the site with siteKey and formId in the body. A browser's own form post may be"
             " answered with a redirect to the thank-you page instead of JSON."
         ),
+        **_capture_exchange(),
+    }
+
+
+_DEPRECATION_HEADERS: Schema = {
+    "Deprecation": {"description": "Always true.", "schema": {"const": "true"}},
+    "Sunset": {
+        "description": "When the alias goes away (an HTTP date).",
+        "schema": {"const": SUNSET},
+    },
+    "Link": {
+        "description": "The route to use instead.",
+        "schema": {"const": '</lead.capture>; rel="successor-version"'},
+    },
+}
+
+
+def _capture_alias() -> Schema:
+    """``POST /lead`` and ``POST /``: the older paths of lead capture, answering as it does,
+    every answer with the deprecation headers."""
+    exchange = _capture_exchange()
+    for answer in exchange["responses"].values():
+        answer["headers"] = {**answer.get("headers", {}), **_DEPRECATION_HEADERS}
+    return {
+        "summary": "Capture a form submission (deprecated: use POST /lead.capture)",
+        "tags": ["Lead capture"],
+        "deprecated": True,
+        "description": (
+            "The same as POST /lead.capture, until the date in Sunset. Any other method: 405,"
+            " with Allow: POST."
+        ),
+        **exchange,
+    }
+
+
+def _capture_exchange() -> Schema:
+    """What lead capture takes and answers, whichever path it is sent to."""
+    return {
         "security": [{}, {"ApiKey": []}],
         "requestBody": {
             "required": True,
@@ -345,17 +397,18 @@ def _manage(
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = _body(body, required=body_required)
-    read = 400 in errors or body is not None
     operation["responses"] = {
         str(status): _json(answer, "Done."),
         **_errors(
+            400,
             401,
             403,
             *errors,
-            *((400, 413) if read else ()),
+            *((413,) if body is not None else ()),
             e400=(
                 "The body is not a JSON object, a field has the wrong type or is too long, or"
-                " a field is unknown (a typo is refused, never ignored)."
+                " a field is unknown (a typo is refused, never ignored); or the query string"
+                " is not UTF-8, or holds a NUL."
             ),
             e401="No key, or a key that is unknown or revoked (with WWW-Authenticate: Bearer).",
             e403="Not an admin key.",
@@ -415,8 +468,10 @@ def _forms_paths() -> dict[str, Schema]:
                 "responses": {
                     "200": _json(_ref("FormConfig"), "The form."),
                     **_errors(
+                        400,
                         403,
                         404,
+                        e400="The query string is not UTF-8, or holds a NUL.",
                         e403="The asking page is not on one of the site's domains.",
                         e404="The site has no such form, or it is disabled.",
                     ),
@@ -431,6 +486,8 @@ def _capture_paths() -> dict[str, Schema]:
     """Lead capture, and what the CRM calls back with."""
     return {
         "/lead.capture": {"post": _capture(), "options": _preflight("Preflight")},
+        "/lead": {"post": _capture_alias()},
+        "/": {"post": _capture_alias()},
         "/lead.capture/crm-callback": {
             "post": _callback(
                 "The CRM's id for a forwarded lead",
