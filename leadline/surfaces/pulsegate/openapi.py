@@ -251,24 +251,35 @@ def _track(summary: str, body: str) -> Schema:
     }
 
 
-# The fields the scripts add to a form's own; everything else is the form's.
+# The fields the scripts add to a form's own; everything else is the form's. In JSON, null is
+# as good as leaving a field out; any other type than these is a 400.
+_MAYBE_TEXT: Schema = {"type": ["string", "null"]}
 _CAPTURE_FIELDS: Schema = {
     "type": "object",
     "properties": {
-        "siteKey": {"type": "string", "description": "The site's key, from a page of the site."},
-        "formId": {"type": "string", "description": "The form's id within the site."},
-        "__visitor_id": _STRING,
-        "__session_id": _STRING,
-        "octa_sid": _STRING,
-        "__pg_hp": {"type": "string", "description": "The honeypot: a person leaves it empty."},
-        "__pg_tts": {"type": "string", "description": "Seconds from render to submit."},
-        "__pg_consent": {"type": "string", "description": "Contact consent: true, 1, on, yes."},
+        "siteKey": {**_MAYBE_TEXT, "description": "The site's key, from a page of the site."},
+        "formId": {**_MAYBE_TEXT, "description": "The form's id within the site."},
+        "__visitor_id": _MAYBE_TEXT,
+        "__session_id": _MAYBE_TEXT,
+        "octa_sid": _MAYBE_TEXT,
+        "__pg_hp": {"description": "The honeypot: a person leaves it empty; any value fills it."},
+        "__pg_tts": {
+            "type": ["number", "string", "null"],
+            "description": "Seconds from render to submit (form.js sends a number).",
+        },
+        "__pg_consent": {
+            "type": ["boolean", "string", "null"],
+            "description": "Contact consent: true, or the text true, 1, on, yes.",
+        },
     },
     "additionalProperties": True,
 }
+# A form's own post: every field, the scripts' too, is text.
 _FORM_POST: Schema = {
     "type": "object",
-    "properties": _CAPTURE_FIELDS["properties"],
+    "properties": {
+        name: {**field, "type": "string"} for name, field in _CAPTURE_FIELDS["properties"].items()
+    },
     "additionalProperties": {"type": "string"},
 }
 
