@@ -116,7 +116,7 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
     value = body.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValidationFailed(f"{name} must be text", details={"field": name})
     text = str(value).strip()
     if len(text) > limit:

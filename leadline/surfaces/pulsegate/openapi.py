@@ -388,10 +388,24 @@ def _callback(summary: str, body: Schema, answer: str, *, webhook: bool) -> Sche
     }
 
 
+# What the CRM sends is text; a number is taken as its digits (CRMs number their records). An
+# empty text is as good as none.
+def _crm_text(max_length: int, description: str = "") -> Schema:
+    schema: Schema = {"type": ["string", "integer"], "maxLength": max_length}
+    return {**schema, "description": description} if description else schema
+
+
+def _given(*names: str) -> Schema:
+    """Each of ``names`` there, and not empty."""
+    return {"required": list(names), "properties": {name: {"minLength": 1} for name in names}}
+
+
 _SUBMISSION: Schema = {
-    "submission_id": {"type": "string", "maxLength": 40},
-    "lead_id": {"type": "string", "maxLength": 40, "description": "Its newest submission."},
+    "submission_id": _crm_text(40),
+    "lead_id": _crm_text(40, "Its newest submission."),
 }
+# Which submission: its id, or a lead's (then its newest).
+_ONE_OF_THEM: Schema = {"anyOf": [_given("submission_id"), _given("lead_id")]}
 
 
 def _manage(
@@ -504,11 +518,8 @@ def _capture_paths() -> dict[str, Schema]:
                 "The CRM's id for a forwarded lead",
                 {
                     "type": "object",
-                    "properties": {
-                        **_SUBMISSION,
-                        "crm_lead_id": {"type": "string", "maxLength": 128},
-                    },
-                    "required": ["crm_lead_id"],
+                    "properties": {**_SUBMISSION, "crm_lead_id": _crm_text(128)},
+                    "allOf": [_given("crm_lead_id"), _ONE_OF_THEM],
                 },
                 "CallbackAnswer",
                 webhook=False,
@@ -522,9 +533,10 @@ def _capture_paths() -> dict[str, Schema]:
                     "properties": {
                         **_SUBMISSION,
                         "execution_url": {"type": "string", "format": "uri", "maxLength": 2048},
-                        "status": {"type": "string", "maxLength": 64},
+                        "status": _crm_text(64),
                     },
                     "required": ["execution_url"],
+                    **_ONE_OF_THEM,
                 },
                 "CallbackAnswer",
                 webhook=False,
@@ -535,11 +547,8 @@ def _capture_paths() -> dict[str, Schema]:
                 "A change to a lead in the CRM",
                 {
                     "type": "object",
-                    "properties": {
-                        "crm_lead_id": {"type": "string", "maxLength": 128},
-                        "event_type": {"type": "string", "maxLength": 64},
-                    },
-                    "required": ["crm_lead_id"],
+                    "properties": {"crm_lead_id": _crm_text(128), "event_type": _crm_text(64)},
+                    "allOf": [_given("crm_lead_id")],
                     "additionalProperties": True,
                 },
                 "WebhookAnswer",
