@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from leadline.auth.cache import PrincipalCache
@@ -122,6 +123,12 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             SurfaceMount("/api", app=create_octanist_app(settings)),
         ],
         lifespan=lifespan,
+        # Routing's refusals and anything unforeseen outside /api/ (whose surfaces answer
+        # their own) in PulseGate's shape, never Starlette's plain text.
+        exception_handlers={
+            HTTPException: pulsegate.http_error,
+            Exception: pulsegate.internal_error,
+        },
     )
     app.tracking = tracking_router.TrackingParts(
         limiter=TrackingLimiter(

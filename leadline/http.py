@@ -6,10 +6,13 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 import msgspec
 import structlog
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -42,6 +45,57 @@ def headers_too_large(scope: Scope) -> HeadersTooLarge | None:
         return HeadersTooLarge(
             f"the request's headers are {size} bytes; at most {MAX_HEADER_BYTES} are accepted"
         )
+    return None
+
+
+def query_unreadable(scope: Scope) -> ValidationFailed | None:
+    """The refusal of a request whose query string holds a parameter (name or value) that,
+    percent-decoded, is not UTF-8 or holds a NUL (which no database stores), else None. Every
+    parameter is text a route may store or search for; Starlette would read such bytes as
+    replacement characters, and pass the NUL on."""
+    raw: bytes = scope.get("query_string", b"")
+    if not raw or (b"%" not in raw and b"\x00" not in raw and raw.isascii()):
+        return None
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        named = _query_text(name)
+        label = named if named and "\x00" not in named else "a query parameter's name"
+        for part in (name, value):
+            text = _query_text(part)
+            if text is None:
+                return ValidationFailed(f"{label} is not UTF-8", details={"parameter": label})
+            if "\x00" in text:
+                return ValidationFailed(
+                    f"{label} contains a NUL character (%00), which cannot be stored",
+                    details={"parameter": label},
+                )
+    return None
+
+
+def _query_text(part: bytes) -> str | None:
+    """One name or value of a query string, decoded; None when it is not UTF-8."""
+    try:
+        return unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def unstorable(exc: BaseException) -> ValidationFailed | None:
+    """What a surface answers (400) when input that got past its decoding turns out to be
+    something no database keeps, else None: text that is not UTF-8 or holds a lone surrogate,
+    nesting past what a decoder recurses, a number no column holds, a value the database
+    refuses (a NUL in PostgreSQL). The transaction it failed in has been rolled back."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        # Raised while binding a value, before the database saw it: the cause is the driver's.
+        exc = exc.orig or exc
+    if isinstance(exc, UnicodeError):
+        return ValidationFailed("the request holds text that is not valid Unicode")
+    if isinstance(exc, RecursionError):
+        return ValidationFailed(f"the request nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(exc, OverflowError):
+        return ValidationFailed("the request holds a number too large to store")
+    if isinstance(exc, DataError):
+        return ValidationFailed("the request holds a value the database cannot store")
     return None
 
 
@@ -170,8 +224,9 @@ ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class BodyLimitMiddleware:
-    """Refuses requests whose headers pass the bounds, and bodies over ``max_bytes`` or nested
-    too deep, before any handler reads them.
+    """Refuses requests whose headers pass the bounds or whose query string cannot be stored,
+    and bodies over ``max_bytes`` or that are JSON no database keeps whole, before any handler
+    reads them.
 
     The whole body is buffered (it is small by definition) and replayed to the app, so a body
     sent without Content-Length is counted too. The refusal is rendered by the surface's own
@@ -202,7 +257,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refused = headers_too_large(scope)
+        refused = headers_too_large(scope) or query_unreadable(scope)
         if refused is not None:
             response = await self.render_error(Request(scope), refused)
             await response(scope, receive, send)
@@ -265,7 +320,8 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# The methods, in the order an Allow header names them.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def allowed_methods(request: Request) -> str:
@@ -279,11 +335,29 @@ def allowed_methods(request: Request) -> str:
     routes = request.app.router.routes
     return ", ".join(
         method
-        for method in _METHODS
+        for method in METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     )
+
+
+def path_id(name: str, *, besides: str) -> str:
+    """The ``{name}`` part of a route's path for an id that shares its place with a concrete
+    path, ``besides`` (``replay`` for ``/jobs/{job_id}`` beside ``/jobs/replay``): it matches
+    any segment but that one.
+
+    OpenAPI matches a concrete path before a templated one, so ``GET /jobs/replay`` is a method
+    that ``/jobs/replay`` does not take (405, ``Allow: POST``), not the job ``replay``. Starlette
+    matches the routes in order, the method included, so without this the templated route would
+    take every method the concrete one does not.
+    """
+    convertor = "besides_" + re.sub(r"\W", "_", besides)
+    register_url_convertor(
+        convertor,
+        type(convertor, (StringConvertor,), {"regex": f"(?!{re.escape(besides)}$)[^/]+"})(),
+    )
+    return f"{{{name}:{convertor}}}"
 
 
 def _route_path(scope: Scope) -> str:

@@ -17,6 +17,7 @@ from leadline.forms.repository import CrmRepository
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
+from leadline.kit.urls import parse_url
 from leadline.models import CrmActivity, Lead, LeadSubmission
 
 FORWARD = "forms.forward_lead"
@@ -115,7 +116,7 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
     value = body.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValidationFailed(f"{name} must be text", details={"field": name})
     text = str(value).strip()
     if len(text) > limit:
@@ -155,7 +156,8 @@ async def crm_callback(session: AsyncSession, body: dict[str, Any]) -> LeadSubmi
 async def make_callback(session: AsyncSession, body: dict[str, Any]) -> LeadSubmission:
     """Make.com's scenario ran for a forwarded lead: keep its execution log URL and status."""
     url = _text(body, "execution_url", 2048)
-    if url is None or not url.startswith(("http://", "https://")):
+    parsed = parse_url(url) if url is not None else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValidationFailed(
             "execution_url must be an http(s) URL", details={"field": "execution_url"}
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from leadline.errors import InvalidDate, ValidationFailed
 
@@ -12,6 +13,13 @@ from leadline.errors import InvalidDate, ValidationFailed
 MIN_YEAR = 1970
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# What parse_day takes, as JSON Schema for the documents that name such a parameter: a full
+# date, of MIN_YEAR or later (a parameter that is empty or anything else is refused with 400).
+DAY_SCHEMA: dict[str, Any] = {
+    "format": "date",
+    "pattern": r"^(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$",
+}
 
 
 def parse_day(raw: str | None, name: str) -> date:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from leadline.kit.urls import parse_url
 from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 
@@ -90,7 +92,22 @@ Money = Annotated[Decimal | None, BeforeValidator(_money)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
 ClickId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
 LongText = Annotated[str, StringConstraints(max_length=65_536)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
+
+
+def _parses(value: str) -> str:
+    """A URL (or a path) whose host or port does not parse is refused, not kept for every
+    reader of it to stumble on (``https://x:99999/``, ``https://[::1/``)."""
+    if parse_url(value) is None:
+        raise ValueError("does not parse as a URL")
+    return value
+
+
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_parses)
+]
+Website = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=512), AfterValidator(_parses)
+]
 
 
 def _reject_nul(data: Any) -> Any:
@@ -112,7 +129,7 @@ class _LeadInput(BaseModel):
 
 
 class _Landing(_LeadInput):
-    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)] | None = None
+    website: Website | None = None
     path: Url | None = None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 import time
 import uuid
 import weakref
@@ -40,6 +41,9 @@ from leadline.tracking.store import EventRow
 
 # The largest ``data`` one event may carry, as JSON.
 MAX_EVENT_DATA_BYTES = 16_384
+# An exponent of three digits or more: only such a number can be out of a double's range
+# (1e400). The data is kept as it came, unparsed, so only data holding one is parsed to see.
+_BIG_EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]{3}")
 
 
 # The values below are made for every tracking request: plain slotted dataclasses, which are
@@ -264,6 +268,8 @@ def prepare_events(
             text = data.decode()
         except UnicodeDecodeError:
             raise ValidationFailed(f"the data of a {event.type} event is not UTF-8") from None
+        if _BIG_EXPONENT.search(data):
+            _check_numbers(data, event.type)
         if event.type == "scroll":
             depth = _scroll_depth(data)
             if depth is not None:
@@ -284,6 +290,14 @@ def prepare_events(
             unnamed.append(row)
     summary = summarise(rows, depths, range(len(rows)))
     return EventsWork(site, visit_id, rows, summary, depths, unnamed)
+
+
+def _check_numbers(data: bytes, kind: str) -> None:
+    """ValidationFailed when the data holds a number no database column or JSON type keeps."""
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(f"the data of a {kind} event cannot be kept: {exc}") from None
 
 
 def _scroll_depth(data: bytes) -> int | None:

@@ -335,6 +335,19 @@ def test_the_old_paths_work_and_say_they_are_deprecated(
         (b"[1, 2]", "application/json", 400, "JSON object"),
         (b"<xml/>", "application/xml", 415, "not a form body"),
         (b"{}", "application/json", 403, "integration key"),
+        # The scripts' own fields are text (the seconds a number too), or null: any other JSON
+        # was read as its Python text ("['pk_1']").
+        (b'{"siteKey": ["pk"], "EMAIL": "a@example.com"}', "application/json", 400, "siteKey"),
+        (b'{"formId": {"a": 1}, "EMAIL": "a@example.com"}', "application/json", 400, "formId"),
+        (b'{"__visitor_id": 7, "EMAIL": "a@example.com"}', "application/json", 400, "__visitor"),
+        (b'{"__pg_tts": true, "EMAIL": "a@example.com"}', "application/json", 400, "__pg_tts"),
+        (b'{"__pg_consent": [], "EMAIL": "a@example.com"}', "application/json", 400, "consent"),
+        (
+            b"siteKey=a&siteKey=b&EMAIL=a@example.com",
+            "application/x-www-form-urlencoded",
+            400,
+            "siteKey",
+        ),
     ],
 )
 def test_bad_bodies_are_refused_with_nothing_kept(
@@ -352,6 +365,16 @@ def test_bad_bodies_are_refused_with_nothing_kept(
     assert answer.status_code == status, answer.text
     assert message in answer.json()["error"]
     assert submissions(settings) == []
+
+
+def test_the_scripts_fields_may_be_null_and_the_seconds_a_number(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    body = {"siteKey": site, "formId": "enquiry", "EMAIL": "ada@example.com", "__pg_tts": 12.5}
+    assert post(client, body).status_code == 200
+    assert post(client, {**body, "__visitor_id": None, "__pg_consent": True}).status_code == 200
+    kept = submissions(settings)
+    assert [row["time_to_submit_ms"] for row in kept] == [12_500, 12_500]
 
 
 def test_oversized_and_empty_submissions_are_refused(

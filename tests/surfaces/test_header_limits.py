@@ -1,5 +1,6 @@
 """Every surface bounds a request's headers, their total size and their number, and answers
-431 in its own envelope beyond them."""
+431 in its own envelope beyond them, writing nothing: on every route that takes a body or a
+query, first, then a few routes (and the scripts) exactly."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.http import MAX_HEADER_BYTES, MAX_HEADERS
+from tests.fixtures.badinput import BadInput, World, check
 from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.routes import OPERATIONS, Operation, ids
 
 BIG = {"X-Padding": "a" * (MAX_HEADER_BYTES + 1)}
 MANY = {f"X-H{i}": "1" for i in range(MAX_HEADERS + 1)}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=ids(OPERATIONS))
+def test_oversize_headers_are_refused(world: World, operation: Operation) -> None:
+    check(world, operation, BadInput(headers=[BIG, MANY]))
 
 
 @pytest.mark.parametrize("extra", [BIG, MANY], ids=["big", "many"])

@@ -1,5 +1,6 @@
 """Every surface refuses a JSON body nested deeper than the documented maximum with a 400 in
-its own envelope, stores nothing of it, and never answers 500 however deep it goes."""
+its own envelope, stores nothing of it, and never answers 500 however deep it goes: on every
+route that takes a body (or JSON in a query), first, then a few routes' answers exactly."""
 
 from __future__ import annotations
 
@@ -10,13 +11,35 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.kit.jsondepth import MAX_JSON_DEPTH
+from tests.fixtures.badinput import BadInput, World, check
 from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.routes import FREE, OPERATIONS, VALUE, Operation, ids
 
 DEEP = MAX_JSON_DEPTH + 1
 
 
 def deep(levels: int) -> str:
     return "[" * levels + "]" * levels
+
+
+# Deeper than the maximum in JSON a route keeps, in place of a value, and in a member of its
+# own; past any decoder's recursion anywhere, on the tracker's routes too (docs/api/tracking.md:
+# the members they do not know are skipped, never kept, so only there may those nest deeper).
+TOO_DEEP = BadInput(
+    body={
+        FREE: [deep(DEEP).encode(), deep(100_000).encode()],
+        VALUE: [deep(DEEP).encode()],
+    },
+    members=[
+        (f'"deep": {deep(DEEP)}'.encode(), False),
+        (f'"deep": {deep(100_000)}'.encode(), True),
+    ],
+)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=ids(OPERATIONS))
+def test_json_nested_too_deep_is_refused(world: World, operation: Operation) -> None:
+    check(world, operation, TOO_DEEP)
 
 
 @pytest.mark.parametrize("levels", [DEEP, 100_000])

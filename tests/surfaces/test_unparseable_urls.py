@@ -1,5 +1,6 @@
 """URLs, referrers and ports that do not parse get a 4xx in the surface's envelope, never a
-500, and nothing of the request is stored."""
+500, and nothing of the request is stored: on every route that reads a URL (or a domain) in its
+body, or the page's Origin or Referer, first, then a few routes' answers exactly."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
+from tests.fixtures.badinput import BadInput, World, check
 from tests.fixtures.factories import fetch_rows, make_key, make_site
+from tests.fixtures.routes import OPERATIONS, URL, Operation, ids
 
 BAD = ["https://[::1/", "https://x:99999/", "http://shop.example:abc/"]
 PAGE = {"Origin": "https://shop.example"}
+
+UNPARSEABLE = BadInput(
+    body={URL: [f'"{url}"'.encode() for url in BAD]},
+    pages=BAD,
+)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=ids(OPERATIONS))
+def test_urls_that_do_not_parse_are_refused(world: World, operation: Operation) -> None:
+    check(world, operation, UNPARSEABLE)
 
 
 @pytest.mark.parametrize("bad", BAD)

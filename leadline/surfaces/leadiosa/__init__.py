@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, FastAPI
 
 from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware
 from leadline.kit.ratelimit import RateLimiter
+from leadline.surfaces.documents import SurfaceAPI
 from leadline.surfaces.leadiosa import audit, jobs, webhooks
 from leadline.surfaces.leadiosa.envelope import install_error_handlers, render_error
 from leadline.surfaces.leadiosa.gate import Gate
@@ -17,30 +16,8 @@ from leadline.surfaces.leadiosa.gate import Gate
 ROUTERS: tuple[APIRouter, ...] = (audit.router, jobs.router, webhooks.router)
 
 
-class _LeadiosaAPI(FastAPI):
-    def openapi(self) -> dict[str, Any]:
-        fresh = self.openapi_schema is None
-        schema = super().openapi()  # built once, then cached
-        if fresh:
-            _drop_default_validation_responses(schema)
-        return schema
-
-
-def _drop_default_validation_responses(schema: dict[str, Any]) -> None:
-    """FastAPI documents a 422 for request validation; this surface answers those with 400,
-    already documented in the error envelope."""
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
-            default = operation.get("responses", {}).get("422", {})
-            if "HTTPValidationError" in str(default.get("content", "")):
-                del operation["responses"]["422"]
-    components = schema.get("components", {}).get("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-
-
 def create_leadiosa_app(settings: Settings) -> FastAPI:
-    app = _LeadiosaAPI(
+    app = SurfaceAPI(
         title="Leadline: Leadiosa-compatible REST API",
         version="1.0.0",
         description=(

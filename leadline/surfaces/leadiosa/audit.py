@@ -51,6 +51,13 @@ def render_event(event: AuditEvent) -> dict[str, Any]:
     )
 
 
+# What _time takes, for the document: a date, a date-time, or nothing (an empty value).
+_TIME: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date-time"}, {"format": "date"}, {"pattern": r"^\s*$"}],
+}
+
+
 def _time(value: str | None, parameter: str) -> datetime | None:
     # An empty value (``since=``) bounds nothing, as an empty ``after=`` is the first page.
     if value is None or not value.strip():
@@ -98,10 +105,18 @@ async def list_audit_events(
         str | None, Query(max_length=200, description="Only changes made by this API key id.")
     ] = None,
     since: Annotated[
-        str | None, Query(description="Events at or after this ISO-8601 time (UTC if no zone).")
+        str | None,
+        Query(
+            description="Events at or after this ISO-8601 time (UTC if no zone).",
+            json_schema_extra=_TIME,
+        ),
     ] = None,
     until: Annotated[
-        str | None, Query(description="Events before this ISO-8601 time (UTC if no zone).")
+        str | None,
+        Query(
+            description="Events before this ISO-8601 time (UTC if no zone).",
+            json_schema_extra=_TIME,
+        ),
     ] = None,
 ) -> Response:
     """The workspace's audit events, newest first: who changed what, when and from where."""

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.errors import LeadlineError, NotFound, RateLimited
-from leadline.http import allowed_methods
+from leadline.http import allowed_methods, unstorable
 from leadline.kit.cursors import CursorPage
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
@@ -113,6 +113,8 @@ async def render_error(request: Request, exc: Exception) -> Response:
         return _error(request, 400, "validation_error", _validation_message(exc))
     if isinstance(exc, StarletteHTTPException) and exc.status_code < 500:
         return _http_error(request, exc)
+    if (refused := unstorable(exc)) is not None:
+        return await render_error(request, refused)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error(request, 500, "internal_error", INTERNAL_MESSAGE)
 

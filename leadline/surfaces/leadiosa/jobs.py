@@ -13,6 +13,7 @@ from starlette.responses import Response
 from leadline.audit.service import Actor
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
+from leadline.http import path_id
 from leadline.jobs import service as jobs
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
@@ -92,7 +93,6 @@ async def list_jobs(
     return page(listed, (render_job(job) for job in listed.items))
 
 
-# Declared before /jobs/{job_id} so that this path is never read as a job id.
 @router.post("/jobs/replay", response_model=s.ReplayedEnvelope, responses=s.responses(400, 413))
 async def replay_dead_jobs(
     session: Session,
@@ -112,7 +112,12 @@ async def replay_dead_jobs(
     return data({"replayed": count})
 
 
-@router.get("/jobs/{job_id}", response_model=s.JobEnvelope, responses=s.responses(400, 404))
+# A job, and not /jobs/replay beside it (which takes POST alone).
+@router.get(
+    "/jobs/" + path_id("job_id", besides="replay"),
+    response_model=s.JobEnvelope,
+    responses=s.responses(400, 404),
+)
 async def get_job(session: Session, caller: Caller, job_id: JobId) -> Response:
     """One job of the workspace."""
     caller.require(Permission.JOBS_MANAGE)

@@ -51,14 +51,16 @@ _ERRORS = {
     413: "Request body too large.",
     422: "Well-formed, but cannot be processed.",
     429: "Rate limited; see Retry-After.",
+    431: "The request's headers are too many (over 100) or too long (over 16 KB).",
 }
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route: the rate-limit headers on its success, and these
-    error statuses in the error envelope (401 among them, and 429 with Retry-After)."""
+    error statuses in the error envelope (400, 401, 403, 431 among them, and 429 with
+    Retry-After): any request may be refused for its query string or its headers."""
     out: dict[int | str, dict[str, Any]] = {200: {"headers": RATE_LIMIT_HEADERS}}
-    for status in sorted({*statuses, 401, 403, 429}):
+    for status in sorted({*statuses, 400, 401, 403, 429, 431}):
         headers = {} if status == 401 else dict(RATE_LIMIT_HEADERS)
         if status == 429:
             headers["Retry-After"] = {"description": "Seconds to wait.", **_INTEGER}

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from leadline.auth.roles import Permission
 from leadline.config import Settings
+from leadline.http import path_id
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
 from leadline.models import WebhookEndpoint
@@ -198,6 +199,9 @@ def _key(row: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- routes
 
+# An endpoint, and not the list of event types beside it (GET /webhooks/event-types alone).
+ENDPOINT = "/webhooks/" + path_id("endpoint_id", besides="event-types")
+
 
 @router.get("/webhooks/event-types", response_model=EventTypeList, responses=s.responses())
 async def event_types(caller: Caller) -> Response:
@@ -246,16 +250,14 @@ async def create_endpoint(
     return data(render_endpoint(created.endpoint, secret=created.secret), status_code=201)
 
 
-@router.get(
-    "/webhooks/{endpoint_id}", response_model=EndpointEnvelope, responses=s.responses(400, 404)
-)
+@router.get(ENDPOINT, response_model=EndpointEnvelope, responses=s.responses(400, 404))
 async def get_endpoint(session: Session, caller: Caller, endpoint_id: EndpointId) -> Response:
     caller.require(Permission.WEBHOOKS_MANAGE)
     return data(render_endpoint(await webhooks.get_endpoint(session, caller, endpoint_id)))
 
 
 @router.post(
-    "/webhooks/{endpoint_id}",
+    ENDPOINT,
     response_model=EndpointEnvelope,
     responses=s.responses(400, 404, 413),
 )
@@ -281,9 +283,7 @@ async def update_endpoint(
     return data(render_endpoint(endpoint))
 
 
-@router.delete(
-    "/webhooks/{endpoint_id}", response_model=DeletedEnvelope, responses=s.responses(400, 404)
-)
+@router.delete(ENDPOINT, response_model=DeletedEnvelope, responses=s.responses(400, 404))
 async def delete_endpoint(session: Session, caller: Caller, endpoint_id: EndpointId) -> Response:
     """Delete an endpoint; its pending deliveries are dropped."""
     caller.require(Permission.WEBHOOKS_MANAGE)

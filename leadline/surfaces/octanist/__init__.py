@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware, PageCorsMiddleware
+from leadline.surfaces.documents import SurfaceAPI
 from leadline.surfaces.octanist import incoming
 from leadline.surfaces.octanist.envelope import install_error_handlers, render_error
 from leadline.surfaces.octanist.imports import IMPORT_PATH
@@ -17,7 +18,7 @@ from leadline.surfaces.octanist.wordpress import router as wordpress_router
 
 
 def create_octanist_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = SurfaceAPI(
         title="Leadline: Octanist-compatible lead API",
         version="2.1.0",
         description=(

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leadline.errors import LeadlineError, RateLimited
-from leadline.http import allowed_methods
+from leadline.http import allowed_methods, unstorable
 from leadline.kit.ids import request_id
 from leadline.kit.pagination import PageWindow
 from leadline.kit.time import iso_millis, utcnow
@@ -120,6 +120,8 @@ async def render_error(request: Request, exc: Exception) -> Response:
         # A 405 names what the path does take (RFC 9110), every method of it, not one route's.
         headers = {"Allow": allowed_methods(request)} if status == 405 else None
         return _error(request, status, code, str(exc.detail), headers=headers)
+    if (refused := unstorable(exc)) is not None:
+        return await render_error(request, refused)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error(request, 500, "INTERNAL_ERROR", "internal error; the request was not applied")
 

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from leadline.errors import ValidationFailed
 from leadline.forms import capture
 from leadline.http import json_object_body
+from leadline.kit.urls import parse_url
 from leadline.leads.schemas import LeadSource
 from leadline.sites import service as sites
 from leadline.surfaces.octanist.envelope import success
@@ -40,13 +42,18 @@ async def json_object(request: Request, what: str) -> dict[str, Any]:
 
 def page_attribution(domain: Any, path: Any) -> dict[str, str]:
     """The lead's ``website`` and ``path`` from the page's domain (a host, or an origin) and
-    path, when given. A tracked visit's own attribution wins over them."""
+    path, when given. A tracked visit's own attribution wins over them; one that does not
+    parse is refused, whether or not the lead it joins keeps it."""
     found: dict[str, str] = {}
     if isinstance(domain, str) and domain.strip():
         host = domain.strip()
         found["website"] = (host if "://" in host else f"https://{host}")[:512]
     if isinstance(path, str) and path.strip():
         found["path"] = path.strip()[:2048]
+    for name, value in found.items():
+        if parse_url(value) is None:
+            field = "domain" if name == "website" else name
+            raise ValidationFailed(f"{field} does not parse as a URL", details={"field": field})
     return found
 
 

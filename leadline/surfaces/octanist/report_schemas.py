@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from leadline.kit.reporting import DAY_SCHEMA
 from leadline.surfaces.octanist.schemas import ListMeta, Meta
 
 GroupByName = Literal["date", "platform", "campaign"]
@@ -76,8 +77,15 @@ class AdSpendQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    start_date: str = Field(alias="startDate", max_length=40, description="YYYY-MM-DD")
-    end_date: str = Field(alias="endDate", max_length=40, description="YYYY-MM-DD, inclusive")
+    start_date: str = Field(
+        alias="startDate", max_length=40, description="YYYY-MM-DD", json_schema_extra=DAY_SCHEMA
+    )
+    end_date: str = Field(
+        alias="endDate",
+        max_length=40,
+        description="YYYY-MM-DD, inclusive",
+        json_schema_extra=DAY_SCHEMA,
+    )
     platform: str | None = Field(default=None, max_length=64)
     group_by: GroupByName = Field(default="date", alias="groupBy")
     limit: int = Field(default=100, description="1-500")

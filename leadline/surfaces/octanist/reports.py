@@ -12,6 +12,7 @@ from starlette.responses import Response
 from leadline.adspend import service as adspend
 from leadline.adspend.schemas import GroupBy, SpendPage, SpendQuery
 from leadline.auth.roles import Permission
+from leadline.kit.reporting import DAY_SCHEMA
 from leadline.kit.time import iso_millis
 from leadline.leads import stats as lead_stats
 from leadline.surfaces.octanist import report_schemas as rs
@@ -139,8 +140,10 @@ async def ad_spend_get(
     request: Request,
     session: Session,
     caller: Caller,
-    start_date: Annotated[str, Query(alias="startDate", max_length=40)],
-    end_date: Annotated[str, Query(alias="endDate", max_length=40)],
+    start_date: Annotated[
+        str, Query(alias="startDate", max_length=40, json_schema_extra=DAY_SCHEMA)
+    ],
+    end_date: Annotated[str, Query(alias="endDate", max_length=40, json_schema_extra=DAY_SCHEMA)],
     platform: Annotated[str | None, Query(max_length=64)] = None,
     group_by: Annotated[rs.GroupByName, Query(alias="groupBy")] = "date",
     limit: int = adspend.DEFAULT_PAGE_SIZE,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.errors import ValidationFailed
-from leadline.http import authenticated, database, request_session
+from leadline.http import authenticated, database, path_id, request_session
 from leadline.idempotency.service import replay_or_run
 from leadline.kit.context import current_request
 from leadline.kit.filters import Condition, Op, parse_key
@@ -139,7 +139,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
                 schema = {"type": "number"}
                 text = f"{name} {op.value} this amount"
             elif kind == "date":
-                schema = {"type": "string", "format": "date-time"}
+                schema = {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}
                 text = f"{name} {op.value} this time (ISO-8601; a bare date means that UTC day)"
             else:
                 schema = {"type": "string"}
@@ -161,7 +161,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
             "in": "query",
             "required": False,
             "deprecated": True,
-            "schema": {"type": "string", "format": "date-time"},
+            "schema": {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]},
             "description": "Legacy alias of updatedAt[gte].",
         }
     )
@@ -171,7 +171,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------- routes
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": s.ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413)
+    code: {"model": s.ErrorEnvelope} for code in (400, 401, 403, 404, 409, 413, 431)
 }
 
 
@@ -226,8 +226,12 @@ async def list_leads(
     )
 
 
+# A lead, and not /leads/import beside it (which takes POST alone).
 @router.get(
-    "/leads/{lead_id}", response_model=s.LeadEnvelope, responses=ERROR_RESPONSES, tags=["leads"]
+    "/leads/" + path_id("lead_id", besides="import"),
+    response_model=s.LeadEnvelope,
+    responses=ERROR_RESPONSES,
+    tags=["leads"],
 )
 async def get_lead(request: Request, session: Session, caller: Caller, lead_id: str) -> Response:
     """One lead, with every field."""

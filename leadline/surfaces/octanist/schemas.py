@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from leadline.kit.reporting import DAY_SCHEMA
 from leadline.leads.schemas import LeadCreate, LeadStatus, LeadUpdate, parse_status
 from leadline.leads.service import SEARCH_COUNT_LIMIT
 from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
@@ -104,8 +105,21 @@ class OctanistLeadUpdate(LeadUpdate):
     )
 
 
+def _dates_of_custom(schema: dict[str, Any]) -> None:
+    """startDate and endDate are dates, both required, when period is custom; ignored
+    otherwise (docs/api/octanist-stats.md)."""
+    day = {"type": "string", **DAY_SCHEMA}
+    schema["if"] = {"properties": {"period": {"const": "custom"}}, "required": ["period"]}
+    schema["then"] = {
+        "properties": {"startDate": day, "endDate": day},
+        "required": ["startDate", "endDate"],
+    }
+
+
 class StatsRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="ignore", populate_by_name=True, json_schema_extra=_dates_of_custom
+    )
 
     period: Literal["current", "previous", "custom"] = "current"
     start_date: str | None = Field(default=None, alias="startDate", max_length=40)

@@ -95,6 +95,26 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _script_field(raw: dict[str, Any], field: str, *, number: bool = False) -> Any:
+    """One of the scripts' own fields, taken out of the form's: text, or absent (or, with
+    ``number``, a number too). A list (the field sent twice) or any other JSON is refused,
+    never read as its Python text."""
+    value = raw.pop(field, None)
+    if value is None or isinstance(value, str) or (number and _is_number(value)):
+        return value
+    what = "a string or a number" if number else "a string"
+    raise ValidationFailed(f"{field} must be {what}", details={"field": field})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _name(raw: dict[str, Any], field: str) -> str:
+    """A site key, a form id, a visitor or visit id: text."""
+    return _text(_script_field(raw, field))
+
+
 def _seconds(value: Any) -> float | None:
     try:
         seconds = float(_text(value))
@@ -128,14 +148,17 @@ async def _capture(request: Request) -> Response:
     raw, browser_post = await _fields(request)
     # Every kind of body, the scripts' fields too: on PostgreSQL a NUL failed the insert (500).
     refuse_nul(raw)
-    site_key = _text(raw.pop(_SITE_KEY, ""))
-    form_id = _text(raw.pop(_FORM_ID, ""))
-    visitor = _text(raw.pop(_VISITOR, ""))[:64] or None
-    named = (_text(raw.pop(_VISIT, "")), _text(raw.pop(_OCTA_VISIT, "")))
+    site_key = _name(raw, _SITE_KEY)
+    form_id = _name(raw, _FORM_ID)
+    visitor = _name(raw, _VISITOR)[:64] or None
+    named = (_name(raw, _VISIT), _name(raw, _OCTA_VISIT))
     visit = named[0] or named[1] or None
     honeypot = bool(_text(raw.pop(_HONEYPOT, "")))
-    tts = _seconds(raw.pop(_TTS, None))
+    # form.js sends the seconds as a number; a form's own post, as text.
+    tts = _seconds(_script_field(raw, _TTS, number=True))
     consent = raw.pop(_CONSENT, None)
+    if consent is not None and not isinstance(consent, str | bool):
+        raise ValidationFailed(f"{_CONSENT} must be true, false or a string")
     contact_consent = (
         None if consent is None else _text(consent).lower() in ("true", "1", "on", "yes")
     )

@@ -21,6 +21,7 @@ from leadline import __version__
 from leadline.http import MAX_FORM_BODY, MAX_HEADER_BYTES, MAX_HEADERS
 from leadline.surfaces.pulsegate import schemas as management
 from leadline.surfaces.pulsegate import tracking
+from leadline.surfaces.pulsegate.capture import SUNSET
 from leadline.tracking import schemas as tracker
 
 Schema = dict[str, Any]
@@ -230,31 +231,55 @@ def _track(summary: str, body: str) -> Schema:
         "tags": ["Tracking"],
         "description": (
             "The body may also be sent as text/plain (what navigator.sendBeacon sends); it is"
-            " read as JSON all the same. Any other method: 405, in plain text."
+            " read as JSON all the same. Any other method: 405, with Allow: POST."
         ),
-        "requestBody": _body(_ref(body)),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref(body)},
+                "text/plain": {
+                    "schema": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": _ref(body),
+                    },
+                    "description": "The same JSON, as navigator.sendBeacon sends it.",
+                },
+            },
+        },
         "responses": {"200": _json(_ref("TrackAnswer"), "Accepted and written."), **_TRACK_ERRORS},
     }
 
 
-# The fields the scripts add to a form's own; everything else is the form's.
+# The fields the scripts add to a form's own; everything else is the form's. In JSON, null is
+# as good as leaving a field out; any other type than these is a 400.
+_MAYBE_TEXT: Schema = {"type": ["string", "null"]}
 _CAPTURE_FIELDS: Schema = {
     "type": "object",
     "properties": {
-        "siteKey": {"type": "string", "description": "The site's key, from a page of the site."},
-        "formId": {"type": "string", "description": "The form's id within the site."},
-        "__visitor_id": _STRING,
-        "__session_id": _STRING,
-        "octa_sid": _STRING,
-        "__pg_hp": {"type": "string", "description": "The honeypot: a person leaves it empty."},
-        "__pg_tts": {"type": "string", "description": "Seconds from render to submit."},
-        "__pg_consent": {"type": "string", "description": "Contact consent: true, 1, on, yes."},
+        "siteKey": {**_MAYBE_TEXT, "description": "The site's key, from a page of the site."},
+        "formId": {**_MAYBE_TEXT, "description": "The form's id within the site."},
+        "__visitor_id": _MAYBE_TEXT,
+        "__session_id": _MAYBE_TEXT,
+        "octa_sid": _MAYBE_TEXT,
+        "__pg_hp": {"description": "The honeypot: a person leaves it empty; any value fills it."},
+        "__pg_tts": {
+            "type": ["number", "string", "null"],
+            "description": "Seconds from render to submit (form.js sends a number).",
+        },
+        "__pg_consent": {
+            "type": ["boolean", "string", "null"],
+            "description": "Contact consent: true, or the text true, 1, on, yes.",
+        },
     },
     "additionalProperties": True,
 }
+# A form's own post: every field, the scripts' too, is text.
 _FORM_POST: Schema = {
     "type": "object",
-    "properties": _CAPTURE_FIELDS["properties"],
+    "properties": {
+        name: {**field, "type": "string"} for name, field in _CAPTURE_FIELDS["properties"].items()
+    },
     "additionalProperties": {"type": "string"},
 }
 
@@ -268,6 +293,44 @@ def _capture() -> Schema:
             " the site with siteKey and formId in the body. A browser's own form post may be"
             " answered with a redirect to the thank-you page instead of JSON."
         ),
+        **_capture_exchange(),
+    }
+
+
+_DEPRECATION_HEADERS: Schema = {
+    "Deprecation": {"description": "Always true.", "schema": {"const": "true"}},
+    "Sunset": {
+        "description": "When the alias goes away (an HTTP date).",
+        "schema": {"const": SUNSET},
+    },
+    "Link": {
+        "description": "The route to use instead.",
+        "schema": {"const": '</lead.capture>; rel="successor-version"'},
+    },
+}
+
+
+def _capture_alias() -> Schema:
+    """``POST /lead`` and ``POST /``: the older paths of lead capture, answering as it does,
+    every answer with the deprecation headers."""
+    exchange = _capture_exchange()
+    for answer in exchange["responses"].values():
+        answer["headers"] = {**answer.get("headers", {}), **_DEPRECATION_HEADERS}
+    return {
+        "summary": "Capture a form submission (deprecated: use POST /lead.capture)",
+        "tags": ["Lead capture"],
+        "deprecated": True,
+        "description": (
+            "The same as POST /lead.capture, until the date in Sunset. Any other method: 405,"
+            " with Allow: POST."
+        ),
+        **exchange,
+    }
+
+
+def _capture_exchange() -> Schema:
+    """What lead capture takes and answers, whichever path it is sent to."""
+    return {
         "security": [{}, {"ApiKey": []}],
         "requestBody": {
             "required": True,
@@ -325,10 +388,24 @@ def _callback(summary: str, body: Schema, answer: str, *, webhook: bool) -> Sche
     }
 
 
+# What the CRM sends is text; a number is taken as its digits (CRMs number their records). An
+# empty text is as good as none.
+def _crm_text(max_length: int, description: str = "") -> Schema:
+    schema: Schema = {"type": ["string", "integer"], "maxLength": max_length}
+    return {**schema, "description": description} if description else schema
+
+
+def _given(*names: str) -> Schema:
+    """Each of ``names`` there, and not empty."""
+    return {"required": list(names), "properties": {name: {"minLength": 1} for name in names}}
+
+
 _SUBMISSION: Schema = {
-    "submission_id": {"type": "string", "maxLength": 40},
-    "lead_id": {"type": "string", "maxLength": 40, "description": "Its newest submission."},
+    "submission_id": _crm_text(40),
+    "lead_id": _crm_text(40, "Its newest submission."),
 }
+# Which submission: its id, or a lead's (then its newest).
+_ONE_OF_THEM: Schema = {"anyOf": [_given("submission_id"), _given("lead_id")]}
 
 
 def _manage(
@@ -345,17 +422,18 @@ def _manage(
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = _body(body, required=body_required)
-    read = 400 in errors or body is not None
     operation["responses"] = {
         str(status): _json(answer, "Done."),
         **_errors(
+            400,
             401,
             403,
             *errors,
-            *((400, 413) if read else ()),
+            *((413,) if body is not None else ()),
             e400=(
                 "The body is not a JSON object, a field has the wrong type or is too long, or"
-                " a field is unknown (a typo is refused, never ignored)."
+                " a field is unknown (a typo is refused, never ignored); or the query string"
+                " is not UTF-8, or holds a NUL."
             ),
             e401="No key, or a key that is unknown or revoked (with WWW-Authenticate: Bearer).",
             e403="Not an admin key.",
@@ -415,8 +493,10 @@ def _forms_paths() -> dict[str, Schema]:
                 "responses": {
                     "200": _json(_ref("FormConfig"), "The form."),
                     **_errors(
+                        400,
                         403,
                         404,
+                        e400="The query string is not UTF-8, or holds a NUL.",
                         e403="The asking page is not on one of the site's domains.",
                         e404="The site has no such form, or it is disabled.",
                     ),
@@ -431,16 +511,15 @@ def _capture_paths() -> dict[str, Schema]:
     """Lead capture, and what the CRM calls back with."""
     return {
         "/lead.capture": {"post": _capture(), "options": _preflight("Preflight")},
+        "/lead": {"post": _capture_alias()},
+        "/": {"post": _capture_alias()},
         "/lead.capture/crm-callback": {
             "post": _callback(
                 "The CRM's id for a forwarded lead",
                 {
                     "type": "object",
-                    "properties": {
-                        **_SUBMISSION,
-                        "crm_lead_id": {"type": "string", "maxLength": 128},
-                    },
-                    "required": ["crm_lead_id"],
+                    "properties": {**_SUBMISSION, "crm_lead_id": _crm_text(128)},
+                    "allOf": [_given("crm_lead_id"), _ONE_OF_THEM],
                 },
                 "CallbackAnswer",
                 webhook=False,
@@ -454,9 +533,10 @@ def _capture_paths() -> dict[str, Schema]:
                     "properties": {
                         **_SUBMISSION,
                         "execution_url": {"type": "string", "format": "uri", "maxLength": 2048},
-                        "status": {"type": "string", "maxLength": 64},
+                        "status": _crm_text(64),
                     },
                     "required": ["execution_url"],
+                    **_ONE_OF_THEM,
                 },
                 "CallbackAnswer",
                 webhook=False,
@@ -467,11 +547,8 @@ def _capture_paths() -> dict[str, Schema]:
                 "A change to a lead in the CRM",
                 {
                     "type": "object",
-                    "properties": {
-                        "crm_lead_id": {"type": "string", "maxLength": 128},
-                        "event_type": {"type": "string", "maxLength": 64},
-                    },
-                    "required": ["crm_lead_id"],
+                    "properties": {"crm_lead_id": _crm_text(128), "event_type": _crm_text(64)},
+                    "allOf": [_given("crm_lead_id")],
                     "additionalProperties": True,
                 },
                 "WebhookAnswer",

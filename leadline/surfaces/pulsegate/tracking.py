@@ -23,7 +23,6 @@ from starlette.types import Receive, Scope, Send
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import (
-    LeadlineError,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -34,7 +33,13 @@ from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
 from leadline.sites.cache import PageHosts, SiteCache
 from leadline.sites.service import SiteInfo
-from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, error_parts
+from leadline.surfaces.pulsegate.envelope import (
+    CORS,
+    PREFLIGHT_MAX_AGE,
+    error_parts,
+    not_routed,
+    refusal,
+)
 from leadline.tracking import prepare as tracking
 from leadline.tracking.enrich import UserAgents, country
 from leadline.tracking.limits import TrackingLimiter
@@ -120,10 +125,10 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
     return _json({"error": message}, status, headers)
 
 
-async def _send(send: Send, answer: Answer, rid: str, *, plain: bool = False) -> None:
+async def _send(send: Send, answer: Answer, rid: str) -> None:
     headers = [*_CORS_RAW, (b"x-request-id", rid.encode())]
     if answer.body:
-        headers.append((b"content-type", b"text/plain; charset=utf-8") if plain else _JSON)
+        headers.append(_JSON)
     headers.append((b"content-length", str(len(answer.body)).encode()))
     headers.extend(
         (name.lower().encode(), value.encode()) for name, value in answer.headers.items()
@@ -145,11 +150,10 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         await _send(send, Answer(204, headers={"Access-Control-Max-Age": PREFLIGHT_MAX_AGE}), rid)
         return
     route = ROUTES.get(path)
-    if route is None:
-        await _send(send, Answer(404, b"Not Found"), rid, plain=True)
-        return
-    if method != "POST":
-        await _send(send, Answer(405, b"Method Not Allowed", {"Allow": "POST"}), rid, plain=True)
+    if route is None or method != "POST":
+        refused = not_routed(method, path, None if route is None else ["POST"])
+        status, payload, extra = error_parts(refused)
+        await _send(send, _json(payload, status, extra), rid)
         return
     if "db" not in state:
         # The database and settings come from the app's lifespan, which this server never ran.
@@ -213,9 +217,11 @@ async def _serve(route: tuple[str, Work], incoming: Incoming) -> Answer:
                 retry_after=limit.retry_after,
             )
         answer = await work(incoming, client)
-    except LeadlineError as exc:
-        status, body, headers = error_parts(exc)
-        if isinstance(exc, RateLimited):
+    except Exception as exc:
+        if (refused := refusal(exc)) is None:
+            raise
+        status, body, headers = error_parts(refused)
+        if isinstance(refused, RateLimited):
             headers.update(_limit_headers(limit))
         return _json(body, status, headers)
     if limit is not None:

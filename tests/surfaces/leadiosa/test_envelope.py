@@ -136,8 +136,16 @@ def test_wrong_method_is_405_in_the_envelope(leadiosa: TestClient) -> None:
     assert "DELETE" in error["message"]
     assert "GET" in response.headers["Allow"]
     assert has_rate_limit_headers(response)
-    assert error_of(leadiosa.get("/api/v1/jobs/replay"), 404, "job_not_found")
-    assert error_of(leadiosa.put("/api/v1/jobs/replay"), 405, "method_not_allowed")
+    # /jobs/replay is a path of its own (OpenAPI matches it before /jobs/{job_id}), which
+    # takes POST alone: GET is not the job "replay".
+    for method in ("GET", "PUT"):
+        replay = leadiosa.request(method, "/api/v1/jobs/replay")
+        assert error_of(replay, 405, "method_not_allowed")
+        assert replay.headers["Allow"] == "POST"
+    assert error_of(leadiosa.get("/api/v1/jobs/replayed"), 404, "job_not_found")
+    events = leadiosa.post("/api/v1/webhooks/event-types", json={})
+    assert error_of(events, 405, "method_not_allowed")
+    assert events.headers["Allow"] == "GET"
 
 
 def test_body_over_the_limit_is_413(settings: Settings, admin_key: str) -> None:

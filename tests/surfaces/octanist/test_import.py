@@ -291,8 +291,13 @@ def test_the_route_is_not_taken_for_a_lead_id(client: TestClient, api: TestClien
         "/api/leads/import", content=b"{}", headers={"content-type": "application/json"}
     )
     error_of(response, 415, "VALIDATION_ERROR")
-    # GET is still the lead route, and there is no lead called "import".
-    error_of(api.get("/api/leads/import"), 404, "NOT_FOUND")
+    # Nor does any other method: /leads/import is a path of its own (OpenAPI matches it before
+    # /leads/{lead_id}), which takes POST alone.
+    for method in ("GET", "PATCH"):
+        refused = api.request(method, "/api/leads/import")
+        error_of(refused, 405, "VALIDATION_ERROR")
+        assert refused.headers["Allow"] == "POST"
+    error_of(api.get("/api/leads/imported"), 404, "NOT_FOUND")
 
 
 def test_each_key_imports_into_its_own_workspace(client: TestClient, settings: Settings) -> None:
