@@ -3,7 +3,7 @@
 Deliveries need little of HTTP: one request at a time per connection, the status, a header or
 two (Retry-After) and the first kilobyte of the answer. httpx spent more than a millisecond of
 CPU on each (its pool, anyio and h11 layers) where this costs tens of microseconds, and CPU per
-delivery is what bounds how many a worker sends (docs/adr/0005-webhook-delivery-client.md).
+delivery is what bounds how many a worker sends (docs/adr/0005-webhook-delivery-batches.md).
 Answers are parsed by httptools (llhttp, the parser uvicorn uses for requests).
 """
 
