@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -33,3 +34,15 @@ def drop_database(backend: str, name: str) -> None:
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def connect(backend: str, url: str) -> Any:
+    """A plain autocommit connection to the benchmark's database, for counting what it holds
+    (stdlib sqlite3, or psycopg)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        return sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)

@@ -34,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import PG_ADMIN_URL, drop_database, fresh_database  # noqa: E402
+from bench.databases import PG_ADMIN_URL, connect, drop_database, fresh_database  # noqa: E402
 
 HOST = "127.0.0.1"
 PG_DATABASE = "leadline_bench_ingest"
@@ -461,13 +461,7 @@ class EventCounter:
     """``SELECT count(*) FROM events``, read once the server has stopped writing."""
 
     def __init__(self, backend: str, url: str) -> None:
-        self.conn: Any
-        if backend == "sqlite":
-            self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        else:
-            import psycopg
-
-            self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = connect(backend, url)
 
     def count(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM events").fetchone()

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import drop_database, fresh_database  # noqa: E402
+from bench.databases import connect, drop_database, fresh_database  # noqa: E402
 from bench.ingest import (  # noqa: E402
     NOOP_PATH,
     CpuMeter,
@@ -109,13 +108,7 @@ class Measurement:
 
 class LeadCounter:
     def __init__(self, backend: str, url: str) -> None:
-        self.conn: Any
-        if backend == "sqlite":
-            self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        else:
-            import psycopg
-
-            self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = connect(backend, url)
 
     def submissions_and_leads(self) -> int:
         row = self.conn.execute(
