@@ -187,10 +187,6 @@ class Found:
 
 
 class LeadRepository(Repository):
-    async def add(self, *leads: Lead) -> None:
-        self.session.add_all(leads)
-        await self.session.flush()
-
     async def get(self, workspace_id: str, lead_id: str) -> Lead | None:
         result = await self.session.execute(
             select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)

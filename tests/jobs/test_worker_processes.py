@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from leadline.config import Settings
 from leadline.jobs import service as jobs
 from leadline.models import Job
 from tests.fixtures.factories import run_in_transaction
+from tests.fixtures.workers import stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,27 +67,6 @@ def attempts(settings: Settings) -> dict[str, int]:
         return {job_id: count for job_id, count in rows.all()}
 
     return run_in_transaction(settings, work)
-
-
-def wait_for(condition: object, procs: list[subprocess.Popen[str]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        for proc in procs:
-            assert proc.poll() is None, (
-                f"a worker exited: {proc.stderr.read() if proc.stderr else ''}"
-            )
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert code == 0, proc.stderr.read() if proc.stderr else ""
 
 
 def test_jobs_held_by_a_killed_worker_all_complete_after_restart(

@@ -23,8 +23,7 @@ from leadline.config import Settings
 from leadline.db import Database, GroupCommit
 from leadline.errors import LeadlineError, NotFound, ServiceUnavailable
 from tests.fixtures.factories import fetch_rows, make_key, make_site, run_in_transaction
-from tests.fixtures.server import free_port
-from tests.tracking.test_durability import serve, wait_until_up
+from tests.fixtures.server import free_port, serve, wait_until_up
 
 
 class Echo(GroupCommit[str, str]):

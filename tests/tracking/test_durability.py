@@ -3,54 +3,17 @@ and once a server runs again the visit counts every stored event exactly once.""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
 from leadline.config import Settings
 from tests.fixtures.factories import fetch_rows, make_site
-from tests.fixtures.server import free_port
+from tests.fixtures.server import free_port, serve, wait_until_up
 
-ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = {"Origin": "https://shop.example"}
-
-
-def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LEADLINE_DATABASE_URL": settings.database_url,
-        "LEADLINE_TRACKING_WHITELIST_IPS": "127.0.0.1",
-        "LEADLINE_LOG_LEVEL": "warning",
-        # PostgreSQL: every group keeps what it adds to the visit apart, and nothing writes it
-        # to the visit by the clock, so the kill finds counts kept apart.
-        "LEADLINE_TRACKING_DEFER_FROM": "1",
-        "LEADLINE_TRACKING_FOLD_AFTER_SECONDS": "60",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "leadline.cli", "serve", "--port", str(port), "--no-worker"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_until_up(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start")
 
 
 def test_every_acknowledged_event_survives_kill_9(settings: Settings) -> None:

@@ -4,10 +4,8 @@ twice, and a worker killed mid-batch loses nothing."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from leadline.config import Settings
 from leadline.models import WebhookAttempt, WebhookDelivery
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.receiver import Answer, receiver
+from tests.fixtures.workers import stop, wait_for
 from tests.webhooks.test_batches import emit
 from tests.webhooks.test_delivery import add_endpoint
 
@@ -70,27 +69,6 @@ def attempt_numbers(settings: Settings) -> Counter[int]:
         return Counter(await session.scalars(select(WebhookAttempt.number)))
 
     return run_in_transaction(settings, work)
-
-
-def wait_for(condition: object, procs: list[subprocess.Popen[str]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        for proc in procs:
-            assert proc.poll() is None, (
-                f"a worker exited: {proc.stderr.read() if proc.stderr else ''}"
-            )
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert code == 0, proc.stderr.read() if proc.stderr else ""
 
 
 def test_two_workers_send_every_delivery_once(
