@@ -340,7 +340,7 @@ async def import_rows(
     importer = _Importer(session, principal.workspace_id)
     for row in parsed:
         await importer.add(row)
-    return await importer.finish(actor or Actor.key(principal.key_id))
+    return await importer.finish(actor or principal.actor)
 
 
 # CSV headers, folded to lowercase without separators, and the field each one fills.

@@ -35,7 +35,11 @@ class ApiKeyRepository(Repository):
     async def of_role(self, workspace_id: str, role: str) -> list[ApiKey]:
         result = await self.session.scalars(
             select(ApiKey)
-            .where(ApiKey.workspace_id == workspace_id, ApiKey.role == role)
+            .where(
+                ApiKey.workspace_id == workspace_id,
+                ApiKey.role == role,
+                ApiKey.person_id.is_(None),
+            )
             .order_by(ApiKey.created_at, ApiKey.id)
         )
         return list(result)
@@ -50,7 +54,10 @@ class ApiKeyRepository(Repository):
     async def of_workspace(self, workspace_id: str, key_id: str, role: str) -> ApiKey | None:
         found: ApiKey | None = await self.session.scalar(
             select(ApiKey).where(
-                ApiKey.id == key_id, ApiKey.workspace_id == workspace_id, ApiKey.role == role
+                ApiKey.id == key_id,
+                ApiKey.workspace_id == workspace_id,
+                ApiKey.role == role,
+                ApiKey.person_id.is_(None),
             )
         )
         return found

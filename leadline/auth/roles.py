@@ -1,4 +1,9 @@
-"""What each role may do. Surfaces ask for a permission; the role answers."""
+"""What each role may do. Surfaces ask for a permission; the role answers.
+
+API keys act for the workspace (admin, integration, marketing); people's tokens act for their
+person, whose role is owner, admin or agent. An admin key is the workspace's owner as far as
+permissions go, so the keys handed out before people existed keep every power they had.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,16 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
+    OWNER = "owner"
     ADMIN = "admin"
+    AGENT = "agent"
     INTEGRATION = "integration"
     MARKETING = "marketing"
+
+
+# The roles an API key may have, and those a person may have.
+KEY_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.INTEGRATION, Role.MARKETING)
+PERSON_ROLES: tuple[Role, ...] = (Role.OWNER, Role.ADMIN, Role.AGENT)
 
 
 class Permission(StrEnum):
@@ -21,18 +33,38 @@ class Permission(StrEnum):
     JOBS_MANAGE = "jobs:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
     SITES_MANAGE = "sites:manage"
+    # Conversations, messages, notes and contacts.
+    INBOX = "inbox"
+    PEOPLE_READ = "people:read"
+    PEOPLE_MANAGE = "people:manage"
+    TOKENS_MANAGE = "tokens:manage"
+    KNOWLEDGE_MANAGE = "knowledge:manage"
+    BILLING_READ = "billing:read"
+    # Closing and restoring the workspace.
+    WORKSPACE_LIFECYCLE = "workspace:lifecycle"
 
+
+_EVERYTHING = frozenset(Permission)
+_AGENT = frozenset({Permission.INBOX, Permission.PEOPLE_READ})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Only admins read the audit log, inspect and replay jobs, and manage webhooks, sites, forms
     # and integration keys.
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: _EVERYTHING,
     # Integrations push leads in and update them; they read nothing back.
     Role.INTEGRATION: frozenset({Permission.LEADS_WRITE}),
     # Marketing reads analytics; personal data in leads comes back masked.
     Role.MARKETING: frozenset(
         {Permission.LEADS_READ, Permission.STATS_READ, Permission.AD_SPEND_READ}
     ),
+}
+
+PERSON_ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: _EVERYTHING,
+    # Admins do everything but close or restore the workspace.
+    Role.ADMIN: _EVERYTHING - {Permission.WORKSPACE_LIFECYCLE},
+    # Agents work the inbox.
+    Role.AGENT: _AGENT,
 }
 
 # Roles whose reads of personal data (email, phone) are masked.

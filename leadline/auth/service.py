@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.repository import ApiKeyRepository
-from leadline.auth.roles import MASKED_ROLES, ROLE_PERMISSIONS, Permission, Role
+from leadline.auth.roles import (
+    KEY_ROLES,
+    MASKED_ROLES,
+    PERSON_ROLE_PERMISSIONS,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+)
 from leadline.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from leadline.kit import tokens
 from leadline.kit.changes import PRINCIPALS, announce
@@ -26,11 +33,13 @@ _TOUCH_EVERY = timedelta(seconds=60)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a key, its workspace and its role."""
+    """Who is calling: a key, its workspace and its role; for a person's token, the person
+    too (``person_id``), whose role it carries."""
 
     workspace: Workspace
     key_id: str
     role: Role
+    person_id: str | None = None
 
     @property
     def workspace_id(self) -> str:
@@ -40,22 +49,36 @@ class Principal:
     def masks_personal_data(self) -> bool:
         return self.role in MASKED_ROLES
 
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names: the person, or the key."""
+        return Actor("user", self.person_id) if self.person_id else Actor.key(self.key_id)
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        table = PERSON_ROLE_PERMISSIONS if self.person_id else ROLE_PERMISSIONS
+        return table.get(self.role, frozenset())
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
     def require(self, permission: Permission) -> None:
-        if permission not in ROLE_PERMISSIONS[self.role]:
+        if permission not in self.permissions:
+            whose = "this token's person" if self.person_id else "this API key"
             raise Forbidden(
-                f"this API key's role ({self.role.value}) may not do this ({permission.value})",
+                f"{whose}'s role ({self.role.value}) may not do this ({permission.value})",
                 details={"role": self.role.value, "permission": permission.value},
             )
 
 
-def parse_role(value: str) -> Role:
-    try:
+def parse_role(value: str, allowed: tuple[Role, ...] = KEY_ROLES) -> Role:
+    """``value`` as one of the ``allowed`` roles (by default, those an API key may have)."""
+    if value in {role.value for role in allowed}:
         return Role(value)
-    except ValueError:
-        allowed = ", ".join(r.value for r in Role)
-        raise ValidationFailed(
-            f"unknown role '{value}'; use one of: {allowed}", details={"field": "role"}
-        ) from None
+    names = ", ".join(role.value for role in allowed)
+    raise ValidationFailed(
+        f"unknown role '{value}'; use one of: {names}", details={"field": "role"}
+    )
 
 
 @dataclass(frozen=True)
@@ -205,7 +228,9 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
         await ApiKeyRepository(session).touch(key.id, now)
-    return Principal(workspace=workspace, key_id=key.id, role=Role(key.role))
+    return Principal(
+        workspace=workspace, key_id=key.id, role=Role(key.role), person_id=key.person_id
+    )
 
 
 async def site_principal(session: AsyncSession, workspace_id: str) -> Principal:

@@ -117,7 +117,7 @@ async def sender_with_key(
     browser's post."""
     if principal.role not in (Role.INTEGRATION, Role.ADMIN):
         raise Forbidden("lead capture takes an integration key (or an admin key)")
-    actor = Actor.key(principal.key_id)
+    actor = principal.actor
     found = await sites.site_by_key(session, site_key) if site_key else None
     if found is None or found.site.workspace_id != principal.workspace_id:
         return Sender(principal, actor)

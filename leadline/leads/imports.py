@@ -228,7 +228,7 @@ async def import_leads(
     is written.
     """
     options = options or ImportOptions()
-    actor = actor or Actor.key(principal.key_id)
+    actor = actor or principal.actor
     settings = db.settings
     limits = TableLimits(
         max_bytes=settings.import_max_data_bytes, max_rows=settings.import_max_rows

@@ -342,7 +342,7 @@ async def create_leads(
     await audit.record_many(
         session,
         principal.workspace_id,
-        actor or Actor.key(principal.key_id),
+        actor or principal.actor,
         [
             audit.Entry(
                 "lead.created",
@@ -622,7 +622,7 @@ async def update_leads(
     await repo.add_to_facets(principal.workspace_id, facet_deltas)
     for event_type, event_data in notices.webhook_events:
         await webhooks.emit(session, principal.workspace_id, event_type, event_data)
-    actor = actor or Actor.key(principal.key_id)
+    actor = actor or principal.actor
     for lead_id, action, changes in notices.audit_entries:
         await audit.record(session, principal.workspace_id, actor, action, "lead", lead_id, changes)
     return result

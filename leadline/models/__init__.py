@@ -13,6 +13,7 @@ from leadline.models.auth import ApiKey
 from leadline.models.base import Base
 from leadline.models.forms import CrmActivity, CrmSend, LeadSubmission
 from leadline.models.idempotency import IdempotencyRecord
+from leadline.models.inbox import Contact, Conversation, Message, Note
 from leadline.models.jobs import Job, JobSchedule
 from leadline.models.leads import (
     PARTIALLY_INDEXED_FIELDS,
@@ -26,6 +27,7 @@ from leadline.models.leads import (
     LeadFacet,
     LeadStatusChange,
 )
+from leadline.models.people import Person
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
 from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
 from leadline.models.webhooks import (
@@ -52,6 +54,8 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "Contact",
+    "Conversation",
     "CrmActivity",
     "CrmSend",
     "IdempotencyRecord",
@@ -64,6 +68,9 @@ __all__ = [
     "LeadFacet",
     "LeadStatusChange",
     "LeadSubmission",
+    "Message",
+    "Note",
+    "Person",
     "Site",
     "SiteDomain",
     "SiteForm",

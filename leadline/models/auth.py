@@ -1,4 +1,5 @@
-"""API keys: secrets that act for a workspace, stored as digests."""
+"""API keys and people's tokens: secrets that act for a workspace or a person, stored as
+digests."""
 
 from __future__ import annotations
 
@@ -28,3 +29,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set for a person's token: it acts as that person, with the person's role (kept in
+    # ``role``, so checking a token reads one row).
+    person_id: Mapped[str | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=True, index=True
+    )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +32,14 @@ class Workspace(Base):
     # Leads in the workspace, kept in the transaction that adds them, so the unfiltered list
     # knows its total without counting a million rows.
     lead_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # active, or closed: a closed workspace refuses writes and is purged after purge_after.
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    purge_after: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Inbox routing: round-robin assignment of new conversations among online agents, and
+    # reassignment after this many minutes without a first reply (None: never).
+    auto_assign: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    auto_reassign_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

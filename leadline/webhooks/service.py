@@ -87,7 +87,7 @@ async def _check_url(url: str, settings: Settings) -> str:
 
 
 def _actor(principal: Principal) -> Actor:
-    return Actor.key(principal.key_id)
+    return principal.actor
 
 
 # ------------------------------------------------------------------------------ endpoints

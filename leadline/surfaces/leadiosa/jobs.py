@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from leadline.audit.service import Actor
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.http import path_id
@@ -107,7 +106,7 @@ async def replay_dead_jobs(
         kind=kind,
         workspace_id=caller.workspace_id,
         all_dead=True,
-        actor=Actor.key(caller.key_id),
+        actor=caller.actor,
     )
     return data({"replayed": count})
 
@@ -131,8 +130,6 @@ async def replay_job(session: Session, caller: Caller, job_id: JobId) -> Respons
     """Queue a dead job again, with a fresh set of attempts. 409 when the job is not dead."""
     caller.require(Permission.JOBS_MANAGE)
     job = await _workspace_job(session, caller, job_id)
-    await jobs.replay(
-        session, ids=[job.id], workspace_id=caller.workspace_id, actor=Actor.key(caller.key_id)
-    )
+    await jobs.replay(session, ids=[job.id], workspace_id=caller.workspace_id, actor=caller.actor)
     await session.refresh(job)
     return data(render_job(job))

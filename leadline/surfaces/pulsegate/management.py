@@ -96,7 +96,7 @@ def _definition(raw: msgspec.Raw) -> bytes:
 
 
 def _actor(principal: Principal) -> Actor:
-    return Actor.key(principal.key_id)
+    return principal.actor
 
 
 def _changes(patch: msgspec.Struct) -> dict[str, Any]:

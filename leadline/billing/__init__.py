@@ -1,0 +1,1 @@
+"""Plans and what a workspace used this billing cycle."""

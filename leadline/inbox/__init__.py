@@ -1,0 +1,1 @@
+"""The inbox: contacts, conversations, messages, notes and routing."""

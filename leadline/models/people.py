@@ -1,0 +1,34 @@
+"""People: the members of a workspace who sign in or hold tokens (operators, in the inbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadline.kit.time import utcnow
+from leadline.models.base import Base
+
+
+class Person(Base):
+    """A member of one workspace. ``role`` is owner, admin or agent; ``availability`` is
+    online, away or offline and decides who new conversations are assigned to. ``email`` is
+    stored lower-cased and is unique within the workspace."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    availability: Mapped[str] = mapped_column(String(10), default="offline")
+    # When the person was last handed a conversation by round-robin assignment.
+    last_assigned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)

@@ -1,0 +1,1 @@
+"""People: a workspace's members (owner, admins, agents), their availability and tokens."""

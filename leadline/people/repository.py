@@ -1,0 +1,61 @@
+"""SQL for people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from leadline.db import Repository
+from leadline.models import Person
+
+
+class PersonRepository(Repository):
+    async def add(self, person: Person) -> Person:
+        self.session.add(person)
+        await self.session.flush()
+        return person
+
+    async def get(self, workspace_id: str, person_id: str) -> Person | None:
+        found: Person | None = await self.session.scalar(
+            select(Person).where(Person.workspace_id == workspace_id, Person.id == person_id)
+        )
+        return found
+
+    async def by_email(self, workspace_id: str, email: str) -> Person | None:
+        found: Person | None = await self.session.scalar(
+            select(Person).where(Person.workspace_id == workspace_id, Person.email == email)
+        )
+        return found
+
+    async def of_workspace(self, workspace_id: str) -> list[Person]:
+        result = await self.session.scalars(
+            select(Person)
+            .where(Person.workspace_id == workspace_id)
+            .order_by(Person.created_at, Person.id)
+        )
+        return list(result)
+
+    async def exists_in(self, workspace_id: str) -> bool:
+        found = await self.session.scalar(
+            select(Person.id).where(Person.workspace_id == workspace_id).limit(1)
+        )
+        return found is not None
+
+    async def next_online_agent(self, workspace_id: str) -> Person | None:
+        """The online agent (or admin, or owner) handed a conversation longest ago, locked
+        for this transaction on PostgreSQL so two assignments take turns."""
+        query = (
+            select(Person)
+            .where(Person.workspace_id == workspace_id, Person.availability == "online")
+            .order_by(Person.last_assigned_at.asc().nulls_first(), Person.created_at, Person.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        found: Person | None = await self.session.scalar(query)
+        return found
+
+    async def mark_assigned(self, person_id: str, when: datetime) -> None:
+        await self.session.execute(
+            update(Person).where(Person.id == person_id).values(last_assigned_at=when)
+        )
