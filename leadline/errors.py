@@ -80,6 +80,12 @@ class Conflict(LeadlineError):
     code = "conflict"
 
 
+class ErasedPerson(Conflict):
+    """A lead from someone the workspace erased, which it chose to refuse."""
+
+    code = "erased_person"
+
+
 class Unprocessable(LeadlineError):
     """The request is well-formed but cannot be carried out as it stands."""
 

@@ -35,7 +35,7 @@ from sqlalchemy.sql.selectable import Join
 
 from leadline.db import Repository, table_of
 from leadline.kit.filters import Op
-from leadline.models import SEARCH_TABLE, Lead, LeadFacet, LeadStatusChange
+from leadline.models import SEARCH_TABLE, Lead, LeadFacet, LeadStatusChange, Tombstone
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,61 @@ class LeadRepository(Repository):
             .order_by(Lead.created_at, Lead.id)
         )
         return list(result.scalars())
+
+    async def matching_person(
+        self, workspace_id: str, emails: Sequence[str], phones: Sequence[str]
+    ) -> list[Lead]:
+        """The workspace's leads with any of ``emails`` (case-insensitive) or ``phones`` (as
+        given or in E.164)."""
+        matches: list[ColumnElement[bool]] = []
+        if emails:
+            matches.append(func.lower(Lead.email).in_([e.lower() for e in emails]))
+        if phones:
+            matches.extend([Lead.phone.in_(phones), Lead.phone_e164.in_(phones)])
+        if not matches:
+            return []
+        result = await self.session.execute(
+            select(Lead).where(Lead.workspace_id == workspace_id, or_(*matches))
+        )
+        return list(result.scalars())
+
+    async def count_status_changes(self, lead_ids: Sequence[str]) -> int:
+        if not lead_ids:
+            return 0
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(LeadStatusChange)
+                .where(LeadStatusChange.lead_id.in_(lead_ids))
+            )
+            or 0
+        )
+
+    async def delete(self, workspace_id: str, lead_ids: Sequence[str]) -> None:
+        """Remove leads and their status history (the search table follows by trigger)."""
+        if not lead_ids:
+            return
+        await self.session.execute(
+            delete(LeadStatusChange).where(LeadStatusChange.lead_id.in_(lead_ids))
+        )
+        await self.session.execute(
+            delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(lead_ids))
+        )
+
+    async def tombstoned(self, workspace_id: str, digests: Sequence[str]) -> set[str]:
+        """Which of ``digests`` the workspace holds tombstones for."""
+        if not digests:
+            return set()
+        result = await self.session.scalars(
+            select(Tombstone.digest).where(
+                Tombstone.workspace_id == workspace_id, Tombstone.digest.in_(digests)
+            )
+        )
+        return set(result)
+
+    async def add_tombstones(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(Tombstone), rows)
 
     async def existing_import_keys(self, workspace_id: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` earlier imports into the workspace already used."""

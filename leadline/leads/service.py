@@ -20,6 +20,7 @@ from leadline.auth.service import Principal
 from leadline.db import table_of
 from leadline.errors import (
     Conflict,
+    ErasedPerson,
     Forbidden,
     InvalidDate,
     InvalidFilter,
@@ -31,6 +32,7 @@ from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
 from leadline.kit.pagination import PageWindow, check_page
 from leadline.kit.time import iso_millis, parse_datetime, utcnow
+from leadline.leads import erasure
 from leadline.leads.repository import Criterion, LeadRepository, SortKey, is_present
 from leadline.leads.schemas import (
     LeadCreate,
@@ -47,6 +49,7 @@ from leadline.models import (
     Lead,
     LeadStatusChange,
     Visit,
+    Workspace,
 )
 from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
@@ -294,6 +297,7 @@ async def create_leads(
     if not items:
         return []
     repo = LeadRepository(session)
+    returning = await _returning_after_erasure(session, principal.workspace, items)
     now = utcnow()
     linked = await visits.visits_of(
         session,
@@ -350,13 +354,128 @@ async def create_leads(
                 made.lead.id,
                 _without_personal_data(
                     {name: (None, value) for name, value in _created_fields(made.lead).items()}
-                ),
+                )
+                | ({"returned_after_erasure": (None, True)} if index in returning else {}),
                 request=item.request,
             )
-            for made, item in zip(created, items, strict=True)
+            for index, (made, item) in enumerate(zip(created, items, strict=True))
         ],
     )
     return created
+
+
+async def _returning_after_erasure(
+    session: AsyncSession, workspace: Workspace, items: Sequence[NewLead]
+) -> set[int]:
+    """The positions of ``items`` from people the workspace erased; refused (ErasedPerson)
+    when the workspace refuses them."""
+    wanted = {
+        index: erasure.identities(
+            (item.values or {}).get("email"), (item.values or {}).get("phone")
+        )
+        for index, item in enumerate(items)
+    }
+    if not any(wanted.values()):
+        return set()
+    key = await workspaces.ensure_secret_key(session, None)
+    digests = {
+        index: {erasure.digest(key, identity) for identity in found}
+        for index, found in wanted.items()
+    }
+    known = await LeadRepository(session).tombstoned(
+        workspace.id, sorted(set().union(*digests.values()))
+    )
+    if not known:
+        return set()
+    if workspace.erased_returns == "refuse":
+        raise ErasedPerson(
+            "this person's data was erased at their request, and the workspace refuses new "
+            "leads from them"
+        )
+    return {index for index, found in digests.items() if found & known}
+
+
+@dataclass(frozen=True)
+class ErasedLeads:
+    """What erasing a person removed from the pipeline."""
+
+    lead_ids: list[str]
+    visit_ids: list[str]
+    status_changes: int
+
+
+async def erase_person(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    emails: Sequence[str],
+    phones: Sequence[str],
+    erasure_id: str,
+) -> ErasedLeads:
+    """Remove every lead of the workspace with one of ``emails`` or ``phones`` (with its status
+    history; the facets and the lead count follow), and leave tombstones of them so a lead
+    from the same person later is recognised (see ``erasure``). The visits the leads came
+    from are returned for their owner to redact."""
+    repo = LeadRepository(session)
+    found = await repo.matching_person(workspace_id, [e for e in emails if e], _phone_forms(phones))
+    lead_ids = [lead.id for lead in found]
+    changes = await repo.count_status_changes(lead_ids)
+    facets: Counter[str] = Counter()
+    for lead in found:
+        facets.subtract(facets_of(lead))
+    await repo.delete(workspace_id, lead_ids)
+    if found:
+        await repo.add_to_facets(workspace_id, facets)
+        await workspaces.count_new_leads(session, workspace_id, -len(found))
+    identities = {identity for email in emails for identity in erasure.identities(email, None)} | {
+        identity for phone in phones for identity in erasure.identities(None, phone)
+    }
+    for lead in found:
+        identities.update(erasure.identities(lead.email, lead.phone_e164 or lead.phone))
+    key = await workspaces.ensure_secret_key(session, None)
+    by_digest = {erasure.digest(key, identity): identity for identity in identities}
+    already = await repo.tombstoned(workspace_id, list(by_digest))
+    now = utcnow()
+    await repo.add_tombstones(
+        [
+            {
+                "id": new_id("tomb"),
+                "workspace_id": workspace_id,
+                "kind": identity.kind,
+                "digest": value,
+                "erasure_id": erasure_id,
+                "created_at": now,
+            }
+            for value, identity in sorted(by_digest.items())
+            if value not in already
+        ]
+    )
+    return ErasedLeads(
+        lead_ids=lead_ids,
+        visit_ids=sorted({lead.visit_id for lead in found if lead.visit_id}),
+        status_changes=changes,
+    )
+
+
+async def ids_of_person(
+    session: AsyncSession, workspace_id: str, *, emails: Sequence[str], phones: Sequence[str]
+) -> list[str]:
+    """The ids of the workspace's leads with one of ``emails`` or ``phones``."""
+    found = await LeadRepository(session).matching_person(
+        workspace_id, [e for e in emails if e], _phone_forms(phones)
+    )
+    return [lead.id for lead in found]
+
+
+def _phone_forms(phones: Sequence[str]) -> list[str]:
+    """Each phone as given and in E.164, to match leads by either."""
+    return sorted({p for raw in phones if raw for p in (raw, normalise_phone_quietly(raw)) if p})
+
+
+def normalise_phone_quietly(raw: str) -> str | None:
+    """``raw`` in E.164 when it is a valid number; None otherwise (never refused)."""
+    identity = erasure.phone_identity(raw)
+    return identity.value if identity is not None and identity.value.startswith("+") else None
 
 
 def _new_lead(

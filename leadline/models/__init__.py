@@ -26,8 +26,10 @@ from leadline.models.leads import (
     Lead,
     LeadFacet,
     LeadStatusChange,
+    Tombstone,
 )
 from leadline.models.people import Person
+from leadline.models.privacy import Erasure
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
 from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
 from leadline.models.webhooks import (
@@ -58,6 +60,7 @@ __all__ = [
     "Conversation",
     "CrmActivity",
     "CrmSend",
+    "Erasure",
     "IdempotencyRecord",
     "InstanceSetting",
     "IpRule",
@@ -74,6 +77,7 @@ __all__ = [
     "Site",
     "SiteDomain",
     "SiteForm",
+    "Tombstone",
     "TrackedEvent",
     "TrackingDaily",
     "Visit",

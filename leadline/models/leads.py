@@ -214,3 +214,21 @@ class LeadStatusChange(Base):
     api_key_id: Mapped[str | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class Tombstone(Base):
+    """An erased person's email or phone, kept only as a keyed hash (HMAC-SHA256 with the
+    instance's secret key of the normalised value) so a later lead from them is recognised
+    and handled as the workspace chose (``workspaces.erased_returns``)."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    # email or phone
+    kind: Mapped[str] = mapped_column(String(8))
+    digest: Mapped[str] = mapped_column(String(64))
+    erasure_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "digest"),)

@@ -40,6 +40,10 @@ class Workspace(Base):
     # reassignment after this many minutes without a first reply (None: never).
     auto_assign: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     auto_reassign_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What a lead from an erased person meets: accept (a new lead) or refuse.
+    erased_returns: Mapped[str] = mapped_column(
+        String(10), default="accept", server_default="accept"
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,13 +10,39 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Select, delete, select
+from sqlalchemy import CursorResult, Select, delete, select, update
 
 from leadline.db import Repository
 from leadline.models import TrackedEvent, Visit
 
 
 class TrackingRepository(Repository):
+    async def redact_visits(self, workspace_id: str, visit_ids: Sequence[str]) -> tuple[int, int]:
+        """Forget what ties ``visit_ids`` to a browser (visitor and device ids, user agent,
+        referrer, screen) and their events' data; the visits and events stay counted. The
+        revision moves, so a tracking writer that remembers a visit reads it again. How many
+        visits and events were changed."""
+        if not visit_ids:
+            return 0, 0
+        visits: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
+            update(Visit)
+            .where(Visit.workspace_id == workspace_id, Visit.id.in_(visit_ids))
+            .values(
+                visitor_id=None,
+                device_id=None,
+                user_agent=None,
+                referrer=None,
+                screen=None,
+                revision=Visit.revision + 1,
+            )
+        )
+        events: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
+            update(TrackedEvent)
+            .where(TrackedEvent.workspace_id == workspace_id, TrackedEvent.visit_id.in_(visit_ids))
+            .values(data="{}")
+        )
+        return visits.rowcount, events.rowcount
+
     async def delete_events_before(self, cutoff: datetime, batch: int) -> int:
         doomed = select(TrackedEvent.id).where(TrackedEvent.received_at < cutoff).limit(batch)
         return await self._delete(doomed)

@@ -34,6 +34,7 @@ EVENT_TYPES: dict[str, str] = {
     "lead.status_changed": "a lead moved through the pipeline (qualified, won, lost)",
     "lead.captured": "a form submission made a new lead (POST /lead.capture)",
     "lead.submission_received": "a form submission was received for a lead, new or earlier",
+    "contact.erased": "a person was erased at their request (GDPR); the data is the receipt's",
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.

@@ -27,6 +27,7 @@ TABLES_OF = {
     "jobs": "jobs",
     "leads": "leads",
     "people": "people",
+    "privacy": "privacy",
     "sites": "sites",
     "tracking": "tracking",
     "webhooks": "webhooks",

@@ -1,0 +1,40 @@
+"""Form submissions as other features see them: erasing a person's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.forms.repository import SubmissionRepository
+from leadline.leads import service as leads
+
+
+@dataclass(frozen=True)
+class ErasedSubmissions:
+    counts: dict[str, int]
+    # The visits the submissions were sent from, for their owner to redact.
+    visit_ids: list[str]
+
+
+async def erase_person(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    emails: Sequence[str],
+    phones: Sequence[str],
+) -> ErasedSubmissions:
+    """Remove the submissions that carry one of ``emails`` or ``phones`` or belong to a lead
+    that does, with what the CRM was sent and said about them. Run before the leads go."""
+    e164 = sorted({p for raw in phones if (p := leads.normalise_phone_quietly(raw))})
+    lead_ids = await leads.ids_of_person(session, workspace_id, emails=emails, phones=phones)
+    repo = SubmissionRepository(session)
+    found = await repo.of_person(workspace_id, [e for e in emails if e], e164, lead_ids)
+    counts = await repo.delete_with_crm_records(
+        workspace_id, [submission.id for submission in found], lead_ids
+    )
+    return ErasedSubmissions(
+        counts=counts,
+        visit_ids=sorted({s.visit_id for s in found if s.visit_id}),
+    )

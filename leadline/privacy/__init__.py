@@ -1,0 +1,1 @@
+"""Privacy: erasing a person everywhere the workspace holds them, with a receipt."""
