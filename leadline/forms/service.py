@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.forms.repository import SubmissionRepository
-from leadline.leads import service as leads
+from leadline.leads import erasure as leads
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,25 +21,20 @@ from leadline.db import table_of
 from leadline.errors import (
     Conflict,
     ErasedPerson,
-    Forbidden,
-    InvalidDate,
-    InvalidFilter,
     NotFound,
     ValidationFailed,
 )
 from leadline.kit.context import RequestContext
-from leadline.kit.filters import Condition, Op, parse_bool
 from leadline.kit.ids import new_id
-from leadline.kit.pagination import PageWindow, check_page
-from leadline.kit.time import iso_millis, parse_datetime, utcnow
-from leadline.leads import erasure
-from leadline.leads.repository import Criterion, LeadRepository, SortKey, is_present
+from leadline.kit.time import iso_millis, utcnow
+from leadline.leads import tombstones
+from leadline.leads.facets import PRESENCE_FACETS, facets_of
+from leadline.leads.repository import LeadRepository, is_present
 from leadline.leads.schemas import (
     LeadCreate,
     LeadSource,
     LeadStatus,
     LeadUpdate,
-    parse_status,
 )
 from leadline.models import (
     CLICK_ID_FIELDS,
@@ -76,9 +71,6 @@ CLICK_WINDOW_DAYS: dict[str, int] = {
     "snapchat": 28,
     "pinterest": 30,
 }
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 50
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -370,7 +362,7 @@ async def _returning_after_erasure(
     """The positions of ``items`` from people the workspace erased; refused (ErasedPerson)
     when the workspace refuses them."""
     wanted = {
-        index: erasure.identities(
+        index: tombstones.identities(
             (item.values or {}).get("email"), (item.values or {}).get("phone")
         )
         for index, item in enumerate(items)
@@ -379,7 +371,7 @@ async def _returning_after_erasure(
         return set()
     key = await workspaces.ensure_secret_key(session, None)
     digests = {
-        index: {erasure.digest(key, identity) for identity in found}
+        index: {tombstones.digest(key, identity) for identity in found}
         for index, found in wanted.items()
     }
     known = await LeadRepository(session).tombstoned(
@@ -393,89 +385,6 @@ async def _returning_after_erasure(
             "leads from them"
         )
     return {index for index, found in digests.items() if found & known}
-
-
-@dataclass(frozen=True)
-class ErasedLeads:
-    """What erasing a person removed from the pipeline."""
-
-    lead_ids: list[str]
-    visit_ids: list[str]
-    status_changes: int
-
-
-async def erase_person(
-    session: AsyncSession,
-    workspace_id: str,
-    *,
-    emails: Sequence[str],
-    phones: Sequence[str],
-    erasure_id: str,
-) -> ErasedLeads:
-    """Remove every lead of the workspace with one of ``emails`` or ``phones`` (with its status
-    history; the facets and the lead count follow), and leave tombstones of them so a lead
-    from the same person later is recognised (see ``erasure``). The visits the leads came
-    from are returned for their owner to redact."""
-    repo = LeadRepository(session)
-    found = await repo.matching_person(workspace_id, [e for e in emails if e], _phone_forms(phones))
-    lead_ids = [lead.id for lead in found]
-    changes = await repo.count_status_changes(lead_ids)
-    facets: Counter[str] = Counter()
-    for lead in found:
-        facets.subtract(facets_of(lead))
-    await repo.delete(workspace_id, lead_ids)
-    if found:
-        await repo.add_to_facets(workspace_id, facets)
-        await workspaces.count_new_leads(session, workspace_id, -len(found))
-    identities = {identity for email in emails for identity in erasure.identities(email, None)} | {
-        identity for phone in phones for identity in erasure.identities(None, phone)
-    }
-    for lead in found:
-        identities.update(erasure.identities(lead.email, lead.phone_e164 or lead.phone))
-    key = await workspaces.ensure_secret_key(session, None)
-    by_digest = {erasure.digest(key, identity): identity for identity in identities}
-    already = await repo.tombstoned(workspace_id, list(by_digest))
-    now = utcnow()
-    await repo.add_tombstones(
-        [
-            {
-                "id": new_id("tomb"),
-                "workspace_id": workspace_id,
-                "kind": identity.kind,
-                "digest": value,
-                "erasure_id": erasure_id,
-                "created_at": now,
-            }
-            for value, identity in sorted(by_digest.items())
-            if value not in already
-        ]
-    )
-    return ErasedLeads(
-        lead_ids=lead_ids,
-        visit_ids=sorted({lead.visit_id for lead in found if lead.visit_id}),
-        status_changes=changes,
-    )
-
-
-async def ids_of_person(
-    session: AsyncSession, workspace_id: str, *, emails: Sequence[str], phones: Sequence[str]
-) -> list[str]:
-    """The ids of the workspace's leads with one of ``emails`` or ``phones``."""
-    found = await LeadRepository(session).matching_person(
-        workspace_id, [e for e in emails if e], _phone_forms(phones)
-    )
-    return [lead.id for lead in found]
-
-
-def _phone_forms(phones: Sequence[str]) -> list[str]:
-    """Each phone as given and in E.164, to match leads by either."""
-    return sorted({p for raw in phones if raw for p in (raw, normalise_phone_quietly(raw)) if p})
-
-
-def normalise_phone_quietly(raw: str) -> str | None:
-    """``raw`` in E.164 when it is a valid number; None otherwise (never refused)."""
-    identity = erasure.phone_identity(raw)
-    return identity.value if identity is not None and identity.value.startswith("+") else None
 
 
 def _new_lead(
@@ -747,330 +656,9 @@ async def update_leads(
     return result
 
 
-# -------------------------------------------------------------------------------------- list
-
-_TEXT = "text"
-_DATE = "date"
-_MONEY = "money"
-_STATUS = "status"
-_SOURCE = "source"
-
-_COMPARE = frozenset({Op.EQ, Op.GTE, Op.GT, Op.LTE, Op.LT, Op.EXISTS})
-_EQ_EXISTS = frozenset({Op.EQ, Op.EXISTS})
-
-# Filterable lead columns: their kind, and the operators each accepts.
-FILTERS: dict[str, tuple[str, frozenset[Op]]] = {
-    "status": (_STATUS, frozenset({Op.EQ})),
-    "source": (_SOURCE, frozenset({Op.EQ})),
-    "label_id": (_TEXT, _EQ_EXISTS),
-    "website": (_TEXT, _EQ_EXISTS),
-    "value": (_MONEY, _COMPARE),
-    "created_at": (_DATE, _COMPARE),
-    "updated_at": (_DATE, _COMPARE),
-    "qualified_at": (_DATE, _COMPARE),
-    **{name: (_TEXT, _EQ_EXISTS) for name in CLICK_ID_FIELDS},
-    **{name: (_TEXT, _EQ_EXISTS) for name in UTM_FIELDS},
-}
-
-# Optional filter fields whose presence each workspace counts (the ``has:<field>`` facets).
-PRESENCE_FACETS: tuple[str, ...] = tuple(
-    name for name in FILTERS if Lead.__table__.c[name].nullable
-)
-# Filter fields whose values each workspace counts (``status:won``).
-VALUE_FACETS: frozenset[str] = frozenset({"status", "source", "website"})
-
-
-def facets_of(lead: AnyLead) -> Counter[str]:
-    """The facets a lead counts towards; see :class:`leadline.models.LeadFacet`."""
-    facets: Counter[str] = Counter()
-    for name in VALUE_FACETS:
-        value = getattr(lead, name)
-        if value is not None:
-            facets[f"{name}:{value}"] += 1
-    for name in PRESENCE_FACETS:
-        if is_present(getattr(lead, name)):
-            facets[f"has:{name}"] += 1
-    return facets
+# ------------------------------------------------------------------------------------ facets
 
 
 async def recount_facets(session: AsyncSession, workspace_id: str) -> None:
     """Rebuild a workspace's facets from its leads, for leads loaded behind the service's back."""
     await LeadRepository(session).recount_facets(workspace_id, PRESENCE_FACETS)
-
-
-def _facets_counting(criteria: Sequence[Criterion]) -> tuple[list[str], bool] | None:
-    """The facets whose counts add up to the leads matching ``criteria``, and whether that sum
-    is of the leads *not* matching; None when only a COUNT can tell."""
-    if len(criteria) != 1:
-        return None
-    criterion = criteria[0]
-    if criterion.op is Op.EXISTS and criterion.column in PRESENCE_FACETS:
-        return [f"has:{criterion.column}"], not criterion.value
-    if criterion.op is Op.EQ and criterion.column in VALUE_FACETS:
-        wanted = criterion.value if isinstance(criterion.value, list | tuple) else [criterion.value]
-        return [f"{criterion.column}:{value}" for value in dict.fromkeys(wanted)], False
-    return None
-
-
-SORTABLE: frozenset[str] = frozenset(
-    {"created_at", "updated_at", "qualified_at", "value", "name", "email", "status", "source"}
-)
-
-
-@dataclass(frozen=True)
-class LeadQuery:
-    conditions: Sequence[Condition] = ()
-    sort: Sequence[SortKey] = (SortKey("created_at", descending=True),)
-    search: str | None = None
-    limit: int = DEFAULT_PAGE_SIZE
-    page: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class LeadPage(PageWindow):
-    records: list[LeadRecord]
-
-
-def _date_criteria(condition: Condition, label: str) -> list[Criterion]:
-    raw = condition.value.strip()
-    try:
-        moment = parse_datetime(raw)
-    except ValueError:
-        raise InvalidDate(
-            f"'{raw}' in {label} is not a date; use ISO-8601 (2026-03-10 or 2026-03-10T12:00:00Z)",
-            details={"parameter": label, "value": raw},
-        ) from None
-    if len(raw) != 10:
-        return [Criterion(condition.field, condition.op, moment)]
-    # A bare date stands for the whole UTC day.
-    day_end = datetime.combine(moment.date(), time.max, tzinfo=UTC)
-    match condition.op:
-        case Op.EQ:
-            return [
-                Criterion(condition.field, Op.GTE, moment),
-                Criterion(condition.field, Op.LTE, day_end),
-            ]
-        case Op.GT | Op.LTE:
-            return [Criterion(condition.field, condition.op, day_end)]
-        case _:
-            return [Criterion(condition.field, condition.op, moment)]
-
-
-def _criteria(condition: Condition, label: str) -> list[Criterion]:
-    kind, ops = FILTERS[condition.field]
-    if "\x00" in condition.value or len(condition.value) > 2048:
-        raise InvalidFilter(
-            f"{label} must be at most 2048 characters, without NUL", details={"parameter": label}
-        )
-    if condition.op not in ops:
-        allowed = ", ".join("=" if op is Op.EQ else f"[{op.value}]" for op in sorted(ops))
-        raise InvalidFilter(
-            f"{label} does not take [{condition.op.value}]; it takes {allowed}",
-            details={"parameter": label},
-        )
-    if condition.op is Op.EXISTS:
-        try:
-            present = parse_bool(condition.value)
-        except ValueError:
-            raise InvalidFilter(
-                f"{label} must be true or false", details={"parameter": label}
-            ) from None
-        if present and not Lead.__table__.c[condition.field].nullable:
-            return []  # always true: no filter at all, so the page needs no COUNT
-        return [Criterion(condition.field, Op.EXISTS, present)]
-    if kind == _DATE:
-        return _date_criteria(condition, label)
-    if kind == _MONEY:
-        try:
-            amount = Decimal(condition.value.strip())
-        except ArithmeticError:
-            amount = Decimal("NaN")
-        if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
-            raise InvalidFilter(
-                f"{label} must be a number below 10^14", details={"parameter": label}
-            )
-        return [Criterion(condition.field, condition.op, amount)]
-    if kind in (_STATUS, _SOURCE):
-        enum: type[LeadStatus] | type[LeadSource] = LeadStatus if kind == _STATUS else LeadSource
-        wanted = []
-        for part in condition.value.split(","):
-            value = parse_status(part) if kind == _STATUS else part.strip().lower()
-            try:
-                wanted.append(enum(value).value)
-            except ValueError:
-                allowed = ", ".join(member.value for member in enum)
-                raise InvalidFilter(
-                    f"{label} must be one of {allowed} (comma-separate several)",
-                    details={"parameter": label, "value": part},
-                ) from None
-        return [Criterion(condition.field, Op.EQ, wanted if len(wanted) > 1 else wanted[0])]
-    return [Criterion(condition.field, condition.op, condition.value)]
-
-
-def _refuse_masked_lookups(principal: Principal, query: LeadQuery, labels: dict[str, str]) -> None:
-    """A role that sees emails and phones masked may not filter, search or sort on them: the
-    answer would tell it what the mask hides (whether ada@example.com is a lead, or which of
-    two leads' emails comes first). Matching only the masked form would still leak its first
-    characters' order and surprise callers, so the request is refused, naming the parameter,
-    before anything is read. ``[exists]`` is refused too: one rule, and a masked value already
-    shows whether the field is there."""
-    role = principal.role.value
-
-    def refuse(parameter: str, what: str) -> Forbidden:
-        return Forbidden(
-            f"this API key's role ({role}) sees emails and phones masked and may not {what} "
-            f"({parameter})",
-            details={"parameter": parameter, "role": role},
-        )
-
-    for condition in query.conditions:
-        if condition.field in MASKED_FIELDS:
-            label = labels.get(condition.field, condition.field)
-            if condition.op is not Op.EQ:
-                label = f"{label}[{condition.op.value}]"
-            raise refuse(label, "filter on them")
-    if (query.search or "").strip():
-        # Search reads the email and the phones beside the name. A blank term is no search at
-        # all, so clients that always send ``search=`` keep working.
-        raise refuse("search", "search")
-    for key in query.sort:
-        if key.column in MASKED_FIELDS:
-            raise refuse("sort", "sort by them")
-
-
-@dataclass(frozen=True, slots=True)
-class _Listing:
-    """A page's leads and the total it is a page of; ``capped`` when the total is only how
-    many were counted before counting stopped (at least that many match)."""
-
-    leads: list[Lead]
-    total: int
-    capped: bool = False
-
-
-# A search counts its matches up to this many (or one more than its page reaches, if more):
-# past it, `total` says "at least this many". Counting further would read every match of a
-# common term, which is what made such a search slow; clients page on with `hasMore`, which
-# stays exact. The same number decides how the page is read: fewer matches are read through
-# the search index and sorted; more are found by walking the list's order, where they are
-# close together.
-SEARCH_COUNT_LIMIT = 500
-
-# How far that walk goes, in leads per lead its page reaches (offset + limit): far enough for
-# a term that one lead in this many matches. When the page is not full by then, the matches
-# are rare at the start of the list (a term of the oldest leads, when the newest come first):
-# they are all read through the index and sorted instead.
-SEARCH_WALK_LENGTH = 400
-
-
-async def _listed(
-    session: AsyncSession,
-    repo: LeadRepository,
-    workspace_id: str,
-    criteria: Sequence[Criterion],
-    sort: Sequence[SortKey],
-    limit: int,
-    offset: int,
-) -> _Listing:
-    leads = await repo.page(workspace_id, criteria, None, sort, limit, offset)
-    if len(leads) < limit and (leads or offset == 0):
-        # A page that is not full is the last one: the total is known without counting.
-        total = offset + len(leads)
-    elif not criteria:
-        total = await workspaces.lead_count(session, workspace_id)
-    elif (counted := _facets_counting(criteria)) is not None:
-        facets, complement = counted
-        total = await repo.facet_total(workspace_id, facets)
-        if complement:
-            total = await workspaces.lead_count(session, workspace_id) - total
-    else:
-        total = await repo.count(workspace_id, criteria, None)
-    return _Listing(leads, total)
-
-
-async def _searched(
-    repo: LeadRepository,
-    workspace_id: str,
-    criteria: Sequence[Criterion],
-    search: str,
-    sort: Sequence[SortKey],
-    limit: int,
-    offset: int,
-) -> _Listing:
-    """A page of a search. A term the search index can find is looked up there first: when
-    fewer than the cap match, that one read gives the page and its exact total; when more do,
-    the page is read by walking the list's order (a bounded walk), or failing that from every
-    match. A term too short for the index is tested lead by lead along the list's order: quick
-    for a common term, a read of every lead of the workspace for a rare one."""
-    cap = max(SEARCH_COUNT_LIMIT, offset + limit + 1)  # so hasMore stays exact
-    if repo.can_look_up(search):
-        found = await repo.look_up(workspace_id, criteria, search, sort, limit, offset, at_most=cap)
-        if found.matches < cap:
-            return _Listing(found.leads, found.matches)
-        within = SEARCH_WALK_LENGTH * (offset + limit)
-        walked = await repo.walk(workspace_id, criteria, search, sort, limit, offset, within=within)
-        if walked is not None:
-            return _Listing(walked, cap, capped=True)
-        every = await repo.look_up(
-            workspace_id, criteria, search, sort, limit, offset, at_most=None
-        )
-        return _Listing(every.leads, every.matches)
-    leads = await repo.page(workspace_id, criteria, search, sort, limit, offset)
-    if len(leads) < limit and (leads or offset == 0):
-        return _Listing(leads, offset + len(leads))
-    counted = await repo.count(workspace_id, criteria, search, at_most=cap)
-    return _Listing(leads, counted, capped=counted >= cap)
-
-
-async def list_leads(
-    session: AsyncSession,
-    principal: Principal,
-    query: LeadQuery,
-    *,
-    labels: dict[str, str] | None = None,
-) -> LeadPage:
-    """``labels`` maps a domain field name to the name the caller used for it, for messages."""
-    labels = labels or {}
-    if principal.masks_personal_data:
-        _refuse_masked_lookups(principal, query, labels)
-    check_page(query.limit, query.page, max_limit=MAX_PAGE_SIZE)
-    criteria: list[Criterion] = []
-    for condition in query.conditions:
-        if condition.field not in FILTERS:
-            raise InvalidFilter(
-                f"cannot filter on '{labels.get(condition.field, condition.field)}'",
-                details={"parameter": labels.get(condition.field, condition.field)},
-            )
-        label = labels.get(condition.field, condition.field)
-        if condition.op is not Op.EQ:
-            label = f"{label}[{condition.op.value}]"
-        criteria.extend(_criteria(condition, label))
-    for key in query.sort:
-        if key.column not in SORTABLE:
-            raise ValidationFailed(
-                f"cannot sort by '{labels.get(key.column, key.column)}'",
-                details={"parameter": "sort"},
-            )
-    search = (query.search or "").strip() or None
-    if search is not None and (len(search) > 200 or "\x00" in search):
-        raise ValidationFailed(
-            "search must be at most 200 characters, without NUL", details={"parameter": "search"}
-        )
-    repo = LeadRepository(session)
-    offset = (query.page - 1) * query.limit
-    if search is None:
-        found = await _listed(
-            session, repo, principal.workspace_id, criteria, query.sort, query.limit, offset
-        )
-    else:
-        found = await _searched(
-            repo, principal.workspace_id, criteria, search, query.sort, query.limit, offset
-        )
-    masked = principal.masks_personal_data
-    return LeadPage(
-        records=[to_record(lead, masked=masked) for lead in found.leads],
-        total=found.total,
-        total_capped=found.capped,
-        limit=query.limit,
-        page=query.page,
-    )

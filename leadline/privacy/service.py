@@ -23,6 +23,7 @@ from leadline.forms import service as forms
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json
 from leadline.kit.time import iso_millis, utcnow
+from leadline.leads import erasure as lead_erasure
 from leadline.leads import service as leads
 from leadline.models import Erasure
 from leadline.privacy.repository import ErasureRepository
@@ -106,7 +107,7 @@ async def erase(
         raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
     erasure_id = erasure_id or new_id("era")
     submissions = await forms.erase_person(session, workspace_id, emails=emails, phones=phones)
-    erased = await leads.erase_person(
+    erased = await lead_erasure.erase_person(
         session, workspace_id, emails=emails, phones=phones, erasure_id=erasure_id
     )
     redacted = await visits.redact(

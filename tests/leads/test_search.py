@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
-from leadline.leads import service as leads
+from leadline.leads import listing as leads
 from leadline.leads.repository import LeadRepository, SortKey
 from leadline.models import SEARCH_INDEX, SEARCH_TABLE
 from leadline.workspaces import service as workspaces

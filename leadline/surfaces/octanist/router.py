@@ -19,6 +19,7 @@ from leadline.idempotency.service import replay_or_run
 from leadline.kit.context import current_request
 from leadline.kit.filters import Condition, Op, parse_key
 from leadline.kit.time import iso_millis
+from leadline.leads import facets, listing
 from leadline.leads import service as leads
 from leadline.leads.repository import SortKey
 from leadline.leads.writer import LeadWriter
@@ -107,7 +108,7 @@ def _parse_sort(raw: str | None) -> list[SortKey]:
     return keys
 
 
-def _parse_list_query(request: Request, limit: int, page: int) -> leads.LeadQuery:
+def _parse_list_query(request: Request, limit: int, page: int) -> listing.LeadQuery:
     conditions: list[Condition] = []
     for key, value in request.query_params.multi_items():
         if key in _RESERVED:
@@ -117,7 +118,7 @@ def _parse_list_query(request: Request, limit: int, page: int) -> leads.LeadQuer
             continue
         name, op = parse_key(key)
         conditions.append(Condition(s.DOMAIN_NAMES.get(name, name), op, value))
-    return leads.LeadQuery(
+    return listing.LeadQuery(
         conditions=conditions,
         sort=_parse_sort(request.query_params.get("sort")),
         search=request.query_params.get("search"),
@@ -129,7 +130,7 @@ def _parse_list_query(request: Request, limit: int, page: int) -> leads.LeadQuer
 def _filter_parameters() -> list[dict[str, Any]]:
     """OpenAPI entries for every filter and operator the service accepts."""
     params: list[dict[str, Any]] = []
-    for field_name, (kind, ops) in leads.FILTERS.items():
+    for field_name, (kind, ops) in facets.FILTERS.items():
         name = s.octanist_name(field_name)
         for op in sorted(ops):
             if op is Op.EXISTS:
@@ -193,7 +194,9 @@ async def list_leads(
     request: Request,
     session: Session,
     caller: Caller,
-    limit: Annotated[int, Query(description="Results per page, 1-100.")] = leads.DEFAULT_PAGE_SIZE,
+    limit: Annotated[
+        int, Query(description="Results per page, 1-100.")
+    ] = listing.DEFAULT_PAGE_SIZE,
     page: Annotated[int, Query(description="Page number, from 1.")] = 1,
     sort: Annotated[
         str | None,
@@ -204,7 +207,7 @@ async def list_leads(
         Query(
             description=(
                 "Text in the name, email or phone (as sent or in E.164), any case; at most 200 "
-                f"characters. A search counts its matches up to {leads.SEARCH_COUNT_LIMIT:,} "
+                f"characters. A search counts its matches up to {listing.SEARCH_COUNT_LIMIT:,} "
                 "(or one past the page asked for, if further): beyond that "
                 "meta.pagination.total is a floor and meta.pagination.totalCapped is true, "
                 "while hasMore stays exact."
@@ -216,7 +219,7 @@ async def list_leads(
     """List leads with filters (``field``, ``field[gte|gt|lte|lt|exists]``), sort and search."""
     caller.require(Permission.LEADS_READ)
     selected = _parse_fields(fields)
-    page_ = await leads.list_leads(
+    page_ = await listing.list_leads(
         session, caller, _parse_list_query(request, limit, page), labels=s.OCTANIST_NAMES
     )
     return success(

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadline.kit.reporting import DAY_SCHEMA
+from leadline.leads.listing import SEARCH_COUNT_LIMIT
 from leadline.leads.schemas import LeadCreate, LeadStatus, LeadUpdate, parse_status
-from leadline.leads.service import SEARCH_COUNT_LIMIT
 from leadline.models.attribution import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 
 # Domain name -> Octanist name, where they differ.
