@@ -19,6 +19,8 @@ PACKAGE = ROOT / "leadline"
 # The packages whose tables are their own (leadline/models/<module>.py holds them).
 TABLES_OF = {
     "adspend": "adspend",
+    # Analytics owns no tables: it reads the rollups and the pipeline (ALLOWED_READS says which).
+    "analytics": "analytics",
     "audit": "audit",
     "auth": "auth",
     "forms": "forms",

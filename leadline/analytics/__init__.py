@@ -1,0 +1,1 @@
+"""Analytics: what the rollups and the pipeline say about a workspace's traffic and leads."""
