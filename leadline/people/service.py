@@ -37,6 +37,8 @@ from leadline.workspaces import service as workspaces
 
 AVAILABILITIES = ("online", "away", "offline")
 ONLINE = "online"
+# Who a member is: the audit log says these were set or changed, not what they are.
+PERSONAL_FIELDS = frozenset({"email", "name"})
 # The webhook events of a person's availability (registered in webhooks.EVENT_TYPES).
 OPERATOR_ONLINE = "operator.online"
 OPERATOR_OFFLINE = "operator.offline"
@@ -90,7 +92,14 @@ async def add(
         "person.added",
         "person",
         person.id,
-        {"email": (None, person.email), "name": (None, person.name), "role": (None, person.role)},
+        audit.without_personal_data(
+            {
+                "email": (None, person.email),
+                "name": (None, person.name),
+                "role": (None, person.role),
+            },
+            PERSONAL_FIELDS,
+        ),
     )
     return person
 
@@ -241,7 +250,7 @@ async def update(
         "person.updated",
         "person",
         person.id,
-        changes,
+        audit.without_personal_data(changes, PERSONAL_FIELDS),
     )
     if (before["availability"] == ONLINE) != (person.availability == ONLINE):
         await webhooks.emit(

@@ -49,7 +49,8 @@ async def issue(
         person_id=person.id,
         role=person.role,
         name=name,
-        default_name=f"token of {person.email}",
+        # Not the person's name or email: a key's name is in the audit log as it is.
+        default_name=f"{person.role} token of {person.id}",
         actor=actor,
     )
 

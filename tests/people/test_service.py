@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,9 +56,14 @@ def test_the_first_person_is_the_owner(settings: Settings) -> None:
     (ada,) = fetch_rows(settings, "SELECT * FROM people WHERE email = 'ada@example.com'")
     assert (ada["name"], ada["availability"], ada["id"][:4]) == ("Ada", "offline", "per_")
     added = fetch_rows(
-        settings, "SELECT actor_type FROM audit_events WHERE action = 'person.added'"
+        settings, "SELECT actor_type, changes FROM audit_events WHERE action = 'person.added'"
     )
     assert [row["actor_type"] for row in added] == ["cli"] * 3
+    assert json.loads(added[0]["changes"]) == {
+        "email": {"before": None, "after": "[personal data]"},
+        "name": {"before": None, "after": "[personal data]"},
+        "role": {"before": None, "after": "owner"},
+    }
 
 
 @pytest.mark.parametrize(
