@@ -231,12 +231,13 @@ async def update(
         principal.require(Permission.PEOPLE_MANAGE)
     person = await get(session, principal.workspace_id, person_id)
     before = _fields(person)
+    # The role first: it locks the owners before this transaction writes anything.
+    if role is not None:
+        await _change_role(session, principal, person, parse_role(role, PERSON_ROLES))
     if name is not None:
         person.name = _display_name(name)
     if availability is not None:
         person.availability = _availability(availability)
-    if role is not None:
-        await _change_role(session, principal, person, parse_role(role, PERSON_ROLES))
     changes = audit.diff(before, _fields(person))
     if not changes:
         return person
