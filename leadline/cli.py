@@ -49,6 +49,12 @@ _FINGERPRINT_HELP = (
 app.add_typer(sites_app, name="sites")
 forms_app = typer.Typer(help="Create and list the forms of a site.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
+people_app = typer.Typer(
+    help="Add and list a workspace's people (owner, admins, agents).", no_args_is_help=True
+)
+app.add_typer(people_app, name="people")
+tokens_app = typer.Typer(help="Create people's tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 ips_app = typer.Typer(
     help="The addresses whose form submissions are blocked, or are the team's own (allowed).",
     no_args_is_help=True,
@@ -59,6 +65,13 @@ app.add_typer(ips_app, name="ips")
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def in_transaction(
@@ -450,10 +463,9 @@ def keys_list(
     from leadline.auth import service as auth
 
     rows = in_transaction(lambda session: auth.list_keys(session, workspace))
-    header = ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")
-    table = [header]
-    for key, ws in rows:
-        table.append(
+    _table(
+        ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED"),
+        [
             (
                 key.id,
                 key.prefix + "...",
@@ -464,10 +476,9 @@ def keys_list(
                 key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "-",
                 key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-",
             )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+            for key, ws in rows
+        ],
+    )
 
 
 @keys_app.command("revoke")
@@ -480,6 +491,70 @@ def keys_revoke(
 
     revoked = in_transaction(lambda session: auth.revoke_key(session, key, actor=Actor.cli()))
     typer.echo(f"revoked {revoked.id} ({revoked.prefix}...)")
+
+
+@people_app.command("add")
+def people_add(
+    workspace: Annotated[str, typer.Option(help="Workspace slug (it must exist).")],
+    email: Annotated[str, typer.Option(help="The person's email address, unique in it.")],
+    name: Annotated[str, typer.Option(help="Their name, as colleagues see it.")],
+    role: Annotated[
+        str, typer.Option(help="owner, admin or agent; a workspace's first person is its owner.")
+    ],
+) -> None:
+    """Add a person to a workspace and print them."""
+    from leadline.audit.service import Actor
+    from leadline.people import service as people
+
+    person = in_transaction(
+        lambda session: people.add_to_workspace(
+            session, workspace, email=email, name=name, role=role, actor=Actor.cli()
+        )
+    )
+    first = " (the workspace's first person is its owner)" if person.role != role else ""
+    typer.echo(f"Added {person.name} <{person.email}> to workspace '{workspace}'{first}:")
+    typer.echo(f"{person.id}  {person.email}  {person.name}  {person.role}  {person.availability}")
+
+
+@people_app.command("list")
+def people_list(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's people.")] = None,
+) -> None:
+    """List people: id, workspace, email, name, role, availability."""
+    from leadline.people import service as people
+
+    found = in_transaction(lambda session: people.people_with_workspaces(session, workspace))
+    _table(
+        ("ID", "WORKSPACE", "EMAIL", "NAME", "ROLE", "AVAILABILITY"),
+        [
+            (person.id, ws.slug, person.email, person.name, person.role, person.availability)
+            for person, ws in found
+        ],
+    )
+
+
+@tokens_app.command("create")
+def tokens_create(
+    workspace: Annotated[str, typer.Option(help="Workspace slug.")],
+    person: Annotated[str, typer.Option(help="The email of the person the token acts as.")],
+    name: Annotated[str | None, typer.Option(help="A label to tell tokens apart.")] = None,
+) -> None:
+    """Create a token that acts as a person, with their role, for the Leadiosa API (and the
+    others, as far as the role allows). The token is printed alone on the last line."""
+    from leadline.audit.service import Actor
+    from leadline.people import tokens
+
+    created = in_transaction(
+        lambda session: tokens.create_for_email(
+            session, workspace, person, name=name, actor=Actor.cli()
+        )
+    )
+    key = created.issued.key
+    typer.echo(
+        f"Created token {key.id} ({key.prefix}...) for {created.person.email} "
+        f"({created.person.role}) in workspace '{workspace}'. Store it now; it is not shown again:"
+    )
+    typer.echo(created.issued.token)
 
 
 @ad_spend_app.command("import")

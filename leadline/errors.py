@@ -86,6 +86,12 @@ class ErasedPerson(Conflict):
     code = "erased_person"
 
 
+class LastOwner(Conflict):
+    """Demoting the workspace's only owner, which would leave it without one."""
+
+    code = "last_owner"
+
+
 class Unprocessable(LeadlineError):
     """The request is well-formed but cannot be carried out as it stands."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -257,3 +258,133 @@ def test_workspaces_update_refuses_bad_input(
     result = cli.invoke(app, ["workspaces", "update", *args])
     assert result.exit_code != 0
     assert message in result.stderr
+
+
+def people_add(cli: CliRunner, *args: str) -> Result:
+    return cli.invoke(app, ["people", "add", *args])
+
+
+def test_people_add_and_list(cli: CliRunner, settings: Settings) -> None:
+    cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"])
+    cli.invoke(app, ["keys", "create", "--workspace", "other", "--role", "admin"])
+    first = people_add(
+        cli, "--workspace", "acme", "--email", "Ada@Example.com", "--name", "Ada", "--role", "agent"
+    )
+    assert first.exit_code == 0, first.output
+    assert "first person is its owner" in first.stdout
+    person_id, email, *_, role, availability = first.stdout.strip().splitlines()[-1].split()
+    assert (person_id[:4], email, role, availability) == (
+        "per_",
+        "ada@example.com",
+        "owner",
+        "offline",
+    )
+    second = people_add(
+        cli,
+        "--workspace",
+        "acme",
+        "--email",
+        "bo@example.com",
+        "--name",
+        "Bo Li",
+        "--role",
+        "agent",
+    )
+    assert second.exit_code == 0, second.output
+    assert second.stdout.strip().splitlines()[-1].split()[-2:] == ["agent", "offline"]
+    people_add(
+        cli, "--workspace", "other", "--email", "cy@example.com", "--name", "Cy", "--role", "admin"
+    )
+
+    listing = cli.invoke(app, ["people", "list"])
+    assert listing.exit_code == 0, listing.output
+    lines = listing.stdout.strip().splitlines()
+    assert lines[0].split() == ["ID", "WORKSPACE", "EMAIL", "NAME", "ROLE", "AVAILABILITY"]
+    assert [line.split()[1:3] for line in lines[1:]] == [
+        ["acme", "ada@example.com"],
+        ["acme", "bo@example.com"],
+        ["other", "cy@example.com"],
+    ]
+    assert "Bo Li" in lines[2]
+    only = cli.invoke(app, ["people", "list", "--workspace", "other"])
+    assert [line.split()[2] for line in only.stdout.strip().splitlines()[1:]] == ["cy@example.com"]
+    missing = cli.invoke(app, ["people", "list", "--workspace", "nope"])
+    assert missing.exit_code == 1
+    assert "no workspace 'nope'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workspace", "nope", "--role", "agent"], "no workspace 'nope'"),
+        (["--workspace", "acme", "--role", "marketing"], "unknown role 'marketing'"),
+        (["--workspace", "acme", "--role", "agent", "--email", "x"], "is not an email address"),
+        (["--workspace", "acme", "--role", "agent", "--email", "ADA@example.com"], "already"),
+    ],
+)
+def test_people_add_refuses_bad_input(
+    cli: CliRunner, settings: Settings, args: list[str], message: str
+) -> None:
+    cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"])
+    people_add(
+        cli, "--workspace", "acme", "--email", "ada@example.com", "--name", "Ada", "--role", "owner"
+    )
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    options = {"--email": "new@example.com", "--name": "New", **given}
+    result = people_add(cli, *[part for pair in options.items() for part in pair])
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert [row["email"] for row in fetch_rows(settings, "SELECT email FROM people")] == [
+        "ada@example.com"
+    ]
+
+
+def test_tokens_create_prints_the_token_alone_on_the_last_line(
+    cli: CliRunner, settings: Settings
+) -> None:
+    cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"])
+    people_add(
+        cli, "--workspace", "acme", "--email", "ada@example.com", "--name", "Ada", "--role", "owner"
+    )
+    people_add(
+        cli, "--workspace", "acme", "--email", "bo@example.com", "--name", "Bo", "--role", "agent"
+    )
+    created = cli.invoke(
+        app,
+        [
+            "tokens",
+            "create",
+            "--workspace",
+            "acme",
+            "--person",
+            "BO@example.com",
+            "--name",
+            "phone",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("ll_")
+    assert " " not in token
+    assert "bo@example.com (agent)" in created.stdout
+    (row,) = fetch_rows(
+        settings,
+        "SELECT k.name, k.role, p.email FROM api_keys k JOIN people p ON p.id = k.person_id",
+    )
+    assert (row["name"], row["role"], row["email"]) == ("phone", "agent", "bo@example.com")
+    with TestClient(create_app(settings)) as client:
+        me = client.get("/api/v1/people/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200, me.text
+        assert me.json()["data"]["email"] == "bo@example.com"
+        # An agent's token gets no further than its role allows on the Octanist API either.
+        assert client.get("/api/leads", headers={"X-API-KEY": token}).status_code == 403
+
+    for args, message in (
+        (["--workspace", "nope", "--person", "bo@example.com"], "no workspace 'nope'"),
+        (["--workspace", "acme", "--person", "cy@example.com"], "no person with email"),
+        (["--workspace", "acme", "--person", "not-an-email"], "is not an email address"),
+    ):
+        refused = cli.invoke(app, ["tokens", "create", *args])
+        assert refused.exit_code == 1, args
+        assert message in refused.stderr
+    assert len(fetch_rows(settings, "SELECT id FROM api_keys WHERE person_id IS NOT NULL")) == 1

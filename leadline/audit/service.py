@@ -106,6 +106,24 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple
     }
 
 
+# What the log shows of personal data (who someone is, what they wrote): that it was set or
+# changed, never its value, so erasing a person's data later never has to rewrite the log.
+REDACTED = "[personal data]"
+
+
+def without_personal_data(
+    changes: Mapping[str, tuple[Any, Any]], personal: frozenset[str]
+) -> dict[str, tuple[Any, Any]]:
+    """``changes`` with the values of the ``personal`` fields replaced by REDACTED."""
+
+    def shown(name: str, value: Any) -> Any:
+        return REDACTED if name in personal and value is not None else value
+
+    return {
+        name: (shown(name, before), shown(name, after)) for name, (before, after) in changes.items()
+    }
+
+
 def event_hash(fields: Mapping[str, Any]) -> str:
     """The hash of an event from its columns (a mapping with every name in HASHED_FIELDS).
 

@@ -68,6 +68,49 @@ class ApiKeyRepository(Repository):
         )
         return list(result.scalars())
 
+    async def tokens(
+        self,
+        workspace_id: str,
+        *,
+        person_id: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ApiKey]:
+        """People's tokens of the workspace (of one person, if given), newest first."""
+        query = (
+            select(ApiKey)
+            .where(ApiKey.workspace_id == workspace_id, ApiKey.person_id.is_not(None))
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            .limit(limit)
+        )
+        if person_id is not None:
+            query = query.where(ApiKey.person_id == person_id)
+        if after:
+            created, key_id = after
+            query = query.where(
+                (ApiKey.created_at < created)
+                | ((ApiKey.created_at == created) & (ApiKey.id < key_id))
+            )
+        return list(await self.session.scalars(query))
+
+    async def token(self, workspace_id: str, key_id: str) -> ApiKey | None:
+        """A person's token of the workspace (never a workspace's key)."""
+        found: ApiKey | None = await self.session.scalar(
+            select(ApiKey).where(
+                ApiKey.id == key_id,
+                ApiKey.workspace_id == workspace_id,
+                ApiKey.person_id.is_not(None),
+            )
+        )
+        return found
+
+    async def set_role_of_person(self, workspace_id: str, person_id: str, role: str) -> None:
+        await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.workspace_id == workspace_id, ApiKey.person_id == person_id)
+            .values(role=role)
+        )
+
     async def touch(self, key_id: str, when: datetime) -> None:
         await self.session.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when)

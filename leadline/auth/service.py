@@ -1,10 +1,10 @@
-"""Issuing, listing, revoking and checking API keys."""
+"""Issuing, listing, revoking and checking API keys and people's tokens."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,12 +15,13 @@ from leadline.auth.roles import (
     KEY_ROLES,
     MASKED_ROLES,
     PERSON_ROLE_PERMISSIONS,
+    PERSON_ROLES,
     ROLE_PERMISSIONS,
     Permission,
     Role,
 )
 from leadline.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
-from leadline.kit import tokens
+from leadline.kit import cursors, tokens
 from leadline.kit.changes import PRINCIPALS, announce
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
@@ -131,30 +132,76 @@ async def issue_key(
 ) -> IssuedKey:
     """A new key of ``role`` in ``workspace``; its token is in the answer and nowhere else."""
     parsed = parse_role(role)
+    return await _issue(
+        session,
+        workspace,
+        parsed,
+        name=name,
+        default_name=f"{parsed.value} key",
+        actor=actor,
+        token=token,
+    )
+
+
+async def issue_person_token(
+    session: AsyncSession,
+    workspace: Workspace,
+    *,
+    person_id: str,
+    role: str,
+    name: str | None,
+    default_name: str,
+    actor: Actor,
+) -> IssuedKey:
+    """A new token that acts as the person ``person_id``, with their ``role`` (owner, admin or
+    agent). Who may be given one is the people's rule, not this module's."""
+    parsed = parse_role(role, PERSON_ROLES)
+    return await _issue(
+        session,
+        workspace,
+        parsed,
+        name=name,
+        default_name=default_name,
+        actor=actor,
+        person_id=person_id,
+    )
+
+
+async def _issue(
+    session: AsyncSession,
+    workspace: Workspace,
+    role: Role,
+    *,
+    name: str | None,
+    default_name: str,
+    actor: Actor,
+    token: str | None = None,
+    person_id: str | None = None,
+) -> IssuedKey:
     if name is not None and len(name.strip()) > 200:
         raise ValidationFailed("a key's name is at most 200 characters", details={"field": "name"})
     token = token or tokens.new_api_key()
     key = ApiKey(
         id=new_id("key"),
         workspace_id=workspace.id,
-        name=(name or "").strip() or f"{parsed.value} key",
-        role=parsed.value,
+        name=(name or "").strip() or default_name[:200],
+        role=role.value,
         prefix=tokens.visible_prefix(token),
         key_hash=tokens.digest(token),
+        person_id=person_id,
     )
     await ApiKeyRepository(session).add(key)
     # A cache may remember that no key had this token (one given from elsewhere).
     announce(session, PRINCIPALS)
     # The token and its digest stay out of the log: the prefix is enough to tell keys apart.
-    await audit.record(
-        session,
-        workspace.id,
-        actor,
-        "api_key.created",
-        "api_key",
-        key.id,
-        {"name": (None, key.name), "role": (None, key.role), "prefix": (None, key.prefix)},
-    )
+    changes: dict[str, tuple[object, object]] = {
+        "name": (None, key.name),
+        "role": (None, key.role),
+        "prefix": (None, key.prefix),
+    }
+    if person_id is not None:
+        changes["person_id"] = (None, person_id)
+    await audit.record(session, workspace.id, actor, "api_key.created", "api_key", key.id, changes)
     return IssuedKey(key=key, workspace=workspace, token=token)
 
 
@@ -216,6 +263,87 @@ async def _revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
             {"revoked_at": (None, key.revoked_at)},
         )
     return key
+
+
+# ------------------------------------------------------------------------ people's tokens
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    tokens: list[ApiKey]
+    has_more: bool  # more tokens follow the last one
+
+
+async def tokens_of(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    person_id: str | None = None,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> TokenPage:
+    """Up to ``limit`` of the workspace's people's tokens (of one person, if given), revoked
+    ones too, newest first, after ``after``."""
+    rows = await ApiKeyRepository(session).tokens(
+        workspace_id, person_id=person_id, limit=limit + 1, after=after
+    )
+    found, more = cursors.cut(rows, limit)
+    return TokenPage(tokens=found, has_more=more)
+
+
+async def token_of(session: AsyncSession, workspace_id: str, key_id: str) -> ApiKey:
+    """A person's token of the workspace; 404 ``token_not_found`` for any other key."""
+    key = None if "\x00" in key_id else await ApiKeyRepository(session).token(workspace_id, key_id)
+    if key is None:
+        raise NotFound(f"no token {key_id} in this workspace", resource="token")
+    return key
+
+
+async def revoke_token(
+    session: AsyncSession, workspace_id: str, key_id: str, actor: Actor
+) -> ApiKey:
+    """Revoke a person's token; revoking it again changes nothing."""
+    return await _revoke(session, await token_of(session, workspace_id, key_id), actor)
+
+
+async def rotate_token(
+    session: AsyncSession, workspace: Workspace, key_id: str, actor: Actor
+) -> IssuedKey:
+    """A new secret for a person's token, in the answer only; the old one stops working when
+    the transaction commits (every cache of principals forgets it then)."""
+    key = await token_of(session, workspace.id, key_id)
+    if key.revoked_at is not None:
+        raise Conflict("this token is revoked; create a new one instead", details={"id": key_id})
+    token = tokens.new_api_key()
+    before = key.prefix
+    key.key_hash = tokens.digest(token)
+    key.prefix = tokens.visible_prefix(token)
+    key.last_used_at = None
+    await session.flush()
+    announce(session, PRINCIPALS)
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        "api_key.rotated",
+        "api_key",
+        key.id,
+        {"prefix": (before, key.prefix)},
+    )
+    return IssuedKey(key=key, workspace=workspace, token=token)
+
+
+async def set_role_of_person_tokens(
+    session: AsyncSession, workspace_id: str, person_id: str, role: str
+) -> None:
+    """A person's role changed: their tokens carry the new one from the next request on."""
+    parsed = parse_role(role, PERSON_ROLES)
+    await ApiKeyRepository(session).set_role_of_person(workspace_id, person_id, parsed.value)
+    # Principals in memory carry the role they were read with.
+    announce(session, PRINCIPALS)
+
+
+# ---------------------------------------------------------------------------- checking
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Principal:

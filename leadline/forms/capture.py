@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth import service as auth
-from leadline.auth.roles import Role
+from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.errors import Forbidden, NotFound, ValidationFailed
@@ -111,12 +111,14 @@ class Sender:
 async def sender_with_key(
     session: AsyncSession, principal: Principal, site_key: str | None, form_id: str | None = None
 ) -> Sender:
-    """A backend sending with an API key (``principal`` is its): an integration (or admin)
-    key, no page check; a site key of the key's workspace is kept for attribution, and with it
-    the site's domains and the thank-you page of its form ``form_id``, for the answer to a
-    browser's post."""
-    if principal.role not in (Role.INTEGRATION, Role.ADMIN):
-        raise Forbidden("lead capture takes an integration key (or an admin key)")
+    """A backend sending with an API key (``principal`` is its): any key or token that may
+    write leads (integration, admin; an owner's or admin's token), no page check; a site key
+    of the key's workspace is kept for attribution, and with it the site's domains and the
+    thank-you page of its form ``form_id``, for the answer to a browser's post."""
+    if not principal.may(Permission.LEADS_WRITE):
+        raise Forbidden(
+            "lead capture takes an integration key, an admin key, or an owner's or admin's token"
+        )
     actor = principal.actor
     found = await sites.site_by_key(session, site_key) if site_key else None
     if found is None or found.site.workspace_id != principal.workspace_id:

@@ -461,18 +461,10 @@ def webhook_lead(lead: AnyLead) -> dict[str, Any]:
 # records that they were set or changed but not their values, so erasing a person's data later
 # never has to touch it.
 PERSONAL_FIELDS = frozenset({"name", "email", "phone", "phone_e164", "custom", "note"})
-REDACTED = "[personal data]"
 
 
-def _without_personal_data(
-    changes: dict[str, tuple[Any, Any]],
-) -> dict[str, tuple[Any, Any]]:
-    def shown(name: str, value: Any) -> Any:
-        return REDACTED if name in PERSONAL_FIELDS and value is not None else value
-
-    return {
-        name: (shown(name, before), shown(name, after)) for name, (before, after) in changes.items()
-    }
+def _without_personal_data(changes: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    return audit.without_personal_data(changes, PERSONAL_FIELDS)
 
 
 # What the event of a new lead lists: the fields it was given or derived, not the id and

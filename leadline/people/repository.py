@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from leadline.db import Repository
-from leadline.models import Person
+from leadline.models import Person, Workspace
 
 
 class PersonRepository(Repository):
@@ -33,6 +33,44 @@ class PersonRepository(Repository):
             select(Person)
             .where(Person.workspace_id == workspace_id)
             .order_by(Person.created_at, Person.id)
+        )
+        return list(result)
+
+    async def page(
+        self, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Person]:
+        """Up to ``limit`` people of the workspace, oldest first, after ``after``."""
+        query = (
+            select(Person)
+            .where(Person.workspace_id == workspace_id)
+            .order_by(Person.created_at, Person.id)
+            .limit(limit)
+        )
+        if after:
+            created, person_id = after
+            query = query.where(
+                (Person.created_at > created)
+                | ((Person.created_at == created) & (Person.id > person_id))
+            )
+        return list(await self.session.scalars(query))
+
+    async def with_workspaces(self, workspace_id: str | None) -> list[tuple[Person, Workspace]]:
+        query = select(Person, Workspace).join(Workspace, Workspace.id == Person.workspace_id)
+        if workspace_id is not None:
+            query = query.where(Person.workspace_id == workspace_id)
+        result = await self.session.execute(
+            query.order_by(Workspace.slug, Person.created_at, Person.id)
+        )
+        return [(row[0], row[1]) for row in result.all()]
+
+    async def owners(self, workspace_id: str) -> list[Person]:
+        """The workspace's owners, locked for this transaction on PostgreSQL: two demotions at
+        once take turns, and the second sees the first."""
+        result = await self.session.scalars(
+            select(Person)
+            .where(Person.workspace_id == workspace_id, Person.role == "owner")
+            .order_by(Person.id)
+            .with_for_update()
         )
         return list(result)
 

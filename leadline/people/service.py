@@ -1,21 +1,47 @@
-"""People: adding members, reading them, and choosing who gets the next conversation."""
+"""People: adding members, reading them, changing their name, role and availability, and
+choosing who gets the next conversation.
+
+Who may change whom: anyone with a person may set their own availability; everything else
+takes ``people:manage`` (owners, admins, admin keys). Giving or taking away a role takes every
+power of that role, so an admin neither makes an owner nor demotes one; and the last owner of a
+workspace stays one.
+
+Availability: ``online`` takes new conversations; ``away`` and ``offline`` both mean not
+available, and differ only in what the person tells their colleagues. So the webhook events
+follow that line: ``operator.online`` when a person becomes online, ``operator.offline`` when
+they stop being online (to away or offline); moving between away and offline sends nothing.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
-from leadline.auth.roles import PERSON_ROLES, Role
-from leadline.auth.service import parse_role
-from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.auth import service as auth
+from leadline.auth.roles import PERSON_ROLE_PERMISSIONS, PERSON_ROLES, Permission, Role
+from leadline.auth.service import Principal, parse_role
+from leadline.errors import Conflict, Forbidden, LastOwner, NotFound, ValidationFailed
+from leadline.kit import cursors
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
-from leadline.models import Person
+from leadline.models import Person, Workspace
 from leadline.people.repository import PersonRepository
+from leadline.webhooks import service as webhooks
+from leadline.workspaces import service as workspaces
 
 AVAILABILITIES = ("online", "away", "offline")
+ONLINE = "online"
+# Who a member is: the audit log says these were set or changed, not what they are.
+PERSONAL_FIELDS = frozenset({"email", "name"})
+# The webhook events of a person's availability (registered in webhooks.EVENT_TYPES).
+OPERATOR_ONLINE = "operator.online"
+OPERATOR_OFFLINE = "operator.offline"
 
 
 def normalise_email(value: str) -> str:
@@ -41,9 +67,7 @@ async def add(
     repo = PersonRepository(session)
     address = normalise_email(email)
     parsed = parse_role(role, PERSON_ROLES)
-    display = name.strip()
-    if not display or len(display) > 200:
-        raise ValidationFailed("a person's name is 1-200 characters", details={"field": "name"})
+    display = _display_name(name)
     if await repo.by_email(workspace_id, address) is not None:
         raise Conflict(f"{address} is a member of this workspace already")
     if not await repo.exists_in(workspace_id):
@@ -68,9 +92,37 @@ async def add(
         "person.added",
         "person",
         person.id,
-        {"email": (None, person.email), "name": (None, person.name), "role": (None, person.role)},
+        audit.without_personal_data(
+            {
+                "email": (None, person.email),
+                "name": (None, person.name),
+                "role": (None, person.role),
+            },
+            PERSONAL_FIELDS,
+        ),
     )
     return person
+
+
+async def add_to_workspace(
+    session: AsyncSession,
+    workspace_slug: str,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    actor: Actor,
+) -> Person:
+    """``add``, to the workspace ``workspace_slug`` names (NotFound when there is none)."""
+    workspace = await workspaces.require(session, workspace_slug)
+    return await add(session, workspace.id, email=email, name=name, role=role, actor=actor)
+
+
+def _display_name(name: str) -> str:
+    display = name.strip()
+    if not display or len(display) > 200:
+        raise ValidationFailed("a person's name is 1-200 characters", details={"field": "name"})
+    return display
 
 
 async def get(session: AsyncSession, workspace_id: str, person_id: str) -> Person:
@@ -93,6 +145,156 @@ async def by_email(session: AsyncSession, workspace_id: str, email: str) -> Pers
 
 async def of_workspace(session: AsyncSession, workspace_id: str) -> list[Person]:
     return await PersonRepository(session).of_workspace(workspace_id)
+
+
+async def of_principal(session: AsyncSession, principal: Principal) -> Person:
+    """The person a token acts as; NotFound for an API key, which acts for no one."""
+    if principal.person_id is None:
+        raise NotFound(
+            "this API key acts for the workspace, not for a person; use a person's token",
+            resource="person",
+        )
+    return await get(session, principal.workspace_id, principal.person_id)
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    people: list[Person]
+    has_more: bool  # more people follow the last one
+
+
+async def list_people(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> PersonPage:
+    """Up to ``limit`` of the workspace's people, oldest first (its first owner first)."""
+    principal.require(Permission.PEOPLE_READ)
+    rows = await PersonRepository(session).page(
+        principal.workspace_id, limit=limit + 1, after=after
+    )
+    found, more = cursors.cut(rows, limit)
+    return PersonPage(people=found, has_more=more)
+
+
+async def people_with_workspaces(
+    session: AsyncSession, workspace_slug: str | None = None
+) -> list[tuple[Person, Workspace]]:
+    """Every person with their workspace (of one workspace, if given), by workspace."""
+    workspace_id = None
+    if workspace_slug is not None:
+        workspace_id = (await workspaces.require(session, workspace_slug)).id
+    return await PersonRepository(session).with_workspaces(workspace_id)
+
+
+# ------------------------------------------------------------------------------ changing
+
+
+def holds_every_power_of(principal: Principal, role: Role) -> bool:
+    """Whether ``principal`` may do all that a person of ``role`` may: what it takes to make
+    someone that, to change the role of someone who is, or to hold their token's secret."""
+    return principal.permissions >= PERSON_ROLE_PERMISSIONS[role]
+
+
+def _availability(value: str) -> str:
+    if value not in AVAILABILITIES:
+        raise ValidationFailed(
+            f"availability must be one of {', '.join(AVAILABILITIES)}",
+            details={"field": "availability"},
+        )
+    return value
+
+
+def _fields(person: Person) -> dict[str, Any]:
+    return {"name": person.name, "role": person.role, "availability": person.availability}
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    person_id: str,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    availability: str | None = None,
+) -> Person:
+    """Change a person's name, role or availability; only the values given change.
+
+    A person may set their own availability; anything else takes ``people:manage``. A role
+    change reaches the person's tokens at once; a change of availability across ``online``
+    sends ``operator.online`` or ``operator.offline``. Audited as ``person.updated``.
+    """
+    own = principal.person_id is not None and principal.person_id == person_id
+    if name is not None or role is not None or not own:
+        principal.require(Permission.PEOPLE_MANAGE)
+    person = await get(session, principal.workspace_id, person_id)
+    before = _fields(person)
+    # The role first: it locks the owners before this transaction writes anything.
+    if role is not None:
+        await _change_role(session, principal, person, parse_role(role, PERSON_ROLES))
+    if name is not None:
+        person.name = _display_name(name)
+    if availability is not None:
+        person.availability = _availability(availability)
+    changes = audit.diff(before, _fields(person))
+    if not changes:
+        return person
+    person.updated_at = utcnow()
+    if "role" in changes:
+        await auth.set_role_of_person_tokens(session, person.workspace_id, person.id, person.role)
+    await audit.record(
+        session,
+        person.workspace_id,
+        principal.actor,
+        "person.updated",
+        "person",
+        person.id,
+        audit.without_personal_data(changes, PERSONAL_FIELDS),
+    )
+    if (before["availability"] == ONLINE) != (person.availability == ONLINE):
+        await webhooks.emit(
+            session,
+            person.workspace_id,
+            OPERATOR_ONLINE if person.availability == ONLINE else OPERATOR_OFFLINE,
+            {"person": webhook_person(person), "previous_availability": before["availability"]},
+        )
+    return person
+
+
+async def _change_role(
+    session: AsyncSession, principal: Principal, person: Person, role: Role
+) -> None:
+    current = Role(person.role)
+    if role is current:
+        return
+    for side in (current, role):
+        if not holds_every_power_of(principal, side):
+            raise Forbidden(
+                f"only a caller with every power of an {side.value} may make someone an "
+                f"{side.value} or change the role of one",
+                details={"field": "role", "role": side.value},
+            )
+    if current is Role.OWNER:
+        owners = await PersonRepository(session).owners(person.workspace_id)
+        if all(owner.id == person.id for owner in owners):
+            raise LastOwner(
+                f"{person.email} is the workspace's last owner; make someone else an owner first",
+                details={"id": person.id},
+            )
+    person.role = role.value
+
+
+def webhook_person(person: Person) -> dict[str, Any]:
+    """A person as webhook events carry them."""
+    return {
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "role": person.role,
+        "availability": person.availability,
+    }
 
 
 async def next_for_assignment(session: AsyncSession, workspace_id: str) -> Person | None:

@@ -36,6 +36,8 @@ EVENT_TYPES: dict[str, str] = {
     "lead.submission_received": "a form submission was received for a lead, new or earlier",
     "contact.erased": "a person was erased at their request (GDPR); the data is the receipt's",
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
+    "operator.online": "a person of the workspace became available (online) for conversations",
+    "operator.offline": "a person of the workspace stopped being available (away or offline)",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

@@ -102,7 +102,8 @@ async def list_audit_events(
         Query(max_length=200, description="Only this target: a type (`lead`) or `type:id`."),
     ] = None,
     actor: Annotated[
-        str | None, Query(max_length=200, description="Only changes made by this API key id.")
+        str | None,
+        Query(max_length=200, description="Only changes made by this API key or person (id)."),
     ] = None,
     since: Annotated[
         str | None,

@@ -13,6 +13,7 @@ from tests.fixtures.database import empty_tables
 from tests.fixtures.factories import make_key
 from tests.fixtures.leadiosa import bearer, make_job, record_events
 from tests.fixtures.openapi import CHECKS, conforms, load
+from tests.fixtures.people import make_person, person_with_token
 from tests.fixtures.server import live_server
 
 
@@ -21,6 +22,7 @@ class Served(NamedTuple):
     headers: dict[str, str]
     jobs: list[str]  # the workspace's jobs when the run starts
     settings: Settings
+    person_id: str  # the workspace's owner, who has a token
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +34,19 @@ def leadiosa_server(database_url: str) -> Iterator[Served]:
     jobs = [make_job(app_settings, "fuzz", kind=f"kind.{n % 2}") for n in range(4)]
     jobs.append(make_job(app_settings, "fuzz", state="queued", payload={"n": 1}))
     record_events(app_settings, "fuzz", count=3, target=("lead", "lead_1"))
+    # People and a token to list.
+    person_id, _ = person_with_token(app_settings, "fuzz", "owner@example.com", "owner")
+    make_person(app_settings, "fuzz", "agent@example.com", role="agent")
     with live_server(app_settings) as base_url:
         with httpx.Client(base_url=base_url, headers=headers) as http:
             assert http.post(f"/api/v1/jobs/{jobs[0]}/replay").status_code == 200
-        yield Served(base_url, headers, jobs, app_settings)
+        yield Served(base_url, headers, jobs, app_settings, person_id)
     empty_tables(database_url)
 
 
 @pytest.mark.slow
 def test_leadiosa_api_conforms(leadiosa_server: Served) -> None:
-    base_url, headers, jobs, app_settings = leadiosa_server
+    base_url, headers, jobs, app_settings, person_id = leadiosa_server
     schema = load(f"{base_url}/api/v1/openapi.json")
     assert len(list(schema.get_all_operations())) >= 5
     conforms(schema, base_url=f"{base_url}/api/v1", headers=headers, max_examples=30)
@@ -67,3 +72,15 @@ def test_leadiosa_api_conforms(leadiosa_server: Served) -> None:
     assert call("/jobs/replay", "POST", body={"kind": "kind.late"}).json() == {
         "data": {"replayed": 1}
     }
+
+    people = call("/people", "GET", query={"limit": 1})
+    assert people.json()["pagination"]["has_more"] is True
+    person = {"person_id": person_id}
+    changed = call("/people/{person_id}", "PATCH", path_parameters=person, body={"name": "Olga"})
+    assert changed.json()["data"]["name"] == "Olga"
+    assert call("/tokens", "GET").json()["data"]
+    created = call("/tokens", "POST", body={"person_id": person_id, "name": "fuzz"}).json()
+    token = {"token_id": created["data"]["id"]}
+    assert call("/tokens/{token_id}/rotate", "POST", path_parameters=token).json()["data"]["token"]
+    revoked = call("/tokens/{token_id}", "DELETE", path_parameters=token)
+    assert revoked.json()["data"]["status"] == "revoked"
