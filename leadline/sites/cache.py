@@ -38,6 +38,11 @@ class SiteCache:
         self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
         self._reads: dict[str, asyncio.Task[SiteInfo | None]] = {}
 
+    def forget(self, _topic: str = "") -> None:
+        """Drop every entry (a change announced on ``kit.changes.SITES``: a workspace closed or
+        restored); reads under way may still keep what they find."""
+        self._entries.clear()
+
     async def get(self, database: Database, site_key: str) -> SiteInfo | None:
         entry = self._entries.get(site_key)
         if entry is not None:
