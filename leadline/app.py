@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         bus = ChangeBus(settings.redis_url)
         hearing = asyncio.create_task(bus.run(), name="changes")
         principals = PrincipalCache(bus)
+        # Sites carry their workspace's status: closing or restoring it is heard at once.
+        bus.listen(changes.SITES, app.tracking.site_cache.forget)  # type: ignore[attr-defined]
         lead_writer = LeadWriter(db)
         lead_writer.start()
         capture_writer = CaptureWriter(db)

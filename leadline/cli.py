@@ -826,6 +826,33 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+billing_app = typer.Typer(help="What a workspace used this billing cycle.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
+
+
+@billing_app.command("show")
+def billing_show(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) -> None:
+    """The plan, the current cycle, and the workspace's usage in it (with the limits set)."""
+    from leadline.billing import service as billing
+    from leadline.workspaces import service as workspaces
+
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> billing.Subscription:
+        found = await workspaces.require(session, workspace)
+        return await billing.subscription(session, found.id, settings)
+
+    found = in_transaction(work, settings)
+    cycle = found.cycle
+    typer.echo(
+        f"plan {found.plan} (provider {found.provider}); cycle {cycle.start.isoformat()} to "
+        f"{cycle.end.isoformat()} (starts on day {found.cycle_day})"
+    )
+    for item in found.usage:
+        limit = "" if item.limit is None else f" of {item.limit}"
+        typer.echo(f"{item.name:<14} {item.used}{limit}")
+
+
 def main() -> None:
     try:
         app()

@@ -110,6 +110,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LEADLINE_CRM_CALLBACK_SECRET", "CRM_CALLBACK_SECRET"),
     )
 
+    # Workspaces: how long a closed workspace keeps its data (and may be restored) before a
+    # job purges it.
+    workspace_retention_days: int = Field(default=30, ge=1, le=3650)
+
+    # Billing, as this instance reports it: the plan's name, the day of the month (UTC) a
+    # billing cycle starts (a month shorter than that day starts its cycle on its last day),
+    # and optional limits per cycle, reported beside what was used (nothing is refused).
+    billing_plan: str = Field(default="self-hosted", min_length=1, max_length=100)
+    billing_cycle_day: int = Field(default=1, ge=1, le=31)
+    billing_limit_conversations: int | None = Field(default=None, ge=0)
+    billing_limit_messages: int | None = Field(default=None, ge=0)
+    billing_limit_ai_tokens: int | None = Field(default=None, ge=0)
+    billing_limit_leads: int | None = Field(default=None, ge=0)
+    billing_limit_events: int | None = Field(default=None, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

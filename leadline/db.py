@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import CursorResult, Table, delete, event, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,6 +92,19 @@ class Repository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def delete_some(self, model: type[Any], *criteria: Any, batch: int) -> int:
+        """Delete up to ``batch`` rows of ``model`` matching ``criteria``; how many went.
+
+        Purges delete large tables a batch per transaction, so that none holds its locks (on
+        SQLite, the whole database's) for long; the rows are picked by their primary key,
+        which every table has, as neither database takes a LIMIT on DELETE."""
+        table = table_of(model)
+        key = list(table.primary_key.columns)
+        picked = select(*key).where(*criteria).limit(batch)
+        target = key[0] if len(key) == 1 else tuple_(*key)
+        result = await self.session.execute(delete(table).where(target.in_(picked)))
+        return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 class Database:

@@ -92,6 +92,25 @@ class LastOwner(Conflict):
     code = "last_owner"
 
 
+class WorkspaceClosed(Conflict):
+    """The caller's workspace is closed: it keeps its data for reading until it is purged, and
+    takes no change until its owner restores it."""
+
+    code = "workspace_closed"
+
+
+class WorkspaceNotClosed(Conflict):
+    """Restoring a workspace that is not closed."""
+
+    code = "workspace_not_closed"
+
+
+class RestorePeriodOver(Conflict):
+    """Restoring a closed workspace after its retention period: it is being purged."""
+
+    code = "restore_period_over"
+
+
 class Unprocessable(LeadlineError):
     """The request is well-formed but cannot be carried out as it stands."""
 

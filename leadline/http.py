@@ -27,6 +27,7 @@ from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
 from leadline.logs import RequestLines
+from leadline.workspaces import service as workspaces
 
 IP_MAX = 64
 USER_AGENT_MAX = 512
@@ -396,11 +397,33 @@ def database(request: Request) -> Database:
     return db
 
 
-async def authenticated(request: Request, token: str | None) -> Principal:
+# The methods that change nothing: a closed workspace still answers them.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def refuse_closed(request: Request, principal: Principal, *, writes: bool | None = None) -> None:
+    """WorkspaceClosed (409 ``workspace_closed``) when the principal's workspace is closed and
+    the request writes. A request writes unless its method is GET, HEAD or OPTIONS; ``writes``
+    says otherwise for a route that only reads though it is a POST (a report's query in a
+    body), and for the one that reopens the workspace."""
+    if writes is None:
+        writes = request.method not in READ_METHODS
+    if writes:
+        workspaces.refuse_writes(principal.workspace)
+
+
+async def authenticated(
+    request: Request, token: str | None, *, writes: bool | None = None
+) -> Principal:
     """The principal of the API key ``token``, from the process's cache of them (a request
-    with a known key reads no database); Unauthorized without a valid key."""
+    with a known key reads no database); Unauthorized without a valid key, and
+    WorkspaceClosed for a request that writes (see :func:`refuse_closed`) to a closed
+    workspace. Every key's way in passes here, so a closed workspace refuses writes on every
+    surface alike."""
     principals: PrincipalCache = request.state.principals
-    return await principals.authenticate(database(request), token)
+    principal = await principals.authenticate(database(request), token)
+    refuse_closed(request, principal, writes=writes)
+    return principal
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:

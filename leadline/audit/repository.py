@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, union, update
+from sqlalchemy import CursorResult, Row, delete, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadline.db import Repository, table_of
@@ -16,6 +16,18 @@ _events = AuditEvent.__table__
 
 
 class AuditRepository(Repository):
+    async def delete_some_of_workspace(self, workspace_id: str, batch: int) -> int:
+        """Up to ``batch`` events of the workspace's log, newest first: what is left stays a
+        chain from its start until the workspace's row takes it and its head along."""
+        picked = (
+            select(AuditEvent.id)
+            .where(AuditEvent.workspace_id == workspace_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(batch)
+        )
+        result = await self.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(picked)))
+        return result.rowcount if isinstance(result, CursorResult) else 0
+
     # ----------------------------------------------------------------------------- append
 
     async def ensure_head(self, workspace_id: str, genesis_hash: str) -> None:

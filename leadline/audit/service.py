@@ -413,3 +413,9 @@ async def list_events(
     )
     events, more = cursors.cut(rows, limit)
     return EventPage(events=events, has_more=more)
+
+
+async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:
+    """Delete up to ``batch`` events of a workspace's log, for the purge of a closed workspace
+    (its log goes with it); 0 once none is left. A transaction each time."""
+    return await AuditRepository(session).delete_some_of_workspace(workspace_id, batch)

@@ -363,6 +363,8 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
 
 async def site_principal(session: AsyncSession, workspace_id: str) -> Principal:
     """The caller behind a site's own form (siteKey and formId from an allowed page): no key,
-    the rights of an integration key in the site's workspace."""
+    the rights of an integration key in the site's workspace. It comes to capture, a write:
+    WorkspaceClosed when the workspace is closed."""
     workspace = await workspaces.get(session, workspace_id)
+    workspaces.refuse_writes(workspace)
     return Principal(workspace=workspace, key_id="", role=Role.INTEGRATION)

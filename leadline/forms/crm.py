@@ -19,6 +19,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.kit.urls import parse_url
 from leadline.models import CrmActivity, Lead, LeadSubmission
+from leadline.workspaces import service as workspaces
 
 FORWARD = "forms.forward_lead"
 # PulseGate's names for what the CRM receives, from the submission's fields.
@@ -139,7 +140,13 @@ async def _submission_of(session: AsyncSession, body: dict[str, Any]) -> LeadSub
     )
     if found is None:
         raise NotFound(f"no submission {submission_id or 'of lead ' + str(lead_id)}")
+    await _refuse_closed(session, found.workspace_id)
     return found
+
+
+async def _refuse_closed(session: AsyncSession, workspace_id: str) -> None:
+    """A closed workspace takes no change, the CRM's included (409, as on every surface)."""
+    workspaces.refuse_writes(await workspaces.get(session, workspace_id))
 
 
 async def crm_callback(session: AsyncSession, body: dict[str, Any]) -> LeadSubmission:
@@ -179,6 +186,7 @@ async def crm_webhook(session: AsyncSession, body: dict[str, Any]) -> dict[str, 
     submission = await CrmRepository(session).by_crm_lead_id(crm_lead_id)
     if submission is None or submission.lead_id is None:
         return {"ok": True, "stored": False, "reason": f"no lead has the CRM id {crm_lead_id}"}
+    await _refuse_closed(session, submission.workspace_id)
     activity = CrmActivity(
         id=new_id("crm"),
         workspace_id=submission.workspace_id,

@@ -20,6 +20,7 @@ TASK_MODULES: tuple[str, ...] = (
     "leadline.forms.tasks",
     "leadline.idempotency.tasks",
     "leadline.leads.tasks",
+    "leadline.purge.tasks",
     "leadline.tracking.tasks",
     "leadline.webhooks.tasks",
 )

@@ -187,6 +187,23 @@ class Found:
 
 
 class LeadRepository(Repository):
+    async def count_created(self, workspace_id: str, since: datetime, until: datetime) -> int:
+        """Leads created from ``since`` to ``until`` (excluded), counted along the index led
+        by the workspace and the creation time."""
+        found = await self.session.scalar(
+            select(func.count()).where(
+                Lead.workspace_id == workspace_id,
+                Lead.created_at >= since,
+                Lead.created_at < until,
+            )
+        )
+        return int(found or 0)
+
+    async def delete_some_of_workspace(self, workspace_id: str, batch: int) -> int:
+        """Up to ``batch`` of the workspace's leads, with what cascades from them (their
+        submissions, status history and CRM activity); how many leads went."""
+        return await self.delete_some(Lead, Lead.workspace_id == workspace_id, batch=batch)
+
     async def get(self, workspace_id: str, lead_id: str) -> Lead | None:
         result = await self.session.execute(
             select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)

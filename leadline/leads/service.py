@@ -654,3 +654,22 @@ async def update_leads(
 async def recount_facets(session: AsyncSession, workspace_id: str) -> None:
     """Rebuild a workspace's facets from its leads, for leads loaded behind the service's back."""
     await LeadRepository(session).recount_facets(workspace_id, PRESENCE_FACETS)
+
+
+# -------------------------------------------------------------------- usage and purging
+
+
+async def count_created(
+    session: AsyncSession, workspace_id: str, since: datetime, until: datetime
+) -> int:
+    """How many of the workspace's leads were created from ``since`` to ``until`` (excluded)."""
+    return await LeadRepository(session).count_created(workspace_id, since, until)
+
+
+async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:
+    """Delete up to ``batch`` of a closed workspace's leads (a purge calls this, a transaction
+    each time, until it answers 0); the workspace's lead count follows."""
+    removed = await LeadRepository(session).delete_some_of_workspace(workspace_id, batch)
+    if removed:
+        await workspaces.count_new_leads(session, workspace_id, -removed)
+    return removed

@@ -37,6 +37,14 @@ class SiteCache:
         self.clock = clock
         self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
         self._reads: dict[str, asyncio.Task[SiteInfo | None]] = {}
+        # Bumped by every change heard: what a read begun before it found is not kept.
+        self._generation = 0
+
+    def forget(self, _topic: str = "") -> None:
+        """Drop every entry (a change announced on ``kit.changes.SITES``: a workspace closed or
+        restored)."""
+        self._entries.clear()
+        self._generation += 1
 
     async def get(self, database: Database, site_key: str) -> SiteInfo | None:
         entry = self._entries.get(site_key)
@@ -60,8 +68,11 @@ class SiteCache:
             log.warning("site %s could not be read: %s", site_key, error)
 
     async def _load(self, database: Database, site_key: str) -> SiteInfo | None:
+        generation = self._generation
         async with database.transaction() as session:
             found = await service.site_by_key(session, site_key)
+        if generation != self._generation:
+            return found
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[site_key] = (self.clock() + self.ttl, found)

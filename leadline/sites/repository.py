@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from leadline.db import Repository
-from leadline.models import IpRule, Site, SiteDomain, SiteForm
+from leadline.models import IpRule, Site, SiteDomain, SiteForm, Workspace
 
 
 class SiteRepository(Repository):
@@ -18,13 +18,26 @@ class SiteRepository(Repository):
         self.session.add_all(domains)
         await self.session.flush()
 
-    async def by_key(self, site_key: str) -> tuple[Site, list[str]] | None:
-        site = await self.session.scalar(
-            select(Site).where(Site.site_key == site_key, Site.deleted_at.is_(None))
-        )
-        if site is None:
+    async def by_key(self, site_key: str) -> tuple[Site, list[str], bool] | None:
+        """The site, its domains, and whether its workspace is closed."""
+        found = (
+            await self.session.execute(
+                select(Site, Workspace.status)
+                .join(Workspace, Workspace.id == Site.workspace_id)
+                .where(Site.site_key == site_key, Site.deleted_at.is_(None))
+            )
+        ).first()
+        if found is None:
             return None
-        return site, [row.domain for row in await self.domains(site.id)]
+        site, status = found
+        return site, [row.domain for row in await self.domains(site.id)], status == "closed"
+
+    async def ids_of_workspace(self, workspace_id: str) -> list[str]:
+        """The ids of every site the workspace has had, deleted ones too."""
+        result = await self.session.scalars(
+            select(Site.id).where(Site.workspace_id == workspace_id).order_by(Site.id)
+        )
+        return list(result)
 
     async def key_taken(self, site_key: str) -> bool:
         """Whether any site, deleted ones too, has ever had ``site_key``."""

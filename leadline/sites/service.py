@@ -31,6 +31,8 @@ _KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class SiteInfo:
     site: Site
     domains: list[str]
+    # A closed workspace's sites take no tracking and no captures (they answer 409).
+    workspace_closed: bool = False
     # The site's ids as plain strings: the tracking routes read them for every event, and
     # an ORM attribute costs a descriptor call each time.
     site_id: str = field(init=False)
@@ -238,6 +240,11 @@ async def site_by_key(session: AsyncSession, site_key: str) -> SiteInfo | None:
     # PostgreSQL cannot hold NUL in text, so no row has it in its key: answer as for any other.
     found = None if "\x00" in site_key else await SiteRepository(session).by_key(site_key)
     return SiteInfo(*found) if found else None
+
+
+async def site_ids_of(session: AsyncSession, workspace_id: str) -> list[str]:
+    """Every site the workspace has had, deleted ones too (their events and rollups stay)."""
+    return await SiteRepository(session).ids_of_workspace(workspace_id)
 
 
 async def list_sites(session: AsyncSession, workspace_slug: str) -> list[SiteInfo]:

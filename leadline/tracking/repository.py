@@ -7,13 +7,13 @@ session; the tracking writer has a store of its own (``tracking.store``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Select, delete, select, update
+from sqlalchemy import CursorResult, Select, delete, func, select, update
 
 from leadline.db import Repository
-from leadline.models import TrackedEvent, Visit
+from leadline.models import TrackedEvent, TrackingDaily, Visit, Visitor
 
 
 class TrackingRepository(Repository):
@@ -52,6 +52,31 @@ class TrackingRepository(Repository):
         it returns 0 first (events have no foreign key to cascade along)."""
         doomed = select(TrackedEvent.id).where(TrackedEvent.site_id == site_id).limit(batch)
         return await self._delete(doomed)
+
+    async def delete_workspace_rows(self, workspace_id: str, batch: int) -> int:
+        """Up to ``batch`` of the workspace's visitors, daily rollups or visits (in that
+        order, one table per call): a purge's share of tracking, after its events."""
+        for model in (Visitor, TrackingDaily, Visit):
+            removed = await self.delete_some(model, model.workspace_id == workspace_id, batch=batch)
+            if removed:
+                return removed
+        return 0
+
+    async def events_counted(self, site_ids: Sequence[str], first: date, end: date) -> int:
+        """Events the rollups counted for these sites on the days ``first`` to ``end``
+        (excluded): the ``total`` row of each site and day, read along the primary key."""
+        if not site_ids:
+            return 0
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(TrackingDaily.events), 0)).where(
+                TrackingDaily.site_id.in_(site_ids),
+                TrackingDaily.day >= first,
+                TrackingDaily.day < end,
+                TrackingDaily.dimension == "total",
+                TrackingDaily.value == "",
+            )
+        )
+        return int(total or 0)
 
     async def _delete(self, doomed: Select[Any]) -> int:
         result = await self.session.execute(

@@ -49,6 +49,12 @@ def _changed(result: object) -> int:
 
 
 class WebhookRepository(Repository):
+    async def delete_some_events_of(self, workspace_id: str, batch: int) -> int:
+        """Up to ``batch`` of the workspace's events, their deliveries and attempts with them."""
+        return await self.delete_some(
+            WebhookEvent, WebhookEvent.workspace_id == workspace_id, batch=batch
+        )
+
     @property
     def _postgresql(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"

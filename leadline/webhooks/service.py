@@ -500,3 +500,9 @@ async def redeliver(
         delivery.id,
     )
     return delivery
+
+
+async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:
+    """Delete up to ``batch`` of a closed workspace's events (with their deliveries and
+    attempts), for its purge; 0 once none is left. A transaction each time."""
+    return await WebhookRepository(session).delete_some_events_of(workspace_id, batch)

@@ -1,19 +1,32 @@
-"""Workspace rules: slugs, the default workspace, the instance secret."""
+"""Workspace rules: slugs, the default workspace, the instance secret, and a workspace's life:
+closing it, restoring it within its retention period, and what is due for purging."""
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
-from leadline.errors import NotFound, ValidationFailed
-from leadline.kit.changes import PRINCIPALS, announce
+from leadline.errors import (
+    NotFound,
+    RestorePeriodOver,
+    ValidationFailed,
+    WorkspaceClosed,
+    WorkspaceNotClosed,
+)
+from leadline.kit.changes import PRINCIPALS, SITES, announce
 from leadline.kit.ids import new_id
+from leadline.kit.time import iso_millis, utcnow
 from leadline.models import Workspace
 from leadline.workspaces.repository import WorkspaceRepository
+
+ACTIVE, CLOSED = "active", "closed"
 
 DEFAULT_SLUG = "default"
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -158,3 +171,137 @@ async def count_new_leads(session: AsyncSession, workspace_id: str, n: int = 1) 
 
 async def lead_count(session: AsyncSession, workspace_id: str) -> int:
     return await WorkspaceRepository(session).lead_count(workspace_id)
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+def refuse_writes(workspace: Workspace) -> None:
+    """WorkspaceClosed when ``workspace`` is closed: every surface asks before a write."""
+    if workspace.status == CLOSED:
+        until = f" until {iso_millis(workspace.purge_after)}" if workspace.purge_after else ""
+        raise WorkspaceClosed(
+            f"this workspace is closed and takes no changes; its owner may restore it{until}",
+            details={"status": CLOSED},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStatus:
+    """Where a workspace stands: active, or closed with the time its data is purged after,
+    the days left until then (rounded up) and whether it may still be restored."""
+
+    status: str
+    closed_at: datetime | None
+    purge_after: datetime | None
+    days_left: int | None
+    restorable: bool
+
+
+def archive_status(workspace: Workspace, now: datetime | None = None) -> ArchiveStatus:
+    now = now or utcnow()
+    if workspace.status != CLOSED or workspace.purge_after is None:
+        return ArchiveStatus(workspace.status, None, None, None, restorable=False)
+    left = (workspace.purge_after - now).total_seconds()
+    return ArchiveStatus(
+        status=CLOSED,
+        closed_at=workspace.closed_at,
+        purge_after=workspace.purge_after,
+        days_left=max(0, math.ceil(left / 86400)),
+        restorable=left > 0,
+    )
+
+
+async def _locked(session: AsyncSession, workspace_id: str) -> Workspace:
+    workspace = await WorkspaceRepository(session).get_for_update(workspace_id)
+    if workspace is None:
+        raise NotFound(f"no workspace with the id {workspace_id}")
+    return workspace
+
+
+def _changed(session: AsyncSession) -> None:
+    # Keys' principals carry their workspace, and sites in memory their workspace's status:
+    # both must be read again once the change commits.
+    announce(session, PRINCIPALS)
+    announce(session, SITES)
+
+
+async def close(
+    session: AsyncSession, workspace_id: str, *, retention_days: int, actor: Actor
+) -> ArchiveStatus:
+    """Close the workspace: from now on it refuses writes everywhere, keeps its data for
+    reading for ``retention_days``, and is purged after. Closing it again is a conflict."""
+    workspace = await _locked(session, workspace_id)
+    refuse_writes(workspace)
+    now = utcnow()
+    workspace.status = CLOSED
+    workspace.closed_at = now
+    workspace.purge_after = now + timedelta(days=retention_days)
+    await session.flush()
+    _changed(session)
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        "workspace.closed",
+        "workspace",
+        workspace.id,
+        {
+            "status": (ACTIVE, CLOSED),
+            "closed_at": (None, workspace.closed_at),
+            "purge_after": (None, workspace.purge_after),
+        },
+    )
+    return archive_status(workspace, now)
+
+
+async def restore(session: AsyncSession, workspace_id: str, *, actor: Actor) -> ArchiveStatus:
+    """Reopen a closed workspace before its retention period ends; after it, or for a
+    workspace that is not closed, a conflict."""
+    workspace = await _locked(session, workspace_id)
+    now = utcnow()
+    if workspace.status != CLOSED:
+        raise WorkspaceNotClosed(
+            "this workspace is not closed: there is nothing to restore",
+            details={"status": workspace.status},
+        )
+    if workspace.purge_after is not None and workspace.purge_after <= now:
+        raise RestorePeriodOver(
+            f"this workspace's retention period ended at {iso_millis(workspace.purge_after)}; "
+            "its data is being purged and it can no longer be restored",
+            details={"purge_after": iso_millis(workspace.purge_after)},
+        )
+    before = {"closed_at": workspace.closed_at, "purge_after": workspace.purge_after}
+    workspace.status = ACTIVE
+    workspace.closed_at = None
+    workspace.purge_after = None
+    await session.flush()
+    _changed(session)
+    await audit.record(
+        session,
+        workspace.id,
+        actor,
+        "workspace.restored",
+        "workspace",
+        workspace.id,
+        {
+            "status": (CLOSED, ACTIVE),
+            "closed_at": (before["closed_at"], None),
+            "purge_after": (before["purge_after"], None),
+        },
+    )
+    return archive_status(workspace, now)
+
+
+async def due_for_purge(session: AsyncSession, now: datetime, limit: int = 100) -> list[Workspace]:
+    """Closed workspaces whose retention period ended by ``now``."""
+    return await WorkspaceRepository(session).due_for_purge(now, limit)
+
+
+async def delete_if_due(session: AsyncSession, workspace_id: str, now: datetime) -> bool:
+    """The last step of a purge: the workspace's row, and with it every row that hangs from
+    it by ON DELETE CASCADE (its audit log too), if it is still closed and due."""
+    deleted = await WorkspaceRepository(session).delete_if_due(workspace_id, now)
+    if deleted:
+        _changed(session)
+    return deleted

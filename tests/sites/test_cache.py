@@ -148,3 +148,51 @@ def test_a_refresh_that_fails_keeps_the_old_entry(
     assert fresh.site.respect_dnt
     assert reads == [key, key, key]
     assert failed in caplog.text
+
+
+def test_a_change_heard_drops_every_entry_and_what_a_read_under_way_found(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = make_site(settings, "acme", "shop.example")
+    cache = SiteCache(clock=Clock())  # nothing expires on its own
+    seen: list[str] = []
+    real = sites.site_by_key
+
+    async def read_then_hear_a_change(session: AsyncSession, site_key: str) -> Any:
+        seen.append(site_key)
+        found = await real(session, site_key)
+        if len(seen) == 2:
+            cache.forget()  # the workspace closed while this read ran
+        return found
+
+    monkeypatch.setattr(sites, "site_by_key", read_then_hear_a_change)
+
+    async def scenario() -> None:
+        async with database(settings) as db:
+            await cache.get(db, key)
+            await cache.get(db, key)  # kept: no read
+            cache.forget()
+            await cache.get(db, key)  # read again, and that read is not kept
+            await cache.get(db, key)  # so this one reads too
+            await cache.get(db, key)
+
+    asyncio.run(scenario())
+    assert seen == [key, key, key]
+
+
+def test_a_site_knows_whether_its_workspace_is_closed(settings: Settings) -> None:
+    key = make_site(settings, "acme", "shop.example")
+
+    async def scenario() -> list[bool]:
+        cache = SiteCache(clock=Clock())
+        async with database(settings) as db:
+            before = await cache.get(db, key)
+            async with db.transaction() as session:
+                await session.execute(text("UPDATE workspaces SET status = 'closed'"))
+            cache.forget()
+            after = await cache.get(db, key)
+        assert before is not None
+        assert after is not None
+        return [before.workspace_closed, after.workspace_closed]
+
+    assert asyncio.run(scenario()) == [False, True]

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware
 from leadline.kit.ratelimit import RateLimiter
 from leadline.surfaces.documents import SurfaceAPI
-from leadline.surfaces.leadiosa import audit, jobs, people, tokens, webhooks
+from leadline.surfaces.leadiosa import (
+    audit,
+    billing,
+    jobs,
+    people,
+    tokens,
+    webhooks,
+    workspace,
+)
+from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.envelope import install_error_handlers, render_error
 from leadline.surfaces.leadiosa.gate import Gate
 
 # Every resource router of the surface; a new resource is one more entry.
 ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
+    billing.router,
     jobs.router,
     people.router,
     tokens.router,
     webhooks.router,
+    workspace.router,
 )
 
 
@@ -36,6 +48,7 @@ def create_leadiosa_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     for router in ROUTERS:
+        _document_closed_workspaces(router)
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -57,3 +70,12 @@ def create_leadiosa_app(settings: Settings) -> FastAPI:
         ],
     )
     return app
+
+
+def _document_closed_workspaces(router: APIRouter) -> None:
+    """Every write may be refused with 409 ``workspace_closed`` (dependencies.principal): the
+    document says so for each route that takes one, whichever module declared it."""
+    conflict = s.responses(409)[409]
+    for route in router.routes:
+        if isinstance(route, APIRoute) and set(route.methods or ()) - {"GET", "HEAD", "OPTIONS"}:
+            route.responses.setdefault(409, conflict)

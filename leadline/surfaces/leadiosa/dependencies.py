@@ -9,8 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.auth.service import Principal
+from leadline.config import Settings
 from leadline.errors import Unauthorized, ValidationFailed
-from leadline.http import request_session
+from leadline.http import refuse_closed, request_session
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -26,17 +27,42 @@ _bearer = HTTPBearer(
 )
 
 
-async def principal(
-    request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def _checked(request: Request) -> Principal:
     found = getattr(request.state, "principal", None)
     if not isinstance(found, Principal):
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'")
     return found
 
 
+async def principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller; a write (any method but GET, HEAD, OPTIONS) to a closed workspace is
+    refused here, for every route of the surface, with 409 ``workspace_closed``."""
+    found = _checked(request)
+    refuse_closed(request, found)
+    return found
+
+
+async def principal_of_closed(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, whether its workspace is closed or not: for the route that reopens it."""
+    return _checked(request)
+
+
 Caller = Annotated[Principal, Depends(principal)]
+CallerOfClosed = Annotated[Principal, Depends(principal_of_closed)]
+
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1-{MAX_LIMIT}.")]
 After = Annotated[

@@ -18,7 +18,7 @@ from leadline.leads import stats as lead_stats
 from leadline.surfaces.octanist import report_schemas as rs
 from leadline.surfaces.octanist import schemas as s
 from leadline.surfaces.octanist.envelope import number, optional_number, pagination, success
-from leadline.surfaces.octanist.router import ERROR_RESPONSES, Caller, Session
+from leadline.surfaces.octanist.router import ERROR_RESPONSES, Caller, Reader, Session
 
 router = APIRouter()
 
@@ -59,7 +59,7 @@ def render_stats(result: lead_stats.LeadStats) -> dict[str, Any]:
 
 @router.post("/stats", response_model=rs.StatsEnvelope, responses=ERROR_RESPONSES, tags=["stats"])
 async def stats(
-    request: Request, session: Session, caller: Caller, body: Annotated[s.StatsRequest, Body()]
+    request: Request, session: Session, caller: Reader, body: Annotated[s.StatsRequest, Body()]
 ) -> Response:
     """Lead usage, pipeline and conversion figures for the current or previous calendar month
     (UTC), or a custom date range. A JSON body is required; ``{}`` means the current month."""
@@ -167,7 +167,7 @@ async def ad_spend_get(
 async def ad_spend_post(
     request: Request,
     session: Session,
-    caller: Caller,
+    caller: Reader,
     body: Annotated[rs.AdSpendQuery | None, Body()] = None,
 ) -> Response:
     """The same report as GET, with its parameters in a JSON body (or, without a body, in the

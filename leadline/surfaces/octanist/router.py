@@ -42,11 +42,19 @@ def presented_key(api_key: str | None, bearer: HTTPAuthorizationCredentials | No
 
 
 async def principal(request: Request, api_key: ApiKey, bearer: BearerKey) -> Principal:
-    # No request transaction for this: a known key is answered from memory.
+    # No request transaction for this: a known key is answered from memory. A write to a
+    # closed workspace is refused (409 WORKSPACE_CLOSED).
     return await authenticated(request, presented_key(api_key, bearer))
 
 
+async def reading_principal(request: Request, api_key: ApiKey, bearer: BearerKey) -> Principal:
+    """The caller of a route that reads though it may be a POST (a report's query in a body):
+    a closed workspace still answers it."""
+    return await authenticated(request, presented_key(api_key, bearer), writes=False)
+
+
 Caller = Annotated[Principal, Depends(principal)]
+Reader = Annotated[Principal, Depends(reading_principal)]
 
 router = APIRouter()
 
@@ -178,7 +186,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/check", response_model=s.CheckResponse, responses=ERROR_RESPONSES, tags=["auth"])
 @router.post("/check", response_model=s.CheckResponse, responses=ERROR_RESPONSES, tags=["auth"])
-async def check(caller: Caller) -> Response:
+async def check(caller: Reader) -> Response:
     """Validate the API key. The only endpoint that answers with a bare ``{"success": true}``."""
     return json_response({"success": True})
 

@@ -48,7 +48,7 @@ _ERROR_REASONS = {
     401: "No key, or a key that is unknown or revoked.",
     403: "The key or the page may not do this.",
     404: "No such thing (or not this workspace's).",
-    409: "It already exists.",
+    409: "It already exists, or the workspace is closed and takes no change.",
     413: "The body is too long.",
     415: "The body's Content-Type is not one this route reads.",
     429: "Over the per-IP limit; Retry-After says when to try again.",
@@ -210,16 +210,20 @@ def _body(schema: Schema, *, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
+_CLOSED = "The site's workspace is closed: it takes no change until its owner restores it."
+
 _TRACK_ERRORS = _errors(
     400,
     403,
     404,
+    409,
     413,
     429,
     503,
     e400="Not JSON, or a field of the wrong type or size; the message names it.",
     e403="The page's Origin is not one of the site's domains.",
     e404="Unknown siteKey, or a sessionId that is not a visit of the site.",
+    e409=_CLOSED,
     e413=f"A body over {tracking.MAX_BODY // 1024} KB.",
     e503="Too much tracking is waiting to be written; Retry-After says when to try again.",
 )
@@ -353,11 +357,13 @@ def _capture_exchange() -> Schema:
                 400,
                 401,
                 403,
+                409,
                 413,
                 415,
                 e400="The body cannot be read, or its fields are not valid.",
                 e401="An unknown or revoked key.",
                 e403="A key of another role, or a page that may not send this form.",
+                e409="The workspace (the key's, or the site's) is closed: it takes no change.",
                 e413=f"A body over {MAX_FORM_BODY // 1024} KB.",
             ),
         },
@@ -367,7 +373,7 @@ def _capture_exchange() -> Schema:
 def _callback(summary: str, body: Schema, answer: str, *, webhook: bool) -> Schema:
     secret = "LEADLINE_CRM_WEBHOOK_SECRET (else " if webhook else ""
     secret += "LEADLINE_CRM_CALLBACK_SECRET" + (")" if webhook else "")
-    statuses = (400, 401, 413, 503) if webhook else (400, 401, 404, 413, 503)
+    statuses = (400, 401, 409, 413, 503) if webhook else (400, 401, 404, 409, 413, 503)
     return {
         "summary": summary,
         "tags": ["CRM"],
@@ -381,6 +387,7 @@ def _callback(summary: str, body: Schema, answer: str, *, webhook: bool) -> Sche
                 e400="The body is not a JSON object, or a field is missing or not valid.",
                 e401="A wrong or missing secret.",
                 e404="No such submission.",
+                e409="The lead's workspace is closed: it takes no change.",
                 e413=f"A body over {MAX_FORM_BODY // 1024} KB.",
                 e503="No CRM secret is configured on this server.",
             ),
@@ -438,7 +445,8 @@ def _manage(
             e401="No key, or a key that is unknown or revoked (with WWW-Authenticate: Bearer).",
             e403="Not an admin key.",
             e404="No such site, domain, form or integration key in the workspace.",
-            e409="The site key, domain or form id is taken.",
+            e409="The site key, domain or form id is taken; or the workspace is closed (every"
+            " change is refused until its owner restores it).",
             e413=f"A body over {MAX_FORM_BODY // 1024} KB.",
         ),
     }
@@ -575,8 +583,8 @@ def _site_paths() -> dict[str, Schema]:
             "description": _NOT_ALLOWED,
             "parameters": [_SITE_ID],
             "get": _manage("A site", 200, site, 404),
-            "patch": _manage("Change a site", 200, site, 404, body=_ref("SitePatch")),
-            "delete": _manage("Delete a site", 200, _ref("Deleted"), 404),
+            "patch": _manage("Change a site", 200, site, 404, 409, body=_ref("SitePatch")),
+            "delete": _manage("Delete a site", 200, _ref("Deleted"), 404, 409),
         },
         "/analytics/sites/{site_id}/domains": {
             "description": _NOT_ALLOWED,
@@ -599,7 +607,7 @@ def _site_paths() -> dict[str, Schema]:
         "/analytics/sites/{site_id}/domains/{domain_id}": {
             "description": _NOT_ALLOWED,
             "parameters": [_SITE_ID, _path_id("domain_id", "The domain's id.")],
-            "delete": _manage("Remove a domain", 200, _ref("Deleted"), 404),
+            "delete": _manage("Remove a domain", 200, _ref("Deleted"), 404, 409),
         },
     }
 
@@ -631,8 +639,8 @@ def _site_form_paths() -> dict[str, Schema]:
             "description": _NOT_ALLOWED,
             "parameters": [_FORM_ID],
             "get": _manage("A form", 200, form, 404),
-            "patch": _manage("Change a form", 200, form, 404, body=_ref("FormPatch")),
-            "delete": _manage("Delete a form", 200, _ref("Deleted"), 404),
+            "patch": _manage("Change a form", 200, form, 404, 409, body=_ref("FormPatch")),
+            "delete": _manage("Delete a form", 200, _ref("Deleted"), 404, 409),
         },
     }
 
@@ -651,6 +659,7 @@ def _integration_paths() -> dict[str, Schema]:
                 "Make an integration key",
                 201,
                 _object({"integration": _ref("Integration"), "api_key": _STRING}),
+                409,
                 body=_ref("IntegrationCreate"),
                 body_required=False,
             ),
@@ -668,6 +677,7 @@ def _integration_paths() -> dict[str, Schema]:
                     {"deleted": {"const": True}, "id": _STRING, "integration": _ref("Integration")}
                 ),
                 404,
+                409,
             ),
         },
     }

@@ -26,6 +26,7 @@ from leadline.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    WorkspaceClosed,
 )
 from leadline.http import decode_json
 from leadline.kit.ids import request_id
@@ -273,6 +274,8 @@ async def _site(incoming: Incoming, site_key: str) -> SiteInfo:
     site = await incoming.parts.site_cache.get(incoming.database, site_key)
     if site is None:
         raise NotFound(f"unknown siteKey {site_key}")
+    if site.workspace_closed:
+        raise WorkspaceClosed("this site's workspace is closed and takes no tracking")
     return site
 
 

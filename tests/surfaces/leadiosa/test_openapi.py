@@ -50,6 +50,12 @@ def test_leadiosa_api_conforms(leadiosa_server: Served) -> None:
     schema = load(f"{base_url}/api/v1/openapi.json")
     assert len(list(schema.get_all_operations())) >= 5
     conforms(schema, base_url=f"{base_url}/api/v1", headers=headers, max_examples=30)
+    # The run may have closed the workspace (POST /workspace/close): open it for what follows.
+    with httpx.Client(base_url=base_url, headers=headers) as http:
+        reopened = http.post("/api/v1/workspace/restore")
+        assert reopened.status_code == 200 or (
+            reopened.json()["error"]["code"] == "workspace_not_closed"
+        ), reopened.text
 
     # Cases sure to answer with items: full pages of events and jobs, one job, a replay.
     def call(path: str, method: str, **kwargs: object) -> httpx.Response:

@@ -1,0 +1,1 @@
+"""Purging closed workspaces whose retention period is over."""

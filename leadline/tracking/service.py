@@ -1,0 +1,34 @@
+"""What other features ask of tracking as a whole: the events a workspace's sites tracked in a
+period (billing's usage), and a closed workspace's tracking data deleted a batch at a time (the
+purge)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.sites import service as sites
+from leadline.tracking.repository import TrackingRepository
+
+
+async def events_between(session: AsyncSession, workspace_id: str, first: date, end: date) -> int:
+    """Events tracked on the workspace's sites (deleted ones too) from the day ``first`` to
+    the day ``end``, excluded (UTC days), as the daily rollups count them: exact, kept by the
+    writer in the transaction that stores the events, and there after raw events pass their
+    retention. Events of visits taken for bots are not counted."""
+    site_ids = await sites.site_ids_of(session, workspace_id)
+    return await TrackingRepository(session).events_counted(site_ids, first, end)
+
+
+async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:
+    """Delete up to ``batch`` rows of the workspace's tracking data: events first (they have no
+    foreign key to cascade along; found by site, which their index leads with), then visitors,
+    daily rollups and visits. How many went: 0 once none is left. Call in a transaction of its
+    own each time, until it answers 0."""
+    repository = TrackingRepository(session)
+    for site_id in await sites.site_ids_of(session, workspace_id):
+        removed = await repository.delete_site_events(site_id, batch)
+        if removed:
+            return removed
+    return await repository.delete_workspace_rows(workspace_id, batch)
