@@ -35,6 +35,12 @@ EVENT_TYPES: dict[str, str] = {
     "lead.captured": "a form submission made a new lead (POST /lead.capture)",
     "lead.submission_received": "a form submission was received for a lead, new or earlier",
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
+    "contact.created": "someone new started a conversation in the inbox",
+    "conversation.created": "a contact started a conversation",
+    "conversation.assigned": "a conversation was assigned to someone, or unassigned",
+    "conversation.resolved": "a conversation was closed",
+    "conversation.reopened": "a closed, snoozed or spam conversation was opened again",
+    "message.created": "a message was added to a conversation (by the contact, an operator or AI)",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

@@ -8,12 +8,18 @@ from leadline.config import Settings
 from leadline.http import BodyLimitMiddleware
 from leadline.kit.ratelimit import RateLimiter
 from leadline.surfaces.documents import SurfaceAPI
-from leadline.surfaces.leadiosa import audit, jobs, webhooks
+from leadline.surfaces.leadiosa import audit, contacts, conversations, jobs, webhooks
 from leadline.surfaces.leadiosa.envelope import install_error_handlers, render_error
 from leadline.surfaces.leadiosa.gate import Gate
 
 # Every resource router of the surface; a new resource is one more entry.
-ROUTERS: tuple[APIRouter, ...] = (audit.router, jobs.router, webhooks.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    audit.router,
+    jobs.router,
+    webhooks.router,
+    conversations.router,
+    contacts.router,
+)
 
 
 def create_leadiosa_app(settings: Settings) -> FastAPI:
