@@ -284,10 +284,12 @@ async def give_lead(
     *,
     visit_id: str | None,
     email: str | None = None,
+    entries: list[audit.Entry] | None = None,
 ) -> None:
     """A contact with an email or phone (or the ``email`` they just wrote) becomes a lead of
     source chat, attributed to ``visit_id``'s visit; a lead of the workspace with the same
-    email is linked instead. A contact keeps the lead it was given."""
+    email is linked instead. A contact keeps the lead it was given. The link goes into
+    ``entries`` (the audit log's), when given."""
     if contact.lead_id is not None:
         return
     email = contact.email or email
@@ -307,6 +309,12 @@ async def give_lead(
         )
         contact.lead_id = created.lead.id
     contact.updated_at = utcnow()
+    if entries is not None:
+        entries.append(
+            audit.Entry(
+                "contact.updated", "contact", contact.id, {"lead_id": (None, contact.lead_id)}
+            )
+        )
 
 
 async def learn_email(

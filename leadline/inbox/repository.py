@@ -22,6 +22,10 @@ def contains(column: InstrumentedAttribute[str | None], text: str) -> ColumnElem
     return func.lower(column).like(pattern, escape="\\")
 
 
+# Conversations changed since a time that a list sorts by themselves (see conversations()).
+FEW_CHANGED = 500
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationFilter:
     """What a list of conversations is narrowed to; None narrows nothing. ``unassigned``
@@ -169,17 +173,33 @@ class InboxRepository(Repository):
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[Conversation]:
-        """Newest activity first, read in the order of the index the filter names (each ends
-        with ``last_activity_at, id``), from where the last page ended: no OFFSET."""
+        """Newest activity first, from where the last page ended (no OFFSET), read in the
+        order of the index the filter names: each ends with ``last_activity_at, id``.
+
+        ``updated_after`` has no such index: walking the activity order to test each
+        conversation's ``updated_at`` reads the whole workspace when few changed (a sync that
+        asks what changed in the last minute). So the changed ones are first looked up in
+        ix_conversations_workspace_updated, up to FEW_CHANGED of them; when that is all there
+        are, the page is sorted from them alone."""
         query = self._listed(workspace_id, only)
+        if only.updated_after is not None:
+            changed = await self.session.scalars(
+                select(Conversation.id)
+                .where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.updated_at >= only.updated_after,
+                )
+                .limit(FEW_CHANGED + 1)
+            )
+            ids = list(changed)
+            if len(ids) <= FEW_CHANGED:
+                query = query.where(Conversation.id.in_(ids))
         if after is not None:
             query = query.where(
                 tuple_(Conversation.last_activity_at, Conversation.id) < tuple_(*after)
             )
-        query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(
-            limit
-        )
-        return list(await self.session.scalars(query))
+        query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        return list(await self.session.scalars(query.limit(limit)))
 
     async def reassigning_workspaces(self) -> list[tuple[str, int]]:
         """The workspaces that reassign unanswered conversations, with their limit (minutes)."""

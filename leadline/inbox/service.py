@@ -408,7 +408,9 @@ async def start_conversation(
             await _assign(session, conversation, person.id, journal, now=now)
     message = await _append(session, conversation, Author.CONTACT, text, None, now, False)
     conversation.waiting_since = now
-    await contacts.give_lead(session, principal, found, visit_id=conversation.visit_id)
+    await contacts.give_lead(
+        session, principal, found, visit_id=conversation.visit_id, entries=journal.entries
+    )
     await contacts.learn_email(
         session, principal, found, text, visit_id=conversation.visit_id, entries=journal.entries
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,8 +12,10 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
+from leadline.inbox.repository import FEW_CHANGED
+from leadline.kit.time import iso_millis, utcnow
 from tests.fixtures.factories import execute_sql, fetch_rows, make_key, set_workspace
-from tests.fixtures.inbox import make_person, messages, patch, start
+from tests.fixtures.inbox import insert_conversations, make_person, messages, patch, start
 from tests.fixtures.leadiosa import TIMESTAMP, bearer, error_of
 
 FUTURE = "2099-01-01T00:00:00.000Z"
@@ -679,3 +683,59 @@ def test_nothing_is_stored_for_a_refused_request(leadiosa: TestClient, settings:
         "conversation_closed",
     )
     assert json.loads(fetch_rows(settings, "SELECT tags FROM conversations")[0]["tags"]) == []
+
+
+def test_changed_since_lists_the_same_however_many_changed(
+    leadiosa: TestClient, settings: Settings
+) -> None:
+    """A few changed conversations are sorted by themselves, many are found walking the
+    activity order (leadline.inbox.repository.FEW_CHANGED): the pages are the same either way."""
+    contact_id = start(leadiosa)["contact_id"]
+    workspace_id = fetch_rows(settings, "SELECT id FROM workspaces WHERE slug = 'acme'")[0]["id"]
+    rng = random.Random(3)
+    base = utcnow() - timedelta(days=30)
+    rows = []
+    for n in range(FEW_CHANGED + 100):
+        activity = base + timedelta(minutes=rng.randint(0, 40_000))
+        rows.append(
+            {
+                "id": f"conv_bulk{n:05d}",
+                "workspace_id": workspace_id,
+                "contact_id": contact_id,
+                "status": rng.choice(["open", "closed"]),
+                "tags": "[]",
+                "message_count": 1,
+                "last_activity_at": activity,
+                "created_at": activity,
+                # Some changed long after their last message (closed in bulk, say).
+                "updated_at": activity + timedelta(minutes=rng.choice([0, 0, 5, 20_000])),
+            }
+        )
+    insert_conversations(settings, rows)
+
+    def pages(**params: Any) -> list[str]:
+        seen: list[str] = []
+        query: dict[str, Any] = {"limit": 100, **params}
+        while True:
+            answer = leadiosa.get("/api/v1/conversations", params=query)
+            assert answer.status_code == 200, answer.text
+            # The conversation that made the contact is no part of it.
+            seen += [item["id"] for item in answer.json()["data"] if "bulk" in item["id"]]
+            if not answer.json()["pagination"]["has_more"]:
+                return seen
+            query["after"] = answer.json()["pagination"]["next_cursor"]
+
+    ordered = sorted(rows, key=lambda row: (row["last_activity_at"], row["id"]), reverse=True)
+    by_change = sorted(row["updated_at"] for row in rows)
+    for since in (by_change[10], by_change[len(rows) - FEW_CHANGED + 10], by_change[-20]):
+        cut = since.replace(microsecond=since.microsecond // 1000 * 1000)
+        expected = [
+            row["id"] for row in ordered if row["updated_at"] >= cut + timedelta(milliseconds=1)
+        ]
+        assert pages(updated_after=iso_millis(since)) == expected
+        opened = [
+            row["id"]
+            for row in ordered
+            if row["updated_at"] >= cut + timedelta(milliseconds=1) and row["status"] == "open"
+        ]
+        assert pages(updated_after=iso_millis(since), status="open") == opened
