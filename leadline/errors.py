@@ -118,6 +118,19 @@ class Unprocessable(LeadlineError):
     code = "unprocessable"
 
 
+class InvalidTransition(Unprocessable):
+    """A status change the resource's current status does not allow (a spam conversation
+    closed without being reopened first)."""
+
+    code = "invalid_transition"
+
+
+class ConversationClosed(Conflict):
+    """A closed conversation cannot take this change (an assignee) until it is reopened."""
+
+    code = "conversation_closed"
+
+
 class PayloadTooLarge(ValidationFailed):
     status_code = 413
     code = "payload_too_large"

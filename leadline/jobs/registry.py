@@ -19,6 +19,7 @@ TASK_MODULES: tuple[str, ...] = (
     "leadline.jobs.tasks",
     "leadline.forms.tasks",
     "leadline.idempotency.tasks",
+    "leadline.inbox.tasks",
     "leadline.leads.tasks",
     "leadline.purge.tasks",
     "leadline.tracking.tasks",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 
 def utcnow() -> datetime:
@@ -23,6 +23,14 @@ def iso_micros(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def after_millisecond(when: datetime | None) -> datetime | None:
+    """Where "after ``when``" starts for a client that reads times to the millisecond (as
+    the APIs write them): the next millisecond, so everything of ``when``'s own is before."""
+    if when is None:
+        return None
+    return when.replace(microsecond=when.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
 
 
 def parse_datetime(text: str) -> datetime:

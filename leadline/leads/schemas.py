@@ -36,6 +36,8 @@ class LeadSource(StrEnum):
     MANUAL = "manual"
     WORDPRESS = "wordpress"
     IMPORT = "import"
+    # A contact who gave an email or phone in the inbox.
+    CHAT = "chat"
 
 
 # Old clients say "win" where the current API says "won".

@@ -212,6 +212,12 @@ async def lead_of_workspace(session: AsyncSession, workspace_id: str, lead_id: s
     return await LeadRepository(session).get(workspace_id, lead_id)
 
 
+async def lead_with_email(session: AsyncSession, workspace_id: str, email: str) -> Lead | None:
+    """The workspace's oldest lead with this email address (in any case), if there is one."""
+    found = await LeadRepository(session).find_by_email(workspace_id, email)
+    return found[0] if found else None
+
+
 @dataclass(frozen=True)
 class LeadHistory:
     """What a lead brings from where it was kept before (a file import): where it stands in

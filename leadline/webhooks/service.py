@@ -38,6 +38,12 @@ EVENT_TYPES: dict[str, str] = {
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
     "operator.online": "a person of the workspace became available (online) for conversations",
     "operator.offline": "a person of the workspace stopped being available (away or offline)",
+    "contact.created": "someone new started a conversation in the inbox",
+    "conversation.created": "a contact started a conversation",
+    "conversation.assigned": "a conversation was assigned to someone, or unassigned",
+    "conversation.resolved": "a conversation was closed",
+    "conversation.reopened": "a closed, snoozed or spam conversation was opened again",
+    "message.created": "a message was added to a conversation (by the contact, an operator or AI)",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

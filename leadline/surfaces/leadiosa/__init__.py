@@ -12,6 +12,8 @@ from leadline.surfaces.documents import SurfaceAPI
 from leadline.surfaces.leadiosa import (
     audit,
     billing,
+    contacts,
+    conversations,
     jobs,
     people,
     tokens,
@@ -31,6 +33,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     tokens.router,
     webhooks.router,
     workspace.router,
+    conversations.router,
+    contacts.router,
 )
 
 

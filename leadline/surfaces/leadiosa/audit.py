@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,16 +12,18 @@ from leadline.audit import service as audit
 from leadline.auth.roles import Permission
 from leadline.errors import ValidationFailed
 from leadline.kit import cursors
-from leadline.kit.time import iso_millis, parse_datetime
+from leadline.kit.time import iso_millis
 from leadline.models import AuditEvent
 from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.dependencies import (
     DEFAULT_LIMIT,
+    TIME_SCHEMA,
     After,
     Caller,
     Limit,
     Session,
     plain_text,
+    time_parameter,
 )
 from leadline.surfaces.leadiosa.envelope import omit_empty, page
 
@@ -49,27 +50,6 @@ def render_event(event: AuditEvent) -> dict[str, Any]:
             "prev_hash": event.prev_hash,
         }
     )
-
-
-# What _time takes, for the document: a date, a date-time, or nothing (an empty value).
-_TIME: dict[str, Any] = {
-    "type": "string",
-    "anyOf": [{"format": "date-time"}, {"format": "date"}, {"pattern": r"^\s*$"}],
-}
-
-
-def _time(value: str | None, parameter: str) -> datetime | None:
-    # An empty value (``since=``) bounds nothing, as an empty ``after=`` is the first page.
-    if value is None or not value.strip():
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{parameter} must be an ISO-8601 date or date-time, "
-            "such as 2026-05-12 or 2026-05-12T07:28:25.901Z",
-            details={"parameter": parameter},
-        ) from None
 
 
 def _target(value: str | None) -> tuple[str | None, str | None]:
@@ -109,14 +89,14 @@ async def list_audit_events(
         str | None,
         Query(
             description="Events at or after this ISO-8601 time (UTC if no zone).",
-            json_schema_extra=_TIME,
+            json_schema_extra=TIME_SCHEMA,
         ),
     ] = None,
     until: Annotated[
         str | None,
         Query(
             description="Events before this ISO-8601 time (UTC if no zone).",
-            json_schema_extra=_TIME,
+            json_schema_extra=TIME_SCHEMA,
         ),
     ] = None,
 ) -> Response:
@@ -131,8 +111,8 @@ async def list_audit_events(
         target_type=target_type,
         target_id=target_id,
         actor_id=plain_text(actor, "actor") or None,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=time_parameter(since, "since"),
+        until=time_parameter(until, "until"),
         after_seq=cursors.resume(after, _seq),
         limit=limit,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +13,7 @@ from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.errors import Unauthorized, ValidationFailed
 from leadline.http import refuse_closed, request_session
+from leadline.kit.time import parse_datetime
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -78,3 +80,26 @@ def plain_text(value: str | None, parameter: str) -> str | None:
             f"{parameter} must not contain NUL characters", details={"parameter": parameter}
         )
     return value
+
+
+# What a time parameter takes, for the document: a date, a date-time, or nothing (an empty
+# value).
+TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date-time"}, {"format": "date"}, {"pattern": r"^\s*$"}],
+}
+
+
+def time_parameter(value: str | None, parameter: str) -> datetime | None:
+    """An ISO-8601 date or date-time parameter (UTC if it names no zone). An empty value
+    (``since=``) bounds nothing, as an empty ``after=`` is the first page."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{parameter} must be an ISO-8601 date or date-time, "
+            "such as 2026-05-12 or 2026-05-12T07:28:25.901Z",
+            details={"parameter": parameter},
+        ) from None

@@ -40,6 +40,29 @@ def leadiosa_server(database_url: str) -> Iterator[Served]:
     with live_server(app_settings) as base_url:
         with httpx.Client(base_url=base_url, headers=headers) as http:
             assert http.post(f"/api/v1/jobs/{jobs[0]}/replay").status_code == 200
+            # A conversation with every kind of entry, so the inbox's lists have items too.
+            started = http.post(
+                "/api/v1/conversations",
+                json={
+                    "contact": {"email": "ada@example.com", "name": "Ada"},
+                    "message": {"text": "Hello"},
+                    "subject": "Shipping",
+                },
+            )
+            assert started.status_code == 201, started.text
+            conversation = started.json()["data"]["id"]
+            for path, body in (
+                (f"/api/v1/conversations/{conversation}/messages", {"text": "Hi Ada"}),
+                (f"/api/v1/conversations/{conversation}/notes", {"text": "VIP"}),
+            ):
+                assert http.post(path, json=body).status_code == 201
+            assert (
+                http.patch(
+                    f"/api/v1/conversations/{conversation}",
+                    json={"status": "closed", "tags": ["vip"]},
+                ).status_code
+                == 200
+            )
         yield Served(base_url, headers, jobs, app_settings, person_id)
     empty_tables(database_url)
 
@@ -90,3 +113,19 @@ def test_leadiosa_api_conforms(leadiosa_server: Served) -> None:
     assert call("/tokens/{token_id}/rotate", "POST", path_parameters=token).json()["data"]["token"]
     revoked = call("/tokens/{token_id}", "DELETE", path_parameters=token)
     assert revoked.json()["data"]["status"] == "revoked"
+    # The inbox's answers with every field they can have, as documented.
+    (conversation,) = call("/conversations", "GET", query={"status": "closed"}).json()["data"]
+    assert conversation["tags"] == ["vip"]
+    inbox = {"conversation_id": conversation["id"]}
+    assert (
+        len(
+            call("/conversations/{conversation_id}/messages", "GET", path_parameters=inbox).json()[
+                "data"
+            ]
+        )
+        == 2
+    )
+    assert call("/conversations/{conversation_id}/notes", "GET", path_parameters=inbox).json()[
+        "data"
+    ]
+    assert call("/contacts", "GET", query={"q": "ada"}).json()["data"]
