@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.config import Settings
+from leadline.inbox import service as inbox_service
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
 from leadline.tracking import service as tracking
@@ -81,24 +82,12 @@ class Subscription:
     usage: tuple[UsageItem, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class InboxUsage:
-    conversations: int
-    messages: int
-
-
-async def _inbox_usage(session: AsyncSession, workspace_id: str, since: datetime) -> InboxUsage:
-    """Conversations started and messages written since ``since``."""
-    # inbox usage: wired when leadline.inbox.service.usage lands
-    return InboxUsage(conversations=0, messages=0)
-
-
 async def subscription(
     session: AsyncSession, workspace_id: str, settings: Settings, *, today: date | None = None
 ) -> Subscription:
     """The workspace's plan and cycle, and its usage from the cycle's start until now."""
     cycle = cycle_of(today or utcnow().date(), settings.billing_cycle_day)
-    inbox = await _inbox_usage(session, workspace_id, cycle.starts_at)
+    inbox = await inbox_service.usage(session, workspace_id, cycle.starts_at)
     used = {
         "conversations": inbox.conversations,
         "messages": inbox.messages,

@@ -59,6 +59,19 @@ def test_usage_is_counted_with_the_configured_limits(settings: Settings, admin_k
         for name in ("Ada", "Bo", "Cy"):
             made = client.post("/api/leads", json={"name": name}, headers={"X-API-KEY": admin_key})
             assert made.status_code == 201, made.text
+        started = client.post(
+            "/api/v1/conversations",
+            json={"contact": {"name": "Di"}, "message": {"text": "Hello"}},
+            headers=bearer(admin_key),
+        )
+        assert started.status_code == 201, started.text
+        conversation = started.json()["data"]["id"]
+        replied = client.post(
+            f"/api/v1/conversations/{conversation}/messages",
+            json={"text": "Hi Di"},
+            headers=bearer(admin_key),
+        )
+        assert replied.status_code == 201, replied.text
         found = client.get("/api/v1/billing/subscription", headers=bearer(admin_key)).json()["data"]
     assert (found["plan"], found["billing_cycle_day"]) == ("Growth", 31)
     cycles = {cycle_of(day, 31) for day in (before, utcnow().date())}
@@ -67,8 +80,8 @@ def test_usage_is_counted_with_the_configured_limits(settings: Settings, admin_k
     }
     # Used past its limit: reported, not refused.
     assert found["usage"] == {
-        "conversations": {"used": 0, "limit": 0},
-        "messages": {"used": 0},
+        "conversations": {"used": 1, "limit": 0},
+        "messages": {"used": 2},
         "ai_tokens": {"used": 0},
         "leads": {"used": 3, "limit": 2},
         "events": {"used": 0, "limit": 100_000},
