@@ -24,11 +24,14 @@ async def erase_person(
     *,
     emails: Sequence[str],
     phones: Sequence[str],
+    lead_ids: Sequence[str] = (),
 ) -> ErasedSubmissions:
     """Remove the submissions that carry one of ``emails`` or ``phones`` or belong to a lead
     that does, with what the CRM was sent and said about them. Run before the leads go."""
     e164 = sorted({p for raw in phones if (p := leads.normalise_phone_quietly(raw))})
-    lead_ids = await leads.ids_of_person(session, workspace_id, emails=emails, phones=phones)
+    lead_ids = await leads.ids_of_person(
+        session, workspace_id, emails=emails, phones=phones, lead_ids=lead_ids
+    )
     repo = SubmissionRepository(session)
     found = await repo.of_person(workspace_id, [e for e in emails if e], e164, lead_ids)
     counts = await repo.delete_with_crm_records(

@@ -39,6 +39,10 @@ class ConversationFilter:
     updated_after: datetime | None = None
 
 
+# What an erased person's messages and the notes about them say afterwards.
+ERASED_TEXT = "[erased]"
+
+
 class InboxRepository(Repository):
     async def add(self, *rows: object) -> None:
         self.session.add_all(rows)
@@ -53,6 +57,7 @@ class InboxRepository(Repository):
                 Contact.workspace_id == workspace_id,
                 Contact.id == contact_id,
                 Contact.merged_into_id.is_(None),
+                Contact.erased_at.is_(None),
             )
         )
         return found
@@ -62,7 +67,9 @@ class InboxRepository(Repository):
     ) -> Contact | None:
         """The oldest contact (not merged) with this email, or else with this phone."""
         query = select(Contact).where(
-            Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None)
+            Contact.workspace_id == workspace_id,
+            Contact.merged_into_id.is_(None),
+            Contact.erased_at.is_(None),
         )
         if email is not None:
             query = query.where(Contact.email == email)
@@ -87,7 +94,9 @@ class InboxRepository(Repository):
         """Contacts not merged (changed at or after ``updated_after``), most recently updated
         first."""
         query = select(Contact).where(
-            Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None)
+            Contact.workspace_id == workspace_id,
+            Contact.merged_into_id.is_(None),
+            Contact.erased_at.is_(None),
         )
         if search:
             query = query.where(
@@ -101,6 +110,63 @@ class InboxRepository(Repository):
             query = query.where(tuple_(Contact.updated_at, Contact.id) < tuple_(*after))
         query = query.order_by(Contact.updated_at.desc(), Contact.id.desc()).limit(limit)
         return list(await self.session.scalars(query))
+
+    async def merged_into(self, workspace_id: str, contact_id: str) -> list[Contact]:
+        """The contacts once merged into ``contact_id`` (whose rows still hold their data)."""
+        result = await self.session.scalars(
+            select(Contact).where(
+                Contact.workspace_id == workspace_id, Contact.merged_into_id == contact_id
+            )
+        )
+        return list(result)
+
+    async def erase_contacts(
+        self, workspace_id: str, contact_ids: list[str], now: datetime
+    ) -> dict[str, int]:
+        """Empty the contacts and what their conversations say (messages' and notes' text,
+        subjects); the rows stay, so counts and the conversations' history keep their shape.
+        How many rows of each table were changed."""
+        conversations = select(Conversation.id).where(
+            Conversation.workspace_id == workspace_id, Conversation.contact_id.in_(contact_ids)
+        )
+        changed = {}
+        for table, statement in (
+            (
+                "contacts",
+                update(Contact)
+                .where(Contact.workspace_id == workspace_id, Contact.id.in_(contact_ids))
+                .values(
+                    name=None,
+                    email=None,
+                    phone=None,
+                    attributes="{}",
+                    external_id=None,
+                    erased_at=now,
+                    updated_at=now,
+                ),
+            ),
+            (
+                "conversations",
+                update(Conversation)
+                .where(Conversation.id.in_(conversations))
+                .values(subject=None, updated_at=now),
+            ),
+            (
+                "messages",
+                update(Message)
+                .where(Message.conversation_id.in_(conversations))
+                .values(text=ERASED_TEXT),
+            ),
+            (
+                "notes",
+                update(Note)
+                .where(Note.conversation_id.in_(conversations))
+                .values(text=ERASED_TEXT),
+            ),
+        ):
+            result = await self.session.execute(statement)
+            changed[table] = int(result.rowcount)  # type: ignore[attr-defined]
+        return changed
 
     async def move_conversations(
         self, workspace_id: str, from_contact: str, to_contact: str, now: datetime

@@ -37,7 +37,6 @@ from leadline.jobs import service as jobs
 from leadline.kit import cursors
 from leadline.kit.ids import new_id
 from leadline.kit.time import after_millisecond, iso_micros, iso_millis, utcnow
-from leadline.leads import service as leads
 from leadline.models import Contact, Conversation, Message, Note, Person
 from leadline.people import service as people
 from leadline.tracking import visits

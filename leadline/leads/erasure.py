@@ -33,13 +33,16 @@ async def erase_person(
     emails: Sequence[str],
     phones: Sequence[str],
     erasure_id: str,
+    lead_ids: Sequence[str] = (),
 ) -> ErasedLeads:
     """Remove every lead of the workspace with one of ``emails`` or ``phones`` (with its status
     history; the facets and the lead count follow), and leave tombstones of them so a lead
     from the same person later is recognised (see ``erasure``). The visits the leads came
     from are returned for their owner to redact."""
     repo = LeadRepository(session)
-    found = await repo.matching_person(workspace_id, [e for e in emails if e], _phone_forms(phones))
+    found = await repo.matching_person(
+        workspace_id, [e for e in emails if e], _phone_forms(phones), lead_ids
+    )
     lead_ids = [lead.id for lead in found]
     changes = await repo.count_status_changes(lead_ids)
     facets: Counter[str] = Counter()
@@ -79,11 +82,17 @@ async def erase_person(
 
 
 async def ids_of_person(
-    session: AsyncSession, workspace_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    emails: Sequence[str],
+    phones: Sequence[str],
+    lead_ids: Sequence[str] = (),
 ) -> list[str]:
-    """The ids of the workspace's leads with one of ``emails`` or ``phones``."""
+    """The ids of the workspace's leads with one of ``emails`` or ``phones`` (and
+    ``lead_ids`` that are the workspace's)."""
     found = await LeadRepository(session).matching_person(
-        workspace_id, [e for e in emails if e], _phone_forms(phones)
+        workspace_id, [e for e in emails if e], _phone_forms(phones), lead_ids
     )
     return [lead.id for lead in found]
 

@@ -230,11 +230,17 @@ class LeadRepository(Repository):
         return list(result.scalars())
 
     async def matching_person(
-        self, workspace_id: str, emails: Sequence[str], phones: Sequence[str]
+        self,
+        workspace_id: str,
+        emails: Sequence[str],
+        phones: Sequence[str],
+        lead_ids: Sequence[str] = (),
     ) -> list[Lead]:
         """The workspace's leads with any of ``emails`` (case-insensitive) or ``phones`` (as
-        given or in E.164)."""
+        given or in E.164), or among ``lead_ids``."""
         matches: list[ColumnElement[bool]] = []
+        if lead_ids:
+            matches.append(Lead.id.in_(lead_ids))
         if emails:
             matches.append(func.lower(Lead.email).in_([e.lower() for e in emails]))
         if phones:

@@ -30,6 +30,8 @@ class Contact(Base):
     # Messages from a contact marked spam are kept, quarantined, and reopen nothing.
     spam: Mapped[bool] = mapped_column(Boolean, default=False)
     merged_into_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # When the person was erased at their request: the row stays, emptied, and is not found.
+    erased_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

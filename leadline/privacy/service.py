@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.auth.service import Principal
 from leadline.errors import NotFound, ValidationFailed
 from leadline.forms import service as forms
+from leadline.inbox import contacts as inbox_contacts
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json
 from leadline.kit.time import iso_millis, utcnow
@@ -97,6 +99,7 @@ async def erase(
     contact_id: str | None = None,
     erasure_id: str | None = None,
     counted: Mapping[str, int] | None = None,
+    lead_ids: list[str] | None = None,
 ) -> Receipt:
     """Remove the person with ``emails`` or ``phones`` from the workspace's submissions,
     leads and visits, in the caller's transaction, and keep a receipt. ``counted`` adds rows
@@ -106,9 +109,16 @@ async def erase(
     if not emails and not phones and contact_id is None:
         raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
     erasure_id = erasure_id or new_id("era")
-    submissions = await forms.erase_person(session, workspace_id, emails=emails, phones=phones)
+    submissions = await forms.erase_person(
+        session, workspace_id, emails=emails, phones=phones, lead_ids=lead_ids or ()
+    )
     erased = await lead_erasure.erase_person(
-        session, workspace_id, emails=emails, phones=phones, erasure_id=erasure_id
+        session,
+        workspace_id,
+        emails=emails,
+        phones=phones,
+        erasure_id=erasure_id,
+        lead_ids=lead_ids or (),
     )
     redacted = await visits.redact(
         session, workspace_id, [*submissions.visit_ids, *erased.visit_ids]
@@ -157,6 +167,23 @@ async def erase(
         },
     )
     return _receipt_of(erasure)
+
+
+async def erase_contact(session: AsyncSession, principal: Principal, contact_id: str) -> Receipt:
+    """Erase an inbox contact: the contact and their conversations' text (the inbox's part),
+    then every submission, lead and visit of their emails and phones and of the leads they
+    became, in one transaction; ``contact.erased`` is sent."""
+    found = await inbox_contacts.erase(session, principal.workspace_id, contact_id)
+    return await erase(
+        session,
+        principal.workspace_id,
+        principal.actor,
+        emails=found.emails,
+        phones=found.phones,
+        contact_id=contact_id,
+        counted=found.counts,
+        lead_ids=found.lead_ids,
+    )
 
 
 async def receipt(session: AsyncSession, workspace_id: str, erasure_id: str) -> Receipt:

@@ -63,12 +63,18 @@ def upgrade() -> None:
         ),
     )
     op.add_column(
+        "contacts",
+        sa.Column("erased_at", leadline.models.base.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
         "workspaces",
         sa.Column("erased_returns", sa.String(length=10), server_default="accept", nullable=False),
     )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("erased_at")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.drop_column("erased_returns")
 

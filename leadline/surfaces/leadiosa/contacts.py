@@ -24,6 +24,7 @@ from leadline.inbox.schemas import UNSET, ContactChanges
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
 from leadline.models import Contact
+from leadline.privacy import service as privacy
 from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.dependencies import (
     DEFAULT_LIMIT,
@@ -193,3 +194,68 @@ async def merge_contact(
     move there. This contact is not found afterwards."""
     caller.require(Permission.INBOX)
     return data(render_contact(await contacts.merge(session, caller, contact_id, body.into)))
+
+
+# ----------------------------------------------------------------------------- erasure
+
+ErasureId = Annotated[str, Path(max_length=64, description="The erasure's id (`era_...`).")]
+
+
+class ErasureActor(BaseModel):
+    type: str = Field(description="`user` (a person's token), `key`, `cli` or `system`.")
+    id: str | SkipJsonSchema[None] = None
+
+
+class Erasure(BaseModel):
+    id: str
+    contact_id: str | SkipJsonSchema[None] = None
+    erased_at: datetime
+    erased_by: ErasureActor
+    matched: dict[str, str] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="What the person was matched by, masked (`a***@example.com`); absent "
+        "when the contact had no email or phone.",
+    )
+    counts: dict[str, int] = Field(description="Rows removed or emptied, per table.")
+    receipt_hash: str = Field(
+        description="SHA-256 of the receipt's canonical JSON (docs/privacy.md says how)."
+    )
+
+
+class ErasureEnvelope(BaseModel):
+    data: Erasure
+
+
+def render_erasure(receipt: privacy.Receipt) -> dict[str, Any]:
+    return omit_empty(
+        {
+            "id": receipt.id,
+            "contact_id": receipt.contact_id,
+            "erased_at": iso_millis(receipt.erased_at),
+            "erased_by": omit_empty({"type": receipt.actor.type, "id": receipt.actor.id}),
+            "matched": receipt.matched,
+            "counts": receipt.counts,
+            "receipt_hash": receipt.receipt_hash,
+        }
+    )
+
+
+@router.get(
+    "/contacts/erasures/{erasure_id}",
+    response_model=ErasureEnvelope,
+    responses=s.responses(400, 404),
+)
+async def get_erasure(session: Session, caller: Caller, erasure_id: ErasureId) -> Response:
+    """The receipt of an erasure: when, by whom, what was matched (masked) and the rows
+    removed per table."""
+    caller.require(Permission.INBOX)
+    return data(render_erasure(await privacy.receipt(session, caller.workspace_id, erasure_id)))
+
+
+@router.delete(CONTACT, response_model=ErasureEnvelope, responses=s.responses(400, 404, 409))
+async def erase_contact(session: Session, caller: Caller, contact_id: ContactId) -> Response:
+    """GDPR erasure: the contact, their messages' text, and every lead, submission and visit
+    that carries their email or phone are removed in one transaction; a tombstone and the
+    receipt (this answer) stay. `contact.erased` is sent."""
+    caller.require(Permission.INBOX)
+    return data(render_erasure(await privacy.erase_contact(session, caller, contact_id)))
