@@ -743,7 +743,9 @@ def _workspace_line(ws: Workspace) -> str:
     bulk = "yes" if ws.allow_bulk_updates else "no"
     return (
         f"{ws.slug}  name={ws.name!r}  currency={ws.default_currency}  "
-        f"bulk-updates={bulk}  leads-limit={limit}"
+        f"bulk-updates={bulk}  leads-limit={limit}  "
+        f"auto-assign={'yes' if ws.auto_assign else 'no'}  "
+        f"auto-reassign={ws.auto_reassign_minutes or 'off'}  erased-returns={ws.erased_returns}"
     )
 
 
@@ -774,6 +776,24 @@ def workspaces_update(
     currency: Annotated[
         str | None, typer.Option(help="Currency for values sent without one (ISO 4217).")
     ] = None,
+    auto_assign: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-assign/--no-auto-assign",
+            help="Hand new conversations round robin to the people online.",
+        ),
+    ] = None,
+    auto_reassign_minutes: Annotated[
+        int | None,
+        typer.Option(help="Hand on a conversation unanswered this many minutes after assignment."),
+    ] = None,
+    no_auto_reassign: Annotated[
+        bool, typer.Option("--no-auto-reassign", help="Never hand on unanswered conversations.")
+    ] = False,
+    erased_returns: Annotated[
+        str | None,
+        typer.Option(help="A lead from an erased person: accept (as new) or refuse."),
+    ] = None,
 ) -> None:
     """Change a workspace's settings; options not given stay as they are."""
     from leadline.audit.service import Actor
@@ -788,6 +808,10 @@ def workspaces_update(
             leads_limit=leads_limit,
             clear_leads_limit=unlimited,
             default_currency=currency,
+            auto_assign=auto_assign,
+            auto_reassign_minutes=auto_reassign_minutes,
+            clear_auto_reassign=no_auto_reassign,
+            erased_returns=erased_returns,
             actor=Actor.cli(),
         )
     )

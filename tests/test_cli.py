@@ -388,3 +388,29 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line(
         assert refused.exit_code == 1, args
         assert message in refused.stderr
     assert len(fetch_rows(settings, "SELECT id FROM api_keys WHERE person_id IS NOT NULL")) == 1
+
+
+def test_workspaces_update_sets_inbox_routing_and_erased_returns(cli: CliRunner) -> None:
+    assert (
+        cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"]).exit_code == 0
+    )
+    result = cli.invoke(
+        app,
+        [
+            "workspaces",
+            "update",
+            "acme",
+            "--no-auto-assign",
+            "--auto-reassign-minutes",
+            "15",
+            "--erased-returns",
+            "refuse",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "auto-assign=no  auto-reassign=15  erased-returns=refuse" in result.stdout
+    cleared = cli.invoke(app, ["workspaces", "update", "acme", "--no-auto-reassign"])
+    assert "auto-reassign=off" in cleared.stdout
+    wrong = cli.invoke(app, ["workspaces", "update", "acme", "--erased-returns", "maybe"])
+    assert wrong.exit_code != 0
+    assert "accept, refuse" in wrong.output

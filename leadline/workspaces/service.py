@@ -98,8 +98,15 @@ async def ensure_secret_key(session: AsyncSession, configured: str | None) -> st
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+# What a lead from an erased person meets (docs/privacy.md).
+ERASED_RETURNS = ("accept", "refuse")
+
+
 def _settings_of(workspace: Workspace) -> dict[str, object]:
     return {
+        "auto_assign": workspace.auto_assign,
+        "auto_reassign_minutes": workspace.auto_reassign_minutes,
+        "erased_returns": workspace.erased_returns,
         "name": workspace.name,
         "allow_bulk_updates": workspace.allow_bulk_updates,
         "leads_limit": workspace.leads_limit,
@@ -120,6 +127,10 @@ async def update_workspace(
     leads_limit: int | None = None,
     clear_leads_limit: bool = False,
     default_currency: str | None = None,
+    auto_assign: bool | None = None,
+    auto_reassign_minutes: int | None = None,
+    clear_auto_reassign: bool = False,
+    erased_returns: str | None = None,
     actor: Actor | None = None,
 ) -> Workspace:
     """Change a workspace's settings; only the values given change."""
@@ -147,6 +158,24 @@ async def update_workspace(
                 details={"field": "currency"},
             )
         workspace.default_currency = code
+    if auto_assign is not None:
+        workspace.auto_assign = auto_assign
+    if auto_reassign_minutes is not None:
+        if not 1 <= auto_reassign_minutes <= 10_080:
+            raise ValidationFailed(
+                "auto-reassign minutes must be 1-10080 (a week)",
+                details={"field": "auto_reassign_minutes"},
+            )
+        workspace.auto_reassign_minutes = auto_reassign_minutes
+    if clear_auto_reassign:
+        workspace.auto_reassign_minutes = None
+    if erased_returns is not None:
+        if erased_returns not in ERASED_RETURNS:
+            raise ValidationFailed(
+                f"erased returns must be one of: {', '.join(ERASED_RETURNS)}",
+                details={"field": "erased_returns"},
+            )
+        workspace.erased_returns = erased_returns
     await session.flush()
     # API keys' principals carry their workspace: those kept in memory must be read again.
     announce(session, PRINCIPALS)
