@@ -34,6 +34,8 @@ EVENT_TYPES: dict[str, str] = {
     "lead.status_changed": "a lead moved through the pipeline (qualified, won, lost)",
     "lead.captured": "a form submission made a new lead (POST /lead.capture)",
     "lead.submission_received": "a form submission was received for a lead, new or earlier",
+    "contact.identified": "a site identified a chat visitor as someone it knows (the widget)",
+    "ai.handoff": "the AI agent handed a conversation to the people on shift",
     "contact.erased": "a person was erased at their request (GDPR); the data is the receipt's",
     "webhook_endpoint.disabled": "an endpoint was disabled because deliveries kept failing",
     "operator.online": "a person of the workspace became available (online) for conversations",
