@@ -22,7 +22,7 @@ from leadline.kit import changes
 from leadline.kit.changes import ChangeBus
 from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
-from leadline.sites.cache import SiteCache
+from leadline.sites.cache import CaptureSites, SiteCache
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate import envelope as pulsegate
@@ -44,6 +44,11 @@ class LeadlineApp(Starlette):
 
     # The tracking routes' limiter, site cache and writer (set by create_app).
     tracking: tracking_router.TrackingParts
+    # What the process keeps in memory of keys and sites, and the bus that tells it what
+    # changed (set by create_app).
+    changes: ChangeBus
+    principals: PrincipalCache
+    capture_sites: CaptureSites
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -65,15 +70,18 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     settings = settings or get_settings()
     configure_logging(settings)
     changes.configure(settings.redis_url)
+    # What this process keeps in memory, and how it hears that it changed (kit/changes.py).
+    bus = ChangeBus(settings.redis_url)
+    principals = PrincipalCache(bus)
+    capture_sites = CaptureSites(bus)
+    site_cache = SiteCache(bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        bus = ChangeBus(settings.redis_url)
+        # What was kept before a restart of the app was heard by no one meanwhile.
+        bus.forget_everything()
         hearing = asyncio.create_task(bus.run(), name="changes")
-        principals = PrincipalCache(bus)
-        # Sites carry their workspace's status: closing or restoring it is heard at once.
-        bus.listen(changes.SITES, app.tracking.site_cache.forget)  # type: ignore[attr-defined]
         lead_writer = LeadWriter(db)
         lead_writer.start()
         capture_writer = CaptureWriter(db)
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 "db": db,
                 "settings": settings,
                 "principals": principals,
+                "capture_sites": capture_sites,
                 "lead_writer": lead_writer,
                 "capture_writer": capture_writer,
             }
@@ -139,7 +148,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 ip.strip() for ip in settings.tracking_whitelist_ips.split(",") if ip.strip()
             ),
         ),
-        site_cache=SiteCache(),
+        site_cache=site_cache,
         writer=TrackingWriter(
             settings.sync_url,
             capacity=settings.tracking_queue_events,
@@ -147,5 +156,6 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             fold_after=settings.tracking_fold_after_seconds,
         ),
     )
+    app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app

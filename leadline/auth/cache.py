@@ -13,6 +13,7 @@ revoked there stops working here within that second. With the subscription up, e
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -54,6 +55,8 @@ class PrincipalCache:
 
     def forget(self, _topic: str = TOPIC) -> None:
         self._entries.clear()
+        # A read under way may have read the key before the change: later requests read anew.
+        self._reads.clear()
         self._generation += 1
 
     @property
@@ -73,11 +76,15 @@ class PrincipalCache:
             if read is None:
                 read = asyncio.create_task(self._read(database, token, digest))
                 self._reads[digest] = read
-                read.add_done_callback(lambda _: self._reads.pop(digest, None))
+                read.add_done_callback(functools.partial(self._done, digest))
             found = await asyncio.shield(read)
         if isinstance(found, str):
             raise Unauthorized(found)
         return found
+
+    def _done(self, digest: str, read: asyncio.Task[Found]) -> None:
+        if self._reads.get(digest) is read:
+            del self._reads[digest]
 
     async def _read(self, database: Database, token: str, digest: str) -> Found:
         # Expiry counts from before the read: what it finds may change the moment after.

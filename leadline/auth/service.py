@@ -363,8 +363,8 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
 
 async def site_principal(session: AsyncSession, workspace_id: str) -> Principal:
     """The caller behind a site's own form (siteKey and formId from an allowed page): no key,
-    the rights of an integration key in the site's workspace. It comes to capture, a write:
-    WorkspaceClosed when the workspace is closed."""
+    the rights of an integration key in the site's workspace. Kept in memory with the site
+    (``sites.cache``), so it is made whether or not the workspace is closed: the capture
+    refuses a closed workspace's submissions when it checks who sends them."""
     workspace = await workspaces.get(session, workspace_id)
-    workspaces.refuse_writes(workspace)
     return Principal(workspace=workspace, key_id="", role=Role.INTEGRATION)

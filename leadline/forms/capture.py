@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
-from leadline.auth import service as auth
 from leadline.auth.roles import Permission
 from leadline.auth.service import Principal
 from leadline.config import Settings
-from leadline.errors import Forbidden, NotFound, ValidationFailed
+from leadline.db import Database
+from leadline.errors import Forbidden, ValidationFailed
 from leadline.forms import crm
 from leadline.forms.repository import SubmissionRepository, SubmitterKey
 from leadline.kit.ids import new_id
@@ -34,12 +34,12 @@ from leadline.kit.urls import parse_url
 from leadline.leads import service as leads
 from leadline.leads.schemas import LeadAttribution, LeadCreate, LeadSource
 from leadline.models import Lead, LeadSubmission, Visit
-from leadline.sites import forms as site_forms
-from leadline.sites import ip_rules
 from leadline.sites import service as sites
-from leadline.sites.schemas import parse_definition
+from leadline.sites.cache import CaptureSites
+from leadline.sites.ip_rules import AddressRules
 from leadline.tracking import visits
 from leadline.webhooks import service as webhooks
+from leadline.workspaces import service as workspaces
 
 # PulseGate's field names and what they are on a lead; every other field goes to ``custom``.
 NAME_FIELDS = ("FIRSTNAME", "NAME", "name", "first_name")
@@ -98,39 +98,45 @@ ATTRIBUTION_NAMES = frozenset(LeadAttribution.model_fields) - {
 @dataclass(frozen=True)
 class Sender:
     """Who sends a submission, once checked: the caller the lead is made as, the actor the
-    audit log names, the site it came through (if known) with its domains, and its form's
-    thank-you page."""
+    audit log names, the address rules of its workspace, the site it came through (if known)
+    with its domains, and its form's thank-you page."""
 
     principal: Principal
     actor: Actor
+    address_rules: AddressRules
     site_id: str | None = None
     thank_you_url: str | None = None
     site_domains: tuple[str, ...] = ()
 
 
 async def sender_with_key(
-    session: AsyncSession, principal: Principal, site_key: str | None, form_id: str | None = None
+    checks: CaptureSites,
+    database: Database,
+    principal: Principal,
+    site_key: str | None,
+    form_id: str | None = None,
 ) -> Sender:
     """A backend sending with an API key (``principal`` is its): any key or token that may
     write leads (integration, admin; an owner's or admin's token), no page check; a site key
     of the key's workspace is kept for attribution, and with it the site's domains and the
-    thank-you page of its form ``form_id``, for the answer to a browser's post."""
+    thank-you page of its form ``form_id``, for the answer to a browser's post. Read from
+    memory (``checks``), from ``database`` on a miss."""
     if not principal.may(Permission.LEADS_WRITE):
         raise Forbidden(
             "lead capture takes an integration key, an admin key, or an owner's or admin's token"
         )
     actor = principal.actor
-    found = await sites.site_by_key(session, site_key) if site_key else None
-    if found is None or found.site.workspace_id != principal.workspace_id:
-        return Sender(principal, actor)
-    thank_you = None
-    if form_id:
-        thank_you = await site_forms.thank_you_page(session, found.site.id, form_id)
-    return Sender(principal, actor, found.site.id, thank_you, tuple(found.domains))
+    rules = await checks.address_rules(database, principal.workspace_id)
+    found = await checks.site(database, site_key) if site_key else None
+    if found is None or found.workspace_id != principal.workspace_id:
+        return Sender(principal, actor, rules)
+    thank_you = found.forms.get(form_id) if form_id else None
+    return Sender(principal, actor, rules, found.site_id, thank_you, tuple(found.domains))
 
 
 async def sender_from_page(
-    session: AsyncSession,
+    checks: CaptureSites,
+    database: Database,
     site_key: str,
     page_host: str | None,
     *,
@@ -139,23 +145,29 @@ async def sender_from_page(
 ) -> Sender:
     """A browser on a page of the site. With ``form_id`` (a form's own submission) both must
     be given and the site must have that form, enabled; without (the WordPress plugin's,
-    whose forms are the site's own) the site alone is checked. Anything else is 403."""
-    if form_id is None:
-        site = await sites.site_for_page(session, site_key, page_host)
-        thank_you = None
-    else:
-        if not site_key or not form_id:
-            raise Forbidden(
-                "send an integration key in X-API-Key, or siteKey and formId from a page"
-                " of the site"
-            )
-        try:
-            site, form = await site_forms.form_for_page(session, site_key, form_id, page_host)
-        except NotFound as exc:
-            raise Forbidden(exc.message) from None
-        thank_you = parse_definition(form.form_json).thank_you_url
-    principal = await auth.site_principal(session, site.site.workspace_id)
-    return Sender(principal, Actor.system(actor), site.site.id, thank_you, tuple(site.domains))
+    whose forms are the site's own) the site alone is checked. Anything else is 403. Read
+    from memory (``checks``), from ``database`` on a miss."""
+    if form_id is not None and (not site_key or not form_id):
+        raise Forbidden(
+            "send an integration key in X-API-Key, or siteKey and formId from a page of the site"
+        )
+    site = await checks.for_page(database, site_key, page_host)
+    thank_you = None
+    if form_id is not None:
+        if form_id not in site.forms:
+            raise Forbidden(f"the site has no form {form_id}")
+        thank_you = site.forms[form_id]
+    # A capture is a write: a closed workspace takes none (409).
+    workspaces.refuse_writes(site.principal.workspace)
+    rules = await checks.address_rules(database, site.workspace_id)
+    return Sender(
+        site.principal,
+        Actor.system(actor),
+        rules,
+        site.site_id,
+        thank_you,
+        tuple(site.domains),
+    )
 
 
 def redirect_after_post(sender: Sender, referer: str | None) -> str | None:
@@ -352,24 +364,24 @@ def _new_lead_data(submission: Submission, contact: _Contact, visit: Visit | Non
 
 async def capture(
     session: AsyncSession,
-    principal: Principal,
+    sender: Sender,
     submission: Submission,
-    actor: Actor,
     settings: Settings,
 ) -> Captured:
     """Keep the submission and make or join its lead (see the module's docstring)."""
     check_fields(submission.fields)
+    principal, actor = sender.principal, sender.actor
     fields = submission.fields
     repo = SubmissionRepository(session)
     contact = _contact_of(fields)
     visit_id = _named_visit_id(submission)
     visit = await _tracked_visit(session, principal.workspace_id, submission, visit_id)
     row = _submission_row(principal.workspace_id, submission, contact, visit, visit_id)
-    rule = await ip_rules.covering_rule(session, principal.workspace_id, row.ip)
-    if rule is not None:
+    kind = sender.address_rules.kind_for(row.ip)
+    if kind is not None:
         # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own
         # and testers' submissions. Neither becomes a lead.
-        row.outcome = "blocked" if rule.kind == "block" else "testing"
+        row.outcome = "blocked" if kind == "block" else "testing"
         await repo.add(row)
         return Captured(row.id, row.outcome, None)
     if submission.honeypot:

@@ -1,82 +1,134 @@
-"""Sites by key, kept in memory for the routes that read a site on every request."""
+"""Sites kept in memory for the routes that read one on every request: sites by key for the
+tracking routes, and what a capture checks of its sender (the site, its domains and forms, the
+workspace's address rules). Both follow ``kit.readcache``: 60 seconds while this process hears
+the other processes' changes through Redis, one second otherwise, and forgotten at once when a
+change to sites, domains, forms or address rules (``sites``) commits."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
+from leadline.auth import service as auth
+from leadline.auth.service import Principal
 from leadline.db import Database
-from leadline.sites import service
+from leadline.kit.changes import PRINCIPALS, SITES, ChangeBus
+from leadline.kit.readcache import ReadCache
+from leadline.sites import forms, ip_rules, service
+from leadline.sites.ip_rules import AddressRules
 from leadline.sites.service import SiteInfo
 
-log = logging.getLogger(__name__)
 
-
-class SiteCache:
-    """Sites by key, kept in memory (unknown keys too), so the tracking routes do not read the
-    database on every request. An entry older than ``ttl`` seconds is still answered while one
-    read of the database refreshes it in the background, so a change to a site's domains or
-    settings reaches every process within ``ttl`` and a moment; requests that find no entry at
-    all share one read.
-
-    ``clock`` gives the time in seconds that entries expire by; a test passes one it moves by
-    hand, so an entry expires when the test says and not when a loaded machine gets round to
-    it."""
+class SiteCache(ReadCache[Database, SiteInfo | None]):
+    """Sites by key (unknown keys too), so the tracking routes do not read the database on
+    every request. A key asked for steadily is refreshed in the background and never waited
+    on; requests that find no entry share one read."""
 
     def __init__(
         self,
-        ttl: float = 10.0,
+        bus: ChangeBus | None = None,
+        *,
+        ttl: float = 60.0,
+        short_ttl: float = 1.0,
         size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.size = size
-        self.clock = clock
-        self._entries: dict[str, tuple[float, SiteInfo | None]] = {}
-        self._reads: dict[str, asyncio.Task[SiteInfo | None]] = {}
-        # Bumped by every change heard: what a read begun before it found is not kept.
-        self._generation = 0
+        super().__init__(
+            _site,
+            bus,
+            (SITES,),
+            ttl=ttl,
+            short_ttl=short_ttl,
+            size=size,
+            clock=clock,
+            what="site",
+        )
 
-    def forget(self, _topic: str = "") -> None:
-        """Drop every entry (a change announced on ``kit.changes.SITES``: a workspace closed or
-        restored)."""
-        self._entries.clear()
-        self._generation += 1
 
-    async def get(self, database: Database, site_key: str) -> SiteInfo | None:
-        entry = self._entries.get(site_key)
-        if entry is not None:
-            if entry[0] <= self.clock() and site_key not in self._reads:
-                self._read(database, site_key)
-            return entry[1]
-        read = self._reads.get(site_key) or self._read(database, site_key)
-        return await asyncio.shield(read)
+async def _site(database: Database, site_key: str) -> SiteInfo | None:
+    async with database.transaction() as session:
+        return await service.site_by_key(session, site_key)
 
-    def _read(self, database: Database, site_key: str) -> asyncio.Task[SiteInfo | None]:
-        read = asyncio.create_task(self._load(database, site_key), name=f"site {site_key}")
-        self._reads[site_key] = read
-        read.add_done_callback(lambda _: self._done(site_key, read))
-        return read
 
-    def _done(self, site_key: str, read: asyncio.Task[SiteInfo | None]) -> None:
-        self._reads.pop(site_key, None)
-        if not read.cancelled() and (error := read.exception()) is not None:
-            # The old entry, if any, is answered until a later request reads again.
-            log.warning("site %s could not be read: %s", site_key, error)
+@dataclass(frozen=True, kw_only=True)
+class CaptureSite(SiteInfo):
+    """A site as a capture checks who sends through it: the site with its domains, the
+    thank-you page of each of its enabled forms by form id (None when one has none), and the
+    caller its own pages capture as (an integration key's rights in its workspace)."""
 
-    async def _load(self, database: Database, site_key: str) -> SiteInfo | None:
-        generation = self._generation
-        async with database.transaction() as session:
-            found = await service.site_by_key(session, site_key)
-        if generation != self._generation:
-            return found
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[site_key] = (self.clock() + self.ttl, found)
-        return found
+    forms: Mapping[str, str | None]
+    principal: Principal
+
+
+class CaptureSites:
+    """What a capture reads about its sender, from memory: sites by key with their forms and
+    principal, and each workspace's address rules. Forgotten on ``sites``, and the sites on
+    ``principals`` too (a workspace's change: the site's principal carries its workspace)."""
+
+    def __init__(
+        self,
+        bus: ChangeBus | None = None,
+        *,
+        ttl: float = 60.0,
+        short_ttl: float = 1.0,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sites = ReadCache(
+            _capture_site,
+            bus,
+            (SITES, PRINCIPALS),
+            ttl=ttl,
+            short_ttl=short_ttl,
+            size=size,
+            clock=clock,
+            what="site",
+        )
+        self.rules = ReadCache(
+            _address_rules,
+            bus,
+            (SITES,),
+            ttl=ttl,
+            short_ttl=short_ttl,
+            size=size,
+            clock=clock,
+            what="address rules of workspace",
+        )
+
+    async def site(self, database: Database, site_key: str) -> CaptureSite | None:
+        return await self.sites.get(database, site_key)
+
+    async def for_page(
+        self, database: Database, site_key: str, page_host: str | None
+    ) -> CaptureSite:
+        """The site with ``site_key`` for a page on ``page_host``; DomainDenied (logged)
+        otherwise, as ``service.site_for_page``."""
+        found = await self.site(database, site_key) if site_key and page_host else None
+        return service.check_page(site_key, page_host, found)
+
+    async def address_rules(self, database: Database, workspace_id: str) -> AddressRules:
+        return await self.rules.get(database, workspace_id)
+
+
+async def _capture_site(database: Database, site_key: str) -> CaptureSite | None:
+    async with database.transaction() as session:
+        found = await service.site_by_key(session, site_key)
+        if found is None:
+            return None
+        return CaptureSite(
+            found.site,
+            found.domains,
+            found.workspace_closed,
+            forms=await forms.enabled_forms(session, found.site_id),
+            principal=await auth.site_principal(session, found.workspace_id),
+        )
+
+
+async def _address_rules(database: Database, workspace_id: str) -> AddressRules:
+    async with database.transaction() as session:
+        return await ip_rules.address_rules(session, workspace_id)
 
 
 class PageHosts:

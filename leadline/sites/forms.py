@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.kit.changes import SITES, announce
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import Site, SiteForm
@@ -77,6 +78,8 @@ async def add_form(
         updated_at=now,
     )
     await repository.add(form)
+    # A cache may remember that the site had no such form.
+    announce(session, SITES)
     await audit.record(
         session,
         form.workspace_id,
@@ -163,6 +166,7 @@ async def change_form(
     if diff:
         form.updated_at = utcnow()
         await session.flush()
+        announce(session, SITES)
         await audit.record(session, workspace_id, actor, "form.updated", "form", form.id, diff)
     return form
 
@@ -174,6 +178,7 @@ async def delete_form(
     made through it keep its form id."""
     form = await managed_form(session, workspace_id, form_row_id)
     await FormRepository(session).remove(form)
+    announce(session, SITES)
     await audit.record(
         session,
         workspace_id,
@@ -201,11 +206,11 @@ async def form_for_page(
     return found, form
 
 
-async def thank_you_page(session: AsyncSession, site_id: str, form_id: str) -> str | None:
-    """The thank-you page of the site's enabled form ``form_id``, if it has both."""
-    if "\x00" in form_id:  # no form id holds NUL (PostgreSQL cannot store it)
-        return None
-    form = await FormRepository(session).get(site_id, form_id)
-    if form is None or not form.enabled:
-        return None
-    return parse_definition(form.form_json).thank_you_url
+async def enabled_forms(session: AsyncSession, site_id: str) -> dict[str, str | None]:
+    """The site's enabled forms by form id, each with its thank-you page (None without one):
+    what a capture needs of them."""
+    return {
+        form.form_id: parse_definition(form.form_json).thank_you_url
+        for form in await FormRepository(session).of_site(site_id)
+        if form.enabled
+    }

@@ -4,12 +4,15 @@ list) or as the team's own testing (the allow list)."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.errors import Conflict, NotFound, ValidationFailed
+from leadline.kit.changes import SITES, announce
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.models import IpRule
@@ -62,6 +65,7 @@ async def add_ip_rule(
         created_at=utcnow(),
     )
     await repo.add(rule)
+    announce(session, SITES)
     await audit.record(
         session,
         workspace.id,
@@ -83,6 +87,7 @@ async def remove_ip_rule(
     for rule in await repo.of_workspace(workspace.id):
         if rule.network == network:
             await repo.remove(rule)
+            announce(session, SITES)
             await audit.record(
                 session,
                 workspace.id,
@@ -101,27 +106,42 @@ async def list_ip_rules(session: AsyncSession, workspace_slug: str) -> list[IpRu
     return await IpRuleRepository(session).of_workspace(workspace.id)
 
 
-def rule_for(rules: list[IpRule], ip: str | None) -> IpRule | None:
-    """The rule that covers the address, the most specific network first."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    covering = [
-        rule
-        for rule in rules
-        if address.version == (network := ipaddress.ip_network(rule.network)).version
-        and address in network
-    ]
-    return max(
-        covering, key=lambda rule: ipaddress.ip_network(rule.network).prefixlen, default=None
-    )
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-async def covering_rule(session: AsyncSession, workspace_id: str, ip: str | None) -> IpRule | None:
-    """The workspace's rule that covers the address, if any."""
-    if not ip:
+@dataclass(frozen=True, slots=True)
+class AddressRule:
+    network: Network
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRules:
+    """A workspace's address rules as a capture asks them, each network parsed once, the most
+    specific first."""
+
+    rules: tuple[AddressRule, ...] = ()
+
+    @classmethod
+    def of(cls, rules: Iterable[IpRule]) -> AddressRules:
+        parsed = [AddressRule(ipaddress.ip_network(rule.network), rule.kind) for rule in rules]
+        parsed.sort(key=lambda rule: rule.network.prefixlen, reverse=True)
+        return cls(tuple(parsed))
+
+    def kind_for(self, ip: str | None) -> str | None:
+        """``block`` or ``allow``: the kind of the most specific rule that covers the address;
+        None when none does (or there is no address)."""
+        if not ip or not self.rules:
+            return None
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        for rule in self.rules:
+            if rule.network.version == address.version and address in rule.network:
+                return rule.kind
         return None
-    return rule_for(await IpRuleRepository(session).of_workspace(workspace_id), ip)
+
+
+async def address_rules(session: AsyncSession, workspace_id: str) -> AddressRules:
+    return AddressRules.of(await IpRuleRepository(session).of_workspace(workspace_id))

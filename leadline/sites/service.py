@@ -7,12 +7,14 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from leadline.kit.changes import SITES, announce
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.kit.urls import parse_url
@@ -178,6 +180,8 @@ async def add_site(
     )
     rows = [SiteDomain(id=new_id("dom"), site_id=site.id, domain=host) for host in hosts]
     await SiteRepository(session).add(site, rows)
+    # A cache may remember that no site had this key (one the site's pages already carry).
+    announce(session, SITES)
     await audit.record(
         session,
         workspace_id,
@@ -205,8 +209,8 @@ async def update_site_settings(
     changes: dict[str, bool],
     actor: Actor | None = None,
 ) -> SiteInfo:
-    """Change some of a site's SITE_SETTINGS; every process sees the change within the site
-    cache's expiry."""
+    """Change some of a site's SITE_SETTINGS; every process's site caches forget the site once
+    the transaction commits (see ``kit.changes``)."""
     found = await site_by_key(session, site_key)
     if found is None:
         raise NotFound(f"no site has the key {site_key}")
@@ -233,6 +237,7 @@ async def _change_site(
             diff[setting] = (before, value)
     if diff:
         await session.flush()
+        announce(session, SITES)
         await audit.record(session, site.workspace_id, actor, "site.updated", "site", site.id, diff)
 
 
@@ -285,12 +290,13 @@ async def change_site(
 
 
 async def delete_site(session: AsyncSession, workspace_id: str, site_id: str, actor: Actor) -> Site:
-    """Delete a site: its key stops naming it (tracking, forms and capture refuse it within the
-    site cache's expiry) and it leaves the lists; its visits, events, leads and submissions stay,
-    and its key is never given to another site."""
+    """Delete a site: its key stops naming it (tracking, forms and capture refuse it once the
+    transaction commits; see ``kit.changes``) and it leaves the lists; its visits, events,
+    leads and submissions stay, and its key is never given to another site."""
     site = (await managed_site(session, workspace_id, site_id)).site
     site.deleted_at = utcnow()
     await session.flush()
+    announce(session, SITES)
     await audit.record(
         session,
         workspace_id,
@@ -312,6 +318,7 @@ async def add_domain(
         raise Conflict(f"the site already has the domain {host}", details={"field": "domain"})
     row = SiteDomain(id=new_id("dom"), site_id=managed.site.id, domain=host)
     await SiteRepository(session).add_domain(row)
+    announce(session, SITES)
     await audit.record(
         session,
         workspace_id,
@@ -332,6 +339,7 @@ async def remove_domain(
     if row is None:
         raise NotFound(f"the site has no domain {domain_id}", resource="domain")
     await SiteRepository(session).remove_domain(row)
+    announce(session, SITES)
     await audit.record(
         session,
         workspace_id,
@@ -353,9 +361,19 @@ class DomainDenied(Forbidden):
         self.reason = reason
 
 
+S = TypeVar("S", bound=SiteInfo)
+
+
 async def site_for_page(session: AsyncSession, site_key: str, page_host: str | None) -> SiteInfo:
     """The site with ``site_key``, for a page on ``page_host``; raises DomainDenied, logged
     with its reason."""
+    found = await site_by_key(session, site_key) if site_key and page_host else None
+    return check_page(site_key, page_host, found)
+
+
+def check_page(site_key: str, page_host: str | None, found: S | None) -> S:
+    """``found`` (the site with ``site_key``, looked up only when there is a key and a page)
+    for a page on ``page_host``; raises DomainDenied, logged with its reason."""
     try:
         if not site_key:
             raise DomainDenied("siteKey is missing", "empty_site_key")
@@ -363,7 +381,6 @@ async def site_for_page(session: AsyncSession, site_key: str, page_host: str | N
             raise DomainDenied(
                 "the request has no Origin or Referer naming the page", "missing_origin_referer"
             )
-        found = await site_by_key(session, site_key)
         if found is None:
             raise DomainDenied(f"unknown siteKey {site_key}", "site_not_found")
         if not host_allowed(page_host, found.domains):

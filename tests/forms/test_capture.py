@@ -4,6 +4,7 @@ lead per project with every submission kept, honeypots kept aside, the visit's a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -449,17 +450,19 @@ def test_blocked_and_allowed_addresses_never_make_leads(
     assert listed == ["allow  198.51.100.7/32", "block  203.0.113.0/24  spam run"]
 
     from leadline.models import IpRule
-    from leadline.sites.ip_rules import parse_network, rule_for
+    from leadline.sites.ip_rules import AddressRules, parse_network
 
-    rules = [
-        IpRule(network=parse_network("203.0.113.0/24"), kind="block"),
-        IpRule(network=parse_network("203.0.113.5"), kind="allow"),
-    ]
-    assert rule_for(rules, "203.0.113.5").kind == "allow"  # type: ignore[union-attr]
-    assert rule_for(rules, "203.0.113.6").kind == "block"  # type: ignore[union-attr]
-    assert rule_for(rules, "192.0.2.1") is None
-    assert rule_for(rules, "2001:db8::1") is None
-    assert rule_for(rules, "testclient") is None
+    rules = AddressRules.of(
+        [
+            IpRule(network=parse_network("203.0.113.0/24"), kind="block"),
+            IpRule(network=parse_network("203.0.113.5"), kind="allow"),
+        ]
+    )
+    assert rules.kind_for("203.0.113.5") == "allow"
+    assert rules.kind_for("203.0.113.6") == "block"
+    assert rules.kind_for("192.0.2.1") is None
+    assert rules.kind_for("2001:db8::1") is None
+    assert rules.kind_for("testclient") is None
 
     body = {"siteKey": site, "formId": "enquiry", "EMAIL": "someone@example.com"}
     answers = {}
@@ -650,3 +653,132 @@ def test_a_post_from_a_page_goes_back_to_it_or_to_its_forms_thank_you_page(
         303,
         "https://shop.example/thanks",
     )
+
+
+# ------------------------------------------------ changes to the site reach capture at once
+
+
+@pytest.fixture
+def still(settings: Settings) -> Iterator[TestClient]:
+    """A client of an app whose site caches never expire: an entry is read again only when
+    the app hears a change, so an answer that follows a change proves it was heard."""
+    app = create_app(settings)
+    for cache in (app.capture_sites.sites, app.capture_sites.rules, app.tracking.site_cache):
+        cache.clock = lambda: 0.0
+    with TestClient(app, client=("203.0.113.50", 40000)) as client:
+        yield client
+
+
+def managed_site(client: TestClient, admin: dict[str, str], *domains: str) -> dict[str, Any]:
+    made = client.post("/analytics/sites", json={"domains": list(domains)}, headers=admin)
+    assert made.status_code == 201, made.text
+    site: dict[str, Any] = made.json()["site"]
+    form = client.post(
+        "/analytics/forms",
+        json={"site_id": site["id"], "form_id": "enquiry", "form_json": FORM},
+        headers=admin,
+    )
+    assert form.status_code == 201, form.text
+    return {**site, "form": form.json()["form"]}
+
+
+def from_page(client: TestClient, site_key: str, host: str) -> Any:
+    return client.post(
+        "/lead.capture",
+        json={"siteKey": site_key, "formId": "enquiry", "EMAIL": "a@example.com"},
+        headers={**PAGE, "Origin": f"https://{host}"},
+    )
+
+
+def visit_from(client: TestClient, site_key: str, host: str) -> Any:
+    return client.post(
+        "/track/session/start",
+        json={"siteKey": site_key, "url": f"https://{host}/"},
+        headers={**PAGE, "Origin": f"https://{host}"},
+    )
+
+
+def test_a_domain_removed_over_the_api_is_refused_at_once(
+    still: TestClient, settings: Settings
+) -> None:
+    admin = {"Authorization": f"Bearer {make_key(settings, 'acme', 'admin')}"}
+    site = managed_site(still, admin, "shop.example", "old.example")
+    key = site["site_key"]
+    assert from_page(still, key, "old.example").status_code == 200
+    assert visit_from(still, key, "old.example").status_code == 200
+    assert from_page(still, key, "new.example").status_code == 403
+
+    old = next(row for row in site["domains"] if row["domain"] == "old.example")
+    removed = still.delete(f"/analytics/sites/{site['id']}/domains/{old['id']}", headers=admin)
+    assert removed.status_code == 200, removed.text
+    added = still.post(
+        f"/analytics/sites/{site['id']}/domains", json={"domain": "new.example"}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+
+    refused = from_page(still, key, "old.example")
+    assert refused.status_code == 403
+    assert "old.example is not one of this site's domains" in refused.json()["error"]
+    assert visit_from(still, key, "old.example").status_code == 403
+    assert from_page(still, key, "new.example").status_code == 200
+    assert from_page(still, key, "shop.example").status_code == 200
+
+
+def test_a_form_deleted_or_turned_off_over_the_api_is_refused_at_once(
+    still: TestClient, settings: Settings
+) -> None:
+    admin = {"Authorization": f"Bearer {make_key(settings, 'acme', 'admin')}"}
+    site = managed_site(still, admin, "shop.example")
+    key, form = site["site_key"], site["form"]
+    assert from_page(still, key, "shop.example").status_code == 200
+
+    off = still.patch(f"/analytics/forms/{form['id']}", json={"enabled": False}, headers=admin)
+    assert off.status_code == 200, off.text
+    assert from_page(still, key, "shop.example").status_code == 403
+    on = still.patch(f"/analytics/forms/{form['id']}", json={"enabled": True}, headers=admin)
+    assert on.status_code == 200, on.text
+    assert from_page(still, key, "shop.example").status_code == 200
+
+    deleted = still.delete(f"/analytics/forms/{form['id']}", headers=admin)
+    assert deleted.status_code == 200, deleted.text
+    refused = from_page(still, key, "shop.example")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "the site has no form enquiry"
+    assert len(submissions(settings)) == 2
+
+
+def test_a_site_deleted_over_the_api_is_refused_at_once(
+    still: TestClient, settings: Settings
+) -> None:
+    admin = {"Authorization": f"Bearer {make_key(settings, 'acme', 'admin')}"}
+    site = managed_site(still, admin, "shop.example")
+    key = site["site_key"]
+    assert from_page(still, key, "shop.example").status_code == 200
+    assert visit_from(still, key, "shop.example").status_code == 200
+
+    deleted = still.delete(f"/analytics/sites/{site['id']}", headers=admin)
+    assert deleted.status_code == 200, deleted.text
+    refused = from_page(still, key, "shop.example")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == f"unknown siteKey {key}"
+    assert visit_from(still, key, "shop.example").status_code == 404
+
+
+def test_an_address_blocked_with_the_cli_is_kept_aside_at_once(
+    still: TestClient, cli: Any, settings: Settings, site: str
+) -> None:
+    from leadline.cli import app
+
+    with_key = {"X-API-Key": make_key(settings, "acme", "integration")}
+    body = {"siteKey": site, "formId": "enquiry", "EMAIL": "someone@example.com"}
+    assert post(still, body).status_code == 200
+    assert post(still, body, with_key).status_code == 200
+    blocked = cli.invoke(app, ["ips", "block", "--workspace", "acme", "203.0.113.0/24"])
+    assert blocked.exit_code == 0, blocked.output
+    assert post(still, body).status_code == 200
+    assert post(still, body, with_key).status_code == 200
+    unblocked = cli.invoke(app, ["ips", "remove", "--workspace", "acme", "203.0.113.0/24"])
+    assert unblocked.exit_code == 0, unblocked.output
+    assert post(still, body).status_code == 200
+    outcomes = [row["outcome"] for row in submissions(settings)]
+    assert outcomes == ["created", "merged", "blocked", "blocked", "merged"]

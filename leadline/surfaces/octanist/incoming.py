@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from leadline.db import Database
 from leadline.errors import ValidationFailed
 from leadline.forms import capture
 from leadline.http import json_object_body
 from leadline.kit.urls import parse_url
 from leadline.leads.schemas import LeadSource
 from leadline.sites import service as sites
+from leadline.sites.cache import CaptureSites
 from leadline.surfaces.octanist.envelope import success
 
 PREFIX = "/integrations/incoming/"
@@ -71,8 +73,11 @@ async def capture_from_page(
 ) -> Response:
     """Check that the request comes from a page of the site, keep the submission and make or
     join its lead; answer in the Octanist envelope."""
+    checks: CaptureSites = request.state.capture_sites
+    database: Database = request.state.db
     sender = await capture.sender_from_page(
-        session,
+        checks,
+        database,
         site_key,
         sites.page_host(request.headers.get("origin"), request.headers.get("referer")),
         form_id=None,
@@ -80,7 +85,7 @@ async def capture_from_page(
     )
     captured = await capture.capture(
         session,
-        sender.principal,
+        sender,
         capture.Submission(
             fields=fields,
             ip=request.client.host if request.client else None,
@@ -91,7 +96,6 @@ async def capture_from_page(
             attribution=attribution,
             source=source,
         ),
-        sender.actor,
         request.state.settings,
     )
     return success(request, {"message": "Lead received", "submissionId": captured.submission_id})

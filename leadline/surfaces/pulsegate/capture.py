@@ -35,6 +35,7 @@ from leadline.http import (
 )
 from leadline.kit.jsondepth import check_json_depth
 from leadline.sites import service as sites
+from leadline.sites.cache import CaptureSites
 from leadline.surfaces.pulsegate.envelope import (
     CORS,
     PREFLIGHT_MAX_AGE,
@@ -167,8 +168,20 @@ async def _capture(request: Request) -> Response:
     )
     key = request.headers.get("x-api-key")
     client = request.client
+    # Who sends, from memory: the key, the site and its form.
+    checks: CaptureSites = request.state.capture_sites
+    database: Database = request.state.db
+    if key:
+        sender = await capture.sender_with_key(
+            checks, database, await authenticated(request, key), site_key, form_id or None
+        )
+    else:
+        page_host = sites.page_host(request.headers.get("origin"), request.headers.get("referer"))
+        sender = await capture.sender_from_page(
+            checks, database, site_key, page_host, form_id=form_id, actor=f"form {form_id}"
+        )
     writer: CaptureWriter = request.state.capture_writer
-    answer = await writer.capture(
+    captured = await writer.capture(
         CaptureOrder(
             submission=capture.Submission(
                 fields=fields,
@@ -178,21 +191,14 @@ async def _capture(request: Request) -> Response:
                 visit_id=visit,
                 honeypot=honeypot,
                 time_to_submit=tts,
+                site_id=sender.site_id,
                 contact_consent=contact_consent,
                 form_id=form_id or None,
             ),
             settings=request.state.settings,
-            # A key is checked from memory; the site and the form in the writer's transaction.
-            principal=await authenticated(request, key) if key else None,
-            site_key=site_key,
-            form_id=(form_id or None) if key else form_id,
-            page_host=sites.page_host(
-                request.headers.get("origin"), request.headers.get("referer")
-            ),
-            actor=f"form {form_id}",
+            sender=sender,
         )
     )
-    sender, captured = answer.sender, answer.captured
     if browser_post:
         target = capture.redirect_after_post(sender, request.headers.get("referer"))
         if target is not None:
