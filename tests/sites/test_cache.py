@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -73,10 +73,10 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def bus() -> Iterator[ChangeBus]:
+def bus() -> ChangeBus:
     """This process's bus, hearing no other process (no Redis)."""
     changes.configure(None)
-    yield ChangeBus()
+    return ChangeBus()
 
 
 async def respect_dnt(db: Database, key: str) -> None:
@@ -273,19 +273,22 @@ def test_a_change_rolled_back_is_not_heard(
     heard: list[str] = []
     bus.listen(SITES, heard.append)
 
+    async def remove_then_fail(db: Database, found: SiteInfo) -> None:
+        async with db.transaction() as session:
+            managed = await sites.managed_site(session, found.workspace_id, found.site_id)
+            old = next(row for row in managed.domains if row.domain == "old.example")
+            await sites.remove_domain(
+                session, found.workspace_id, found.site_id, old.id, Actor.cli()
+            )
+            raise RuntimeError("the request failed after the change")
+
     async def scenario() -> None:
         cache = SiteCache(bus, clock=Clock())
         async with database(settings) as db:
             found = await cache.get(db, key)
             assert found is not None
             with pytest.raises(RuntimeError):
-                async with db.transaction() as session:
-                    managed = await sites.managed_site(session, found.workspace_id, found.site_id)
-                    old = next(row for row in managed.domains if row.domain == "old.example")
-                    await sites.remove_domain(
-                        session, found.workspace_id, found.site_id, old.id, Actor.cli()
-                    )
-                    raise RuntimeError("the request failed after the change")
+                await remove_then_fail(db, found)
             again = await cache.get(db, key)
             assert again is not None
             assert again.domains == ["old.example", "shop.example"]
