@@ -56,7 +56,8 @@ async def _site(database: Database, site_key: str) -> SiteInfo | None:
 class CaptureSite(SiteInfo):
     """A site as a capture checks who sends through it: the site with its domains, the
     thank-you page of each of its enabled forms by form id (None when one has none), and the
-    caller its own pages capture as (an integration key's rights in its workspace)."""
+    caller its own pages capture as (an integration key's rights in its workspace, closed or
+    not: the capture refuses a closed workspace's submissions as it checks who sends them)."""
 
     forms: Mapping[str, str | None]
     principal: Principal
