@@ -27,6 +27,7 @@ from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate import envelope as pulsegate
 from leadline.surfaces.pulsegate import tracking as tracking_router
+from leadline.surfaces.pulsegate.analytics import ANALYTICS_ROUTES
 from leadline.surfaces.pulsegate.capture import CAPTURE_ROUTES
 from leadline.surfaces.pulsegate.forms import FORM_ROUTES
 from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
             *MANAGEMENT_ROUTES,
+            *ANALYTICS_ROUTES,
             *OPENAPI_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),

@@ -41,6 +41,9 @@ class Principal:
     key_id: str
     role: Role
     person_id: str | None = None
+    # The analytics pages a marketing key may open (None: the default ones; see
+    # leadline.surfaces.pulsegate.reports). Other roles ignore it.
+    pages: tuple[str, ...] | None = None
 
     @property
     def workspace_id(self) -> str:

@@ -712,7 +712,34 @@ def _paths() -> dict[str, Schema]:
         **_capture_paths(),
         **_management_paths(),
         **_health_paths(),
+        **_analytics_paths(),
     }
+
+
+def _analytics_modules() -> list[Any]:
+    # Imported here: those modules build on this one's helpers.
+    from leadline.surfaces.pulsegate import (
+        openapi_access,
+        openapi_anomalies,
+        openapi_leads,
+        openapi_traffic,
+    )
+
+    return [openapi_traffic, openapi_leads, openapi_anomalies, openapi_access]
+
+
+def _analytics_paths() -> dict[str, Schema]:
+    found: dict[str, Schema] = {}
+    for module in _analytics_modules():
+        found.update(module.paths())
+    return found
+
+
+def _analytics_components() -> dict[str, Schema]:
+    found: dict[str, Schema] = {}
+    for module in _analytics_modules():
+        found.update(module.components())
+    return found
 
 
 def _management_security(paths: dict[str, Schema]) -> None:
@@ -757,7 +784,7 @@ def document() -> Schema:
         },
         "paths": paths,
         "components": {
-            "schemas": {**bodies, **_ANSWERS},
+            "schemas": {**bodies, **_ANSWERS, **_analytics_components()},
             "securitySchemes": {
                 "BearerAuth": {"type": "http", "scheme": "bearer"},
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -1,0 +1,7 @@
+"""The anomalies report."""
+
+from __future__ import annotations
+
+from leadline.surfaces.pulsegate.reports import Report
+
+ANOMALY_REPORTS: list[Report] = []
