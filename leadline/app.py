@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from leadline.auth import service as auth
 from leadline.auth.cache import PrincipalCache
 from leadline.config import Settings, get_settings
 from leadline.db import Database
@@ -37,6 +40,9 @@ from leadline.tracking import enrich
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
+from leadline.workspaces import service as workspaces
+
+log = logging.getLogger(__name__)
 
 
 class LeadlineApp(Starlette):
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        await accept_environment_keys(db, settings)
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
         hearing = asyncio.create_task(bus.run(), name="changes")
@@ -161,3 +168,21 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
+
+
+async def accept_environment_keys(db: Database, settings: Settings) -> None:
+    """Make ANALYTICS_API_KEY and ANALYTICS_MARKETING_API_KEY, as set now, the keys of the
+    environment that the default workspace accepts (auth.service.sync_environment_keys)."""
+    for attempt in (1, 2):
+        try:
+            async with db.transaction() as session:
+                done = await auth.sync_environment_keys(
+                    session, settings.environment_keys, workspaces.DEFAULT_SLUG
+                )
+            break
+        except IntegrityError:
+            # Another process starting at the same moment stored the same key first.
+            if attempt == 2:
+                raise
+    for line in done:
+        log.info("environment keys: %s", line)

@@ -117,7 +117,8 @@ async def _bootstrap(session: AsyncSession, settings: Settings) -> str | None:
     from leadline.workspaces import service as workspaces
 
     await workspaces.ensure_secret_key(session, settings.secret_key)
-    if not await workspaces.is_empty(session):
+    # With ANALYTICS_API_KEY set, that is the admin key (the app accepts it when it starts).
+    if settings.analytics_api_key or not await workspaces.is_empty(session):
         return None
     issued = await auth.create_key(
         session, workspace_slug=workspaces.DEFAULT_SLUG, role="admin", name="first admin key"
@@ -425,12 +426,28 @@ def keys_create(
             "Octanist or Leadiosa key), read from standard input, instead of making one.",
         ),
     ] = False,
+    pages: Annotated[
+        str | None,
+        typer.Option(
+            help="With --role marketing: the analytics pages the key opens, comma-separated "
+            "(overview,sources,...); the default pages without.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key. The key itself is printed alone on the last line (a key read with
     --from-stdin is not printed)."""
     from leadline.audit.service import Actor
     from leadline.auth import service as auth
+    from leadline.auth.pages import parse_page_list
 
+    chosen = None
+    if pages is not None:
+        if role != "marketing":
+            _fail("--pages is only for marketing keys (--role marketing)")
+        try:
+            chosen = parse_page_list(pages)
+        except LeadlineError as exc:
+            _fail(exc.message)
     given = sys.stdin.readline().strip() if from_stdin else None
     issued = in_transaction(
         lambda session: auth.create_key(
@@ -440,6 +457,7 @@ def keys_create(
             name=name,
             actor=Actor.cli(),
             token=given,
+            pages=chosen,
         )
     )
     if given is not None:
@@ -448,6 +466,8 @@ def keys_create(
             f"for workspace '{issued.workspace.slug}' from the key given."
         )
         return
+    if chosen is not None:
+        typer.echo(f"It opens the pages: {', '.join(chosen)}")
     typer.echo(
         f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
         f"for workspace '{issued.workspace.slug}'. Store it now; it is not shown again:"
