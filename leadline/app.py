@@ -173,12 +173,17 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
 async def accept_environment_keys(db: Database, settings: Settings) -> None:
     """Make ANALYTICS_API_KEY and ANALYTICS_MARKETING_API_KEY, as set now, the keys of the
     environment that the default workspace accepts (auth.service.sync_environment_keys)."""
+    values = settings.environment_keys
+    if not any(values.values()):
+        # The usual start: nothing set. Only keys set before need a transaction, to go.
+        async with db.sessionmaker() as session:
+            if not await auth.has_environment_keys(session):
+                return
+    done: list[str] = []
     for attempt in (1, 2):
         try:
             async with db.transaction() as session:
-                done = await auth.sync_environment_keys(
-                    session, settings.environment_keys, workspaces.DEFAULT_SLUG
-                )
+                done = await auth.sync_environment_keys(session, values, workspaces.DEFAULT_SLUG)
             break
         except IntegrityError:
             # Another process starting at the same moment stored the same key first.

@@ -18,7 +18,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -178,17 +178,25 @@ async def _of_sites(session: AsyncSession, spec: ExportSpec, rows: Rows) -> Rows
 # ------------------------------------------------------------------------------ encoding
 
 
+def _moment(value: datetime) -> str:
+    """``2026-03-10T12:00:00.000Z``, as iso_millis writes it; the stored times come back in
+    UTC, which isoformat writes fastest (this runs twice per row of an export)."""
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return iso_millis(value)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return iso_millis(value)
+        return _moment(value)
     return str(value)
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return iso_millis(value)
+        return _moment(value)
     if isinstance(value, Decimal):
         return str(value)
     return value

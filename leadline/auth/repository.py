@@ -72,6 +72,14 @@ class ApiKeyRepository(Repository):
         )
         return list(result)
 
+    async def any_active_from_env(self) -> bool:
+        found = await self.session.scalar(
+            select(ApiKey.id)
+            .where(ApiKey.from_env.is_not(None), ApiKey.revoked_at.is_(None))
+            .limit(1)
+        )
+        return found is not None
+
     async def get_by_id_or_prefix(self, ident: str) -> list[ApiKey]:
         result = await self.session.execute(
             select(ApiKey).where((ApiKey.id == ident) | (ApiKey.prefix == ident))

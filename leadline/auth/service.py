@@ -458,6 +458,11 @@ ENVIRONMENT_KEYS: tuple[tuple[str, Role], ...] = (
 )
 
 
+async def has_environment_keys(session: AsyncSession) -> bool:
+    """Whether a key read from the environment is still accepted."""
+    return await ApiKeyRepository(session).any_active_from_env()
+
+
 async def sync_environment_keys(
     session: AsyncSession, values: dict[str, str | None], workspace_slug: str
 ) -> list[str]:

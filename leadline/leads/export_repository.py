@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from leadline.db import Repository
 from leadline.models import Lead
@@ -40,6 +40,13 @@ LEAD_COLUMNS: tuple[tuple[str, Any], ...] = (
 
 
 class LeadExportRepository(Repository):
+    async def _rows(self, query: Select[Any]) -> Sequence[Any]:
+        # Plain rows through the connection: the ORM's loading adds nothing to named columns
+        # but time, on every row of an export.
+        connection = await self.session.connection()
+        rows: Sequence[Any] = (await connection.execute(query)).all()
+        return rows
+
     async def page(
         self,
         workspace_id: str,
@@ -61,7 +68,7 @@ class LeadExportRepository(Repository):
             .order_by(Lead.created_at, Lead.id)
             .limit(limit)
         )
-        return (await self.session.execute(query)).all()
+        return await self._rows(query)
 
     async def count(self, workspace_id: str, start: datetime, end: datetime) -> int:
         found = await self.session.scalar(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from leadline.db import Repository
 from leadline.models import TrackedEvent, Visit
@@ -69,6 +69,13 @@ def _after(moment: Any, ident: Any, start: datetime, after: Keyset) -> Any:
 
 
 class TrackingExportRepository(Repository):
+    async def _rows(self, query: Select[Any]) -> Sequence[Any]:
+        # Plain rows through the connection: the ORM's loading adds nothing to named columns
+        # but time, on every row of an export.
+        connection = await self.session.connection()
+        rows: Sequence[Any] = (await connection.execute(query)).all()
+        return rows
+
     async def events_page(
         self,
         workspace_id: str,
@@ -91,7 +98,7 @@ class TrackingExportRepository(Repository):
             .order_by(TrackedEvent.received_at, TrackedEvent.id)
             .limit(limit)
         )
-        return (await self.session.execute(query)).all()
+        return await self._rows(query)
 
     async def visits_page(
         self,
@@ -115,7 +122,7 @@ class TrackingExportRepository(Repository):
             .order_by(Visit.started_at, Visit.id)
             .limit(limit)
         )
-        return (await self.session.execute(query)).all()
+        return await self._rows(query)
 
     async def count_events(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime

@@ -128,14 +128,16 @@ def test_bad_input_is_refused(http: TestClient, admin: dict[str, str]) -> None:
         "/analytics/marketing-keys", json={"pages": ["overview", "leads"]}, headers=admin
     )
     assert bad.status_code == 400
-    assert "leads" in bad.json()["error"] and "overview" in bad.json()["error"]
+    assert "leads" in bad.json()["error"]
+    assert "overview" in bad.json()["error"]
     assert (
         http.post("/analytics/marketing-keys", json={"bogus": 1}, headers=admin).status_code == 400
     )
     made = http.post("/analytics/marketing-keys", headers=admin)
     assert made.status_code == 201
     key = made.json()["marketing_key"]
-    assert key["default_pages"] is True and "storage" not in key["pages"]
+    assert key["default_pages"] is True
+    assert "storage" not in key["pages"]
     empty = http.patch(f"/analytics/marketing-keys/{key['id']}", content=b"", headers=admin)
     assert empty.status_code == 400
     assert http.get("/analytics/marketing-keys/key_nope", headers=admin).status_code == 404
@@ -201,7 +203,8 @@ def test_cli_creates_a_marketing_key_with_pages(cli: CliRunner, http: TestClient
         ],
     )
     assert unknown.exit_code != 0
-    assert "leads" in unknown.output and "anomalies" in unknown.output
+    assert "leads" in unknown.output
+    assert "anomalies" in unknown.output
     not_marketing = cli.invoke(
         cli_app, ["keys", "create", "--workspace", "acme", "--role", "admin", "--pages", "overview"]
     )
@@ -242,4 +245,11 @@ def test_environment_keys_are_accepted(settings: Settings, monkeypatch: pytest.M
         )
         assert (
             http.get("/analytics/test-overview", headers=bearer(MARKETING_ENV)).status_code == 401
+        )
+
+    # Neither set: no key of the environment is accepted any longer.
+    monkeypatch.delenv("ANALYTICS_API_KEY")
+    with TestClient(app_with_test_reports(Settings(database_url=settings.database_url))) as http:
+        assert (
+            http.get("/analytics/test-geo", headers=bearer(ADMIN_ENV + "-new")).status_code == 401
         )
