@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
@@ -43,6 +43,11 @@ from leadline.tracking.writer import TrackingWriter
 from leadline.workspaces import service as workspaces
 
 log = logging.getLogger(__name__)
+
+# How long a start waits for the database to take the keys of the environment, and how often
+# it tries again after.
+ENVIRONMENT_KEYS_WAIT = 10.0
+ENVIRONMENT_KEYS_RETRY = 5.0
 
 
 class LeadlineApp(Starlette):
@@ -86,7 +91,16 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        await accept_environment_keys(db, settings)
+        # Keys of the environment are accepted before the first request, when the database
+        # answers; else as soon as it does (the app starts all the same: /health says why).
+        keys_later = None
+        try:
+            await asyncio.wait_for(accept_environment_keys(db, settings), ENVIRONMENT_KEYS_WAIT)
+        except (OperationalError, OSError, TimeoutError) as exc:
+            log.warning("environment keys not read yet (%s); trying again", type(exc).__name__)
+            keys_later = asyncio.create_task(
+                accept_environment_keys_later(db, settings), name="environment keys"
+            )
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
         hearing = asyncio.create_task(bus.run(), name="changes")
@@ -118,6 +132,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             }
         finally:
             stop.set()
+            if keys_later is not None:
+                keys_later.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keys_later
             hearing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hearing
@@ -191,3 +209,14 @@ async def accept_environment_keys(db: Database, settings: Settings) -> None:
                 raise
     for line in done:
         log.info("environment keys: %s", line)
+
+
+async def accept_environment_keys_later(db: Database, settings: Settings) -> None:
+    """Try :func:`accept_environment_keys` until the database answers."""
+    while True:
+        await asyncio.sleep(ENVIRONMENT_KEYS_RETRY)
+        try:
+            await accept_environment_keys(db, settings)
+            return
+        except (OperationalError, OSError):
+            continue

@@ -262,6 +262,11 @@ def test_the_route_streams_for_admins_only(
     assert events.headers["content-type"].startswith("application/x-ndjson")
     assert len(events.text.splitlines()) == 6
 
+    head = http.head("/analytics/export", params=params, headers=admin)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-disposition"].startswith("attachment")
+
     marketing = {"X-API-Key": make_key(settings, "acme", "marketing")}
     assert http.get("/analytics/export", params=params, headers=marketing).status_code == 403
     assert http.get("/analytics/export", params=params).status_code == 401

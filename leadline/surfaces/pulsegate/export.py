@@ -27,15 +27,17 @@ async def export(session: AsyncSession, query: ReportQuery, request: Request) ->
         period=query.period,
         site_named=bool((params.get("site") or "").strip()),
     )
+    headers = {
+        **CORS,
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{exports.filename(spec, fmt)}"',
+    }
+    if request.method == "HEAD":
+        # The headers only: no rows are read for an answer without a body.
+        return Response(media_type=exports.MEDIA_TYPES[fmt], headers=headers)
     database: Database = request.state.db
     return StreamingResponse(
-        exports.stream(database, spec, fmt),
-        media_type=exports.MEDIA_TYPES[fmt],
-        headers={
-            **CORS,
-            "Cache-Control": "no-store",
-            "Content-Disposition": f'attachment; filename="{exports.filename(spec, fmt)}"',
-        },
+        exports.stream(database, spec, fmt), media_type=exports.MEDIA_TYPES[fmt], headers=headers
     )
 
 
