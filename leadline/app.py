@@ -191,7 +191,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
 async def accept_environment_keys(db: Database, settings: Settings) -> None:
     """Make ANALYTICS_API_KEY and ANALYTICS_MARKETING_API_KEY, as set now, the keys of the
     environment that the default workspace accepts (auth.service.sync_environment_keys)."""
-    values = settings.environment_keys
+    values = {
+        "ANALYTICS_API_KEY": settings.analytics_api_key,
+        "ANALYTICS_MARKETING_API_KEY": settings.analytics_marketing_api_key,
+    }
     if not any(values.values()):
         # The usual start: nothing set. Only keys set before need a transaction, to go.
         async with db.sessionmaker() as session:

@@ -152,14 +152,6 @@ class Settings(BaseSettings):
         return sync_database_url(self.database_url)
 
     @property
-    def environment_keys(self) -> dict[str, str | None]:
-        """The analytics keys of the environment, by the variable's name."""
-        return {
-            "ANALYTICS_API_KEY": self.analytics_api_key,
-            "ANALYTICS_MARKETING_API_KEY": self.analytics_marketing_api_key,
-        }
-
-    @property
     def is_sqlite(self) -> bool:
         return self.async_url.startswith("sqlite")
 

@@ -17,7 +17,7 @@ from leadline.app import create_app
 from leadline.cli import app as cli_app
 from leadline.config import Settings
 from leadline.surfaces.pulsegate.reports import Report, report_routes
-from tests.fixtures.factories import fetch_rows, make_key
+from tests.fixtures.factories import fetch_rows, make_key, run_in_transaction
 
 
 async def _pages(session: AsyncSession, query: ReportQuery, request: Request) -> object:
@@ -253,3 +253,20 @@ def test_environment_keys_are_accepted(settings: Settings, monkeypatch: pytest.M
         assert (
             http.get("/analytics/test-geo", headers=bearer(ADMIN_ENV + "-new")).status_code == 401
         )
+
+
+def test_serve_makes_no_first_admin_key_when_the_environment_has_one(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadline.cli import _bootstrap
+
+    monkeypatch.setenv("ANALYTICS_API_KEY", ADMIN_ENV)
+    configured = Settings(database_url=settings.database_url)
+    assert run_in_transaction(configured, lambda session: _bootstrap(session, configured)) is None
+    assert fetch_rows(settings, "SELECT id FROM api_keys") == []
+
+    monkeypatch.delenv("ANALYTICS_API_KEY")
+    plain = Settings(database_url=settings.database_url)
+    token = run_in_transaction(plain, lambda session: _bootstrap(session, plain))
+    assert token is not None
+    assert token.startswith("ll_")
