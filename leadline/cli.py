@@ -17,7 +17,7 @@ from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.kit import changes
 from leadline.kit.time import iso_millis
-from leadline.models import Job, Site, Workspace
+from leadline.models import ApiKey, Job, Site, Workspace
 
 if TYPE_CHECKING:
     from leadline.leads.imports import ImportOptions, ImportResult
@@ -484,8 +484,15 @@ def keys_list(
     from leadline.auth import service as auth
 
     rows = in_transaction(lambda session: auth.list_keys(session, workspace))
+
+    def pages(key: ApiKey) -> str:
+        if key.role != "marketing":
+            return "-"
+        own = auth.pages_of_key(key)
+        return "default" if own is None else ",".join(own)
+
     _table(
-        ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED"),
+        ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED", "PAGES"),
         [
             (
                 key.id,
@@ -496,6 +503,7 @@ def keys_list(
                 key.created_at.strftime("%Y-%m-%d %H:%M"),
                 key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "-",
                 key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-",
+                pages(key),
             )
             for key, ws in rows
         ],

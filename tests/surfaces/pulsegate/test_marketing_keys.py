@@ -186,6 +186,8 @@ def test_cli_creates_a_marketing_key_with_pages(cli: CliRunner, http: TestClient
     )
     assert made.exit_code == 0, made.output
     secret = made.output.strip().splitlines()[-1]
+    listed = cli.invoke(cli_app, ["keys", "list", "--workspace", "acme"])
+    assert "overview,sources" in listed.stdout
     assert http.get("/analytics/test-overview", headers=bearer(secret)).status_code == 200
     assert http.get("/analytics/test-geo", headers=bearer(secret)).status_code == 403
 
