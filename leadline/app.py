@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from leadline.auth import service as auth
 from leadline.auth.cache import PrincipalCache
 from leadline.config import Settings, get_settings
 from leadline.db import Database
@@ -37,6 +40,14 @@ from leadline.tracking import enrich
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
+from leadline.workspaces import service as workspaces
+
+log = logging.getLogger(__name__)
+
+# How long a start waits for the database to take the keys of the environment, and how often
+# it tries again after.
+ENVIRONMENT_KEYS_WAIT = 10.0
+ENVIRONMENT_KEYS_RETRY = 5.0
 
 
 class LeadlineApp(Starlette):
@@ -80,6 +91,16 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        # Keys of the environment are accepted before the first request, when the database
+        # answers; else as soon as it does (the app starts all the same: /health says why).
+        keys_later = None
+        try:
+            await asyncio.wait_for(accept_environment_keys(db, settings), ENVIRONMENT_KEYS_WAIT)
+        except (OperationalError, OSError, TimeoutError) as exc:
+            log.warning("environment keys not read yet (%s); trying again", type(exc).__name__)
+            keys_later = asyncio.create_task(
+                accept_environment_keys_later(db, settings), name="environment keys"
+            )
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
         hearing = asyncio.create_task(bus.run(), name="changes")
@@ -111,6 +132,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             }
         finally:
             stop.set()
+            if keys_later is not None:
+                keys_later.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keys_later
             hearing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hearing
@@ -161,3 +186,40 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
+
+
+async def accept_environment_keys(db: Database, settings: Settings) -> None:
+    """Make ANALYTICS_API_KEY and ANALYTICS_MARKETING_API_KEY, as set now, the keys of the
+    environment that the default workspace accepts (auth.service.sync_environment_keys)."""
+    values = {
+        "ANALYTICS_API_KEY": settings.analytics_api_key,
+        "ANALYTICS_MARKETING_API_KEY": settings.analytics_marketing_api_key,
+    }
+    if not any(values.values()):
+        # The usual start: nothing set. Only keys set before need a transaction, to go.
+        async with db.sessionmaker() as session:
+            if not await auth.has_environment_keys(session):
+                return
+    done: list[str] = []
+    for attempt in (1, 2):
+        try:
+            async with db.transaction() as session:
+                done = await auth.sync_environment_keys(session, values, workspaces.DEFAULT_SLUG)
+            break
+        except IntegrityError:
+            # Another process starting at the same moment stored the same key first.
+            if attempt == 2:
+                raise
+    for line in done:
+        log.info("environment keys: %s", line)
+
+
+async def accept_environment_keys_later(db: Database, settings: Settings) -> None:
+    """Try :func:`accept_environment_keys` until the database answers."""
+    while True:
+        await asyncio.sleep(ENVIRONMENT_KEYS_RETRY)
+        try:
+            await accept_environment_keys(db, settings)
+            return
+        except (OperationalError, OSError):
+            continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import typing
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -16,7 +17,7 @@ from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.kit import changes
 from leadline.kit.time import iso_millis
-from leadline.models import Job, Site, Workspace
+from leadline.models import ApiKey, Job, Site, Workspace
 
 if TYPE_CHECKING:
     from leadline.leads.imports import ImportOptions, ImportResult
@@ -117,7 +118,8 @@ async def _bootstrap(session: AsyncSession, settings: Settings) -> str | None:
     from leadline.workspaces import service as workspaces
 
     await workspaces.ensure_secret_key(session, settings.secret_key)
-    if not await workspaces.is_empty(session):
+    # With ANALYTICS_API_KEY set, that is the admin key (the app accepts it when it starts).
+    if settings.analytics_api_key or not await workspaces.is_empty(session):
         return None
     issued = await auth.create_key(
         session, workspace_slug=workspaces.DEFAULT_SLUG, role="admin", name="first admin key"
@@ -425,12 +427,28 @@ def keys_create(
             "Octanist or Leadiosa key), read from standard input, instead of making one.",
         ),
     ] = False,
+    pages: Annotated[
+        str | None,
+        typer.Option(
+            help="With --role marketing: the analytics pages the key opens, comma-separated "
+            "(overview,sources,...); the default pages without.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key. The key itself is printed alone on the last line (a key read with
     --from-stdin is not printed)."""
     from leadline.audit.service import Actor
     from leadline.auth import service as auth
+    from leadline.auth.pages import parse_page_list
 
+    chosen = None
+    if pages is not None:
+        if role != "marketing":
+            _fail("--pages is only for marketing keys (--role marketing)")
+        try:
+            chosen = parse_page_list(pages)
+        except LeadlineError as exc:
+            _fail(exc.message)
     given = sys.stdin.readline().strip() if from_stdin else None
     issued = in_transaction(
         lambda session: auth.create_key(
@@ -440,6 +458,7 @@ def keys_create(
             name=name,
             actor=Actor.cli(),
             token=given,
+            pages=chosen,
         )
     )
     if given is not None:
@@ -448,6 +467,8 @@ def keys_create(
             f"for workspace '{issued.workspace.slug}' from the key given."
         )
         return
+    if chosen is not None:
+        typer.echo(f"It opens the pages: {', '.join(chosen)}")
     typer.echo(
         f"Created {issued.key.role} key {issued.key.id} ({issued.key.prefix}...) "
         f"for workspace '{issued.workspace.slug}'. Store it now; it is not shown again:"
@@ -463,8 +484,15 @@ def keys_list(
     from leadline.auth import service as auth
 
     rows = in_transaction(lambda session: auth.list_keys(session, workspace))
+
+    def pages(key: ApiKey) -> str:
+        if key.role != "marketing":
+            return "-"
+        own = auth.pages_of_key(key)
+        return "default" if own is None else ",".join(own)
+
     _table(
-        ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED"),
+        ("ID", "PREFIX", "WORKSPACE", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED", "PAGES"),
         [
             (
                 key.id,
@@ -475,6 +503,7 @@ def keys_list(
                 key.created_at.strftime("%Y-%m-%d %H:%M"),
                 key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "-",
                 key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-",
+                pages(key),
             )
             for key, ws in rows
         ],
@@ -886,3 +915,63 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@app.command("export")
+def export(
+    kind: Annotated[str, typer.Argument(help="events, visits or leads.")],
+    workspace: Annotated[str, typer.Option(help="Workspace slug (it must exist).")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); 30 days ago by default.")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Last day, included; today by default.")] = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone of the days (IANA); UTC.")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site (its id or key).")] = None,
+    format_: Annotated[str, typer.Option("--format", help="csv or ndjson.")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Export a workspace's raw events, visits or leads of a period, with personal data (see
+    docs/api/analytics.md for the columns). Rows stream out a page at a time; a progress bar
+    goes to standard error."""
+    from leadline.analytics import export as exports
+    from leadline.kit.periods import parse_period
+    from leadline.workspaces import service as workspaces
+
+    settings = get_settings()
+    try:
+        kind, fmt = exports.parse_kind(kind), exports.parse_format(format_)
+    except LeadlineError as exc:
+        _fail(exc.message)
+
+    async def run(target: typing.BinaryIO) -> None:
+        db = Database(settings)
+        try:
+            async with db.transaction() as session:
+                ws = await workspaces.require(session, workspace)
+                spec = exports.ExportSpec(
+                    workspace_id=ws.id,
+                    kind=kind,
+                    site_ids=await exports.sites_to_export(session, ws.id, site),
+                    period=parse_period(from_, to, tz),
+                    site_named=bool(site),
+                )
+            total = await exports.count_rows(db, spec)
+            with typer.progressbar(
+                length=total, label=f"exporting {spec.kind}", file=sys.stderr
+            ) as bar:
+                async for chunk in exports.stream(db, spec, fmt, on_rows=bar.update):
+                    target.write(chunk)
+            target.flush()
+        finally:
+            await db.dispose()
+
+    try:
+        if output is None:
+            asyncio.run(run(sys.stdout.buffer))
+        else:
+            with output.open("wb") as target:
+                asyncio.run(run(target))
+    except LeadlineError as exc:
+        _fail(exc.message)

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LEADLINE_CRM_CALLBACK_SECRET", "CRM_CALLBACK_SECRET"),
     )
 
+    # PulseGate's analytics keys, read under PulseGate's own names only: when set, accepted as
+    # an admin key and a marketing key of the default workspace (stored as digests; a changed
+    # value replaces the key, an unset one is no longer accepted). See docs/configuration.md.
+    analytics_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANALYTICS_API_KEY"), repr=False
+    )
+    analytics_marketing_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANALYTICS_MARKETING_API_KEY"), repr=False
+    )
+
     # Workspaces: how long a closed workspace keeps its data (and may be restored) before a
     # job purges it.
     workspace_retention_days: int = Field(default=30, ge=1, le=3650)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from leadline.config import Settings
 
@@ -64,7 +64,18 @@ def test_lead_capture_settings_take_pulsegates_names_too(monkeypatch: pytest.Mon
 
 def _documented_variables() -> set[str]:
     text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    return set(re.findall(r"^\| `(LEADLINE_[A-Z_]+)`", text, re.MULTILINE))
+    return set(re.findall(r"^\| `([A-Z][A-Z_]+)`", text, re.MULTILINE))
+
+
+def _variable(name: str) -> str:
+    """The variable a setting is documented under: ``LEADLINE_<NAME>``, or the first name its
+    alias takes (a setting read only under another product's name, e.g. ANALYTICS_API_KEY)."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        assert isinstance(first, str)
+        return first
+    return f"LEADLINE_{name.upper()}"
 
 
 def _source_without_config() -> str:
@@ -73,7 +84,7 @@ def _source_without_config() -> str:
 
 
 def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
-    settings = {f"LEADLINE_{name.upper()}" for name in Settings.model_fields}
+    settings = {_variable(name) for name in Settings.model_fields}
     assert _documented_variables() == settings
 
 
@@ -83,3 +94,17 @@ def test_every_setting_is_read(name: str) -> None:
     """A setting nothing reads is a promise the code does not keep: an operator sets it and
     nothing changes."""
     assert re.search(rf"\.{name}\b", _source_without_config()), f"nothing reads {name}"
+
+
+def test_the_analytics_keys_are_read_under_pulsegates_names_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEADLINE_ANALYTICS_API_KEY", "not-this-one-0123456789")
+    assert Settings().analytics_api_key is None
+    monkeypatch.setenv("ANALYTICS_API_KEY", "admin-key-0123456789")
+    monkeypatch.setenv("ANALYTICS_MARKETING_API_KEY", "marketing-key-0123456789")
+    settings = Settings()
+    assert settings.analytics_api_key == "admin-key-0123456789"
+    assert settings.analytics_marketing_api_key == "marketing-key-0123456789"
+    # Secrets stay out of what the settings print.
+    assert "admin-key" not in repr(settings)

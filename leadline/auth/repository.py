@@ -39,6 +39,8 @@ class ApiKeyRepository(Repository):
                 ApiKey.workspace_id == workspace_id,
                 ApiKey.role == role,
                 ApiKey.person_id.is_(None),
+                # Keys of the environment follow it, not the API.
+                ApiKey.from_env.is_(None),
             )
             .order_by(ApiKey.created_at, ApiKey.id)
         )
@@ -58,9 +60,25 @@ class ApiKeyRepository(Repository):
                 ApiKey.workspace_id == workspace_id,
                 ApiKey.role == role,
                 ApiKey.person_id.is_(None),
+                ApiKey.from_env.is_(None),
             )
         )
         return found
+
+    async def from_env(self, variable: str) -> list[ApiKey]:
+        """The keys read from the environment variable ``variable``, revoked ones too."""
+        result = await self.session.scalars(
+            select(ApiKey).where(ApiKey.from_env == variable).order_by(ApiKey.created_at)
+        )
+        return list(result)
+
+    async def any_active_from_env(self) -> bool:
+        found = await self.session.scalar(
+            select(ApiKey.id)
+            .where(ApiKey.from_env.is_not(None), ApiKey.revoked_at.is_(None))
+            .limit(1)
+        )
+        return found is not None
 
     async def get_by_id_or_prefix(self, ident: str) -> list[ApiKey]:
         result = await self.session.execute(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.auth.pages import parse_pages
 from leadline.auth.repository import ApiKeyRepository
 from leadline.auth.roles import (
     KEY_ROLES,
@@ -42,7 +46,7 @@ class Principal:
     role: Role
     person_id: str | None = None
     # The analytics pages a marketing key may open (None: the default ones; see
-    # leadline.surfaces.pulsegate.reports). Other roles ignore it.
+    # leadline.auth.pages). Other roles ignore it.
     pages: tuple[str, ...] | None = None
 
     @property
@@ -100,16 +104,21 @@ async def create_key(
     name: str | None = None,
     actor: Actor | None = None,
     token: str | None = None,
+    pages: Sequence[str] | None = None,
 ) -> IssuedKey:
     """A new key; ``token`` keeps one the workspace's clients already send (checked by
-    ``check_given_key``) instead of making one."""
+    ``check_given_key``) instead of making one; ``pages``, for a marketing key only, the
+    analytics pages it opens (the default ones without)."""
     actor = actor or Actor.cli()
+    _check_pages_for(parse_role(role), pages)
     if token is not None:
         check_given_key(token)
         if await ApiKeyRepository(session).find_by_hash(tokens.digest(token)) is not None:
             raise Conflict("that key is in use already")
     workspace, _ = await workspaces.get_or_create(session, workspace_slug, actor=actor)
-    return await issue_key(session, workspace, role=role, name=name, actor=actor, token=token)
+    return await issue_key(
+        session, workspace, role=role, name=name, actor=actor, token=token, pages=pages
+    )
 
 
 # A key given from elsewhere: long enough not to be guessed, and sendable in a header as is.
@@ -132,8 +141,10 @@ async def issue_key(
     name: str | None = None,
     actor: Actor,
     token: str | None = None,
+    pages: Sequence[str] | None = None,
 ) -> IssuedKey:
-    """A new key of ``role`` in ``workspace``; its token is in the answer and nowhere else."""
+    """A new key of ``role`` in ``workspace``; its token is in the answer and nowhere else.
+    ``pages``: a marketing key's own list of analytics pages (None: the default ones)."""
     parsed = parse_role(role)
     return await _issue(
         session,
@@ -143,7 +154,30 @@ async def issue_key(
         default_name=f"{parsed.value} key",
         actor=actor,
         token=token,
+        pages=_check_pages_for(parsed, pages),
     )
+
+
+def _check_pages_for(role: Role, pages: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``pages`` read, for a key of ``role``; only a marketing key has its own list."""
+    if pages is None:
+        return None
+    if role is not Role.MARKETING:
+        raise ValidationFailed(
+            "only a marketing key has a list of pages", details={"field": "pages"}
+        )
+    return parse_pages(pages)
+
+
+def pages_of_key(key: ApiKey) -> tuple[str, ...] | None:
+    """The pages a key's own list names; None when it has none (the default pages)."""
+    if key.pages is None:
+        return None
+    return tuple(str(page) for page in json.loads(key.pages))
+
+
+def _stored_pages(pages: tuple[str, ...] | None) -> str | None:
+    return None if pages is None else json.dumps(list(pages))
 
 
 async def issue_person_token(
@@ -180,6 +214,8 @@ async def _issue(
     actor: Actor,
     token: str | None = None,
     person_id: str | None = None,
+    pages: tuple[str, ...] | None = None,
+    from_env: str | None = None,
 ) -> IssuedKey:
     if name is not None and len(name.strip()) > 200:
         raise ValidationFailed("a key's name is at most 200 characters", details={"field": "name"})
@@ -192,6 +228,8 @@ async def _issue(
         prefix=tokens.visible_prefix(token),
         key_hash=tokens.digest(token),
         person_id=person_id,
+        pages=_stored_pages(pages),
+        from_env=from_env,
     )
     await ApiKeyRepository(session).add(key)
     # A cache may remember that no key had this token (one given from elsewhere).
@@ -204,6 +242,10 @@ async def _issue(
     }
     if person_id is not None:
         changes["person_id"] = (None, person_id)
+    if pages is not None:
+        changes["pages"] = (None, list(pages))
+    if from_env is not None:
+        changes["from_env"] = (None, from_env)
     await audit.record(session, workspace.id, actor, "api_key.created", "api_key", key.id, changes)
     return IssuedKey(key=key, workspace=workspace, token=token)
 
@@ -317,6 +359,12 @@ async def rotate_token(
     key = await token_of(session, workspace.id, key_id)
     if key.revoked_at is not None:
         raise Conflict("this token is revoked; create a new one instead", details={"id": key_id})
+    return await _rotate(session, workspace, key, actor)
+
+
+async def _rotate(
+    session: AsyncSession, workspace: Workspace, key: ApiKey, actor: Actor
+) -> IssuedKey:
     token = tokens.new_api_key()
     before = key.prefix
     key.key_hash = tokens.digest(token)
@@ -346,6 +394,122 @@ async def set_role_of_person_tokens(
     announce(session, PRINCIPALS)
 
 
+# ------------------------------------------------------------------------ marketing keys
+
+
+async def change_key(
+    session: AsyncSession,
+    workspace_id: str,
+    key_id: str,
+    role: Role,
+    actor: Actor,
+    *,
+    name: str | msgspec.UnsetType = msgspec.UNSET,
+    pages: Sequence[str] | msgspec.UnsetType | None = msgspec.UNSET,
+) -> ApiKey:
+    """Rename a key of the workspace, or (a marketing key's) set its pages (None: back to the
+    default ones). Effective from the next request: every cache of principals forgets it."""
+    key = await key_of(session, workspace_id, key_id, role)
+    if key.revoked_at is not None:
+        raise Conflict("this key is revoked; create a new one instead", details={"id": key_id})
+    changes: dict[str, tuple[object, object]] = {}
+    if not isinstance(name, msgspec.UnsetType):
+        cleaned = name.strip()
+        if not cleaned or len(cleaned) > 200:
+            raise ValidationFailed("a key's name is 1-200 characters", details={"field": "name"})
+        if cleaned != key.name:
+            changes["name"] = (key.name, cleaned)
+            key.name = cleaned
+    if not isinstance(pages, msgspec.UnsetType):
+        before = pages_of_key(key)
+        after = _check_pages_for(Role(key.role), pages) if pages is not None else None
+        if after != before:
+            changes["pages"] = (
+                None if before is None else list(before),
+                None if after is None else list(after),
+            )
+            key.pages = _stored_pages(after)
+    if changes:
+        await session.flush()
+        announce(session, PRINCIPALS)
+        await audit.record(
+            session, workspace_id, actor, "api_key.updated", "api_key", key.id, changes
+        )
+    return key
+
+
+async def regenerate_key(
+    session: AsyncSession, workspace: Workspace, key_id: str, role: Role, actor: Actor
+) -> IssuedKey:
+    """A new secret for a key of the workspace, in the answer only; the old one stops working
+    when the transaction commits."""
+    key = await key_of(session, workspace.id, key_id, role)
+    if key.revoked_at is not None:
+        raise Conflict("this key is revoked; create a new one instead", details={"id": key_id})
+    return await _rotate(session, workspace, key, actor)
+
+
+# ------------------------------------------------------------------- keys from the environment
+
+# The variables PulseGate's deployments set, and the role of the key each holds.
+ENVIRONMENT_KEYS: tuple[tuple[str, Role], ...] = (
+    ("ANALYTICS_API_KEY", Role.ADMIN),
+    ("ANALYTICS_MARKETING_API_KEY", Role.MARKETING),
+)
+
+
+async def has_environment_keys(session: AsyncSession) -> bool:
+    """Whether a key read from the environment is still accepted."""
+    return await ApiKeyRepository(session).any_active_from_env()
+
+
+async def sync_environment_keys(
+    session: AsyncSession, values: dict[str, str | None], workspace_slug: str
+) -> list[str]:
+    """Make the keys of the environment (``values``: variable name to key, or None when
+    unset) what the database accepts: each set variable's key is a key of its role in the
+    workspace ``workspace_slug`` (stored as a digest, like any key), a changed value replaces
+    the key read before, an unset variable's key is revoked. Running it again with the same
+    values changes nothing. Returns what it did, for the log."""
+    repo = ApiKeyRepository(session)
+    done: list[str] = []
+    for variable, role in ENVIRONMENT_KEYS:
+        value = (values.get(variable) or "").strip() or None
+        current = await repo.from_env(variable)
+        digest = tokens.digest(value) if value is not None else None
+        for key in current:
+            if key.key_hash != digest and key.revoked_at is None:
+                await _revoke(session, key, Actor.system("environment"))
+                done.append(f"revoked the key {key.id} of {variable}")
+        if value is None:
+            continue
+        check_given_key(value)
+        existing = await repo.find_by_hash(tokens.digest(value))
+        if existing is not None:
+            if existing.from_env == variable and existing.revoked_at is not None:
+                # The variable holds a value it held before: accept it again.
+                existing.revoked_at = None
+                await session.flush()
+                announce(session, PRINCIPALS)
+                done.append(f"accepted the key {existing.id} of {variable} again")
+            continue
+        workspace, _ = await workspaces.get_or_create(
+            session, workspace_slug, actor=Actor.system("environment")
+        )
+        issued = await _issue(
+            session,
+            workspace,
+            role,
+            name=variable,
+            default_name=variable,
+            actor=Actor.system("environment"),
+            token=value,
+            from_env=variable,
+        )
+        done.append(f"accepted {variable} as the {role.value} key {issued.key.id}")
+    return done
+
+
 # ---------------------------------------------------------------------------- checking
 
 
@@ -359,8 +523,13 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
         await ApiKeyRepository(session).touch(key.id, now)
+    role = Role(key.role)
     return Principal(
-        workspace=workspace, key_id=key.id, role=Role(key.role), person_id=key.person_id
+        workspace=workspace,
+        key_id=key.id,
+        role=role,
+        person_id=key.person_id,
+        pages=pages_of_key(key) if role is Role.MARKETING else None,
     )
 
 

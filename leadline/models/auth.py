@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     ForeignKey,
     String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,3 +35,9 @@ class ApiKey(Base):
     person_id: Mapped[str | None] = mapped_column(
         ForeignKey("people.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    # A marketing key's own list of analytics pages, as a JSON array of page names; NULL: the
+    # default pages (and always NULL for other keys).
+    pages: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The environment variable a key was read from (ANALYTICS_API_KEY,
+    # ANALYTICS_MARKETING_API_KEY): such a key follows the variable at every start.
+    from_env: Mapped[str | None] = mapped_column(String(40), nullable=True)

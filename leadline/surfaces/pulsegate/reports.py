@@ -22,6 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from leadline.analytics.query import ReportQuery
+
+# The pages are the keys' vocabulary (leadline.auth.pages), named here for the report modules.
+from leadline.auth.pages import DEFAULT_MARKETING_PAGES as DEFAULT_MARKETING_PAGES
+from leadline.auth.pages import PAGES as PAGES
 from leadline.auth.roles import Permission, Role
 from leadline.auth.service import Principal
 from leadline.db import Database
@@ -32,22 +36,6 @@ from leadline.kit.time import utcnow
 from leadline.sites import service as sites
 from leadline.surfaces.pulsegate.envelope import CORS, PREFLIGHT_MAX_AGE, endpoint, json_answer
 
-# The pages a marketing key's list may name, each a group of report routes.
-PAGES: tuple[str, ...] = (
-    "overview",
-    "sessions",
-    "pages",
-    "geo",
-    "engagement",
-    "sources",
-    "realtime",
-    "storage",
-    "engine",
-    "options",
-    "anomalies",
-)
-# What a marketing key opens when it was given no list.
-DEFAULT_MARKETING_PAGES: tuple[str, ...] = tuple(page for page in PAGES if page != "storage")
 # The page of routes only admins open (the lead list and detail, marketing keys, export).
 ADMIN_ONLY = "admin"
 
