@@ -236,7 +236,7 @@ async def setup_link(session: AsyncSession) -> str | None:
     repo = LinkRepository(session)
     now = utcnow()
     await repo.retire_unused(SETUP, now)
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_hex(32)
     await repo.add(
         OneTimeLink(
             id=new_id("otl"),
