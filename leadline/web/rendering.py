@@ -30,6 +30,14 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 
+
+def sentence(text: str) -> str:
+    """A service's message (written lower-case, for the APIs) as a sentence on a page."""
+    return text[:1].upper() + text[1:]
+
+
+_ENV.filters["sentence"] = sentence
+
 # Scripts and styles only from the dashboard's own files: no inline script, no eval, nothing
 # from elsewhere; no framing.
 CONTENT_SECURITY_POLICY = (
