@@ -10,8 +10,11 @@ from starlette.middleware import Middleware
 from leadline.accounts.attempts import SignInAttempts
 from leadline.config import Settings
 from leadline.errors import LeadlineError
+from leadline.http import BodyLimitMiddleware
 from leadline.web.rendering import PageHeaders, http_error, internal_error, leadline_error
 from leadline.web.router import ROUTES
+
+MAX_FORM_BYTES = 64 * 1024
 
 
 def create_web_app(settings: Settings) -> Starlette:
@@ -19,7 +22,11 @@ def create_web_app(settings: Settings) -> Starlette:
     pages, not any API's JSON."""
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(PageHeaders)],
+        middleware=[
+            Middleware(PageHeaders),
+            # The pages' forms are small: a larger body is refused before it is read.
+            Middleware(BodyLimitMiddleware, max_bytes=MAX_FORM_BYTES, render_error=leadline_error),
+        ],
         exception_handlers={
             HTTPException: http_error,
             LeadlineError: leadline_error,

@@ -5,6 +5,7 @@ services only, scoped to the workspace it is handed."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -52,9 +53,13 @@ async def _check_anonymous_form(request: Request) -> None:
         raise Forbidden("this form has expired: reload the page and try again")
 
 
-def _field(form: object, name: str) -> str:
-    value = form.get(name) if hasattr(form, "get") else None
-    return value if isinstance(value, str) else ""
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str):
+        return ""
+    if "\x00" in value:
+        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
+    return value
 
 
 # ------------------------------------------------------------------------------ signing in

@@ -258,7 +258,7 @@ def test_failures_for_one_account_are_limited(client: TestClient, settings: Sett
     limited = _try(client, OWNER, PASSWORD)
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) > 0
-    assert "too many failed sign-ins" in limited.text
+    assert "too many failed sign-ins" in limited.text.lower()
     # The same address typed differently is the same account.
     assert _try(client, " Owner@Example.com", PASSWORD).status_code == 429
     # Another account from the same address is not limited yet.
@@ -475,3 +475,19 @@ def test_pages_carry_security_headers_and_are_not_cached(client: TestClient) -> 
     assert "cache-control" not in script.headers
     assert client.get("/app/static/../router.py").status_code == 404
     assert client.get("/app/nowhere").status_code == 404
+
+
+def test_input_no_database_keeps_is_refused_with_a_page(
+    client: TestClient, settings: Settings
+) -> None:
+    token = make_setup_token(settings)
+    assert token is not None
+    csrf = _setup_form(client, token)
+    nul = _setup(client, token, csrf, name="Ada\x00")
+    assert nul.status_code == 400
+    assert "NUL" in nul.text
+    assert fetch_rows(settings, "SELECT id FROM people") == []
+    huge = client.post("/app/signin", data={"csrf_token": csrf, "email": "x" * 70_000})
+    assert huge.status_code == 413
+    assert "<html" in huge.text
+    assert client.get("/app/signin?next=%00").status_code == 400
