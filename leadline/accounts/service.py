@@ -182,6 +182,7 @@ async def signed_in(session: AsyncSession, secret: str | None) -> SignedIn | Non
         person = await people.get(session, signin.workspace_id, signin.person_id)
         workspace = await workspaces.get(session, signin.workspace_id)
     except NotFound:
+        await repo.remove(signin.id)
         return None
     if now - signin.last_seen_at >= _TOUCH_EVERY:
         expires = min(now + IDLE, signin.created_at + LONGEST)

@@ -4,6 +4,7 @@ the limits on failed attempts, the cookie, CSRF, signing out, and who may open w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,8 +14,9 @@ from starlette.testclient import TestClient
 from leadline.accounts import attempts
 from leadline.app import create_app
 from leadline.config import Settings
+from leadline.kit.time import utcnow
 from leadline.web.router import ROUTES
-from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.factories import execute_sql, fetch_rows, make_site
 from tests.fixtures.web import (
     PASSWORD,
     cheap_hashing,  # noqa: F401  (a fixture)
@@ -243,6 +245,51 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(
         "/app/signin", data={"csrf_token": "0" * 64, "email": OWNER, "password": PASSWORD}
     )
     assert wrong.status_code == 403
+    assert fetch_rows(settings, "SELECT id FROM signins") == []
+
+
+def test_an_expired_setup_link_is_refused(client: TestClient, settings: Settings) -> None:
+    token = make_setup_token(settings)
+    execute_sql(settings, "UPDATE one_time_links SET expires_at = :t", t=utcnow())
+    assert client.get(f"/app/setup?token={token}").status_code == 404
+
+
+def _near(stored: object, expected: datetime) -> bool:
+    """Whether a stored time (text on SQLite) is within a minute of ``expected``."""
+    when = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return abs(when - expected) < timedelta(minutes=1)
+
+
+def test_a_sign_in_ends_when_unused_or_too_old_and_moves_on_while_used(
+    client: TestClient, settings: Settings
+) -> None:
+    make_member(settings, "acme", OWNER)
+    sign_in(client)
+    # Used after a while: it ends a full idle period from now.
+    long_ago = utcnow() - timedelta(days=3)
+    execute_sql(settings, "UPDATE signins SET last_seen_at = :t, created_at = :t", t=long_ago)
+    assert client.get("/app/").status_code == 200
+    [row] = fetch_rows(settings, "SELECT expires_at FROM signins")
+    assert _near(row["expires_at"], utcnow() + timedelta(days=7))
+    # Never past the longest a sign-in lives.
+    old = utcnow() - timedelta(days=29)
+    execute_sql(settings, "UPDATE signins SET last_seen_at = :t, created_at = :t", t=old)
+    assert client.get("/app/").status_code == 200
+    [row] = fetch_rows(settings, "SELECT expires_at FROM signins")
+    assert _near(row["expires_at"], old + timedelta(days=30))
+    # Past its end it is no one's, and goes.
+    execute_sql(settings, "UPDATE signins SET expires_at = :t", t=utcnow())
+    assert client.get("/app/", follow_redirects=False).status_code == 303
+    assert fetch_rows(settings, "SELECT id FROM signins") == []
+
+
+def test_a_deleted_person_is_signed_out(client: TestClient, settings: Settings) -> None:
+    person = make_member(settings, "acme", OWNER)
+    sign_in(client)
+    execute_sql(settings, "DELETE FROM audit_events WHERE target_id = :p", p=person)
+    execute_sql(settings, "DELETE FROM people WHERE id = :p", p=person)
+    assert client.get("/app/", follow_redirects=False).status_code == 303
     assert fetch_rows(settings, "SELECT id FROM signins") == []
 
 
