@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 SCRIPTS := leadline/tracking/static
+WEB_VENDOR := leadline/web/vendor
 
-.PHONY: serve test check lint format typecheck migrations-check scripts scripts-check browser-deps bench clean
+.PHONY: serve test check lint format typecheck migrations-check scripts scripts-check web-assets web-assets-check browser-deps bench clean
 
 serve: $(STAMP)
 	$(BIN)/leadline serve
@@ -15,7 +16,7 @@ serve: $(STAMP)
 test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check: lint typecheck migrations-check scripts-check test
+check: lint typecheck migrations-check scripts-check web-assets-check test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -59,6 +60,22 @@ scripts-check:
 	npm run --silent build -- --outdir="$$fresh" && \
 	if diff -rq dist "$$fresh"; then echo "$(SCRIPTS)/dist is what its sources build to"; \
 	else echo "$(SCRIPTS)/dist is stale: run make scripts and commit it"; exit 1; fi
+
+# The dashboard's browser libraries (htmx, uPlot; axe-core for the tests), pinned in
+# $(WEB_VENDOR)/package.json: installed by npm into a scratch folder, without install scripts,
+# and their files copied into the package. The files are checked in, so serving needs no node.
+web-assets: $(STAMP)
+	@command -v npm >/dev/null 2>&1 || { echo "web-assets needs node and npm"; exit 1; }
+	fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	cp $(WEB_VENDOR)/package.json $$fresh/ && \
+	if [ -f $(WEB_VENDOR)/package-lock.json ]; then cp $(WEB_VENDOR)/package-lock.json $$fresh/; fi && \
+	(cd $$fresh && npm install --ignore-scripts --no-audit --no-fund --silent) && \
+	cp $$fresh/package-lock.json $(WEB_VENDOR)/ && \
+	$(BIN)/python -m leadline.web.assets record $$fresh/node_modules
+
+# Offline: the vendored files must be the recorded ones, from the versions package.json pins.
+web-assets-check: $(STAMP)
+	$(BIN)/python -m leadline.web.assets check
 
 # The browser tests drive Debian's Chromium. As root it is installed when missing; otherwise this
 # says what to install and carries on: those tests then skip, or fail when CI is set.

@@ -13,6 +13,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from leadline.auth import service as auth
@@ -40,6 +43,7 @@ from leadline.tracking import enrich
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
+from leadline.web import create_web_app
 from leadline.workspaces import service as workspaces
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,14 @@ class LeadlineApp(Starlette):
                 await tracking_router.handle(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+async def root(request: Request) -> Response:
+    """``GET /``: a browser goes to the dashboard; anything else is refused as before (``/``
+    takes PulseGate's capture POST only)."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/app/", status_code=303)
+    raise HTTPException(405, headers={"Allow": "POST"})
 
 
 def create_app(settings: Settings | None = None, *, worker: bool = False) -> LeadlineApp:
@@ -153,12 +165,16 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
+            # After the capture routes: another method than GET on / is still refused with
+            # theirs (Allow: POST).
+            Route("/", root, methods=["GET"]),
             *MANAGEMENT_ROUTES,
             *ANALYTICS_ROUTES,
             *OPENAPI_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
             SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
             SurfaceMount("/api", app=create_octanist_app(settings)),
+            SurfaceMount("/app", app=create_web_app(settings)),
         ],
         lifespan=lifespan,
         # Routing's refusals and anything unforeseen outside /api/ (whose surfaces answer

@@ -127,6 +127,23 @@ async def _bootstrap(session: AsyncSession, settings: Settings) -> str | None:
     return issued.token
 
 
+def _print_setup_link(settings: Settings, host: str, port: int) -> None:
+    """While no one has an account: a new one-time link to the dashboard's setup page, where
+    the first person makes the owner account (the links printed before stop working)."""
+    from leadline.accounts import service as accounts
+
+    token = in_transaction(accounts.setup_link, settings)
+    if token is None:
+        return
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    shown = f"[{shown}]" if ":" in shown else shown
+    typer.echo(
+        "No one can sign in to the dashboard yet. Create the owner account here (the link "
+        f"works once, for {accounts.SETUP_VALID.total_seconds() / 3600:.0f} hours):"
+    )
+    typer.echo(f"http://{shown}:{port}/app/setup?token={token}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -149,6 +166,7 @@ def serve(
     if token:
         typer.echo("Created workspace 'default'. Its admin API key, shown only this once:")
         typer.echo(token)
+    _print_setup_link(settings, host, port)
     typer.echo(f"Leadline listening on http://{host}:{port}", err=True)
     uvicorn.run(
         create_app(settings, worker=not no_worker),
@@ -530,19 +548,45 @@ def people_add(
     role: Annotated[
         str, typer.Option(help="owner, admin or agent; a workspace's first person is its owner.")
     ],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read their dashboard password from standard input (its first line).",
+        ),
+    ] = False,
 ) -> None:
-    """Add a person to a workspace and print them."""
+    """Add a person to a workspace and print them. With --password-stdin they can sign in to
+    the dashboard at once."""
+    from leadline.accounts import passwords
+    from leadline.accounts import service as accounts
     from leadline.audit.service import Actor
+    from leadline.errors import ValidationFailed
+    from leadline.models import Person
     from leadline.people import service as people
 
-    person = in_transaction(
-        lambda session: people.add_to_workspace(
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        try:
+            passwords.check_new(password)
+        except ValidationFailed as exc:
+            _fail(exc.message)
+
+    async def add(session: AsyncSession) -> Person:
+        person = await people.add_to_workspace(
             session, workspace, email=email, name=name, role=role, actor=Actor.cli()
         )
-    )
+        if password is not None:
+            await accounts.set_password(session, person, password, actor=Actor.cli())
+        return person
+
+    person = in_transaction(add)
     first = " (the workspace's first person is its owner)" if person.role != role else ""
     typer.echo(f"Added {person.name} <{person.email}> to workspace '{workspace}'{first}:")
     typer.echo(f"{person.id}  {person.email}  {person.name}  {person.role}  {person.availability}")
+    if password is not None:
+        typer.echo("They can sign in to the dashboard at /app/signin with that password.")
 
 
 @people_app.command("list")

@@ -68,8 +68,10 @@ class RateLimiter:
         *,
         namespace: str,
         fixed_window: bool = False,
+        minutes: int = 1,
     ) -> None:
-        self.item = RateLimitItemPerMinute(per_minute, namespace=namespace)
+        # ``minutes`` widens the window: ``per_minute`` requests per that many minutes.
+        self.item = RateLimitItemPerMinute(per_minute, minutes, namespace=namespace)
         # A fixed window counts calendar minutes (cheaper); the default moving window does not
         # let a client send twice the limit across a minute boundary.
         self.strategy_class: type[MovingWindowRateLimiter | FixedWindowRateLimiter] = (
@@ -109,11 +111,22 @@ class RateLimiter:
 
     async def hit(self, identity: str) -> RateStatus | None:
         """Count one request of ``identity``; None when the counter cannot be reached."""
+        return await self._ask(identity, count=True)
+
+    async def peek(self, identity: str) -> RateStatus | None:
+        """Whether one more request of ``identity`` would be allowed, counting nothing (for
+        limits that count only failures); None when the counter cannot be reached."""
+        return await self._ask(identity, count=False)
+
+    async def _ask(self, identity: str, *, count: bool) -> RateStatus | None:
         if time.monotonic() < self._skip_until:
             return None
         strategy = self._current()
         try:
-            allowed = await strategy.hit(self.item, identity)
+            if count:
+                allowed = await strategy.hit(self.item, identity)
+            else:
+                allowed = await strategy.test(self.item, identity)
             stats = await strategy.get_window_stats(self.item, identity)
         except (StorageError, OSError) as exc:
             self._skip_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS

@@ -1,6 +1,7 @@
 """Every table, re-exported so Alembic and the features import from one place. Each module
 is named for the feature that owns its tables."""
 
+from leadline.models.accounts import OneTimeLink, PersonPassword, SignIn
 from leadline.models.adspend import AdSpend
 from leadline.models.attribution import (
     CLICK_ID_FIELDS,
@@ -73,7 +74,10 @@ __all__ = [
     "LeadSubmission",
     "Message",
     "Note",
+    "OneTimeLink",
     "Person",
+    "PersonPassword",
+    "SignIn",
     "Site",
     "SiteDomain",
     "SiteForm",

@@ -80,6 +80,17 @@ class PersonRepository(Repository):
         )
         return found is not None
 
+    async def anyone(self) -> bool:
+        """Whether any workspace has a person."""
+        return await self.session.scalar(select(Person.id).limit(1)) is not None
+
+    async def everywhere_by_email(self, email: str) -> list[Person]:
+        """The people with this address in every workspace, oldest first."""
+        result = await self.session.scalars(
+            select(Person).where(Person.email == email).order_by(Person.created_at, Person.id)
+        )
+        return list(result)
+
     async def next_online_agent(self, workspace_id: str) -> Person | None:
         """The online agent (or admin, or owner) handed a conversation longest ago, locked
         for this transaction on PostgreSQL so two assignments take turns."""

@@ -143,6 +143,21 @@ async def by_email(session: AsyncSession, workspace_id: str, email: str) -> Pers
     return person
 
 
+async def anyone(session: AsyncSession) -> bool:
+    """Whether any workspace has a person yet (none: the instance still needs its owner)."""
+    return await PersonRepository(session).anyone()
+
+
+async def everywhere_by_email(session: AsyncSession, email: str) -> list[Person]:
+    """Everyone with this address, in every workspace, oldest first; none when it is not an
+    address. Only for signing in, which starts from an address and no workspace."""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        return []
+    return await PersonRepository(session).everywhere_by_email(address)
+
+
 async def of_workspace(session: AsyncSession, workspace_id: str) -> list[Person]:
     return await PersonRepository(session).of_workspace(workspace_id)
 

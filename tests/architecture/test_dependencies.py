@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "leadline"
 # The packages whose tables are their own (leadline/models/<module>.py holds them).
 TABLES_OF = {
+    "accounts": "accounts",
     "adspend": "adspend",
     # Analytics owns no tables: it reads the rollups and the pipeline (ALLOWED_READS says which).
     "analytics": "analytics",
