@@ -176,6 +176,7 @@ def test_severity_grows_with_the_score() -> None:
 def test_a_share_is_scored_by_its_exact_tail() -> None:
     # 2 of 10 at a usual 10% is ordinary; 8 of 10 is not.
     assert share_score(2, 10, 0.1) < 1
-    assert share_score(8, 10, 0.1) > THRESHOLDS["warning"]
+    assert share_score(8, 10, 0.1) > THRESHOLDS["info"]
+    assert share_score(0, 10, 0.1) == 0
 
 
