@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from statistics import NormalDist
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Literal
 
 from leadline.kit.hours import HOUR
@@ -136,6 +136,20 @@ def past_ends(end: datetime, hours: int, since: datetime) -> list[datetime]:
     return [e for e in ends if e - HOUR * hours >= since]
 
 
+# The longest window any metric is judged over.
+LONGEST_WINDOW = max(
+    rule.window for rule in (VISITS_UP, EVENTS_GONE, SUBMISSIONS_DOWN, VPN_SHARE_UP)
+)
+
+
+def spans_needed(end: datetime) -> list[tuple[datetime, datetime]]:
+    """The ranges of time :func:`evaluate` reads for windows ending at ``end``: the longest
+    window before ``end`` and at the same time of each of the BASELINE_WEEKS weeks before."""
+    return [
+        (end - WEEK * k - HOUR * LONGEST_WINDOW, end - WEEK * k) for k in range(BASELINE_WEEKS + 1)
+    ]
+
+
 def mad(values: Sequence[float], center: float) -> float:
     return float(statistics.median(abs(v - center) for v in values))
 
@@ -198,7 +212,7 @@ def judge(rule: Rule, observed: float, base: Baseline) -> float | None:
     if base.median < rule.min_volume:
         return None
     change = observed - base.median
-    if rule.direction == "up" and change <= 0 or rule.direction == "down" and change >= 0:
+    if (rule.direction == "up" and change <= 0) or (rule.direction == "down" and change >= 0):
         return None
     size = abs(change) / base.median
     if size < rule.min_change:
@@ -253,7 +267,7 @@ def _count_check(
 
 def _range(base: Baseline) -> str:
     low, high = expected_range(base)
-    return f"{math.floor(low)}–{math.ceil(high)}"
+    return f"{math.floor(low)}\u2013{math.ceil(high)}"
 
 
 def evaluate(site: SiteSeries, end: datetime) -> list[Finding]:

@@ -2,6 +2,7 @@
 is named for the feature that owns its tables."""
 
 from leadline.models.adspend import AdSpend
+from leadline.models.analytics import Anomaly
 from leadline.models.attribution import (
     CLICK_ID_FIELDS,
     CLICK_PLATFORMS,
@@ -52,6 +53,7 @@ __all__ = [
     "UNMODELLED_TABLES",
     "UTM_FIELDS",
     "AdSpend",
+    "Anomaly",
     "ApiKey",
     "AuditEvent",
     "AuditHead",
