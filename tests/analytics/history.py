@@ -39,6 +39,7 @@ class History:
 
     weeks: int
     seed: int = 7
+    start: datetime = START
     visits_peak: float = 120.0
     events_per_visit: float = 6.0
     submission_rate: float = 0.05
@@ -51,7 +52,7 @@ class History:
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
         for i in range(self.weeks * 7 * 24):
-            hour = START + HOUR * i
+            hour = self.start + HOUR * i
             visits = poisson(rng, self.visits_peak * shape(hour))
             submissions = poisson(rng, visits * self.submission_rate)
             self.visits[hour] = visits
@@ -61,12 +62,12 @@ class History:
 
     @property
     def end(self) -> datetime:
-        return START + timedelta(weeks=self.weeks)
+        return self.start + timedelta(weeks=self.weeks)
 
     def series(self, label: str = "example.com") -> SiteSeries:
         return SiteSeries(
             label=label,
-            since=START,
+            since=self.start,
             visits=self.visits,
             events=self.events,
             submissions=self.submissions,

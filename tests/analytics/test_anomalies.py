@@ -4,9 +4,12 @@ weeks raises none."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import json
+from datetime import datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
 from leadline.analytics.anomalies import (
     THRESHOLDS,
@@ -15,7 +18,15 @@ from leadline.analytics.anomalies import (
     severity_of,
     share_score,
 )
+from leadline.analytics.anomalies_service import Change, check
+from leadline.cli import app
+from leadline.config import Settings
+from leadline.db import Database
+from leadline.kit.hours import floor_hour
+from leadline.kit.time import iso_millis, utcnow
 from tests.analytics.history import HOUR, START, History
+from tests.analytics.stored import hours_read, store_history
+from tests.fixtures.factories import fetch_rows, make_key, make_site, make_webhook_endpoint
 
 # Tuesday 15:00-16:00 UTC of the tenth week: 9 weeks of history before it.
 JUDGED = START + timedelta(weeks=9, days=1, hours=16)
@@ -181,3 +192,124 @@ def test_a_share_is_scored_by_its_exact_tail() -> None:
     assert share_score(2, 10, 0.1) < 1
     assert share_score(8, 10, 0.1) > THRESHOLDS["info"]
     assert share_score(0, 10, 0.1) == 0
+
+
+# ------------------------------------------------------------------ in the database
+
+
+def run_check(settings: Settings, now: datetime, workspace: str | None = None) -> list[Change]:
+    async def work() -> list[Change]:
+        db = Database(settings)
+        try:
+            return await check(db, workspace_slug=workspace, now=now)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(work())
+
+
+def outcomes(changes: list[Change]) -> set[tuple[str, str]]:
+    return {(change.outcome, change.anomaly.kind) for change in changes}
+
+
+def count(settings: Settings, sql: str) -> int:
+    return int(fetch_rows(settings, sql)[0]["n"])
+
+
+@pytest.fixture
+def spiked_site(settings: Settings) -> str:
+    """A site of ``acme`` with nine weeks of history, a traffic spike in the hour before
+    JUDGED and datacenter addresses sending most submissions in the three hours before it;
+    a webhook endpoint takes both anomaly events."""
+    key = make_key(settings, "acme", "admin")
+    site_key = make_site(settings, "acme", "shop.example")
+    make_webhook_endpoint(settings, key, ["anomaly.detected", "anomaly.resolved"])
+    history = History(weeks=10, visits_peak=100, events_per_visit=1, submission_rate=0.15)
+    history.visits[JUDGED - HOUR] *= 3
+    for i in range(3):
+        hour = JUDGED - HOUR * (i + 1)
+        history.datacenter[hour] = round(history.submissions[hour] * 0.7)
+    store_history(settings, site_key, history, hours_read(JUDGED, JUDGED + HOUR))
+    return site_key
+
+
+def test_a_check_records_each_anomaly_once_and_queues_its_webhook(
+    settings: Settings, spiked_site: str
+) -> None:
+    now = JUDGED + timedelta(minutes=5)
+    first = run_check(settings, now)
+    assert outcomes(first) == {("detected", "traffic_spike"), ("detected", "vpn_share")}
+    assert {change.site_label for change in first} == {"shop.example"}
+    again = run_check(settings, now + timedelta(minutes=20))
+    assert outcomes(again) == {("ongoing", "traffic_spike"), ("ongoing", "vpn_share")}
+
+    rows = fetch_rows(settings, "SELECT kind, status, severity, sentence FROM anomalies")
+    assert sorted(row["kind"] for row in rows) == ["traffic_spike", "vpn_share"]
+    assert {row["status"] for row in rows} == {"open"}
+    spike = next(row for row in rows if row["kind"] == "traffic_spike")
+    assert spike["sentence"].startswith("Visits to shop.example jumped to ")
+    events = fetch_rows(settings, "SELECT type, body FROM webhook_events")
+    assert sorted(event["type"] for event in events) == ["anomaly.detected"] * 2
+    body = json.loads(next(e["body"] for e in events if "traffic_spike" in e["body"]))
+    assert body["data"]["anomaly"]["kind"] == "traffic_spike"
+    assert body["data"]["anomaly"]["status"] == "open"
+    assert body["data"]["anomaly"]["window"]["end"] == iso_millis(JUDGED)
+    assert count(settings, "SELECT count(*) AS n FROM webhook_deliveries") == 2
+
+
+def test_an_anomaly_no_longer_seen_is_resolved(settings: Settings, spiked_site: str) -> None:
+    run_check(settings, JUDGED + timedelta(minutes=5))
+    later = run_check(settings, JUDGED + HOUR + timedelta(minutes=5))
+    assert ("resolved", "traffic_spike") in outcomes(later)
+    spike = fetch_rows(
+        settings, "SELECT status, resolved_at FROM anomalies WHERE kind = 'traffic_spike'"
+    )
+    assert [row["status"] for row in spike] == ["resolved"]
+    assert spike[0]["resolved_at"] is not None
+    resolved = fetch_rows(
+        settings, "SELECT body FROM webhook_events WHERE type = 'anomaly.resolved'"
+    )
+    assert len(resolved) == 1
+    assert json.loads(resolved[0]["body"])["data"]["anomaly"]["status"] == "resolved"
+    # Nothing more to say about that hour, however often it is checked.
+    again = run_check(settings, JUDGED + HOUR + timedelta(minutes=30))
+    assert ("resolved", "traffic_spike") not in outcomes(again)
+    assert count(settings, "SELECT count(*) AS n FROM anomalies") == 2
+    assert count(
+        settings, "SELECT count(*) AS n FROM webhook_events WHERE type = 'anomaly.resolved'"
+    ) == len([c for c in later if c.outcome == "resolved"])
+
+
+def test_a_check_of_one_workspace_leaves_the_others(settings: Settings, spiked_site: str) -> None:
+    make_key(settings, "other", "admin")
+    assert run_check(settings, JUDGED + timedelta(minutes=5), workspace="other") == []
+    assert count(settings, "SELECT count(*) AS n FROM anomalies") == 0
+
+
+def test_the_command_checks_now_and_prints_one_line_per_anomaly(
+    settings: Settings, cli: CliRunner
+) -> None:
+    make_key(settings, "acme", "admin")
+    site_key = make_site(settings, "acme", "shop.example")
+    end = floor_hour(utcnow())
+    history = History(weeks=10, start=end - timedelta(weeks=9), visits_peak=150, events_per_visit=1)
+    # The hour before and the hour after this one's start: the check judges one of them,
+    # whichever hour it runs in.
+    for hour in (end - HOUR, end):
+        history.visits[hour] = history.visits.get(hour, 0) * 3 + 300
+    store_history(settings, site_key, history, hours_read(end, end + HOUR))
+
+    answer = cli.invoke(app, ["anomalies", "check", "--workspace", "acme"])
+    assert answer.exit_code == 0, answer.output
+    lines = answer.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].split()[:3] == ["detected", lines[0].split()[1], "traffic_spike"]
+    assert "acme  shop.example  Visits to shop.example jumped to" in lines[0]
+
+    again = cli.invoke(app, ["anomalies", "check"])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.split()[0] == "ongoing"
+    assert count(settings, "SELECT count(*) AS n FROM anomalies") == 1
+
+    unknown = cli.invoke(app, ["anomalies", "check", "--workspace", "nobody"])
+    assert unknown.exit_code == 1
