@@ -117,6 +117,13 @@ def test_a_drop_of_submissions_is_found() -> None:
     assert drop.sentence.startswith(f"Lead submissions on example.com fell to {drop.observed:.0f}")
 
 
+def test_more_submissions_than_usual_is_no_anomaly() -> None:
+    history = History(weeks=10, visits_peak=300)
+    for i in range(3):
+        history.submissions[JUDGED - HOUR * (i + 1)] *= 4
+    assert evaluate(history.series(), JUDGED) == []
+
+
 def test_submissions_gone_while_visits_are_normal_is_a_broken_form() -> None:
     history = History(weeks=10)
     for i in range(3):
