@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Literal
@@ -58,6 +58,8 @@ KINDS: dict[str, str] = {
     "the tracker may be broken or removed",
     "vpn_share": "the share of lead submissions sent from datacenter, cloud or VPN addresses "
     "rose well above usual",
+    "ingest_errors": "many more tracking or form requests of the site were refused than usual: "
+    "the tracker or a form may be sending something broken",
 }
 
 Direction = Literal["up", "down"]
@@ -82,6 +84,9 @@ SUBMISSIONS_DOWN = Rule(window=3, direction="down", min_volume=10, min_change=0.
 # The share is judged when the window has this many submissions (and so have the samples).
 VPN_SHARE_UP = Rule(window=3, direction="up", min_volume=10, min_change=0.25)
 SHARE_FLOOR = 0.05
+# Refused requests usually number none, so the rule is on the count itself: at least this
+# many in an hour, and at least twice the usual count plus this many.
+ERRORS_UP = Rule(window=1, direction="up", min_volume=20, min_change=1.0)
 NORMAL = NormalDist()
 
 
@@ -122,6 +127,8 @@ class SiteSeries:
     submissions: Mapping[datetime, int]
     # Submissions sent from datacenter, cloud or VPN addresses (a part of ``submissions``).
     datacenter_submissions: Mapping[datetime, int]
+    # Tracking and capture requests of the site that were refused.
+    ingest_errors: Mapping[datetime, int] = field(default_factory=dict)
 
 
 def window_total(series: Mapping[datetime, int], end: datetime, hours: int) -> int:
@@ -337,7 +344,35 @@ def evaluate(site: SiteSeries, end: datetime) -> list[Finding]:
             )
 
     found.extend(_submission_findings(site, end, visits_normal))
+    errors = _errors_finding(site, end)
+    if errors is not None:
+        found.append(errors)
     return found
+
+
+def _errors_finding(site: SiteSeries, end: datetime) -> Finding | None:
+    rule = ERRORS_UP
+    observed = window_total(site.ingest_errors, end, rule.window)
+    if observed < rule.min_volume:
+        return None
+    samples = [window_total(site.ingest_errors, e, 1) for e in past_ends(end, 1, site.since)]
+    base = count_baseline(samples)
+    if base is None or observed < 2 * base.median + rule.min_volume:
+        return None
+    score = (math.sqrt(observed) - math.sqrt(base.median)) / base.spread
+    if severity_of(score) is None:
+        return None
+    return _finding(
+        "ingest_errors",
+        score,
+        base,
+        observed,
+        end,
+        rule.window,
+        f"{observed} tracking and form requests from {site.label} were refused "
+        f"{_hours(end - HOUR, end)}; usually {_range(base)}. The tracker or a form may be "
+        "sending something broken.",
+    )
 
 
 def _submission_findings(site: SiteSeries, end: datetime, visits_normal: bool) -> list[Finding]:

@@ -77,6 +77,7 @@ async def site_series(
         events=await tracking.events_by_hour(session, site.id, spans),
         submissions=sent.total,
         datacenter_submissions=sent.picked,
+        ingest_errors=await tracking.ingest_errors_by_hour(session, workspace_id, site.id, spans),
     )
 
 

@@ -32,7 +32,14 @@ from leadline.models.leads import (
 from leadline.models.people import Person
 from leadline.models.privacy import Erasure
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
-from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
+from leadline.models.tracking import (
+    IngestErrorsHourly,
+    TrackedEvent,
+    TrackingDaily,
+    Visit,
+    VisitCounts,
+    Visitor,
+)
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -64,6 +71,7 @@ __all__ = [
     "CrmSend",
     "Erasure",
     "IdempotencyRecord",
+    "IngestErrorsHourly",
     "InstanceSetting",
     "IpRule",
     "Job",

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.tracking.ingest_errors_repository import IngestErrorsRepository
 from leadline.tracking.series_repository import SeriesRepository, Span
 
 
@@ -31,3 +32,11 @@ async def events_by_hour(
     tracker's heartbeat, not a count of people). ``site_id`` must be one the caller read from
     its workspace's sites: events are found by site alone, along their index."""
     return await SeriesRepository(session).events_by_hour(site_id, spans)
+
+
+async def ingest_errors_by_hour(
+    session: AsyncSession, workspace_id: str, site_id: str, spans: Sequence[Span]
+) -> dict[datetime, int]:
+    """Tracking and capture requests of the site refused in each hour of ``spans`` (see
+    tracking.ingest_errors)."""
+    return await IngestErrorsRepository(session).by_hour(workspace_id, site_id, spans)

@@ -44,10 +44,13 @@ class History:
     events_per_visit: float = 6.0
     submission_rate: float = 0.05
     vpn_share: float = 0.08
+    # Refused requests per hour: a few, now and then.
+    errors_rate: float = 0.5
     visits: dict[datetime, int] = field(default_factory=dict)
     events: dict[datetime, int] = field(default_factory=dict)
     submissions: dict[datetime, int] = field(default_factory=dict)
     datacenter: dict[datetime, int] = field(default_factory=dict)
+    errors: dict[datetime, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
@@ -59,6 +62,7 @@ class History:
             self.events[hour] = poisson(rng, visits * self.events_per_visit)
             self.submissions[hour] = submissions
             self.datacenter[hour] = sum(rng.random() < self.vpn_share for _ in range(submissions))
+            self.errors[hour] = poisson(rng, self.errors_rate * (1 + visits / 100))
 
     @property
     def end(self) -> datetime:
@@ -72,4 +76,5 @@ class History:
             events=self.events,
             submissions=self.submissions,
             datacenter_submissions=self.datacenter,
+            ingest_errors=self.errors,
         )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.analytics.anomalies import spans_needed
 from leadline.config import Settings
 from leadline.kit.hours import HOUR
-from leadline.models import LeadSubmission, Site, TrackedEvent, Visit
+from leadline.models import IngestErrorsHourly, LeadSubmission, Site, TrackedEvent, Visit
 from tests.analytics.history import History
 from tests.fixtures.factories import run_in_transaction
 
@@ -33,8 +33,8 @@ def hours_read(*ends: datetime) -> list[datetime]:
 
 
 def store_history(settings: Settings, site_key: str, history: History, hours: Iterable[datetime]):
-    """Write ``history``'s counts of ``hours`` for the site, and date the site from the
-    history's start."""
+    """Write ``history``'s counts of ``hours`` for the site (refused requests too), and date
+    the site from the history's start."""
 
     async def work(session: AsyncSession) -> None:
         site = await session.scalar(select(Site).where(Site.site_key == site_key))
@@ -43,7 +43,17 @@ def store_history(settings: Settings, site_key: str, history: History, hours: It
         visits: list[dict[str, object]] = []
         events: list[dict[str, object]] = []
         submissions: list[dict[str, object]] = []
+        refused: list[dict[str, object]] = []
         for hour in hours:
+            if history.errors.get(hour):
+                refused.append(
+                    {
+                        "site_id": site.id,
+                        "workspace_id": site.workspace_id,
+                        "hour": hour,
+                        "errors": history.errors[hour],
+                    }
+                )
             count = history.visits.get(hour, 0)
             ids = [uuid.uuid4().hex for _ in range(max(count, 1))]
             for i, visit_id in enumerate(ids[:count]):
@@ -82,7 +92,12 @@ def store_history(settings: Settings, site_key: str, history: History, hours: It
                         "created_at": hour + timedelta(minutes=i % 60),
                     }
                 )
-        for model, rows in ((Visit, visits), (TrackedEvent, events), (LeadSubmission, submissions)):
+        for model, rows in (
+            (Visit, visits),
+            (TrackedEvent, events),
+            (LeadSubmission, submissions),
+            (IngestErrorsHourly, refused),
+        ):
             if rows:
                 await session.execute(insert(model), rows)
 

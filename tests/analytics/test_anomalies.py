@@ -155,6 +155,17 @@ def test_a_jump_of_the_vpn_share_is_found() -> None:
     assert "came from datacenter, cloud or VPN addresses" in share.sentence
 
 
+def test_a_rise_of_refused_requests_is_found() -> None:
+    history = History(weeks=10)
+    history.errors[JUDGED - HOUR] = 60
+    found = evaluate(history.series(), JUDGED)
+    assert kinds(found) == ["ingest_errors"]
+    assert found[0].sentence.startswith("60 tracking and form requests from example.com were")
+    # A few more than usual is not a rise.
+    history.errors[JUDGED - HOUR] = 12
+    assert evaluate(history.series(), JUDGED) == []
+
+
 def test_a_site_younger_than_four_weeks_is_not_judged() -> None:
     history = History(weeks=10)
     history.visits[JUDGED - HOUR] *= 5
@@ -166,6 +177,7 @@ def test_a_site_younger_than_four_weeks_is_not_judged() -> None:
         events=young.events,
         submissions=young.submissions,
         datacenter_submissions=young.datacenter_submissions,
+        ingest_errors=young.ingest_errors,
     )
     assert evaluate(young, JUDGED) == []
     assert kinds(evaluate(history.series(), JUDGED)) == ["traffic_spike"]
@@ -225,14 +237,15 @@ def count(settings: Settings, sql: str) -> int:
 
 @pytest.fixture
 def spiked_site(settings: Settings) -> str:
-    """A site of ``acme`` with nine weeks of history, a traffic spike in the hour before
-    JUDGED and datacenter addresses sending most submissions in the three hours before it;
-    a webhook endpoint takes both anomaly events."""
+    """A site of ``acme`` with nine weeks of history, a traffic spike and many refused
+    requests in the hour before JUDGED, and datacenter addresses sending most submissions in
+    the three hours before it; a webhook endpoint takes both anomaly events."""
     key = make_key(settings, "acme", "admin")
     site_key = make_site(settings, "acme", "shop.example")
     make_webhook_endpoint(settings, key, ["anomaly.detected", "anomaly.resolved"])
     history = History(weeks=10, visits_peak=100, events_per_visit=1, submission_rate=0.15)
     history.visits[JUDGED - HOUR] *= 3
+    history.errors[JUDGED - HOUR] = 80
     for i in range(3):
         hour = JUDGED - HOUR * (i + 1)
         history.datacenter[hour] = round(history.submissions[hour] * 0.7)
@@ -245,29 +258,37 @@ def test_a_check_records_each_anomaly_once_and_queues_its_webhook(
 ) -> None:
     now = JUDGED + timedelta(minutes=5)
     first = run_check(settings, now)
-    assert outcomes(first) == {("detected", "traffic_spike"), ("detected", "vpn_share")}
+    assert outcomes(first) == {
+        ("detected", "traffic_spike"),
+        ("detected", "vpn_share"),
+        ("detected", "ingest_errors"),
+    }
     assert {change.site_label for change in first} == {"shop.example"}
     again = run_check(settings, now + timedelta(minutes=20))
-    assert outcomes(again) == {("ongoing", "traffic_spike"), ("ongoing", "vpn_share")}
+    assert outcomes(again) == {
+        ("ongoing", "traffic_spike"),
+        ("ongoing", "vpn_share"),
+        ("ongoing", "ingest_errors"),
+    }
 
     rows = fetch_rows(settings, "SELECT kind, status, severity, sentence FROM anomalies")
-    assert sorted(row["kind"] for row in rows) == ["traffic_spike", "vpn_share"]
+    assert sorted(row["kind"] for row in rows) == ["ingest_errors", "traffic_spike", "vpn_share"]
     assert {row["status"] for row in rows} == {"open"}
     spike = next(row for row in rows if row["kind"] == "traffic_spike")
     assert spike["sentence"].startswith("Visits to shop.example jumped to ")
     events = fetch_rows(settings, "SELECT type, body FROM webhook_events")
-    assert sorted(event["type"] for event in events) == ["anomaly.detected"] * 2
+    assert sorted(event["type"] for event in events) == ["anomaly.detected"] * 3
     body = json.loads(next(e["body"] for e in events if "traffic_spike" in e["body"]))
     assert body["data"]["anomaly"]["kind"] == "traffic_spike"
     assert body["data"]["anomaly"]["status"] == "open"
     assert body["data"]["anomaly"]["window"]["end"] == iso_millis(JUDGED)
-    assert count(settings, "SELECT count(*) AS n FROM webhook_deliveries") == 2
+    assert count(settings, "SELECT count(*) AS n FROM webhook_deliveries") == 3
 
 
 def test_an_anomaly_no_longer_seen_is_resolved(settings: Settings, spiked_site: str) -> None:
     run_check(settings, JUDGED + timedelta(minutes=5))
     later = run_check(settings, JUDGED + HOUR + timedelta(minutes=5))
-    assert ("resolved", "traffic_spike") in outcomes(later)
+    assert {("resolved", "traffic_spike"), ("resolved", "ingest_errors")} <= outcomes(later)
     spike = fetch_rows(
         settings, "SELECT status, resolved_at FROM anomalies WHERE kind = 'traffic_spike'"
     )
@@ -276,12 +297,12 @@ def test_an_anomaly_no_longer_seen_is_resolved(settings: Settings, spiked_site: 
     resolved = fetch_rows(
         settings, "SELECT body FROM webhook_events WHERE type = 'anomaly.resolved'"
     )
-    assert len(resolved) == 1
-    assert json.loads(resolved[0]["body"])["data"]["anomaly"]["status"] == "resolved"
+    assert len(resolved) == len([c for c in later if c.outcome == "resolved"]) >= 2
+    assert {json.loads(r["body"])["data"]["anomaly"]["status"] for r in resolved} == {"resolved"}
     # Nothing more to say about that hour, however often it is checked.
     again = run_check(settings, JUDGED + HOUR + timedelta(minutes=30))
     assert ("resolved", "traffic_spike") not in outcomes(again)
-    assert count(settings, "SELECT count(*) AS n FROM anomalies") == 2
+    assert count(settings, "SELECT count(*) AS n FROM anomalies") == 3
     assert count(
         settings, "SELECT count(*) AS n FROM webhook_events WHERE type = 'anomaly.resolved'"
     ) == len([c for c in later if c.outcome == "resolved"])

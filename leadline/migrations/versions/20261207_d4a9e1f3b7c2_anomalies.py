@@ -1,4 +1,5 @@
-"""Anomalies found by the hourly check, and submissions by site and time
+"""Anomalies found by the hourly check, refused requests per site and hour, and submissions
+by site and time
 
 Revision ID: d4a9e1f3b7c2
 Revises: c2e8f4a6b0d1
@@ -67,6 +68,30 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'open'"),
             postgresql_where=sa.text("status = 'open'"),
         )
+    op.create_table(
+        "ingest_errors_hourly",
+        sa.Column("site_id", sa.String(length=40), nullable=False),
+        sa.Column("hour", leadline.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("workspace_id", sa.String(length=40), nullable=False),
+        sa.Column("errors", sa.Integer(), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["site_id"],
+            ["sites.id"],
+            name=op.f("fk_ingest_errors_hourly_site_id_sites"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_ingest_errors_hourly_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("site_id", "hour", name=op.f("pk_ingest_errors_hourly")),
+    )
+    with op.batch_alter_table("ingest_errors_hourly", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ingest_errors_hourly_workspace_id"), ["workspace_id"], unique=False
+        )
     with op.batch_alter_table("lead_submissions", schema=None) as batch_op:
         batch_op.create_index(
             "ix_lead_submissions_site_created", ["site_id", "created_at"], unique=False
@@ -76,6 +101,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("lead_submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_lead_submissions_site_created")
+    with op.batch_alter_table("ingest_errors_hourly", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ingest_errors_hourly_workspace_id"))
+    op.drop_table("ingest_errors_hourly")
     with op.batch_alter_table("anomalies", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_anomalies_open",
