@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     billing_limit_events: int | None = Field(default=None, ge=0)
 
     # Anomalies: a file of datacenter, cloud and VPN networks ("CIDR provider" per line) to
-    # use instead of the snapshot Leadline ships (docs/anomalies.md says how to make one).
+    # use instead of the snapshot Leadline ships (docs/configuration.md says how to make one).
     datacenter_ranges_file: Path | None = None
 
     @field_validator("database_url")

@@ -92,11 +92,14 @@ NORMAL = NormalDist()
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """The median of the samples (counts), and the spread of their square roots."""
+    """The median of the samples (counts), the spread of their square roots, and the
+    lowest and highest sample (what a sentence calls usual)."""
 
     median: float
     spread: float
     samples: int
+    low: float = 0.0
+    high: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,8 @@ def count_baseline(samples: Sequence[float]) -> Baseline | None:
     median = float(statistics.median(samples))
     roots = [math.sqrt(v) for v in samples]
     floor = max(NOISE * 0.5, RELATIVE_FLOOR * math.sqrt(median))
-    return Baseline(median, max(MAD_SCALE * mad(roots, math.sqrt(median)), floor), len(samples))
+    spread = max(MAD_SCALE * mad(roots, math.sqrt(median)), floor)
+    return Baseline(median, spread, len(samples), min(samples), max(samples))
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
@@ -273,8 +277,10 @@ def _count_check(
 
 
 def _range(base: Baseline) -> str:
-    low, high = expected_range(base)
-    return f"{math.floor(low)}\u2013{math.ceil(high)}"
+    """The counts of the same time in the past weeks, lowest to highest."""
+    if base.low == base.high:
+        return f"{base.low:.0f}"
+    return f"{base.low:.0f}\u2013{base.high:.0f}"
 
 
 def evaluate(site: SiteSeries, end: datetime) -> list[Finding]:
