@@ -1,20 +1,24 @@
 """Anomaly detection on a site's hourly series: pure, no database.
 
 Each metric is judged over a window of hours that ends with the last complete hour (one hour
-for visits and events, three for lead submissions, which are few). Its baseline is the same
-window at the same time of week in each of the last 8 weeks the site existed (at least 4 are
-needed): the median of those totals, and their spread, 1.4826 times their median absolute
-deviation (the standard deviation, were they normal, that one odd week cannot move). The
-spread has a floor, so a history that never moved does not make every change an anomaly:
-for counts the larger of the square root of the median (the noise of counting) and a tenth
-of the median; for the share of submissions from datacenter addresses five percentage points
-or the noise of a share of that many submissions.
+for visits, events and refused requests; three for lead submissions, which are few). Its
+baseline is the same window at the same time of week in each of the last 8 weeks the site
+existed (at least 4 are needed).
 
-The robust z score ``(observed - median) / spread`` grades a change: 4 or more is ``info``,
-6 ``warning``, 10 ``critical``; a change must also be large in plain terms (a quarter of the
-median for counts, 15 points for the share), and the baseline must reach a minimum volume, so
-that a quiet site is not noisy. The expected range reported is the band of ``info``:
-``median +/- 4 spreads``, clipped at zero.
+Counts are judged by their square roots, whose counting noise is the same (one half) at any
+volume. The baseline is the median of the weeks' totals, and the spread of their roots:
+1.4826 times their median absolute deviation (the standard deviation, were they normal, that
+one odd week cannot move), floored at 1.5 times the noise of counting and at a twentieth of
+the median's root (about a tenth of the count), so that a history that never moved does not
+make every change an anomaly. The score ``(sqrt(observed) - sqrt(median)) / spread`` grades a
+change: 4 or more (either way) is ``info``, 6 ``warning``, 10 ``critical``. A change must also
+be large in plain terms (``Rule.min_change``) and the median must reach a minimum volume
+(``Rule.min_volume``), so that a quiet site is not noisy. The expected range reported is the
+range whose score stays below 4.
+
+The share of submissions from datacenter, cloud or VPN addresses is scored by the exact
+binomial tail of that many such submissions at the usual share plus five points, put on the
+same scale (see :func:`share_score`).
 """
 
 from __future__ import annotations
@@ -84,8 +88,8 @@ SUBMISSIONS_DOWN = Rule(window=3, direction="down", min_volume=10, min_change=0.
 # The share is judged when the window has this many submissions (and so have the samples).
 VPN_SHARE_UP = Rule(window=3, direction="up", min_volume=10, min_change=0.25)
 SHARE_FLOOR = 0.05
-# Refused requests usually number none, so the rule is on the count itself: at least this
-# many in an hour, and at least twice the usual count plus this many.
+# Refused requests usually number none, so the rule is on the count itself: at least
+# ``min_volume`` in the hour, and at least twice the usual count plus ``min_volume``.
 ERRORS_UP = Rule(window=1, direction="up", min_volume=20, min_change=1.0)
 NORMAL = NormalDist()
 
@@ -178,10 +182,26 @@ def count_baseline(samples: Sequence[float]) -> Baseline | None:
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
+    """P(X >= k) for X ~ Binomial(n, p), summed in logarithms (a busy site's thousands of
+    submissions overflow floats otherwise) until the terms stop counting."""
     if k <= 0:
         return 1.0
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+    if k > n:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
+        )
+        total += term
+        if i > n * p and term < total * 1e-12:
+            break
+    return min(total, 1.0)
 
 
 def share_score(part: int, whole: int, rate: float) -> float:
@@ -195,11 +215,16 @@ def share_score(part: int, whole: int, rate: float) -> float:
 
 
 def share_high(whole: int, rate: float) -> float:
-    """The largest share of ``whole`` whose score stays below THRESHOLDS['info']."""
-    part = 0
-    while part < whole and share_score(part + 1, whole, rate) < THRESHOLDS["info"]:
-        part += 1
-    return part / whole
+    """The largest share of ``whole`` whose score stays below THRESHOLDS['info'] (the score
+    grows with the part: a binary search)."""
+    low, high = 0, whole  # the answer's part lies in low..high
+    while low < high:
+        middle = (low + high + 1) // 2
+        if share_score(middle, whole, rate) < THRESHOLDS["info"]:
+            low = middle
+        else:
+            high = middle - 1
+    return low / whole
 
 
 def severity_of(score: float) -> Severity | None:

@@ -211,6 +211,8 @@ def test_a_share_is_scored_by_its_exact_tail() -> None:
     assert share_score(2, 10, 0.1) < 1
     assert share_score(8, 10, 0.1) > THRESHOLDS["info"]
     assert share_score(0, 10, 0.1) == 0
+    # A busy site's thousands of submissions neither overflow nor take long.
+    assert share_score(650, 5000, 0.13) < THRESHOLDS["info"] < share_score(900, 5000, 0.13)
 
 
 # ------------------------------------------------------------------ in the database
