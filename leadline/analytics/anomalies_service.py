@@ -220,16 +220,15 @@ def view(anomaly: Anomaly) -> dict[str, Any]:
 
 
 def parse_status(raw: str | None) -> str | None:
-    """The ``status`` filter: open, resolved, or none (both)."""
-    text = (raw or "").strip().lower()
-    if not text:
+    """The ``status`` filter: open, resolved, or none (both) when absent or empty."""
+    if not raw:
         return None
-    if text not in STATUSES:
+    if raw not in STATUSES:
         raise ValidationFailed(
             f"status must be one of {', '.join(STATUSES)}, not '{raw}'",
             details={"field": "status", "value": raw},
         )
-    return text
+    return raw
 
 
 async def anomalies_report(

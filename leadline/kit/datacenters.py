@@ -47,6 +47,10 @@ class Datacenters:
                 network = ipaddress.ip_network(network_text, strict=False)
             except ValueError:
                 raise ValueError(f"line {number}: {network_text!r} is not a network") from None
+            if not network.is_global:
+                # Private, reserved and documentation networks are no provider's, whatever
+                # a feed says (one published the documentation prefixes as its own).
+                continue
             found[network.version].append(
                 (
                     int(network.network_address),

@@ -25,7 +25,8 @@ def _parameter(name: str, description: str, schema: Schema) -> Schema:
 def _parameters() -> list[Schema]:
     from leadline.kit.reporting import DAY_SCHEMA
 
-    day = {"type": "string", **DAY_SCHEMA}
+    # Empty is as absent.
+    day = {"type": "string", "anyOf": [DAY_SCHEMA, {"maxLength": 0}]}
     return [
         _parameter(
             "site",
@@ -41,8 +42,8 @@ def _parameters() -> list[Schema]:
         _parameter("tz", "The IANA zone the days are in; UTC by default.", {"type": "string"}),
         _parameter(
             "status",
-            "Only open or only resolved anomalies; both by default.",
-            {"type": "string", "enum": ["open", "resolved"]},
+            "Only open or only resolved anomalies; both when absent or empty.",
+            {"type": "string", "enum": ["open", "resolved", ""]},
         ),
     ]
 
@@ -83,7 +84,7 @@ def components() -> dict[str, Schema]:
                 "enum": list(KINDS),
                 "description": "; ".join(f"`{k}`: {v}" for k, v in KINDS.items()),
             },
-            "status": {"type": "string", "enum": ["open", "resolved"]},
+            "status": {"type": "string", "enum": ["open", "resolved", ""]},
             "severity": {"type": "string", "enum": list(SEVERITIES)},
             "first_seen": {**_TIMESTAMP, "description": "The start of the first hour it was seen."},
             "last_seen": {**_TIMESTAMP, "description": "The start of the last hour it was seen."},
