@@ -40,6 +40,7 @@ from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.surfaces.pulsegate.openapi import OPENAPI_ROUTES
 from leadline.tracking import enrich
+from leadline.tracking.ingest_errors import IngestErrors
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from leadline.tracking.writer import TrackingWriter
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         capture_writer.start()
         writer = app.tracking.writer  # type: ignore[attr-defined]
         writer.start()
+        ingest_errors = IngestErrors(db)
         # Everything made while starting up lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise walk it all and stall requests (tens
         # of milliseconds each on the tracking routes). The parsers' data is loaded first.
@@ -141,6 +143,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 "capture_sites": capture_sites,
                 "lead_writer": lead_writer,
                 "capture_writer": capture_writer,
+                "ingest_errors": ingest_errors,
             }
         finally:
             stop.set()
@@ -157,6 +160,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             await capture_writer.stop()
             await lead_writer.stop()
             await writer.stop()
+            await ingest_errors.close()
             await db.dispose()
 
     app = LeadlineApp(

@@ -61,6 +61,10 @@ ips_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(ips_app, name="ips")
+anomalies_app = typer.Typer(
+    help="Find anomalies in traffic, submissions and tracking.", no_args_is_help=True
+)
+app.add_typer(anomalies_app, name="anomalies")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -948,6 +952,40 @@ def billing_show(workspace: Annotated[str, typer.Option(help="Workspace slug.")]
     for item in found.usage:
         limit = "" if item.limit is None else f" of {item.limit}"
         typer.echo(f"{item.name:<14} {item.used}{limit}")
+
+
+@anomalies_app.command("check")
+def anomalies_check(
+    workspace: Annotated[
+        str | None, typer.Option(help="Only this workspace (slug); every open one without it.")
+    ] = None,
+) -> None:
+    """Judge the hour that just ended on every site now, as the hourly job does, and print
+    each anomaly found: detected (new, webhook sent), ongoing (still open) or resolved."""
+    from leadline.analytics.anomalies_service import check
+
+    async def run() -> list[str]:
+        settings = get_settings()
+        db = Database(settings)
+        try:
+            changes = await check(db, workspace_slug=workspace)
+        finally:
+            await db.dispose()
+        return [
+            f"{change.outcome:<8}  {change.anomaly.severity:<8}  {change.anomaly.kind:<19}  "
+            f"{change.workspace_slug}  {change.site_label}  {change.anomaly.sentence}"
+            for change in changes
+        ]
+
+    try:
+        lines = asyncio.run(run())
+    except LeadlineError as exc:
+        _fail(exc.message)
+        return
+    for line in lines:
+        typer.echo(line)
+    if not lines:
+        typer.echo("no anomalies", err=True)
 
 
 def main() -> None:

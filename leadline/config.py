@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
@@ -134,6 +135,10 @@ class Settings(BaseSettings):
     billing_limit_ai_tokens: int | None = Field(default=None, ge=0)
     billing_limit_leads: int | None = Field(default=None, ge=0)
     billing_limit_events: int | None = Field(default=None, ge=0)
+
+    # Anomalies: a file of datacenter, cloud and VPN networks ("CIDR provider" per line) to
+    # use instead of the snapshot Leadline ships (docs/configuration.md says how to make one).
+    datacenter_ranges_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod

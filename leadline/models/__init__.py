@@ -3,6 +3,7 @@ is named for the feature that owns its tables."""
 
 from leadline.models.accounts import OneTimeLink, PersonPassword, SignIn
 from leadline.models.adspend import AdSpend
+from leadline.models.analytics import Anomaly
 from leadline.models.attribution import (
     CLICK_ID_FIELDS,
     CLICK_PLATFORMS,
@@ -32,7 +33,14 @@ from leadline.models.leads import (
 from leadline.models.people import Person
 from leadline.models.privacy import Erasure
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
-from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
+from leadline.models.tracking import (
+    IngestErrorsHourly,
+    TrackedEvent,
+    TrackingDaily,
+    Visit,
+    VisitCounts,
+    Visitor,
+)
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -53,6 +61,7 @@ __all__ = [
     "UNMODELLED_TABLES",
     "UTM_FIELDS",
     "AdSpend",
+    "Anomaly",
     "ApiKey",
     "AuditEvent",
     "AuditHead",
@@ -63,6 +72,7 @@ __all__ = [
     "CrmSend",
     "Erasure",
     "IdempotencyRecord",
+    "IngestErrorsHourly",
     "InstanceSetting",
     "IpRule",
     "Job",

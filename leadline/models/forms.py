@@ -64,6 +64,8 @@ class LeadSubmission(Base):
 
     __table_args__ = (
         Index("ix_lead_submissions_crm", "crm_lead_id"),
+        # A site's submissions by time: the hourly counts anomaly detection reads.
+        Index("ix_lead_submissions_site_created", "site_id", "created_at"),
         Index("ix_lead_submissions_visitor", "workspace_id", "project", "visitor_id"),
         Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
         Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),

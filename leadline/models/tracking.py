@@ -185,3 +185,21 @@ class VisitCounts(Base):
     writer: Mapped[int] = mapped_column(Integer, index=True)
     counts: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestErrorsHourly(Base):
+    """Tracking and capture requests of a site that were refused (a body that cannot be
+    read, a domain the site does not list, a full queue ...), per UTC hour: what anomaly
+    detection reads to tell that a site's tracking or forms broke. Counted in memory by
+    each process and added here about once a minute (tracking.ingest_errors)."""
+
+    __tablename__ = "ingest_errors_hourly"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column()
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (PrimaryKeyConstraint("site_id", "hour"),)

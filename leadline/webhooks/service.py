@@ -46,6 +46,9 @@ EVENT_TYPES: dict[str, str] = {
     "conversation.resolved": "a conversation was closed",
     "conversation.reopened": "a closed, snoozed or spam conversation was opened again",
     "message.created": "a message was added to a conversation (by the contact, an operator or AI)",
+    "anomaly.detected": "the hourly check found a new anomaly on a site (traffic, submissions, "
+    "VPN share, tracking broken)",
+    "anomaly.resolved": "an open anomaly of a site was no longer seen by the hourly check",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

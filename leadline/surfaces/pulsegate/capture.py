@@ -42,10 +42,13 @@ from leadline.surfaces.pulsegate.envelope import (
     endpoint,
     json_answer,
 )
+from leadline.surfaces.pulsegate.tracking import COUNTED, note_refusal
 
 SUNSET = "Mon, 01 Jun 2026 00:00:00 GMT"
 # The scripts' own fields: read here, never stored as the form's.
 _SITE_KEY, _FORM_ID = "siteKey", "formId"
+# Where a capture leaves the site key it was sent, for counting its refusal.
+_NAMED_SITE = "leadline.capture_site_key"
 # The wire names of the visit: the tracker's, and the Octanist pixel's.
 _VISITOR, _VISIT, _OCTA_VISIT = "__visitor_id", "__session_id", "octa_sid"
 _HONEYPOT, _TTS, _CONSENT = "__pg_hp", "__pg_tts", "__pg_consent"
@@ -140,6 +143,8 @@ async def lead_capture(request: Request) -> Response:
         else {}
     )
     response = await _answer_capture(request)
+    if response.status_code in COUNTED:
+        note_refusal(request.scope.get("state", {}), request.scope.get(_NAMED_SITE))
     response.headers.update(extra)
     return response
 
@@ -150,6 +155,8 @@ async def _capture(request: Request) -> Response:
     # Every kind of body, the scripts' fields too: on PostgreSQL a NUL failed the insert (500).
     refuse_nul(raw)
     site_key = _name(raw, _SITE_KEY)
+    # For counting the site's refused captures (see lead_capture).
+    request.scope[_NAMED_SITE] = site_key
     form_id = _name(raw, _FORM_ID)
     visitor = _name(raw, _VISITOR)[:64] or None
     named = (_name(raw, _VISIT), _name(raw, _OCTA_VISIT))

@@ -43,6 +43,7 @@ from leadline.surfaces.pulsegate.envelope import (
 )
 from leadline.tracking import prepare as tracking
 from leadline.tracking.enrich import UserAgents, country
+from leadline.tracking.ingest_errors import IngestErrors
 from leadline.tracking.limits import TrackingLimiter
 from leadline.tracking.schemas import EventBatch, SingleEvent, VisitEnd, VisitStart
 from leadline.tracking.writer import TrackingWriter
@@ -176,7 +177,33 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
     except Exception:
         log.exception("tracking: %s %s failed", method, path)
         answer = _error("internal error", 500)
+    if answer.status in COUNTED and isinstance(body, bytes):
+        note_refusal(state, site_key_of(body))
     await _send(send, answer, rid)
+
+
+# Refusals counted as a site's ingest errors: not its visitors' going over the limits (429)
+# nor a closed workspace's (409), which say nothing of whether its tracking works.
+COUNTED = frozenset(range(400, 600)) - {409, 429}
+
+
+class _Named(msgspec.Struct):
+    siteKey: str = ""
+
+
+def site_key_of(body: bytes) -> str | None:
+    """The site key a refused body names, if it names one (only refusals read this)."""
+    try:
+        return msgspec.json.decode(body, type=_Named).siteKey or None
+    except msgspec.DecodeError:
+        return None
+
+
+def note_refusal(state: dict[str, Any], site_key: str | None) -> None:
+    """Count a refused request of ``site_key`` among the site's ingest errors."""
+    errors: IngestErrors | None = state.get("ingest_errors")
+    if errors is not None:
+        errors.note(site_key)
 
 
 async def _read_body(
