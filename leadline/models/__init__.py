@@ -31,7 +31,14 @@ from leadline.models.leads import (
 from leadline.models.people import Person
 from leadline.models.privacy import Erasure
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
-from leadline.models.tracking import TrackedEvent, TrackingDaily, Visit, VisitCounts, Visitor
+from leadline.models.tracking import (
+    TrackedEvent,
+    TrackingDaily,
+    TrackingHourly,
+    Visit,
+    VisitCounts,
+    Visitor,
+)
 from leadline.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -80,6 +87,7 @@ __all__ = [
     "Tombstone",
     "TrackedEvent",
     "TrackingDaily",
+    "TrackingHourly",
     "Visit",
     "VisitCounts",
     "Visitor",
