@@ -314,9 +314,7 @@ async def top_pages(
 ) -> TopPages:
     now = await _by_value(session, query, query.period, "page", "page_views")
     before = await _by_value(session, query, query.period.previous, "page", "page_views")
-    pages = [
-        Page(row.name or "/", row.visits) for row in _ranked(now, before, limit)
-    ]
+    pages = [Page(row.name or "/", row.visits) for row in _ranked(now, before, limit)]
     return TopPages(_site(query, _named(query, site_param)), period_info(query.period), pages)
 
 

@@ -11,9 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     case,
-    cast,
     distinct,
     func,
     literal,
@@ -177,7 +175,7 @@ class RollupRepository(Repository):
         score: Any = func.max(0, func.min(Visit.engagement_score, 99))
         if self.dialect != "sqlite":
             score = func.greatest(0, func.least(Visit.engagement_score, 99))
-        bucket = cast(score / 10, Integer)
+        bucket = score // 10
         rows = await self.session.execute(
             select(bucket, Visit.engagement_label, func.count())
             .where(*self._visits_in(workspace_id, site_ids, start, end))
