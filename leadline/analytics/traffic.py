@@ -176,12 +176,9 @@ class Storage(msgspec.Struct):
 
 def parse_limit(raw: str | None) -> int:
     """The ``limit`` parameter of a ranked list: 1 to MAX_LIMIT."""
-    if raw is None or not raw.strip():
+    if raw is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw.strip())
-    except ValueError:
-        limit = 0
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else 0
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(
             f"limit must be a whole number from 1 to {MAX_LIMIT}, not '{raw}'",
