@@ -187,7 +187,9 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
-def _site(query: ReportQuery, named: bool) -> str | None:
+def _site(query: ReportQuery, site_param: str | None) -> str | None:
+    """The id of the site the caller named (``site_param``, by id or key), else None."""
+    named = bool(site_param and site_param.strip())
     return query.site_ids[0] if named and len(query.site_ids) == 1 else None
 
 
@@ -206,13 +208,17 @@ def _rate(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
 
+def _top(now: dict[str, int], before: dict[str, int], limit: int) -> list[tuple[str, Metric]]:
+    """The ``limit`` largest of ``now`` (ties by name), each with its previous count."""
+    names = sorted((name for name, value in now.items() if value), key=lambda n: (-now[n], n))
+    return [(name, Metric(now[name], before.get(name, 0))) for name in names[:limit]]
+
+
 def _ranked(
     now: dict[str, int], before: dict[str, int], limit: int, unnamed: tuple[int, int] = (0, 0)
 ) -> list[Ranked]:
-    """The ``limit`` largest of ``now`` (ties by name), each with its previous count; the
-    visits without a name last, when there are any."""
-    names = sorted((name for name, value in now.items() if value), key=lambda n: (-now[n], n))
-    rows = [Ranked(name, Metric(now[name], before.get(name, 0))) for name in names[:limit]]
+    """The top visits by name; the visits without a name last, when there are any."""
+    rows = [Ranked(name, metric) for name, metric in _top(now, before, limit)]
     if unnamed[0] or unnamed[1]:
         rows.append(Ranked(None, Metric(*unnamed)))
     return rows
@@ -231,10 +237,6 @@ async def _totals(session: AsyncSession, query: ReportQuery, period: Period) -> 
     return await rollups.totals(
         session, query.workspace_id, query.site_ids, period.start, period.end
     )
-
-
-def _named(query: ReportQuery, site_param: str | None) -> bool:
-    return bool(site_param and site_param.strip())
 
 
 # ---------------------------------------------------------------------------- reports
@@ -258,7 +260,7 @@ async def overview(
     marketing = query.role == "marketing"
     return Overview(
         role=query.role,
-        site=_site(query, _named(query, site_param)),
+        site=_site(query, site_param),
         period=period_info(period),
         visits=Metric(counts.visits, counts_b.visits),
         visitors=Metric(visits.visitors, visits_b.visitors),
@@ -303,7 +305,7 @@ async def daily(
                 events=Metric(this.counts.events, that.counts.events),
             )
         )
-    return DailyVisits(_site(query, _named(query, site_param)), period_info(period), days)
+    return DailyVisits(_site(query, site_param), period_info(period), days)
 
 
 async def top_pages(
@@ -311,8 +313,8 @@ async def top_pages(
 ) -> TopPages:
     now = await _by_value(session, query, query.period, "page", "page_views")
     before = await _by_value(session, query, query.period.previous, "page", "page_views")
-    pages = [Page(row.name or "/", row.visits) for row in _ranked(now, before, limit)]
-    return TopPages(_site(query, _named(query, site_param)), period_info(query.period), pages)
+    pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
+    return TopPages(_site(query, site_param), period_info(query.period), pages)
 
 
 async def geo(
@@ -324,7 +326,7 @@ async def geo(
     total_before = (await _totals(session, query, query.period.previous)).visits
     unknown = (max(0, total - sum(now.values())), max(0, total_before - sum(before.values())))
     return Geo(
-        _site(query, _named(query, site_param)),
+        _site(query, site_param),
         period_info(query.period),
         _ranked(now, before, limit, unknown),
     )
@@ -358,7 +360,7 @@ async def engagement(
         found.append((buckets, labels, figures))
     (buckets, labels, figures), (buckets_b, labels_b, figures_b) = found
     return Engagement(
-        site=_site(query, _named(query, site_param)),
+        site=_site(query, site_param),
         period=period_info(query.period),
         visits=Metric(figures.visits, figures_b.visits),
         average=Metric(
@@ -385,7 +387,7 @@ async def sources(
         before = await _by_value(session, query, query.period.previous, dimension, "visits")
         lists[dimension] = _ranked(now, before, limit)
     return Sources(
-        site=_site(query, _named(query, site_param)),
+        site=_site(query, site_param),
         period=period_info(query.period),
         referrers=lists["referrer"],
         channels=lists["channel"],
@@ -418,7 +420,7 @@ async def realtime(
     minutes = _minutes(now, 30)
     earlier = set(_minutes(first - timedelta(minutes=1), 30))
     return Realtime(
-        site=_site(query, _named(query, site_param)),
+        site=_site(query, site_param),
         now=iso_millis(now),
         active_visits=Metric(active, active_before),
         events=Metric(
@@ -441,7 +443,7 @@ async def storage(
 ) -> Storage:
     found = await rollups.storage(session, query.workspace_id, query.site_ids)
     return Storage(
-        site=_site(query, _named(query, site_param)),
+        site=_site(query, site_param),
         tables=[
             TableFigures(table, rows, found.bytes.get(table) if found.bytes is not None else None)
             for table, rows in found.rows.items()
