@@ -278,3 +278,29 @@ def test_a_zone_offset_by_half_an_hour_counts_from_the_hour_its_days_start_in(
     assert overview.events.value == len(
         raw.events_in(floor_hour(period.start), floor_hour(period.end))
     )
+
+
+def test_the_hourly_rollups_hold_what_the_daily_ones_hold(settings: Settings, fed: Fed) -> None:
+    """The writer adds the same rows to both, each at its group's hour and day."""
+
+    def sums(table: str, moment: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+        rows = fetch_rows(
+            settings,
+            f"SELECT {moment} AS at, dimension, value, visits, page_views, events FROM {table}",
+        )
+        found: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+        for row in rows:
+            at = row["at"]
+            day = _aware(at).astimezone(UTC).date().isoformat() if moment == "hour" else str(at)
+            key = (day, row["dimension"], row["value"])
+            visits, page_views, events = found.get(key, (0, 0, 0))
+            found[key] = (
+                visits + row["visits"],
+                page_views + row["page_views"],
+                events + row["events"],
+            )
+        return found
+
+    daily = sums("tracking_daily", "day")
+    assert daily
+    assert sums("tracking_hourly", "hour") == daily
