@@ -4,7 +4,7 @@ and what the tables hold. Every statement is scoped to a workspace and its sites
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,15 +12,24 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     case,
+    delete,
     distinct,
     func,
+    insert,
     literal,
     select,
     text,
 )
 
 from leadline.db import Repository
-from leadline.models import TrackedEvent, TrackingDaily, TrackingHourly, Visit, Visitor
+from leadline.models import (
+    CLICK_ID_FIELDS,
+    TrackedEvent,
+    TrackingDaily,
+    TrackingHourly,
+    Visit,
+    Visitor,
+)
 
 
 @dataclass(slots=True)
@@ -47,6 +56,25 @@ class VisitFigures:
     bounces: int
     engagement_sum: int
 
+
+# What a rebuild reads of a visit: its attribution and what it counts under.
+REBUILD_VISIT_COLUMNS = (
+    "id",
+    "started_at",
+    "visitor_id",
+    "bot_reason",
+    "referrer",
+    "channel",
+    "utm_source",
+    "utm_campaign",
+    "path",
+    "country",
+    "browser",
+    "os",
+    "device",
+    *CLICK_ID_FIELDS,
+)
+_CHUNK = 1_000
 
 # The tables the storage report shows, each with the column its workspace is found by.
 STORED_TABLES = ("events", "visits", "visitors", "tracking_daily", "tracking_hourly")
@@ -367,3 +395,67 @@ class RollupRepository(Repository):
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class RebuildRepository(Repository):
+    """What rebuilding a site's rollups from its raw visits and events reads and writes."""
+
+    async def delete_rollups(self, site_id: str, first: date, end: date) -> None:
+        """The site's rollup rows of the UTC days ``first`` to ``end`` (excluded)."""
+        start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+        stop = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
+        await self.session.execute(
+            delete(TrackingDaily).where(
+                TrackingDaily.site_id == site_id,
+                TrackingDaily.day >= first,
+                TrackingDaily.day < end,
+            )
+        )
+        await self.session.execute(
+            delete(TrackingHourly).where(
+                TrackingHourly.site_id == site_id,
+                TrackingHourly.hour >= start,
+                TrackingHourly.hour < stop,
+            )
+        )
+
+    async def visits(
+        self, site_id: str, start: datetime, end: datetime
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The site's visits started from ``start`` to ``end``, oldest first."""
+        columns = [getattr(Visit, name) for name in REBUILD_VISIT_COLUMNS]
+        result = await self.session.stream(
+            select(*columns)
+            .where(Visit.site_id == site_id, Visit.started_at >= start, Visit.started_at < end)
+            .order_by(Visit.started_at)
+            .execution_options(yield_per=_CHUNK)
+        )
+        async for row in result:
+            yield dict(zip(REBUILD_VISIT_COLUMNS, row, strict=True))
+
+    async def events(
+        self, site_id: str, start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[datetime, str, str | None]]:
+        """(stored at, type, url) of the site's events stored from ``start`` to ``end``, but
+        those of visits taken for bots."""
+        result = await self.session.stream(
+            select(TrackedEvent.received_at, TrackedEvent.type, TrackedEvent.url)
+            .outerjoin(Visit, Visit.id == TrackedEvent.visit_id)
+            .where(
+                TrackedEvent.site_id == site_id,
+                TrackedEvent.received_at >= start,
+                TrackedEvent.received_at < end,
+                Visit.bot_reason.is_(None),
+            )
+            .execution_options(yield_per=_CHUNK)
+        )
+        async for row in result:
+            yield _aware(row[0]), str(row[1]), row[2]
+
+    async def insert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            await self.session.execute(insert(TrackingDaily), list(rows[start : start + _CHUNK]))
+
+    async def insert_hourly(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            await self.session.execute(insert(TrackingHourly), list(rows[start : start + _CHUNK]))
