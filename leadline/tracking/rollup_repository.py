@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from leadline.db import Repository
 from leadline.models import (
@@ -196,8 +197,9 @@ class RollupRepository(Repository):
 
     async def engagement_counts(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[tuple[int, str, int]]:
-        """(score bucket of ten points, 0-9 with 100 in 9; label; visits) of the period."""
+    ) -> list[tuple[int, str, int, int]]:
+        """(score bucket of ten points, 0-9 with 100 in 9; label; visits; their scores' sum)
+        of the period."""
         if not site_ids:
             return []
         score: Any = func.max(0, func.min(Visit.engagement_score, 99))
@@ -205,11 +207,16 @@ class RollupRepository(Repository):
             score = func.greatest(0, func.least(Visit.engagement_score, 99))
         bucket = score // 10
         rows = await self.session.execute(
-            select(bucket, Visit.engagement_label, func.count())
+            select(
+                bucket,
+                Visit.engagement_label,
+                func.count(),
+                func.coalesce(func.sum(Visit.engagement_score), 0),
+            )
             .where(*self._visits_in(workspace_id, site_ids, start, end))
             .group_by(bucket, Visit.engagement_label)
         )
-        return [(int(row[0]), str(row[1]), int(row[2])) for row in rows]
+        return [(int(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
 
     async def visitors_by_day(
         self,
@@ -375,19 +382,25 @@ class RollupRepository(Repository):
             return sizes, int(total or 0), "pg_total_relation_size"
         pages = int(await self.session.scalar(text("PRAGMA page_count")) or 0)
         page_size = int(await self.session.scalar(text("PRAGMA page_size")) or 0)
+        objects = await self.session.execute(
+            text("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")
+        )
+        owners = {str(name): str(table) for name, table in objects if table in STORED_TABLES}
+        measured = dict.fromkeys(STORED_TABLES, 0)
         try:
             async with self.session.begin_nested():
-                rows = await self.session.execute(
-                    text(
-                        "SELECT m.tbl_name, sum(d.pgsize) FROM dbstat AS d"
-                        " JOIN sqlite_master AS m ON m.name = d.name GROUP BY m.tbl_name"
+                # One table or index at a time, summed by SQLite (``aggregate``): the other
+                # tables' pages are not walked.
+                for name, table in owners.items():
+                    size = await self.session.scalar(
+                        text("SELECT sum(pgsize) FROM dbstat WHERE name = :name AND aggregate = 1"),
+                        {"name": name},
                     )
-                )
-                measured = {str(name): int(size or 0) for name, size in rows}
-        except Exception:
+                    measured[table] += int(size or 0)
+        except DBAPIError:  # a SQLite built without the dbstat table
             return None, pages * page_size, "page_count"
         return (
-            {name: measured.get(name, 0) for name in STORED_TABLES},
+            measured,
             pages * page_size,
             "dbstat",
         )

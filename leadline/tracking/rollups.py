@@ -147,8 +147,9 @@ async def engagement(
     site_ids: Sequence[str],
     start: datetime,
     end: datetime,
-) -> list[tuple[int, str, int]]:
-    """(score bucket 0-9 of ten points each, label, visits) of the people's visits started
+) -> list[tuple[int, str, int, int]]:
+    """(score bucket 0-9 of ten points each, label, visits, their scores' sum) of the people's
+    visits started
     from ``start`` to ``end``, as their scores stand now."""
     return await RollupRepository(session).engagement_counts(workspace_id, site_ids, start, end)
 

@@ -240,6 +240,9 @@ def test_the_reports_say_what_the_raw_visits_and_events_say(
 
     engagement = _run(settings, lambda session: traffic.engagement(session, query))
     visits = raw.visits_in(period.start, period.end)
+    assert engagement.visits.value == len(visits)
+    average = sum(v["engagement_score"] for v in visits) / len(visits)
+    assert engagement.average.value == round(average, 1)
     buckets = Counter(min(v["engagement_score"], 99) // 10 for v in visits)
     assert [bucket.visits.value for bucket in engagement.buckets] == [
         buckets.get(n, 0) for n in range(10)
