@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
 
 from leadline.analytics import traffic
 from leadline.analytics.query import ReportQuery
+from leadline.cli import app
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.kit.periods import Period
@@ -345,3 +347,24 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     said = asyncio.run(run())
     assert "1 sites" in said
     assert rollups() == written
+
+
+def test_the_command_rebuilds_the_rollups_of_the_days_it_is_given(
+    settings: Settings, fed: Fed, cli: CliRunner
+) -> None:
+    written = fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+    execute_sql(settings, "DELETE FROM tracking_hourly")
+    result = cli.invoke(
+        app, ["sites", "rebuild-rollups", "--from", "2026-10-19", "--to", "2026-10-31"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 sites, 13 days from 2026-10-19" in result.output
+    assert (
+        fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+        == written
+    )
+    refused = cli.invoke(
+        app, ["sites", "rebuild-rollups", "--from", "yesterday", "--to", "2026-10-31"]
+    )
+    assert refused.exit_code == 1
+    assert "--from and --to must be dates" in refused.output
