@@ -301,3 +301,13 @@ def test_days_are_the_zones_days(client: TestClient, settings: Settings, tracked
         client, key, "sessions/daily", tz="Pacific/Kiritimati", **{"from": ahead, "to": ahead}
     ).json()["days"]
     assert [(day["date"], day["visits"]["value"]) for day in days] == [(ahead, 3)]
+
+
+def test_a_workspace_without_sites_gets_zeros(client: TestClient, settings: Settings) -> None:
+    key = make_key(settings, "empty", "admin")
+    for route in ROUTES:
+        answer = _get(client, key, route, tz="Asia/Kolkata")
+        assert answer.status_code == 200, (route, answer.text)
+    overview = _get(client, key, "overview").json()
+    assert overview["visits"] == {"value": 0, "previous": 0}
+    assert overview["bounce_rate"] == {"value": 0.0, "previous": 0.0}
