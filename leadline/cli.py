@@ -298,6 +298,40 @@ def sites_list(workspace: Annotated[str, typer.Option(help="Workspace slug.")]) 
         )
 
 
+@sites_app.command("rebuild-rollups")
+def sites_rebuild_rollups(
+    first: Annotated[str, typer.Option("--from", help="The first UTC day (YYYY-MM-DD).")],
+    last: Annotated[str, typer.Option("--to", help="The last UTC day, included.")],
+) -> None:
+    """Rebuild every site's daily and hourly traffic rollups of these UTC days from the raw
+    visits and events (after an upgrade that added hourly rollups: days before it). One
+    transaction per site; run it while tracking is quiet, or for days already past."""
+    from datetime import UTC, date, datetime, time, timedelta
+
+    from leadline.analytics.rebuild import rebuild_all
+
+    try:
+        start_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError:
+        _fail("--from and --to must be dates (YYYY-MM-DD)")
+        return
+    if start_day > last_day:
+        _fail("--from is after --to")
+
+    async def run() -> str:
+        db = Database(get_settings())
+        try:
+            return await rebuild_all(
+                db,
+                datetime.combine(start_day, time.min, tzinfo=UTC),
+                datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC),
+            )
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(run()))
+
+
 @forms_app.command("create")
 def forms_create(
     site: Annotated[str, typer.Option(help="The site's key.")],

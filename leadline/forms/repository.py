@@ -22,6 +22,24 @@ _SUBMITTER_COLUMNS = {
 
 
 class SubmissionRepository(Repository):
+    async def outcomes_between(
+        self, workspace_id: str, site_ids: Sequence[str], since: datetime, until: datetime
+    ) -> dict[str, int]:
+        """The sites' submissions made from ``since`` to ``until`` (excluded), per outcome."""
+        if not site_ids:
+            return {}
+        rows = await self.session.execute(
+            select(LeadSubmission.outcome, func.count())
+            .where(
+                LeadSubmission.workspace_id == workspace_id,
+                LeadSubmission.site_id.in_(site_ids),
+                LeadSubmission.created_at >= since,
+                LeadSubmission.created_at < until,
+            )
+            .group_by(LeadSubmission.outcome)
+        )
+        return {str(outcome): int(count) for outcome, count in rows}
+
     async def add(self, submission: LeadSubmission) -> None:
         self.session.add(submission)
         await self.session.flush()

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.forms.repository import SubmissionRepository
 from leadline.leads import erasure as leads
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionCounts:
+    """A period's submissions from a set of sites: those that made a new lead (``leads``)
+    and all that made or joined one (``submissions``); bots' and test submissions, kept
+    aside, are in neither."""
+
+    leads: int
+    submissions: int
+
+
+async def submissions_between(
+    session: AsyncSession,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    since: datetime,
+    until: datetime,
+) -> SubmissionCounts:
+    """The sites' submissions made from ``since`` to ``until`` (excluded)."""
+    outcomes = await SubmissionRepository(session).outcomes_between(
+        workspace_id, site_ids, since, until
+    )
+    created = outcomes.get("created", 0)
+    return SubmissionCounts(leads=created, submissions=created + outcomes.get("merged", 0))
 
 
 @dataclass(frozen=True)

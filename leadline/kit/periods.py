@@ -66,12 +66,12 @@ def parse_zone(name: str | None) -> ZoneInfo:
     cleaned = name.strip()
     # ZoneInfo reads files by name: refuse anything that is not a plain zone name.
     if len(cleaned) > 64 or ".." in cleaned or cleaned.startswith("/") or "\x00" in cleaned:
-        raise ValidationFailed(f"unknown time zone '{name}'", details={"parameter": "tz"})
+        raise ValidationFailed(f"tz: unknown time zone '{name}'", details={"parameter": "tz"})
     try:
         return ZoneInfo(cleaned)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationFailed(
-            f"unknown time zone '{name}'; use an IANA name such as Europe/Amsterdam",
+            f"tz: unknown time zone '{name}'; use an IANA name such as Europe/Amsterdam",
             details={"parameter": "tz"},
         ) from None
 

@@ -124,9 +124,10 @@ class TrackingDaily(Base):
     stores the visits and events they count, so dashboards never scan raw events.
 
     ``dimension`` is ``total`` (value ``""``), a visit's ``channel``, ``source``, ``campaign``,
-    ``referrer``, ``landing``, ``country``, ``browser``, ``os`` or ``device`` (visits and
-    visitors), ``page`` (page views by path), ``event`` (events by type), or ``bot`` (visits
-    of bots by reason, which no other row counts). Days are UTC.
+    ``referrer``, ``landing``, ``country``, ``browser``, ``os``, ``device`` or ``platform``
+    (the ad platform of a click ID) (visits and visitors), ``page`` (page views by path),
+    ``event`` (events by type), or ``bot`` (visits of bots by reason, which no other row
+    counts). Days are UTC.
     """
 
     __tablename__ = "tracking_daily"
@@ -144,6 +145,31 @@ class TrackingDaily(Base):
     events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (PrimaryKeyConstraint("site_id", "day", "dimension", "value"),)
+
+
+class TrackingHourly(Base):
+    """Hourly counts per site and dimension, kept by the tracking writer beside the daily ones
+    (same transaction, same dimensions, same rules), so that a report's days can be any time
+    zone's: a zone's day is 24 (23 or 25) UTC hours. ``hour`` is the UTC hour the counts
+    happened in (a visit at its start, a page view or event when it was stored). Visitors are
+    not kept here: a period's unique visitors are counted from ``visits`` (see
+    docs/adr/0008-analytics-rollups.md)."""
+
+    __tablename__ = "tracking_hourly"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column()
+    dimension: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(512))
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    # Led by the dimension before the hour: a report reads one dimension over a range of hours.
+    __table_args__ = (PrimaryKeyConstraint("site_id", "dimension", "hour", "value"),)
 
 
 class Visitor(Base):

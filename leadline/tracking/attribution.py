@@ -14,7 +14,7 @@ import msgspec
 from leadline.errors import ValidationFailed
 from leadline.kit.time import iso_micros
 from leadline.kit.urls import parse_url
-from leadline.models import CLICK_ID_FIELDS
+from leadline.models import CLICK_ID_FIELDS, CLICK_PLATFORMS
 from leadline.sites.service import host_allowed
 
 # Landing-URL parameters stored verbatim under these names (matched case-insensitively).
@@ -118,8 +118,17 @@ def rollup_dimensions(
         "browser": columns.get("browser"),
         "os": columns.get("os"),
         "device": columns.get("device"),
+        "platform": click_platform(columns),
     }
     return {name: str(value)[:512] for name, value in found.items() if value}
+
+
+def click_platform(columns: dict[str, Any]) -> str | None:
+    """The ad platform of the visit's click ID (the first of ``CLICK_PLATFORMS`` it carries)."""
+    for name, platform in CLICK_PLATFORMS:
+        if columns.get(name):
+            return platform
+    return None
 
 
 _TOUCH_FIELDS = ("website", "path", "referrer", "clicked_at", *_UTM, *CLICK_ID_FIELDS)

@@ -149,6 +149,7 @@ class _Group:
         self.added: dict[str, Added] = {}
         self.settled: set[str] = set()
         self.day = now.astimezone(UTC).date()
+        self.hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         self.millis = _millis(now)
         self.visits: dict[str, VisitState] = {}
         self.new: list[VisitState] = []
@@ -417,7 +418,9 @@ class _Group:
             for visit in changed:
                 visit.revision += 1
         if self.daily:
-            self.store.add_daily([self.daily[key] for key in sorted(self.daily)])
+            counts = [self.daily[key] for key in sorted(self.daily)]
+            self.store.add_daily(counts)
+            self.store.add_hourly(counts, self.hour)
         if self.visitors:
             self.store.upsert_visitors([self.visitors[key] for key in sorted(self.visitors)])
         return deferred, settled

@@ -157,6 +157,25 @@ DAILY_ADD = (
 )
 
 
+HOURLY_NAMES = (
+    "site_id",
+    "dimension",
+    "hour",
+    "value",
+    "workspace_id",
+    "visits",
+    "page_views",
+    "events",
+)
+HOURLY_COLUMN_LIST = ", ".join(HOURLY_NAMES)
+HOURLY_ADD = (
+    "ON CONFLICT (site_id, dimension, hour, value) DO UPDATE SET"
+    " visits = tracking_hourly.visits + excluded.visits,"
+    " page_views = tracking_hourly.page_views + excluded.page_views,"
+    " events = tracking_hourly.events + excluded.events"
+)
+
+
 class GroupConflict(Exception):
     """What a group counted on did not hold: a visit the writer remembered was changed by
     another writer, or an event it took for new was stored already. The transaction is rolled
@@ -352,6 +371,25 @@ class TrackingStore:
 
     def _day(self, day: date) -> Any:
         return day
+
+    def add_hourly(self, counts: Sequence[DailyCount], hour: datetime) -> None:
+        """Add the same counts to the rollup rows of the UTC ``hour`` (a group's counts all
+        happen at the group's moment, so one hour takes them all)."""
+        self._many(
+            f"INSERT INTO tracking_hourly ({HOURLY_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+            f" {HOURLY_ADD}",
+            self._hourly_rows(counts, hour),
+        )
+
+    def _hourly_rows(self, counts: Sequence[DailyCount], hour: datetime) -> list[tuple[Any, ...]]:
+        at = self._hour(hour)
+        return [
+            (c.site_id, c.dimension, at, c.value, c.workspace_id, c.visits, c.page_views, c.events)
+            for c in counts
+        ]
+
+    def _hour(self, hour: datetime) -> Any:
+        return hour
 
     def upsert_visitors(self, records: Sequence[VisitorTouch]) -> None:
         self._many(

@@ -7,7 +7,7 @@ import operator
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
@@ -20,6 +20,9 @@ from leadline.tracking.store import (
     DAILY_NAMES,
     EVENT_COLUMN_LIST,
     EVENT_COLUMNS,
+    HOURLY_ADD,
+    HOURLY_COLUMN_LIST,
+    HOURLY_NAMES,
     DailyCount,
     EventRow,
     TrackingStore,
@@ -205,8 +208,15 @@ class PostgresStore(TrackingStore):
         records = _json_rows(self._daily_rows(counts))
         self._held.append(self._bind(_PG_ADD_DAILY.execute, (records,)))
 
+    def add_hourly(self, counts: Sequence[DailyCount], hour: datetime) -> None:
+        records = _json_rows(self._hourly_rows(counts, hour))
+        self._held.append(self._bind(_PG_ADD_HOURLY.execute, (records,)))
+
     def _day(self, day: date) -> Any:
         return day.isoformat()
+
+    def _hour(self, hour: datetime) -> Any:
+        return hour.isoformat()
 
     def conflicted(self, error: BaseException) -> bool:
         return super().conflicted(error) or _CONFLICT in str(error)
@@ -283,6 +293,10 @@ _DAILY_TYPES = _typed(
     DAILY_NAMES,
     {"day": "date", **dict.fromkeys(("visits", "visitors", "page_views", "events"), "integer")},
 )
+_HOURLY_TYPES = _typed(
+    HOURLY_NAMES,
+    {"hour": "timestamptz", **dict.fromkeys(("visits", "page_views", "events"), "integer")},
+)
 # In the order of _VISIT_TYPES.
 _VISIT_NAMES = ("id", "revision", *COUNTERS)
 _visit_row = operator.attrgetter(*_VISIT_NAMES)
@@ -317,6 +331,11 @@ _ADD_DAILY = (
     f" FROM {_records(_DAILY_TYPES)} AS d {DAILY_ADD}"
 )
 
+_ADD_HOURLY = (
+    f"INSERT INTO tracking_hourly ({HOURLY_COLUMN_LIST}) SELECT {HOURLY_COLUMN_LIST}"  # noqa: S608
+    f" FROM {_records(_HOURLY_TYPES)} AS h {HOURLY_ADD}"
+)
+
 
 @dataclass(frozen=True)
 class _Prepared:
@@ -348,6 +367,7 @@ _PG_EVENTS_FROM_COPY = (
 )
 _PG_UPDATE_VISITS = _prepared("leadline_update_visits", _UPDATE_VISITS, ["jsonb", "bigint"])
 _PG_ADD_DAILY = _prepared("leadline_add_daily", _ADD_DAILY, ["jsonb"])
+_PG_ADD_HOURLY = _prepared("leadline_add_hourly", _ADD_HOURLY, ["jsonb"])
 _PG_ADD_COUNTS = _prepared(
     "leadline_add_counts",
     "INSERT INTO visit_counts (writer, counts, created_at) VALUES (%s, %s, now())",
@@ -361,6 +381,7 @@ _PG_PREPARED = (
     *_PG_EVENTS_FROM_COPY,
     _PG_UPDATE_VISITS,
     _PG_ADD_DAILY,
+    _PG_ADD_HOURLY,
     _PG_ADD_COUNTS,
     _PG_DROP_COUNTS,
 )

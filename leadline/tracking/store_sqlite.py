@@ -87,6 +87,9 @@ class SqliteStore(TrackingStore):
     def _day(self, day: date) -> Any:
         return day.isoformat()
 
+    def _hour(self, hour: datetime) -> Any:
+        return self.times.text(hour)
+
     def begin(self) -> None:
         self.connection.execute("BEGIN IMMEDIATE")
 

@@ -1,0 +1,456 @@
+"""The traffic reports: overview, visits by day, top pages, countries, engagement, sources,
+the last minutes and storage.
+
+Counts of visits, page views and events come from the tracking writer's rollups (whole UTC
+days and the hours at either edge of the zone's days); unique visitors, bounces and
+engagement from the period's visits (a score is final only when a visit ends, and unique
+visitors of a period cannot be summed from days); leads from the forms feature. Every number
+a report shows is a :class:`Metric`: its value and the previous period's (as many days,
+ending the day before ``from``). Realtime compares with the minutes before; storage is a
+snapshot and compares with nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.analytics.query import ReportQuery
+from leadline.errors import ValidationFailed
+from leadline.forms import service as forms
+from leadline.kit.periods import Period
+from leadline.kit.time import iso_millis
+from leadline.tracking import rollups
+from leadline.tracking.engagement import LABELS
+from leadline.tracking.rollups import Counts
+
+# How many rows a ranked list (pages, countries, sources) has by default, and at most.
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+# Realtime: a visit seen this recently is active; events are shown a minute at a time for
+# this long.
+ACTIVE_FOR = timedelta(minutes=5)
+EVENTS_FOR = timedelta(minutes=30)
+
+
+class Metric(msgspec.Struct):
+    """A number and the previous period's."""
+
+    value: int | float
+    previous: int | float
+
+
+class PeriodInfo(msgspec.Struct):
+    from_: str = msgspec.field(name="from")
+    to: str
+    tz: str
+    previous_from: str
+    previous_to: str
+
+
+class Overview(msgspec.Struct, omit_defaults=True):
+    role: str
+    site: str | None
+    period: PeriodInfo
+    visits: Metric
+    visitors: Metric
+    page_views: Metric
+    events: Metric
+    leads: Metric
+    submissions: Metric
+    bounce_rate: Metric
+    average_engagement: Metric
+    marketing_visible_pages: list[str] | None = None
+
+
+class Day(msgspec.Struct):
+    date: str
+    previous_date: str
+    visits: Metric
+    visitors: Metric
+    page_views: Metric
+    events: Metric
+
+
+class DailyVisits(msgspec.Struct):
+    site: str | None
+    period: PeriodInfo
+    days: list[Day]
+
+
+class Ranked(msgspec.Struct):
+    """One row of a ranked list of visits: its name (a country code, a domain, a channel...)
+    and its visits. ``name`` is None for the visits that carry none (no country known)."""
+
+    name: str | None
+    visits: Metric
+
+
+class Page(msgspec.Struct):
+    path: str
+    page_views: Metric
+
+
+class TopPages(msgspec.Struct):
+    site: str | None
+    period: PeriodInfo
+    pages: list[Page]
+
+
+class Geo(msgspec.Struct):
+    site: str | None
+    period: PeriodInfo
+    countries: list[Ranked]
+
+
+class Bucket(msgspec.Struct):
+    low: int = msgspec.field(name="from")
+    high: int = msgspec.field(name="to")
+    visits: Metric
+
+
+class Label(msgspec.Struct):
+    label: str
+    low: int = msgspec.field(name="from")
+    high: int = msgspec.field(name="to")
+    visits: Metric
+
+
+class Engagement(msgspec.Struct):
+    site: str | None
+    period: PeriodInfo
+    visits: Metric
+    average: Metric
+    buckets: list[Bucket]
+    labels: list[Label]
+
+
+class Sources(msgspec.Struct):
+    site: str | None
+    period: PeriodInfo
+    referrers: list[Ranked]
+    channels: list[Ranked]
+    sources: list[Ranked]
+    platforms: list[Ranked]
+
+
+class Minute(msgspec.Struct):
+    minute: str
+    events: int
+
+
+class Realtime(msgspec.Struct):
+    site: str | None
+    now: str
+    active_visits: Metric
+    events: Metric
+    minutes: list[Minute]
+
+
+class TableFigures(msgspec.Struct):
+    table: str
+    rows: int
+    bytes: int | None
+
+
+class Retention(msgspec.Struct):
+    events_days: int
+    visits_days: None
+    rollups_days: None
+
+
+class Storage(msgspec.Struct):
+    site: str | None
+    tables: list[TableFigures]
+    bytes_measured_by: str
+    database_bytes: int | None
+    oldest_event: str | None
+    oldest_visit: str | None
+    retention: Retention
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def parse_limit(raw: str | None) -> int:
+    """The ``limit`` parameter of a ranked list: 1 to MAX_LIMIT."""
+    if raw is None:
+        return DEFAULT_LIMIT
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be a whole number from 1 to {MAX_LIMIT}, not '{raw}'",
+            details={"parameter": "limit"},
+        )
+    return limit
+
+
+def _site(query: ReportQuery, site_param: str | None) -> str | None:
+    """The id of the site the caller named (``site_param``, by id or key), else None."""
+    named = bool(site_param and site_param.strip())
+    return query.site_ids[0] if named and len(query.site_ids) == 1 else None
+
+
+def period_info(period: Period) -> PeriodInfo:
+    previous = period.previous
+    return PeriodInfo(
+        from_=period.first.isoformat(),
+        to=period.last.isoformat(),
+        tz=period.tz.key,
+        previous_from=previous.first.isoformat(),
+        previous_to=previous.last.isoformat(),
+    )
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+def _top(now: dict[str, int], before: dict[str, int], limit: int) -> list[tuple[str, Metric]]:
+    """The ``limit`` largest of ``now`` (ties by name), each with its previous count."""
+    names = sorted((name for name, value in now.items() if value), key=lambda n: (-now[n], n))
+    return [(name, Metric(now[name], before.get(name, 0))) for name in names[:limit]]
+
+
+def _ranked(
+    now: dict[str, int], before: dict[str, int], limit: int, unnamed: tuple[int, int] = (0, 0)
+) -> list[Ranked]:
+    """The top visits by name; the visits without a name last, when there are any."""
+    rows = [Ranked(name, metric) for name, metric in _top(now, before, limit)]
+    if unnamed[0] or unnamed[1]:
+        rows.append(Ranked(None, Metric(*unnamed)))
+    return rows
+
+
+async def _by_value(
+    session: AsyncSession, query: ReportQuery, period: Period, dimension: str, field: str
+) -> dict[str, int]:
+    found = await rollups.counts_by_value(
+        session, query.workspace_id, query.site_ids, dimension, period.start, period.end
+    )
+    return {value: getattr(counts, field) for value, counts in found.items()}
+
+
+async def _totals(session: AsyncSession, query: ReportQuery, period: Period) -> Counts:
+    return await rollups.totals(
+        session, query.workspace_id, query.site_ids, period.start, period.end
+    )
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+async def overview(
+    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+) -> Overview:
+    period, previous = query.period, query.period.previous
+    figures = {}
+    for name, span in (("now", period), ("before", previous)):
+        counts = await _totals(session, query, span)
+        visits = await rollups.visit_figures(
+            session, query.workspace_id, query.site_ids, span.start, span.end
+        )
+        leads = await forms.submissions_between(
+            session, query.workspace_id, query.site_ids, span.start, span.end
+        )
+        figures[name] = (counts, visits, leads)
+    (counts, visits, leads), (counts_b, visits_b, leads_b) = figures["now"], figures["before"]
+    marketing = query.role == "marketing"
+    return Overview(
+        role=query.role,
+        site=_site(query, site_param),
+        period=period_info(period),
+        visits=Metric(counts.visits, counts_b.visits),
+        visitors=Metric(visits.visitors, visits_b.visitors),
+        page_views=Metric(counts.page_views, counts_b.page_views),
+        events=Metric(counts.events, counts_b.events),
+        leads=Metric(leads.leads, leads_b.leads),
+        submissions=Metric(leads.submissions, leads_b.submissions),
+        bounce_rate=Metric(
+            _rate(visits.bounces, visits.visits), _rate(visits_b.bounces, visits_b.visits)
+        ),
+        average_engagement=Metric(
+            _average(visits.engagement_sum, visits.visits),
+            _average(visits_b.engagement_sum, visits_b.visits),
+        ),
+        marketing_visible_pages=list(query.pages) if marketing else None,
+    )
+
+
+def _average(total: int, count: int) -> float:
+    return round(total / count, 1) if count else 0.0
+
+
+async def daily(
+    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+) -> DailyVisits:
+    period, previous = query.period, query.period.previous
+    ws, sites = query.workspace_id, query.site_ids
+    now = await rollups.counts_by_day(session, ws, sites, period.each_day(), period.tz)
+    before = await rollups.counts_by_day(session, ws, sites, previous.each_day(), period.tz)
+    visitors = await rollups.visitors_by_day(
+        session, ws, sites, previous.start, period.end, period.tz
+    )
+    days = []
+    for this, that in zip(now, before, strict=True):
+        days.append(
+            Day(
+                date=this.day.isoformat(),
+                previous_date=that.day.isoformat(),
+                visits=Metric(this.counts.visits, that.counts.visits),
+                visitors=Metric(visitors.get(this.day, 0), visitors.get(that.day, 0)),
+                page_views=Metric(this.counts.page_views, that.counts.page_views),
+                events=Metric(this.counts.events, that.counts.events),
+            )
+        )
+    return DailyVisits(_site(query, site_param), period_info(period), days)
+
+
+async def top_pages(
+    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+) -> TopPages:
+    now = await _by_value(session, query, query.period, "page", "page_views")
+    before = await _by_value(session, query, query.period.previous, "page", "page_views")
+    pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
+    return TopPages(_site(query, site_param), period_info(query.period), pages)
+
+
+async def geo(
+    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+) -> Geo:
+    now = await _by_value(session, query, query.period, "country", "visits")
+    before = await _by_value(session, query, query.period.previous, "country", "visits")
+    total = (await _totals(session, query, query.period)).visits
+    total_before = (await _totals(session, query, query.period.previous)).visits
+    unknown = (max(0, total - sum(now.values())), max(0, total_before - sum(before.values())))
+    return Geo(
+        _site(query, site_param),
+        period_info(query.period),
+        _ranked(now, before, limit, unknown),
+    )
+
+
+# Ten-point buckets: 0-9, ..., 80-89, and 90-100.
+BUCKETS = tuple((low, low + 9 if low < 90 else 100) for low in range(0, 100, 10))
+
+
+def _label_ranges() -> list[tuple[str, int, int]]:
+    ranges, low = [], 0
+    for ceiling, name in LABELS:
+        ranges.append((name, low, ceiling))
+        low = ceiling + 1
+    return ranges
+
+
+async def engagement(
+    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+) -> Engagement:
+    ws, sites = query.workspace_id, query.site_ids
+    found = []
+    for span in (query.period, query.period.previous):
+        # One read of the period's visits: no distinct visitors needed here.
+        rows = await rollups.engagement(session, ws, sites, span.start, span.end)
+        buckets = [0] * len(BUCKETS)
+        labels: dict[str, int] = {}
+        visits = scores = 0
+        for bucket, label, count, score_sum in rows:
+            buckets[min(max(bucket, 0), len(BUCKETS) - 1)] += count
+            labels[label] = labels.get(label, 0) + count
+            visits += count
+            scores += score_sum
+        found.append((buckets, labels, visits, scores))
+    (buckets, labels, visits, scores), (buckets_b, labels_b, visits_b, scores_b) = found
+    return Engagement(
+        site=_site(query, site_param),
+        period=period_info(query.period),
+        visits=Metric(visits, visits_b),
+        average=Metric(_average(scores, visits), _average(scores_b, visits_b)),
+        buckets=[
+            Bucket(low, high, Metric(buckets[index], buckets_b[index]))
+            for index, (low, high) in enumerate(BUCKETS)
+        ],
+        labels=[
+            Label(name, low, high, Metric(labels.get(name, 0), labels_b.get(name, 0)))
+            for name, low, high in _label_ranges()
+        ],
+    )
+
+
+async def sources(
+    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+) -> Sources:
+    lists = {}
+    for dimension in ("referrer", "channel", "source", "platform"):
+        now = await _by_value(session, query, query.period, dimension, "visits")
+        before = await _by_value(session, query, query.period.previous, dimension, "visits")
+        lists[dimension] = _ranked(now, before, limit)
+    return Sources(
+        site=_site(query, site_param),
+        period=period_info(query.period),
+        referrers=lists["referrer"],
+        channels=lists["channel"],
+        sources=lists["source"],
+        platforms=lists["platform"],
+    )
+
+
+def _minutes(end: datetime, count: int) -> list[str]:
+    last = end.replace(second=0, microsecond=0)
+    return [
+        (last - timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M") for n in range(count - 1, -1, -1)
+    ]
+
+
+async def realtime(
+    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+) -> Realtime:
+    """Visits seen in the last 5 minutes (and in the 5 before), events stored in the last 30
+    minutes a minute at a time (and their sum in the 30 before), from the raw visits and
+    events along their indexes: a read bounded by the hour before ``query.now``."""
+    ws, sites, now = query.workspace_id, query.site_ids, query.now
+    active = await rollups.active_visits(session, ws, sites, now - ACTIVE_FOR, now)
+    active_before = await rollups.active_visits(
+        session, ws, sites, now - 2 * ACTIVE_FOR, now - ACTIVE_FOR
+    )
+    # Whole minutes: the current one (so far) and the 29 before it.
+    first = now.replace(second=0, microsecond=0) - EVENTS_FOR + timedelta(minutes=1)
+    counted = await rollups.events_by_minute(session, ws, sites, first - EVENTS_FOR, now)
+    minutes = _minutes(now, 30)
+    earlier = set(_minutes(first - timedelta(minutes=1), 30))
+    return Realtime(
+        site=_site(query, site_param),
+        now=iso_millis(now),
+        active_visits=Metric(active, active_before),
+        events=Metric(
+            sum(counted.get(minute, 0) for minute in minutes),
+            sum(count for minute, count in counted.items() if minute in earlier),
+        ),
+        minutes=[Minute(minute, counted.get(minute, 0)) for minute in minutes],
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return iso_millis(moment) if moment is not None else None
+
+
+async def storage(
+    session: AsyncSession,
+    query: ReportQuery,
+    events_retention_days: int,
+    site_param: str | None = None,
+) -> Storage:
+    found = await rollups.storage(session, query.workspace_id, query.site_ids)
+    return Storage(
+        site=_site(query, site_param),
+        tables=[
+            TableFigures(table, rows, found.bytes.get(table) if found.bytes is not None else None)
+            for table, rows in found.rows.items()
+        ],
+        bytes_measured_by=found.method,
+        database_bytes=found.database_bytes,
+        oldest_event=_iso(found.oldest_event),
+        oldest_visit=_iso(found.oldest_visit),
+        retention=Retention(events_days=events_retention_days, visits_days=None, rollups_days=None),
+    )

@@ -1,0 +1,152 @@
+"""The rollups of a site rebuilt from its raw visits and events: for data the tracking writer
+stored before it kept hourly rollups (an upgrade), or loaded behind its back. What it counts is
+what the writer counts (``tracking.groups``): a visit at its start under ``total`` and each of
+its dimensions (visitors on a visitor's first visit of the UTC day), a bot's visit under
+``bot`` only, page views and events when they were stored, by type and by path, but those of
+bots' visits. Raw events past their retention are gone: rebuild only days they still cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.errors import ValidationFailed
+from leadline.tracking.attribution import channel_of, rollup_dimensions
+from leadline.tracking.prepare import page_path
+from leadline.tracking.rollup_repository import RebuildRepository
+
+_Key = tuple[datetime, str, str]
+
+
+@dataclass(slots=True)
+class _Row:
+    visits: int = 0
+    visitors: int = 0
+    page_views: int = 0
+    events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    days: int
+    visits: int
+    events: int
+
+
+def _path(url: str | None) -> str:
+    try:
+        return page_path(url)
+    except ValidationFailed:
+        return "/"
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.hours: dict[_Key, _Row] = {}
+        self.seen: set[tuple[str, date]] = set()
+
+    def add(
+        self,
+        moment: datetime,
+        dimension: str,
+        value: str,
+        *,
+        visits: int = 0,
+        visitors: int = 0,
+        page_views: int = 0,
+        events: int = 0,
+    ) -> None:
+        hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        row = self.hours.get((hour, dimension, value))
+        if row is None:
+            row = self.hours[(hour, dimension, value)] = _Row()
+        row.visits += visits
+        row.visitors += visitors
+        row.page_views += page_views
+        row.events += events
+
+    def days(self) -> dict[tuple[date, str, str], _Row]:
+        found: dict[tuple[date, str, str], _Row] = {}
+        for (hour, dimension, value), row in self.hours.items():
+            day = found.setdefault((hour.date(), dimension, value), _Row())
+            day.visits += row.visits
+            day.visitors += row.visitors
+            day.page_views += row.page_views
+            day.events += row.events
+        return found
+
+
+async def rebuild_site(
+    session: AsyncSession,
+    workspace_id: str,
+    site_id: str,
+    domains: list[str],
+    first: date,
+    end: date,
+) -> Rebuilt:
+    """Replace the site's daily and hourly rollups of the UTC days ``first`` to ``end``
+    (excluded) with what its raw visits and events of those days say. ``domains``: the site's
+    own, which no referrer counts under."""
+    repository = RebuildRepository(session)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    stop = datetime.combine(end, time.min, tzinfo=UTC)
+    counts = _Counts()
+    visits = events = 0
+    async for visit in repository.visits(site_id, start, stop):
+        visits += 1
+        started = visit["started_at"]
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
+        if visit["bot_reason"]:
+            counts.add(started, "bot", visit["bot_reason"], visits=1)
+            continue
+        day_of_visitor = (visit["visitor_id"] or "", started.astimezone(UTC).date())
+        first_today = visit["visitor_id"] is not None and day_of_visitor not in counts.seen
+        counts.seen.add(day_of_visitor)
+        referrer = visit["referrer"] or ""
+        columns = {**visit, "channel": visit["channel"] or channel_of(visit, referrer, domains)}
+        try:
+            dimensions = rollup_dimensions(columns, referrer, domains)
+        except ValidationFailed:  # a referrer stored before it was checked
+            dimensions = rollup_dimensions(columns, "", domains)
+        seen = int(first_today)
+        counts.add(started, "total", "", visits=1, visitors=seen)
+        for dimension, value in dimensions.items():
+            counts.add(started, dimension, value, visits=1, visitors=seen)
+    async for received, kind, url in repository.events(site_id, start, stop):
+        events += 1
+        page_view = int(kind == "page_view")
+        counts.add(received, "total", "", page_views=page_view, events=1)
+        counts.add(received, "event", kind[:512], events=1)
+        if page_view:
+            counts.add(received, "page", _path(url), page_views=1)
+    await repository.delete_rollups(site_id, first, end)
+    common = {"site_id": site_id, "workspace_id": workspace_id}
+    await repository.insert_daily(
+        [
+            {**common, "day": day, "dimension": dimension, "value": value, **_fields(row, True)}
+            for (day, dimension, value), row in sorted(counts.days().items())
+        ]
+    )
+    await repository.insert_hourly(
+        [
+            {**common, "hour": hour, "dimension": dimension, "value": value, **_fields(row, False)}
+            for (hour, dimension, value), row in sorted(counts.hours.items())
+        ]
+    )
+    return Rebuilt(days=(end - first).days, visits=visits, events=events)
+
+
+def _fields(row: _Row, daily: bool) -> dict[str, int]:
+    fields = {"visits": row.visits, "page_views": row.page_views, "events": row.events}
+    if daily:
+        fields["visitors"] = row.visitors
+    return fields
+
+
+def days_between(start: datetime, end: datetime) -> tuple[date, date]:
+    """The UTC days that hold ``start`` to ``end``: the first, and the day after the last."""
+    last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    return start.astimezone(UTC).date(), last + timedelta(days=1)

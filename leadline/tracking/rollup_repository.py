@@ -1,0 +1,474 @@
+"""The SQL the traffic reports read from tracking's tables: the daily and hourly rollups, the
+visits of a period (unique visitors, bounces, engagement), what happened in the last minutes,
+and what the tables hold. Every statement is scoped to a workspace and its sites."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
+
+from leadline.db import Repository
+from leadline.models import (
+    CLICK_ID_FIELDS,
+    TrackedEvent,
+    TrackingDaily,
+    TrackingHourly,
+    Visit,
+    Visitor,
+)
+
+
+@dataclass(slots=True)
+class Counts:
+    """What the rollups counted: visits (at their start), page views and events."""
+
+    visits: int = 0
+    page_views: int = 0
+    events: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.visits += other.visits
+        self.page_views += other.page_views
+        self.events += other.events
+
+
+@dataclass(slots=True)
+class VisitFigures:
+    """What the visits started in a period say: how many (people's, not bots'), how many
+    distinct visitors, how many bounced (one page view), and their engagement scores' sum."""
+
+    visits: int
+    visitors: int
+    bounces: int
+    engagement_sum: int
+
+
+# What a rebuild reads of a visit: its attribution and what it counts under.
+REBUILD_VISIT_COLUMNS = (
+    "id",
+    "started_at",
+    "visitor_id",
+    "bot_reason",
+    "referrer",
+    "channel",
+    "utm_source",
+    "utm_campaign",
+    "path",
+    "country",
+    "browser",
+    "os",
+    "device",
+    *CLICK_ID_FIELDS,
+)
+_CHUNK = 1_000
+
+# The tables the storage report shows, each with the column its workspace is found by.
+STORED_TABLES = ("events", "visits", "visitors", "tracking_daily", "tracking_hourly")
+
+
+def _sums(model: Any) -> tuple[Any, ...]:
+    return (
+        func.coalesce(func.sum(model.visits), 0),
+        func.coalesce(func.sum(model.page_views), 0),
+        func.coalesce(func.sum(model.events), 0),
+    )
+
+
+def _counts(row: Sequence[Any]) -> Counts:
+    return Counts(int(row[0]), int(row[1]), int(row[2]))
+
+
+class RollupRepository(Repository):
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # ---- rollups
+
+    async def daily_by_value(
+        self, workspace_id: str, site_ids: Sequence[str], dimension: str, first: date, end: date
+    ) -> dict[str, Counts]:
+        """Counts per value of ``dimension`` on the UTC days ``first`` to ``end`` (excluded)."""
+        if not site_ids or first >= end:
+            return {}
+        rows = await self.session.execute(
+            select(TrackingDaily.value, *_sums(TrackingDaily))
+            .where(
+                TrackingDaily.workspace_id == workspace_id,
+                TrackingDaily.site_id.in_(site_ids),
+                TrackingDaily.day >= first,
+                TrackingDaily.day < end,
+                TrackingDaily.dimension == dimension,
+            )
+            .group_by(TrackingDaily.value)
+        )
+        return {str(row[0]): _counts(row[1:]) for row in rows}
+
+    async def hourly_by_value(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        dimension: str,
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, Counts]:
+        """Counts per value of ``dimension`` in the UTC hours from ``start`` to ``end``
+        (excluded), read along the primary key (site, dimension, hour)."""
+        if not site_ids or start >= end:
+            return {}
+        rows = await self.session.execute(
+            select(TrackingHourly.value, *_sums(TrackingHourly))
+            .where(
+                TrackingHourly.workspace_id == workspace_id,
+                TrackingHourly.site_id.in_(site_ids),
+                TrackingHourly.dimension == dimension,
+                TrackingHourly.hour >= start,
+                TrackingHourly.hour < end,
+            )
+            .group_by(TrackingHourly.value)
+        )
+        return {str(row[0]): _counts(row[1:]) for row in rows}
+
+    async def hourly_totals(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[datetime, Counts]]:
+        """The ``total`` counts of each UTC hour from ``start`` to ``end`` (excluded) that has
+        any, in time order."""
+        if not site_ids or start >= end:
+            return []
+        rows = await self.session.execute(
+            select(TrackingHourly.hour, *_sums(TrackingHourly))
+            .where(
+                TrackingHourly.workspace_id == workspace_id,
+                TrackingHourly.site_id.in_(site_ids),
+                TrackingHourly.dimension == "total",
+                TrackingHourly.hour >= start,
+                TrackingHourly.hour < end,
+            )
+            .group_by(TrackingHourly.hour)
+            .order_by(TrackingHourly.hour)
+        )
+        return [(row[0], _counts(row[1:])) for row in rows]
+
+    # ---- visits of a period (along ix_visits_site_started)
+
+    def _visits_in(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[ColumnElement[bool]]:
+        return [
+            Visit.site_id.in_(site_ids),
+            Visit.started_at >= start,
+            Visit.started_at < end,
+            Visit.workspace_id == workspace_id,
+            Visit.bot_reason.is_(None),
+        ]
+
+    async def visit_figures(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> VisitFigures:
+        if not site_ids:
+            return VisitFigures(0, 0, 0, 0)
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count(distinct(Visit.visitor_id)),
+                    func.coalesce(func.sum(case((Visit.page_views == 1, 1), else_=0)), 0),
+                    func.coalesce(func.sum(Visit.engagement_score), 0),
+                ).where(*self._visits_in(workspace_id, site_ids, start, end))
+            )
+        ).one()
+        return VisitFigures(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    async def engagement_counts(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[int, str, int, int]]:
+        """(score bucket of ten points, 0-9 with 100 in 9; label; visits; their scores' sum)
+        of the period."""
+        if not site_ids:
+            return []
+        score: Any = func.max(0, func.min(Visit.engagement_score, 99))
+        if self.dialect != "sqlite":
+            score = func.greatest(0, func.least(Visit.engagement_score, 99))
+        bucket = score // 10
+        rows = await self.session.execute(
+            select(
+                bucket,
+                Visit.engagement_label,
+                func.count(),
+                func.coalesce(func.sum(Visit.engagement_score), 0),
+            )
+            .where(*self._visits_in(workspace_id, site_ids, start, end))
+            .group_by(bucket, Visit.engagement_label)
+        )
+        return [(int(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
+
+    async def visitors_by_day(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        zone: str,
+        offsets: Sequence[tuple[datetime | None, int]],
+    ) -> dict[date, int]:
+        """Distinct visitors per day of ``zone``. ``offsets``: the zone's offset from UTC in
+        minutes until each moment (None: to the end), which SQLite needs to find a visit's
+        local day (it knows no zones); PostgreSQL converts with the zone itself."""
+        if not site_ids:
+            return {}
+        day: Any
+        if self.dialect == "sqlite":
+            shifts = [
+                (Visit.started_at < until, literal(f"{minutes:+d} minutes"))
+                for until, minutes in offsets
+                if until is not None
+            ]
+            last = literal(f"{offsets[-1][1]:+d} minutes")
+            day = func.date(Visit.started_at, case(*shifts, else_=last) if shifts else last)
+        else:
+            day = func.date(func.timezone(zone, Visit.started_at))
+        rows = await self.session.execute(
+            select(day, func.count(distinct(Visit.visitor_id)))
+            .where(*self._visits_in(workspace_id, site_ids, start, end))
+            .group_by(day)
+        )
+        found: dict[date, int] = {}
+        for value, visitors in rows:
+            key = value if isinstance(value, date) else date.fromisoformat(str(value))
+            found[key] = int(visitors)
+        return found
+
+    # ---- the last minutes (raw visits and events, bounded in time)
+
+    async def active_visits(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        started_after: datetime,
+        seen_from: datetime,
+        seen_until: datetime,
+    ) -> int:
+        """People's visits seen from ``seen_from`` to ``seen_until`` (excluded) among those
+        started after ``started_after`` (which bounds the read of ix_visits_site_started)."""
+        if not site_ids:
+            return 0
+        found = await self.session.scalar(
+            select(func.count()).where(
+                Visit.site_id.in_(site_ids),
+                Visit.started_at >= started_after,
+                Visit.started_at < seen_until,
+                Visit.workspace_id == workspace_id,
+                Visit.bot_reason.is_(None),
+                Visit.last_seen_at >= seen_from,
+                Visit.last_seen_at < seen_until,
+            )
+        )
+        return int(found or 0)
+
+    async def events_by_minute(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Events stored from ``start`` to ``end`` (excluded) per minute (``YYYY-MM-DDTHH:MM``
+        in UTC), along ix_events_site_received."""
+        if not site_ids:
+            return {}
+        minute: Any
+        if self.dialect == "sqlite":
+            minute = func.substr(TrackedEvent.received_at, 1, 16)
+        else:
+            minute = func.to_char(
+                func.timezone("UTC", TrackedEvent.received_at), "YYYY-MM-DD HH24:MI"
+            )
+        rows = await self.session.execute(
+            select(minute, func.count())
+            .where(
+                TrackedEvent.site_id.in_(site_ids),
+                TrackedEvent.received_at >= start,
+                TrackedEvent.received_at < end,
+                TrackedEvent.workspace_id == workspace_id,
+            )
+            .group_by(minute)
+        )
+        return {str(key).replace(" ", "T"): int(count) for key, count in rows}
+
+    # ---- what the tables hold
+
+    async def rows_of_workspace(self, workspace_id: str, site_ids: Sequence[str]) -> dict[str, int]:
+        """The workspace's rows in each of ``STORED_TABLES`` (events found by their sites,
+        along their index; the rest by the workspace's index)."""
+        found: dict[str, int] = {}
+        events = 0
+        for site_id in site_ids:
+            events += int(
+                await self.session.scalar(
+                    select(func.count()).where(
+                        TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id
+                    )
+                )
+                or 0
+            )
+        found["events"] = events
+        for name, model in (
+            ("visits", Visit),
+            ("visitors", Visitor),
+            ("tracking_daily", TrackingDaily),
+            ("tracking_hourly", TrackingHourly),
+        ):
+            found[name] = int(
+                await self.session.scalar(
+                    select(func.count()).where(model.workspace_id == workspace_id)
+                )
+                or 0
+            )
+        return found
+
+    async def oldest(
+        self, workspace_id: str, site_ids: Sequence[str]
+    ) -> tuple[datetime | None, datetime | None]:
+        """The oldest event (by when it was stored) and the oldest visit of the sites, one
+        index lookup per site."""
+        events: list[datetime] = []
+        visits: list[datetime] = []
+        for site_id in site_ids:
+            event = await self.session.scalar(
+                select(func.min(TrackedEvent.received_at)).where(
+                    TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id
+                )
+            )
+            visit = await self.session.scalar(
+                select(func.min(Visit.started_at)).where(
+                    Visit.site_id == site_id, Visit.workspace_id == workspace_id
+                )
+            )
+            if event is not None:
+                events.append(_aware(event))
+            if visit is not None:
+                visits.append(_aware(visit))
+        return (min(events) if events else None, min(visits) if visits else None)
+
+    async def table_bytes(self) -> tuple[dict[str, int] | None, int | None, str]:
+        """The bytes each of ``STORED_TABLES`` takes in the database (all workspaces': a
+        table's pages are not kept per tenant), with its indexes; the database's bytes; and
+        how they were measured: ``pg_total_relation_size``, ``dbstat`` (SQLite's page
+        statistics), or ``page_count`` when SQLite was built without ``dbstat`` (then only
+        the whole file's size is known and the tables' bytes are None)."""
+        if self.dialect != "sqlite":
+            sizes = {}
+            for name in STORED_TABLES:
+                sizes[name] = int(
+                    await self.session.scalar(
+                        text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
+                        {"name": name},
+                    )
+                    or 0
+                )
+            total = await self.session.scalar(text("SELECT pg_database_size(current_database())"))
+            return sizes, int(total or 0), "pg_total_relation_size"
+        pages = int(await self.session.scalar(text("PRAGMA page_count")) or 0)
+        page_size = int(await self.session.scalar(text("PRAGMA page_size")) or 0)
+        objects = await self.session.execute(
+            text("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")
+        )
+        owners = {str(name): str(table) for name, table in objects if table in STORED_TABLES}
+        measured = dict.fromkeys(STORED_TABLES, 0)
+        try:
+            async with self.session.begin_nested():
+                # One table or index at a time, summed by SQLite (``aggregate``): the other
+                # tables' pages are not walked.
+                for name, table in owners.items():
+                    size = await self.session.scalar(
+                        text("SELECT sum(pgsize) FROM dbstat WHERE name = :name AND aggregate = 1"),
+                        {"name": name},
+                    )
+                    measured[table] += int(size or 0)
+        except DBAPIError:  # a SQLite built without the dbstat table
+            return None, pages * page_size, "page_count"
+        return (
+            measured,
+            pages * page_size,
+            "dbstat",
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class RebuildRepository(Repository):
+    """What rebuilding a site's rollups from its raw visits and events reads and writes."""
+
+    async def delete_rollups(self, site_id: str, first: date, end: date) -> None:
+        """The site's rollup rows of the UTC days ``first`` to ``end`` (excluded)."""
+        start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+        stop = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
+        await self.session.execute(
+            delete(TrackingDaily).where(
+                TrackingDaily.site_id == site_id,
+                TrackingDaily.day >= first,
+                TrackingDaily.day < end,
+            )
+        )
+        await self.session.execute(
+            delete(TrackingHourly).where(
+                TrackingHourly.site_id == site_id,
+                TrackingHourly.hour >= start,
+                TrackingHourly.hour < stop,
+            )
+        )
+
+    async def visits(
+        self, site_id: str, start: datetime, end: datetime
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The site's visits started from ``start`` to ``end``, oldest first."""
+        columns = [getattr(Visit, name) for name in REBUILD_VISIT_COLUMNS]
+        result = await self.session.stream(
+            select(*columns)
+            .where(Visit.site_id == site_id, Visit.started_at >= start, Visit.started_at < end)
+            .order_by(Visit.started_at)
+            .execution_options(yield_per=_CHUNK)
+        )
+        async for row in result:
+            yield dict(zip(REBUILD_VISIT_COLUMNS, row, strict=True))
+
+    async def events(
+        self, site_id: str, start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[datetime, str, str | None]]:
+        """(stored at, type, url) of the site's events stored from ``start`` to ``end``, but
+        those of visits taken for bots."""
+        result = await self.session.stream(
+            select(TrackedEvent.received_at, TrackedEvent.type, TrackedEvent.url)
+            .outerjoin(Visit, Visit.id == TrackedEvent.visit_id)
+            .where(
+                TrackedEvent.site_id == site_id,
+                TrackedEvent.received_at >= start,
+                TrackedEvent.received_at < end,
+                Visit.bot_reason.is_(None),
+            )
+            .execution_options(yield_per=_CHUNK)
+        )
+        async for row in result:
+            yield _aware(row[0]), str(row[1]), row[2]
+
+    async def insert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            await self.session.execute(insert(TrackingDaily), list(rows[start : start + _CHUNK]))
+
+    async def insert_hourly(self, rows: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            await self.session.execute(insert(TrackingHourly), list(rows[start : start + _CHUNK]))

@@ -1,0 +1,370 @@
+"""The traffic reports against the raw visits and events they summarise: a generated week of
+visits fed through the tracking writer at chosen moments, across the end of summer time in
+Amsterdam (2026-10-25, a 25-hour day) and read in zones far from UTC; the previous period's
+numbers; and the documented approximation for zones offset by part of an hour."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+from leadline.analytics import traffic
+from leadline.analytics.query import ReportQuery
+from leadline.cli import app
+from leadline.config import Settings
+from leadline.db import Database
+from leadline.kit.periods import Period
+from leadline.sites.service import SiteInfo, site_by_key
+from leadline.tracking import prepare as tracking
+from leadline.tracking.groups import apply_group
+from leadline.tracking.prepare import VisitAnswer, Work
+from leadline.tracking.rollups import floor_hour
+from leadline.tracking.schemas import EventIn, VisitEnd, VisitStart
+from leadline.tracking.store import TrackingStore, open_store
+from tests.fixtures.factories import execute_sql, fetch_rows, make_site
+
+T = TypeVar("T")
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/140.0 Safari/537.36"
+)
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# UTC+14 all year: its days start at 10:00 UTC the day before.
+KIRITIMATI = ZoneInfo("Pacific/Kiritimati")
+KOLKATA = ZoneInfo("Asia/Kolkata")  # UTC+5:30
+FIRST = datetime(2026, 10, 19, 0, 0, tzinfo=UTC)
+LAST = datetime(2026, 10, 31, 0, 0, tzinfo=UTC)
+PATHS = ("/", "/pricing", "/offer", "/contact", "/blog/a")
+REFERRERS = ("", "", "https://www.google.com/search?q=x", "https://news.example.org/post")
+
+
+@dataclass
+class Fed:
+    site: SiteInfo
+    workspace_id: str
+
+
+def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(runner())
+
+
+def _apply(store: TrackingStore, work: Work, now: datetime) -> VisitAnswer:
+    store.begin()
+    result = apply_group(store, [work], now)
+    store.commit()
+    (answer,) = result.answers
+    assert isinstance(answer, VisitAnswer), answer
+    return answer
+
+
+def _feed(store: TrackingStore, site: SiteInfo) -> None:
+    """About 120 visits from FIRST to LAST, a visit every 1-4 hours at odd minutes: each
+    lands on a path (some from a Google Ads click), views 0-4 pages 0-50 minutes apart (so
+    some cross an hour, a day or the change of time), and some end with a duration."""
+    chance = random.Random(20261025)
+    moment = FIRST + timedelta(minutes=7)
+    n = 0
+    while moment < LAST:
+        n += 1
+        ip = f"203.0.113.{chance.randrange(1, 40)}"
+        client = tracking.Client(ip=ip, user_agent=UA, origin_host="shop.example")
+        path = chance.choice(PATHS)
+        query = f"?gclid=g{n}" if chance.random() < 0.2 else ""
+        start = VisitStart(
+            siteKey=site.site.site_key,
+            url=f"https://shop.example{path}{query}",
+            referrer=chance.choice(REFERRERS),
+        )
+        begun = _apply(store, tracking.prepare_start(site, start, client, "secret", moment), moment)
+        at = moment
+        for page in range(chance.randrange(0, 5)):
+            at += timedelta(minutes=chance.randrange(0, 50), seconds=chance.randrange(60))
+            event = EventIn(
+                type="page_view",
+                id=f"{n}-{page}",
+                url=f"https://shop.example{chance.choice(PATHS)}",
+            )
+            _apply(store, tracking.prepare_events(site, begun.visit_id, [event], client, at), at)
+            if chance.random() < 0.3:
+                click = EventIn(type="click", id=f"{n}-{page}-c")
+                _apply(
+                    store, tracking.prepare_events(site, begun.visit_id, [click], client, at), at
+                )
+        if chance.random() < 0.5:
+            end = VisitEnd(
+                siteKey=site.site.site_key,
+                sessionId=begun.visit_id,
+                durationMs=chance.randrange(0, 400_000),
+                maxScroll=chance.randrange(0, 101),
+                clicks=chance.randrange(0, 25),
+            )
+            at += timedelta(seconds=30)
+            _apply(store, tracking.prepare_end(site, end, client), at)
+        moment += timedelta(minutes=chance.randrange(60, 240), seconds=chance.randrange(60))
+
+
+@pytest.fixture
+def fed(settings: Settings) -> Fed:
+    site_key = make_site(settings, "acme", "shop.example")
+    site = _run(settings, lambda session: site_by_key(session, site_key))
+    assert site is not None
+    store = open_store(settings.sync_url)
+    try:
+        _feed(store, site)
+    finally:
+        store.close()
+    return Fed(site, site.workspace_id)
+
+
+def _query(fed: Fed, first: date, last: date, tz: ZoneInfo) -> ReportQuery:
+    return ReportQuery(
+        workspace_id=fed.workspace_id,
+        site_ids=(fed.site.site_id,),
+        period=Period(first, last, tz),
+        now=LAST,
+        role="admin",
+        pages=("overview",),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class Raw:
+    """What the raw tables say of a stretch of time."""
+
+    visits: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, settings: Settings) -> Raw:
+        visits = fetch_rows(settings, "SELECT * FROM visits")
+        events = fetch_rows(settings, "SELECT * FROM events")
+        for visit in visits:
+            visit["started_at"] = _aware(visit["started_at"])
+        for event in events:
+            event["received_at"] = _aware(event["received_at"])
+        return cls(visits, events)
+
+    def visits_in(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return [v for v in self.visits if start <= v["started_at"] < end and not v["bot_reason"]]
+
+    def events_in(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return [e for e in self.events if start <= e["received_at"] < end]
+
+    def page_views_in(self, start: datetime, end: datetime) -> Counter[str]:
+        return Counter(
+            "/" + e["url"].split("/", 3)[3] if e["url"].count("/") >= 3 else "/"
+            for e in self.events_in(start, end)
+            if e["type"] == "page_view"
+        )
+
+
+PERIODS = [
+    # The week around the change of time, and the days of the change alone.
+    (date(2026, 10, 22), date(2026, 10, 28), AMSTERDAM),
+    (date(2026, 10, 25), date(2026, 10, 25), AMSTERDAM),
+    (date(2026, 10, 24), date(2026, 10, 27), KIRITIMATI),
+    (date(2026, 10, 26), date(2026, 10, 29), ZoneInfo("UTC")),
+]
+
+
+@pytest.mark.parametrize(("first", "last", "tz"), PERIODS)
+def test_the_reports_say_what_the_raw_visits_and_events_say(
+    settings: Settings, fed: Fed, first: date, last: date, tz: ZoneInfo
+) -> None:
+    query = _query(fed, first, last, tz)
+    raw = Raw.read(settings)
+    period, previous = query.period, query.period.previous
+    assert previous.last == first - timedelta(days=1)
+
+    overview = _run(settings, lambda session: traffic.overview(session, query))
+    for span, pick in ((period, "value"), (previous, "previous")):
+        visits = raw.visits_in(span.start, span.end)
+        events = raw.events_in(span.start, span.end)
+        assert visits, "the generated data covers every period tried"
+        assert getattr(overview.visits, pick) == len(visits)
+        assert getattr(overview.events, pick) == len(events)
+        assert getattr(overview.page_views, pick) == sum(
+            1 for e in events if e["type"] == "page_view"
+        )
+        assert getattr(overview.visitors, pick) == len({v["visitor_id"] for v in visits})
+        bounces = sum(1 for v in visits if v["page_views"] == 1)
+        assert getattr(overview.bounce_rate, pick) == round(100 * bounces / len(visits), 1)
+        average = sum(v["engagement_score"] for v in visits) / len(visits)
+        assert getattr(overview.average_engagement, pick) == round(average, 1)
+
+    daily = _run(settings, lambda session: traffic.daily(session, query))
+    assert [day.date for day in daily.days] == [d.isoformat() for d in period.each_day()]
+    for day in daily.days:
+        local = date.fromisoformat(day.date)
+        span = Period(local, local, tz)
+        visits = raw.visits_in(span.start, span.end)
+        assert day.visits.value == len(visits)
+        assert day.visitors.value == len({v["visitor_id"] for v in visits})
+        assert day.events.value == len(raw.events_in(span.start, span.end))
+        before = Period(
+            date.fromisoformat(day.previous_date), date.fromisoformat(day.previous_date), tz
+        )
+        assert day.visits.previous == len(raw.visits_in(before.start, before.end))
+    if first == last == date(2026, 10, 25) and tz is AMSTERDAM:
+        assert period.end - period.start == timedelta(hours=25)
+
+    pages = _run(settings, lambda session: traffic.top_pages(session, query, 100))
+    expected = raw.page_views_in(period.start, period.end)
+    expected_before = raw.page_views_in(previous.start, previous.end)
+    assert {page.path: page.page_views.value for page in pages.pages} == dict(expected)
+    assert {page.path: page.page_views.previous for page in pages.pages} == {
+        path: expected_before.get(path, 0) for path in expected
+    }
+
+    engagement = _run(settings, lambda session: traffic.engagement(session, query))
+    visits = raw.visits_in(period.start, period.end)
+    assert engagement.visits.value == len(visits)
+    average = sum(v["engagement_score"] for v in visits) / len(visits)
+    assert engagement.average.value == round(average, 1)
+    buckets = Counter(min(v["engagement_score"], 99) // 10 for v in visits)
+    assert [bucket.visits.value for bucket in engagement.buckets] == [
+        buckets.get(n, 0) for n in range(10)
+    ]
+    labels = Counter(v["engagement_label"] for v in visits)
+    assert {label.label: label.visits.value for label in engagement.labels} == {
+        name: labels.get(name, 0) for name in ("Cold", "Warm", "Hot", "Very Hot")
+    }
+
+    sources = _run(settings, lambda session: traffic.sources(session, query, 100))
+    assert {row.name: row.visits.value for row in sources.channels} == dict(
+        Counter(v["channel"] for v in visits)
+    )
+    assert {row.name: row.visits.value for row in sources.platforms} == dict(
+        Counter("googleads" for v in visits if v["gclid"])
+    )
+    assert {row.name: row.visits.value for row in sources.referrers} == dict(
+        Counter(v["referrer"].split("/")[2] for v in visits if v["referrer"])
+    )
+
+
+def test_a_zone_offset_by_half_an_hour_counts_from_the_hour_its_days_start_in(
+    settings: Settings, fed: Fed
+) -> None:
+    """As documented: the rollups' counts of Kolkata's days run from the UTC hour each day
+    starts in (18:00, not 18:30); what the visits give (visitors, bounces) is exact."""
+    query = _query(fed, date(2026, 10, 22), date(2026, 10, 27), KOLKATA)
+    raw = Raw.read(settings)
+    period = query.period
+    assert period.start.minute == 30
+    overview = _run(settings, lambda session: traffic.overview(session, query))
+    hours = raw.visits_in(floor_hour(period.start), floor_hour(period.end))
+    exact = raw.visits_in(period.start, period.end)
+    assert overview.visits.value == len(hours)
+    assert overview.visitors.value == len({v["visitor_id"] for v in exact})
+    assert overview.events.value == len(
+        raw.events_in(floor_hour(period.start), floor_hour(period.end))
+    )
+
+
+def test_the_hourly_rollups_hold_what_the_daily_ones_hold(settings: Settings, fed: Fed) -> None:
+    """The writer adds the same rows to both, each at its group's hour and day."""
+
+    def sums(table: str, moment: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+        rows = fetch_rows(
+            settings,
+            f"SELECT {moment} AS at, dimension, value, visits, page_views, events FROM {table}",
+        )
+        found: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+        for row in rows:
+            at = row["at"]
+            day = _aware(at).astimezone(UTC).date().isoformat() if moment == "hour" else str(at)
+            key = (day, row["dimension"], row["value"])
+            visits, page_views, events = found.get(key, (0, 0, 0))
+            found[key] = (
+                visits + row["visits"],
+                page_views + row["page_views"],
+                events + row["events"],
+            )
+        return found
+
+    daily = sums("tracking_daily", "day")
+    assert daily
+    assert sums("tracking_hourly", "hour") == daily
+
+
+def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
+    settings: Settings, fed: Fed
+) -> None:
+    """What an upgrade (or data loaded behind the writer's back) is rebuilt with counts as the
+    writer counted: every daily and hourly row the same."""
+    from leadline.analytics.rebuild import rebuild_all
+
+    def rollups() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        daily = fetch_rows(
+            settings,
+            "SELECT site_id, day, dimension, value, visits, visitors, page_views, events"
+            " FROM tracking_daily ORDER BY site_id, day, dimension, value",
+        )
+        hourly = fetch_rows(
+            settings,
+            "SELECT site_id, hour, dimension, value, visits, page_views, events"
+            " FROM tracking_hourly ORDER BY site_id, dimension, hour, value",
+        )
+        return daily, hourly
+
+    written = rollups()
+    assert written[0]
+    assert written[1]
+    execute_sql(settings, "DELETE FROM tracking_hourly")
+    execute_sql(settings, "UPDATE tracking_daily SET visits = 0, visitors = 0")
+
+    async def run() -> str:
+        database = Database(settings)
+        try:
+            return await rebuild_all(database, FIRST, LAST + timedelta(days=1))
+        finally:
+            await database.dispose()
+
+    said = asyncio.run(run())
+    assert "1 sites" in said
+    assert rollups() == written
+
+
+def test_the_command_rebuilds_the_rollups_of_the_days_it_is_given(
+    settings: Settings, fed: Fed, cli: CliRunner
+) -> None:
+    written = fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+    execute_sql(settings, "DELETE FROM tracking_hourly")
+    result = cli.invoke(
+        app, ["sites", "rebuild-rollups", "--from", "2026-10-19", "--to", "2026-10-31"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 sites, 13 days from 2026-10-19" in result.output
+    assert (
+        fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+        == written
+    )
+    refused = cli.invoke(
+        app, ["sites", "rebuild-rollups", "--from", "yesterday", "--to", "2026-10-31"]
+    )
+    assert refused.exit_code == 1
+    assert "--from and --to must be dates" in refused.output
