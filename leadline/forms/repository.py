@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    delete,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from leadline.db import Repository
-from leadline.models import CrmActivity, CrmSend, LeadSubmission
+from leadline.models import CrmActivity, CrmSend, LeadSubmission, SubmissionRollup
 
 # What names the person behind a submission, from the surest to the least sure.
 SubmitterKey = Literal["visitor_id", "email", "phone_e164", "ip"]
@@ -21,10 +36,276 @@ _SUBMITTER_COLUMNS = {
 }
 
 
+# The rollups' buckets: a quarter of an hour, on which every zone's midnight falls.
+BUCKET_MINUTES = 15
+
+
+def bucket_of(moment: datetime) -> datetime:
+    """The start of the quarter hour ``moment`` falls in."""
+    return moment.replace(
+        minute=moment.minute - moment.minute % BUCKET_MINUTES, second=0, microsecond=0
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """What the reports narrow submissions to: sites (None: all, and those sent without
+    one), and the values of the dimensions they filter on (None: any). ``engagement_label``
+    ``""`` is a submission without a tracked visit; ``lead_ids`` (only on raw submissions)
+    the leads a search found."""
+
+    site_ids: tuple[str, ...] | None = None
+    outcomes: tuple[str, ...] = ()
+    project: str | None = None
+    source: str | None = None
+    engagement_label: str | None = None
+    suspicious: bool | None = None
+    suspicious_from: int = 0
+    lead_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupSums:
+    """Sums of rollup rows, per the values of the grouped columns (``key``)."""
+
+    key: tuple[Any, ...]
+    submissions: int
+    created: int
+    merged: int
+    kept_aside: int
+    suspicious: int
+    engaged: int
+    engagement_total: int
+    suspicion_total: int
+
+
+# Columns a rollup read may group by.
+ROLLUP_GROUPS = frozenset({"bucket", "project", "source", "engagement_label", "outcome"})
+
+
+def _rollup_where(workspace_id: str, start: datetime, end: datetime, by: Narrowing) -> list[Any]:
+    r = SubmissionRollup
+    where: list[Any] = [r.workspace_id == workspace_id, r.bucket >= start, r.bucket < end]
+    if by.site_ids is not None:
+        where.append(r.site_id.in_(by.site_ids))
+    if by.outcomes:
+        where.append(r.outcome.in_(by.outcomes))
+    if by.project is not None:
+        where.append(r.project == by.project)
+    if by.source is not None:
+        where.append(r.source == by.source)
+    if by.engagement_label is not None:
+        where.append(r.engagement_label == by.engagement_label)
+    if by.suspicious is not None:
+        where.append(r.suspicious.is_(by.suspicious))
+    return where
+
+
+def _submission_where(entity: Any, workspace_id: str, by: Narrowing) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [entity.workspace_id == workspace_id]
+    if by.site_ids is not None:
+        where.append(entity.site_id.in_(by.site_ids))
+    if by.outcomes:
+        where.append(entity.outcome.in_(by.outcomes))
+    if by.project is not None:
+        where.append(entity.project == by.project)
+    if by.source is not None:
+        where.append(entity.source == by.source)
+    if by.engagement_label is not None:
+        label = entity.engagement_label
+        where.append(label.is_(None) if by.engagement_label == "" else label == by.engagement_label)
+    if by.suspicious is True:
+        where.append(entity.suspicion_score >= by.suspicious_from)
+    elif by.suspicious is False:
+        where.append(entity.suspicion_score < by.suspicious_from)
+    if by.lead_ids is not None:
+        where.append(entity.lead_id.in_(by.lead_ids))
+    return where
+
+
 class SubmissionRepository(Repository):
-    async def add(self, submission: LeadSubmission) -> None:
+    async def add(self, submission: LeadSubmission, *, suspicious_from: int) -> None:
+        """Store a submission (its outcome decided) and count it in its rollup row."""
         self.session.add(submission)
         await self.session.flush()
+        await self._count(submission, suspicious_from)
+
+    async def _count(self, row: LeadSubmission, suspicious_from: int) -> None:
+        r = SubmissionRollup
+        engaged = row.engagement_score is not None
+        values = {
+            "workspace_id": row.workspace_id,
+            "bucket": bucket_of(row.created_at),
+            "site_id": row.site_id or "",
+            "project": row.project or "",
+            "source": row.source or "",
+            "engagement_label": row.engagement_label or "",
+            "outcome": row.outcome,
+            "suspicious": row.suspicion_score >= suspicious_from,
+            "submissions": 1,
+            "engaged": 1 if engaged else 0,
+            "engagement_total": row.engagement_score or 0,
+            "suspicion_total": row.suspicion_score,
+        }
+        added = ("submissions", "engaged", "engagement_total", "suspicion_total")
+        key = [
+            r.workspace_id,
+            r.bucket,
+            r.site_id,
+            r.project,
+            r.source,
+            r.engagement_label,
+            r.outcome,
+            r.suspicious,
+        ]
+        if self.session.get_bind().dialect.name == "postgresql":
+            pg = postgresql.insert(r).values(values)
+            await self.session.execute(
+                pg.on_conflict_do_update(
+                    index_elements=key,
+                    set_={name: getattr(r, name) + pg.excluded[name] for name in added},
+                )
+            )
+        else:
+            lite = sqlite.insert(r).values(values)
+            await self.session.execute(
+                lite.on_conflict_do_update(
+                    index_elements=key,
+                    set_={name: getattr(r, name) + lite.excluded[name] for name in added},
+                )
+            )
+
+    # --------------------------------------------------------------------------- reports
+
+    async def rollup_sums(
+        self,
+        workspace_id: str,
+        start: datetime,
+        end: datetime,
+        by: Narrowing,
+        groups: Sequence[str] = (),
+    ) -> list[RollupSums]:
+        """The rollup rows of the quarters from ``start`` to ``end`` (excluded) that meet
+        ``by``, summed per value of ``groups`` (columns of ROLLUP_GROUPS)."""
+        r = SubmissionRollup
+        grouped = [getattr(r, name) for name in groups if name in ROLLUP_GROUPS]
+        n = r.submissions
+
+        def where_outcome(outcome: str) -> Any:
+            return func.sum(case((r.outcome == outcome, n), else_=0))
+
+        query = select(
+            *grouped,
+            func.sum(n),
+            where_outcome("created"),
+            where_outcome("merged"),
+            where_outcome("kept_aside"),
+            func.sum(case((r.suspicious.is_(True), n), else_=0)),
+            func.sum(r.engaged),
+            func.sum(r.engagement_total),
+            func.sum(r.suspicion_total),
+        ).where(*_rollup_where(workspace_id, start, end, by))
+        if grouped:
+            query = query.group_by(*grouped)
+        found = []
+        for row in (await self.session.execute(query)).all():
+            width = len(grouped)
+            sums = [int(value or 0) for value in row[width:]]
+            if not grouped and sums[0] == 0:
+                continue
+            found.append(RollupSums(tuple(row[:width]), *sums))
+        return found
+
+    async def rollup_values(
+        self, workspace_id: str, start: datetime, end: datetime, by: Narrowing, column: str
+    ) -> list[str]:
+        """The distinct values of ``column`` (project or source) in the rollup rows of the
+        period that meet ``by``, in order."""
+        r = SubmissionRollup
+        target = r.project if column == "project" else r.source
+        query = (
+            select(distinct(target))
+            .where(*_rollup_where(workspace_id, start, end, by))
+            .order_by(target)
+        )
+        return [value for value in await self.session.scalars(query)]
+
+    async def delete_some_rollups(self, workspace_id: str, batch: int) -> int:
+        return await self.delete_some(
+            SubmissionRollup, SubmissionRollup.workspace_id == workspace_id, batch=batch
+        )
+
+    def _latest_of_leads(
+        self, workspace_id: str, start: datetime, end: datetime, by: Narrowing
+    ) -> tuple[Select[Any], Any]:
+        s = aliased(LeadSubmission, name="s")
+        later = aliased(LeadSubmission, name="later")
+        newer = exists(
+            select(literal(1)).where(
+                later.lead_id == s.lead_id,
+                later.created_at < end,
+                *_submission_where(later, workspace_id, by),
+                tuple_(later.created_at, later.id) > tuple_(s.created_at, s.id),
+            )
+        )
+        query = select(s).where(
+            *_submission_where(s, workspace_id, by),
+            s.created_at >= start,
+            s.created_at < end,
+            s.lead_id.is_not(None),
+            ~newer,
+        )
+        return query, s
+
+    async def latest_of_leads(
+        self,
+        workspace_id: str,
+        start: datetime,
+        end: datetime,
+        by: Narrowing,
+        *,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[LeadSubmission]:
+        """The latest submission of each lead among the period's that meet ``by``, newest
+        first, after the one at ``before`` (its time and id), ``limit`` of them: a walk down
+        the workspace's submissions that keeps each one no later one of its lead outdoes."""
+        query, s = self._latest_of_leads(workspace_id, start, end, by)
+        if before is not None:
+            query = query.where(tuple_(s.created_at, s.id) < tuple_(*before))
+        query = query.order_by(s.created_at.desc(), s.id.desc()).limit(limit)
+        return list(await self.session.scalars(query))
+
+    async def counts_of_leads(
+        self, workspace_id: str, lead_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """How many submissions each of ``lead_ids`` made in the period."""
+        if not lead_ids:
+            return {}
+        s = LeadSubmission
+        rows = await self.session.execute(
+            select(s.lead_id, func.count())
+            .where(
+                s.workspace_id == workspace_id,
+                s.lead_id.in_(lead_ids),
+                s.created_at >= start,
+                s.created_at < end,
+            )
+            .group_by(s.lead_id)
+        )
+        return {str(lead_id): int(count) for lead_id, count in rows.all()}
+
+    async def of_lead(self, workspace_id: str, lead_id: str, limit: int) -> list[LeadSubmission]:
+        """The lead's submissions, newest first, at most ``limit``."""
+        s = LeadSubmission
+        return list(
+            await self.session.scalars(
+                select(s)
+                .where(s.workspace_id == workspace_id, s.lead_id == lead_id)
+                .order_by(s.created_at.desc(), s.id.desc())
+                .limit(limit)
+            )
+        )
 
     async def latest_lead_id(
         self, workspace_id: str, project: str, by: SubmitterKey, value: str

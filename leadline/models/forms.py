@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
 )
@@ -37,6 +39,10 @@ class LeadSubmission(Base):
     )
     form_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     project: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Where the submission came from, for reports: the form's SOURCE field (PulseGate's
+    # lead_source: WebSite, FB, 99...), else the utm_source it or its visit carried, else its
+    # visit's channel; "" when none says.
+    source: Mapped[str] = mapped_column(String(100), default="", server_default="")
     visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     visit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
@@ -68,6 +74,49 @@ class LeadSubmission(Base):
         Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
         Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),
         Index("ix_lead_submissions_ip", "workspace_id", "project", "ip"),
+        # The lead reports: a workspace's submissions newest first.
+        Index("ix_lead_submissions_ws_created", "workspace_id", "created_at", "id"),
+    )
+
+
+class SubmissionRollup(Base):
+    """Submissions counted per quarter of an hour (UTC) and per what the lead reports group
+    and filter on, kept by the capture in the transaction that stores each submission, so a
+    report sums a few rows per quarter instead of reading every submission. A quarter hour,
+    not an hour: every zone's midnight falls on one (India's, at +05:30, falls mid-hour).
+
+    ``site_id`` is ``""`` for a submission sent without a site (a backend with a key); no
+    foreign key, so a deleted site's counts stay counted. ``suspicious`` is a suspicion
+    score of at least ``forms.capture.SUSPICIOUS_FROM``. The sums give the averages of the
+    engagement score (over ``engaged``, the submissions that had a visit to score) and of
+    the suspicion score. Counts, not people: an erasure leaves them (docs/adr/0009)."""
+
+    __tablename__ = "submission_rollups"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    bucket: Mapped[datetime] = mapped_column()
+    site_id: Mapped[str] = mapped_column(String(40))
+    project: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    engagement_label: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    suspicious: Mapped[bool] = mapped_column(Boolean)
+    submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engaged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    suspicion_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id",
+            "bucket",
+            "site_id",
+            "project",
+            "source",
+            "engagement_label",
+            "outcome",
+            "suspicious",
+        ),
     )
 
 
