@@ -12,7 +12,6 @@ from sqlalchemy import (
     Select,
     case,
     delete,
-    distinct,
     exists,
     func,
     literal,
@@ -224,7 +223,8 @@ class SubmissionRepository(Repository):
         r = SubmissionRollup
         target = r.project if column == "project" else r.source
         query = (
-            select(distinct(target))
+            select(target)
+            .distinct()
             .where(*_rollup_where(workspace_id, start, end, by))
             .order_by(target)
         )
