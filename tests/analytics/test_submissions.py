@@ -4,7 +4,7 @@ previous period, the sources of submissions, and what erasure and purge do to th
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -23,8 +23,6 @@ from leadline.kit.periods import parse_period
 from leadline.privacy import service as privacy
 from tests.fixtures.factories import fetch_rows, run_in_transaction
 from tests.fixtures.lead_reports import capture_site, submission, submit, visit
-
-MAR_9 = datetime(2026, 3, 9, tzinfo=UTC)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -105,9 +103,12 @@ def test_days_are_the_zones_days_across_midnight(
     assert per_day(kolkata) == {"2026-03-09": 0, "2026-03-10": 3, "2026-03-11": 1}
     assert kolkata["total"]["submissions"] == {"value": 4, "previous": 0}
     # One day alone: midnight to midnight in the zone.
-    assert report(settings, "2026-03-10", "2026-03-10", "Europe/Amsterdam")["total"][
-        "submissions"
-    ]["value"] == 1 + 2
+    assert (
+        report(settings, "2026-03-10", "2026-03-10", "Europe/Amsterdam")["total"]["submissions"][
+            "value"
+        ]
+        == 1 + 2
+    )
 
 
 def test_each_number_has_the_previous_periods_beside_it(
@@ -138,9 +139,7 @@ def test_breakdowns_and_filters(
     warm = visit(client, site, "https://shop.example/?utm_source=newsletter", scroll=100)
     cold = visit(client, site)
     submit(client, monkeypatch, site, at(9, 9), seen=hot, EMAIL="h@example.com", PROJECT="Dock")
-    submit(
-        client, monkeypatch, site, at(9, 10), seen=warm, EMAIL="w@example.com", PROJECT="Dock"
-    )
+    submit(client, monkeypatch, site, at(9, 10), seen=warm, EMAIL="w@example.com", PROJECT="Dock")
     submit(
         client,
         monkeypatch,
@@ -198,7 +197,9 @@ def test_the_filters_are_parsed_and_refused_by_name() -> None:
     parsed = submissions.parse_filters(
         {"project": " Dock ", "source": "(none)", "engagement": "very hot", "suspicion": "clean"}
     )
-    assert parsed == Filters(project="Dock", source="", engagement_label="Very Hot", suspicious=False)
+    assert parsed == Filters(
+        project="Dock", source="", engagement_label="Very Hot", suspicious=False
+    )
     for params, name in (
         ({"engagement": "tepid"}, "engagement"),
         ({"suspicion": "maybe"}, "suspicion"),
@@ -248,6 +249,7 @@ def test_a_purge_step_removes_the_workspaces_rollups(
     submit(client, monkeypatch, site, at(9, 9), EMAIL="a@example.com")
     submit(client, monkeypatch, site, at(9, 10), EMAIL="b@example.com")
     (workspace,) = fetch_rows(settings, "SELECT id FROM workspaces WHERE slug = 'acme'")
+
     async def purge(session: AsyncSession) -> int:
         return await forms.delete_rollups_of_workspace(session, workspace["id"], 1)
 
@@ -281,6 +283,5 @@ def test_a_period_starts_on_a_quarter_hour_in_every_zone() -> None:
     for name in sorted(available_timezones()):
         period = parse_period(day.isoformat(), day.isoformat(), name)
         for moment in (period.start, period.end):
-            assert moment.minute % forms.BUCKET_MINUTES == 0 and moment.second == 0, name
-    assert timedelta(minutes=forms.BUCKET_MINUTES) <= timedelta(hours=1)
-    assert MAR_9.tzinfo is UTC
+            assert moment.minute % forms.BUCKET_MINUTES == 0, name
+            assert moment.second == 0, name
