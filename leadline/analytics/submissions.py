@@ -1,10 +1,12 @@
 """The lead reports: PulseGate's "engine" aggregates of lead submissions (per day, project,
 source and engagement label, totals and averages), the filter options, and the lead list.
 
-The aggregates sum the quarter-hour rollups the capture keeps (``forms.service.rollup_sums``;
-docs/adr/0009-submission-rollups.md): a zone's day is the quarters from its midnight to the
-next, and every zone's midnight falls on a quarter hour. The lead list reads submissions
-themselves: each lead once, at its latest submission of the period that meets the filters.
+The aggregates sum the rollups the capture keeps, per UTC day and per quarter hour
+(``forms.service.interval_sums``; docs/adr/0009-submission-rollups.md): a zone's day is the
+UTC days between the UTC midnights nearest its own two, corrected by the quarters between
+each of its midnights and the nearest UTC one (every zone's midnight falls on a quarter hour).
+The lead list reads submissions themselves: each lead once, at its latest submission of the
+period that meets the filters.
 
 What a submission's ``source`` is: its form's SOURCE field (PulseGate's ``lead_source``), else
 the utm_source it or its tracked visit carried, else that visit's channel (see
@@ -27,9 +29,9 @@ from leadline.analytics.masking import shown_email, shown_phone
 from leadline.analytics.query import ReportQuery
 from leadline.errors import ValidationFailed
 from leadline.forms import service as forms
-from leadline.forms.service import Narrowing, RollupSums
+from leadline.forms.service import Narrowing, Sums
 from leadline.kit import cursors
-from leadline.kit.periods import Period
+from leadline.kit.periods import Period, local_midnight
 from leadline.kit.time import iso_micros, iso_millis, parse_datetime
 from leadline.leads import service as leads
 from leadline.models import Lead, LeadSubmission
@@ -145,27 +147,23 @@ class Scope:
         return _narrowing(self.site_ids, self.filters)
 
 
-async def _sums(
-    session: AsyncSession, scope: Scope, period: Period, groups: tuple[str, ...] = ()
-) -> list[RollupSums]:
-    return await forms.rollup_sums(
-        session, scope.query.workspace_id, period.start, period.end, scope.narrowing, groups
-    )
+def _total(grouped: dict[tuple[Any, ...], Sums]) -> Sums:
+    total = Sums()
+    for sums in grouped.values():
+        total.add(sums)
+    return total
 
 
-def _total(rows: list[RollupSums]) -> RollupSums:
-    fields = (
-        "submissions",
-        "created",
-        "merged",
-        "kept_aside",
-        "suspicious",
-        "engaged",
-        "engagement_total",
-        "suspicion_total",
+async def _two_periods(
+    session: AsyncSession, scope: Scope, groups: tuple[str, ...] = ()
+) -> tuple[dict[tuple[Any, ...], Sums], dict[tuple[Any, ...], Sums]]:
+    """The period's sums and the previous period's (which ends where it starts)."""
+    period = scope.query.period
+    bounds = [period.previous.start, period.start, period.end]
+    before, now = await forms.interval_sums(
+        session, scope.query.workspace_id, bounds, scope.narrowing, groups
     )
-    sums = [sum(getattr(row, name) for row in rows) for name in fields]
-    return RollupSums((), *sums)
+    return now, before
 
 
 def _average(total: int, count: int) -> float | None:
@@ -177,9 +175,8 @@ def _average(total: int, count: int) -> float | None:
 
 async def overview(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     """Submission totals and averages, each beside the previous period's."""
-    period = scope.query.period
-    now = _total(await _sums(session, scope, period))
-    before = _total(await _sums(session, scope, period.previous))
+    grouped_now, grouped_before = await _two_periods(session, scope)
+    now, before = _total(grouped_now), _total(grouped_before)
     return {
         **_periods(scope.query),
         "submissions": compared(now.submissions, before.submissions),
@@ -198,71 +195,73 @@ async def overview(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     }
 
 
-def _by_day(period: Period, rows: list[RollupSums]) -> dict[Any, list[RollupSums]]:
-    days: dict[Any, list[RollupSums]] = {}
-    for row in rows:
-        days.setdefault(period.day_of(row.key[0]), []).append(row)
-    return days
+def _counted(a: Sums, b: Sums) -> dict[str, Any]:
+    return {
+        "submissions": compared(a.submissions, b.submissions),
+        "leads": compared(a.created, b.created),
+        "suspicious": compared(a.suspicious, b.suspicious),
+    }
 
 
 async def daily(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     """Submissions, new leads and suspicious submissions on each day of the period (the
     zone's days), each beside the same day of the previous period."""
     period, previous = scope.query.period, scope.query.period.previous
-    now = _by_day(period, await _sums(session, scope, period, ("bucket",)))
-    before = _by_day(previous, await _sums(session, scope, previous, ("bucket",)))
-    days = []
-    for day, earlier in zip(period.each_day(), previous.each_day(), strict=True):
-        a, b = _total(now.get(day, [])), _total(before.get(earlier, []))
-        days.append(
-            {
-                "date": day.isoformat(),
-                "previous_date": earlier.isoformat(),
-                "submissions": compared(a.submissions, b.submissions),
-                "leads": compared(a.created, b.created),
-                "suspicious": compared(a.suspicious, b.suspicious),
-            }
-        )
-    a = _total([row for rows in now.values() for row in rows])
-    b = _total([row for rows in before.values() for row in rows])
+    earlier_days, days = previous.each_day(), period.each_day()
+    bounds = [
+        *(local_midnight(day, period.tz) for day in (*earlier_days, *days)),
+        period.end,
+    ]
+    found = await forms.interval_sums(session, scope.query.workspace_id, bounds, scope.narrowing)
+    totals = [_total(grouped) for grouped in found]
+    before, now = totals[: len(earlier_days)], totals[len(earlier_days) :]
+    listed = [
+        {"date": day.isoformat(), "previous_date": earlier.isoformat(), **_counted(a, b)}
+        for day, earlier, a, b in zip(days, earlier_days, now, before, strict=True)
+    ]
+    total_now, total_before = Sums(), Sums()
+    for a, b in zip(now, before, strict=True):
+        total_now.add(a)
+        total_before.add(b)
     return {
         **_periods(scope.query),
-        "days": days,
-        "total": {
-            "submissions": compared(a.submissions, b.submissions),
-            "leads": compared(a.created, b.created),
-            "suspicious": compared(a.suspicious, b.suspicious),
-        },
+        "days": listed,
+        "total": _counted(total_now, total_before),
     }
 
 
 async def _breakdown(
     session: AsyncSession, scope: Scope, column: str, order: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
-    period = scope.query.period
-    now = {row.key[0]: row for row in await _sums(session, scope, period, (column,))}
-    before = {row.key[0]: row for row in await _sums(session, scope, period.previous, (column,))}
-    empty = RollupSums((), 0, 0, 0, 0, 0, 0, 0, 0)
+    grouped_now, grouped_before = await _two_periods(session, scope, (column,))
+    now = {key[0]: sums for key, sums in grouped_now.items()}
+    before = {key[0]: sums for key, sums in grouped_before.items()}
+    empty = Sums()
     if order is None:
+        # A value whose sums came to nothing (its submissions counted, then taken away at a
+        # bound) is no row.
+        present = [
+            k
+            for k in {*now, *before}
+            if now.get(k, empty).submissions or before.get(k, empty).submissions
+        ]
         keys = sorted(
-            {*now, *before},
+            present,
             key=lambda k: (-now.get(k, empty).submissions, -before.get(k, empty).submissions, k),
         )
         truncated = len(keys) > MAX_ROWS
         keys = keys[:MAX_ROWS]
     else:
         keys, truncated = list(order), False
-    total_now = sum(row.submissions for row in now.values())
-    total_before = sum(row.submissions for row in before.values())
+    total_now = sum(sums.submissions for sums in now.values())
+    total_before = sum(sums.submissions for sums in before.values())
     rows = []
     for key in keys:
         a, b = now.get(key, empty), before.get(key, empty)
         rows.append(
             {
                 column: _shown(key),
-                "submissions": compared(a.submissions, b.submissions),
-                "leads": compared(a.created, b.created),
-                "suspicious": compared(a.suspicious, b.suspicious),
+                **_counted(a, b),
                 "share": round(100 * a.submissions / total_now, 1) if total_now else 0.0,
             }
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     case,
     delete,
     exists,
@@ -23,7 +24,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from leadline.db import Repository
-from leadline.models import CrmActivity, CrmSend, LeadSubmission, SubmissionRollup
+from leadline.models import (
+    CrmActivity,
+    CrmSend,
+    LeadSubmission,
+    SubmissionDay,
+    SubmissionRollup,
+)
 
 # What names the person behind a submission, from the surest to the least sure.
 SubmitterKey = Literal["visitor_id", "email", "phone_e164", "ip"]
@@ -37,6 +44,8 @@ _SUBMITTER_COLUMNS = {
 
 # The rollups' buckets: a quarter of an hour, on which every zone's midnight falls.
 BUCKET_MINUTES = 15
+# The outcomes the rollups count: what the public sent.
+COUNTED_OUTCOMES: tuple[str, ...] = ("created", "merged", "kept_aside")
 
 
 def bucket_of(moment: datetime) -> datetime:
@@ -63,41 +72,68 @@ class Narrowing:
     lead_ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RollupSums:
-    """Sums of rollup rows, per the values of the grouped columns (``key``)."""
+SUM_NAMES: tuple[str, ...] = (
+    "submissions",
+    "created",
+    "merged",
+    "kept_aside",
+    "suspicious",
+    "engaged",
+    "engagement_total",
+    "suspicion_total",
+)
 
-    key: tuple[Any, ...]
-    submissions: int
-    created: int
-    merged: int
-    kept_aside: int
-    suspicious: int
-    engaged: int
-    engagement_total: int
-    suspicion_total: int
+
+@dataclass(slots=True)
+class Sums:
+    """What rollup rows add up to."""
+
+    submissions: int = 0
+    created: int = 0
+    merged: int = 0
+    kept_aside: int = 0
+    suspicious: int = 0
+    engaged: int = 0
+    engagement_total: int = 0
+    suspicion_total: int = 0
+
+    def add(self, other: Sums, sign: int = 1) -> None:
+        for name in SUM_NAMES:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
 
 
 # Columns a rollup read may group by.
-ROLLUP_GROUPS = frozenset({"bucket", "project", "source", "engagement_label", "outcome"})
+ROLLUP_GROUPS = frozenset({"project", "source", "engagement_label"})
+
+Counts = SubmissionRollup | SubmissionDay
 
 
-def _rollup_where(workspace_id: str, start: datetime, end: datetime, by: Narrowing) -> list[Any]:
-    r = SubmissionRollup
-    where: list[Any] = [r.workspace_id == workspace_id, r.bucket >= start, r.bucket < end]
+def _rollup_where(model: type[Counts], workspace_id: str, by: Narrowing) -> list[Any]:
+    where: list[Any] = [model.workspace_id == workspace_id]
     if by.site_ids is not None:
-        where.append(r.site_id.in_(by.site_ids))
-    if by.outcomes:
-        where.append(r.outcome.in_(by.outcomes))
+        where.append(model.site_id.in_(by.site_ids))
     if by.project is not None:
-        where.append(r.project == by.project)
+        where.append(model.project == by.project)
     if by.source is not None:
-        where.append(r.source == by.source)
+        where.append(model.source == by.source)
     if by.engagement_label is not None:
-        where.append(r.engagement_label == by.engagement_label)
+        where.append(model.engagement_label == by.engagement_label)
     if by.suspicious is not None:
-        where.append(r.suspicious.is_(by.suspicious))
+        where.append(model.suspicious.is_(by.suspicious))
     return where
+
+
+def _sums_of(model: type[Counts]) -> list[Any]:
+    return [
+        func.sum(model.submissions),
+        func.sum(model.created),
+        func.sum(model.merged),
+        func.sum(model.kept_aside),
+        func.sum(case((model.suspicious.is_(True), model.submissions), else_=0)),
+        func.sum(model.engaged),
+        func.sum(model.engagement_total),
+        func.sum(model.suspicion_total),
+    ]
 
 
 def _submission_where(entity: Any, workspace_id: str, by: Narrowing) -> list[ColumnElement[bool]]:
@@ -122,118 +158,139 @@ def _submission_where(entity: Any, workspace_id: str, by: Narrowing) -> list[Col
     return where
 
 
-class SubmissionRepository(Repository):
-    async def add(self, submission: LeadSubmission, *, suspicious_from: int) -> None:
-        """Store a submission (its outcome decided) and count it in its rollup row."""
-        self.session.add(submission)
-        await self.session.flush()
-        await self._count(submission, suspicious_from)
+# Quarter-hour ranges read per statement (a month's days each need one or two).
+_RANGES_PER_READ = 64
 
-    async def _count(self, row: LeadSubmission, suspicious_from: int) -> None:
-        r = SubmissionRollup
-        engaged = row.engagement_score is not None
-        values = {
+
+class RollupRepository(Repository):
+    """The submissions' rollups: a quarter hour's and a UTC day's counts per site, project,
+    source, engagement label and suspicion."""
+
+    async def count(self, row: LeadSubmission, suspicious_from: int) -> None:
+        """Count a stored submission in its quarter's and its day's rows."""
+        if row.outcome not in COUNTED_OUTCOMES:
+            return
+        key = {
             "workspace_id": row.workspace_id,
-            "bucket": bucket_of(row.created_at),
             "site_id": row.site_id or "",
             "project": row.project or "",
             "source": row.source or "",
             "engagement_label": row.engagement_label or "",
-            "outcome": row.outcome,
             "suspicious": row.suspicion_score >= suspicious_from,
+        }
+        added = {
             "submissions": 1,
-            "engaged": 1 if engaged else 0,
+            "created": int(row.outcome == "created"),
+            "merged": int(row.outcome == "merged"),
+            "kept_aside": int(row.outcome == "kept_aside"),
+            "engaged": int(row.engagement_score is not None),
             "engagement_total": row.engagement_score or 0,
             "suspicion_total": row.suspicion_score,
         }
-        added = ("submissions", "engaged", "engagement_total", "suspicion_total")
-        key = [
-            r.workspace_id,
-            r.bucket,
-            r.site_id,
-            r.project,
-            r.source,
-            r.engagement_label,
-            r.outcome,
-            r.suspicious,
-        ]
-        if self.session.get_bind().dialect.name == "postgresql":
-            pg = postgresql.insert(r).values(values)
-            await self.session.execute(
-                pg.on_conflict_do_update(
-                    index_elements=key,
-                    set_={name: getattr(r, name) + pg.excluded[name] for name in added},
-                )
-            )
-        else:
-            lite = sqlite.insert(r).values(values)
-            await self.session.execute(
-                lite.on_conflict_do_update(
-                    index_elements=key,
-                    set_={name: getattr(r, name) + lite.excluded[name] for name in added},
-                )
-            )
+        quarter = bucket_of(row.created_at)
+        await self._upsert(SubmissionRollup, {**key, "bucket": quarter}, added)
+        await self._upsert(SubmissionDay, {**key, "day": quarter.date()}, added)
 
-    # --------------------------------------------------------------------------- reports
+    async def _upsert(
+        self, model: type[Counts], key: dict[str, Any], added: dict[str, int]
+    ) -> None:
+        columns = [getattr(model, name) for name in key if name != "workspace_id"]
+        index = [model.workspace_id, *columns]
+        insert = (
+            postgresql.insert
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        statement = insert(model).values({**key, **added})
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=index,
+                set_={name: getattr(model, name) + statement.excluded[name] for name in added},
+            )
+        )
 
-    async def rollup_sums(
+    async def quarter_sums(
         self,
         workspace_id: str,
-        start: datetime,
-        end: datetime,
+        ranges: Sequence[tuple[datetime, datetime]],
         by: Narrowing,
-        groups: Sequence[str] = (),
-    ) -> list[RollupSums]:
-        """The rollup rows of the quarters from ``start`` to ``end`` (excluded) that meet
-        ``by``, summed per value of ``groups`` (columns of ROLLUP_GROUPS)."""
+        groups: Sequence[str],
+    ) -> list[tuple[datetime, tuple[Any, ...], Sums]]:
+        """The quarters within ``ranges`` (each from, to excluded) that meet ``by``, summed
+        per quarter and value of ``groups``."""
         r = SubmissionRollup
         grouped = [getattr(r, name) for name in groups if name in ROLLUP_GROUPS]
-        n = r.submissions
-
-        def where_outcome(outcome: str) -> Any:
-            return func.sum(case((r.outcome == outcome, n), else_=0))
-
-        query = select(
-            *grouped,
-            func.sum(n),
-            where_outcome("created"),
-            where_outcome("merged"),
-            where_outcome("kept_aside"),
-            func.sum(case((r.suspicious.is_(True), n), else_=0)),
-            func.sum(r.engaged),
-            func.sum(r.engagement_total),
-            func.sum(r.suspicion_total),
-        ).where(*_rollup_where(workspace_id, start, end, by))
-        if grouped:
-            query = query.group_by(*grouped)
-        found = []
-        for row in (await self.session.execute(query)).all():
-            width = len(grouped)
-            sums = [int(value or 0) for value in row[width:]]
-            if not grouped and sums[0] == 0:
-                continue
-            found.append(RollupSums(tuple(row[:width]), *sums))
+        found: list[tuple[datetime, tuple[Any, ...], Sums]] = []
+        for start in range(0, len(ranges), _RANGES_PER_READ):
+            some = ranges[start : start + _RANGES_PER_READ]
+            within = or_(*(and_(r.bucket >= low, r.bucket < high) for low, high in some))
+            query = (
+                select(r.bucket, *grouped, *_sums_of(r))
+                .where(*_rollup_where(r, workspace_id, by), within)
+                .group_by(r.bucket, *grouped)
+            )
+            for row in (await self.session.execute(query)).all():
+                width = 1 + len(grouped)
+                sums = Sums(*(int(value or 0) for value in row[width:]))
+                found.append((row[0], tuple(row[1:width]), sums))
         return found
 
-    async def rollup_values(
-        self, workspace_id: str, start: datetime, end: datetime, by: Narrowing, column: str
+    async def day_sums(
+        self,
+        workspace_id: str,
+        first: date,
+        end: date,
+        by: Narrowing,
+        groups: Sequence[str],
+    ) -> list[tuple[date, tuple[Any, ...], Sums]]:
+        """The UTC days from ``first`` to ``end`` (excluded) that meet ``by``, summed per day
+        and value of ``groups``."""
+        d = SubmissionDay
+        grouped = [getattr(d, name) for name in groups if name in ROLLUP_GROUPS]
+        query = (
+            select(d.day, *grouped, *_sums_of(d))
+            .where(*_rollup_where(d, workspace_id, by), d.day >= first, d.day < end)
+            .group_by(d.day, *grouped)
+        )
+        found = []
+        for row in (await self.session.execute(query)).all():
+            width = 1 + len(grouped)
+            sums = Sums(*(int(value or 0) for value in row[width:]))
+            found.append((row[0], tuple(row[1:width]), sums))
+        return found
+
+    async def values(
+        self, workspace_id: str, first: date, end: date, by: Narrowing, column: str
     ) -> list[str]:
-        """The distinct values of ``column`` (project or source) in the rollup rows of the
-        period that meet ``by``, in order."""
-        r = SubmissionRollup
-        target = r.project if column == "project" else r.source
+        """The distinct values of ``column`` (project or source) in the day rows from
+        ``first`` to ``end`` (excluded) that meet ``by``, in order."""
+        d = SubmissionDay
+        target = d.project if column == "project" else d.source
         query = (
             select(target)
             .distinct()
-            .where(*_rollup_where(workspace_id, start, end, by))
+            .where(*_rollup_where(d, workspace_id, by), d.day >= first, d.day < end)
             .order_by(target)
         )
         return [value for value in await self.session.scalars(query)]
 
-    async def delete_some_rollups(self, workspace_id: str, batch: int) -> int:
-        return await self.delete_some(
-            SubmissionRollup, SubmissionRollup.workspace_id == workspace_id, batch=batch
-        )
+    async def delete_some_of_workspace(self, workspace_id: str, batch: int) -> int:
+        """Up to ``batch`` of the workspace's rollup rows (quarters first, then days)."""
+        for model in (SubmissionRollup, SubmissionDay):
+            removed = await super().delete_some(
+                model, model.workspace_id == workspace_id, batch=batch
+            )
+            if removed:
+                return removed
+        return 0
+
+
+class SubmissionRepository(Repository):
+    async def add(self, submission: LeadSubmission, *, suspicious_from: int) -> None:
+        """Store a submission (its outcome decided) and count it in the rollups."""
+        self.session.add(submission)
+        await self.session.flush()
+        await RollupRepository(self.session).count(submission, suspicious_from)
 
     def _latest_of_leads(
         self, workspace_id: str, start: datetime, end: datetime, by: Narrowing

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -79,32 +80,43 @@ class LeadSubmission(Base):
     )
 
 
-class SubmissionRollup(Base):
+class _SubmissionCounts:
+    """What a rollup row counts of the submissions it stands for. Only what the public sent is
+    counted (outcomes created, merged and kept_aside); a blocked address's submissions and the
+    team's own (testing) are kept, never reported. ``engaged`` is how many had a visit to
+    score, over which ``engagement_total`` averages; ``suspicion_total`` averages over all."""
+
+    site_id: Mapped[str] = mapped_column(String(40))
+    project: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    engagement_label: Mapped[str] = mapped_column(String(16))
+    suspicious: Mapped[bool] = mapped_column(Boolean)
+    submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    merged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kept_aside: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engaged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    suspicion_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SubmissionRollup(_SubmissionCounts, Base):
     """Submissions counted per quarter of an hour (UTC) and per what the lead reports group
-    and filter on, kept by the capture in the transaction that stores each submission, so a
-    report sums a few rows per quarter instead of reading every submission. A quarter hour,
-    not an hour: every zone's midnight falls on one (India's, at +05:30, falls mid-hour).
+    and filter on, kept by the capture in the transaction that stores each submission. With
+    SubmissionDay it makes any zone's days (docs/adr/0009-submission-rollups.md): whole UTC
+    days come from SubmissionDay, and the at most twelve hours between a zone's midnight and
+    the nearest UTC one from here (every zone's midnight falls on a quarter hour; India's, at
+    +05:30, mid-hour).
 
     ``site_id`` is ``""`` for a submission sent without a site (a backend with a key); no
-    foreign key, so a deleted site's counts stay counted. ``suspicious`` is a suspicion
-    score of at least ``forms.capture.SUSPICIOUS_FROM``. The sums give the averages of the
-    engagement score (over ``engaged``, the submissions that had a visit to score) and of
-    the suspicion score. Counts, not people: an erasure leaves them (docs/adr/0009)."""
+    foreign key, so a deleted site's counts stay counted. ``suspicious`` is a suspicion score
+    of at least ``forms.capture.SUSPICIOUS_FROM``. Counts, not people: an erasure leaves
+    them."""
 
     __tablename__ = "submission_rollups"
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     bucket: Mapped[datetime] = mapped_column()
-    site_id: Mapped[str] = mapped_column(String(40))
-    project: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(100))
-    engagement_label: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str] = mapped_column(String(16))
-    suspicious: Mapped[bool] = mapped_column(Boolean)
-    submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    engaged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    engagement_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    suspicion_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         PrimaryKeyConstraint(
@@ -114,7 +126,28 @@ class SubmissionRollup(Base):
             "project",
             "source",
             "engagement_label",
-            "outcome",
+            "suspicious",
+        ),
+    )
+
+
+class SubmissionDay(_SubmissionCounts, Base):
+    """The same counts per UTC day (see SubmissionRollup): a month is thirty of these per
+    value, where it is nearly three thousand quarters."""
+
+    __tablename__ = "submission_days"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id",
+            "day",
+            "site_id",
+            "project",
+            "source",
+            "engagement_label",
             "suspicious",
         ),
     )

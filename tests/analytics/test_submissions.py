@@ -4,8 +4,11 @@ previous period, the sources of submissions, and what erasure and purge do to th
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import random
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,16 +75,56 @@ def test_the_capture_counts_each_submission_in_its_quarter_hour(
     submit(client, monkeypatch, site, at(9, 10, 15), EMAIL="c@example.com", SOURCE="FB")
     rows = fetch_rows(
         settings,
-        "SELECT bucket, submissions, outcome, source, suspicion_total FROM submission_rollups"
+        "SELECT bucket, submissions, created, source, suspicion_total FROM submission_rollups"
         " ORDER BY bucket",
     )
     assert [(str(row["bucket"])[:16], row["submissions"]) for row in rows] == [
         ("2026-03-09 10:00", 2),
         ("2026-03-09 10:15", 1),
     ]
-    assert {(row["outcome"], row["source"]) for row in rows} == {("created", "FB")}
+    assert {(row["created"], row["source"]) for row in rows} == {(2, "FB"), (1, "FB")}
     # Sent without a tracked visit: 15 points each.
     assert sum(row["suspicion_total"] for row in rows) == 45
+    (day,) = fetch_rows(settings, "SELECT day, submissions, created FROM submission_days")
+    assert (str(day["day"]), day["submissions"], day["created"]) == ("2026-03-09", 3, 3)
+
+
+def test_any_zones_days_add_up_to_the_submissions_in_them(
+    client: TestClient, settings: Settings, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days read from day rows and corrected at each bound by quarters count exactly what
+    the submissions themselves say, in zones east and west, on the hour and off it."""
+    rng = random.Random(3)
+    moments = [
+        datetime(2026, 3, 5, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 8 * 24 * 60))
+        for _ in range(40)
+    ]
+    for n, moment in enumerate(moments):
+        submit(client, monkeypatch, site, moment, EMAIL=f"p{n}@example.com")
+    for zone in (
+        "UTC",
+        "Europe/Amsterdam",
+        "Asia/Kolkata",
+        "America/Los_Angeles",
+        "Asia/Kathmandu",
+        "Pacific/Auckland",
+    ):
+        tz = ZoneInfo(zone)
+        answer = report(settings, "2026-03-07", "2026-03-10", zone)
+        expected = Counter(moment.astimezone(tz).date().isoformat() for moment in moments)
+        assert per_day(answer) == {
+            day: expected.get(day, 0)
+            for day in ("2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10")
+        }, zone
+        earlier = {d["previous_date"]: d["submissions"]["previous"] for d in answer["days"]}
+        assert earlier == {day: expected.get(day, 0) for day in earlier}, zone
+        projects = report(settings, "2026-03-07", "2026-03-10", zone, call=submissions.by_project)
+        in_period = sum(
+            1
+            for moment in moments
+            if "2026-03-07" <= moment.astimezone(tz).date().isoformat() <= "2026-03-10"
+        )
+        assert projects["total"]["value"] == in_period, zone
 
 
 def test_days_are_the_zones_days_across_midnight(
@@ -253,10 +296,10 @@ def test_a_purge_step_removes_the_workspaces_rollups(
     async def purge(session: AsyncSession) -> int:
         return await forms.delete_rollups_of_workspace(session, workspace["id"], 1)
 
-    assert run_in_transaction(settings, purge) == 1
-    assert run_in_transaction(settings, purge) == 1
-    assert run_in_transaction(settings, purge) == 0
+    # Two quarters and a day, a row per transaction.
+    assert [run_in_transaction(settings, purge) for _ in range(4)] == [1, 1, 1, 0]
     assert fetch_rows(settings, "SELECT * FROM submission_rollups") == []
+    assert fetch_rows(settings, "SELECT * FROM submission_days") == []
 
 
 def test_the_source_of_a_submission_is_kept_with_it(

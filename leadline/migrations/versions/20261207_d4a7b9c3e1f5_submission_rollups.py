@@ -1,4 +1,5 @@
-"""Submissions' source, their index for the lead reports, and their quarter-hour rollups
+"""Submissions' source, their index for the lead reports, and their rollups by quarter hour
+and by day
 
 Revision ID: d4a7b9c3e1f5
 Revises: c2e8f4a6b0d1
@@ -8,7 +9,6 @@ Existing submissions get their source from their SOURCE field (what their visits
 looked up here), and the rollups are filled from them, so the reports count the past too.
 """
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -36,39 +36,62 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_lead_submissions_ws_created", ["workspace_id", "created_at", "id"], unique=False
         )
-    op.create_table(
-        "submission_rollups",
-        sa.Column("workspace_id", sa.String(length=40), nullable=False),
-        sa.Column("bucket", leadline.models.base.UTCDateTime(timezone=True), nullable=False),
+    for table, when in (
+        ("submission_rollups", sa.Column("bucket", UTC_TIME, nullable=False)),
+        ("submission_days", sa.Column("day", sa.Date(), nullable=False)),
+    ):
+        op.create_table(
+            table,
+            sa.Column("workspace_id", sa.String(length=40), nullable=False),
+            when,
+            *_counts(),
+            sa.ForeignKeyConstraint(
+                ["workspace_id"],
+                ["workspaces.id"],
+                name=op.f(f"fk_{table}_workspace_id_workspaces"),
+                ondelete="CASCADE",
+            ),
+            sa.PrimaryKeyConstraint(
+                "workspace_id",
+                when.name,
+                *_KEY,
+                name=op.f(f"pk_{table}"),
+            ),
+        )
+    _fill()
+
+
+UTC_TIME = leadline.models.base.UTCDateTime(timezone=True)
+_KEY = ("site_id", "project", "source", "engagement_label", "suspicious")
+_SUMS = (
+    "submissions",
+    "created",
+    "merged",
+    "kept_aside",
+    "engaged",
+    "engagement_total",
+    "suspicion_total",
+)
+_COUNTED = ("created", "merged", "kept_aside")
+
+
+def _counts() -> list[sa.Column[Any]]:
+    return [
         sa.Column("site_id", sa.String(length=40), nullable=False),
         sa.Column("project", sa.String(length=200), nullable=False),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("engagement_label", sa.String(length=16), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("suspicious", sa.Boolean(), nullable=False),
-        sa.Column("submissions", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("engaged", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("engagement_total", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("suspicion_total", sa.BigInteger(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_submission_rollups_workspace_id_workspaces"),
-            ondelete="CASCADE",
+        *(
+            sa.Column(
+                name,
+                sa.BigInteger() if name.endswith("_total") else sa.Integer(),
+                server_default="0",
+                nullable=False,
+            )
+            for name in _SUMS
         ),
-        sa.PrimaryKeyConstraint(
-            "workspace_id",
-            "bucket",
-            "site_id",
-            "project",
-            "source",
-            "engagement_label",
-            "outcome",
-            "suspicious",
-            name=op.f("pk_submission_rollups"),
-        ),
-    )
-    _fill()
+    ]
 
 
 def _fill() -> None:
@@ -76,13 +99,14 @@ def _fill() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         field = "left(btrim(coalesce(fields::json->>'SOURCE', '')), 100)"
+        valid = "fields LIKE '{%'"
     else:
         field = "substr(trim(coalesce(json_extract(fields, '$.SOURCE'), '')), 1, 100)"
-    # A submission whose fields are not JSON (none should be) keeps "".
-    valid = "fields LIKE '{%'" if bind.dialect.name == "postgresql" else "json_valid(fields)"
+        valid = "json_valid(fields)"
+    # A submission whose fields are not a JSON object (none should be) keeps "".
     op.execute(f"UPDATE lead_submissions SET source = {field} WHERE {valid}")  # noqa: S608
-    counts: Counter[tuple[Any, ...]] = Counter()
-    sums: dict[tuple[Any, ...], list[int]] = {}
+    quarters: dict[tuple[Any, ...], list[int]] = {}
+    days: dict[tuple[Any, ...], list[int]] = {}
     rows = bind.execute(
         sa.text(
             "SELECT workspace_id, created_at, site_id, project, source, engagement_label,"
@@ -90,65 +114,46 @@ def _fill() -> None:
         )
     )
     for row in rows:
+        if row.outcome not in _COUNTED:
+            continue
         created = _utc(row.created_at)
         bucket = created.replace(
             minute=created.minute - created.minute % _QUARTER, second=0, microsecond=0
         )
         key = (
-            row.workspace_id,
-            bucket,
             row.site_id or "",
             row.project or "",
             row.source or "",
             row.engagement_label or "",
-            row.outcome,
             (row.suspicion_score or 0) >= _SUSPICIOUS_FROM,
         )
-        counts[key] += 1
-        total = sums.setdefault(key, [0, 0, 0])
-        if row.engagement_score is not None:
-            total[0] += 1
-            total[1] += row.engagement_score
-        total[2] += row.suspicion_score or 0
-    table = sa.table(
-        "submission_rollups",
-        sa.column("bucket", leadline.models.base.UTCDateTime(timezone=True)),
-        *(
-            sa.column(name)
-            for name in (
-                "workspace_id",
-                "site_id",
-                "project",
-                "source",
-                "engagement_label",
-                "outcome",
-                "suspicious",
-                "submissions",
-                "engaged",
-                "engagement_total",
-                "suspicion_total",
-            )
-        ),
+        added = [
+            1,
+            int(row.outcome == "created"),
+            int(row.outcome == "merged"),
+            int(row.outcome == "kept_aside"),
+            int(row.engagement_score is not None),
+            row.engagement_score or 0,
+            row.suspicion_score or 0,
+        ]
+        for found, moment in ((quarters, bucket), (days, bucket.date())):
+            total = found.setdefault((row.workspace_id, moment, *key), [0] * len(_SUMS))
+            for n, value in enumerate(added):
+                total[n] += value
+    timed: tuple[tuple[str, sa.ColumnClause[Any], dict[tuple[Any, ...], list[int]]], ...] = (
+        ("submission_rollups", sa.column("bucket", UTC_TIME), quarters),
+        ("submission_days", sa.column("day", sa.Date()), days),
     )
-    values = [
-        {
-            "workspace_id": key[0],
-            "bucket": key[1],
-            "site_id": key[2],
-            "project": key[3],
-            "source": key[4],
-            "engagement_label": key[5],
-            "outcome": key[6],
-            "suspicious": key[7],
-            "submissions": count,
-            "engaged": sums[key][0],
-            "engagement_total": sums[key][1],
-            "suspicion_total": sums[key][2],
-        }
-        for key, count in counts.items()
-    ]
-    for start in range(0, len(values), 1000):
-        op.bulk_insert(table, values[start : start + 1000])
+    for table, column, found in timed:
+        target = sa.table(
+            table, sa.column("workspace_id"), column, *(sa.column(c) for c in (*_KEY, *_SUMS))
+        )
+        values = [
+            dict(zip(("workspace_id", column.name, *_KEY, *_SUMS), (*key, *sums), strict=True))
+            for key, sums in found.items()
+        ]
+        for start in range(0, len(values), 1000):
+            op.bulk_insert(target, values[start : start + 1000])
 
 
 def _utc(value: Any) -> datetime:
@@ -160,6 +165,7 @@ def _utc(value: Any) -> datetime:
 
 
 def downgrade() -> None:
+    op.drop_table("submission_days")
     op.drop_table("submission_rollups")
     with op.batch_alter_table("lead_submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_lead_submissions_ws_created")
