@@ -128,6 +128,9 @@ class SubmissionRollup(_SubmissionCounts, Base):
             "engagement_label",
             "suspicious",
         ),
+        # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
+        # looked up one by one from the key's index.
+        {"sqlite_with_rowid": False},
     )
 
 
@@ -150,6 +153,9 @@ class SubmissionDay(_SubmissionCounts, Base):
             "engagement_label",
             "suspicious",
         ),
+        # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
+        # looked up one by one from the key's index.
+        {"sqlite_with_rowid": False},
     )
 
 

@@ -57,6 +57,7 @@ def upgrade() -> None:
                 *_KEY,
                 name=op.f(f"pk_{table}"),
             ),
+            sqlite_with_rowid=False,
         )
     _fill()
 
