@@ -66,7 +66,7 @@ SUBMISSION_COLUMNS = (
     "engagement_label",
     "outcome",
 )
-KEY_COLUMNS = ("site_id", "project", "source", "engagement_label", "suspicious")
+KEY_COLUMNS = ("site_id", "project", "source", "engagement_label", "suspicious", "whole")
 SUM_COLUMNS = (
     "submissions",
     "created",
@@ -143,12 +143,10 @@ def generate(n: int, workspace_id: str, site_id: str, now: datetime) -> dict[str
             "created_at": moment,
         }
         submissions.append(row)
-        key = (
-            site_id,
-            row["project"],
-            row["source"],
-            label,
-            suspicion >= SUSPICIOUS_FROM,
+        suspicious = suspicion >= SUSPICIOUS_FROM
+        keys = (
+            (site_id, row["project"], row["source"], label, suspicious, False),
+            (site_id, "", "", "", suspicious, True),
         )
         added = (
             1,
@@ -161,9 +159,10 @@ def generate(n: int, workspace_id: str, site_id: str, now: datetime) -> dict[str
         )
         quarter = bucket_of(moment)
         for found, when in ((quarters, quarter), (days, quarter.date())):
-            total = found.setdefault((workspace_id, when, *key), [0] * len(SUM_COLUMNS))
-            for n, value in enumerate(added):
-                total[n] += value
+            for key in keys:
+                total = found.setdefault((workspace_id, when, *key), [0] * len(SUM_COLUMNS))
+                for n, value in enumerate(added):
+                    total[n] += value
     rollups = [(*key, *sums) for key, sums in quarters.items()]
     day_rows = [(*key, *sums) for key, sums in days.items()]
     return {

@@ -111,8 +111,13 @@ ROLLUP_GROUPS = frozenset({"project", "source", "engagement_label"})
 Counts = SubmissionRollup | SubmissionDay
 
 
-def _rollup_where(model: type[Counts], workspace_id: str, by: Narrowing) -> list[Any]:
-    where: list[Any] = [model.workspace_id == workspace_id]
+def _rollup_where(
+    model: type[Counts], workspace_id: str, by: Narrowing, groups: Sequence[str]
+) -> list[Any]:
+    # The whole rows serve a read that neither groups nor filters by project, source or label.
+    whole = not groups and by.project is None and by.source is None
+    whole = whole and by.engagement_label is None
+    where: list[Any] = [model.workspace_id == workspace_id, model.whole.is_(whole)]
     if by.site_ids is not None:
         where.append(model.site_id.in_(by.site_ids))
     if by.project is not None:
@@ -206,8 +211,10 @@ class RollupRepository(Repository):
             "suspicion_total": row.suspicion_score,
         }
         quarter = bucket_of(row.created_at)
-        await self._upsert(SubmissionRollup, {**key, "bucket": quarter}, added)
-        await self._upsert(SubmissionDay, {**key, "day": quarter.date()}, added)
+        whole = {**key, "project": "", "source": "", "engagement_label": "", "whole": True}
+        for counted in ({**key, "whole": False}, whole):
+            await self._upsert(SubmissionRollup, {**counted, "bucket": quarter}, added)
+            await self._upsert(SubmissionDay, {**counted, "day": quarter.date()}, added)
 
     async def _upsert(
         self, model: type[Counts], key: dict[str, Any], added: dict[str, int]
@@ -237,8 +244,9 @@ class RollupRepository(Repository):
         """The quarters within ``ranges`` (each from, to excluded) that meet ``by``, summed
         per quarter and value of ``groups``."""
         r = SubmissionRollup
-        grouped = [getattr(r, name) for name in groups if name in ROLLUP_GROUPS]
-        where = _rollup_where(r, workspace_id, by)
+        grouped_names = [name for name in groups if name in ROLLUP_GROUPS]
+        grouped = [getattr(r, name) for name in grouped_names]
+        where = _rollup_where(r, workspace_id, by, grouped_names)
         found: list[tuple[datetime, tuple[Any, ...], Sums]] = []
         for start in range(0, len(ranges), _RANGES_PER_READ):
             # The ranges as a table the quarters are joined to: one indexed range read each.
@@ -269,10 +277,11 @@ class RollupRepository(Repository):
         """The UTC days from ``first`` to ``end`` (excluded) that meet ``by``, summed per day
         and value of ``groups``."""
         d = SubmissionDay
-        grouped = [getattr(d, name) for name in groups if name in ROLLUP_GROUPS]
+        grouped_names = [name for name in groups if name in ROLLUP_GROUPS]
+        grouped = [getattr(d, name) for name in grouped_names]
         query = (
             select(d.day, *grouped, *_sums_of(d))
-            .where(*_rollup_where(d, workspace_id, by), d.day >= first, d.day < end)
+            .where(*_rollup_where(d, workspace_id, by, grouped_names), d.day >= first, d.day < end)
             .group_by(d.day, *grouped)
         )
         found = []
@@ -289,11 +298,9 @@ class RollupRepository(Repository):
         ``first`` to ``end`` (excluded) that meet ``by``, in order."""
         d = SubmissionDay
         target = d.project if column == "project" else d.source
+        where = _rollup_where(d, workspace_id, by, [column])
         query = (
-            select(target)
-            .distinct()
-            .where(*_rollup_where(d, workspace_id, by), d.day >= first, d.day < end)
-            .order_by(target)
+            select(target).distinct().where(*where, d.day >= first, d.day < end).order_by(target)
         )
         return [value for value in await self.session.scalars(query)]
 

@@ -91,6 +91,10 @@ class _SubmissionCounts:
     source: Mapped[str] = mapped_column(String(100))
     engagement_label: Mapped[str] = mapped_column(String(16))
     suspicious: Mapped[bool] = mapped_column(Boolean)
+    # A row of every project, source and label at once (those three ""): what a report
+    # neither grouped nor filtered by them reads, a row per site where there would be
+    # hundreds.
+    whole: Mapped[bool] = mapped_column(Boolean)
     submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     merged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -127,6 +131,7 @@ class SubmissionRollup(_SubmissionCounts, Base):
             "source",
             "engagement_label",
             "suspicious",
+            "whole",
         ),
         # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
         # looked up one by one from the key's index.
@@ -152,6 +157,7 @@ class SubmissionDay(_SubmissionCounts, Base):
             "source",
             "engagement_label",
             "suspicious",
+            "whole",
         ),
         # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
         # looked up one by one from the key's index.

@@ -76,7 +76,7 @@ def test_the_capture_counts_each_submission_in_its_quarter_hour(
     rows = fetch_rows(
         settings,
         "SELECT bucket, submissions, created, source, suspicion_total FROM submission_rollups"
-        " ORDER BY bucket",
+        " WHERE NOT whole ORDER BY bucket",
     )
     assert [(str(row["bucket"])[:16], row["submissions"]) for row in rows] == [
         ("2026-03-09 10:00", 2),
@@ -85,8 +85,18 @@ def test_the_capture_counts_each_submission_in_its_quarter_hour(
     assert {(row["created"], row["source"]) for row in rows} == {(2, "FB"), (1, "FB")}
     # Sent without a tracked visit: 15 points each.
     assert sum(row["suspicion_total"] for row in rows) == 45
-    (day,) = fetch_rows(settings, "SELECT day, submissions, created FROM submission_days")
+    (day,) = fetch_rows(
+        settings, "SELECT day, submissions, created FROM submission_days WHERE NOT whole"
+    )
     assert (str(day["day"]), day["submissions"], day["created"]) == ("2026-03-09", 3, 3)
+    # And the rows of every project, source and label at once, for unfiltered reports.
+    whole = fetch_rows(
+        settings, "SELECT project, source, submissions FROM submission_rollups WHERE whole"
+    )
+    assert sorted((row["project"], row["source"], row["submissions"]) for row in whole) == [
+        ("", "", 1),
+        ("", "", 2),
+    ]
 
 
 def test_any_zones_days_add_up_to_the_submissions_in_them(
@@ -296,8 +306,8 @@ def test_a_purge_step_removes_the_workspaces_rollups(
     async def purge(session: AsyncSession) -> int:
         return await forms.delete_rollups_of_workspace(session, workspace["id"], 1)
 
-    # Two quarters and a day, a row per transaction.
-    assert [run_in_transaction(settings, purge) for _ in range(4)] == [1, 1, 1, 0]
+    # Two quarters and a day, each also as a whole row; a row per transaction.
+    assert [run_in_transaction(settings, purge) for _ in range(7)] == [1, 1, 1, 1, 1, 1, 0]
     assert fetch_rows(settings, "SELECT * FROM submission_rollups") == []
     assert fetch_rows(settings, "SELECT * FROM submission_days") == []
 

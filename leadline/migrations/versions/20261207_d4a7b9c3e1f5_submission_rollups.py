@@ -63,7 +63,7 @@ def upgrade() -> None:
 
 
 UTC_TIME = leadline.models.base.UTCDateTime(timezone=True)
-_KEY = ("site_id", "project", "source", "engagement_label", "suspicious")
+_KEY = ("site_id", "project", "source", "engagement_label", "suspicious", "whole")
 _SUMS = (
     "submissions",
     "created",
@@ -83,6 +83,7 @@ def _counts() -> list[sa.Column[Any]]:
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("engagement_label", sa.String(length=16), nullable=False),
         sa.Column("suspicious", sa.Boolean(), nullable=False),
+        sa.Column("whole", sa.Boolean(), nullable=False),
         *(
             sa.Column(
                 name,
@@ -121,12 +122,17 @@ def _fill() -> None:
         bucket = created.replace(
             minute=created.minute - created.minute % _QUARTER, second=0, microsecond=0
         )
-        key = (
-            row.site_id or "",
-            row.project or "",
-            row.source or "",
-            row.engagement_label or "",
-            (row.suspicion_score or 0) >= _SUSPICIOUS_FROM,
+        suspicious = (row.suspicion_score or 0) >= _SUSPICIOUS_FROM
+        keys = (
+            (
+                row.site_id or "",
+                row.project or "",
+                row.source or "",
+                row.engagement_label or "",
+                suspicious,
+                False,
+            ),
+            (row.site_id or "", "", "", "", suspicious, True),
         )
         added = [
             1,
@@ -138,9 +144,10 @@ def _fill() -> None:
             row.suspicion_score or 0,
         ]
         for found, moment in ((quarters, bucket), (days, bucket.date())):
-            total = found.setdefault((row.workspace_id, moment, *key), [0] * len(_SUMS))
-            for n, value in enumerate(added):
-                total[n] += value
+            for key in keys:
+                total = found.setdefault((row.workspace_id, moment, *key), [0] * len(_SUMS))
+                for n, value in enumerate(added):
+                    total[n] += value
     timed: tuple[tuple[str, sa.ColumnClause[Any], dict[tuple[Any, ...], list[int]]], ...] = (
         ("submission_rollups", sa.column("bucket", UTC_TIME), quarters),
         ("submission_days", sa.column("day", sa.Date()), days),
