@@ -53,6 +53,12 @@ MAX_VALUE = 10_000
 # Submitted faster than this many seconds after the form appeared: a person rarely manages.
 TOO_FAST_SECONDS = 5.0
 SOMEWHAT_FAST_SECONDS = 10.0
+# A submission scoring this much or more is suspicious in the reports: a filled honeypot
+# alone, or a post under five seconds from someone the tracker never saw.
+SUSPICIOUS_FROM = 40
+# The fields that say where a submission came from (PulseGate's lead_source), first first.
+SOURCE_FIELDS = ("SOURCE", "source", "lead_source")
+MAX_SOURCE = 100
 
 
 # The longest session id a visit has.
@@ -297,6 +303,16 @@ async def _tracked_visit(
     return visit
 
 
+def source_of(fields: dict[str, str], visit: Visit | None) -> str:
+    """Where a submission came from, for the reports: its SOURCE field, else the utm_source
+    it or its visit carried, else its visit's channel (paid, search, social, referral,
+    direct); "" when none says."""
+    found = _first(fields, SOURCE_FIELDS) or (fields.get("utm_source") or "").strip()
+    if not found and visit is not None:
+        found = (visit.utm_source or "").strip() or (visit.channel or "")
+    return found[:MAX_SOURCE]
+
+
 def _submission_row(
     workspace_id: str,
     submission: Submission,
@@ -313,6 +329,7 @@ def _submission_row(
         site_id=submission.site_id,
         form_id=submission.form_id,
         project=contact.project,
+        source=source_of(submission.fields, visit),
         visitor_id=submission.visitor_id,
         visit_id=visit.id if visit is not None else visit_id,
         email=contact.email_key,
@@ -382,11 +399,11 @@ async def capture(
         # Blocked: answered as usual, so the sender learns nothing; allowed: the team's own
         # and testers' submissions. Neither becomes a lead.
         row.outcome = "blocked" if kind == "block" else "testing"
-        await repo.add(row)
+        await repo.add(row, suspicious_from=SUSPICIOUS_FROM)
         return Captured(row.id, row.outcome, None)
     if submission.honeypot:
         row.outcome = "kept_aside"
-        await repo.add(row)
+        await repo.add(row, suspicious_from=SUSPICIOUS_FROM)
         return Captured(row.id, row.outcome, None)
 
     existing = await _earlier_lead(
@@ -411,7 +428,7 @@ async def capture(
         _fill_blanks(existing, fields, contact.email, contact.phone)
         existing.updated_at = row.created_at
         row.lead_id, row.outcome = existing.id, "merged"
-        await repo.add(row)
+        await repo.add(row, suspicious_from=SUSPICIOUS_FROM)
         await crm.maybe_forward(session, settings, row, new_lead=False)
         await _announce(session, principal.workspace_id, existing, row, captured=False)
         await audit.record(
@@ -430,7 +447,7 @@ async def capture(
         session, principal, data, source=submission.source, actor=actor
     )
     row.lead_id, row.outcome = created.lead.id, "created"
-    await repo.add(row)
+    await repo.add(row, suspicious_from=SUSPICIOUS_FROM)
     await crm.maybe_forward(session, settings, row, new_lead=True)
     await _announce(session, principal.workspace_id, created.lead, row, captured=True)
     return Captured(row.id, row.outcome, created.lead.id)

@@ -293,6 +293,42 @@ class InboxRepository(Repository):
         )
         return list(rows)
 
+    async def conversations_of_lead(self, workspace_id: str, lead_id: str) -> list[Conversation]:
+        """The conversations of the contacts linked to the lead (merged and erased contacts
+        left out), newest first."""
+        return list(
+            await self.session.scalars(
+                select(Conversation)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(
+                    Contact.workspace_id == workspace_id,
+                    Contact.lead_id == lead_id,
+                    Contact.merged_into_id.is_(None),
+                    Contact.erased_at.is_(None),
+                    Conversation.workspace_id == workspace_id,
+                )
+                .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+            )
+        )
+
+    async def latest_messages(
+        self, workspace_id: str, conversation_ids: list[str], limit: int
+    ) -> list[Message]:
+        """The newest ``limit`` messages of the conversations, newest first."""
+        if not conversation_ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(Message)
+                .where(
+                    Message.workspace_id == workspace_id,
+                    Message.conversation_id.in_(conversation_ids),
+                )
+                .order_by(Message.created_at.desc(), Message.seq.desc())
+                .limit(limit)
+            )
+        )
+
     async def count_conversations_since(self, workspace_id: str, since: datetime) -> int:
         # A conversation's activity starts when it is created and only moves on, so the
         # conversations created since ``since`` are among those active since then: a range of

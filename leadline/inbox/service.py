@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -644,6 +645,28 @@ async def list_messages(
     )
     found, more = cursors.cut(rows, limit)
     return MessagePage(messages=found, has_more=more)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadConversations:
+    """The conversations of a lead's contacts (newest first) and their newest messages."""
+
+    conversations: list[Conversation]
+    messages: list[Message]
+
+
+async def conversations_of_lead(
+    session: AsyncSession, workspace_id: str, lead_id: str, *, messages: int
+) -> LeadConversations:
+    """What the inbox holds of a lead: the conversations of the contacts it was given to
+    (a contact becomes a lead's when it gives an email or phone) and their newest
+    ``messages`` messages."""
+    repo = InboxRepository(session)
+    found = await repo.conversations_of_lead(workspace_id, lead_id)
+    latest = await repo.latest_messages(
+        workspace_id, [conversation.id for conversation in found], messages
+    )
+    return LeadConversations(found, latest)
 
 
 # --------------------------------------------------------------------------------- notes

@@ -252,6 +252,37 @@ class LeadRepository(Repository):
         )
         return list(result.scalars())
 
+    async def status_changes(self, workspace_id: str, lead_id: str) -> list[LeadStatusChange]:
+        """The lead's status changes, newest first."""
+        change = LeadStatusChange
+        return list(
+            await self.session.scalars(
+                select(change)
+                .where(change.workspace_id == workspace_id, change.lead_id == lead_id)
+                .order_by(change.changed_at.desc(), change.id.desc())
+            )
+        )
+
+    async def of_ids(self, workspace_id: str, lead_ids: Sequence[str]) -> list[Lead]:
+        if not lead_ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(lead_ids))
+            )
+        )
+
+    async def ids_containing(self, workspace_id: str, search: str, at_most: int) -> list[str]:
+        """The ids of the newest ``at_most`` leads whose name, email or phone contains
+        ``search`` (as the list's search finds them: through the search index when the term
+        is long enough, else by testing each lead)."""
+        if self.can_look_up(search):
+            query = self._indexed(workspace_id, [], search)
+        else:
+            query = select(Lead).where(Lead.workspace_id == workspace_id, self._contains(search))
+        query = query.with_only_columns(Lead.id).order_by(Lead.created_at.desc(), Lead.id.desc())
+        return list(await self.session.scalars(query.limit(at_most)))
+
     async def count_status_changes(self, lead_ids: Sequence[str]) -> int:
         if not lead_ids:
             return 0

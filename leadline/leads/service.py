@@ -654,6 +654,32 @@ async def update_leads(
     return result
 
 
+# ------------------------------------------------------------------------------ reading
+
+
+async def status_history(
+    session: AsyncSession, workspace_id: str, lead_id: str
+) -> list[LeadStatusChange]:
+    """The workspace's lead's status changes, newest first."""
+    return await LeadRepository(session).status_changes(workspace_id, lead_id)
+
+
+async def leads_by_id(
+    session: AsyncSession, workspace_id: str, lead_ids: Sequence[str]
+) -> dict[str, Lead]:
+    """The workspace's leads among ``lead_ids``, by id (one read for all)."""
+    found = await LeadRepository(session).of_ids(workspace_id, sorted(set(lead_ids)))
+    return {lead.id: lead for lead in found}
+
+
+async def lead_ids_matching(
+    session: AsyncSession, workspace_id: str, search: str, *, at_most: int
+) -> list[str]:
+    """The newest ``at_most`` of the workspace's leads whose name, email or phone contains
+    ``search`` (case-insensitive), newest first."""
+    return await LeadRepository(session).ids_containing(workspace_id, search.strip(), at_most)
+
+
 # ------------------------------------------------------------------------------------ facets
 
 

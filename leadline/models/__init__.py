@@ -13,7 +13,13 @@ from leadline.models.attribution import (
 from leadline.models.audit import AuditEvent, AuditHead
 from leadline.models.auth import ApiKey
 from leadline.models.base import Base
-from leadline.models.forms import CrmActivity, CrmSend, LeadSubmission
+from leadline.models.forms import (
+    CrmActivity,
+    CrmSend,
+    LeadSubmission,
+    SubmissionDay,
+    SubmissionRollup,
+)
 from leadline.models.idempotency import IdempotencyRecord
 from leadline.models.inbox import Contact, Conversation, Message, Note
 from leadline.models.jobs import Job, JobSchedule
@@ -92,6 +98,8 @@ __all__ = [
     "Site",
     "SiteDomain",
     "SiteForm",
+    "SubmissionDay",
+    "SubmissionRollup",
     "Tombstone",
     "TrackedEvent",
     "TrackingDaily",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
 )
@@ -37,6 +40,10 @@ class LeadSubmission(Base):
     )
     form_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     project: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Where the submission came from, for reports: the form's SOURCE field (PulseGate's
+    # lead_source: WebSite, FB, 99...), else the utm_source it or its visit carried, else its
+    # visit's channel; "" when none says.
+    source: Mapped[str] = mapped_column(String(100), default="", server_default="")
     visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     visit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
@@ -70,6 +77,93 @@ class LeadSubmission(Base):
         Index("ix_lead_submissions_email", "workspace_id", "project", "email"),
         Index("ix_lead_submissions_phone", "workspace_id", "project", "phone_e164"),
         Index("ix_lead_submissions_ip", "workspace_id", "project", "ip"),
+        # The lead reports: a workspace's submissions newest first.
+        Index("ix_lead_submissions_ws_created", "workspace_id", "created_at", "id"),
+    )
+
+
+class _SubmissionCounts:
+    """What a rollup row counts of the submissions it stands for. Only what the public sent is
+    counted (outcomes created, merged and kept_aside); a blocked address's submissions and the
+    team's own (testing) are kept, never reported. ``engaged`` is how many had a visit to
+    score, over which ``engagement_total`` averages; ``suspicion_total`` averages over all."""
+
+    site_id: Mapped[str] = mapped_column(String(40))
+    project: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    engagement_label: Mapped[str] = mapped_column(String(16))
+    suspicious: Mapped[bool] = mapped_column(Boolean)
+    # A row of every project, source and label at once (those three ""): what a report
+    # neither grouped nor filtered by them reads, a row per site where there would be
+    # hundreds.
+    whole: Mapped[bool] = mapped_column(Boolean)
+    submissions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    merged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kept_aside: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engaged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    engagement_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    suspicion_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SubmissionRollup(_SubmissionCounts, Base):
+    """Submissions counted per quarter of an hour (UTC) and per what the lead reports group
+    and filter on, kept by the capture in the transaction that stores each submission. With
+    SubmissionDay it makes any zone's days (docs/adr/0009-submission-rollups.md): whole UTC
+    days come from SubmissionDay, and the at most twelve hours between a zone's midnight and
+    the nearest UTC one from here (every zone's midnight falls on a quarter hour; India's, at
+    +05:30, mid-hour).
+
+    ``site_id`` is ``""`` for a submission sent without a site (a backend with a key); no
+    foreign key, so a deleted site's counts stay counted. ``suspicious`` is a suspicion score
+    of at least ``forms.capture.SUSPICIOUS_FROM``. Counts, not people: an erasure leaves
+    them."""
+
+    __tablename__ = "submission_rollups"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    bucket: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id",
+            "bucket",
+            "site_id",
+            "project",
+            "source",
+            "engagement_label",
+            "suspicious",
+            "whole",
+        ),
+        # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
+        # looked up one by one from the key's index.
+        {"sqlite_with_rowid": False},
+    )
+
+
+class SubmissionDay(_SubmissionCounts, Base):
+    """The same counts per UTC day (see SubmissionRollup): a month is thirty of these per
+    value, where it is nearly three thousand quarters."""
+
+    __tablename__ = "submission_days"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id",
+            "day",
+            "site_id",
+            "project",
+            "source",
+            "engagement_label",
+            "suspicious",
+            "whole",
+        ),
+        # SQLite keeps the rows in key order: a period's rows are read in one sweep, not
+        # looked up one by one from the key's index.
+        {"sqlite_with_rowid": False},
     )
 
 

@@ -4,11 +4,11 @@ it goes, a batch per transaction.
 Most tables hang from ``workspaces`` by ON DELETE CASCADE, so deleting the workspace's row would
 take them along, but in one transaction as large as the workspace. The large tables are emptied
 first, each through its own feature's service, a batch at a time: leads (with their
-submissions and status history), tracking (events, which have no foreign key at all, then
-visitors, rollups and visits), webhook events (with their deliveries and attempts), and the
-audit log. The workspace's row goes last, and the small tables with it. A purge cut short (a
-deploy, a crash) leaves a workspace that is still closed and due, and the next run carries on
-where it stopped: every step deletes what is left.
+submissions and status history), the submissions' rollups, tracking (events, which have no
+foreign key at all, then visitors, rollups and visits), webhook events (with their deliveries
+and attempts), and the audit log. The workspace's row goes last, and the small tables with
+it. A purge cut short (a deploy, a crash) leaves a workspace that is still closed and due, and
+the next run carries on where it stopped: every step deletes what is left.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.db import Database
+from leadline.forms import service as forms
 from leadline.jobs.registry import JobContext, Periodic, periodic, task
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
@@ -44,6 +45,7 @@ Step = Callable[[AsyncSession, str, int], Awaitable[int]]
 # (deleting a visit first would rewrite its leads' visit_id).
 STEPS: tuple[tuple[str, Step], ...] = (
     ("leads", leads.delete_some_of_workspace),
+    ("submission rollups", forms.delete_rollups_of_workspace),
     ("tracking", tracking.delete_some_of_workspace),
     ("webhook events", webhooks.delete_some_of_workspace),
     ("audit events", audit.delete_some_of_workspace),

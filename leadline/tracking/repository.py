@@ -43,6 +43,30 @@ class TrackingRepository(Repository):
         )
         return visits.rowcount, events.rowcount
 
+    async def events_of_visit(
+        self, visit: Visit, since: datetime, until: datetime, limit: int
+    ) -> list[TrackedEvent]:
+        """The newest ``limit`` events of ``visit`` received from ``since`` to ``until``:
+        found along the site's events by time (no index leads with the visit, see
+        TrackedEvent), so the window must hold the visit."""
+        if visit.site_id is None:
+            return []
+        event = TrackedEvent
+        return list(
+            await self.session.scalars(
+                select(event)
+                .where(
+                    event.site_id == visit.site_id,
+                    event.received_at >= since,
+                    event.received_at <= until,
+                    event.visit_id == visit.id,
+                    event.workspace_id == visit.workspace_id,
+                )
+                .order_by(event.received_at.desc(), event.id.desc())
+                .limit(limit)
+            )
+        )
+
     async def delete_events_before(self, cutoff: datetime, batch: int) -> int:
         doomed = select(TrackedEvent.id).where(TrackedEvent.received_at < cutoff).limit(batch)
         return await self._delete(doomed)

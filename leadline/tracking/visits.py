@@ -4,10 +4,11 @@ site, and how engaged a visit is as of now."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.models import Visit
+from leadline.models import TrackedEvent, Visit
 from leadline.tracking.engagement import engagement
 from leadline.tracking.repository import TrackingRepository
 
@@ -26,6 +27,20 @@ async def visits_of(
         return {}
     found = await TrackingRepository(session).visits(workspace_id, wanted)
     return {visit.id: visit for visit in found}
+
+
+# Events arrive a little before a visit's start is stored (a batch racing its start) and after
+# its last seen time is (under load the writer adds counts later): the window is this wider.
+_EVENT_SLACK = timedelta(minutes=5)
+_EVENT_TAIL = timedelta(hours=6)
+
+
+async def events_of(session: AsyncSession, visit: Visit, limit: int) -> list[TrackedEvent]:
+    """The visit's newest ``limit`` events, newest first (those still kept: raw events pass
+    their retention)."""
+    return await TrackingRepository(session).events_of_visit(
+        visit, visit.started_at - _EVENT_SLACK, visit.last_seen_at + _EVENT_TAIL, limit
+    )
 
 
 async def redact(
