@@ -329,7 +329,10 @@ def test_a_change_without_the_csrf_token_is_refused(client: TestClient, settings
         client.post("/app/signout", follow_redirects=False),
         client.post("/app/signout", data={"csrf_token": "0" * 64}, follow_redirects=False),
         client.post(
-            "/app/signout", headers={"X-CSRF-Token": csrf[:-1] + "0"}, follow_redirects=False
+            "/app/signout",
+            # The last character changed (to one it is not).
+            headers={"X-CSRF-Token": csrf[:-1] + ("1" if csrf[-1] == "0" else "0")},
+            follow_redirects=False,
         ),
         # Another browser's token is not this one's.
         client.post(
