@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import drop_database, fresh_database  # noqa: E402
+from bench.databases import batches, drop_database, fresh_database, sqlite_value  # noqa: E402
 from bench.leads import percentile, serve  # noqa: E402
 from leadline.audit.service import Actor  # noqa: E402
 from leadline.auth.service import create_key  # noqa: E402
@@ -378,25 +378,6 @@ def _events(plan: Plan, visits: list[dict[str, Any]]) -> Iterator[dict[str, Any]
 # ------------------------------------------------------------------------------ loading
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(" ", "microseconds")
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _columns(table: str, columns: tuple[str, ...], existing: set[str]) -> tuple[str, ...]:
     """The generated columns the table has (the schema decides, not this file)."""
     kept = tuple(column for column in columns if column in existing)
@@ -427,10 +408,10 @@ def load_sqlite(path: str, plans: list[tuple[Rows, Iterator[dict[str, Any]]]]) -
             columns = _columns(table, wanted, existing)
             marks = ", ".join("?" * len(columns))
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-            for batch in _batches(source, 50_000):
+            for batch in batches(source, 50_000):
                 conn.execute("BEGIN")
                 conn.executemany(
-                    insert, [tuple(_sqlite_value(r[c]) for c in columns) for r in batch]
+                    insert, [tuple(sqlite_value(r[c]) for c in columns) for r in batch]
                 )
                 conn.execute("COMMIT")
                 loaded += len(batch)

@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import drop_database, fresh_database  # noqa: E402
+from bench.databases import batches, drop_database, fresh_database, sqlite_value  # noqa: E402
 from bench.leads import percentile, serve  # noqa: E402
 from leadline.auth.service import create_key  # noqa: E402
 from leadline.config import Settings  # noqa: E402
@@ -248,25 +248,6 @@ def generate(
     return Rows(people, contacts, rows, message_rows())
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(" ", "microseconds")
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 TABLES = (
     ("people", PERSON_COLUMNS),
     ("contacts", CONTACT_COLUMNS),
@@ -291,10 +272,10 @@ def load_sqlite(path: str, workspaces: list[Rows]) -> int:
         for table, columns, source in _tables(rows):
             marks = ", ".join("?" * len(columns))
             insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-            for batch in _batches(source, 50_000):
+            for batch in batches(source, 50_000):
                 conn.execute("BEGIN")
                 conn.executemany(
-                    insert, [tuple(_sqlite_value(r[c]) for c in columns) for r in batch]
+                    insert, [tuple(sqlite_value(r[c]) for c in columns) for r in batch]
                 )
                 conn.execute("COMMIT")
                 loaded += len(batch)

@@ -76,6 +76,31 @@ class TrackingExportRepository(Repository):
         rows: Sequence[Any] = (await connection.execute(query)).all()
         return rows
 
+    async def _page(
+        self,
+        model: Any,
+        columns: Sequence[tuple[str, Any]],
+        at: Any,
+        where: tuple[str, str, datetime, datetime],
+        after: Keyset,
+        limit: int,
+    ) -> Sequence[Any]:
+        """Up to ``limit`` rows of ``model`` of one site, ``at`` from start to end (excluded),
+        after the keyset, in order of (``at``, id); each row has ``columns``."""
+        workspace_id, site_id, start, end = where
+        query = (
+            select(*(column.label(name) for name, column in columns))
+            .where(
+                model.site_id == site_id,
+                model.workspace_id == workspace_id,
+                _after(at, model.id, start, after),
+                at < end,
+            )
+            .order_by(at, model.id)
+            .limit(limit)
+        )
+        return await self._rows(query)
+
     async def events_page(
         self,
         workspace_id: str,
@@ -85,20 +110,10 @@ class TrackingExportRepository(Repository):
         after: Keyset,
         limit: int,
     ) -> Sequence[Any]:
-        """Up to ``limit`` events of the site received from ``start`` to ``end`` (excluded)
-        after the keyset, in order of (received_at, id); each row has EVENT_COLUMNS."""
-        query = (
-            select(*(column.label(name) for name, column in EVENT_COLUMNS))
-            .where(
-                TrackedEvent.site_id == site_id,
-                TrackedEvent.workspace_id == workspace_id,
-                _after(TrackedEvent.received_at, TrackedEvent.id, start, after),
-                TrackedEvent.received_at < end,
-            )
-            .order_by(TrackedEvent.received_at, TrackedEvent.id)
-            .limit(limit)
-        )
-        return await self._rows(query)
+        """Events received from ``start`` to ``end``, in order of (received_at, id)."""
+        where = (workspace_id, site_id, start, end)
+        at = TrackedEvent.received_at
+        return await self._page(TrackedEvent, EVENT_COLUMNS, at, where, after, limit)
 
     async def visits_page(
         self,
@@ -109,20 +124,9 @@ class TrackingExportRepository(Repository):
         after: Keyset,
         limit: int,
     ) -> Sequence[Any]:
-        """Up to ``limit`` visits of the site started from ``start`` to ``end`` (excluded)
-        after the keyset, in order of (started_at, id); each row has VISIT_COLUMNS."""
-        query = (
-            select(*(column.label(name) for name, column in VISIT_COLUMNS))
-            .where(
-                Visit.site_id == site_id,
-                Visit.workspace_id == workspace_id,
-                _after(Visit.started_at, Visit.id, start, after),
-                Visit.started_at < end,
-            )
-            .order_by(Visit.started_at, Visit.id)
-            .limit(limit)
-        )
-        return await self._rows(query)
+        """Visits started from ``start`` to ``end``, in order of (started_at, id)."""
+        where = (workspace_id, site_id, start, end)
+        return await self._page(Visit, VISIT_COLUMNS, Visit.started_at, where, after, limit)
 
     async def count_events(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
