@@ -12,7 +12,12 @@ from starlette.routing import BaseRoute, Mount
 from leadline.app import create_app
 from leadline.config import Settings
 from leadline.surfaces.pulsegate import tracking
+from leadline.surfaces.pulsegate.anomaly_reports import ANOMALY_REPORTS
+from leadline.surfaces.pulsegate.export import EXPORT_REPORTS
+from leadline.surfaces.pulsegate.lead_reports import LEAD_REPORTS
 from leadline.surfaces.pulsegate.management import _RESOURCES
+from leadline.surfaces.pulsegate.marketing_keys import _RESOURCES as _KEY_RESOURCES
+from leadline.surfaces.pulsegate.traffic import TRAFFIC_REPORTS
 from leadline.tracking.scripts import SCRIPT_ROUTES
 from tests.fixtures.badinput import World
 from tests.fixtures.routes import (
@@ -29,6 +34,8 @@ from tests.fixtures.routes import (
 _NOT_API = {
     *(f"GET {route.path}" for route in SCRIPT_ROUTES),  # type: ignore[attr-defined]
     "GET /openapi.json",
+    # A browser's way to the dashboard (POST / is PulseGate's capture, documented).
+    "GET /",
     "GET /api/openapi.json",
     "GET /api/docs",
     "GET /api/docs/oauth2-redirect",
@@ -36,7 +43,12 @@ _NOT_API = {
     "GET /api/v1/docs",
     "GET /api/v1/docs/oauth2-redirect",
 }
-_MANAGEMENT = {path for path, _ in _RESOURCES}
+_REPORTS = [*TRAFFIC_REPORTS, *LEAD_REPORTS, *ANOMALY_REPORTS, *EXPORT_REPORTS]
+# Routes every method reaches: their handlers say which methods they take.
+_MANAGEMENT = {
+    *(path for path, _ in (*_RESOURCES, *_KEY_RESOURCES)),
+    *(report.path for report in _REPORTS),
+}
 
 
 def _labels(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[str]:
@@ -44,6 +56,8 @@ def _labels(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[str]:
     preflights left out: they take nothing)."""
     for route in routes:
         if isinstance(route, Mount):
+            if route.path == "/app":
+                continue  # the dashboard: pages, not an API
             yield from _labels(route.app.router.routes, prefix + route.path)  # type: ignore[attr-defined]
             continue
         included = getattr(route, "original_router", None)  # FastAPI's include_router
@@ -62,7 +76,12 @@ def route_table() -> set[str]:
     app = create_app(Settings(database_url="sqlite:///:memory:"))
     labels = set(_labels(app.router.routes))
     labels |= {f"POST {path}" for path in tracking.ROUTES}
-    labels |= {f"{method} {path}" for path, handlers in _RESOURCES for method in handlers}
+    labels |= {
+        f"{method} {path}"
+        for path, handlers in (*_RESOURCES, *_KEY_RESOURCES)
+        for method in handlers
+    }
+    labels |= {f"GET {report.path}" for report in _REPORTS}
     return labels
 
 

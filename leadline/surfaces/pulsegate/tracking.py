@@ -195,8 +195,8 @@ def site_key_of(body: bytes) -> str | None:
     """The site key a refused body names, if it names one (only refusals read this)."""
     try:
         return msgspec.json.decode(body, type=_Named).siteKey or None
-    except (msgspec.DecodeError, RecursionError):
-        # A body nested past the decoder's depth was refused for that; it names no site.
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        # A body that is not UTF-8, or nested past the decoder's depth, names no site.
         return None
 
 
