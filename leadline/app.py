@@ -104,16 +104,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        # Keys of the environment are accepted before the first request, when the database
-        # answers; else as soon as it does (the app starts all the same: /health says why).
-        keys_later = None
-        try:
-            await asyncio.wait_for(accept_environment_keys(db, settings), ENVIRONMENT_KEYS_WAIT)
-        except (OperationalError, OSError, TimeoutError) as exc:
-            log.warning("environment keys not read yet (%s); trying again", type(exc).__name__)
-            keys_later = asyncio.create_task(
-                accept_environment_keys_later(db, settings), name="environment keys"
-            )
+        keys_later = await environment_keys(db, settings)
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
         hearing = asyncio.create_task(bus.run(), name="changes")
@@ -206,6 +197,20 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
+
+
+async def environment_keys(db: Database, settings: Settings) -> asyncio.Task[None] | None:
+    """Accept the keys of the environment before the first request, when the database answers;
+    else go on trying in a task (returned, to be cancelled at shutdown): the app starts all
+    the same, and /health says why the database does not answer."""
+    try:
+        await asyncio.wait_for(accept_environment_keys(db, settings), ENVIRONMENT_KEYS_WAIT)
+    except (OperationalError, OSError, TimeoutError) as exc:
+        log.warning("environment keys not read yet (%s); trying again", type(exc).__name__)
+        return asyncio.create_task(
+            accept_environment_keys_later(db, settings), name="environment keys"
+        )
+    return None
 
 
 async def accept_environment_keys(db: Database, settings: Settings) -> None:

@@ -128,35 +128,38 @@ class TrackingExportRepository(Repository):
         where = (workspace_id, site_id, start, end)
         return await self._page(Visit, VISIT_COLUMNS, Visit.started_at, where, after, limit)
 
-    async def count_events(
-        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    async def _count(
+        self,
+        model: Any,
+        at: Any,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        span: tuple[datetime, datetime],
     ) -> int:
+        """How many rows of ``model`` the sites have with ``at`` in ``span`` (end excluded)."""
         if not site_ids:
             return 0
+        start, end = span
         found = await self.session.scalar(
             select(func.count()).where(
-                TrackedEvent.site_id.in_(site_ids),
-                TrackedEvent.workspace_id == workspace_id,
-                TrackedEvent.received_at >= start,
-                TrackedEvent.received_at < end,
+                model.site_id.in_(site_ids),
+                model.workspace_id == workspace_id,
+                at >= start,
+                at < end,
             )
         )
         return int(found or 0)
 
+    async def count_events(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> int:
+        at = TrackedEvent.received_at
+        return await self._count(TrackedEvent, at, workspace_id, site_ids, (start, end))
+
     async def count_visits(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
     ) -> int:
-        if not site_ids:
-            return 0
-        found = await self.session.scalar(
-            select(func.count()).where(
-                Visit.site_id.in_(site_ids),
-                Visit.workspace_id == workspace_id,
-                Visit.started_at >= start,
-                Visit.started_at < end,
-            )
-        )
-        return int(found or 0)
+        return await self._count(Visit, Visit.started_at, workspace_id, site_ids, (start, end))
 
     async def sites_of_visits(self, workspace_id: str, visit_ids: Sequence[str]) -> dict[str, str]:
         """The site of each of these visits of the workspace that has one."""
