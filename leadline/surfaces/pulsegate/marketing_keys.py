@@ -21,10 +21,14 @@ from leadline.auth.pages import DEFAULT_MARKETING_PAGES
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.http import decode_json, limited_body
-from leadline.kit.time import iso_millis
 from leadline.models import ApiKey
 from leadline.surfaces.pulsegate.envelope import json_answer
-from leadline.surfaces.pulsegate.management import MANAGEMENT_CORS, Handler, resource
+from leadline.surfaces.pulsegate.management import (
+    MANAGEMENT_CORS,
+    Handler,
+    integration_view,
+    resource,
+)
 
 PageName = Annotated[str, Meta(max_length=64)]
 # A list of pages, or one comma-separated string of them.
@@ -48,18 +52,12 @@ def _page_list(pages: Pages) -> list[str]:
 
 
 def marketing_key_view(key: ApiKey) -> dict[str, Any]:
-    """A key as lists show it: never its secret, only its first characters."""
+    """A key as lists show it (never its secret), with the pages it opens."""
     own = auth.pages_of_key(key)
     return {
-        "id": key.id,
-        "name": key.name,
+        **integration_view(key),
         "pages": list(own if own is not None else DEFAULT_MARKETING_PAGES),
         "default_pages": own is None,
-        "api_key": f"{key.prefix}…",
-        "created_at": iso_millis(key.created_at),
-        "last_used_at": iso_millis(key.last_used_at) if key.last_used_at else None,
-        "revoked_at": iso_millis(key.revoked_at) if key.revoked_at else None,
-        "active": key.revoked_at is None,
     }
 
 
