@@ -37,6 +37,28 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
+AREAS = ("leads", "analytics", "inbox", "settings")
+"""The dashboard's parts, as the main navigation names them."""
+
+_AREAS_OF_ROLE: dict[str, tuple[str, ...]] = {
+    "owner": AREAS,
+    "admin": AREAS,
+    "agent": ("leads", "analytics", "inbox"),
+    "marketing": ("analytics",),
+}
+
+
+def areas_of(role: str) -> tuple[str, ...]:
+    """The parts of the dashboard a person of ``role`` may open."""
+    return _AREAS_OF_ROLE.get(role, ())
+
+
+def require_area(who: SignedIn, area: str) -> None:
+    """Refuse a person whose role does not open ``area`` (403, as a page)."""
+    if area not in areas_of(who.person.role):
+        raise Forbidden(f"your role ({who.person.role}) does not open {area}")
+
+
 @dataclass(frozen=True)
 class Viewer:
     """What pages show of who is signed in, copied out of the request's transaction: an error
@@ -48,6 +70,7 @@ class Viewer:
     workspace_name: str
     workspace_slug: str
     signin_id: str
+    areas: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, who: SignedIn) -> Viewer:
@@ -58,6 +81,7 @@ class Viewer:
             workspace_name=who.workspace.name,
             workspace_slug=who.workspace.slug,
             signin_id=who.signin.id,
+            areas=areas_of(who.person.role),
         )
 
 

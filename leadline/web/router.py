@@ -16,7 +16,7 @@ from leadline.accounts.attempts import SignInAttempts
 from leadline.accounts.service import SignedIn, Started
 from leadline.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 from leadline.sites import service as sites
-from leadline.web import access
+from leadline.web import access, analytics, inbox, leads, settings
 from leadline.web.access import FORM_COOKIE, SIGNIN_COOKIE, page
 from leadline.web.rendering import STATIC, render
 
@@ -210,5 +210,9 @@ ROUTES: list[BaseRoute] = [
     Route("/signout-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/signins", signins, methods=["GET"]),
     Route("/signins/{signin_id}/end", end_signin, methods=["POST"]),
+    *leads.ROUTES,
+    *analytics.ROUTES,
+    *inbox.ROUTES,
+    *settings.ROUTES,
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]
