@@ -15,7 +15,7 @@ from tests.fixtures.database import create_database, empty_tables, requested_bac
 from tests.fixtures.factories import make_key
 
 # Chromium, pages to open in it, and helpers: tests/fixtures/browser.py; Redis: redis.py.
-pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.redis"]
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.browser_pages", "tests.fixtures.redis"]
 
 
 @pytest.fixture(scope="session", params=requested_backends())
