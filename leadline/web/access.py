@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 
 from leadline.accounts import service as accounts
 from leadline.accounts.service import SignedIn
+from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES
 from leadline.db import Database
 from leadline.errors import Forbidden, Unauthorized
 
@@ -57,6 +58,20 @@ def require_area(who: SignedIn, area: str) -> None:
     """Refuse a person whose role does not open ``area`` (403, as a page)."""
     if area not in areas_of(who.person.role):
         raise Forbidden(f"your role ({who.person.role}) does not open {area}")
+
+
+def pages_of(who: SignedIn) -> tuple[str, ...]:
+    """The analytics pages (``leadline.auth.pages``) a person may open: every page for the
+    workspace's members, a marketing person's own list (the default list until people keep
+    one)."""
+    if who.person.role == "marketing":
+        return DEFAULT_MARKETING_PAGES
+    return PAGES
+
+
+def masked(who: SignedIn) -> bool:
+    """Whether email and phone are masked on the pages this person sees."""
+    return who.person.role == "marketing"
 
 
 @dataclass(frozen=True)
