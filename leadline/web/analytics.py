@@ -1,8 +1,394 @@
-"""The Analytics pages: overview cards, visits per day, sources, top pages, countries,
-engagement, realtime and anomalies, drawn from the analytics services."""
+"""The Analytics page: overview cards, visits per day, sources, top pages, countries,
+engagement, realtime and anomalies, drawn from the same analytics services the
+``/analytics/*`` report routes call.
+
+The question (which site, which days, which zone) is read from the address, so a view can be
+bookmarked and shared: ``site`` (a site's id; every site of the workspace without it),
+``range`` (``7``, ``30``, ``90`` days up to today, or ``custom``), ``from`` and ``to`` (dates,
+both included, read when the range is custom) and ``tz`` (an IANA zone; UTC by default).
+
+A section is shown only when its analytics page (``leadline.auth.pages``) is among the
+person's pages; the realtime fragment, polled by the page, is refused (403) otherwise.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
 
-ROUTES: list[BaseRoute] = []
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from leadline.accounts.service import SignedIn
+from leadline.analytics import anomalies_service as anomalies
+from leadline.analytics import traffic
+from leadline.analytics.anomalies import KINDS
+from leadline.analytics.query import ReportQuery
+from leadline.errors import Forbidden, ValidationFailed
+from leadline.kit.periods import Period, parse_period
+from leadline.kit.time import utcnow
+from leadline.sites import service as sites
+from leadline.sites.service import ManagedSite
+from leadline.web import access
+from leadline.web.access import page
+from leadline.web.rendering import render
+
+# The page's sections in the order shown, each named by the analytics page that opens it.
+SECTIONS: tuple[str, ...] = (
+    "overview",
+    "sessions",
+    "sources",
+    "pages",
+    "geo",
+    "engagement",
+    "realtime",
+    "anomalies",
+)
+PRESETS: tuple[str, ...] = ("7", "30", "90")
+DEFAULT_RANGE = "30"
+CUSTOM = "custom"
+# What a site id looks like (leadline.kit.ids): anything else is not a site id at all.
+_SITE_ID = re.compile(r"site_[0-9a-hjkmnp-tv-z]{26}")
+
+
+def sections_for(pages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The sections a person whose analytics pages are ``pages`` sees, in page order."""
+    return tuple(section for section in SECTIONS if section in pages)
+
+
+def require_section(who: SignedIn, section: str) -> None:
+    """Forbidden unless the person's pages open ``section``."""
+    if section not in sections_for(access.pages_of(who)):
+        raise Forbidden(f"your analytics pages do not include {section}")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What the address asks for: a site id (None: every site), the range and the period."""
+
+    site: str | None
+    range: str
+    period: Period
+
+    def params(self) -> dict[str, str]:
+        """The address parameters that ask for this again."""
+        found = {"range": self.range, "tz": self.period.tz.key}
+        if self.site:
+            found["site"] = self.site
+        if self.range == CUSTOM:
+            found["from"] = self.period.first.isoformat()
+            found["to"] = self.period.last.isoformat()
+        return found
+
+
+def _text(params: QueryParams, name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if "\x00" in value or len(value) > 100:
+        raise ValidationFailed(f"{name} is not a valid value", details={"parameter": name})
+    return value.strip() or None
+
+
+def parse_site(raw: str | None) -> str | None:
+    """The ``site`` parameter: None for every site, else a site id (ValidationFailed when it
+    is not one: whose site it is, is the service's to say)."""
+    if raw is None:
+        return None
+    if not _SITE_ID.fullmatch(raw):
+        raise ValidationFailed(f"unknown site '{raw}'", details={"parameter": "site"})
+    return raw
+
+
+def parse_choice(params: QueryParams, today: date | None = None) -> Choice:
+    """The question of the address; ValidationFailed names the parameter at fault."""
+    site = parse_site(_text(params, "site"))
+    first, last, tz = _text(params, "from"), _text(params, "to"), _text(params, "tz")
+    chosen = _text(params, "range")
+    if chosen is None:
+        chosen = CUSTOM if first or last else DEFAULT_RANGE
+    if chosen in PRESETS:
+        period = parse_period(None, None, tz, today=today, default_days=int(chosen))
+    elif chosen == CUSTOM:
+        period = parse_period(first, last, tz, today=today, default_days=int(DEFAULT_RANGE))
+    else:
+        raise ValidationFailed(
+            f"range must be 7, 30, 90 or custom, not '{chosen}'", details={"parameter": "range"}
+        )
+    return Choice(site, chosen, period)
+
+
+async def report_query(session: AsyncSession, who: SignedIn, choice: Choice) -> ReportQuery:
+    """The report question for this person: the chosen site of their workspace (NotFound
+    for any other) or every site the workspace has had, as the report routes ask it."""
+    workspace_id = who.workspace.id
+    if choice.site is not None:
+        site_ids: tuple[str, ...] = (
+            (await sites.managed_site(session, workspace_id, choice.site)).site.id,
+        )
+    else:
+        site_ids = tuple(await sites.site_ids_of(session, workspace_id))
+    return ReportQuery(
+        workspace_id=workspace_id,
+        site_ids=site_ids,
+        period=choice.period,
+        now=utcnow(),
+        role=who.person.role,
+        pages=access.pages_of(who),
+        masked=access.masked(who),
+    )
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One overview number with its change against the previous period, as words."""
+
+    key: str
+    label: str
+    value: str
+    previous: str
+    change: str
+    direction: str  # up, down or flat
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "score":
+        return f"{value:.1f}"
+    return f"{int(value):,}"
+
+
+def card(key: str, label: str, metric: traffic.Metric, unit: str = "") -> Card:
+    """A card for ``metric``: a count changes by a percentage, a rate by points."""
+    value, previous = metric.value, metric.previous
+    difference = value - previous
+    direction = "up" if difference > 0 else "down" if difference < 0 else "flat"
+    if difference == 0:
+        change = "no change"
+    elif unit == "%":
+        change = f"{difference:+.1f} points"
+    elif unit == "score":
+        change = f"{difference:+.1f}"
+    elif previous == 0:
+        change = "new"
+    else:
+        change = f"{100 * difference / previous:+.0f}%"
+    return Card(key, label, _number(value, unit), _number(previous, unit), change, direction)
+
+
+def cards(overview: traffic.Overview) -> list[Card]:
+    return [
+        card("visits", "Visits", overview.visits),
+        card("visitors", "Visitors", overview.visitors),
+        card("events", "Events", overview.events),
+        card("leads", "Leads", overview.leads),
+        card("bounce_rate", "Bounce rate", overview.bounce_rate, "%"),
+        card("average_engagement", "Average engagement", overview.average_engagement, "score"),
+    ]
+
+
+def _epoch(day: str) -> int:
+    """Seconds since 1970 at the UTC midnight of ``day``: the chart's x values (drawn in
+    UTC, so the axis names the same day as the table)."""
+    return int(datetime.combine(date.fromisoformat(day), time.min, tzinfo=UTC).timestamp())
+
+
+def daily_chart(daily: traffic.DailyVisits) -> dict[str, Any]:
+    """The series of the visits-per-day chart, for charts.js."""
+    return {
+        "kind": "days",
+        "x": [_epoch(day.date) for day in daily.days],
+        "series": [
+            {"label": "Visits", "values": [day.visits.value for day in daily.days]},
+            {"label": "Visitors", "values": [day.visitors.value for day in daily.days]},
+            {
+                "label": "Visits, previous period",
+                "values": [day.visits.previous for day in daily.days],
+                "dashed": True,
+            },
+        ],
+    }
+
+
+def engagement_chart(engagement: traffic.Engagement) -> dict[str, Any]:
+    return {
+        "kind": "bars",
+        "x": list(range(len(engagement.buckets))),
+        "labels": [f"{bucket.low}-{bucket.high}" for bucket in engagement.buckets],
+        "series": [
+            {"label": "Visits", "values": [bucket.visits.value for bucket in engagement.buckets]}
+        ],
+    }
+
+
+def realtime_chart(realtime: traffic.Realtime) -> dict[str, Any]:
+    return {
+        "kind": "bars",
+        "x": list(range(len(realtime.minutes))),
+        "labels": [minute.minute[11:16] for minute in realtime.minutes],
+        "series": [{"label": "Events", "values": [minute.events for minute in realtime.minutes]}],
+    }
+
+
+@dataclass
+class Report:
+    """What the page shows: each section's answer, when the person sees that section."""
+
+    sections: tuple[str, ...]
+    overview: traffic.Overview | None = None
+    daily: traffic.DailyVisits | None = None
+    sources: traffic.Sources | None = None
+    pages: traffic.TopPages | None = None
+    geo: traffic.Geo | None = None
+    engagement: traffic.Engagement | None = None
+    realtime: traffic.Realtime | None = None
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        """Whether anything was tracked in the period (as far as the sections shown tell)."""
+        if self.overview is not None:
+            return bool(self.overview.visits.value or self.overview.events.value)
+        if self.daily is not None:
+            return any(day.visits.value or day.events.value for day in self.daily.days)
+        return True
+
+
+async def gather(
+    session: AsyncSession, query: ReportQuery, sections: tuple[str, ...], site: str | None
+) -> Report:
+    """Ask the analytics services for each section shown (``site``: the site chosen, or
+    None for every site)."""
+    report = Report(sections)
+    limit = traffic.DEFAULT_LIMIT
+    if "overview" in sections:
+        report.overview = await traffic.overview(session, query, site)
+    if "sessions" in sections:
+        report.daily = await traffic.daily(session, query, site)
+    if "sources" in sections:
+        report.sources = await traffic.sources(session, query, limit, site)
+    if "pages" in sections:
+        report.pages = await traffic.top_pages(session, query, limit, site)
+    if "geo" in sections:
+        report.geo = await traffic.geo(session, query, limit, site)
+    if "engagement" in sections:
+        report.engagement = await traffic.engagement(session, query, site)
+    if "realtime" in sections:
+        report.realtime = await traffic.realtime(session, query, site)
+    if "anomalies" in sections:
+        found = await anomalies.anomalies_report(session, query, None)
+        report.anomalies = found["anomalies"]
+    return report
+
+
+def site_label(managed: ManagedSite) -> str:
+    domains = [row.domain for row in managed.domains]
+    if domains and managed.site.name != domains[0]:
+        return f"{managed.site.name} ({domains[0]})"
+    return managed.site.name
+
+
+# ------------------------------------------------------------------------------ pages
+
+
+def form_values(params: QueryParams, choice: Choice | None) -> dict[str, str]:
+    """What the form's fields hold: the choice made, or what was sent when it was refused."""
+    if choice is None:
+        return {
+            name: (params.get(name) or "")[:100] for name in ("site", "range", "from", "to", "tz")
+        }
+    return {
+        "site": choice.site or "",
+        "range": choice.range,
+        "from": choice.period.first.isoformat(),
+        "to": choice.period.last.isoformat(),
+        "tz": choice.period.tz.key,
+    }
+
+
+def _context(
+    request: Request,
+    managed: list[ManagedSite],
+    choice: Choice | None,
+    error: ValidationFailed | None = None,
+) -> dict[str, Any]:
+    labels = {item.site.id: site_label(item) for item in managed}
+    return {
+        "sites": labels,
+        "choice": choice,
+        "form": form_values(request.query_params, choice),
+        "presets": PRESETS,
+        "origin": f"{request.url.scheme}://{request.url.netloc}",
+        "kinds": KINDS,
+        "error": error.message if error else "",
+        "error_field": str(error.details.get("parameter", "")) if error else "",
+        "report": None,
+        "cards": [],
+        "charts": {},
+        "realtime": None,
+        "realtime_chart": None,
+    }
+
+
+@page
+async def analytics_page(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """The analytics of the chosen site and days."""
+    access.require_area(who, "analytics")
+    managed = await sites.sites_of(session, who.workspace.id)
+    try:
+        choice = parse_choice(request.query_params)
+    except ValidationFailed as exc:
+        # The page again, with the form as sent and what is wrong with it.
+        context = _context(request, managed, None, exc)
+        return render(request, "analytics/page.html", context, status_code=400)
+    context = _context(request, managed, choice)
+    if not managed:
+        return render(request, "analytics/page.html", context)
+    query = await report_query(session, who, choice)
+    report = await gather(session, query, sections_for(access.pages_of(who)), choice.site)
+    return render(
+        request,
+        "analytics/page.html",
+        {
+            **context,
+            "report": report,
+            "cards": cards(report.overview) if report.overview else [],
+            "charts": {
+                "daily": daily_chart(report.daily) if report.daily else None,
+                "engagement": engagement_chart(report.engagement) if report.engagement else None,
+            },
+            "realtime": report.realtime,
+            "realtime_chart": realtime_chart(report.realtime) if report.realtime else None,
+        },
+    )
+
+
+@page
+async def realtime_fragment(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """The realtime section alone, which the page polls."""
+    access.require_area(who, "analytics")
+    require_section(who, "realtime")
+    site = parse_site(_text(request.query_params, "site"))
+    choice = Choice(site, DEFAULT_RANGE, parse_period(None, None, None))
+    query = await report_query(session, who, choice)
+    realtime = await traffic.realtime(session, query, site)
+    return render(
+        request,
+        "analytics/_realtime.html",
+        {"realtime": realtime, "realtime_chart": realtime_chart(realtime), "choice": choice},
+    )
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/analytics", analytics_page, methods=["GET"]),
+    Route("/analytics/realtime", realtime_fragment, methods=["GET"]),
+]

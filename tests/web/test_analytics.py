@@ -1,0 +1,360 @@
+"""The Analytics page over HTTP: who may open it, the question in its address (bad values are
+a 400 page, another workspace's site a 404), the same numbers as the report routes for the
+same range, the realtime fragment, the empty states, and which sections a list of pages
+shows."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.testclient import TestClient
+
+from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES
+from leadline.config import Settings
+from leadline.errors import ValidationFailed
+from leadline.kit.ids import new_id
+from leadline.models import Anomaly
+from leadline.sites import service as sites
+from leadline.web import analytics
+from tests.fixtures.factories import make_key, make_site, run_in_transaction
+from tests.fixtures.web import (
+    cheap_hashing,  # noqa: F401  (a fixture)
+    make_member,
+    sign_in,
+)
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
+
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/140.0 Safari/537.36"
+)
+_METRIC = re.compile(
+    r'data-metric="([a-z_]+)">\s*<span class="metric-label">[^<]*</span>\s*'
+    r'<span class="metric-value">([^<]*)</span>'
+)
+
+
+def track(client: httpx.Client, site_key: str, domain: str = "shop.example") -> None:
+    """Three visits through the tracking routes: a Google Ads click on /offer viewing two
+    pages, a search visit that bounces, and a direct one that ends after two minutes."""
+    origin = {"Origin": f"https://{domain}"}
+    visits = []
+    for url, referrer, visitor in (
+        (f"https://{domain}/offer?gclid=abc", "", "a"),
+        (f"https://{domain}/", "https://www.google.com/search?q=x", "b"),
+        (f"https://{domain}/contact", "", "c"),
+    ):
+        answer = client.post(
+            "/track/session/start",
+            json={"siteKey": site_key, "url": url, "referrer": referrer},
+            headers={**origin, "X-Visitor-ID": visitor, "User-Agent": f"{UA} {visitor}"},
+        )
+        assert answer.status_code == 200, answer.text
+        visits.append(answer.json()["session_id"])
+    for visit_id, paths in zip(visits, (["/offer", "/pricing"], ["/"], ["/contact"]), strict=True):
+        events: list[dict[str, Any]] = [
+            {"type": "page_view", "url": f"https://{domain}{path}", "id": f"{visit_id}-{n}"}
+            for n, path in enumerate(paths)
+        ]
+        answer = client.post(
+            "/track/events/batch",
+            json={"siteKey": site_key, "sessionId": visit_id, "events": events},
+            headers={**origin, "User-Agent": UA},
+        )
+        assert answer.status_code == 200, answer.text
+    answer = client.post(
+        "/track/session/end",
+        json={"siteKey": site_key, "sessionId": visits[2], "durationMs": 120_000, "clicks": 4},
+        headers={**origin, "User-Agent": UA},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def site_id_of(settings: Settings, site_key: str) -> str:
+    async def work(session: AsyncSession) -> str:
+        found = await sites.site_by_key(session, site_key)
+        assert found is not None
+        return found.site_id
+
+    return run_in_transaction(settings, work)
+
+
+def add_anomaly(settings: Settings, site_key: str, status: str, sentence: str) -> None:
+    async def work(session: AsyncSession) -> None:
+        found = await sites.site_by_key(session, site_key)
+        assert found is not None
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        session.add(
+            Anomaly(
+                id=new_id("anm"),
+                workspace_id=found.workspace_id,
+                site_id=found.site_id,
+                kind="traffic_drop",
+                status=status,
+                severity="warning",
+                first_seen_hour=hour,
+                last_seen_hour=hour,
+                window_hours=1,
+                observed=1,
+                expected_low=40,
+                expected_high=60,
+                score=7.5,
+                sentence=sentence,
+                resolved_at=hour if status == "resolved" else None,
+            )
+        )
+
+    run_in_transaction(settings, work)
+
+
+def metrics_of(html: str) -> dict[str, str]:
+    return dict(_METRIC.findall(html))
+
+
+@pytest.fixture
+def owner(client: TestClient, settings: Settings) -> TestClient:
+    """``client`` signed in as the owner of acme."""
+    make_member(settings, "acme", role="owner")
+    sign_in(client)
+    return client
+
+
+@pytest.fixture
+def site_key(settings: Settings) -> str:
+    return make_site(settings, "acme", "shop.example")
+
+
+# ------------------------------------------------------------------------------ who
+
+
+def test_someone_not_signed_in_is_sent_to_sign_in_and_htmx_gets_401(client: TestClient) -> None:
+    page = client.get("/app/analytics?range=7", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/app/signin?next=/app/analytics%3Frange%3D7"
+    fragment = client.get("/app/analytics/realtime", headers={"HX-Request": "true"})
+    assert fragment.status_code == 401
+    assert fragment.headers["HX-Redirect"] == "/app/signin"
+
+
+def test_an_agent_opens_analytics_too(
+    client: TestClient, settings: Settings, site_key: str
+) -> None:
+    make_member(settings, "acme", "owner@example.com", role="owner")
+    make_member(settings, "acme", "agent@example.com", role="agent")
+    sign_in(client, "agent@example.com")
+    page = client.get("/app/analytics")
+    assert page.status_code == 200
+    assert '<h2 id="overview-heading">Overview</h2>' in page.text
+    assert 'aria-current="page">Analytics' in page.text.replace("\n", "")
+
+
+# ------------------------------------------------------------------------------ the question
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"range": "custom", "from": "2026-03-10", "to": "2026-03-01"}, "is after to"),
+        ({"range": "custom", "from": "2026-02-30"}, "from must be a date"),
+        ({"range": "custom", "to": "yesterday"}, "to must be a date"),
+        ({"site": "shop.example"}, "Unknown site"),
+        ({"site": "site_1"}, "Unknown site"),
+        ({"tz": "Mars/Olympus_Mons"}, "unknown time zone"),
+        ({"tz": "../../etc/passwd"}, "unknown time zone"),
+        ({"range": "365"}, "range must be 7, 30, 90 or custom"),
+        ({"range": "custom", "from": "2020-01-01", "to": "2026-01-01"}, "at most 731 days"),
+        ({"range": "custom", "from": "0001-01-01", "to": "0001-01-02"}, "out of range"),
+        ({"tz": "Europe/" + "A" * 100}, "not a valid value"),
+    ],
+)
+def test_a_bad_question_is_a_400_page_with_the_form_as_sent(
+    owner: TestClient, site_key: str, params: dict[str, str], message: str
+) -> None:
+    page = owner.get("/app/analytics", params=params)
+    assert page.status_code == 400, page.text
+    assert message.lower() in page.text.lower()
+    assert 'role="alert"' in page.text
+    assert 'aria-invalid="true"' in page.text
+    # The form is there again, to correct; no section is.
+    assert 'id="filters-heading"' in page.text
+    assert "overview-heading" not in page.text
+
+
+def test_the_fragment_refuses_a_bad_site_too(owner: TestClient, site_key: str) -> None:
+    assert owner.get("/app/analytics/realtime", params={"site": "nope"}).status_code == 400
+    # A NUL character is refused before any page sees it.
+    assert owner.get("/app/analytics", params={"tz": "UTC\x00"}).status_code == 400
+
+
+def test_another_workspaces_site_is_not_found(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    theirs = site_id_of(settings, make_site(settings, "globex", "globex.example"))
+    page = owner.get("/app/analytics", params={"site": theirs})
+    assert page.status_code == 404
+    assert "No site" in page.text
+    assert owner.get("/app/analytics/realtime", params={"site": theirs}).status_code == 404
+    # As for a site that does not exist at all.
+    missing = "site_" + "0" * 26
+    assert owner.get("/app/analytics", params={"site": missing}).status_code == 404
+
+
+def test_parse_choice_reads_presets_and_custom_dates() -> None:
+    today = date(2026, 12, 7)
+    seven = analytics.parse_choice(QueryParams({"range": "7", "tz": "Asia/Tokyo"}), today)
+    assert (seven.period.first, seven.period.last) == (date(2026, 12, 1), today)
+    assert seven.period.tz.key == "Asia/Tokyo"
+    # Dates sent with a preset (the form always sends them) are not used.
+    preset = analytics.parse_choice(QueryParams({"range": "90", "from": "2026-01-01"}), today)
+    assert preset.period.first == date(2026, 9, 9)
+    # Dates without a range are a custom range.
+    custom = analytics.parse_choice(QueryParams({"from": "2026-11-01", "to": "2026-11-30"}))
+    assert custom.range == "custom"
+    assert custom.params() == {
+        "range": "custom",
+        "tz": "UTC",
+        "from": "2026-11-01",
+        "to": "2026-11-30",
+    }
+    default = analytics.parse_choice(QueryParams(), today)
+    assert (default.range, default.period.days, default.site) == ("30", 30, None)
+    with pytest.raises(ValidationFailed):
+        analytics.parse_choice(QueryParams({"range": "custom", "from": "2026-12-08"}), today)
+
+
+# ------------------------------------------------------------------------------ the numbers
+
+
+def test_the_cards_show_what_the_overview_route_answers(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    track(owner, site_key)
+    today = datetime.now(UTC).date()
+    span = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+    key = make_key(settings, "acme", "admin")
+    site_id = site_id_of(settings, site_key)
+    for site in ("", site_id):
+        for tz in ("UTC", "Pacific/Kiritimati"):
+            params = {**span, "tz": tz, **({"site": site} if site else {})}
+            api = owner.get(
+                "/analytics/overview", params=params, headers={"Authorization": f"Bearer {key}"}
+            ).json()
+            page = owner.get("/app/analytics", params={"range": "custom", **params})
+            assert page.status_code == 200, page.text
+            shown = metrics_of(page.text)
+            assert shown == {
+                "visits": f"{api['visits']['value']:,}",
+                "visitors": f"{api['visitors']['value']:,}",
+                "events": f"{api['events']['value']:,}",
+                "leads": f"{api['leads']['value']:,}",
+                "bounce_rate": f"{api['bounce_rate']['value']:.1f}%",
+                "average_engagement": f"{api['average_engagement']['value']:.1f}",
+            }
+    # What was tracked: three visits, four page views, two of three visits bounced.
+    assert shown["visits"] == "3"
+    assert shown["bounce_rate"] == "66.7%"
+
+
+def test_the_sections_show_what_was_tracked(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    track(owner, site_key)
+    add_anomaly(settings, site_key, "resolved", "Visits fell to 3 on shop.example.")
+    add_anomaly(settings, site_key, "open", "Visits fell to 1 on shop.example.")
+    page = owner.get("/app/analytics", params={"range": "7"})
+    assert page.status_code == 200, page.text
+    html = page.text
+    for heading in (
+        "Overview",
+        "Visits per day",
+        "Sources",
+        "Top pages",
+        "Countries",
+        "Engagement",
+        "Right now",
+        "Anomalies",
+    ):
+        assert f">{heading}</h2>" in html
+    assert 'id="daily-chart" data-chart="daily-chart-data" aria-hidden="true"' in html
+    assert '<script type="application/json" id="daily-chart-data">' in html
+    assert '<th scope="row">/offer</th>' in html
+    assert '<th scope="row">www.google.com</th>' in html
+    assert '<th scope="row">googleads</th>' in html
+    # Realtime: the three visits are active; it polls every 15 seconds.
+    assert re.search(r'data-realtime="active">3<', html)
+    assert 'hx-get="/app/analytics/realtime" hx-trigger="every 15s"' in html
+    # Open anomalies first.
+    assert html.index("Visits fell to 1") < html.index("Visits fell to 3")
+    assert "No visits or events were tracked" not in html
+
+
+def test_the_realtime_fragment_counts_the_last_minutes(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    other = make_site(settings, "acme", "blog.example")
+    track(owner, site_key)
+    track(owner, other, "blog.example")
+    every = owner.get("/app/analytics/realtime", headers={"HX-Request": "true"})
+    assert every.status_code == 200
+    assert re.search(r'data-realtime="active">6<', every.text)
+    assert 'id="realtime-figures" hx-swap-oob="innerHTML"' in every.text
+    assert "<h1>" not in every.text
+    one = owner.get("/app/analytics/realtime", params={"site": site_id_of(settings, other)})
+    assert re.search(r'data-realtime="active">3<', one.text)
+    assert re.search(r'data-realtime="events">4<', one.text)
+
+
+# ------------------------------------------------------------------------------ empty states
+
+
+def test_without_a_site_the_page_says_how_to_add_one(owner: TestClient) -> None:
+    page = owner.get("/app/analytics")
+    assert page.status_code == 200
+    assert "No site yet" in page.text
+    assert "leadline sites create --workspace acme" in page.text
+    assert "tracker.js" in page.text
+
+
+def test_a_range_without_data_says_so(owner: TestClient, site_key: str) -> None:
+    track(owner, site_key)
+    page = owner.get("/app/analytics", params={"from": "2025-01-01", "to": "2025-01-31"})
+    assert page.status_code == 200
+    assert "No visits or events were tracked in this range" in page.text
+    assert metrics_of(page.text)["visits"] == "0"
+    assert "daily-chart" not in page.text
+
+
+# ------------------------------------------------------------------------------ sections
+
+
+def test_sections_follow_the_pages_a_person_opens() -> None:
+    assert analytics.sections_for(PAGES) == analytics.SECTIONS
+    # The default marketing list leaves out storage, which is no section here.
+    assert analytics.sections_for(DEFAULT_MARKETING_PAGES) == analytics.SECTIONS
+    assert analytics.sections_for(("realtime", "overview", "storage")) == ("overview", "realtime")
+    assert analytics.sections_for(("geo",)) == ("geo",)
+    assert analytics.sections_for(("storage", "engine", "options")) == ()
+    assert "realtime" not in analytics.sections_for(("overview", "sessions"))
+
+
+def test_every_section_is_an_analytics_page() -> None:
+    assert set(analytics.SECTIONS) <= set(PAGES)
+
+
+def test_cards_say_how_each_number_changed() -> None:
+    from leadline.analytics.traffic import Metric
+
+    assert analytics.card("visits", "Visits", Metric(1500, 1000)).change == "+50%"
+    assert analytics.card("visits", "Visits", Metric(1500, 1000)).value == "1,500"
+    assert analytics.card("visits", "Visits", Metric(5, 0)).change == "new"
+    assert analytics.card("visits", "Visits", Metric(0, 4)).direction == "down"
+    assert analytics.card("visits", "Visits", Metric(3, 3)).change == "no change"
+    rate = analytics.card("bounce_rate", "Bounce rate", Metric(40.0, 52.5), "%")
+    assert (rate.value, rate.change) == ("40.0%", "-12.5 points")
