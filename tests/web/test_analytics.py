@@ -282,8 +282,7 @@ def test_the_sections_show_what_was_tracked(
         "Anomalies",
     ):
         assert f">{heading}</h2>" in html
-    assert 'id="daily-chart" data-chart="daily-chart-data" aria-hidden="true"' in html
-    assert '<script type="application/json" id="daily-chart-data">' in html
+    assert re.search(r'id="daily-chart" data-series=\'\{"kind": "days", [^\']*\' aria-hidden', html)
     assert '<th scope="row">/offer</th>' in html
     assert '<th scope="row">www.google.com</th>' in html
     assert '<th scope="row">googleads</th>' in html

@@ -1,5 +1,5 @@
-// The Analytics page's charts: each `.chart[data-chart]` is drawn with uPlot from the JSON
-// block its attribute names (`<script type="application/json">`, never executed). Colours come
+// The Analytics page's charts: each `.chart[data-series]` is drawn with uPlot from the JSON
+// in that attribute (data, never executed: the page runs no inline script). Colours come
 // from the stylesheet's variables, so a chart follows light and dark mode; charts fit their
 // box when the window resizes, and the ones htmx swaps in are drawn when they arrive.
 (function () {
@@ -83,11 +83,10 @@
   }
 
   function draw(box) {
-    var source = document.getElementById(box.getAttribute("data-chart"));
-    if (!source || typeof uPlot === "undefined" || box.getAttribute("data-drawn")) {
+    if (typeof uPlot === "undefined" || box.getAttribute("data-drawn")) {
       return;
     }
-    var data = JSON.parse(source.textContent);
+    var data = JSON.parse(box.getAttribute("data-series"));
     var rows = [data.x].concat(
       data.series.map(function (item) {
         return item.values;
@@ -100,7 +99,7 @@
   }
 
   function drawIn(root) {
-    var boxes = root.querySelectorAll(".chart[data-chart]");
+    var boxes = root.querySelectorAll(".chart[data-series]");
     for (var i = 0; i < boxes.length; i++) {
       draw(boxes[i]);
     }

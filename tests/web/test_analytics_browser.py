@@ -1,0 +1,175 @@
+"""The Analytics page in Chromium against the real server: the charts are drawn on their
+canvases and fit a phone's width, the range and the site are changed through the form, the
+realtime section refreshes itself, axe-core finds no serious or critical problem at desktop
+and phone widths in light and dark, and nothing breaks the page's Content-Security-Policy.
+
+Screenshots are written to the folder printed at the end of the test."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from leadline.config import Settings
+from tests.fixtures.browser_pages import DESKTOP, PHONE, accessible, new_context, refused
+from tests.fixtures.factories import make_site
+from tests.fixtures.waiting import wait_until
+from tests.fixtures.web import (
+    PASSWORD,
+    cheap_hashing,  # noqa: F401  (a fixture)
+    make_member,
+)
+from tests.web.test_analytics import UA, site_id_of, track
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
+
+# How many pixels of a canvas hold something: zero for a chart never drawn.
+PAINTED = """(selector) => {
+  const canvas = document.querySelector(selector);
+  if (!canvas) return 0;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) painted++;
+  return painted;
+}"""
+
+
+def painted(page: Page, chart: str) -> int:
+    count: int = page.evaluate(PAINTED, f"#{chart} canvas")
+    return count
+
+
+def sign_in(page: Page, server: str, then: str) -> None:
+    page.goto(f"{server}/app/signin")
+    page.fill("#email", "owner@example.com")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(f"{server}/app/")
+    page.goto(f"{server}{then}")
+
+
+def chart_width(page: Page, chart: str) -> float:
+    box = page.locator(f"#{chart} canvas").bounding_box()
+    assert box is not None
+    return float(box["width"])
+
+
+def test_the_charts_are_drawn_and_the_page_follows_the_form_and_the_minute(
+    browser: Browser, server: str, settings: Settings, shots: Path
+) -> None:
+    make_member(settings, "acme", role="owner")
+    shop = make_site(settings, "acme", "shop.example")
+    blog = make_site(settings, "acme", "blog.example")
+    with httpx.Client(base_url=server) as tracker:
+        track(tracker, shop)
+        track(tracker, blog, "blog.example")
+    context = new_context(browser)
+    page = context.new_page()
+    try:
+        sign_in(page, server, "/app/analytics")
+        expect(page.locator("#daily-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator("#engagement-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator("#realtime-chart")).to_have_attribute("data-drawn", "true")
+        for chart in ("daily-chart", "engagement-chart", "realtime-chart"):
+            assert painted(page, chart) > 0, chart
+        expect(page.locator('[data-metric="visits"] .metric-value')).to_have_text("6")
+        accessible(page, shots, "analytics")
+
+        # The chart fits a phone's width, and the desktop's again.
+        page.set_viewport_size(PHONE)
+        wait_until(lambda: chart_width(page, "daily-chart") < PHONE["width"], "a narrow chart")
+        page.set_viewport_size(DESKTOP)
+        wait_until(lambda: chart_width(page, "daily-chart") > PHONE["width"], "a wide chart")
+
+        # The last 7 days: seven rows in the chart's table.
+        page.select_option("#range", "7")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url(re.compile(r".*range=7.*"))
+        expect(page.locator("#daily-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator("details table tbody tr")).to_have_count(7)
+        assert painted(page, "daily-chart") > 0
+
+        # One site: its three visits.
+        blog_id = site_id_of(settings, blog)
+        page.select_option("#site", blog_id)
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url(re.compile(rf".*site={blog_id}.*"))
+        expect(page.locator('[data-metric="visits"] .metric-value')).to_have_text("3")
+        expect(page.locator("#site")).to_have_value(blog_id)
+        expect(page.locator("#range")).to_have_value("7")
+        active = page.locator('#realtime-figures [data-realtime="active"]')
+        expect(active).to_have_text("3")
+
+        # A visit arrives: the next poll shows it, in the live region, with a fresh chart.
+        page.evaluate("window.stillHere = true")
+        with httpx.Client(base_url=server) as tracker:
+            answer = tracker.post(
+                "/track/session/start",
+                json={"siteKey": blog, "url": "https://blog.example/new", "referrer": ""},
+                headers={
+                    "Origin": "https://blog.example",
+                    "X-Visitor-ID": "late",
+                    "User-Agent": UA,
+                },
+            )
+            assert answer.status_code == 200, answer.text
+        expect(active).to_have_text("4", timeout=40_000)
+        expect(page.locator("#realtime-figures")).to_have_attribute("aria-live", "polite")
+        expect(page.locator("#realtime-chart")).to_have_attribute("data-drawn", "true")
+        assert painted(page, "realtime-chart") > 0
+        assert page.evaluate("window.stillHere") is True
+
+        # Editing a date chooses the dates over the preset.
+        page.fill("#from", "2026-01-01")
+        page.locator("#from").dispatch_event("change")
+        expect(page.locator("#range")).to_have_value("custom")
+        assert refused(page) == []
+    finally:
+        context.close()
+
+
+def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
+    browser: Browser, server: str, settings: Settings, shots: Path
+) -> None:
+    make_member(settings, "acme", role="owner")
+    shop = make_site(settings, "acme", "shop.example")
+    with httpx.Client(base_url=server) as tracker:
+        track(tracker, shop)
+    context = new_context(browser, "dark")
+    page = context.new_page()
+    try:
+        sign_in(page, server, "/app/analytics?range=30")
+        expect(page.locator("#daily-chart")).to_have_attribute("data-drawn", "true")
+        assert painted(page, "daily-chart") > 0
+        accessible(page, shots, "analytics-dark")
+
+        page.goto(f"{server}/app/analytics?from=2025-01-01&to=2025-01-31")
+        expect(page.locator("#no-data")).to_be_visible()
+        accessible(page, shots, "analytics-no-data-dark")
+
+        page.goto(f"{server}/app/analytics?range=custom&from=2026-03-10&to=2026-03-01")
+        expect(page.get_by_role("alert")).to_contain_text("is after to")
+        expect(page.locator("#from")).to_have_attribute("aria-invalid", "true")
+        accessible(page, shots, "analytics-refused-dark")
+        assert refused(page) == []
+    finally:
+        context.close()
+
+
+def test_a_workspace_without_a_site_is_told_how_to_add_one(
+    browser: Browser, server: str, settings: Settings, shots: Path
+) -> None:
+    make_member(settings, "acme", role="owner")
+    context = new_context(browser)
+    page = context.new_page()
+    try:
+        sign_in(page, server, "/app/analytics")
+        expect(page.get_by_role("heading", name="No site yet")).to_be_visible()
+        accessible(page, shots, "analytics-no-site")
+        assert refused(page) == []
+    finally:
+        context.close()
