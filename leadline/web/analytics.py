@@ -61,9 +61,9 @@ def sections_for(pages: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(section for section in SECTIONS if section in pages)
 
 
-def require_section(who: SignedIn, section: str) -> None:
-    """Forbidden unless the person's pages open ``section``."""
-    if section not in sections_for(access.pages_of(who)):
+def require_section(pages: tuple[str, ...] | list[str], section: str) -> None:
+    """Forbidden unless a person whose analytics pages are ``pages`` sees ``section``."""
+    if section not in sections_for(pages):
         raise Forbidden(f"your analytics pages do not include {section}")
 
 
@@ -74,16 +74,6 @@ class Choice:
     site: str | None
     range: str
     period: Period
-
-    def params(self) -> dict[str, str]:
-        """The address parameters that ask for this again."""
-        found = {"range": self.range, "tz": self.period.tz.key}
-        if self.site:
-            found["site"] = self.site
-        if self.range == CUSTOM:
-            found["from"] = self.period.first.isoformat()
-            found["to"] = self.period.last.isoformat()
-        return found
 
 
 def _text(params: QueryParams, name: str) -> str | None:
@@ -376,7 +366,7 @@ async def analytics_page(request: Request, session: AsyncSession, who: SignedIn)
 async def realtime_fragment(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """The realtime section alone, which the page polls."""
     access.require_area(who, "analytics")
-    require_section(who, "realtime")
+    require_section(access.pages_of(who), "realtime")
     site = parse_site(_text(request.query_params, "site"))
     choice = Choice(site, DEFAULT_RANGE, parse_period(None, None, None))
     query = await report_query(session, who, choice)

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES
 from leadline.config import Settings
-from leadline.errors import ValidationFailed
+from leadline.errors import Forbidden, ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.models import Anomaly
 from leadline.sites import service as sites
@@ -217,12 +217,7 @@ def test_parse_choice_reads_presets_and_custom_dates() -> None:
     # Dates without a range are a custom range.
     custom = analytics.parse_choice(QueryParams({"from": "2026-11-01", "to": "2026-11-30"}))
     assert custom.range == "custom"
-    assert custom.params() == {
-        "range": "custom",
-        "tz": "UTC",
-        "from": "2026-11-01",
-        "to": "2026-11-30",
-    }
+    assert (custom.period.first, custom.period.last) == (date(2026, 11, 1), date(2026, 11, 30))
     default = analytics.parse_choice(QueryParams(), today)
     assert (default.range, default.period.days, default.site) == ("30", 30, None)
     with pytest.raises(ValidationFailed):
@@ -341,6 +336,16 @@ def test_sections_follow_the_pages_a_person_opens() -> None:
     assert analytics.sections_for(("geo",)) == ("geo",)
     assert analytics.sections_for(("storage", "engine", "options")) == ()
     assert "realtime" not in analytics.sections_for(("overview", "sessions"))
+
+
+def test_the_realtime_fragment_needs_the_realtime_page() -> None:
+    analytics.require_section(DEFAULT_MARKETING_PAGES, "realtime")
+    analytics.require_section(("realtime",), "realtime")
+    with pytest.raises(Forbidden) as refused:
+        analytics.require_section(("overview", "sessions", "geo"), "realtime")
+    assert refused.value.status_code == 403
+    with pytest.raises(Forbidden):
+        analytics.require_section(("storage",), "storage")
 
 
 def test_every_section_is_an_analytics_page() -> None:
