@@ -38,6 +38,26 @@ PAINTED = """(selector) => {
 }"""
 
 
+# How many pixels of a canvas are of one colour (red, green, blue).
+COLOURED = """([selector, rgb]) => {
+  const canvas = document.querySelector(selector);
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let found = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const same = data[i] === rgb[0] && data[i + 1] === rgb[1] && data[i + 2] === rgb[2];
+    if (same && data[i + 3] === 255) found++;
+  }
+  return found;
+}"""
+# The first series' colour (--chart-1 in app.css), light and dark.
+LIGHT_SERIES, DARK_SERIES = (0x1F, 0x5F, 0x8B), (0x8C, 0xC4, 0xEE)
+
+
+def coloured(page: Page, chart: str, rgb: tuple[int, int, int]) -> int:
+    count: int = page.evaluate(COLOURED, [f"#{chart} canvas", list(rgb)])
+    return count
+
+
 def painted(page: Page, chart: str) -> int:
     count: int = page.evaluate(PAINTED, f"#{chart} canvas")
     return count
@@ -143,8 +163,19 @@ def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
     page = context.new_page()
     try:
         sign_in(page, server, "/app/analytics?range=30")
-        expect(page.locator("#daily-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator("#engagement-chart")).to_have_attribute("data-drawn", "true")
         assert painted(page, "daily-chart") > 0
+        # The bars take the dark palette's colour, and the light one's when the system
+        # changes to light, without a reload.
+        assert coloured(page, "engagement-chart", DARK_SERIES) > 0
+        assert coloured(page, "engagement-chart", LIGHT_SERIES) == 0
+        page.emulate_media(color_scheme="light")
+        wait_until(
+            lambda: coloured(page, "engagement-chart", LIGHT_SERIES) > 0, "the light palette"
+        )
+        assert coloured(page, "engagement-chart", DARK_SERIES) == 0
+        page.emulate_media(color_scheme="dark")
+        wait_until(lambda: coloured(page, "engagement-chart", DARK_SERIES) > 0, "the dark one")
         accessible(page, shots, "analytics-dark")
 
         page.goto(f"{server}/app/analytics?from=2025-01-01&to=2025-01-31")
