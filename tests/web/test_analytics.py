@@ -206,6 +206,20 @@ def test_another_workspaces_site_is_not_found(
     assert owner.get("/app/analytics", params={"site": missing}).status_code == 404
 
 
+def test_every_site_means_the_workspaces_own(
+    client: TestClient, settings: Settings, site_key: str
+) -> None:
+    track(client, site_key)
+    make_site(settings, "globex", "globex.example")
+    make_member(settings, "globex", "boss@globex.example", role="owner")
+    sign_in(client, "boss@globex.example")
+    page = client.get("/app/analytics")
+    assert page.status_code == 200
+    assert metrics_of(page.text)["visits"] == "0"
+    assert "shop.example" not in page.text
+    assert re.search(r'data-realtime="active">0<', page.text)
+
+
 def test_parse_choice_reads_presets_and_custom_dates() -> None:
     today = date(2026, 12, 7)
     seven = analytics.parse_choice(QueryParams({"range": "7", "tz": "Asia/Tokyo"}), today)
