@@ -8,6 +8,7 @@ Screenshots are written to the folder printed at the end of the test."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from leadline.config import Settings
-from tests.fixtures.browser_pages import DESKTOP, PHONE, accessible, new_context, refused
+from tests.fixtures.browser_pages import (
+    DESKTOP,
+    PHONE,
+    accessible,
+    new_context,
+    refused,
+    tab_to,
+)
 from tests.fixtures.factories import make_site
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.web import (
@@ -177,6 +185,16 @@ def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
         page.emulate_media(color_scheme="dark")
         wait_until(lambda: coloured(page, "engagement-chart", DARK_SERIES) > 0, "the dark one")
         accessible(page, shots, "analytics-dark")
+
+        # The form by keyboard alone: the next range, then Show.
+        tab_to(page, "Days")
+        page.keyboard.press("ArrowDown")
+        expect(page.locator("#range")).to_have_value("90")
+        tab_to(page, "Show")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r".*range=90.*"))
+        first = (datetime.now(UTC).date() - timedelta(days=89)).isoformat()
+        expect(page.locator("#period")).to_contain_text(f"{first} to ")
 
         page.goto(f"{server}/app/analytics?from=2025-01-01&to=2025-01-31")
         expect(page.locator("#no-data")).to_be_visible()
