@@ -187,6 +187,30 @@ def test_a_bad_question_is_a_400_page_with_the_form_as_sent(
     assert "overview-heading" not in page.text
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"tz": " "},
+        {"tz": "utc"},
+        {"tz": "Etc/GMT+14"},
+        {"from": "\uff12\uff10\uff12\uff16-01-01"},  # full-width digits
+        {"from": "2026-01-01T25:00:00Z"},
+        {"to": "9999-12-31"},
+        {"range": ""},
+        {"range": "\uff17"},
+        {"site": ""},
+        {"site": "site_" + "Z" * 26},
+        {"site": "x" * 5000},
+        {"from": "-1"},
+    ],
+)
+def test_odd_values_are_answered_never_with_a_500(
+    owner: TestClient, site_key: str, params: dict[str, str]
+) -> None:
+    page = owner.get("/app/analytics", params=params)
+    assert page.status_code in (200, 400, 404), page.text
+
+
 def test_the_fragment_refuses_a_bad_site_too(owner: TestClient, site_key: str) -> None:
     assert owner.get("/app/analytics/realtime", params={"site": "nope"}).status_code == 400
     # A NUL character is refused before any page sees it.
@@ -325,6 +349,11 @@ def test_the_realtime_fragment_counts_the_last_minutes(
 def test_without_a_site_the_page_says_how_to_add_one(owner: TestClient) -> None:
     page = owner.get("/app/analytics")
     assert page.status_code == 200
+    assert "overview-heading" not in page.text
+    # The fragment, asked for anyway, counts nothing.
+    fragment = owner.get("/app/analytics/realtime")
+    assert fragment.status_code == 200
+    assert re.search(r'data-realtime="active">0<', fragment.text)
     assert "No site yet" in page.text
     assert "leadline sites create --workspace acme" in page.text
     assert "tracker.js" in page.text
