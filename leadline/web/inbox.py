@@ -129,6 +129,13 @@ class Names:
         found = self.people.get(person_id or "")
         return found.name if found is not None else "An operator"
 
+    def reach(self, contact_id: str) -> str | None:
+        """How the contact can be reached, once :meth:`contact` has read them."""
+        found = self.contacts.get(contact_id)
+        if found is None or found.erased_at is not None:
+            return None
+        return found.email or found.phone
+
     async def contact(self, session: AsyncSession, workspace_id: str, contact_id: str) -> str:
         if contact_id not in self.contacts:
             try:
@@ -310,6 +317,7 @@ class Thread:
     first_seq: int  # of the first message shown (0: none)
     last_seq: int  # of the last message shown (0: none)
     latest: bool  # whether the window ends with the conversation's last message
+    reach: str | None  # the contact's email address or phone number
     assignee: str | None
     members: list[Person]
 
@@ -347,6 +355,7 @@ async def _thread(
         first_seq=shown[0].seq if shown else 0,
         last_seq=shown[-1].seq if shown else 0,
         latest=latest,
+        reach=names.reach(conversation.contact_id),
         assignee=names.person(conversation.assignee_id) if conversation.assignee_id else None,
         members=[
             person for person in names.people.values() if "inbox" in access.areas_of(person.role)

@@ -85,9 +85,24 @@
     if (announce) announce.textContent = "That did not work. Reload the page and try again.";
   });
 
+  // Where the focus goes once a form's answer replaces the conversation (and with it the
+  // form): back to the box written in, else to the heading of the conversation's actions.
+  var refocus = null;
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    var box = form && form.querySelector ? form.querySelector("textarea[id]") : null;
+    refocus = box ? box.id : "actions-heading";
+  });
+
   document.body.addEventListener("htmx:afterSettle", function () {
     connect();
     localTimes();
+    var active = document.activeElement;
+    if (refocus && (!active || active === document.body)) {
+      var target = document.getElementById(refocus);
+      if (target) target.focus();
+    }
+    refocus = null;
   });
 
   window.addEventListener("pagehide", function () {
