@@ -64,6 +64,9 @@ STREAM_BATCH = 50
 
 # What ends a line in an event stream.
 _LINES = re.compile(r"\r\n|\r|\n")
+# A message's number in its conversation; a time zone's offset from UTC in minutes.
+_NUMBER = re.compile(r"[0-9]{1,18}")
+_OFFSET = re.compile(r"-?[0-9]{1,4}")
 
 STATUS_CHOICES = (("open", "Open"), ("snoozed", "Snoozed"), ("closed", "Closed"), ("spam", "Spam"))
 STATUS_ALL = "all"
@@ -367,7 +370,7 @@ def _earlier(request: Request) -> int | None:
     value = request.query_params.get("earlier")
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not _NUMBER.fullmatch(value):
         raise ValidationFailed(
             "earlier is the number of a message", details={"parameter": "earlier"}
         )
@@ -467,7 +470,7 @@ def _snooze_until(form: Any, now: datetime) -> datetime:
         # The browser's offset from UTC, in minutes (as getTimezoneOffset gives it), when
         # its script sent one; else the time is UTC, as the form says.
         offset = _form_text(form, "offset")
-        minutes = int(offset) if offset.lstrip("-").isdigit() and len(offset) <= 5 else 0
+        minutes = int(offset) if _OFFSET.fullmatch(offset) else 0
         try:
             chosen = chosen.replace(tzinfo=UTC) + timedelta(minutes=minutes)
         except OverflowError:
@@ -579,7 +582,7 @@ def _resume_from(request: Request, conversation: Conversation) -> int:
     """The last message the browser has: the stream's Last-Event-ID when it connects again,
     else the ``after`` the page gave it, else the conversation's last message."""
     for value in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if value is not None and value.strip().isdigit() and len(value.strip()) <= 18:
+        if value is not None and _NUMBER.fullmatch(value.strip()):
             return int(value.strip())
     return conversation.message_count
 

@@ -354,6 +354,24 @@ def test_assign_snooze_close_reopen_and_spam(
     assert "future" in past.text
     bad = post(client, f"/app/inbox/{cid}/snooze", csrf, **{"for": "custom", "until": "soon"})
     assert bad.status_code == 400
+    for offset in ("\u00b2", "99999999", "x"):  # not an offset: the time is UTC
+        answer = post(
+            client,
+            f"/app/inbox/{cid}/snooze",
+            csrf,
+            **{"for": "custom", "until": "2099-05-12T09:30", "offset": offset},
+        )
+        assert answer.status_code == 303
+        assert state()["snoozed_until"] == "2099-05-12T09:30:00.000Z"
+    for until in ("9999-12-31T23:59", "\x00"):
+        answer = post(
+            client,
+            f"/app/inbox/{cid}/snooze",
+            csrf,
+            **{"for": "custom", "until": until, "offset": "600"},
+        )
+        assert answer.status_code == 400
+    assert post(client, f"/app/inbox/{cid}/snooze", csrf, **{"for": "ages"}).status_code == 400
 
     assert post(client, f"/app/inbox/{cid}/close", csrf).status_code == 303
     assert state()["status"] == "closed"
@@ -389,4 +407,5 @@ def test_a_long_thread_shows_its_latest_messages_with_a_link_to_earlier_ones(
     assert texts(earlier.text) == ["m1", "m2"]
     assert "data-events" not in earlier.text  # not the latest: nothing is added to it live
     assert "Show the latest messages" in earlier.text
-    assert client.get(f"/app/inbox/{cid}?earlier=x").status_code == 400
+    for bad in ("x", "\u00b2", "-1", "9" * 30):
+        assert client.get(f"/app/inbox/{cid}", params={"earlier": bad}).status_code == 400
