@@ -112,6 +112,14 @@ def test_reply_by_keyboard_and_see_a_new_message_without_reload(
         expect(page.get_by_role("alert")).to_contain_text("must not be empty")
         assert page.evaluate("window.stillHere") is True
 
+        # Ctrl+Enter sends a note.
+        page.locator("#note-text").focus()
+        page.keyboard.type("Follow up on Friday.")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#inbox-announce")).to_have_text("Note added. Only your team sees it.")
+        expect(page.locator("#thread .entry-note").last).to_contain_text("Follow up on Friday.")
+        expect(page.locator("#note-text")).to_be_focused()
+
         # Close it, then it is listed as closed.
         page.get_by_role("button", name="Close", exact=True).click()
         expect(page.locator("#inbox-announce")).to_have_text("Conversation closed.")

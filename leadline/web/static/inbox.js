@@ -105,6 +105,15 @@
     refocus = null;
   });
 
+  // Ctrl+Enter (or Cmd+Enter) in the reply or note box sends it.
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    if (!box || box.tagName !== "TEXTAREA" || !box.form || !box.closest("#conversation")) return;
+    event.preventDefault();
+    box.form.requestSubmit();
+  });
+
   window.addEventListener("pagehide", function () {
     if (source) source.close();
   });
