@@ -61,6 +61,10 @@ LIFETIME_SECONDS = 60.0
 RECHECK_SECONDS = 30.0
 RETRY_MILLISECONDS = 1000
 STREAM_BATCH = 50
+# How far before the last note sent the stream looks again for notes (see Stream), and how
+# many pages of notes it reads at most at once.
+NOTES_OVERLAP = timedelta(seconds=10)
+NOTES_PAGES = 10
 
 # What ends a line in an event stream.
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -320,6 +324,7 @@ class Thread:
     first_seq: int  # of the first message shown (0: none)
     last_seq: int  # of the last message shown (0: none)
     latest: bool  # whether the window ends with the conversation's last message
+    read_at: datetime  # when the notes were read
     reach: str | None  # the contact's email address or phone number
     assignee: str | None
     members: list[Person]
@@ -344,6 +349,7 @@ async def _thread(
     shown = [message for message in window.messages if message.seq <= end]
     entries = [message_entry(message, names, contact) for message in shown]
     latest = end >= conversation.message_count
+    read_at = utcnow()
     for note in await _notes(session, principal, conversation.id):
         if shown and start_after > 0 and note.created_at < shown[0].created_at:
             continue  # written before the messages shown
@@ -358,6 +364,7 @@ async def _thread(
         first_seq=shown[0].seq if shown else 0,
         last_seq=shown[-1].seq if shown else 0,
         latest=latest,
+        read_at=read_at,
         reach=names.reach(conversation.contact_id),
         assignee=names.person(conversation.assignee_id) if conversation.assignee_id else None,
         members=[
@@ -402,7 +409,10 @@ def _thread_context(
         "draft": draft,
         "snooze_choices": [(key, label) for key, label, _ in SNOOZE_CHOICES],
         "action": f"{base}/inbox/{conversation.id}",
-        "events": f"{base}/inbox/{conversation.id}/events?after={thread.last_seq}",
+        "events": (
+            f"{base}/inbox/{conversation.id}/events"
+            f"?after={thread.last_seq}&since={micros(thread.read_at)}"
+        ),
         "earlier_link": (
             f"{base}/inbox/{conversation.id}?earlier={thread.first_seq}"
             if thread.first_seq > 1
@@ -578,27 +588,65 @@ async def act(request: Request) -> Response:
 # --------------------------------------------------------------------------- live stream
 
 
-def _resume_from(request: Request, conversation: Conversation) -> int:
-    """The last message the browser has: the stream's Last-Event-ID when it connects again,
-    else the ``after`` the page gave it, else the conversation's last message."""
-    for value in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if value is not None and _NUMBER.fullmatch(value.strip()):
-            return int(value.strip())
-    return conversation.message_count
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
-def _event(entry_id: int, html: str) -> str:
+def micros(value: datetime) -> int:
+    """A time as whole microseconds since 1970, as the stream's positions write it."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+@dataclass
+class Position:
+    """How far a browser has read a conversation: its messages up to ``seq``, and the notes
+    written up to ``notes_since``. An event's id says both (``seq.micros``), so the browser
+    sends them back in Last-Event-ID when it connects again."""
+
+    seq: int
+    notes_since: datetime
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.seq}.{micros(self.notes_since)}"
+
+    @classmethod
+    def of(cls, request: Request, conversation: Conversation) -> Position:
+        """Where the stream starts: Last-Event-ID when the browser connects again, else what
+        the page gave it (``after``, ``since``), else the conversation's last message and
+        now."""
+        seq: int | None = None
+        since: int | None = None
+        given = request.headers.get("last-event-id", "").strip()
+        if given:
+            seq_text, _, since_text = given.partition(".")
+            seq = int(seq_text) if _NUMBER.fullmatch(seq_text) else None
+            since = int(since_text) if _NUMBER.fullmatch(since_text) else None
+        params = request.query_params
+        if seq is None and _NUMBER.fullmatch(params.get("after", "")):
+            seq = int(params["after"])
+        if since is None and _NUMBER.fullmatch(params.get("since", "")):
+            since = int(params["since"])
+        now = utcnow()
+        try:
+            notes_since = min(_EPOCH + since * _MICROSECOND, now) if since is not None else now
+        except OverflowError:
+            notes_since = now
+        return cls(seq=conversation.message_count if seq is None else seq, notes_since=notes_since)
+
+
+def _event(event_id: str, html: str) -> str:
     """An event of the stream: its id, and its data a line at a time (the browser joins them
     with line feeds)."""
     data = "".join(f"data: {line}\n" for line in _LINES.split(html.strip()))
-    return f"id: {entry_id}\n{data}\n"
+    return f"id: {event_id}\n{data}\n"
 
 
 @page
 async def events(request: Request, session: AsyncSession, who: SignedIn) -> Response:
-    """The conversation's new messages as server-sent events: each an ``message`` event whose
-    id is the message's number in the conversation and whose data is its HTML, as the thread
-    shows it."""
+    """The conversation's new messages and notes as server-sent events: each event's data is
+    the entry's HTML, as the thread shows it, and its id where the stream has got to."""
     access.require_area(who, "inbox")
     principal = who.principal
     conversation = await inbox.get_conversation(
@@ -610,7 +658,7 @@ async def events(request: Request, session: AsyncSession, who: SignedIn) -> Resp
         request=request,
         principal=principal,
         conversation_id=conversation.id,
-        last_seq=_resume_from(request, conversation),
+        position=Position.of(request, conversation),
         secret=request.cookies.get(SIGNIN_COOKIE, ""),
         names=names,
         contact=contact,
@@ -624,16 +672,21 @@ async def events(request: Request, session: AsyncSession, who: SignedIn) -> Resp
 
 @dataclass
 class Stream:
-    """One browser's connection to a conversation's new messages: it reads the messages after
-    the last one sent, every POLL_SECONDS, each read in a transaction of its own."""
+    """One browser's connection to a conversation's new entries: every POLL_SECONDS it reads
+    the messages after the last one sent (by their number, which is given in order) and the
+    notes written since NOTES_OVERLAP before the last one sent (a note's time is taken before
+    its transaction commits, so a note may become visible after a later one); each read in a
+    transaction of its own. A note sent again is one the page has already, and is skipped
+    there by its id."""
 
     request: Request
     principal: Principal
     conversation_id: str
-    last_seq: int
+    position: Position
     secret: str
     names: Names
     contact: str
+    sent_notes: set[str] = field(default_factory=set)
 
     async def run(self) -> AsyncIterator[str]:
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
@@ -645,13 +698,17 @@ class Stream:
                     return
                 checked = now
             try:
-                found = await self._new_messages()
+                found = await self._news()
             except NotFound:
                 return  # the conversation is gone
-            for message in found.messages:
-                self.last_seq = message.seq
-                yield _event(message.seq, self._html(message))
-            if found.has_more:
+            for entry in found.entries:
+                if entry.kind == "message":
+                    self.position.seq = entry.seq
+                else:
+                    self.sent_notes.add(entry.id)
+                    self.position.notes_since = max(self.position.notes_since, entry.at)
+                yield _event(self.position.event_id, self._html(entry))
+            if found.more:
                 continue
             if time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 beat = time.monotonic()
@@ -662,24 +719,48 @@ class Stream:
         async with access.database(self.request).transaction() as session:
             return await accounts.signed_in(session, self.secret) is not None
 
-    async def _new_messages(self) -> Any:
+    async def _news(self) -> News:
         async with access.database(self.request).transaction() as session:
-            found = await inbox.list_messages(
+            messages = await inbox.list_messages(
                 session,
                 self.principal,
                 self.conversation_id,
                 limit=STREAM_BATCH,
-                after_seq=self.last_seq,
+                after_seq=self.position.seq,
             )
-            unknown = {m.person_id for m in found.messages if m.person_id} - set(self.names.people)
-            if unknown:
+            notes = await self._new_notes(session)
+            written_by = {m.person_id for m in messages.messages} | {n.person_id for n in notes}
+            if (written_by - {None}) - set(self.names.people):
                 self.names = await Names.of_workspace(session, self.principal.workspace_id)
-            return found
+        entries = [message_entry(m, self.names, self.contact) for m in messages.messages]
+        entries.extend(note_entry(note, self.names) for note in notes)
+        return News(entries=entries, more=messages.has_more)
 
-    def _html(self, message: Message) -> str:
-        entry = message_entry(message, self.names, self.contact)
+    async def _new_notes(self, session: AsyncSession) -> list[Note]:
+        after: tuple[datetime, str] = (self.position.notes_since - NOTES_OVERLAP, "")
+        found: list[Note] = []
+        for _ in range(NOTES_PAGES):
+            page_of_notes = await inbox.list_notes(
+                session, self.principal, self.conversation_id, limit=STREAM_BATCH, after=after
+            )
+            found.extend(n for n in page_of_notes.notes if n.id not in self.sent_notes)
+            if not page_of_notes.has_more or not page_of_notes.notes:
+                break
+            last = page_of_notes.notes[-1]
+            after = (last.created_at, last.id)
+        return found
+
+    def _html(self, entry: Entry) -> str:
         answer = render(self.request, "inbox/_entry.html", {"entry": entry})
         return bytes(answer.body).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class News:
+    """What one read of the stream found; ``more``: more messages wait to be read at once."""
+
+    entries: list[Entry]
+    more: bool
 
 
 ROUTES: list[BaseRoute] = [

@@ -119,6 +119,16 @@ def test_reply_by_keyboard_and_see_a_new_message_without_reload(
         expect(page.locator("#inbox-announce")).to_have_text("Note added. Only your team sees it.")
         expect(page.locator("#thread .entry-note").last).to_contain_text("Follow up on Friday.")
         expect(page.locator("#note-text")).to_be_focused()
+        # A teammate's note (through the API) appears too; each entry once.
+        leadiosa.post(
+            f"/api/v1/conversations/{conversation['id']}/notes",
+            json={"text": "She prefers email."},
+        )
+        expect(page.locator("#thread .entry-note", has_text="She prefers email.")).to_have_count(
+            1, timeout=15_000
+        )
+        expect(page.locator("#thread li")).to_have_count(6)
+        assert page.evaluate("window.stillHere") is True
 
         # Close it, then it is listed as closed.
         page.get_by_role("button", name="Close", exact=True).click()

@@ -89,6 +89,15 @@ def reply(api: TestClient, conversation_id: str, text: str) -> None:
     assert answer.status_code == 201, answer.text
 
 
+def seq_of(event: Event) -> int:
+    """The number of the last message the event says the browser has (its id is
+    ``seq.micros``: the messages, then the notes' time)."""
+    assert event.id is not None
+    seq, _, since = event.id.partition(".")
+    assert since.isdigit()
+    return int(seq)
+
+
 def until_message(events: Iterator[Event]) -> Event:
     for event in events:
         if event.data:
@@ -110,7 +119,7 @@ def test_a_message_posted_through_the_api_arrives_and_a_reconnection_misses_noth
         assert opening.retry == "1000"
         reply(leadiosa, cid, "Is anyone there? <script>")
         event = until_message(events)
-        assert event.id == "2"
+        assert seq_of(event) == 2
         assert event.html.startswith('<li id="entry-msg_')
         assert 'data-seq="2"' in event.html
         assert "Is anyone there? &lt;script&gt;" in event.html
@@ -122,7 +131,7 @@ def test_a_message_posted_through_the_api_arrives_and_a_reconnection_misses_noth
     with browser_client.stream("GET", path, headers={"Last-Event-ID": "2"}) as stream:
         events = parse(stream.iter_lines())
         third, fourth = until_message(events), until_message(events)
-        assert (third.id, fourth.id) == ("3", "4")
+        assert (seq_of(third), seq_of(fourth)) == (3, 4)
         assert "third" in third.html
         assert "fourth" in fourth.html
 
@@ -132,7 +141,43 @@ def test_a_message_posted_through_the_api_arrives_and_a_reconnection_misses_noth
         next(events)
         reply(leadiosa, cid, "fifth")
         event = until_message(events)
-        assert event.id == "5"
+        assert seq_of(event) == 5
+
+
+def test_a_note_arrives_as_a_note_and_once(
+    browser_client: httpx.Client, leadiosa: TestClient
+) -> None:
+    cid = start(leadiosa)["id"]
+    path = f"/app/inbox/{cid}/events"
+
+    def note(text: str) -> None:
+        answer = leadiosa.post(f"/api/v1/conversations/{cid}/notes", json={"text": text})
+        assert answer.status_code == 201, answer.text
+
+    with browser_client.stream("GET", path) as stream:
+        events = parse(stream.iter_lines())
+        next(events)
+        note("Call her back <tomorrow>")
+        event = until_message(events)
+        assert 'class="entry entry-note"' in event.html
+        assert "Internal note" in event.html
+        assert "Call her back &lt;tomorrow&gt;" in event.html
+        assert seq_of(event) == 1
+        reply(leadiosa, cid, "Thanks")
+        # Read again and again within the overlap, the note is not sent twice.
+        following = until_message(events)
+        assert seq_of(following) == 2
+        assert "Thanks" in following.html
+        last_id = following.id
+    # Back with the last id: the note written meanwhile comes (and the one before may come
+    # again, which the page skips by its id).
+    note("Second note")
+    with browser_client.stream("GET", path, headers={"Last-Event-ID": str(last_id)}) as stream:
+        events = parse(stream.iter_lines())
+        seen = [until_message(events).html]
+        while "Second note" not in seen[-1]:
+            seen.append(until_message(events).html)
+    assert not any("Thanks" in html for html in seen)
 
 
 def test_the_stream_ends_after_its_lifetime_and_says_it_is_alive_meanwhile(
@@ -155,13 +200,13 @@ def test_the_stream_stops_reading_when_the_browser_goes_away(
 ) -> None:
     monkeypatch.setattr(pages, "POLL_SECONDS", 0.1)
     reads: list[float] = []
-    original = pages.Stream._new_messages
+    original = pages.Stream._news
 
     async def counted(self: pages.Stream) -> object:
         reads.append(time.monotonic())
         return await original(self)
 
-    monkeypatch.setattr(pages.Stream, "_new_messages", counted)
+    monkeypatch.setattr(pages.Stream, "_news", counted)
     cid = start(leadiosa)["id"]
     with browser_client.stream("GET", f"/app/inbox/{cid}/events") as stream:
         events = parse(stream.iter_lines())
