@@ -377,6 +377,17 @@ def test_assign_snooze_close_reopen_and_spam(
     assert "Marked as spam." in spam.text
     assert "Not spam: reopen" in spam.text
     assert state()["status"] == "spam"
+    # The spam contact's next message is kept, shown as kept aside.
+    leadiosa.post(
+        f"/api/v1/conversations/{cid}/messages", json={"text": "Buy now", "author": "contact"}
+    )
+    page = client.get(f"/app/inbox/{cid}")
+    kept = re.search(
+        r'class="entry entry-contact entry-quarantined"[^>]*>(.*?)</li>', page.text, re.S
+    )
+    assert kept is not None
+    assert "Kept aside as spam" in kept.group(1)
+    assert "Buy now" in kept.group(1)
     # Each change is the person's in the audit log.
     actors = fetch_rows(
         settings,
