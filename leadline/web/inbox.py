@@ -394,7 +394,7 @@ class Draft:
 
 
 def _thread_context(
-    request: Request, thread: Thread, announcement: str, draft: Draft
+    request: Request, who: SignedIn, thread: Thread, announcement: str, draft: Draft
 ) -> dict[str, Any]:
     conversation = thread.conversation
     status = Status(conversation.status)
@@ -420,7 +420,7 @@ def _thread_context(
         ),
         "latest_link": None if thread.latest else f"{base}/inbox/{conversation.id}",
         "back": f"{base}/inbox",
-        "viewer_id": "",
+        "viewer_id": who.person.id,
     }
 
 
@@ -436,8 +436,7 @@ async def _render_thread(
     conversation_id = request.path_params["conversation_id"]
     earlier = _earlier(request) if request.method == "GET" else None
     thread = await _thread(session, who, conversation_id, earlier)
-    context = _thread_context(request, thread, announcement, draft or Draft())
-    context["viewer_id"] = who.person.id
+    context = _thread_context(request, who, thread, announcement, draft or Draft())
     # htmx swaps the conversation's part of the page, and what was done into the live region.
     context["announce_oob"] = access.is_htmx(request)
     template = "inbox/_conversation.html" if access.is_htmx(request) else "inbox/thread.html"
