@@ -226,6 +226,22 @@ def test_a_key_made_on_the_page_works_until_revoked_there(
     assert "revoked" in client.get("/app/settings/keys").text
 
 
+def test_a_key_from_the_environment_is_not_managed_here(
+    client: TestClient, settings: Settings
+) -> None:
+    """Such a key follows its variable (as over the APIs): unset it to retire the key."""
+    owner_signed_in(client, settings)
+    run_in_transaction(
+        settings,
+        lambda session: auth.sync_environment_keys(
+            session, {"ANALYTICS_API_KEY": "k" * 32}, "acme"
+        ),
+    )
+    page = client.get("/app/settings/keys").text
+    assert "ANALYTICS_API_KEY" not in page
+    assert "no admin or integration key yet" in page
+
+
 def test_bad_key_forms_get_a_clear_refusal(
     client: TestClient, other_browser: TestClient, settings: Settings
 ) -> None:
