@@ -22,6 +22,14 @@ from tests.fixtures.web import (
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 OWNER = "owner@example.com"
+# The pages ask before a form that cannot be undone; here the question is noted, and answered
+# as the tab's storage says.
+ANSWER_CONFIRM = """
+window.confirm = (question) => {
+  sessionStorage.setItem('asked', question);
+  return sessionStorage.getItem('answer') === 'yes';
+};
+"""
 
 
 def test_an_owner_makes_a_key_and_invites_someone_who_joins(
@@ -29,6 +37,7 @@ def test_an_owner_makes_a_key_and_invites_someone_who_joins(
 ) -> None:
     make_member(settings, "acme", OWNER, role="owner", name="Olga")
     owner, invitee = new_context(browser), new_context(browser, "dark")
+    owner.add_init_script(ANSWER_CONFIRM)
     try:
         page = owner.new_page()
         sign_in_page(page, server, OWNER, PASSWORD, "/app/settings")
@@ -53,6 +62,16 @@ def test_an_owner_makes_a_key_and_invites_someone_who_joins(
         assert page.locator("#secret-value").count() == 0
         assert value not in page.content()
         assert "CRM sync" in page.locator("main").inner_text()
+        # Revoking asks first: answered no, nothing happens; yes, the key is revoked.
+        revoke = page.get_by_role("button", name="Revoke CRM sync")
+        revoke.click()
+        asked = page.evaluate("sessionStorage.getItem('asked')")
+        assert asked.startswith("Revoke CRM sync?")
+        assert page.locator(".badge", has_text="revoked").count() == 0
+        page.evaluate("sessionStorage.setItem('answer', 'yes')")
+        revoke.click()
+        expect(page.locator(".badge", has_text="revoked")).to_have_count(1)
+        page.evaluate("sessionStorage.removeItem('answer')")
 
         # A marketing key with chosen pages.
         page.goto(f"{server}/app/settings/marketing-keys")

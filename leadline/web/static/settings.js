@@ -1,5 +1,6 @@
-// Settings: the copy buttons beside secrets shown once. Loaded as a file: the pages'
-// Content-Security-Policy forbids inline scripts.
+// Settings: the copy buttons beside secrets shown once, and a question before a form that
+// cannot be undone (data-confirm). Loaded as a file: the pages' Content-Security-Policy forbids
+// inline scripts. Without this script the forms still work, without the question.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -19,4 +20,9 @@ document.addEventListener("click", (event) => {
   } else {
     said("Selected: press Ctrl+C (or ⌘C) to copy.");
   }
+});
+
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
 });
