@@ -420,7 +420,7 @@ async def invite(request: Request) -> Response:
         "error_field": "",
         "name": "",
     }
-    if request.method == "GET":
+    if request.method in access.SAFE_METHODS:
         return _invite_form(request, context)
     if not await access.csrf_sent_right(request, request.cookies.get(FORM_COOKIE)):
         raise Forbidden("this form has expired: reload the page and try again")

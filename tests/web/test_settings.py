@@ -436,6 +436,7 @@ def test_an_invite_link_makes_a_marketing_person_who_sees_only_analytics(
     assert link not in people_page
     path = link.removeprefix("http://testserver")
 
+    assert other_browser.head(path).status_code == 200
     form = other_browser.get(path)
     assert form.status_code == 200
     assert "mo@example.com" in form.text
