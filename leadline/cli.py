@@ -51,7 +51,8 @@ app.add_typer(sites_app, name="sites")
 forms_app = typer.Typer(help="Create and list the forms of a site.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
 people_app = typer.Typer(
-    help="Add and list a workspace's people (owner, admins, agents).", no_args_is_help=True
+    help="Add and list a workspace's people (owner, admins, agents, marketing people).",
+    no_args_is_help=True,
 )
 app.add_typer(people_app, name="people")
 tokens_app = typer.Typer(help="Create people's tokens.", no_args_is_help=True)
@@ -584,8 +585,18 @@ def people_add(
     email: Annotated[str, typer.Option(help="The person's email address, unique in it.")],
     name: Annotated[str, typer.Option(help="Their name, as colleagues see it.")],
     role: Annotated[
-        str, typer.Option(help="owner, admin or agent; a workspace's first person is its owner.")
+        str,
+        typer.Option(
+            help="owner, admin, agent or marketing; a workspace's first person is its owner."
+        ),
     ],
+    pages: Annotated[
+        str | None,
+        typer.Option(
+            help="A marketing person's analytics pages, comma-separated (overview,sources); "
+            "the default ones without."
+        ),
+    ] = None,
     password_stdin: Annotated[
         bool,
         typer.Option(
@@ -599,10 +610,17 @@ def people_add(
     from leadline.accounts import passwords
     from leadline.accounts import service as accounts
     from leadline.audit.service import Actor
+    from leadline.auth.pages import parse_page_list
     from leadline.errors import ValidationFailed
     from leadline.models import Person
     from leadline.people import service as people
 
+    chosen = None
+    if pages is not None:
+        try:
+            chosen = parse_page_list(pages)
+        except ValidationFailed as exc:
+            _fail(exc.message)
     password = None
     if password_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
@@ -613,7 +631,13 @@ def people_add(
 
     async def add(session: AsyncSession) -> Person:
         person = await people.add_to_workspace(
-            session, workspace, email=email, name=name, role=role, actor=Actor.cli()
+            session,
+            workspace,
+            email=email,
+            name=name,
+            role=role,
+            actor=Actor.cli(),
+            pages=chosen,
         )
         if password is not None:
             await accounts.set_password(session, person, password, actor=Actor.cli())
@@ -623,6 +647,8 @@ def people_add(
     first = " (the workspace's first person is its owner)" if person.role != role else ""
     typer.echo(f"Added {person.name} <{person.email}> to workspace '{workspace}'{first}:")
     typer.echo(f"{person.id}  {person.email}  {person.name}  {person.role}  {person.availability}")
+    if person.role == "marketing":
+        typer.echo("Analytics pages: " + ", ".join(people.analytics_pages(person)))
     if password is not None:
         typer.echo("They can sign in to the dashboard at /app/signin with that password.")
 

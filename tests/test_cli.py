@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -313,11 +314,38 @@ def test_people_add_and_list(cli: CliRunner, settings: Settings) -> None:
     assert "no workspace 'nope'" in missing.stderr
 
 
+def test_people_add_makes_a_marketing_person_with_their_pages(
+    cli: CliRunner, settings: Settings
+) -> None:
+    cli.invoke(app, ["keys", "create", "--workspace", "acme", "--role", "admin"])
+    people_add(
+        cli, "--workspace", "acme", "--email", "ada@example.com", "--name", "Ada", "--role", "owner"
+    )
+    added = people_add(
+        cli,
+        *("--workspace", "acme", "--email", "mo@example.com", "--name", "Mo"),
+        *("--role", "marketing", "--pages", "overview, Sources"),
+    )
+    assert added.exit_code == 0, added.output
+    assert "Analytics pages: overview, sources" in added.stdout
+    [row] = fetch_rows(settings, "SELECT role, pages FROM people WHERE email = 'mo@example.com'")
+    assert row["role"] == "marketing"
+    assert json.loads(row["pages"]) == ["overview", "sources"]
+    # A marketing person holds no token.
+    refused = cli.invoke(
+        app, ["tokens", "create", "--workspace", "acme", "--person", "mo@example.com"]
+    )
+    assert refused.exit_code == 1
+    assert "holds no token" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--workspace", "nope", "--role", "agent"], "no workspace 'nope'"),
-        (["--workspace", "acme", "--role", "marketing"], "unknown role 'marketing'"),
+        (["--workspace", "acme", "--role", "integration"], "unknown role 'integration'"),
+        (["--workspace", "acme", "--role", "agent", "--pages", "overview"], "only a marketing"),
+        (["--workspace", "acme", "--role", "marketing", "--pages", "overview,no"], "unknown"),
         (["--workspace", "acme", "--role", "agent", "--email", "x"], "is not an email address"),
         (["--workspace", "acme", "--role", "agent", "--email", "ADA@example.com"], "already"),
     ],

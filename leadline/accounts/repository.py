@@ -131,6 +131,32 @@ class LinkRepository(Repository):
         )
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
+    async def pending(self, workspace_id: str, purpose: str, now: datetime) -> list[OneTimeLink]:
+        """The workspace's unused, unexpired links of ``purpose``, newest first."""
+        result = await self.session.scalars(
+            select(OneTimeLink)
+            .where(
+                OneTimeLink.workspace_id == workspace_id,
+                OneTimeLink.purpose == purpose,
+                OneTimeLink.used_at.is_(None),
+                OneTimeLink.expires_at > now,
+            )
+            .order_by(OneTimeLink.created_at.desc(), OneTimeLink.id.desc())
+        )
+        return list(result)
+
+    async def remove_unused(self, workspace_id: str, purpose: str, link_id: str) -> bool:
+        """Delete an unused link of the workspace; whether there was one."""
+        result = await self.session.execute(
+            delete(OneTimeLink).where(
+                OneTimeLink.workspace_id == workspace_id,
+                OneTimeLink.purpose == purpose,
+                OneTimeLink.id == link_id,
+                OneTimeLink.used_at.is_(None),
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
     async def retire_unused(self, purpose: str, when: datetime) -> None:
         """End every unused link of ``purpose``: a new one replaces them."""
         await self.session.execute(

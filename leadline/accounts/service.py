@@ -5,11 +5,16 @@ A sign-in's secret lives only in the browser's cookie; the table keeps its SHA-2
 sign-in ends after ``IDLE`` without use, and ``LONGEST`` after it began whatever happens; signing
 out ends it, and signing out everywhere ends every sign-in of the person. Deleting a person
 deletes their sign-ins and password with them.
+
+An invite is a one-time link naming an email address, a role and (for a marketing person) the
+analytics pages: whoever opens it within ``INVITE_VALID`` sets their name and password, joins
+the workspace as that address and is signed in.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,9 +25,9 @@ from leadline.accounts.attempts import SignInAttempts
 from leadline.accounts.repository import LinkRepository, PasswordRepository, SignInRepository
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
-from leadline.auth.roles import Role
-from leadline.auth.service import Principal
-from leadline.errors import Conflict, NotFound, Unauthorized
+from leadline.auth.roles import PERSON_ROLES, Permission, Role
+from leadline.auth.service import Principal, parse_role
+from leadline.errors import Conflict, Forbidden, NotFound, Unauthorized
 from leadline.kit import tokens
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
@@ -36,6 +41,8 @@ LONGEST = timedelta(days=30)
 _TOUCH_EVERY = timedelta(minutes=5)
 SETUP = "setup"
 SETUP_VALID = timedelta(hours=24)
+INVITE = "invite"
+INVITE_VALID = timedelta(days=7)
 USER_AGENT_MAX = 512
 IP_MAX = 64
 
@@ -309,6 +316,145 @@ async def complete_setup(
         name=name,
         role=Role.OWNER.value,
         actor=Actor.system("setup"),
+    )
+    await set_password(session, person, password, actor=Actor("user", person.id))
+    return await start(session, person, ip=ip, user_agent=user_agent)
+
+
+# ------------------------------------------------------------------------------ invites
+
+
+@dataclass(frozen=True)
+class Invited:
+    """A new invite: ``token`` goes in the link and nowhere else."""
+
+    token: str
+    link: OneTimeLink
+
+
+async def invite(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    email: str,
+    role: str,
+    pages: Sequence[str] | None = None,
+) -> Invited:
+    """A one-time link that makes a person of ``email`` with ``role`` (and, for a marketing
+    person, ``pages``). Takes ``people:manage`` and every power of ``role``: an admin does not
+    invite an owner."""
+    principal.require(Permission.PEOPLE_MANAGE)
+    address = people.normalise_email(email)
+    parsed = parse_role(role, PERSON_ROLES)
+    own = people.check_pages_for(parsed, pages)
+    if not people.holds_every_power_of(principal, parsed):
+        raise Forbidden(
+            f"only a caller with every power of an {parsed.value} may invite one",
+            details={"field": "role", "role": parsed.value},
+        )
+    try:
+        await people.by_email(session, principal.workspace_id, address)
+    except NotFound:
+        pass
+    else:
+        raise Conflict(
+            f"{address} is a member of this workspace already", details={"field": "email"}
+        )
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    link = await LinkRepository(session).add(
+        OneTimeLink(
+            id=new_id("otl"),
+            workspace_id=principal.workspace_id,
+            purpose=INVITE,
+            token_hash=tokens.digest(token),
+            created_at=now,
+            expires_at=now + INVITE_VALID,
+            email=address,
+            role=parsed.value,
+            pages=people.stored_pages(own),
+            invited_by=principal.person_id,
+        )
+    )
+    # The address is personal data: the log keeps the role only.
+    await audit.record(
+        session,
+        principal.workspace_id,
+        principal.actor,
+        "person.invited",
+        "invite",
+        link.id,
+        {"role": (None, parsed.value)},
+    )
+    return Invited(token=token, link=link)
+
+
+async def pending_invites(session: AsyncSession, principal: Principal) -> list[OneTimeLink]:
+    """The workspace's invites not used yet and not expired, newest first."""
+    principal.require(Permission.PEOPLE_MANAGE)
+    return await LinkRepository(session).pending(principal.workspace_id, INVITE, utcnow())
+
+
+async def revoke_invite(session: AsyncSession, principal: Principal, invite_id: str) -> None:
+    """Delete an unused invite of the workspace: its link stops working."""
+    principal.require(Permission.PEOPLE_MANAGE)
+    removed = "\x00" not in invite_id and await LinkRepository(session).remove_unused(
+        principal.workspace_id, INVITE, invite_id
+    )
+    if not removed:
+        raise NotFound(f"no pending invite {invite_id}", resource="invite")
+    await audit.record(
+        session,
+        principal.workspace_id,
+        principal.actor,
+        "person.invite_revoked",
+        "invite",
+        invite_id,
+        {},
+    )
+
+
+async def invite_of(session: AsyncSession, token: str) -> tuple[OneTimeLink, Workspace]:
+    """A usable invite and its workspace; NotFound when the token is unknown, used, expired or
+    revoked."""
+    gone = NotFound(
+        "this invite link has been used, has expired or was withdrawn; ask whoever invited "
+        "you for a new one",
+        resource="invite",
+    )
+    if not token or len(token) > 100:
+        raise gone
+    link = await LinkRepository(session).by_token_hash(INVITE, tokens.digest(token))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        raise gone
+    return link, await workspaces.get(session, link.workspace_id)
+
+
+async def accept_invite(
+    session: AsyncSession,
+    token: str,
+    *,
+    name: str,
+    password: str,
+    password_again: str,
+    ip: str,
+    user_agent: str,
+) -> Started:
+    """Join the workspace with an invite (once), with a name and password, and sign in."""
+    link, _ = await invite_of(session, token)
+    passwords.check_new(password, password_again)
+    if not await LinkRepository(session).claim(link.id, utcnow()):
+        raise Conflict("this invite was used a moment ago; sign in instead")
+    assert link.email is not None
+    assert link.role is not None
+    person = await people.add(
+        session,
+        link.workspace_id,
+        email=link.email,
+        name=name,
+        role=link.role,
+        pages=people.own_pages(link.pages),
+        actor=Actor.system("invite"),
     )
     await set_password(session, person, password, actor=Actor("user", person.id))
     return await start(session, person, ip=ip, user_agent=user_agent)

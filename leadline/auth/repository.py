@@ -111,6 +111,16 @@ class ApiKeyRepository(Repository):
             )
         return list(await self.session.scalars(query))
 
+    async def active_tokens_of_person(self, workspace_id: str, person_id: str) -> list[ApiKey]:
+        result = await self.session.scalars(
+            select(ApiKey).where(
+                ApiKey.workspace_id == workspace_id,
+                ApiKey.person_id == person_id,
+                ApiKey.revoked_at.is_(None),
+            )
+        )
+        return list(result)
+
     async def token(self, workspace_id: str, key_id: str) -> ApiKey | None:
         """A person's token of the workspace (never a workspace's key)."""
         found: ApiKey | None = await self.session.scalar(

@@ -1,8 +1,10 @@
 """What each role may do. Surfaces ask for a permission; the role answers.
 
 API keys act for the workspace (admin, integration, marketing); people's tokens act for their
-person, whose role is owner, admin or agent. An admin key is the workspace's owner as far as
-permissions go, so the keys handed out before people existed keep every power they had.
+person, whose role is owner, admin or agent (the operators). A person may also be a marketing
+person: they sign in to the dashboard to read their analytics pages, masked, and hold no token.
+An admin key is the workspace's owner as far as permissions go, so the keys handed out before
+people existed keep every power they had.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ class Role(StrEnum):
 
 # The roles an API key may have, and those a person may have.
 KEY_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.INTEGRATION, Role.MARKETING)
-PERSON_ROLES: tuple[Role, ...] = (Role.OWNER, Role.ADMIN, Role.AGENT)
+# Operators work the inbox, are listed by the Leadiosa API and may hold tokens.
+OPERATOR_ROLES: tuple[Role, ...] = (Role.OWNER, Role.ADMIN, Role.AGENT)
+PERSON_ROLES: tuple[Role, ...] = (*OPERATOR_ROLES, Role.MARKETING)
 
 
 class Permission(StrEnum):
@@ -65,6 +69,8 @@ PERSON_ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _EVERYTHING - {Permission.WORKSPACE_LIFECYCLE},
     # Agents work the inbox.
     Role.AGENT: _AGENT,
+    # Marketing people read analytics in the dashboard (they hold no token).
+    Role.MARKETING: frozenset({Permission.STATS_READ}),
 }
 
 # Roles whose reads of personal data (email, phone) are masked.

@@ -18,8 +18,8 @@ from leadline.auth.repository import ApiKeyRepository
 from leadline.auth.roles import (
     KEY_ROLES,
     MASKED_ROLES,
+    OPERATOR_ROLES,
     PERSON_ROLE_PERMISSIONS,
-    PERSON_ROLES,
     ROLE_PERMISSIONS,
     Permission,
     Role,
@@ -77,6 +77,17 @@ class Principal:
                 f"{whose}'s role ({self.role.value}) may not do this ({permission.value})",
                 details={"role": self.role.value, "permission": permission.value},
             )
+
+
+def require_powers_of_key(principal: Principal, role: Role) -> None:
+    """Refuse a caller without every power of a key of ``role``: making one, regenerating or
+    revoking it takes them all (an admin person, who may not close the workspace, does not
+    make an admin key, which may)."""
+    if not principal.permissions >= ROLE_PERMISSIONS.get(role, frozenset()):
+        raise Forbidden(
+            f"a {role.value} key has powers this caller does not have; ask an owner",
+            details={"role": role.value},
+        )
 
 
 def parse_role(value: str, allowed: tuple[Role, ...] = KEY_ROLES) -> Role:
@@ -191,8 +202,9 @@ async def issue_person_token(
     actor: Actor,
 ) -> IssuedKey:
     """A new token that acts as the person ``person_id``, with their ``role`` (owner, admin or
-    agent). Who may be given one is the people's rule, not this module's."""
-    parsed = parse_role(role, PERSON_ROLES)
+    agent: marketing people hold no token). Who may be given one is the people's rule, not
+    this module's."""
+    parsed = parse_role(role, OPERATOR_ROLES)
     return await _issue(
         session,
         workspace,
@@ -387,11 +399,25 @@ async def _rotate(
 async def set_role_of_person_tokens(
     session: AsyncSession, workspace_id: str, person_id: str, role: str
 ) -> None:
-    """A person's role changed: their tokens carry the new one from the next request on."""
-    parsed = parse_role(role, PERSON_ROLES)
+    """A person's role changed: their tokens carry the new one from the next request on (a
+    marketing person's are revoked: they hold none)."""
+    if role == Role.MARKETING.value:
+        await revoke_tokens_of_person(session, workspace_id, person_id, Actor.system("role"))
+        return
+    parsed = parse_role(role, OPERATOR_ROLES)
     await ApiKeyRepository(session).set_role_of_person(workspace_id, person_id, parsed.value)
     # Principals in memory carry the role they were read with.
     announce(session, PRINCIPALS)
+
+
+async def revoke_tokens_of_person(
+    session: AsyncSession, workspace_id: str, person_id: str, actor: Actor
+) -> int:
+    """Revoke every token of a person; how many were still in use."""
+    found = await ApiKeyRepository(session).active_tokens_of_person(workspace_id, person_id)
+    for key in found:
+        await _revoke(session, key, actor)
+    return len(found)
 
 
 # ------------------------------------------------------------------------ marketing keys

@@ -441,7 +441,7 @@ async def update_conversation(
             )
         person_id = changes.assignee_id
         if person_id is not None:
-            person_id = (await people.get(session, principal.workspace_id, person_id)).id
+            person_id = (await people.operator(session, principal.workspace_id, person_id)).id
         await _assign(session, conversation, person_id, journal, now=now)
     described: dict[str, tuple[Any, Any]] = {}
     if changes.subject is not UNSET:

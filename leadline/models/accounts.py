@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -51,8 +51,9 @@ class SignIn(Base):
 
 class OneTimeLink(Base):
     """A link that works once, before ``expires_at``: ``purpose`` says what it does
-    (``setup``: the first owner of ``workspace_id`` is made with it). Only the digest of its
-    token is kept."""
+    (``setup``: the first owner of ``workspace_id`` is made with it; ``invite``: the person
+    invited as ``email`` joins it with ``role`` and, for a marketing person, ``pages``). Only
+    the digest of its token is kept; revoking an invite deletes it."""
 
     __tablename__ = "one_time_links"
 
@@ -65,3 +66,8 @@ class OneTimeLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # An invite's: who is invited, as what, and who invited them.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    pages: Mapped[str | None] = mapped_column(Text, nullable=True)
+    invited_by: Mapped[str | None] = mapped_column(String(40), nullable=True)

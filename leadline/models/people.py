@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
@@ -12,7 +12,8 @@ from leadline.models.base import Base
 
 
 class Person(Base):
-    """A member of one workspace. ``role`` is owner, admin or agent; ``availability`` is
+    """A member of one workspace. ``role`` is owner, admin, agent or marketing (a marketing
+    person opens only their analytics pages, never the inbox); ``availability`` is
     online, away or offline and decides who new conversations are assigned to. ``email`` is
     stored lower-cased and is unique within the workspace."""
 
@@ -28,6 +29,9 @@ class Person(Base):
     availability: Mapped[str] = mapped_column(String(10), default="offline")
     # When the person was last handed a conversation by round-robin assignment.
     last_assigned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A marketing person's analytics pages, as a JSON array of page names (leadline.auth.pages);
+    # NULL: the default ones (and always NULL for other roles).
+    pages: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

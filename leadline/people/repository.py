@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from leadline.db import Repository
 from leadline.models import Person, Workspace
@@ -37,9 +37,15 @@ class PersonRepository(Repository):
         return list(result)
 
     async def page(
-        self, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> list[Person]:
-        """Up to ``limit`` people of the workspace, oldest first, after ``after``."""
+        """Up to ``limit`` people of the workspace (of ``roles``, if given), oldest first,
+        after ``after``."""
         query = (
             select(Person)
             .where(Person.workspace_id == workspace_id)
@@ -52,7 +58,15 @@ class PersonRepository(Repository):
                 (Person.created_at > created)
                 | ((Person.created_at == created) & (Person.id > person_id))
             )
+        if roles is not None:
+            query = query.where(Person.role.in_(roles))
         return list(await self.session.scalars(query))
+
+    async def remove(self, workspace_id: str, person_id: str) -> None:
+        """Delete a person: their password, sign-ins and tokens go with them."""
+        await self.session.execute(
+            delete(Person).where(Person.workspace_id == workspace_id, Person.id == person_id)
+        )
 
     async def with_workspaces(self, workspace_id: str | None) -> list[tuple[Person, Workspace]]:
         query = select(Person, Workspace).join(Workspace, Workspace.id == Person.workspace_id)
@@ -91,12 +105,16 @@ class PersonRepository(Repository):
         )
         return list(result)
 
-    async def next_online_agent(self, workspace_id: str) -> Person | None:
-        """The online agent (or admin, or owner) handed a conversation longest ago, locked
-        for this transaction on PostgreSQL so two assignments take turns."""
+    async def next_online_agent(self, workspace_id: str, roles: tuple[str, ...]) -> Person | None:
+        """The online agent (or admin, or owner: one of ``roles``) handed a conversation
+        longest ago, locked for this transaction on PostgreSQL so two assignments take turns."""
         query = (
             select(Person)
-            .where(Person.workspace_id == workspace_id, Person.availability == "online")
+            .where(
+                Person.workspace_id == workspace_id,
+                Person.availability == "online",
+                Person.role.in_(roles),
+            )
             .order_by(Person.last_assigned_at.asc().nulls_first(), Person.created_at, Person.id)
             .limit(1)
             .with_for_update(skip_locked=True)

@@ -1,10 +1,15 @@
-"""People: adding members, reading them, changing their name, role and availability, and
-choosing who gets the next conversation.
+"""People: adding members, reading them, changing their name, role and availability, removing
+them, and choosing who gets the next conversation.
+
+Operators (owners, admins, agents) work the inbox and may hold tokens. A marketing person signs
+in to the dashboard to read their own list of analytics pages (``pages``), with email and phone
+masked: they are never assigned a conversation, hold no token, and the Leadiosa API does not
+list them.
 
 Who may change whom: anyone with a person may set their own availability; everything else
 takes ``people:manage`` (owners, admins, admin keys). Giving or taking away a role takes every
-power of that role, so an admin neither makes an owner nor demotes one; and the last owner of a
-workspace stays one.
+power of that role, so an admin neither makes an owner nor demotes one nor removes one; and the
+last owner of a workspace stays one. Nobody removes themselves.
 
 Availability: ``online`` takes new conversations; ``away`` and ``offline`` both mean not
 available, and differ only in what the person tells their colleagues. So the webhook events
@@ -14,6 +19,8 @@ they stop being online (to away or offline); moving between away and offline sen
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth import service as auth
-from leadline.auth.roles import PERSON_ROLE_PERMISSIONS, PERSON_ROLES, Permission, Role
+from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES, parse_pages
+from leadline.auth.roles import (
+    OPERATOR_ROLES,
+    PERSON_ROLE_PERMISSIONS,
+    PERSON_ROLES,
+    Permission,
+    Role,
+)
 from leadline.auth.service import Principal, parse_role
 from leadline.errors import Conflict, Forbidden, LastOwner, NotFound, ValidationFailed
 from leadline.kit import cursors
@@ -54,6 +68,41 @@ def normalise_email(value: str) -> str:
         ) from None
 
 
+def check_pages_for(role: Role, pages: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``pages`` read, for a person of ``role``: only a marketing person has a list."""
+    if pages is None:
+        return None
+    if role is not Role.MARKETING:
+        raise ValidationFailed(
+            "only a marketing person has a list of pages", details={"field": "pages"}
+        )
+    return parse_pages(pages)
+
+
+def stored_pages(pages: tuple[str, ...] | None) -> str | None:
+    return None if pages is None else json.dumps(list(pages))
+
+
+def own_pages(stored: str | None) -> tuple[str, ...] | None:
+    """A stored list of pages (a person's or an invite's); None when there is none."""
+    if stored is None:
+        return None
+    return tuple(str(page) for page in json.loads(stored))
+
+
+def analytics_pages(person: Person) -> tuple[str, ...]:
+    """The analytics pages a person opens: every one for an operator, a marketing person's
+    own list (the default one without)."""
+    if person.role != Role.MARKETING.value:
+        return PAGES
+    own = own_pages(person.pages)
+    return own if own is not None else DEFAULT_MARKETING_PAGES
+
+
+def is_operator(person: Person) -> bool:
+    return person.role in OPERATOR_ROLES
+
+
 async def add(
     session: AsyncSession,
     workspace_id: str,
@@ -62,16 +111,20 @@ async def add(
     name: str,
     role: str,
     actor: Actor,
+    pages: Sequence[str] | None = None,
 ) -> Person:
-    """A new member. The first person of a workspace is its owner, whatever ``role`` says."""
+    """A new member; ``pages``, for a marketing person only, the analytics pages they open (the
+    default ones without). The first person of a workspace is its owner, whatever ``role``
+    says."""
     repo = PersonRepository(session)
     address = normalise_email(email)
     parsed = parse_role(role, PERSON_ROLES)
     display = _display_name(name)
+    own = check_pages_for(parsed, pages)
     if await repo.by_email(workspace_id, address) is not None:
         raise Conflict(f"{address} is a member of this workspace already")
     if not await repo.exists_in(workspace_id):
-        parsed = Role.OWNER
+        parsed, own = Role.OWNER, None
     now = utcnow()
     person = await repo.add(
         Person(
@@ -81,6 +134,7 @@ async def add(
             name=display,
             role=parsed.value,
             availability="offline",
+            pages=stored_pages(own),
             created_at=now,
             updated_at=now,
         )
@@ -112,10 +166,13 @@ async def add_to_workspace(
     name: str,
     role: str,
     actor: Actor,
+    pages: Sequence[str] | None = None,
 ) -> Person:
     """``add``, to the workspace ``workspace_slug`` names (NotFound when there is none)."""
     workspace = await workspaces.require(session, workspace_slug)
-    return await add(session, workspace.id, email=email, name=name, role=role, actor=actor)
+    return await add(
+        session, workspace.id, email=email, name=name, role=role, actor=actor, pages=pages
+    )
 
 
 def _display_name(name: str) -> str:
@@ -132,6 +189,15 @@ async def get(session: AsyncSession, workspace_id: str, person_id: str) -> Perso
         else await PersonRepository(session).get(workspace_id, person_id)
     )
     if person is None:
+        raise NotFound(f"no person {person_id} in this workspace", resource="person")
+    return person
+
+
+async def operator(session: AsyncSession, workspace_id: str, person_id: str) -> Person:
+    """An operator of the workspace (owner, admin or agent); NotFound for a marketing
+    person as for anyone else."""
+    person = await get(session, workspace_id, person_id)
+    if not is_operator(person):
         raise NotFound(f"no person {person_id} in this workspace", resource="person")
     return person
 
@@ -185,10 +251,14 @@ async def list_people(
     limit: int,
     after: tuple[datetime, str] | None = None,
 ) -> PersonPage:
-    """Up to ``limit`` of the workspace's people, oldest first (its first owner first)."""
+    """Up to ``limit`` of the workspace's operators, oldest first (its first owner first):
+    marketing people are not listed."""
     principal.require(Permission.PEOPLE_READ)
     rows = await PersonRepository(session).page(
-        principal.workspace_id, limit=limit + 1, after=after
+        principal.workspace_id,
+        limit=limit + 1,
+        after=after,
+        roles=tuple(role.value for role in OPERATOR_ROLES),
     )
     found, more = cursors.cut(rows, limit)
     return PersonPage(people=found, has_more=more)
@@ -223,7 +293,12 @@ def _availability(value: str) -> str:
 
 
 def _fields(person: Person) -> dict[str, Any]:
-    return {"name": person.name, "role": person.role, "availability": person.availability}
+    return {
+        "name": person.name,
+        "role": person.role,
+        "availability": person.availability,
+        "pages": own_pages(person.pages),
+    }
 
 
 async def update(
@@ -234,24 +309,38 @@ async def update(
     name: str | None = None,
     role: str | None = None,
     availability: str | None = None,
+    pages: Sequence[str] | None = None,
+    operators_only: bool = False,
 ) -> Person:
-    """Change a person's name, role or availability; only the values given change.
+    """Change a person's name, role, availability or (a marketing person's) pages; only the
+    values given change. ``operators_only``: a marketing person is not found (the Leadiosa
+    API, which does not list them).
 
     A person may set their own availability; anything else takes ``people:manage``. A role
-    change reaches the person's tokens at once; a change of availability across ``online``
-    sends ``operator.online`` or ``operator.offline``. Audited as ``person.updated``.
+    change reaches the person's tokens at once (a marketing person's are revoked); a change of
+    availability across ``online`` sends ``operator.online`` or ``operator.offline``. Audited
+    as ``person.updated``.
     """
     own = principal.person_id is not None and principal.person_id == person_id
-    if name is not None or role is not None or not own:
+    if name is not None or role is not None or pages is not None or not own:
         principal.require(Permission.PEOPLE_MANAGE)
-    person = await get(session, principal.workspace_id, person_id)
+    find = operator if operators_only else get
+    person = await find(session, principal.workspace_id, person_id)
     before = _fields(person)
     # The role first: it locks the owners before this transaction writes anything.
     if role is not None:
         await _change_role(session, principal, person, parse_role(role, PERSON_ROLES))
     if name is not None:
         person.name = _display_name(name)
-    if availability is not None:
+    if person.role == Role.MARKETING.value:
+        # Never available: conversations go to operators only.
+        person.availability = "offline"
+        if pages is not None:
+            person.pages = stored_pages(check_pages_for(Role.MARKETING, pages))
+    else:
+        person.pages = None
+        check_pages_for(Role(person.role), pages)
+    if availability is not None and person.role != Role.MARKETING.value:
         person.availability = _availability(availability)
     changes = audit.diff(before, _fields(person))
     if not changes:
@@ -301,6 +390,41 @@ async def _change_role(
     person.role = role.value
 
 
+async def remove(session: AsyncSession, principal: Principal, person_id: str) -> None:
+    """Remove a person from the workspace: their password, sign-ins and tokens go with them,
+    their conversations become unassigned. Takes ``people:manage`` and every power of the
+    person's role; nobody removes themselves, and the last owner stays."""
+    principal.require(Permission.PEOPLE_MANAGE)
+    person = await get(session, principal.workspace_id, person_id)
+    if person.id == principal.person_id:
+        raise Forbidden("you cannot remove yourself; ask another owner or admin")
+    role = Role(person.role)
+    if not holds_every_power_of(principal, role):
+        raise Forbidden(
+            f"only a caller with every power of an {role.value} may remove one",
+            details={"role": role.value},
+        )
+    if role is Role.OWNER:
+        owners = await PersonRepository(session).owners(person.workspace_id)
+        if all(owner.id == person.id for owner in owners):
+            raise LastOwner(
+                f"{person.email} is the workspace's last owner; make someone else an owner first",
+                details={"id": person.id},
+            )
+    await auth.revoke_tokens_of_person(session, person.workspace_id, person.id, principal.actor)
+    await PersonRepository(session).remove(person.workspace_id, person.id)
+    session.expunge(person)
+    await audit.record(
+        session,
+        principal.workspace_id,
+        principal.actor,
+        "person.removed",
+        "person",
+        person_id,
+        {"role": (role.value, None)},
+    )
+
+
 def webhook_person(person: Person) -> dict[str, Any]:
     """A person as webhook events carry them."""
     return {
@@ -316,7 +440,9 @@ async def next_for_assignment(session: AsyncSession, workspace_id: str) -> Perso
     """Round robin: the online person handed a conversation longest ago (None when nobody is
     online), marked as handed one now."""
     repo = PersonRepository(session)
-    person = await repo.next_online_agent(workspace_id)
+    person = await repo.next_online_agent(
+        workspace_id, tuple(role.value for role in OPERATOR_ROLES)
+    )
     if person is not None:
         now = utcnow()
         await repo.mark_assigned(person.id, now)

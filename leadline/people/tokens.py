@@ -42,7 +42,15 @@ def _may_hold_secret_of(principal: Principal, person: Person) -> None:
 async def issue(
     session: AsyncSession, workspace: Workspace, person: Person, *, name: str | None, actor: Actor
 ) -> IssuedKey:
-    """A new token acting as ``person``; no check of who asks (the command line may)."""
+    """A new token acting as ``person``; no check of who asks (the command line may). A
+    marketing person holds none: they read analytics in the dashboard, and a marketing key
+    serves any program that needs the same."""
+    if not people.is_operator(person):
+        raise ValidationFailed(
+            f"{person.email} is a marketing person, who holds no token; create a marketing "
+            "key instead",
+            details={"field": "person_id", "person_id": person.id, "role": person.role},
+        )
     return await auth.issue_person_token(
         session,
         workspace,

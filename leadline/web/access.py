@@ -27,9 +27,10 @@ from starlette.responses import RedirectResponse, Response
 
 from leadline.accounts import service as accounts
 from leadline.accounts.service import SignedIn
-from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES
+from leadline.auth.roles import MASKED_ROLES, Role
 from leadline.db import Database
 from leadline.errors import Forbidden, Unauthorized
+from leadline.people import service as people
 
 SIGNIN_COOKIE = "leadline_signin"
 FORM_COOKIE = "leadline_form"
@@ -62,16 +63,14 @@ def require_area(who: SignedIn, area: str) -> None:
 
 def pages_of(who: SignedIn) -> tuple[str, ...]:
     """The analytics pages (``leadline.auth.pages``) a person may open: every page for the
-    workspace's members, a marketing person's own list (the default list until people keep
-    one)."""
-    if who.person.role == "marketing":
-        return DEFAULT_MARKETING_PAGES
-    return PAGES
+    workspace's operators, a marketing person's own list (the default list when they were
+    given none)."""
+    return people.analytics_pages(who.person)
 
 
 def masked(who: SignedIn) -> bool:
     """Whether email and phone are masked on the pages this person sees."""
-    return who.person.role == "marketing"
+    return Role(who.person.role) in MASKED_ROLES
 
 
 @dataclass(frozen=True)

@@ -415,8 +415,9 @@ def test_another_browser_is_signed_out_from_the_list(
 # ------------------------------------------------------------------------------ who may open what
 
 
-# Pages anyone may open: signing in, the setup link (its token is its key), static files.
-PUBLIC = {"/signin", "/setup"}
+# Pages anyone may open: signing in, the setup and invite links (their token is their key),
+# static files.
+PUBLIC = {"/signin", "/setup", "/invite"}
 PROTECTED = [
     (method, "/app" + route.path.replace("{signin_id}", "0" * 64))
     for route in ROUTES

@@ -94,7 +94,9 @@ def _key(person: Person) -> dict[str, Any]:
 async def list_people(
     session: Session, caller: Caller, limit: Limit = DEFAULT_LIMIT, after: After = None
 ) -> Response:
-    """The workspace's members, oldest first (its first owner first)."""
+    """The workspace's operators (owners, admins and agents), oldest first (its first owner
+    first). Marketing people, who only read analytics in the dashboard, are not listed, and
+    `PATCH /people/{person_id}` does not find them."""
     found = await people.list_people(
         session, caller, limit=limit, after=cursors.resume(after, _position)
     )
@@ -148,5 +150,6 @@ async def _update(
         name=body.name,
         role=body.role,
         availability=body.availability,
+        operators_only=True,
     )
     return data(render_person(person))

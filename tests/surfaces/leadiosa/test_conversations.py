@@ -17,6 +17,7 @@ from leadline.kit.time import iso_millis, utcnow
 from tests.fixtures.factories import execute_sql, fetch_rows, make_key, set_workspace
 from tests.fixtures.inbox import insert_conversations, make_person, messages, patch, start
 from tests.fixtures.leadiosa import TIMESTAMP, bearer, error_of
+from tests.fixtures.people import make_person as add_person
 
 FUTURE = "2099-01-01T00:00:00.000Z"
 STATUSES = ("open", "snoozed", "closed", "spam")
@@ -253,6 +254,9 @@ def test_assigning_and_unassigning(leadiosa: TestClient, settings: Settings) -> 
     error_of(patch(leadiosa, conversation["id"], assignee_id="per_nope"), 404, "person_not_found")
     outsider = make_person(settings, "eve@other.example", workspace="other")
     error_of(patch(leadiosa, conversation["id"], assignee_id=outsider.id), 404, "person_not_found")
+    # A marketing person is no operator: conversations are not theirs.
+    marketer = add_person(settings, "acme", "mo@team.example", role="marketing")
+    error_of(patch(leadiosa, conversation["id"], assignee_id=marketer), 404, "person_not_found")
     unassigned = patch(leadiosa, conversation["id"], assignee_id=None).json()["data"]
     assert not {"assignee_id", "assigned_at"} & set(unassigned)
     nobody = leadiosa.get("/api/v1/conversations", params={"assignee_id": "none"}).json()["data"]

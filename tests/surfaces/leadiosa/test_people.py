@@ -7,10 +7,19 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from leadline.auth.roles import Role
+from leadline.auth.service import Principal
 from leadline.config import Settings
+from leadline.people import service as people
 from leadline.surfaces.leadiosa.people import PersonEnvelope, PersonList
+from leadline.workspaces import service as workspaces
 from tests.fixtures.audit import audit_rows
-from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
+from tests.fixtures.factories import (
+    fetch_rows,
+    make_key,
+    make_webhook_endpoint,
+    run_in_transaction,
+)
 from tests.fixtures.leadiosa import bearer, error_of
 from tests.fixtures.people import (
     make_person,
@@ -290,3 +299,38 @@ def test_bad_changes_are_refused_and_change_nothing(
     assert same.status_code == 200
     assert same.json()["data"]["availability"] == "offline"
     assert audit_rows(settings, action="person.updated") == []
+
+
+def test_marketing_people_are_not_operators(
+    client: TestClient, settings: Settings, admin_key: str
+) -> None:
+    """Marketing people read analytics in the dashboard: the API does not list or change
+    them, they hold no token, and becoming one revokes a person's tokens."""
+    owner = make_person(settings, "acme", "owner@example.com")
+    marketer = make_person(settings, "acme", "mo@example.com", role="marketing")
+    agent, agent_token = person_with_token(settings, "acme", "agent@example.com", "agent")
+    remember_principals(client)
+
+    assert [person["id"] for person in listed(client, admin_key)["data"]] == [owner, agent]
+    assert listed(client, admin_key, limit=1)["pagination"]["has_more"] is True
+    error_of(patch(client, admin_key, marketer, name="Moe"), 404, "person_not_found")
+    refused = client.post("/api/v1/tokens", json={"person_id": marketer}, headers=bearer(admin_key))
+    error_of(refused, 400, "validation_error")
+    assert "holds no token" in refused.json()["error"]["message"]
+
+    # An agent made a marketing person loses their tokens at once.
+    assert client.get("/api/v1/people/me", headers=bearer(agent_token)).status_code == 200
+    error_of(patch(client, admin_key, agent, role="marketing"), 400, "validation_error")
+
+    async def demote(session: Any) -> None:
+        ws = await workspaces.require(session, "acme")
+        admin = Principal(workspace=ws, key_id="", role=Role.ADMIN, person_id=None)
+        await people.update(session, admin, agent, role="marketing", availability="online")
+
+    run_in_transaction(settings, demote)
+    assert client.get("/api/v1/people/me", headers=bearer(agent_token)).status_code == 401
+    assert person_row(settings, agent) == {
+        "name": "Agent",
+        "role": "marketing",
+        "availability": "offline",  # never available for conversations
+    }
