@@ -121,22 +121,13 @@ class TrackingRepository(Repository):
         return list(result)
 
     async def newest_arrival(self, workspace_id: str, site_id: str) -> datetime | None:
-        """When the site's newest event arrived, or its newest visit began: each the first row
-        of an index led by the site (``ix_events_site_received``, ``ix_visits_site_started``),
-        read backwards, never a scan."""
-        event: datetime | None = await self.session.scalar(
-            select(TrackedEvent.received_at)
-            .where(TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id)
-            .order_by(TrackedEvent.received_at.desc())
-            .limit(1)
-        )
-        visit: datetime | None = await self.session.scalar(
-            select(Visit.started_at)
-            .where(Visit.site_id == site_id, Visit.workspace_id == workspace_id)
-            .order_by(Visit.started_at.desc())
-            .limit(1)
-        )
-        found = [_aware(moment) for moment in (event, visit) if moment is not None]
+        """When the site's newest event arrived, or its newest visit began, whichever is
+        later."""
+        found = [
+            _aware(moment)
+            for query in newest_arrival_queries(workspace_id, site_id)
+            if (moment := await self.session.scalar(query)) is not None
+        ]
         return max(found) if found else None
 
     async def latest_visit_of(self, site_id: str, visitor_id: str) -> Visit | None:
@@ -147,6 +138,22 @@ class TrackingRepository(Repository):
             .limit(1)
         )
         return found
+
+
+def newest_arrival_queries(workspace_id: str, site_id: str) -> list[Select[datetime]]:
+    """The site's newest event arrival and newest visit start: each the first row of an index
+    led by the site (``ix_events_site_received``, ``ix_visits_site_started``), read backwards,
+    never a scan of the site's rows."""
+    return [
+        select(TrackedEvent.received_at)
+        .where(TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id)
+        .order_by(TrackedEvent.received_at.desc())
+        .limit(1),
+        select(Visit.started_at)
+        .where(Visit.site_id == site_id, Visit.workspace_id == workspace_id)
+        .order_by(Visit.started_at.desc())
+        .limit(1),
+    ]
 
 
 def _aware(moment: datetime) -> datetime:
