@@ -371,7 +371,6 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
     """Consent (the workspace's answer to erased people returning, each site's privacy
     signals) and retention (the instance's, shown)."""
     _allowed(who)
-    managed = await sites.sites_of(session, who.workspace.id)
     if request.method == "POST":
         form = await _form(request)
         erased_returns = _field(form, "erased_returns", 10)
@@ -381,9 +380,11 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
                 f"erased returns must be one of: {', '.join(workspaces.ERASED_RETURNS)}",
                 details={"field": "erased_returns"},
             )
+        # Only the sites the form showed: one made since keeps its settings.
+        shown = [value for value in form.getlist("site") if isinstance(value, str)]
         changes: dict[str, dict[str, Any]] = {
-            one.site.id: {name: _choice(form, f"{name}:{one.site.id}") for name in SITE_SWITCHES}
-            for one in managed
+            site_id: {name: _choice(form, f"{name}:{site_id}") for name in SITE_SWITCHES}
+            for site_id in dict.fromkeys(shown)
         }
         await workspaces.update_workspace(
             session, who.workspace.slug, erased_returns=erased_returns, actor=who.principal.actor
@@ -396,7 +397,7 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
         request,
         "site_settings/privacy.html",
         {
-            "sites": managed,
+            "sites": await sites.sites_of(session, who.workspace.id),
             "switches": SITE_SWITCHES,
             "erased_returns": who.workspace.erased_returns,
             "events_retention_days": settings.events_retention_days,

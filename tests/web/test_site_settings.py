@@ -145,7 +145,7 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
         (f"/app/settings/webhooks/{o.endpoint}/delete", {}),
         ("/app/settings/addresses", {"address": "203.0.113.7", "kind": "block"}),
         ("/app/settings/addresses/remove", {"address": "203.0.113.7"}),
-        ("/app/settings/privacy", {"erased_returns": "refuse"}),
+        ("/app/settings/privacy", {"erased_returns": "refuse", "site": o.site}),
     ]
 
 
@@ -217,7 +217,7 @@ def test_another_workspaces_objects_are_not_found(
         if theirs.site in path or theirs.endpoint in path:
             assert client.get(path).status_code == 404, path
     for path, data in _posts(theirs):
-        if theirs.site in path or theirs.endpoint in path:
+        if theirs.site in path or theirs.endpoint in path or data.get("site") == theirs.site:
             assert _post(client, path, csrf, **data).status_code == 404, path
     # Nor are they listed.
     for path in ("/app/settings/sites", "/app/settings/webhooks"):
@@ -594,6 +594,7 @@ def test_consent_settings_are_shown_and_changed(
         "/app/settings/privacy",
         csrf,
         erased_returns="refuse",
+        site=mine.site,
         **{f"respect_gpc:{mine.site}": "on", f"fingerprinting:{mine.site}": "on"},
     )
     assert changed.status_code == 303
@@ -635,9 +636,30 @@ def test_a_bad_consent_setting_changes_nothing(
 ) -> None:
     client, csrf = owner
     before = _state(settings)
-    data = {"erased_returns": "refuse", f"respect_gpc:{mine.site}": "on"}
+    data = {"erased_returns": "refuse", "site": mine.site, f"respect_gpc:{mine.site}": "on"}
     data[f"{field}:{mine.site}" if field == "respect_dnt" else field] = value
     refused = _post(client, "/app/settings/privacy", csrf, **data)
     assert refused.status_code == 400
     assert _says(refused, message)
     assert _state(settings) == before
+
+
+def test_a_site_the_consent_form_did_not_show_keeps_its_settings(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, csrf = owner
+    newer = make_site(settings, "acme", "newer.example", respect_dnt=True)
+    changed = _post(client, "/app/settings/privacy", csrf, erased_returns="accept", site=mine.site)
+    assert changed.status_code == 303
+    [site] = fetch_rows(settings, "SELECT respect_dnt FROM sites WHERE site_key = :k", k=newer)
+    assert site["respect_dnt"]
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_owners_and_admins_open_every_page(
+    client: TestClient, settings: Settings, mine: Objects, role: str
+) -> None:
+    make_member(settings, "acme", "someone@example.com", role=role)
+    sign_in(client, "someone@example.com")
+    for path in _pages(mine):
+        assert client.get(path).status_code == 200, path

@@ -12,11 +12,23 @@ import html
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.auth.roles import Role
+from leadline.auth.service import Principal
 from leadline.config import Settings
-from tests.fixtures.browser_pages import accessible, new_context, refused, sign_in_page
-from tests.fixtures.factories import fetch_rows
+from leadline.webhooks import service as webhooks
+from leadline.workspaces import service as workspaces
+from tests.fixtures.browser_pages import (
+    DESKTOP,
+    PHONE,
+    accessible,
+    new_context,
+    refused,
+    sign_in_page,
+)
+from tests.fixtures.factories import fetch_rows, run_in_transaction
 from tests.fixtures.web import (
     PASSWORD,
     cheap_hashing,  # noqa: F401  (a fixture)
@@ -26,6 +38,29 @@ from tests.fixtures.web import (
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 OWNER = "owner@example.com"
+
+
+def checked(page: Page, shots: Path, name: str) -> None:
+    """axe-core at desktop and phone widths, and nothing wider than a phone's screen."""
+    accessible(page, shots, name)
+    page.set_viewport_size(PHONE)
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    finally:
+        page.set_viewport_size(DESKTOP)
+
+
+def failed_delivery(settings: Settings) -> None:
+    """A test event to the workspace's endpoint, whose every attempt failed with 503."""
+
+    async def work(session: AsyncSession) -> None:
+        ws = await workspaces.require(session, "acme")
+        principal = Principal(workspace=ws, key_id="", role=Role.ADMIN)
+        [endpoint] = (await webhooks.list_endpoints(session, principal, limit=1)).endpoints
+        delivery = await webhooks.send_test(session, principal, endpoint.id)
+        delivery.state, delivery.attempts, delivery.last_status = "failed", 8, 503
+
+    run_in_transaction(settings, work)
 
 
 def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
@@ -39,7 +74,7 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
         sign_in_page(page, server, OWNER, PASSWORD, then="/app/settings/sites")
         expect(page.locator("h1")).to_have_text("Sites")
         expect(page.locator(".empty")).to_contain_text("no site yet")
-        accessible(page, shots, "settings-sites-empty")
+        checked(page, shots, "settings-sites-empty")
 
         # A site.
         page.fill("#site-domain", "shop.example")
@@ -71,24 +106,34 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
         preview.get_by_label("Email").fill("ada@example.com")
         preview.get_by_role("button", name="Send").click()
         expect(preview.locator(".pg-status")).to_contain_text("nothing was sent")
-        accessible(page, shots, "settings-site")
+        checked(page, shots, "settings-site")
 
         # Webhooks: an endpoint, its secret shown once, its empty delivery log.
         page.goto(f"{server}/app/settings/webhooks")
         expect(page.locator(".empty")).to_contain_text("No endpoint yet")
-        accessible(page, shots, "settings-webhooks-empty")
+        checked(page, shots, "settings-webhooks-empty")
         page.fill("#webhook-url", "https://1.1.1.1/hooks")
         page.get_by_label("lead.created").check()
         page.get_by_role("button", name="Add endpoint").click()
         expect(page.locator("#webhook-secret")).to_contain_text("whsec_")
-        accessible(page, shots, "settings-webhooks")
+        checked(page, shots, "settings-webhooks")
         page.get_by_role("link", name="https://1.1.1.1/hooks").click()
         expect(page.locator(".empty")).to_contain_text("Nothing has been sent")
-        accessible(page, shots, "settings-webhook-log")
+        checked(page, shots, "settings-webhook-log-empty")
+        # A delivery that failed, sent again from the log.
+        failed_delivery(settings)
+        page.reload()
+        row = page.locator("tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("failed")
+        expect(row).to_contain_text("503")
+        checked(page, shots, "settings-webhook-log")
+        row.get_by_role("button", name="Redeliver", exact=False).click()
+        expect(page.locator("tbody tr")).to_contain_text("being sent")
 
         # Addresses.
         page.goto(f"{server}/app/settings/addresses")
-        accessible(page, shots, "settings-addresses-empty")
+        checked(page, shots, "settings-addresses-empty")
         page.fill("#address", "203.0.113.0/24")
         page.get_by_role("button", name="Add address").click()
         expect(page.locator("#block-heading + .list")).to_contain_text("203.0.113.0/24")
@@ -100,7 +145,7 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
 
         # Consent.
         page.goto(f"{server}/app/settings/privacy")
-        accessible(page, shots, "settings-privacy")
+        checked(page, shots, "settings-privacy")
         page.get_by_label("Refuse it, and store nothing").check()
         page.get_by_label("Honour Global Privacy Control", exact=False).check()
         page.get_by_role("button", name="Save consent settings").click()
@@ -110,6 +155,18 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
         assert refused(page) == []
     finally:
         context.close()
+
+    # The site's page, its preview too, reads as well in dark mode.
+    dark = new_context(browser, "dark")
+    try:
+        page = dark.new_page()
+        sign_in_page(page, server, OWNER, PASSWORD, then="/app/settings/sites")
+        page.get_by_role("link", name="The shop").click()
+        expect(page.locator(".preview-box form.pg-form")).to_be_visible()
+        checked(page, shots, "settings-site-dark")
+        assert refused(page) == []
+    finally:
+        dark.close()
 
     # The preview sent nothing: no submission, no lead.
     assert fetch_rows(settings, "SELECT id FROM lead_submissions") == []
