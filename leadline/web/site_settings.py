@@ -99,11 +99,13 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     seconds = int(((now or utcnow()) - moment).total_seconds())
     if seconds < 60:
         return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'} ago"
-    return "just now"  # pragma: no cover (every case above returns)
+    size, unit = next(
+        (size, unit)
+        for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"))
+        if seconds >= size
+    )
+    count = seconds // size
+    return f"{count} {unit}{'' if count == 1 else 's'} ago"
 
 
 # ------------------------------------------------------------------------------ sites

@@ -10,6 +10,7 @@ import html
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
+from leadline.web.site_settings import ago
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 from tests.fixtures.factories import (
@@ -663,3 +665,15 @@ def test_owners_and_admins_open_every_page(
     sign_in(client, "someone@example.com")
     for path in _pages(mine):
         assert client.get(path).status_code == 200, path
+
+
+def test_how_long_ago_is_said_in_words() -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    assert ago(None, now) == "never"
+    assert ago(now - timedelta(seconds=59), now) == "just now"
+    # A clock a little ahead of this one's.
+    assert ago(now + timedelta(seconds=5), now) == "just now"
+    assert ago(now - timedelta(minutes=1), now) == "1 minute ago"
+    assert ago(now - timedelta(minutes=59, seconds=59), now) == "59 minutes ago"
+    assert ago(now - timedelta(hours=2, minutes=30), now) == "2 hours ago"
+    assert ago(now - timedelta(days=40), now) == "40 days ago"

@@ -28,7 +28,7 @@ from tests.fixtures.browser_pages import (
     refused,
     sign_in_page,
 )
-from tests.fixtures.factories import fetch_rows, run_in_transaction
+from tests.fixtures.factories import fetch_rows, make_site, run_in_transaction
 from tests.fixtures.web import (
     PASSWORD,
     cheap_hashing,  # noqa: F401  (a fixture)
@@ -175,3 +175,28 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
     assert workspace["erased_returns"] == "refuse"
     [site] = fetch_rows(settings, "SELECT respect_gpc, respect_dnt FROM sites")
     assert (bool(site["respect_gpc"]), bool(site["respect_dnt"])) == (True, False)
+
+
+def test_without_the_clipboard_api_the_snippet_is_selected_to_copy_by_hand(
+    browser: Browser, server: str, settings: Settings
+) -> None:
+    make_member(settings, "acme", OWNER, role="owner")
+    key = make_site(settings, "acme", "shop.example")
+    [site] = fetch_rows(settings, "SELECT id FROM sites WHERE site_key = :key", key=key)
+    context = new_context(browser)
+    # A browser without the Clipboard API (or one that refuses it).
+    context.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    page = context.new_page()
+    try:
+        sign_in_page(page, server, OWNER, PASSWORD, then=f"/app/settings/sites/{site['id']}")
+        page.get_by_role("button", name="Copy snippet").click()
+        expect(page.locator("#snippet ~ .copy-row .copy-status")).to_have_text(
+            "Selected: press Ctrl+C (or Cmd+C) to copy."
+        )
+        chosen = page.evaluate("window.getSelection().toString()")
+        assert chosen == page.locator("#snippet").inner_text()
+        assert key in chosen
+        assert page.evaluate("document.activeElement.id") == "snippet"
+        assert refused(page) == []
+    finally:
+        context.close()
