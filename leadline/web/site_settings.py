@@ -5,6 +5,7 @@ and their delivery log; the address lists; consent and retention. Owners and adm
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from leadline.accounts.service import SignedIn
 from leadline.config import Settings
 from leadline.errors import NotFound, ValidationFailed
 from leadline.kit.time import utcnow
+from leadline.models import SiteForm
 from leadline.sites import forms, ip_rules
 from leadline.sites import service as sites
 from leadline.sites.schemas import parse_definition
@@ -161,9 +163,17 @@ async def site_page(request: Request, session: AsyncSession, who: SignedIn) -> R
             "snippet": snippet(_origin(request), managed.site.site_key),
             "seen": seen,
             "seen_ago": ago(seen),
-            "forms": [(form, parse_definition(form.form_json)) for form in site_forms],
+            "forms": [
+                (form, parse_definition(form.form_json), _pretty(form.form_json))
+                for form in site_forms
+            ],
         },
     )
+
+
+def _pretty(form_json: str) -> str:
+    """A saved definition laid out for editing."""
+    return json.dumps(json.loads(form_json), indent=2, ensure_ascii=False)
 
 
 @page
@@ -205,14 +215,39 @@ async def add_form(request: Request, session: AsyncSession, who: SignedIn) -> Re
     return _back(request, f"sites/{site_id}", "forms")
 
 
-@page
-async def switch_form(request: Request, session: AsyncSession, who: SignedIn) -> Response:
-    """Turn a form on or off."""
-    _allowed(who)
+async def _form_of_site(
+    request: Request, session: AsyncSession, who: SignedIn
+) -> tuple[str, SiteForm]:
+    """The site in the path, and its form in the path (NotFound for another site's)."""
     site_id = _path_id(request, "site_id")
     form_row = await forms.managed_form(session, who.workspace.id, _path_id(request, "form_id"))
     if form_row.site_id != site_id:
         raise NotFound(f"no form {form_row.id}", resource="form")
+    return site_id, form_row
+
+
+@page
+async def change_definition(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """Replace a form's definition (checked first) and its name."""
+    _allowed(who)
+    site_id, form_row = await _form_of_site(request, session, who)
+    form = await _form(request)
+    await forms.change_form(
+        session,
+        who.workspace.id,
+        form_row.id,
+        name=_field(form, "name", 200) or None,
+        form_json=_field(form, "form_json", 64 * 1024),
+        actor=who.principal.actor,
+    )
+    return _back(request, f"sites/{site_id}", f"form-{form_row.id}")
+
+
+@page
+async def switch_form(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """Turn a form on or off."""
+    _allowed(who)
+    site_id, form_row = await _form_of_site(request, session, who)
     await forms.change_form(
         session,
         who.workspace.id,
@@ -415,6 +450,11 @@ ROUTES: list[BaseRoute] = [
     Route("/settings/sites/{site_id}/domains/{domain_id}/remove", remove_domain, methods=["POST"]),
     Route("/settings/sites/{site_id}/forms", add_form, methods=["POST"]),
     Route("/settings/sites/{site_id}/forms/{form_id}/switch", switch_form, methods=["POST"]),
+    Route(
+        "/settings/sites/{site_id}/forms/{form_id}/definition",
+        change_definition,
+        methods=["POST"],
+    ),
     Route("/settings/webhooks", webhooks_page, methods=["GET", "POST"]),
     Route("/settings/webhooks/{endpoint_id}", webhook_page, methods=["GET"]),
     Route("/settings/webhooks/{endpoint_id}/switch", switch_webhook, methods=["POST"]),

@@ -141,6 +141,10 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
             {"form_id": "another", "form_json": json.dumps(CONTACT_FORM)},
         ),
         (f"/app/settings/sites/{o.site}/forms/{o.form}/switch", {}),
+        (
+            f"/app/settings/sites/{o.site}/forms/{o.form}/definition",
+            {"name": "Renamed", "form_json": json.dumps({**CONTACT_FORM, "title": "Changed"})},
+        ),
         ("/app/settings/webhooks", {"url": HOOK_URL}),
         (f"/app/settings/webhooks/{o.endpoint}/switch", {}),
         (f"/app/settings/webhooks/{o.endpoint}/deliveries/{o.delivery}/redeliver", {}),
@@ -400,8 +404,9 @@ def test_a_form_of_another_site_is_not_switched_through_this_one(
     other = make_site(settings, "acme", "second.example")
     [site] = fetch_rows(settings, "SELECT id FROM sites WHERE site_key = :k", k=other)
     before = _state(settings)
-    path = f"/app/settings/sites/{site['id']}/forms/{mine.form}/switch"
-    assert _post(client, path, csrf).status_code == 404
+    for action in ("switch", "definition"):
+        path = f"/app/settings/sites/{site['id']}/forms/{mine.form}/{action}"
+        assert _post(client, path, csrf, form_json=json.dumps(CONTACT_FORM)).status_code == 404
     assert _state(settings) == before
 
 
@@ -677,3 +682,33 @@ def test_how_long_ago_is_said_in_words() -> None:
     assert ago(now - timedelta(minutes=59, seconds=59), now) == "59 minutes ago"
     assert ago(now - timedelta(hours=2, minutes=30), now) == "2 hours ago"
     assert ago(now - timedelta(days=40), now) == "40 days ago"
+
+
+def test_a_forms_definition_is_changed_and_a_bad_one_refused(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, csrf = owner
+    path = f"/app/settings/sites/{mine.site}/forms/{mine.form}/definition"
+    page = client.get(f"/app/settings/sites/{mine.site}").text
+    # The definition to edit, laid out, beside a preview that follows it.
+    assert "&#34;title&#34;: &#34;Ask us&#34;,\n" in page
+    assert f'data-live-preview="#live-{mine.form}"' in page
+    changed = {**CONTACT_FORM, "title": "Changed", "submit_label": "Go"}
+    answer = _post(client, path, csrf, name="Renamed", form_json=json.dumps(changed))
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith(f"#form-{mine.form}")
+    [form] = fetch_rows(
+        settings, "SELECT name, form_json FROM site_forms WHERE id = :id", id=mine.form
+    )
+    assert form["name"] == "Renamed"
+    assert json.loads(form["form_json"])["submit_label"] == "Go"
+
+    before = _state(settings)
+    for bad, message in (
+        ("", "form_json is not valid JSON"),
+        (json.dumps({"fields": [{"name": "siteKey", "label": "Key"}]}), "is reserved"),
+    ):
+        refused = _post(client, path, csrf, name="Other", form_json=bad)
+        assert refused.status_code == 400
+        assert _says(refused, message)
+    assert _state(settings) == before

@@ -93,11 +93,22 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
         )
         assert page.evaluate("navigator.clipboard.readText()") == snippet
 
-        # A form, and its preview rendered by /form.js.
+        # A form, its preview following the definition as it is written, then saved.
         page.fill("#form-id", "contact")
+        live = page.locator("#live-new form.pg-form")
+        expect(live.locator("h2")).to_have_text("Contact us")
+        written = page.locator("#form-json").input_value()
+        page.fill("#form-json", written.replace("Contact us", "Call us back"))
+        expect(live.locator("h2")).to_have_text("Call us back")
+        said = page.locator(".form-preview:has(#live-new) .preview-status")
+        expect(said).to_have_text("Preview updated.")
+        page.fill("#form-json", written[:-1])
+        expect(said).to_contain_text("Not valid JSON yet")
+        page.fill("#form-json", written)
+        expect(live.locator("h2")).to_have_text("Contact us")
         page.get_by_role("button", name="Create form").click()
         page.wait_for_url(f"{server}/app/settings/sites/site_*#forms")
-        preview = page.locator(".preview-box form.pg-form")
+        preview = page.locator("[data-form-json] form.pg-form")
         expect(preview).to_be_visible()
         expect(preview.locator("h2")).to_have_text("Contact us")
         preview.get_by_role("button", name="Send").click()
@@ -162,7 +173,7 @@ def test_an_owner_sets_up_a_site_its_form_webhooks_addresses_and_consent(
         page = dark.new_page()
         sign_in_page(page, server, OWNER, PASSWORD, then="/app/settings/sites")
         page.get_by_role("link", name="The shop").click()
-        expect(page.locator(".preview-box form.pg-form")).to_be_visible()
+        expect(page.locator("[data-form-json] form.pg-form")).to_be_visible()
         checked(page, shots, "settings-site-dark")
         assert refused(page) == []
     finally:

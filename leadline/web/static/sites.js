@@ -43,4 +43,30 @@
     }
     window.PulseGateForms.render({target: box, form_json: definition, preview: true});
   });
+
+  // A definition being written: its preview follows, a moment after each change.
+  document.querySelectorAll('textarea[data-live-preview]').forEach((area) => {
+    const box = document.querySelector(area.dataset.livePreview);
+    const status = box && box.parentElement.querySelector('.preview-status');
+    if (!box || !window.PulseGateForms) return;
+    let timer = 0;
+    // Said only after a change: not for the first drawing, when the page loads.
+    const say = (words, changed) => { if (status && changed) status.textContent = words; };
+    const show = (changed) => {
+      let definition;
+      try {
+        definition = JSON.parse(area.value);
+      } catch (e) {
+        say('Not valid JSON yet: ' + e.message, changed);
+        return;
+      }
+      window.PulseGateForms.render({target: box, form_json: definition, preview: true})
+        .then((form) => say(form ? 'Preview updated.' : 'This definition cannot be shown: check its fields.', changed));
+    };
+    area.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => show(true), 300);
+    });
+    show(false);
+  });
 })();
