@@ -258,6 +258,25 @@ async def switch_form(request: Request, session: AsyncSession, who: SignedIn) ->
     return _back(request, f"sites/{site_id}", "forms")
 
 
+@page
+async def delete_form(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """Delete a form: the site's pages no longer show it; its submissions stay."""
+    _allowed(who)
+    site_id, form_row = await _form_of_site(request, session, who)
+    await forms.delete_form(session, who.workspace.id, form_row.id, who.principal.actor)
+    return _back(request, f"sites/{site_id}", "forms")
+
+
+@page
+async def delete_site(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """Delete a site: its key stops working; its visits, events and leads stay."""
+    _allowed(who)
+    await sites.delete_site(
+        session, who.workspace.id, _path_id(request, "site_id"), who.principal.actor
+    )
+    return _back(request, "sites")
+
+
 # ------------------------------------------------------------------------------ webhooks
 
 
@@ -450,6 +469,8 @@ ROUTES: list[BaseRoute] = [
     Route("/settings/sites/{site_id}/domains/{domain_id}/remove", remove_domain, methods=["POST"]),
     Route("/settings/sites/{site_id}/forms", add_form, methods=["POST"]),
     Route("/settings/sites/{site_id}/forms/{form_id}/switch", switch_form, methods=["POST"]),
+    Route("/settings/sites/{site_id}/delete", delete_site, methods=["POST"]),
+    Route("/settings/sites/{site_id}/forms/{form_id}/delete", delete_form, methods=["POST"]),
     Route(
         "/settings/sites/{site_id}/forms/{form_id}/definition",
         change_definition,

@@ -141,10 +141,12 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
             {"form_id": "another", "form_json": json.dumps(CONTACT_FORM)},
         ),
         (f"/app/settings/sites/{o.site}/forms/{o.form}/switch", {}),
+        (f"/app/settings/sites/{o.site}/forms/{o.form}/delete", {}),
         (
             f"/app/settings/sites/{o.site}/forms/{o.form}/definition",
             {"name": "Renamed", "form_json": json.dumps({**CONTACT_FORM, "title": "Changed"})},
         ),
+        (f"/app/settings/sites/{o.site}/delete", {}),
         ("/app/settings/webhooks", {"url": HOOK_URL}),
         (f"/app/settings/webhooks/{o.endpoint}/switch", {}),
         (f"/app/settings/webhooks/{o.endpoint}/deliveries/{o.delivery}/redeliver", {}),
@@ -404,7 +406,7 @@ def test_a_form_of_another_site_is_not_switched_through_this_one(
     other = make_site(settings, "acme", "second.example")
     [site] = fetch_rows(settings, "SELECT id FROM sites WHERE site_key = :k", k=other)
     before = _state(settings)
-    for action in ("switch", "definition"):
+    for action in ("switch", "definition", "delete"):
         path = f"/app/settings/sites/{site['id']}/forms/{mine.form}/{action}"
         assert _post(client, path, csrf, form_json=json.dumps(CONTACT_FORM)).status_code == 404
     assert _state(settings) == before
@@ -712,3 +714,34 @@ def test_a_forms_definition_is_changed_and_a_bad_one_refused(
         assert refused.status_code == 400
         assert _says(refused, message)
     assert _state(settings) == before
+
+
+def test_a_form_and_a_site_are_deleted_and_the_log_names_who(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, csrf = owner
+    path = f"/app/settings/sites/{mine.site}"
+    assert _post(client, f"{path}/forms/{mine.form}/delete", csrf).status_code == 303
+    assert fetch_rows(settings, "SELECT id FROM site_forms WHERE id = :id", id=mine.form) == []
+    assert "This site has no form yet" in client.get(path).text
+    gone = _post(client, f"{path}/delete", csrf)
+    assert gone.status_code == 303
+    assert gone.headers["location"] == "/app/settings/sites"
+    assert client.get(path).status_code == 404
+    assert mine.site_key not in client.get("/app/settings/sites").text
+    tracked = client.post(
+        "/track/session/start",
+        json={"siteKey": mine.site_key, "url": "https://shop.example/"},
+        headers={"Origin": "https://shop.example", "User-Agent": "Mozilla/5.0 Firefox/140"},
+    )
+    assert tracked.status_code == 404
+    [person] = fetch_rows(settings, "SELECT id FROM people WHERE email = :e", e=OWNER)
+    actions = fetch_rows(
+        settings,
+        "SELECT action, actor_type, actor_id FROM audit_events"
+        " WHERE action IN ('form.deleted', 'site.deleted') ORDER BY action",
+    )
+    assert actions == [
+        {"action": "form.deleted", "actor_type": "user", "actor_id": person["id"]},
+        {"action": "site.deleted", "actor_type": "user", "actor_id": person["id"]},
+    ]
