@@ -29,6 +29,15 @@ async def last_tracked(session: AsyncSession, workspace_id: str, site_id: str) -
     return await TrackingRepository(session).newest_arrival(workspace_id, site_id)
 
 
+async def last_tracked_by_site(
+    session: AsyncSession, workspace_id: str, site_ids: list[str]
+) -> dict[str, datetime | None]:
+    """``last_tracked`` of each of the workspace's sites in ``site_ids`` (two index reads a
+    site); a site of another workspace is never seen."""
+    repository = TrackingRepository(session)
+    return {site_id: await repository.newest_arrival(workspace_id, site_id) for site_id in site_ids}
+
+
 async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:
     """Delete up to ``batch`` rows of the workspace's tracking data: events first (they have no
     foreign key to cascade along; found by site, which their index leads with), then visitors,

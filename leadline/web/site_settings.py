@@ -132,10 +132,14 @@ async def sites_page(request: Request, session: AsyncSession, who: SignedIn) -> 
             actor=who.principal.actor,
         )
         return _back(request, f"sites/{managed.site.id}")
+    listed = await sites.sites_of(session, who.workspace.id)
+    seen = await tracking.last_tracked_by_site(
+        session, who.workspace.id, [one.site.id for one in listed]
+    )
     return render(
         request,
         "site_settings/sites.html",
-        {"sites": await sites.sites_of(session, who.workspace.id)},
+        {"sites": [(one, ago(seen[one.site.id])) for one in listed]},
     )
 
 

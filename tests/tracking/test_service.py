@@ -70,11 +70,26 @@ def test_a_site_is_seen_when_its_visits_and_events_arrive(
     assert before <= visit_only <= seen
 
 
-def test_another_workspaces_site_is_not_found(settings: Settings) -> None:
-    theirs = _site_id(settings, make_site(settings, "other", "other.example"))
-    make_site(settings, "acme", "shop.example")
+def test_another_workspaces_site_is_not_found_nor_seen(
+    client: TestClient, settings: Settings
+) -> None:
+    their_key = make_site(settings, "other", "shop.example")
+    theirs = _site_id(settings, their_key)
+    mine = _site_id(settings, make_site(settings, "acme", "shop.example"))
+    started = client.post(
+        "/track/session/start",
+        json={"siteKey": their_key, "url": "https://shop.example/"},
+        headers=ORIGIN,
+    )
+    assert started.status_code == 200
     with pytest.raises(NotFound):
         _last(settings, "acme", theirs)
+
+    async def listed(session: AsyncSession) -> dict[str, datetime | None]:
+        ws = await workspaces.require(session, "acme")
+        return await tracking.last_tracked_by_site(session, ws.id, [mine, theirs])
+
+    assert run_in_transaction(settings, listed) == {mine: None, theirs: None}
 
 
 def test_the_newest_arrival_is_read_off_the_sites_indexes(settings: Settings) -> None:

@@ -276,11 +276,13 @@ def test_an_owner_creates_a_site_and_its_domains_reach_the_tracker(
     added = _post(client, f"{site_path}/domains", csrf, domain="*.blog.example")
     assert added.status_code == 303
     assert added.headers["location"] == f"{site_path}#domains"
+    assert "tracking seen never" in client.get("/app/settings/sites").text
     # The tracker's domain check sees the new domain at once.
     assert track("shop.blog.example") == 200
     page = client.get(site_path).text
     assert "Never" not in page
     assert "just now" in page
+    assert "tracking seen just now" in client.get("/app/settings/sites").text
 
     [row] = fetch_rows(settings, "SELECT id FROM site_domains WHERE domain = '*.blog.example'")
     removed = _post(client, f"{site_path}/domains/{row['id']}/remove", csrf)
