@@ -141,19 +141,20 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
             {"form_id": "another", "form_json": json.dumps(CONTACT_FORM)},
         ),
         (f"/app/settings/sites/{o.site}/forms/{o.form}/switch", {}),
-        (f"/app/settings/sites/{o.site}/forms/{o.form}/delete", {}),
         (
             f"/app/settings/sites/{o.site}/forms/{o.form}/definition",
             {"name": "Renamed", "form_json": json.dumps({**CONTACT_FORM, "title": "Changed"})},
         ),
-        (f"/app/settings/sites/{o.site}/delete", {}),
         ("/app/settings/webhooks", {"url": HOOK_URL}),
         (f"/app/settings/webhooks/{o.endpoint}/switch", {}),
         (f"/app/settings/webhooks/{o.endpoint}/deliveries/{o.delivery}/redeliver", {}),
-        (f"/app/settings/webhooks/{o.endpoint}/delete", {}),
         ("/app/settings/addresses", {"address": "203.0.113.7", "kind": "block"}),
         ("/app/settings/addresses/remove", {"address": "203.0.113.7"}),
         ("/app/settings/privacy", {"erased_returns": "refuse", "site": o.site}),
+        # Last: the deletions.
+        (f"/app/settings/sites/{o.site}/forms/{o.form}/delete", {}),
+        (f"/app/settings/webhooks/{o.endpoint}/delete", {}),
+        (f"/app/settings/sites/{o.site}/delete", {}),
     ]
 
 
@@ -747,3 +748,22 @@ def test_a_form_and_a_site_are_deleted_and_the_log_names_who(
         {"action": "form.deleted", "actor_type": "user", "actor_id": person["id"]},
         {"action": "site.deleted", "actor_type": "user", "actor_id": person["id"]},
     ]
+
+
+ODD_VALUES = ["\x00", "x" * 5000, "☃.example", "%00", "<script>alert(1)</script>", "../..", " "]
+
+
+def test_odd_values_in_any_field_or_path_never_make_a_500(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, csrf = owner
+    for path, data in _posts(mine):
+        for name in [*data, "unexpected"]:
+            for odd in ODD_VALUES:
+                answer = _post(client, path, csrf, **{**data, name: odd})
+                assert answer.status_code < 500, (path, name, odd, answer.text)
+    for odd in ("%00", "%FF", "x" * 300, "%2e%2e", "%E2%98%83"):
+        for page in (f"/app/settings/sites/{odd}", f"/app/settings/webhooks/{odd}"):
+            assert client.get(page).status_code == 404, page
+        remove = f"/app/settings/sites/{mine.site}/domains/{odd}/remove"
+        assert _post(client, remove, csrf).status_code == 404, remove
