@@ -60,10 +60,6 @@ def _path_id(request: Request, name: str) -> str:
     return value
 
 
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
 def _field(form: FormData, name: str, longest: int = 2048) -> str:
     value = form.get(name)
     if not isinstance(value, str):
@@ -118,7 +114,7 @@ async def sites_page(request: Request, session: AsyncSession, who: SignedIn) -> 
     """The workspace's sites with their domains; making a site (POST)."""
     _allowed(who)
     if request.method == "POST":
-        form = await _form(request)
+        form = await request.form()
         domain = _field(form, "domain", 300).strip()
         if not domain:
             raise ValidationFailed(
@@ -184,7 +180,7 @@ def _pretty(form_json: str) -> str:
 async def add_domain(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _allowed(who)
     site_id = _path_id(request, "site_id")
-    form = await _form(request)
+    form = await request.form()
     await sites.add_domain(
         session, who.workspace.id, site_id, _field(form, "domain", 300), who.principal.actor
     )
@@ -207,7 +203,7 @@ async def add_form(request: Request, session: AsyncSession, who: SignedIn) -> Re
     _allowed(who)
     site_id = _path_id(request, "site_id")
     managed = await sites.managed_site(session, who.workspace.id, site_id)
-    form = await _form(request)
+    form = await request.form()
     await forms.add_form(
         session,
         managed.site,
@@ -235,7 +231,7 @@ async def change_definition(request: Request, session: AsyncSession, who: Signed
     """Replace a form's definition (checked first) and its name."""
     _allowed(who)
     site_id, form_row = await _form_of_site(request, session, who)
-    form = await _form(request)
+    form = await request.form()
     await forms.change_form(
         session,
         who.workspace.id,
@@ -297,7 +293,7 @@ async def webhooks_page(request: Request, session: AsyncSession, who: SignedIn) 
     _allowed(who)
     created = None
     if request.method == "POST":
-        form = await _form(request)
+        form = await request.form()
         created = await webhooks.create_endpoint(
             session,
             who.principal,
@@ -379,7 +375,7 @@ async def addresses_page(request: Request, session: AsyncSession, who: SignedIn)
     """The block and allow lists; putting an address on one (POST)."""
     _allowed(who)
     if request.method == "POST":
-        form = await _form(request)
+        form = await request.form()
         address = _field(form, "address", 100)
         if not address.strip():
             raise ValidationFailed(
@@ -409,7 +405,7 @@ async def addresses_page(request: Request, session: AsyncSession, who: SignedIn)
 @page
 async def remove_address(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _allowed(who)
-    form = await _form(request)
+    form = await request.form()
     await ip_rules.remove_ip_rule(
         session, who.workspace.slug, _field(form, "address", 100), actor=who.principal.actor
     )
@@ -432,7 +428,7 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
     signals) and retention (the instance's, shown)."""
     _allowed(who)
     if request.method == "POST":
-        form = await _form(request)
+        form = await request.form()
         erased_returns = _field(form, "erased_returns", 10)
         # Every value is checked before anything changes: a refusal leaves all as it was.
         if erased_returns not in workspaces.ERASED_RETURNS:
