@@ -7,7 +7,7 @@ session; the tracking writer has a store of its own (``tracking.store``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, Select, delete, func, select, update
@@ -120,6 +120,16 @@ class TrackingRepository(Repository):
         )
         return list(result)
 
+    async def newest_arrival(self, workspace_id: str, site_id: str) -> datetime | None:
+        """When the site's newest event arrived, or its newest visit began, whichever is
+        later."""
+        found = [
+            _aware(moment)
+            for query in newest_arrival_queries(workspace_id, site_id)
+            if (moment := await self.session.scalar(query)) is not None
+        ]
+        return max(found) if found else None
+
     async def latest_visit_of(self, site_id: str, visitor_id: str) -> Visit | None:
         found: Visit | None = await self.session.scalar(
             select(Visit)
@@ -128,3 +138,23 @@ class TrackingRepository(Repository):
             .limit(1)
         )
         return found
+
+
+def newest_arrival_queries(workspace_id: str, site_id: str) -> list[Select[datetime]]:
+    """The site's newest event arrival and newest visit start: each the first row of an index
+    led by the site (``ix_events_site_received``, ``ix_visits_site_started``), read backwards,
+    never a scan of the site's rows."""
+    return [
+        select(TrackedEvent.received_at)
+        .where(TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id)
+        .order_by(TrackedEvent.received_at.desc())
+        .limit(1),
+        select(Visit.started_at)
+        .where(Visit.site_id == site_id, Visit.workspace_id == workspace_id)
+        .order_by(Visit.started_at.desc())
+        .limit(1),
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

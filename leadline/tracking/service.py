@@ -1,10 +1,10 @@
 """What other features ask of tracking as a whole: the events a workspace's sites tracked in a
-period (billing's usage), and a closed workspace's tracking data deleted a batch at a time (the
-purge)."""
+period (billing's usage), when a site last sent anything (the dashboard's "tracking seen"), and
+a closed workspace's tracking data deleted a batch at a time (the purge)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,23 @@ async def events_between(session: AsyncSession, workspace_id: str, first: date, 
     retention. Events of visits taken for bots are not counted."""
     site_ids = await sites.site_ids_of(session, workspace_id)
     return await TrackingRepository(session).events_counted(site_ids, first, end)
+
+
+async def last_tracked(session: AsyncSession, workspace_id: str, site_id: str) -> datetime | None:
+    """When the workspace's site last sent tracking data: its newest event's arrival or its
+    newest visit's start, whichever is later (UTC); None when it never has. Raises NotFound
+    for a site that is not the workspace's."""
+    await sites.managed_site(session, workspace_id, site_id)
+    return await TrackingRepository(session).newest_arrival(workspace_id, site_id)
+
+
+async def last_tracked_by_site(
+    session: AsyncSession, workspace_id: str, site_ids: list[str]
+) -> dict[str, datetime | None]:
+    """``last_tracked`` of each of the workspace's sites in ``site_ids`` (two index reads a
+    site); a site of another workspace is never seen."""
+    repository = TrackingRepository(session)
+    return {site_id: await repository.newest_arrival(workspace_id, site_id) for site_id in site_ids}
 
 
 async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:

@@ -124,6 +124,8 @@ var renderForm = (me => {
         status.textContent = 'Please correct the marked fields.';
         return bad[0][0].focus();
       }
+      // A preview (the dashboard's) checks the fields and sends nothing: no lead is made.
+      if (o.preview) return status.textContent = 'Preview only: the form is filled in correctly, and nothing was sent.';
       [].forEach.call(form.elements, c => {
         if (c.name && c != hp) data[c.name] = c.type == 'checkbox' ? c.checked : c.value;
       });
@@ -162,11 +164,13 @@ var renderForm = (me => {
       box = typeof o.target == 'string' ? d.querySelector(o.target) : o.target;
     } catch (e) {}
     if (!box || !box.appendChild) return warn('no element ' + o.target + ' to render the form in'), Promise.resolve(null);
-    return fetch(ep + '/forms/config?' + new URLSearchParams({siteKey: o.siteKey || '', formId: o.formId || ''}))
+    // A definition given (the dashboard's preview) is rendered without asking the server.
+    return (o.form_json ? Promise.resolve(o.form_json) : fetch(ep + '/forms/config?' + new URLSearchParams({siteKey: o.siteKey || '', formId: o.formId || ''}))
       .then(r => r.json().catch(() => ({})).then(b => {
         if (!r.ok || !b.form_json) throw b.error || 'the server answered ' + r.status;
-        return build(box, b.form_json, o, ep);
-      }))
+        return b.form_json;
+      })))
+      .then(f => build(box, f, o, ep))
       .catch(e => {
         warn('form ' + o.formId + ' not shown: ' + e);
         box.replaceChildren(el('p', {class: 'pg-unavailable', text: 'This form is not available.'}));
