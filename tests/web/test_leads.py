@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
-from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint
+from tests.fixtures.factories import fetch_rows, make_key, make_visit, make_webhook_endpoint
 from tests.fixtures.people import webhook_events
 from tests.fixtures.web import (
     cheap_hashing,  # noqa: F401  (a fixture)
@@ -337,17 +337,26 @@ def test_a_leads_page_shows_what_brought_it_its_history_and_its_webhooks(
     client: TestClient, settings: Settings, owner: str, admin_key: str
 ) -> None:
     make_webhook_endpoint(settings, admin_key, [], url="http://127.0.0.1:9/leads-hook")
-    lead_id = _lead(
-        client,
-        admin_key,
-        name="Ada",
-        email="ada@example.com",
+    # The tracked visit the lead came from: its attribution wins over the body's.
+    visit_id = make_visit(
+        settings,
         gclid="gclid-123",
         utm_source="google",
         utm_campaign="spring",
         website="https://shop.example",
         path="/pricing",
-        ad_storage="granted",
+        ad_storage=True,
+        referrer="https://www.google.com/",
+        channel="paid",
+        page_views=3,
+    )
+    lead_id = _lead(
+        client,
+        admin_key,
+        name="Ada",
+        email="ada@example.com",
+        utm_source="newsletter",
+        sessionId=visit_id,
     )
     client.post(
         f"/app/leads/{lead_id}/status",
@@ -357,8 +366,18 @@ def test_a_leads_page_shows_what_brought_it_its_history_and_its_webhooks(
     page = client.get(f"/app/leads/{lead_id}")
     assert page.status_code == 200
     text = page.text
-    for shown in ("gclid-123", "googleads", "https://shop.example/pricing", "spring", "granted"):
+    for shown in (
+        "gclid-123",
+        "googleads",
+        "https://shop.example/pricing",
+        "spring",
+        "granted",
+        "https://www.google.com/",  # the visit's referrer
+        "Visit</strong> from paid",
+        "3 pages",
+    ):
         assert shown in text, shown
+    assert "newsletter" not in text
     assert "changed from open to qualified" in text
     assert "set to open" in text
     assert "lead.created" in text
