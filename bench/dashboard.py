@@ -26,12 +26,10 @@ from pathlib import Path
 
 import httpx
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import leads as lead_bench  # noqa: E402  (bench/leads.py)
-
+from bench import leads as lead_bench  # noqa: E402
 from leadline.accounts import service as accounts  # noqa: E402
 from leadline.audit.service import Actor  # noqa: E402
 from leadline.config import Settings  # noqa: E402

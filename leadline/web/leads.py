@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -107,6 +108,12 @@ class ListView:
         kept = [(key, value) for key, value in self.params if key not in changes]
         kept += [(key, value) for key, value in changes.items() if value is not None]
         return urlencode(kept)
+
+    @property
+    def address(self) -> str:
+        """The query string the address bar shows: the defaults (sort, page size) left out."""
+        defaults = {("sort", DEFAULT_SORT), ("limit", str(listing.DEFAULT_PAGE_SIZE))}
+        return urlencode([item for item in self.params if item not in defaults])
 
     @property
     def filtered(self) -> bool:
@@ -290,7 +297,7 @@ async def lead_list(request: Request, session: AsyncSession, who: SignedIn) -> R
         default_currency=who.workspace.default_currency,
     )
     if fragment:
-        pushed = access.base(request) + "/leads" + (f"?{view.link()}" if view.params else "")
+        pushed = access.base(request) + "/leads" + (f"?{view.address}" if view.address else "")
         return render(request, "leads/_results.html", context, headers={"HX-Push-Url": pushed})
     return render(request, "leads/list.html", context)
 
@@ -334,30 +341,37 @@ async def export_csv(request: Request, session: AsyncSession, who: SignedIn) -> 
 # ------------------------------------------------------------------------------ status
 
 
-def _update_of(lead_id: str, form: Any) -> LeadUpdate:
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _update_of(lead_id: str, form: FormData) -> LeadUpdate:
     """The status change a row's or a lead page's form asks for."""
-    status = form.get("status")
+    status = _text(form, "status")
     if status not in ("qualified", "won", "lost"):
         raise ValidationFailed("choose qualified, won or lost", details={"field": "status"})
     values: dict[str, Any] = {"id": lead_id, "status": status}
-    value = (form.get("value") or "").strip() if status == "won" else ""
+    value = _text(form, "value") if status == "won" else ""
     if value:
         values["value"] = value
-        currency = (form.get("currency") or "").strip()
+        currency = _text(form, "currency")
         if currency:
             values["currency"] = currency
-    reason = (form.get("reason") or "").strip() if status == "lost" else ""
+    reason = _text(form, "reason") if status == "lost" else ""
     if reason:
         values["loss_reason"] = reason
     try:
         return LeadUpdate.model_validate(values)
     except ValidationError as exc:
         problem = exc.errors()[0]
-        name = {"loss_reason": "reason"}.get(str(problem["loc"][0]), str(problem["loc"][0]))
+        where = str(problem["loc"][0]) if problem["loc"] else ""
+        name = {"loss_reason": "reason"}.get(where, where)
         wanted = {
             "value": "the value must be a number, such as 1500 or 1500.50",
             "currency": "the currency must be a three-letter code, such as EUR",
-        }.get(name, f"{name}: {problem['msg']}")
+            "id": "there is no such lead",
+        }.get(name, f"{name or 'the form'}: {problem['msg']}")
         raise ValidationFailed(wanted, details={"field": name}) from None
 
 

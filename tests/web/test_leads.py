@@ -184,7 +184,10 @@ def test_filters_search_and_sort_choose_the_leads(
 def test_htmx_gets_the_table_alone_and_the_address_to_show(
     client: TestClient, owner: str, seeded: dict[str, str]
 ) -> None:
-    answer = client.get("/app/leads?status=open&search=&utm_source=google", headers=HTMX)
+    answer = client.get(
+        "/app/leads?status=open&search=&utm_source=google&sort=created_at:desc&limit=50",
+        headers=HTMX,
+    )
     assert answer.status_code == 200
     assert "<html" not in answer.text
     assert _names(answer.text, seeded) == {"Ada"}
@@ -309,6 +312,7 @@ def test_qualify_and_lose_with_a_reason_without_javascript(
         ({"status": "won", "value": "a lot"}, "value must be a number"),
         ({"status": "won", "value": "10", "currency": "EURO"}, "three-letter code"),
         ({"status": "open"}, "choose qualified, won or lost"),
+        ({"status": "lost", "reason": "no\x00budget"}, "contains a nul character"),
         ({}, "choose qualified, won or lost"),
     ],
 )
