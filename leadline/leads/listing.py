@@ -64,6 +64,22 @@ SORTABLE: frozenset[str] = frozenset(
 )
 
 
+def sort_keys(raw: str) -> list[SortKey]:
+    """``field:asc|desc``, comma-separated (a bare field is ascending), as sort keys; the
+    fields are checked when the list is read."""
+    keys = []
+    for part in raw.split(","):
+        name, _, direction = part.strip().partition(":")
+        direction = (direction or "asc").lower()
+        if direction not in ("asc", "desc"):
+            raise ValidationFailed(
+                f"sort direction must be asc or desc, not '{direction[:20]}'",
+                details={"parameter": "sort"},
+            )
+        keys.append(SortKey(name, descending=direction == "desc"))
+    return keys
+
+
 @dataclass(frozen=True)
 class LeadQuery:
     conditions: Sequence[Condition] = ()

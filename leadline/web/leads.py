@@ -37,7 +37,6 @@ from leadline.kit.time import utcnow
 from leadline.leads import exports as lead_exports
 from leadline.leads import listing
 from leadline.leads import service as leads
-from leadline.leads.repository import SortKey
 from leadline.leads.schemas import LeadSource, LeadStatus, LeadUpdate
 from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 from leadline.sites import service as sites
@@ -140,20 +139,6 @@ def _whole_number(name: str, raw: str) -> int:
         ) from None
 
 
-def _sort_of(raw: str) -> list[SortKey]:
-    keys = []
-    for part in raw.split(","):
-        name, _, direction = part.strip().partition(":")
-        direction = (direction or "asc").lower()
-        if direction not in ("asc", "desc"):
-            raise ValidationFailed(
-                f"sort direction must be asc or desc, not '{direction[:20]}'",
-                details={"parameter": "sort"},
-            )
-        keys.append(SortKey(name, descending=direction == "desc"))
-    return keys
-
-
 def list_view(request: Request) -> ListView:
     """The list a request asks for; ValidationFailed (400) for what no list can answer."""
     items = [(k, v.strip()) for k, v in request.query_params.multi_items() if v.strip()]
@@ -192,7 +177,7 @@ def list_view(request: Request) -> ListView:
     view.statuses = tuple(listed.get("status", ()))
     view.sort = sort
     view.query = listing.LeadQuery(
-        conditions=conditions, sort=_sort_of(sort), search=search, limit=limit, page=number
+        conditions=conditions, sort=listing.sort_keys(sort), search=search, limit=limit, page=number
     )
     view.values["search"] = search or ""
     view.values["limit"] = str(limit)
