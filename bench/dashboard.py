@@ -4,8 +4,8 @@ Run from the repository root, for example::
 
     .venv/bin/python bench/dashboard.py --backend sqlite --leads 1000000
 
-It loads the leads as bench/leads.py does (the same data, the same loader; ``--keep`` and
-``--reuse`` share its kept database), adds an owner who signs in to the dashboard, starts the
+It loads the leads as bench/leads.py does (the same data, the same loader; on PostgreSQL into
+a database of its own), adds an owner who signs in to the dashboard, starts the
 real app with uvicorn and times, signed in, over loopback: the lead list as a page and as the
 htmx table, unfiltered and filtered, a search, a deep page, and lead pages. It prints p50 and
 p95 per page, and the gzipped bytes of the JavaScript and CSS the list page loads.
@@ -37,6 +37,10 @@ from leadline.db import Database  # noqa: E402
 from leadline.errors import NotFound  # noqa: E402
 from leadline.people import service as people  # noqa: E402
 from leadline.workspaces import service as workspaces  # noqa: E402
+
+# A PostgreSQL database of its own, so that it runs beside bench/leads.py.
+lead_bench.PG_DATABASE = "leadline_bench_dashboard"
+lead_bench.PG_URL = f"postgresql://postgres@{lead_bench.HOST}:5432/{lead_bench.PG_DATABASE}"
 
 AIM_MS = 50.0
 AIM_BYTES = 150_000
