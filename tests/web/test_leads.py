@@ -174,6 +174,11 @@ def test_filters_search_and_sort_choose_the_leads(
         answer = client.get(f"/app/leads?{query}")
         assert answer.status_code == 200, (query, answer.text)
         assert _names(answer.text, seeded) == wanted, query
+    # A filter the form has no field for is sent again with the form.
+    kept = client.get("/app/leads?fbc=fb.1.abc&utm_source=bing").text
+    assert '<input type="hidden" name="fbc" value="fb.1.abc">' in kept
+    assert 'type="hidden" name="utm_source"' not in kept
+    assert 'name="utm_source" value="bing"' in kept
     by_name = client.get("/app/leads?sort=name:desc").text
     assert by_name.index("Linus") < by_name.index("Grace") < by_name.index("Ada")
     # The same filter through the API finds the same leads.
