@@ -88,6 +88,7 @@ def test_filter_qualify_and_open_a_lead_with_no_serious_accessibility_problem(
         page.get_by_label("utm_source").fill("google")
         page.get_by_role("button", name="Apply filters").click()
         expect(_rows(page)).to_have_count(1)
+        expect(page.locator("#leads-announce")).to_have_text("Leads 1\N{EN DASH}1 of 1")
         assert "utm_source=google" in page.url
         assert page.evaluate("window.stillHere") is True
         checked(page, shots, "leads-filtered")

@@ -38,12 +38,13 @@
     if (next) next.focus();
   });
 
-  // After a result is swapped in, a refusal in it is read out and the focus goes to it.
+  // After new results are swapped in, what they hold is read out: how many leads, or why the
+  // filters were refused.
   document.addEventListener("htmx:afterSettle", function (event) {
-    var alert = event.detail.target && event.detail.target.querySelector("[role=alert]");
-    if (alert && event.detail.target.id === "leads-results") {
-      announce(alert.textContent.trim());
-    }
+    var target = event.detail.target;
+    if (!target || target.id !== "leads-results") return;
+    var said = target.querySelector("[role=alert], .count, h2");
+    if (said) announce(said.textContent.replace(/\s+/g, " ").trim());
   });
 
   document.addEventListener("DOMContentLoaded", function () {
