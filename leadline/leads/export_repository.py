@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 
 from leadline.db import Repository
+from leadline.leads.repository import Criterion, LeadRepository
 from leadline.models import Lead
 
 # The columns of an export, in order; the names are the export's.
@@ -66,6 +67,29 @@ class LeadExportRepository(Repository):
             select(*(column.label(name) for name, column in LEAD_COLUMNS))
             .where(Lead.workspace_id == workspace_id, since, Lead.created_at < end)
             .order_by(Lead.created_at, Lead.id)
+            .limit(limit)
+        )
+        return await self._rows(query)
+
+    async def filtered_page(
+        self,
+        workspace_id: str,
+        criteria: Sequence[Criterion],
+        search: str | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[Any]:
+        """Up to ``limit`` leads that the lead list's ``criteria`` and ``search`` find, newest
+        first, created before the keyset ``before``; each row has LEAD_COLUMNS."""
+        query = LeadRepository(self.session).matching(workspace_id, criteria, search)
+        if before is not None:
+            last, last_id = before
+            query = query.where(
+                Lead.created_at <= last, or_(Lead.created_at < last, Lead.id < last_id)
+            )
+        query = (
+            query.with_only_columns(*(column.label(name) for name, column in LEAD_COLUMNS))
+            .order_by(Lead.created_at.desc(), Lead.id.desc())
             .limit(limit)
         )
         return await self._rows(query)

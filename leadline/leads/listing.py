@@ -64,6 +64,22 @@ SORTABLE: frozenset[str] = frozenset(
 )
 
 
+def sort_keys(raw: str) -> list[SortKey]:
+    """``field:asc|desc``, comma-separated (a bare field is ascending), as sort keys; the
+    fields are checked when the list is read."""
+    keys = []
+    for part in raw.split(","):
+        name, _, direction = part.strip().partition(":")
+        direction = (direction or "asc").lower()
+        if direction not in ("asc", "desc"):
+            raise ValidationFailed(
+                f"sort direction must be asc or desc, not '{direction[:20]}'",
+                details={"parameter": "sort"},
+            )
+        keys.append(SortKey(name, descending=direction == "desc"))
+    return keys
+
+
 @dataclass(frozen=True)
 class LeadQuery:
     conditions: Sequence[Condition] = ()
@@ -271,14 +287,19 @@ async def _searched(
     return _Listing(leads, counted, capped=counted >= cap)
 
 
-async def list_leads(
-    session: AsyncSession,
-    principal: Principal,
-    query: LeadQuery,
-    *,
-    labels: dict[str, str] | None = None,
-) -> LeadPage:
-    """``labels`` maps a domain field name to the name the caller used for it, for messages."""
+@dataclass(frozen=True)
+class CheckedQuery:
+    """A list query's filters as the repository takes them, and its search (None: none)."""
+
+    criteria: list[Criterion]
+    search: str | None
+
+
+def checked_query(
+    principal: Principal, query: LeadQuery, *, labels: dict[str, str] | None = None
+) -> CheckedQuery:
+    """``query`` checked as the list checks it (InvalidFilter, ValidationFailed, Forbidden),
+    for readers of the same leads in another shape (an export of the list)."""
     labels = labels or {}
     if principal.masks_personal_data:
         _refuse_masked_lookups(principal, query, labels)
@@ -305,6 +326,19 @@ async def list_leads(
         raise ValidationFailed(
             "search must be at most 200 characters, without NUL", details={"parameter": "search"}
         )
+    return CheckedQuery(criteria, search)
+
+
+async def list_leads(
+    session: AsyncSession,
+    principal: Principal,
+    query: LeadQuery,
+    *,
+    labels: dict[str, str] | None = None,
+) -> LeadPage:
+    """``labels`` maps a domain field name to the name the caller used for it, for messages."""
+    checked = checked_query(principal, query, labels=labels)
+    criteria, search = checked.criteria, checked.search
     repo = LeadRepository(session)
     offset = (query.page - 1) * query.limit
     if search is None:

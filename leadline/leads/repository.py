@@ -344,6 +344,13 @@ class LeadRepository(Repository):
             query = query.where(self._contains(search))
         return query
 
+    def matching(
+        self, workspace_id: str, criteria: Sequence[Criterion], search: str | None
+    ) -> Select[Any]:
+        """SELECT of the workspace's leads that meet ``criteria`` and contain ``search``, for
+        a reader that pages through them in its own way (an export)."""
+        return self._filtered(workspace_id, criteria, search)
+
     async def page(
         self,
         workspace_id: str,

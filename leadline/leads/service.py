@@ -564,7 +564,8 @@ async def _apply_update(
                 from_status=lead.status,
                 to_status=new_status,
                 changed_at=now,
-                api_key_id=principal.key_id,
+                # None for a person signed in to the dashboard, who acts through no key.
+                api_key_id=principal.key_id or None,
             )
         )
         result.status_changes.append((lead.id, lead.status, new_status))

@@ -48,6 +48,19 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The lead the event is about (its data's ``lead``), so a lead's page lists the webhooks
+    # sent for it without reading every event's body.
+    lead_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_webhook_events_lead",
+            "workspace_id",
+            "lead_id",
+            sqlite_where=text("lead_id IS NOT NULL"),
+            postgresql_where=text("lead_id IS NOT NULL"),
+        ),
+    )
 
 
 class WebhookDelivery(Base):

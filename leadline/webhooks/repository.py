@@ -167,6 +167,23 @@ class WebhookRepository(Repository):
             )
         return [(row[0], row[1]) for row in (await self.session.execute(query)).all()]
 
+    async def deliveries_of_lead(
+        self, workspace_id: str, lead_id: str, limit: int
+    ) -> list[tuple[WebhookDelivery, WebhookEvent, str]]:
+        query = (
+            select(WebhookDelivery, WebhookEvent, WebhookEndpoint.url)
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookEvent.workspace_id == workspace_id,
+                WebhookEvent.lead_id == lead_id,
+                WebhookDelivery.workspace_id == workspace_id,
+            )
+            .order_by(WebhookEvent.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+        return [(row[0], row[1], row[2]) for row in (await self.session.execute(query)).all()]
+
     async def deliveries_of_event(self, event_id: str) -> list[WebhookDelivery]:
         return list(
             await self.session.scalars(

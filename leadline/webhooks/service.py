@@ -334,6 +334,13 @@ async def subscribers(
     ]
 
 
+def _lead_of(data: Mapping[str, Any]) -> str | None:
+    """The id of the lead an event's data is about, if it carries one (``data.lead.id``)."""
+    lead = data.get("lead")
+    lead_id = lead.get("id") if isinstance(lead, Mapping) else None
+    return lead_id if isinstance(lead_id, str) else None
+
+
 async def emit(
     session: AsyncSession,
     workspace_id: str,
@@ -360,6 +367,7 @@ async def emit(
         type=event_type,
         body=event_body(event_id, event_type, workspace_id, now, dict(data)),
         created_at=now,
+        lead_id=_lead_of(data),
     )
     deliveries = [
         WebhookDelivery(
@@ -456,6 +464,24 @@ async def list_deliveries(
         by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
     views = [DeliveryView(d, e, by_delivery.get(d.id, [])) for d, e in rows]
     return DeliveryPage(deliveries=views, has_more=more)
+
+
+@dataclass(frozen=True)
+class LeadDelivery:
+    """A delivery of an event about a lead, with where it went."""
+
+    delivery: WebhookDelivery
+    event: WebhookEvent
+    endpoint_url: str
+
+
+async def deliveries_of_lead(
+    session: AsyncSession, workspace_id: str, lead_id: str, *, limit: int
+) -> list[LeadDelivery]:
+    """The newest ``limit`` deliveries of the workspace's events about the lead ``lead_id``
+    (those sent since events keep their lead), newest first."""
+    found = await WebhookRepository(session).deliveries_of_lead(workspace_id, lead_id, limit)
+    return [LeadDelivery(delivery, event, url) for delivery, event, url in found]
 
 
 async def _delivery(
