@@ -1,0 +1,2 @@
+"""One module per ad platform, each an :class:`~leadline.conversions.platforms.base.Platform`;
+``REGISTRY`` (in ``registry.py``) names them."""
