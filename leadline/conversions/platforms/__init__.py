@@ -1,2 +1,2 @@
-"""One module per ad platform, each an :class:`~leadline.conversions.platforms.base.Platform`;
-``REGISTRY`` (in ``registry.py``) names them."""
+"""One module per ad platform, each defining ``PLATFORM``, an instance of its
+:class:`~leadline.conversions.platforms.base.Platform` (``registry.py`` finds them)."""
