@@ -66,9 +66,8 @@ class Microsoft:
             raise SettingsRefused("token_url", "settings.token_url must be an http(s) URL")
 
     def blockers(self, conversion: Conversion, now: datetime) -> list[str]:
+        # A missing msclkid is the feature's reason (click_fields, matches_without_click).
         reasons = []
-        if not conversion.click_ids.get("msclkid"):
-            reasons.append("no_click_id")
         if len(conversion.event_name) > 100:
             reasons.append("conversion_name_too_long")
         if conversion.occurred_at > now:

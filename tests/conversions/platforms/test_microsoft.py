@@ -4,6 +4,7 @@ Management REST format (POST OfflineConversions/Apply, PartialErrors by Index)."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,7 +63,10 @@ def test_check_names_the_missing_or_wrong_field() -> None:
 
 def test_blockers() -> None:
     assert PLATFORM.blockers(conversion(click_ids={"msclkid": "abc"}), NOW) == []
-    assert PLATFORM.blockers(conversion(), NOW) == ["no_click_id"]
+    long_name = conversion(event_name="x" * 101, click_ids={"msclkid": "abc"})
+    assert PLATFORM.blockers(long_name, NOW) == ["conversion_name_too_long"]
+    later = conversion(occurred_at=NOW + timedelta(hours=1), click_ids={"msclkid": "abc"})
+    assert PLATFORM.blockers(later, NOW) == ["event_in_future"]
 
 
 def test_sends_rows_with_auth_headers_and_reads_partial_errors(api: FakeApi) -> None:
