@@ -86,7 +86,7 @@ class MetaConversions:
             raise SettingsRefused(
                 "action_source", "action_source must be one of " + ", ".join(ACTION_SOURCES)
             )
-        for field_name in ("test_event_code", "api_version"):
+        for field_name in ("test_event_code", "api_version", "lead_event_source"):
             value = settings.get(field_name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise SettingsRefused(field_name, f"{field_name} must be text")
@@ -143,6 +143,11 @@ class MetaConversions:
             custom["value"] = float(conversion.value)
             if conversion.currency:
                 custom["currency"] = conversion.currency.upper()
+        lead_source = settings.get("lead_event_source")
+        if lead_source:
+            # Meta's CRM integration (Conversion Leads): the CRM that reports the stage.
+            custom["event_source"] = "crm"
+            custom["lead_event_source"] = str(lead_source)
         if custom:
             event["custom_data"] = custom
         return event
