@@ -40,8 +40,12 @@ def _line(fields: Iterable[str]) -> str:
 
 def offline_csv(rows: Iterable[Conversion], timezone: str) -> Iterator[str]:
     """The file's lines, each ending in a newline. ``timezone`` is an IANA zone name
-    (``Europe/Amsterdam``, ``UTC``); a name Python does not know raises before any line."""
-    zone = ZoneInfo(timezone)
+    (``Europe/Amsterdam``, ``UTC``); a name Python does not know raises
+    ``zoneinfo.ZoneInfoNotFoundError`` (a ``KeyError``) here, before any line is made."""
+    return _lines(rows, timezone, ZoneInfo(timezone))
+
+
+def _lines(rows: Iterable[Conversion], timezone: str, zone: ZoneInfo) -> Iterator[str]:
     yield f"Parameters:TimeZone={timezone}\n"
     yield _line(HEADER)
     for conversion in rows:
