@@ -1,0 +1,138 @@
+"""The platforms' official libraries as references (docs/adr/0012): every request body the
+Google adapter builds must parse into google-ads' own ``UploadClickConversionsRequest``
+(unknown fields refused), and our Meta normalisation must hash as Meta's SDK does where the
+SDK and Meta's documentation agree."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from facebook_business.adobjects.serverside.normalize import Normalize
+from google.ads.googleads.v26.enums.types.consent_status import ConsentStatusEnum
+from google.ads.googleads.v26.services.types.conversion_upload_service import (
+    UploadClickConversionsRequest,
+    UploadClickConversionsResponse,
+)
+
+from leadline.conversions.platforms.base import Conversion
+from leadline.conversions.platforms.google import API_VERSION, PLATFORM, row_failures
+from leadline.conversions.platforms.normalise import (
+    meta_email,
+    meta_hashed,
+    meta_name,
+    meta_phone,
+)
+
+SETTINGS: dict[str, Any] = {
+    "customer_id": "1234567890",
+    "conversion_actions": {"qualified_lead": "555"},
+}
+
+
+def conversion(key: str, **fields: Any) -> Conversion:
+    values: dict[str, Any] = {
+        "key": key,
+        "lead_id": key,
+        "event_name": "qualified_lead",
+        "occurred_at": datetime(2026, 12, 1, 13, 5, 9, tzinfo=UTC),
+    }
+    values.update(fields)
+    return Conversion(**values)
+
+
+def test_api_version_is_in_the_library() -> None:
+    assert API_VERSION == "v26"
+
+
+def test_google_bodies_parse_into_the_official_request() -> None:
+    batch = [
+        conversion(
+            "a",
+            click_ids={"gclid": "Cj0-A"},
+            email="Jane.Doe@gmail.com",
+            phone_e164="+18005550102",
+            value=Decimal("12.5"),
+            currency="EUR",
+            consent={"ad_user_data": True, "ad_personalization": False},
+        ),
+        conversion("b", click_ids={"gbraid": "GB"}, consent={"ad_user_data": True}),
+        conversion("c", click_ids={"wbraid": "WB"}),
+        conversion("d", email="x@example.com"),
+    ]
+    body = {
+        "customerId": "1234567890",
+        "conversions": [PLATFORM.click_conversion(c, SETTINGS) for c in batch],
+        "partialFailure": True,
+    }
+    request = UploadClickConversionsRequest.from_json(json.dumps(body), ignore_unknown_fields=False)
+    first, second, third, fourth = request.conversions
+    assert request.partial_failure is True
+    assert first.gclid == "Cj0-A"
+    assert first.order_id == "a"
+    assert first.conversion_action == "customers/1234567890/conversionActions/555"
+    assert first.conversion_date_time == "2026-12-01 13:05:09+00:00"
+    assert first.conversion_value == 12.5
+    assert first.currency_code == "EUR"
+    assert len(first.user_identifiers) == 2
+    assert first.user_identifiers[0].hashed_email
+    assert first.user_identifiers[1].hashed_phone_number
+    assert first.consent.ad_user_data == ConsentStatusEnum.ConsentStatus.GRANTED
+    assert first.consent.ad_personalization == ConsentStatusEnum.ConsentStatus.DENIED
+    assert (second.gbraid, second.gclid, second.wbraid) == ("GB", "", "")
+    assert third.wbraid == "WB"
+    assert fourth.user_identifiers[0].hashed_email
+
+
+def test_partial_failure_answer_as_the_library_reads_it() -> None:
+    # The answer shape the local server in test_google.py gives, read by the library too.
+    answer = {
+        "partialFailureError": {
+            "code": 3,
+            "message": "No click.",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+                    "errors": [
+                        {
+                            "errorCode": {"conversionUploadError": "CLICK_NOT_FOUND"},
+                            "message": "No click.",
+                            "location": {
+                                "fieldPathElements": [
+                                    {"fieldName": "conversions", "index": 1},
+                                    {"fieldName": "gclid"},
+                                ]
+                            },
+                        }
+                    ],
+                }
+            ],
+        },
+        "results": [{"gclid": "A"}, {}],
+        "jobId": "7",
+    }
+    response = UploadClickConversionsResponse.from_json(
+        json.dumps(answer), ignore_unknown_fields=False
+    )
+    assert response.partial_failure_error.code == 3
+    assert row_failures(answer) == {1: ("CLICK_NOT_FOUND", "No click.")}
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "ours"),
+    [
+        ("em", " John_Smith@gmail.com ", meta_email),
+        ("em", "A.B+c@Example.COM", meta_email),
+        ("ph", "+1 (650)555-1212", meta_phone),
+        ("ph", "0044 20 7946 0958", meta_phone),
+        ("fn", "Mary", meta_name),
+        ("fn", "Valéry", meta_name),
+        ("ln", "정", meta_name),
+        ("ln", "van der Berg", meta_name),
+    ],
+)
+def test_meta_hashes_as_the_sdk_does(field: str, raw: str, ours: Any) -> None:
+    assert meta_hashed(ours(raw)) == Normalize.normalize_field(field, raw)
