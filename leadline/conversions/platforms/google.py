@@ -322,29 +322,32 @@ class GoogleAds:
         rows: list[Conversion],
         bodies: list[dict[str, Any]],
     ) -> list[Outcome]:
-        token, refused = await self._access_token(client, destination)
-        if token is None:
-            assert refused is not None
-            return all_same(
-                rows,
-                "failed",
-                refused.code,
-                refused.message,
-                retry=refused.retry,
-                after=refused.retry_after,
-            )
-        try:
-            response = await client.post(
-                self._url(destination, ":uploadClickConversions"),
-                json={"conversions": bodies, "partialFailure": True},
-                headers=self._headers(destination, token),
-            )
-        except httpx.HTTPError as exc:
-            return network_failure(rows, exc)
+        for _attempt in (1, 2):
+            token, refused = await self._access_token(client, destination)
+            if token is None:
+                assert refused is not None
+                return all_same(
+                    rows,
+                    "failed",
+                    refused.code,
+                    refused.message,
+                    retry=refused.retry,
+                    after=refused.retry_after,
+                )
+            try:
+                response = await client.post(
+                    self._url(destination, ":uploadClickConversions"),
+                    json={"conversions": bodies, "partialFailure": True},
+                    headers=self._headers(destination, token),
+                )
+            except httpx.HTTPError as exc:
+                return network_failure(rows, exc)
+            if response.status_code != 401:
+                break
+            # A kept access token may have been revoked: once more with a fresh one.
+            self._forget_token(destination)
         body = body_of(response)
         if response.status_code != 200:
-            if response.status_code == 401:
-                self._forget_token(destination)
             code, message, delay = google_error(body, response)
             retry = (
                 response.status_code in (429, 500, 502, 503, 504)

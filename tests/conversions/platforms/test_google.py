@@ -528,3 +528,25 @@ def test_conversion_date_time_format() -> None:
         conversion_date_time(datetime(2026, 7, 1, 10, 0, 0, tzinfo=UTC), "Asia/Kolkata")
         == "2026-07-01 15:30:00+05:30"
     )
+
+
+def test_revoked_access_token_is_refreshed_once(google: FakePlatform) -> None:
+    unauthenticated = {
+        "error": {
+            "code": 401,
+            "message": "Request had invalid authentication credentials.",
+            "status": "UNAUTHENTICATED",
+        }
+    }
+    google.answer(UPLOAD, 401, unauthenticated)
+    google.answer(UPLOAD, 200, {"results": [{}]})
+    (outcome,) = send(destination(google.url), [conversion("a", click_ids={"gclid": "G"})])
+    assert outcome.state == "sent"
+    assert len(google.to("/token")) == 2
+    # Refused again with a fresh token: the credentials are wrong, not the token's age.
+    google.always(UPLOAD, 401, unauthenticated)
+    (outcome,) = send(destination(google.url), [conversion("b", click_ids={"gclid": "G"})])
+    assert (outcome.state, outcome.code, outcome.retry) == ("failed", "UNAUTHENTICATED", False)
+    # The kept token, then one fresh token, then no more.
+    assert len(google.to("/token")) == 3
+    assert len(google.to(UPLOAD)) == 4
