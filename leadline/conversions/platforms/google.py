@@ -43,9 +43,9 @@ from leadline.conversions.platforms.normalise import (
 
 API_VERSION = "v26"
 TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
-# Row errors that mean Google already holds this conversion (same order ID, or same click and
-# time): the upload did what it should, so the outcome is "sent".
-ALREADY_RECORDED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "DUPLICATE_ORDER_ID"})
+# Row errors that mean Google already holds this conversion (its order ID was recorded before,
+# or the same click and time): the upload did what it should, so the outcome is "sent".
+ALREADY_RECORDED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 # Row errors Google asks to retry later (the click, or the conversion action, is under 6 hours
 # old).
 RETRY_LATER = {"TOO_RECENT_EVENT": 6 * 3600.0, "TOO_RECENT_CONVERSION_ACTION": 6 * 3600.0}
@@ -126,7 +126,7 @@ class GoogleAds:
                 raise SettingsRefused(
                     "conversion_actions",
                     f"conversion action for {event!r} must be a numeric ID or "
-                    f"customers/{customer}/conversionActions/ID",
+                    "customers/CUSTOMER_ID/conversionActions/ID",
                 )
         rule = settings.get("email_rule", "gmail")
         if rule not in GOOGLE_EMAIL_RULES:
@@ -151,10 +151,9 @@ class GoogleAds:
         text = str(action).strip() if isinstance(action, str | int) else ""
         if text.isdigit():
             return f"customers/{customer}/conversionActions/{text}"
-        match = _ACTION_NAME.match(text)
-        if match and match.group(1) == customer:
-            return text
-        return None
+        # Google identifies the action by its ID alone (a manager account's action, under
+        # cross-account conversion tracking, names the manager).
+        return text if _ACTION_NAME.match(text) else None
 
     # Eligibility --------------------------------------------------------------------------
 
@@ -434,12 +433,12 @@ class GoogleAds:
         for result in (body or {}).get("results") or []:
             action = result.get("conversionAction") or {}
             if action.get("resourceName"):
-                found.add(action["resourceName"])
+                found.add(str(action["resourceName"]).rsplit("/", 1)[-1])
         actions = destination.settings.get("conversion_actions") or {}
         missing = sorted(
             event
             for event, action in actions.items()
-            if self._action_name(customer, action) not in found
+            if (self._action_name(customer, action) or "").rsplit("/", 1)[-1] not in found
         )
         if missing:
             raise SettingsRefused(

@@ -125,7 +125,7 @@ def test_upload_shape_auth_and_partial_failure(google: FakePlatform) -> None:
                             failure(
                                 3,
                                 "conversionUploadError",
-                                "CLICK_CONVERSION_ALREADY_EXISTS",
+                                "ORDER_ID_ALREADY_IN_USE",
                                 "Dup.",
                             ),
                         ],
@@ -162,7 +162,7 @@ def test_upload_shape_auth_and_partial_failure(google: FakePlatform) -> None:
         ("k1", "sent", None, False),
         ("k2", "failed", "CLICK_NOT_FOUND", False),
         ("k3", "sent", None, False),
-        ("k4", "sent", "CLICK_CONVERSION_ALREADY_EXISTS", False),
+        ("k4", "sent", "ORDER_ID_ALREADY_IN_USE", False),
     ]
     assert outcomes[1].message == "No click."
 
@@ -487,7 +487,7 @@ def test_connection_refused_token(google: FakePlatform) -> None:
         ({"login_customer_id": "12"}, "login_customer_id"),
         ({"conversion_actions": {}}, "conversion_actions"),
         (
-            {"conversion_actions": {"purchase": "customers/999/conversionActions/1"}},
+            {"conversion_actions": {"purchase": "customers/1234567890/conversionActions/x"}},
             "conversion_actions",
         ),
         ({"conversion_actions": {"purchase": "nope"}}, "conversion_actions"),
@@ -550,3 +550,24 @@ def test_revoked_access_token_is_refreshed_once(google: FakePlatform) -> None:
     # The kept token, then one fresh token, then no more.
     assert len(google.to("/token")) == 3
     assert len(google.to(UPLOAD)) == 4
+
+
+def test_manager_conversion_action_is_taken_by_its_id(google: FakePlatform) -> None:
+    # Cross-account conversion tracking: the action belongs to the manager account.
+    google.always(UPLOAD, 200, {"results": [{}]})
+    manager_action = "customers/1112223333/conversionActions/555"
+    dest = destination(google.url, conversion_actions={"qualified_lead": manager_action})
+    PLATFORM.check(dest.settings, dest.credentials)
+    send(dest, [conversion("a", click_ids={"gclid": "G"})])
+    sent = google.to(UPLOAD)[0].json()["conversions"][0]
+    assert sent["conversionAction"] == manager_action
+    google.answer(
+        SEARCH,
+        200,
+        {
+            "results": [
+                {"conversionAction": {"resourceName": "customers/1234567890/conversionActions/555"}}
+            ]
+        },
+    )
+    assert "1 conversion action" in connect(dest)
