@@ -11,7 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from facebook_business.adobjects.serverside.action_source import ActionSource
+from facebook_business.adobjects.serverside.custom_data import CustomData
+from facebook_business.adobjects.serverside.event import Event
 from facebook_business.adobjects.serverside.normalize import Normalize
+from facebook_business.adobjects.serverside.user_data import UserData
 from google.ads.googleads.v26.enums.types.consent_status import ConsentStatusEnum
 from google.ads.googleads.v26.services.types.conversion_upload_service import (
     UploadClickConversionsRequest,
@@ -20,6 +24,7 @@ from google.ads.googleads.v26.services.types.conversion_upload_service import (
 
 from leadline.conversions.platforms.base import Conversion
 from leadline.conversions.platforms.google import API_VERSION, PLATFORM, row_failures
+from leadline.conversions.platforms.meta import PLATFORM as META
 from leadline.conversions.platforms.normalise import (
     meta_email,
     meta_hashed,
@@ -136,3 +141,43 @@ def test_partial_failure_answer_as_the_library_reads_it() -> None:
 )
 def test_meta_hashes_as_the_sdk_does(field: str, raw: str, ours: Any) -> None:
     assert meta_hashed(ours(raw)) == Normalize.normalize_field(field, raw)
+
+
+def test_meta_event_is_the_sdks_event() -> None:
+    ours = conversion(
+        "k1",
+        event_name="Purchase",
+        email="John_Smith@gmail.com",
+        phone_e164="+1 (650)555-1212",
+        first_name="Mary",
+        last_name="Smith",
+        click_ids={"fbc": "fb.1.1554763741205.AbC", "fbp": "fb.1.1558571054389.1098115397"},
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0",
+        page_url="https://example.com/contact",
+        value=Decimal("99.90"),
+        currency="USD",
+    )
+    sdk = Event(
+        event_name="Purchase",
+        event_time=int(ours.occurred_at.timestamp()),
+        event_id="k1",
+        action_source=ActionSource.SYSTEM_GENERATED,
+        event_source_url="https://example.com/contact",
+        user_data=UserData(
+            emails=["John_Smith@gmail.com"],
+            phones=["+1 (650)555-1212"],
+            first_names=["Mary"],
+            last_names=["Smith"],
+            fbc="fb.1.1554763741205.AbC",
+            fbp="fb.1.1558571054389.1098115397",
+            client_ip_address="203.0.113.9",
+            client_user_agent="Mozilla/5.0",
+        ),
+        custom_data=CustomData(value=99.9, currency="USD"),
+    ).normalize()
+    event = META.server_event(ours, {})
+    # The SDK lowercases the currency code; Meta takes ISO 4217 codes in either case.
+    assert event["custom_data"]["currency"] == sdk["custom_data"]["currency"].upper()
+    sdk["custom_data"]["currency"] = event["custom_data"]["currency"]
+    assert event == sdk
