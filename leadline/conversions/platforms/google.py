@@ -32,6 +32,7 @@ from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
     Outcome,
+    Platform,
     SettingsRefused,
 )
 from leadline.conversions.platforms.normalise import (
@@ -525,3 +526,5 @@ def google_error(body: Any, response: httpx.Response) -> tuple[str, str, float |
 
 
 PLATFORM = GoogleAds()
+# mypy proves the adapter fits the contract.
+_CONTRACT: Platform = PLATFORM

@@ -25,6 +25,7 @@ from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
     Outcome,
+    Platform,
     SettingsRefused,
 )
 from leadline.conversions.platforms.normalise import (
@@ -256,3 +257,5 @@ def meta_error(body: Any, response: httpx.Response) -> tuple[str, str, bool]:
 
 
 PLATFORM = MetaConversions()
+# mypy proves the adapter fits the contract.
+_CONTRACT: Platform = PLATFORM
