@@ -362,7 +362,7 @@ class GoogleAds:
                 retry=retry,
                 after=(delay if delay is not None else retry_after(response)) if retry else None,
             )
-        failures = row_failures(body if isinstance(body, dict) else {})
+        failures = row_failures(body if isinstance(body, dict) else {}, len(rows))
         outcomes = []
         for index, conversion in enumerate(rows):
             failure = failures.get(index)
@@ -470,13 +470,16 @@ def _failures(details: Any) -> list[Mapping[str, Any]]:
     return found
 
 
-def row_failures(body: Mapping[str, Any]) -> dict[int, tuple[str, str]]:
+def row_failures(body: Mapping[str, Any], count: int | None = None) -> dict[int, tuple[str, str]]:
     """Row index → (error code, message) from an answer's ``partialFailureError``: each
-    error's location names the ``conversions`` element it concerns."""
+    error's location names the ``conversions`` element it concerns. A row with no error of its
+    own but an empty result (Google's mark of a failed row) takes the first error that names
+    no row, or the status itself."""
     status = body.get("partialFailureError")
     if not isinstance(status, Mapping):
         return {}
     found: dict[int, tuple[str, str]] = {}
+    unplaced: tuple[str, str] | None = None
     for error in _failures(status.get("details")):
         path = (error.get("location") or {}).get("fieldPathElements") or []
         index = next(
@@ -487,9 +490,20 @@ def row_failures(body: Mapping[str, Any]) -> dict[int, tuple[str, str]]:
             ),
             None,
         )
-        if not isinstance(index, int) or index in found:
+        failure = (_error_code(error) or "UNKNOWN", str(error.get("message") or ""))
+        if not isinstance(index, int):
+            unplaced = unplaced or failure
+        elif index not in found:
+            found[index] = failure
+    results = body.get("results")
+    results = results if isinstance(results, list) else []
+    fallback = unplaced or ("UNKNOWN", str(status.get("message") or ""))
+    for index in range(len(results) if count is None else count):
+        if index in found:
             continue
-        found[index] = (_error_code(error) or "UNKNOWN", str(error.get("message") or ""))
+        result = results[index] if index < len(results) else {}
+        if not result:
+            found[index] = fallback
     return found
 
 

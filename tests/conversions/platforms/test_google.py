@@ -571,3 +571,39 @@ def test_manager_conversion_action_is_taken_by_its_id(google: FakePlatform) -> N
         },
     )
     assert "1 conversion action" in connect(dest)
+
+
+TERMS = "CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS"
+
+
+def test_failed_row_without_a_location_is_not_taken_for_sent(google: FakePlatform) -> None:
+    google.answer(
+        UPLOAD,
+        200,
+        {
+            "partialFailureError": {
+                "code": 3,
+                "message": "Customer data terms not accepted.",
+                "details": [
+                    {
+                        "@type": FAILURE_TYPE,
+                        "errors": [
+                            {
+                                "errorCode": {"conversionUploadError": TERMS},
+                                "message": "Accept the customer data terms.",
+                            }
+                        ],
+                    }
+                ],
+            },
+            "results": [{"gclid": "G", "conversionAction": "x"}, {}],
+        },
+    )
+    outcomes = send(
+        destination(google.url),
+        [conversion("a", click_ids={"gclid": "G"}), conversion("b", email="e@x.io")],
+    )
+    assert [(o.key, o.state, o.code) for o in outcomes] == [
+        ("a", "sent", None),
+        ("b", "failed", TERMS),
+    ]
