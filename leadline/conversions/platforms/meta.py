@@ -100,6 +100,8 @@ class MetaConversions:
         occurred = conversion.occurred_at
         if occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
         if self.max_event_age is not None and now - occurred > self.max_event_age:
             reasons.append("event_too_old")
         if not self.user_data(conversion):

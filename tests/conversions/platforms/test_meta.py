@@ -181,6 +181,10 @@ def test_blockers() -> None:
     assert PLATFORM.blockers(old, now) == ["event_too_old"]
     nothing = conversion("c", email=None, occurred_at=now - timedelta(days=9))
     assert PLATFORM.blockers(nothing, now) == ["event_too_old", "missing_user_data"]
+    # Naive times are UTC, on either side.
+    naive = now.replace(tzinfo=None)
+    assert PLATFORM.blockers(old, naive) == ["event_too_old"]
+    assert PLATFORM.blockers(conversion("d", occurred_at=naive - timedelta(days=1)), now) == []
 
 
 @pytest.mark.parametrize(
