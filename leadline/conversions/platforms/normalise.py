@@ -65,7 +65,7 @@ def google_phone(phone: str | None) -> str | None:
     if not value.startswith("+"):
         return None
     digits = _digits(value)
-    if not 8 <= len(digits) <= 15:
+    if not 7 <= len(digits) <= 15:
         return None
     return f"+{digits}"
 
