@@ -190,8 +190,9 @@ class GoogleAds:
         if click_field is not None:
             body[click_field] = conversion.click_ids[click_field]
         if click_field in (None, "gclid"):
-            # gbraid and wbraid clicks are measured without user data; a gclid or no click at
-            # all goes with the hashed identifiers (enhanced conversions for leads).
+            # Google refuses user identifiers beside a gbraid or wbraid (VALUE_MUST_BE_UNSET,
+            # "Upload click conversions" guide); a gclid or no click at all goes with the
+            # hashed identifiers (enhanced conversions for leads).
             rule: GoogleEmailRule = settings.get("email_rule", "gmail")
             identifiers = []
             email = google_hashed_email(conversion.email, rule)
