@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from facebook_business.adobjects.serverside.action_source import ActionSource
 from facebook_business.adobjects.serverside.custom_data import CustomData
@@ -17,13 +18,19 @@ from facebook_business.adobjects.serverside.event import Event
 from facebook_business.adobjects.serverside.normalize import Normalize
 from facebook_business.adobjects.serverside.user_data import UserData
 from google.ads.googleads.v26.enums.types.consent_status import ConsentStatusEnum
+from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.ads.googleads.v26.services.types.conversion_upload_service import (
     UploadClickConversionsRequest,
     UploadClickConversionsResponse,
 )
 
 from leadline.conversions.platforms.base import Conversion
-from leadline.conversions.platforms.google import API_VERSION, PLATFORM, row_failures
+from leadline.conversions.platforms.google import (
+    API_VERSION,
+    PLATFORM,
+    google_error,
+    row_failures,
+)
 from leadline.conversions.platforms.meta import PLATFORM as META
 from leadline.conversions.platforms.normalise import (
     meta_email,
@@ -181,3 +188,38 @@ def test_meta_event_is_the_sdks_event() -> None:
     assert event["custom_data"]["currency"] == sdk["custom_data"]["currency"].upper()
     sdk["custom_data"]["currency"] = event["custom_data"]["currency"]
     assert event == sdk
+
+
+def test_quota_failure_as_the_library_reads_it() -> None:
+    # The rate-limit answer the local server in test_google.py gives: its GoogleAdsFailure
+    # parses into the library's message, and we read the same code and delay from it.
+    failure = {
+        "errors": [
+            {
+                "errorCode": {"quotaError": "RESOURCE_EXHAUSTED"},
+                "message": "Too many requests.",
+                "details": {"quotaErrorDetails": {"rateScope": "DEVELOPER", "retryDelay": "30s"}},
+            }
+        ],
+        "requestId": "r",
+    }
+    parsed = GoogleAdsFailure.from_json(json.dumps(failure), ignore_unknown_fields=False)
+    assert parsed.errors[0].details.quota_error_details.retry_delay.seconds == 30
+    answer = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "Resource has been exhausted",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+                    **failure,
+                }
+            ],
+        }
+    }
+    assert google_error(answer, httpx.Response(429)) == (
+        "RESOURCE_EXHAUSTED",
+        "Too many requests.",
+        30.0,
+    )
