@@ -23,7 +23,7 @@ from leadline.forms import service as forms
 from leadline.kit.periods import Period
 from leadline.kit.time import iso_millis
 from leadline.tracking import rollups
-from leadline.tracking.engagement import LABELS
+from leadline.tracking.engagement import LABELS, label_of
 from leadline.tracking.rollups import Counts
 
 # How many rows a ranked list (pages, countries, sources) has by default, and at most.
@@ -350,16 +350,17 @@ async def engagement(
     ws, sites = query.workspace_id, query.site_ids
     found = []
     for span in (query.period, query.period.previous):
-        # One read of the period's visits: no distinct visitors needed here.
-        rows = await rollups.engagement(session, ws, sites, span.start, span.end)
+        # The visits per score, from the rollups the writer keeps as scores change.
+        by_score = await rollups.scores(session, ws, sites, span.start, span.end)
         buckets = [0] * len(BUCKETS)
         labels: dict[str, int] = {}
         visits = scores = 0
-        for bucket, label, count, score_sum in rows:
-            buckets[min(max(bucket, 0), len(BUCKETS) - 1)] += count
+        for score, count in by_score.items():
+            buckets[min(max(score, 0), 99) // 10] += count
+            label = label_of(score)
             labels[label] = labels.get(label, 0) + count
             visits += count
-            scores += score_sum
+            scores += score * count
         found.append((buckets, labels, visits, scores))
     (buckets, labels, visits, scores), (buckets_b, labels_b, visits_b, scores_b) = found
     return Engagement(

@@ -7,11 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
 from leadline.tracking.engagement import score_visit
-from leadline.tracking.store import TrackingStore, VisitState
+from leadline.tracking.store import DailyCount, TrackingStore, VisitState
+
+# The rollup dimensions that count visits as their rows stand (not when something happened):
+# ``score`` (value: the engagement score, "0" to "100") and ``bounce`` (visits of one page
+# view, value ""), each at the UTC hour and day the visit started.
+SCORE = "score"
+BOUNCE = "bounce"
 
 
 @dataclass(slots=True)
@@ -49,6 +56,60 @@ class Added:
         return Added(
             -self.events, -self.page_views, -self.clicks, self.max_scroll, self.last_seen_at
         )
+
+
+def score_moves(visits: Iterable[VisitState], into: dict[tuple[Any, ...], DailyCount]) -> None:
+    """Move the people's visits whose rows are being written (inserted or changed) between
+    the rollups' ``score`` and ``bounce`` rows: -1 where the row held them, +1 where it will,
+    at the hour each started; then take the row's new state as the one stored. ``into``:
+    the transaction's rollup counts, by (site, hour, dimension, value)."""
+    for visit in visits:
+        now = (visit.engagement_score, visit.page_views == 1)
+        before, visit.stored = visit.stored, now
+        if before == now or visit.bot_reason:
+            continue
+        hour = visit.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if before is None or before[0] != now[0]:
+            if before is not None:
+                _move(into, visit, hour, SCORE, str(before[0]), -1)
+            _move(into, visit, hour, SCORE, str(now[0]), 1)
+        if (before is not None and before[1]) != now[1]:
+            _move(into, visit, hour, BOUNCE, "", 1 if now[1] else -1)
+
+
+def _move(
+    into: dict[tuple[Any, ...], DailyCount],
+    visit: VisitState,
+    hour: datetime,
+    dimension: str,
+    value: str,
+    visits: int,
+) -> None:
+    key = (visit.site_id, hour, dimension, value)
+    counts = into.get(key)
+    if counts is None:
+        counts = into[key] = DailyCount(
+            visit.site_id, visit.workspace_id, hour.date(), dimension, value, hour=hour
+        )
+    counts.visits += visits
+
+
+def move_rows(
+    moves: dict[tuple[Any, ...], DailyCount],
+) -> tuple[list[DailyCount], list[DailyCount]]:
+    """The rows of ``tracking_daily`` and of ``tracking_hourly`` that ``moves`` add to (one
+    per row: a statement may not change a row twice), the ones that cancelled out left out."""
+    hourly = [moves[key] for key in sorted(moves) if moves[key].visits]
+    days: dict[tuple[str, Any, str, str], DailyCount] = {}
+    for move in hourly:
+        key = (move.site_id, move.day, move.dimension, move.value)
+        day = days.get(key)
+        if day is None:
+            day = days[key] = DailyCount(
+                move.site_id, move.workspace_id, move.day, move.dimension, move.value
+            )
+        day.visits += move.visits
+    return [days[key] for key in sorted(days) if days[key].visits], hourly
 
 
 def counts_json(added: Iterable[tuple[str, Added]]) -> str:
@@ -102,4 +163,11 @@ def fold_counts(store: TrackingStore, texts: Sequence[str]) -> list[VisitState]:
         store.update_visits(sorted(visits.values(), key=lambda visit: visit.id))
         for visit in visits.values():
             visit.revision += 1
+        moves: dict[tuple[Any, ...], DailyCount] = {}
+        score_moves(visits.values(), moves)
+        daily, hourly = move_rows(moves)
+        if daily:
+            store.add_daily(daily)
+        if hourly:
+            store.add_hourly(hourly, datetime.now(UTC))
     return list(visits.values())

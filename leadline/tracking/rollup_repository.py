@@ -73,6 +73,8 @@ REBUILD_VISIT_COLUMNS = (
     "browser",
     "os",
     "device",
+    "engagement_score",
+    "page_views",
     *CLICK_ID_FIELDS,
 )
 _CHUNK = 1_000
@@ -186,45 +188,18 @@ class RollupRepository(Repository):
             Visit.bot_reason.is_(None),
         ]
 
-    async def visit_figures(
+    async def distinct_visitors(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> VisitFigures:
+    ) -> int:
+        """Distinct visitor ids of the people's visits started from ``start`` to ``end``."""
         if not site_ids:
-            return VisitFigures(0, 0, 0, 0)
-        row = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    func.count(distinct(Visit.visitor_id)),
-                    func.coalesce(func.sum(case((Visit.page_views == 1, 1), else_=0)), 0),
-                    func.coalesce(func.sum(Visit.engagement_score), 0),
-                ).where(*self._visits_in(workspace_id, site_ids, start, end))
+            return 0
+        found = await self.session.scalar(
+            select(func.count(distinct(Visit.visitor_id))).where(
+                *self._visits_in(workspace_id, site_ids, start, end)
             )
-        ).one()
-        return VisitFigures(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-
-    async def engagement_counts(
-        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[tuple[int, str, int, int]]:
-        """(score bucket of ten points, 0-9 with 100 in 9; label; visits; their scores' sum)
-        of the period."""
-        if not site_ids:
-            return []
-        score: Any = func.max(0, func.min(Visit.engagement_score, 99))
-        if self.dialect != "sqlite":
-            score = func.greatest(0, func.least(Visit.engagement_score, 99))
-        bucket = score // 10
-        rows = await self.session.execute(
-            select(
-                bucket,
-                Visit.engagement_label,
-                func.count(),
-                func.coalesce(func.sum(Visit.engagement_score), 0),
-            )
-            .where(*self._visits_in(workspace_id, site_ids, start, end))
-            .group_by(bucket, Visit.engagement_label)
         )
-        return [(int(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
+        return int(found or 0)
 
     async def visitors_by_day(
         self,

@@ -1,6 +1,7 @@
 """What the traffic reports ask of tracking: counts of a range of a zone's days from the
-rollups, the figures only visits can give (unique visitors, bounces, engagement), the last
-minutes' visits and events, and what tracking's tables hold.
+rollups (visits, page views, events, and the visits per engagement score and the bounces as
+the visits' rows stand), the unique visitors, the last minutes' visits and events, and what
+tracking's tables hold.
 
 A range of a zone's days is read as whole UTC days from ``tracking_daily`` and the hours at
 either edge from ``tracking_hourly``, so a 30-day report reads about 30 rows per value plus at
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.tracking.counts import BOUNCE, SCORE
 from leadline.tracking.rollup_repository import Counts, RollupRepository, VisitFigures
 
 __all__ = ["Counts", "DayCounts", "Storage", "VisitFigures"]
@@ -127,6 +129,20 @@ async def counts_by_day(
     return result
 
 
+async def scores(
+    session: AsyncSession,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[int, int]:
+    """The people's visits started from ``start`` to ``end`` per engagement score (0-100), as
+    their rows stand now: the writer moves a visit between the ``score`` rows of the hour it
+    started in as its score changes (``counts.score_moves``)."""
+    found = await counts_by_value(session, workspace_id, site_ids, SCORE, start, end)
+    return {int(value): counts.visits for value, counts in found.items() if counts.visits}
+
+
 async def visit_figures(
     session: AsyncSession,
     workspace_id: str,
@@ -134,24 +150,18 @@ async def visit_figures(
     start: datetime,
     end: datetime,
 ) -> VisitFigures:
-    """Of the people's visits started from ``start`` to ``end`` (exactly, in any zone): how
-    many, distinct visitor ids, bounces, and the engagement scores' sum. Read from ``visits``
-    along ix_visits_site_started: a score changes until a visit ends, and unique visitors of
-    a period cannot be summed from days."""
-    return await RollupRepository(session).visit_figures(workspace_id, site_ids, start, end)
-
-
-async def engagement(
-    session: AsyncSession,
-    workspace_id: str,
-    site_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-) -> list[tuple[int, str, int, int]]:
-    """(score bucket 0-9 of ten points each, label, visits, their scores' sum) of the people's
-    visits started
-    from ``start`` to ``end``, as their scores stand now."""
-    return await RollupRepository(session).engagement_counts(workspace_id, site_ids, start, end)
+    """Of the people's visits started from ``start`` to ``end``: how many, distinct visitor
+    ids, bounces, and the engagement scores' sum. All but the visitors from the ``score`` and
+    ``bounce`` rollups; the visitors from the visits (see ``visitors``)."""
+    by_score = await scores(session, workspace_id, site_ids, start, end)
+    bounced = await counts_by_value(session, workspace_id, site_ids, BOUNCE, start, end)
+    visitors = await RollupRepository(session).distinct_visitors(workspace_id, site_ids, start, end)
+    return VisitFigures(
+        visits=sum(by_score.values()),
+        visitors=visitors,
+        bounces=bounced.get("", Counts()).visits,
+        engagement_sum=sum(score * count for score, count in by_score.items()),
+    )
 
 
 def zone_offsets(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime | None, int]]:

@@ -32,6 +32,7 @@ from leadline.tracking.rollups import floor_hour
 from leadline.tracking.schemas import EventIn, VisitEnd, VisitStart
 from leadline.tracking.store import TrackingStore, open_store
 from tests.fixtures.factories import execute_sql, fetch_rows, make_site
+from tests.tracking.scores import assert_rollups_hold_the_visits
 
 T = TypeVar("T")
 UA = (
@@ -319,21 +320,28 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     from leadline.analytics.rebuild import rebuild_all
 
     def rollups() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Rows of nothing but zeros say nothing: the writer leaves one where a visit moved
+        # away from a score (or stopped being a bounce) and nothing else counts there.
         daily = fetch_rows(
             settings,
             "SELECT site_id, day, dimension, value, visits, visitors, page_views, events"
-            " FROM tracking_daily ORDER BY site_id, day, dimension, value",
+            " FROM tracking_daily WHERE visits <> 0 OR visitors <> 0 OR page_views <> 0"
+            " OR events <> 0 ORDER BY site_id, day, dimension, value",
         )
         hourly = fetch_rows(
             settings,
             "SELECT site_id, hour, dimension, value, visits, page_views, events"
-            " FROM tracking_hourly ORDER BY site_id, dimension, hour, value",
+            " FROM tracking_hourly WHERE visits <> 0 OR page_views <> 0 OR events <> 0"
+            " ORDER BY site_id, dimension, hour, value",
         )
         return daily, hourly
 
     written = rollups()
     assert written[0]
     assert written[1]
+    # The writer moved visits between scores and bounces as their rows changed.
+    moved = {row["dimension"] for row in written[1]}
+    assert {"score", "bounce"} <= moved
     execute_sql(settings, "DELETE FROM tracking_hourly")
     execute_sql(settings, "UPDATE tracking_daily SET visits = 0, visitors = 0")
 
@@ -349,20 +357,36 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     assert rollups() == written
 
 
+def test_the_rollups_hold_each_visit_under_its_score_and_bounce_as_its_row_stands(
+    settings: Settings, fed: Fed
+) -> None:
+    """Visits viewed pages, clicked and ended (their scores and bounces changed group after
+    group); the rollups' ``score`` and ``bounce`` rows hold what the visits' rows say now."""
+    raw = Raw.read(settings)
+    assert len({v["engagement_score"] for v in raw.visits}) > 5
+    assert any(v["page_views"] == 1 for v in raw.visits)
+    assert any(v["page_views"] > 1 for v in raw.visits)
+    assert_rollups_hold_the_visits(settings)
+
+
+# The hourly rows that count anything (see above: the writer leaves rows of zeros), and the sum.
+COUNTED = (
+    "SELECT count(CASE WHEN visits <> 0 OR page_views <> 0 OR events <> 0 THEN 1 END) AS n,"
+    " sum(visits) AS v FROM tracking_hourly"
+)
+
+
 def test_the_command_rebuilds_the_rollups_of_the_days_it_is_given(
     settings: Settings, fed: Fed, cli: CliRunner
 ) -> None:
-    written = fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+    written = fetch_rows(settings, COUNTED)
     execute_sql(settings, "DELETE FROM tracking_hourly")
     result = cli.invoke(
         app, ["sites", "rebuild-rollups", "--from", "2026-10-19", "--to", "2026-10-31"]
     )
     assert result.exit_code == 0, result.output
     assert "1 sites, 13 days from 2026-10-19" in result.output
-    assert (
-        fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
-        == written
-    )
+    assert fetch_rows(settings, COUNTED) == written
     refused = cli.invoke(
         app, ["sites", "rebuild-rollups", "--from", "yesterday", "--to", "2026-10-31"]
     )
