@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Text,
@@ -170,6 +171,27 @@ class TrackingHourly(Base):
 
     # Led by the dimension before the hour: a report reads one dimension over a range of hours.
     __table_args__ = (PrimaryKeyConstraint("site_id", "dimension", "hour", "value"),)
+
+
+class VisitorDay(Base):
+    """The distinct visitors of a site on a day of a time zone, kept once the day is over (a
+    report computes a missing day from ``visits`` and stores it): the exact count, and a
+    HyperLogLog sketch of the visitor ids (Apache DataSketches, ``kit/distinct.py``) that a
+    report of many days merges. Rows of a zone are made only when a report asks for it. See
+    docs/adr/0011-visitor-sketches.md."""
+
+    __tablename__ = "visitor_days"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    zone: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    visitors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (PrimaryKeyConstraint("site_id", "zone", "day"),)
 
 
 class Visitor(Base):

@@ -129,6 +129,9 @@ async def rebuild_site(
         if page_view:
             counts.add(received, "page", _path(url), page_views=1)
     await repository.delete_rollups(site_id, first, end)
+    # Visitor days are kept as reports read them (their visits may have changed): made again
+    # when next read.
+    await repository.forget_visitor_days(site_id, first, end)
     common = {"site_id": site_id, "workspace_id": workspace_id}
     await repository.insert_daily(
         [

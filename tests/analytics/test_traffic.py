@@ -271,7 +271,8 @@ def test_a_zone_offset_by_half_an_hour_counts_from_the_hour_its_days_start_in(
     settings: Settings, fed: Fed
 ) -> None:
     """As documented: the rollups' counts of Kolkata's days run from the UTC hour each day
-    starts in (18:00, not 18:30); what the visits give (visitors, bounces) is exact."""
+    starts in (18:00, not 18:30), engagement and bounces too (kept by the hour the visit
+    started in); the visitors, counted from the visits of each local day, are exact."""
     query = _query(fed, date(2026, 10, 22), date(2026, 10, 27), KOLKATA)
     raw = Raw.read(settings)
     period = query.period
@@ -367,6 +368,65 @@ def test_the_rollups_hold_each_visit_under_its_score_and_bounce_as_its_row_stand
     assert any(v["page_views"] == 1 for v in raw.visits)
     assert any(v["page_views"] > 1 for v in raw.visits)
     assert_rollups_hold_the_visits(settings)
+
+
+def test_visitor_days_are_kept_once_over_and_made_again_after_a_rebuild(
+    settings: Settings, fed: Fed
+) -> None:
+    """A report counts a zone's days from the visits once and keeps each day that is over
+    (not the day still going on at ``now``); later reports read what was kept; a rebuild of
+    the rollups forgets the days it covers, so they follow the visits again."""
+    from leadline.analytics.rebuild import rebuild_all
+
+    query = _query(fed, date(2026, 10, 27), date(2026, 10, 31), AMSTERDAM)
+    raw = Raw.read(settings)
+
+    def daily() -> dict[str, int]:
+        report = _run(settings, lambda session: traffic.daily(session, query))
+        return {day.date: day.visitors.value for day in report.days}
+
+    def expected() -> dict[str, int]:
+        found = {}
+        for local in query.period.each_day():
+            span = Period(local, local, AMSTERDAM)
+            visits = raw.visits_in(span.start, span.end)
+            found[local.isoformat()] = len({v["visitor_id"] for v in visits})
+        return found
+
+    first = daily()
+    assert first == expected()
+    kept = fetch_rows(
+        settings,
+        "SELECT zone, day, visitors FROM visitor_days WHERE site_id = :site ORDER BY day",
+        site=fed.site.site_id,
+    )
+    days = [str(row["day"]) for row in kept]
+    # The previous period's five days and this one's but the last: 2026-10-31 in Amsterdam
+    # ends at 23:00 UTC, after ``now`` (its midnight UTC).
+    assert days == [(date(2026, 10, 22) + timedelta(days=n)).isoformat() for n in range(9)]
+    assert {row["zone"] for row in kept} == {"Europe/Amsterdam"}
+
+    # Every visit now has one visitor: what was kept of the days that are over does not
+    # change; the day still going on follows the visits.
+    execute_sql(settings, "UPDATE visits SET visitor_id = 'the-same-one'")
+    raw = Raw.read(settings)
+    again = daily()
+    over = [day for day in first if day != "2026-10-31"]
+    assert any(first[day] > 1 for day in over)
+    assert {day: again[day] for day in over} == {day: first[day] for day in over}
+    assert again["2026-10-31"] == expected()["2026-10-31"] <= 1
+
+    async def rebuild() -> str:
+        database = Database(settings)
+        try:
+            return await rebuild_all(database, FIRST, LAST + timedelta(days=1))
+        finally:
+            await database.dispose()
+
+    asyncio.run(rebuild())
+    rebuilt = daily()
+    assert rebuilt == expected()
+    assert set(rebuilt.values()) <= {0, 1}
 
 
 # The hourly rows that count anything (see above: the writer leaves rows of zeros), and the sum.
