@@ -1,13 +1,13 @@
 """The traffic reports: overview, visits by day, top pages, countries, engagement, sources,
 the last minutes and storage.
 
-Counts of visits, page views and events come from the tracking writer's rollups (whole UTC
-days and the hours at either edge of the zone's days); unique visitors, bounces and
-engagement from the period's visits (a score is final only when a visit ends, and unique
-visitors of a period cannot be summed from days); leads from the forms feature. Every number
-a report shows is a :class:`Metric`: its value and the previous period's (as many days,
-ending the day before ``from``). Realtime compares with the minutes before; storage is a
-snapshot and compares with nothing.
+Counts of visits, page views and events, and the visits per engagement score and the bounces
+as the visits' rows stand, come from the tracking writer's rollups (whole UTC days and the
+hours at either edge of the zone's days, one read per report); unique visitors from the kept
+visitor days (exact per day, merged from HyperLogLog sketches over several, ADR 0011); leads
+from the forms feature. Every number a report shows is a :class:`Metric`: its value and the
+previous period's (as many days, ending the day before ``from``). Realtime compares with the
+minutes before; storage is a snapshot and compares with nothing.
 """
 
 from __future__ import annotations

@@ -127,8 +127,10 @@ class TrackingDaily(Base):
     ``dimension`` is ``total`` (value ``""``), a visit's ``channel``, ``source``, ``campaign``,
     ``referrer``, ``landing``, ``country``, ``browser``, ``os``, ``device`` or ``platform``
     (the ad platform of a click ID) (visits and visitors), ``page`` (page views by path),
-    ``event`` (events by type), or ``bot`` (visits of bots by reason, which no other row
-    counts). Days are UTC.
+    ``event`` (events by type), ``bot`` (visits of bots by reason, which no other row
+    counts), or ``score`` (value: the engagement score) and ``bounce`` (visits of one page
+    view), which count each visit on the day it started as its row stands now (the writer
+    moves it as the row changes, ADR 0011). Days are UTC.
     """
 
     __tablename__ = "tracking_daily"
@@ -152,9 +154,9 @@ class TrackingHourly(Base):
     """Hourly counts per site and dimension, kept by the tracking writer beside the daily ones
     (same transaction, same dimensions, same rules), so that a report's days can be any time
     zone's: a zone's day is 24 (23 or 25) UTC hours. ``hour`` is the UTC hour the counts
-    happened in (a visit at its start, a page view or event when it was stored). Visitors are
-    not kept here: a period's unique visitors are counted from ``visits`` (see
-    docs/adr/0008-analytics-rollups.md)."""
+    happened in (a visit at its start, a page view or event when it was stored; ``score`` and
+    ``bounce`` at the visit's start). Visitors are not kept here: see ``VisitorDay``
+    (docs/adr/0011-visitor-sketches.md)."""
 
     __tablename__ = "tracking_hourly"
 
