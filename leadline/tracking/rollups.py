@@ -14,6 +14,7 @@ the counts of the hour a day starts in go to that day. See docs/adr/0008-analyti
 from __future__ import annotations
 
 import bisect
+import time as time_module
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -316,6 +317,28 @@ async def storage(session: AsyncSession, workspace_id: str, site_ids: Sequence[s
     and visit."""
     repository = RollupRepository(session)
     rows = await repository.rows_of_workspace(workspace_id, site_ids)
-    sizes, database_bytes, method = await repository.table_bytes()
+    sizes, database_bytes, method = await _table_bytes(session, repository)
     oldest_event, oldest_visit = await repository.oldest(workspace_id, site_ids)
     return Storage(rows, sizes, database_bytes, method, oldest_event, oldest_visit)
+
+
+# Tables' bytes that took longer than SLOW_BYTES to measure (SQLite's ``dbstat`` walks every
+# page of a table: a second for a million events) are kept this long, per database.
+BYTES_KEPT = timedelta(minutes=10)
+SLOW_BYTES = timedelta(milliseconds=50)
+_measured: dict[str, tuple[float, tuple[dict[str, int] | None, int | None, str]]] = {}
+
+
+async def _table_bytes(
+    session: AsyncSession, repository: RollupRepository
+) -> tuple[dict[str, int] | None, int | None, str]:
+    bind = session.get_bind()
+    database = str(bind.engine.url)
+    kept = _measured.get(database)
+    if kept is not None and time_module.monotonic() - kept[0] < BYTES_KEPT.total_seconds():
+        return kept[1]
+    started = time_module.monotonic()
+    found = await repository.table_bytes()
+    if time_module.monotonic() - started > SLOW_BYTES.total_seconds():
+        _measured[database] = (time_module.monotonic(), found)
+    return found

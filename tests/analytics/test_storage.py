@@ -107,3 +107,32 @@ def test_many_rows_are_estimated_within_a_few_per_cent(
     theirs_rows = _storage(settings, *theirs).rows["tracking_hourly"]
     assert abs(ours_rows - 2_500) <= 0.1 * 2_500, ours_rows
     assert abs(theirs_rows - 1_000) <= 0.15 * 1_000, theirs_rows
+
+
+def test_bytes_slow_to_measure_are_kept_for_a_while(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = _site(settings, "acme", "shop.example")
+    measured = []
+    measure = rollup_repository.RollupRepository.table_bytes
+
+    async def counted(self: rollup_repository.RollupRepository) -> object:
+        measured.append(1)
+        return await measure(self)
+
+    monkeypatch.setattr(rollup_repository.RollupRepository, "table_bytes", counted)
+    monkeypatch.setattr(rollups, "_measured", {})
+    first = _storage(settings, *ours)
+    _storage(settings, *ours)
+    assert len(measured) == 2  # fast to measure: measured each time
+
+    monkeypatch.setattr(rollups, "SLOW_BYTES", timedelta(0))
+    kept = _storage(settings, *ours)
+    again = _storage(settings, *ours)
+    assert len(measured) == 3
+    assert (again.bytes, again.database_bytes, again.method) == (
+        kept.bytes,
+        kept.database_bytes,
+        kept.method,
+    )
+    assert first.method == kept.method
