@@ -257,7 +257,7 @@ async def overview(
 ) -> Overview:
     period, previous = query.period, query.period.previous
     ws, sites = query.workspace_id, query.site_ids
-    found = await _both(session, query, ("total", rollups.SCORE, rollups.BOUNCE))
+    found = await _both(session, query, ("total", rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE))
     visitors, visitors_b = await rollups.visitors_of_periods(
         session, ws, sites, [period.each_day(), previous.each_day()], period.tz, query.now
     )
@@ -358,19 +358,18 @@ async def engagement(
     session: AsyncSession, query: ReportQuery, site_param: str | None = None
 ) -> Engagement:
     found = []
-    # The visits per score, from the rollups the writer keeps as scores change.
-    for counted in await _both(session, query, (rollups.SCORE,)):
-        by_score = rollups.scores_of(counted)
+    # The visits per score class and their scores' sum, from the rollups the writer keeps as
+    # scores change (a class lies in one bucket and one label).
+    for counted in await _both(session, query, (rollups.SCORE, rollups.SCORE_SUM)):
         buckets = [0] * len(BUCKETS)
         labels: dict[str, int] = {}
-        visits = scores = 0
-        for score, count in by_score.items():
-            buckets[min(max(score, 0), 99) // 10] += count
-            label = label_of(score)
+        visits = 0
+        for low, count in rollups.classes_of(counted).items():
+            buckets[min(max(low, 0), 99) // 10] += count
+            label = label_of(low)
             labels[label] = labels.get(label, 0) + count
             visits += count
-            scores += score * count
-        found.append((buckets, labels, visits, scores))
+        found.append((buckets, labels, visits, rollups.score_sum_of(counted)))
     (buckets, labels, visits, scores), (buckets_b, labels_b, visits_b, scores_b) = found
     return Engagement(
         site=_site(query, site_param),

@@ -14,11 +14,23 @@ import msgspec
 from leadline.tracking.engagement import score_visit
 from leadline.tracking.store import DailyCount, TrackingStore, VisitState
 
-# The rollup dimensions that count visits as their rows stand (not when something happened):
-# ``score`` (value: the engagement score, "0" to "100") and ``bounce`` (visits of one page
-# view, value ""), each at the UTC hour and day the visit started.
+# The rollup dimensions that count visits as their rows stand (not when something happened),
+# each at the UTC hour and day the visit started: ``score`` (value: the lowest score of the
+# visit's score class, see SCORE_CLASSES; visits), ``score_sum`` (value ""; ``visits`` holds
+# the sum of the visits' scores) and ``bounce`` (value ""; visits of one page view).
 SCORE = "score"
+SCORE_SUM = "score_sum"
 BOUNCE = "bounce"
+# The lowest score of each class: the ten-point buckets (0-9 ... 90-100) cut by the labels'
+# ceilings (20, 45, 70), so that a class lies in one bucket and one label. A visit moves to
+# another class's row only when its score crosses one of these, not on every point.
+SCORE_CLASSES = (0, 10, 20, 21, 30, 40, 46, 50, 60, 70, 71, 80, 90)
+_CLASS_OF = tuple(max(low for low in SCORE_CLASSES if low <= score) for score in range(101))
+
+
+def score_class(score: int) -> int:
+    """The lowest score of the class ``score`` (0-100) is in."""
+    return _CLASS_OF[min(max(score, 0), 100)]
 
 
 @dataclass(slots=True)
@@ -59,39 +71,45 @@ class Added:
 
 
 def score_moves(visits: Iterable[VisitState], into: dict[tuple[Any, ...], DailyCount]) -> None:
-    """Move the people's visits whose rows are being written (inserted or changed) between
-    the rollups' ``score`` and ``bounce`` rows: -1 where the row held them, +1 where it will,
-    at the hour each started; then take the row's new state as the one stored. ``into``:
-    the transaction's rollup counts, by (site, hour, dimension, value)."""
+    """Move the people's visits whose rows are being written (inserted or changed) in the
+    rollups' ``score``, ``score_sum`` and ``bounce`` rows of the hour each started: -1 in the
+    class the row held, +1 in the one it will hold, the difference of the scores to the sum;
+    then take the row's new state as the one stored. ``into``: the transaction's moves, by
+    (site, hour, dimension, value), the hour as seconds since the epoch. (Called for every
+    visit a group writes: kept to plain comparisons until something moved.)"""
     for visit in visits:
-        now = (visit.engagement_score, visit.page_views == 1)
-        before, visit.stored = visit.stored, now
-        if before == now or visit.bot_reason:
+        score, bounced = visit.engagement_score, visit.page_views == 1
+        before = visit.stored
+        if before is not None and before[0] == score and before[1] == bounced:
             continue
-        hour = visit.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        if before is None or before[0] != now[0]:
-            if before is not None:
-                _move(into, visit, hour, SCORE, str(before[0]), -1)
-            _move(into, visit, hour, SCORE, str(now[0]), 1)
-        if (before is not None and before[1]) != now[1]:
-            _move(into, visit, hour, BOUNCE, "", 1 if now[1] else -1)
-
-
-def _move(
-    into: dict[tuple[Any, ...], DailyCount],
-    visit: VisitState,
-    hour: datetime,
-    dimension: str,
-    value: str,
-    visits: int,
-) -> None:
-    key = (visit.site_id, hour, dimension, value)
-    counts = into.get(key)
-    if counts is None:
-        counts = into[key] = DailyCount(
-            visit.site_id, visit.workspace_id, hour.date(), dimension, value, hour=hour
-        )
-    counts.visits += visits
+        visit.stored = (score, bounced)
+        if visit.bot_reason:
+            continue
+        started = visit.started_at.timestamp()
+        hour = int(started - started % 3600)
+        moves: list[tuple[str, str, int]] = []
+        old_score = before[0] if before is not None else 0
+        if score != old_score:
+            moves.append((SCORE_SUM, "", score - old_score))
+        new_class = _CLASS_OF[min(max(score, 0), 100)]
+        if before is None:
+            moves.append((SCORE, str(new_class), 1))
+        else:
+            old_class = _CLASS_OF[min(max(before[0], 0), 100)]
+            if old_class != new_class:
+                moves.append((SCORE, str(old_class), -1))
+                moves.append((SCORE, str(new_class), 1))
+        if (before is not None and before[1]) != bounced:
+            moves.append((BOUNCE, "", 1 if bounced else -1))
+        for dimension, value, change in moves:
+            key = (visit.site_id, hour, dimension, value)
+            counts = into.get(key)
+            if counts is None:
+                at = datetime.fromtimestamp(hour, UTC)
+                counts = into[key] = DailyCount(
+                    visit.site_id, visit.workspace_id, at.date(), dimension, value, hour=at
+                )
+            counts.visits += change
 
 
 def move_rows(

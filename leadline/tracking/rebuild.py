@@ -2,7 +2,8 @@
 stored before it kept hourly rollups (an upgrade), or loaded behind its back. What it counts is
 what the writer counts (``tracking.groups``): a visit at its start under ``total`` and each of
 its dimensions (visitors on a visitor's first visit of the UTC day) and under its engagement
-score and bounce as its row stands (``score``, ``bounce``), a bot's visit under
+score class, score and bounce as its row stands (``score``, ``score_sum``, ``bounce``), a
+bot's visit under
 ``bot`` only, page views and events when they were stored, by type and by path, but those of
 bots' visits. Raw events past their retention are gone: rebuild only days they still cover.
 """
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.errors import ValidationFailed
 from leadline.tracking.attribution import channel_of, rollup_dimensions
-from leadline.tracking.counts import BOUNCE, SCORE
+from leadline.tracking.counts import BOUNCE, SCORE, SCORE_SUM, score_class
 from leadline.tracking.prepare import page_path
 from leadline.tracking.rollup_repository import RebuildRepository
 
@@ -116,7 +117,10 @@ async def rebuild_site(
         seen = int(first_today)
         counts.add(started, "total", "", visits=1, visitors=seen)
         # As its row stands now: the writer moves it as the row changes (counts.score_moves).
-        counts.add(started, SCORE, str(visit["engagement_score"]), visits=1)
+        score = visit["engagement_score"]
+        counts.add(started, SCORE, str(score_class(score)), visits=1)
+        if score:
+            counts.add(started, SCORE_SUM, "", visits=score)
         if visit["page_views"] == 1:
             counts.add(started, BOUNCE, "", visits=1)
         for dimension, value in dimensions.items():

@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.kit.distinct import merged, sketch_of
-from leadline.tracking.counts import BOUNCE, SCORE
+from leadline.tracking.counts import BOUNCE, SCORE, SCORE_SUM
 from leadline.tracking.rollup_repository import Counts, RollupRepository, VisitFigures
 
-__all__ = ["BOUNCE", "SCORE", "Counts", "DayCounts", "Storage", "VisitFigures"]
+__all__ = ["BOUNCE", "SCORE", "SCORE_SUM", "Counts", "DayCounts", "Storage", "VisitFigures"]
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -156,24 +156,29 @@ async def counts_by_day(
     return result
 
 
-def scores_of(found: dict[str, dict[str, Counts]]) -> dict[int, int]:
-    """The people's visits per engagement score (0-100) of what ``counts_by_values`` read of
-    the ``score`` dimension: each visit as its row stands now (the writer moves a visit
-    between the ``score`` rows of the hour it started in as its score changes,
-    ``counts.score_moves``)."""
+def classes_of(found: dict[str, dict[str, Counts]]) -> dict[int, int]:
+    """The people's visits per score class (its lowest score, ``counts.SCORE_CLASSES``) of
+    what ``counts_by_values`` read of the ``score`` dimension: each visit as its row stands
+    now (the writer moves a visit between the ``score`` rows of the hour it started in as its
+    score crosses a class, ``counts.score_moves``)."""
     return {
         int(value): counts.visits for value, counts in found.get(SCORE, {}).items() if counts.visits
     }
 
 
+def score_sum_of(found: dict[str, dict[str, Counts]]) -> int:
+    """The sum of the visits' scores, from what was read of the ``score_sum`` dimension."""
+    return found.get(SCORE_SUM, {}).get("", Counts()).visits
+
+
 def visit_figures_of(found: dict[str, dict[str, Counts]]) -> VisitFigures:
     """How many people's visits, how many bounced, and their engagement scores' sum, from
-    what ``counts_by_values`` read of the ``score`` and ``bounce`` dimensions."""
-    by_score = scores_of(found)
+    what ``counts_by_values`` read of the ``score``, ``score_sum`` and ``bounce``
+    dimensions."""
     return VisitFigures(
-        visits=sum(by_score.values()),
+        visits=sum(classes_of(found).values()),
         bounces=found.get(BOUNCE, {}).get("", Counts()).visits,
-        engagement_sum=sum(score * count for score, count in by_score.items()),
+        engagement_sum=score_sum_of(found),
     )
 
 

@@ -342,7 +342,7 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     assert written[1]
     # The writer moved visits between scores and bounces as their rows changed.
     moved = {row["dimension"] for row in written[1]}
-    assert {"score", "bounce"} <= moved
+    assert {"score", "score_sum", "bounce"} <= moved
     execute_sql(settings, "DELETE FROM tracking_hourly")
     execute_sql(settings, "UPDATE tracking_daily SET visits = 0, visitors = 0")
 

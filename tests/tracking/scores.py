@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadline.config import Settings
+from leadline.tracking.counts import score_class
 from tests.fixtures.factories import fetch_rows
 
 
@@ -22,7 +23,8 @@ def _day(value: Any) -> str:
 
 def from_visits(settings: Settings) -> tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]:
     """Per (site, hour, dimension, value) and (site, day, dimension, value): the people's
-    visits under their score and, when they viewed one page, under ``bounce``."""
+    visits under their score class, their scores' sum, and, when they viewed one page, the
+    visits under ``bounce``."""
     hourly: Counter[tuple[str, ...]] = Counter()
     daily: Counter[tuple[str, ...]] = Counter()
     for visit in fetch_rows(
@@ -31,12 +33,14 @@ def from_visits(settings: Settings) -> tuple[Counter[tuple[str, ...]], Counter[t
         if visit["bot_reason"]:
             continue
         hour = _hour(visit["started_at"])
-        keys = [("score", str(visit["engagement_score"]))]
+        score = visit["engagement_score"]
+        keys = [("score", str(score_class(score)), 1), ("score_sum", "", score)]
         if visit["page_views"] == 1:
-            keys.append(("bounce", ""))
-        for dimension, value in keys:
-            hourly[(visit["site_id"], hour, dimension, value)] += 1
-            daily[(visit["site_id"], hour[:10], dimension, value)] += 1
+            keys.append(("bounce", "", 1))
+        for dimension, value, count in keys:
+            if count:
+                hourly[(visit["site_id"], hour, dimension, value)] += count
+                daily[(visit["site_id"], hour[:10], dimension, value)] += count
     return hourly, daily
 
 
@@ -46,7 +50,7 @@ def in_rollups(settings: Settings) -> tuple[Counter[tuple[str, ...]], Counter[tu
     for row in fetch_rows(
         settings,
         "SELECT site_id, hour, dimension, value, visits FROM tracking_hourly"
-        " WHERE dimension IN ('score', 'bounce') AND visits <> 0",
+        " WHERE dimension IN ('score', 'score_sum', 'bounce') AND visits <> 0",
     ):
         hourly[(row["site_id"], _hour(row["hour"]), row["dimension"], row["value"])] += row[
             "visits"
@@ -54,7 +58,7 @@ def in_rollups(settings: Settings) -> tuple[Counter[tuple[str, ...]], Counter[tu
     for row in fetch_rows(
         settings,
         "SELECT site_id, day, dimension, value, visits FROM tracking_daily"
-        " WHERE dimension IN ('score', 'bounce') AND visits <> 0",
+        " WHERE dimension IN ('score', 'score_sum', 'bounce') AND visits <> 0",
     ):
         daily[(row["site_id"], _day(row["day"]), row["dimension"], row["value"])] += row["visits"]
     return hourly, daily
