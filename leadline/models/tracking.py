@@ -128,7 +128,8 @@ class TrackingDaily(Base):
     ``referrer``, ``landing``, ``country``, ``browser``, ``os``, ``device`` or ``platform``
     (the ad platform of a click ID) (visits and visitors), ``page`` (page views by path),
     ``event`` (events by type), ``bot`` (visits of bots by reason, which no other row
-    counts), or ``score`` (value: the engagement score) and ``bounce`` (visits of one page
+    counts), or ``score`` (value: the engagement score class, ``counts.SCORE_CLASSES``),
+    ``score_sum`` (``visits`` holds the sum of the scores) and ``bounce`` (visits of one page
     view), which count each visit on the day it started as its row stands now (the writer
     moves it as the row changes, ADR 0011). Days are UTC.
     """
@@ -154,9 +155,9 @@ class TrackingHourly(Base):
     """Hourly counts per site and dimension, kept by the tracking writer beside the daily ones
     (same transaction, same dimensions, same rules), so that a report's days can be any time
     zone's: a zone's day is 24 (23 or 25) UTC hours. ``hour`` is the UTC hour the counts
-    happened in (a visit at its start, a page view or event when it was stored; ``score`` and
-    ``bounce`` at the visit's start). Visitors are not kept here: see ``VisitorDay``
-    (docs/adr/0011-visitor-sketches.md)."""
+    happened in (a visit at its start, a page view or event when it was stored; ``score``,
+    ``score_sum`` and ``bounce`` at the visit's start). Visitors are not kept here: see
+    ``VisitorDay`` (docs/adr/0011-visitor-sketches.md)."""
 
     __tablename__ = "tracking_hourly"
 

@@ -405,10 +405,11 @@ class RollupRepository(Repository):
         return int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
 
     async def _sampled_rows(self, table: str, workspace_id: str) -> int:
-        low, high = (
-            await self.session.execute(text(f"SELECT min(rowid), max(rowid) FROM {table}"))  # noqa: S608
-        ).one()
-        if low is None:
+        # One aggregate a statement: SQLite finds each end of the rowids at once then, but
+        # scans the table for both in one.
+        low = await self.session.scalar(text(f"SELECT min(rowid) FROM {table}"))  # noqa: S608
+        high = await self.session.scalar(text(f"SELECT max(rowid) FROM {table}"))  # noqa: S608
+        if low is None or high is None:
             return 0
         span = int(high) - int(low) + 1
         step = max(1, span // SAMPLE_ROWS)
