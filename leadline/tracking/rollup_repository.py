@@ -291,14 +291,22 @@ class RollupRepository(Repository):
         async for site_id, started, visitor_id in result:
             yield str(site_id), _aware(started), str(visitor_id)
 
-    async def keep_visitor_days(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store visitor days; one another report stored meanwhile is left as it is."""
+    async def keep_visitor_days(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """Store visitor days; one another report stored meanwhile is left as it is. Returns
+        False when the database would not take them now (SQLite refuses a write to a read
+        transaction whose snapshot another connection wrote after, and the tracking writer
+        writes all the time): they are only a store of counts, made again when next read."""
         statement: Any = (
             sqlite_insert(VisitorDay) if self.dialect == "sqlite" else pg_insert(VisitorDay)
         )
         statement = statement.on_conflict_do_nothing(index_elements=["site_id", "zone", "day"])
-        for start in range(0, len(rows), _CHUNK):
-            await self.session.execute(statement, list(rows[start : start + _CHUNK]))
+        try:
+            async with self.session.begin_nested():
+                for start in range(0, len(rows), _CHUNK):
+                    await self.session.execute(statement, list(rows[start : start + _CHUNK]))
+        except DBAPIError:
+            return False
+        return True
 
     # ---- the last minutes (raw visits and events, bounded in time)
 

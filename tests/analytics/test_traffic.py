@@ -429,6 +429,41 @@ def test_visitor_days_are_kept_once_over_and_made_again_after_a_rebuild(
     assert set(rebuilt.values()) <= {0, 1}
 
 
+def test_a_report_answers_when_its_visitor_days_cannot_be_kept(
+    settings: Settings, fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keeping the visitor days fails (SQLite refuses a write to a read transaction another
+    connection wrote after): the report still answers with the counts, and keeps nothing."""
+    from sqlalchemy import Column, MetaData, Table
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from leadline.models import VisitorDay
+    from leadline.tracking import rollup_repository
+
+    missing = Table(
+        "no_such_table",
+        MetaData(),
+        *(Column(column.name, column.type) for column in VisitorDay.__table__.columns),
+    )
+    monkeypatch.setattr(rollup_repository, "sqlite_insert", lambda _: sqlite_insert(missing))
+    monkeypatch.setattr(rollup_repository, "pg_insert", lambda _: pg_insert(missing))
+    query = _query(fed, date(2026, 10, 27), date(2026, 10, 29), AMSTERDAM)
+    raw = Raw.read(settings)
+    report = _run(settings, lambda session: traffic.daily(session, query))
+    for day in report.days:
+        local = date.fromisoformat(day.date)
+        span = Period(local, local, AMSTERDAM)
+        visits = raw.visits_in(span.start, span.end)
+        assert day.visitors.value == len({v["visitor_id"] for v in visits})
+    assert any(day.visitors.value for day in report.days)
+    overview = _run(settings, lambda session: traffic.overview(session, query))
+    assert overview.visitors.value == len(
+        {v["visitor_id"] for v in raw.visits_in(query.period.start, query.period.end)}
+    )
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visitor_days") == [{"n": 0}]
+
+
 # The hourly rows that count anything (see above: the writer leaves rows of zeros), and the sum.
 COUNTED = (
     "SELECT count(CASE WHEN visits <> 0 OR page_views <> 0 OR events <> 0 THEN 1 END) AS n,"
