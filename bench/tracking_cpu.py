@@ -106,10 +106,20 @@ def request_path(site_key: str, visit_id: str, requests: int, rounds: int) -> di
 
 
 def writer(
-    url: str, site_key: str, group: int, groups: int, rounds: int, defer: bool = False
+    url: str,
+    site_key: str,
+    group: int,
+    groups: int,
+    rounds: int,
+    defer: bool = False,
+    moving: bool = False,
 ) -> float:
     """CPU per event of groups of single events applied and committed; with ``defer``, groups
-    that keep what they add apart instead of writing their visits (PostgreSQL under load)."""
+    that keep what they add apart instead of writing their visits (PostgreSQL under load).
+    With ``moving``, every event moves its visit to another engagement score (the clicks the
+    writer remembers go back every other group, so a click scores one point more or less than
+    the row holds; a visit per event, at ten different scores): 20 more rows in each of the
+    daily and the hourly rollups per group."""
     from leadline.config import Settings
     from leadline.db import Database
     from leadline.kit.time import utcnow
@@ -134,9 +144,19 @@ def writer(
     store = open_store(settings.sync_url)
     cache = VisitCache()
     try:
+        # The same browser resumes one visit; ``moving`` needs a visit per event of a group,
+        # so each of its starts comes from another address.
         starts = [
-            prepare_start(site, VisitStart(siteKey=site_key), client, "s", utcnow())
-            for _ in range(group)
+            prepare_start(
+                site,
+                VisitStart(siteKey=site_key),
+                Client(f"10.0.{n // 250}.{n % 250 + 1}", client.user_agent, client.origin_host)
+                if moving
+                else client,
+                "s",
+                utcnow(),
+            )
+            for n in range(group)
         ]
         store.begin()
         started = apply_group(store, starts, utcnow(), cache)
@@ -158,7 +178,13 @@ def writer(
         def applied() -> float:
             batches = [works() for _ in range(groups)]
             started = time.thread_time()
-            for batch in batches:
+            for index, batch in enumerate(batches):
+                if moving and index % 2 == 0:
+                    for n, visit_id in enumerate(visit_ids):
+                        remembered = cache.get(visit_id)
+                        if remembered is not None:
+                            # Old and new scores never the same: nothing cancels out.
+                            remembered.clicks = 2 * (n % 10)
                 store.begin()
                 result = apply_group(store, batch, utcnow(), cache, defer=defer)
                 store.commit()
@@ -192,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                     if backend == "postgresql"
                     else None
                 )
+                moving = writer(url, site_key, args.group, args.groups, args.rounds, moving=True)
                 path = request_path(
                     site_key, "00000000-0000-0000-0000-000000000000", args.requests, args.rounds
                 )
@@ -216,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"| writer: the same, each group keeping its counts apart (as under load),"
                     f" per event | {deferring:.1f} |"
                 )
+            print(
+                "| writer: the same, every event moving its visit to another engagement score,"
+                f" per event | {moving:.1f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """The traffic reports: overview, visits by day, top pages, countries, engagement, sources,
 the last minutes and storage.
 
-Counts of visits, page views and events come from the tracking writer's rollups (whole UTC
-days and the hours at either edge of the zone's days); unique visitors, bounces and
-engagement from the period's visits (a score is final only when a visit ends, and unique
-visitors of a period cannot be summed from days); leads from the forms feature. Every number
-a report shows is a :class:`Metric`: its value and the previous period's (as many days,
-ending the day before ``from``). Realtime compares with the minutes before; storage is a
-snapshot and compares with nothing.
+Counts of visits, page views and events, and the visits per engagement score and the bounces
+as the visits' rows stand, come from the tracking writer's rollups (whole UTC days and the
+hours at either edge of the zone's days, one read per report); unique visitors from the kept
+visitor days (exact per day, merged from HyperLogLog sketches over several, ADR 0011); leads
+from the forms feature. Every number a report shows is a :class:`Metric`: its value and the
+previous period's (as many days, ending the day before ``from``). Realtime compares with the
+minutes before; storage is a snapshot and compares with nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from leadline.forms import service as forms
 from leadline.kit.periods import Period
 from leadline.kit.time import iso_millis
 from leadline.tracking import rollups
-from leadline.tracking.engagement import LABELS
+from leadline.tracking.engagement import LABELS, label_of
 from leadline.tracking.rollups import Counts
 
 # How many rows a ranked list (pages, countries, sources) has by default, and at most.
@@ -224,19 +224,29 @@ def _ranked(
     return rows
 
 
-async def _by_value(
-    session: AsyncSession, query: ReportQuery, period: Period, dimension: str, field: str
-) -> dict[str, int]:
-    found = await rollups.counts_by_value(
-        session, query.workspace_id, query.site_ids, dimension, period.start, period.end
+Found = dict[str, dict[str, Counts]]
+
+
+async def _both(
+    session: AsyncSession, query: ReportQuery, dimensions: tuple[str, ...]
+) -> tuple[Found, Found]:
+    """The rollups' counts of ``dimensions`` in the period and the one before, per value,
+    in one read."""
+    now, before = await rollups.counts_by_values(
+        session,
+        query.workspace_id,
+        query.site_ids,
+        dimensions,
+        [
+            (query.period.start, query.period.end),
+            (query.period.previous.start, query.period.previous.end),
+        ],
     )
+    return now, before
+
+
+def _field(found: dict[str, Counts], field: str) -> dict[str, int]:
     return {value: getattr(counts, field) for value, counts in found.items()}
-
-
-async def _totals(session: AsyncSession, query: ReportQuery, period: Period) -> Counts:
-    return await rollups.totals(
-        session, query.workspace_id, query.site_ids, period.start, period.end
-    )
 
 
 # ---------------------------------------------------------------------------- reports
@@ -246,24 +256,24 @@ async def overview(
     session: AsyncSession, query: ReportQuery, site_param: str | None = None
 ) -> Overview:
     period, previous = query.period, query.period.previous
-    figures = {}
-    for name, span in (("now", period), ("before", previous)):
-        counts = await _totals(session, query, span)
-        visits = await rollups.visit_figures(
-            session, query.workspace_id, query.site_ids, span.start, span.end
-        )
-        leads = await forms.submissions_between(
-            session, query.workspace_id, query.site_ids, span.start, span.end
-        )
-        figures[name] = (counts, visits, leads)
-    (counts, visits, leads), (counts_b, visits_b, leads_b) = figures["now"], figures["before"]
+    ws, sites = query.workspace_id, query.site_ids
+    found = await _both(session, query, ("total", rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE))
+    visitors, visitors_b = await rollups.visitors_of_periods(
+        session, ws, sites, [period.each_day(), previous.each_day()], period.tz, query.now
+    )
+    figures = []
+    for span, counted in zip((period, previous), found, strict=True):
+        leads = await forms.submissions_between(session, ws, sites, span.start, span.end)
+        total = counted["total"].get("", Counts())
+        figures.append((total, rollups.visit_figures_of(counted), leads))
+    (counts, visits, leads), (counts_b, visits_b, leads_b) = figures
     marketing = query.role == "marketing"
     return Overview(
         role=query.role,
         site=_site(query, site_param),
         period=period_info(period),
         visits=Metric(counts.visits, counts_b.visits),
-        visitors=Metric(visits.visitors, visits_b.visitors),
+        visitors=Metric(visitors, visitors_b),
         page_views=Metric(counts.page_views, counts_b.page_views),
         events=Metric(counts.events, counts_b.events),
         leads=Metric(leads.leads, leads_b.leads),
@@ -288,11 +298,11 @@ async def daily(
 ) -> DailyVisits:
     period, previous = query.period, query.period.previous
     ws, sites = query.workspace_id, query.site_ids
-    now = await rollups.counts_by_day(session, ws, sites, period.each_day(), period.tz)
-    before = await rollups.counts_by_day(session, ws, sites, previous.each_day(), period.tz)
-    visitors = await rollups.visitors_by_day(
-        session, ws, sites, previous.start, period.end, period.tz
-    )
+    # The previous period's days and this one's are consecutive: one read of each kind.
+    both = [*previous.each_day(), *period.each_day()]
+    counted = await rollups.counts_by_day(session, ws, sites, both, period.tz)
+    before, now = counted[: previous.days], counted[previous.days :]
+    visitors = await rollups.visitors_by_day(session, ws, sites, both, period.tz, query.now)
     days = []
     for this, that in zip(now, before, strict=True):
         days.append(
@@ -311,8 +321,8 @@ async def daily(
 async def top_pages(
     session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
 ) -> TopPages:
-    now = await _by_value(session, query, query.period, "page", "page_views")
-    before = await _by_value(session, query, query.period.previous, "page", "page_views")
+    found, found_b = await _both(session, query, ("page",))
+    now, before = _field(found["page"], "page_views"), _field(found_b["page"], "page_views")
     pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
     return TopPages(_site(query, site_param), period_info(query.period), pages)
 
@@ -320,10 +330,10 @@ async def top_pages(
 async def geo(
     session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
 ) -> Geo:
-    now = await _by_value(session, query, query.period, "country", "visits")
-    before = await _by_value(session, query, query.period.previous, "country", "visits")
-    total = (await _totals(session, query, query.period)).visits
-    total_before = (await _totals(session, query, query.period.previous)).visits
+    found, found_b = await _both(session, query, ("country", "total"))
+    now, before = _field(found["country"], "visits"), _field(found_b["country"], "visits")
+    total = found["total"].get("", Counts()).visits
+    total_before = found_b["total"].get("", Counts()).visits
     unknown = (max(0, total - sum(now.values())), max(0, total_before - sum(before.values())))
     return Geo(
         _site(query, site_param),
@@ -347,20 +357,19 @@ def _label_ranges() -> list[tuple[str, int, int]]:
 async def engagement(
     session: AsyncSession, query: ReportQuery, site_param: str | None = None
 ) -> Engagement:
-    ws, sites = query.workspace_id, query.site_ids
     found = []
-    for span in (query.period, query.period.previous):
-        # One read of the period's visits: no distinct visitors needed here.
-        rows = await rollups.engagement(session, ws, sites, span.start, span.end)
+    # The visits per score class and their scores' sum, from the rollups the writer keeps as
+    # scores change (a class lies in one bucket and one label).
+    for counted in await _both(session, query, (rollups.SCORE, rollups.SCORE_SUM)):
         buckets = [0] * len(BUCKETS)
         labels: dict[str, int] = {}
-        visits = scores = 0
-        for bucket, label, count, score_sum in rows:
-            buckets[min(max(bucket, 0), len(BUCKETS) - 1)] += count
+        visits = 0
+        for low, count in rollups.classes_of(counted).items():
+            buckets[min(max(low, 0), 99) // 10] += count
+            label = label_of(low)
             labels[label] = labels.get(label, 0) + count
             visits += count
-            scores += score_sum
-        found.append((buckets, labels, visits, scores))
+        found.append((buckets, labels, visits, rollups.score_sum_of(counted)))
     (buckets, labels, visits, scores), (buckets_b, labels_b, visits_b, scores_b) = found
     return Engagement(
         site=_site(query, site_param),
@@ -381,11 +390,14 @@ async def engagement(
 async def sources(
     session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
 ) -> Sources:
-    lists = {}
-    for dimension in ("referrer", "channel", "source", "platform"):
-        now = await _by_value(session, query, query.period, dimension, "visits")
-        before = await _by_value(session, query, query.period.previous, dimension, "visits")
-        lists[dimension] = _ranked(now, before, limit)
+    dimensions = ("referrer", "channel", "source", "platform")
+    found, found_b = await _both(session, query, dimensions)
+    lists = {
+        dimension: _ranked(
+            _field(found[dimension], "visits"), _field(found_b[dimension], "visits"), limit
+        )
+        for dimension in dimensions
+    }
     return Sources(
         site=_site(query, site_param),
         period=period_info(query.period),

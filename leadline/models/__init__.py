@@ -47,6 +47,7 @@ from leadline.models.tracking import (
     Visit,
     VisitCounts,
     Visitor,
+    VisitorDay,
 )
 from leadline.models.webhooks import (
     WebhookAttempt,
@@ -107,6 +108,7 @@ __all__ = [
     "Visit",
     "VisitCounts",
     "Visitor",
+    "VisitorDay",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Text,
@@ -126,8 +127,11 @@ class TrackingDaily(Base):
     ``dimension`` is ``total`` (value ``""``), a visit's ``channel``, ``source``, ``campaign``,
     ``referrer``, ``landing``, ``country``, ``browser``, ``os``, ``device`` or ``platform``
     (the ad platform of a click ID) (visits and visitors), ``page`` (page views by path),
-    ``event`` (events by type), or ``bot`` (visits of bots by reason, which no other row
-    counts). Days are UTC.
+    ``event`` (events by type), ``bot`` (visits of bots by reason, which no other row
+    counts), or ``score`` (value: the engagement score class, ``counts.SCORE_CLASSES``),
+    ``score_sum`` (``visits`` holds the sum of the scores) and ``bounce`` (visits of one page
+    view), which count each visit on the day it started as its row stands now (the writer
+    moves it as the row changes, ADR 0011). Days are UTC.
     """
 
     __tablename__ = "tracking_daily"
@@ -151,9 +155,9 @@ class TrackingHourly(Base):
     """Hourly counts per site and dimension, kept by the tracking writer beside the daily ones
     (same transaction, same dimensions, same rules), so that a report's days can be any time
     zone's: a zone's day is 24 (23 or 25) UTC hours. ``hour`` is the UTC hour the counts
-    happened in (a visit at its start, a page view or event when it was stored). Visitors are
-    not kept here: a period's unique visitors are counted from ``visits`` (see
-    docs/adr/0008-analytics-rollups.md)."""
+    happened in (a visit at its start, a page view or event when it was stored; ``score``,
+    ``score_sum`` and ``bounce`` at the visit's start). Visitors are not kept here: see
+    ``VisitorDay`` (docs/adr/0011-visitor-sketches.md)."""
 
     __tablename__ = "tracking_hourly"
 
@@ -170,6 +174,27 @@ class TrackingHourly(Base):
 
     # Led by the dimension before the hour: a report reads one dimension over a range of hours.
     __table_args__ = (PrimaryKeyConstraint("site_id", "dimension", "hour", "value"),)
+
+
+class VisitorDay(Base):
+    """The distinct visitors of a site on a day of a time zone, kept once the day is over (a
+    report computes a missing day from ``visits`` and stores it): the exact count, and a
+    HyperLogLog sketch of the visitor ids (Apache DataSketches, ``kit/distinct.py``) that a
+    report of many days merges. Rows of a zone are made only when a report asks for it. See
+    docs/adr/0011-visitor-sketches.md."""
+
+    __tablename__ = "visitor_days"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    zone: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    visitors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (PrimaryKeyConstraint("site_id", "zone", "day"),)
 
 
 class Visitor(Base):

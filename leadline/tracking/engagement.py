@@ -15,6 +15,10 @@ _LABEL_OF = tuple(
 )
 
 
+def label_of(score: int) -> str:
+    return _LABEL_OF[min(max(score, 0), 100)]
+
+
 def engagement(duration_ms: int, max_scroll: int, clicks: int, returns: int) -> tuple[int, str]:
     """The score of a visit, 0-100: a point per 10 s (at most 35), per 3.33% of scroll depth
     (at most 30), per click (at most 20), and 5 per earlier visit (at most 15)."""

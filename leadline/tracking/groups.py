@@ -8,10 +8,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from leadline.errors import LeadlineError, NotFound
 from leadline.sites.service import SiteInfo
-from leadline.tracking.counts import Added, counts_json
+from leadline.tracking.counts import Added, counts_json, move_rows, score_moves
 from leadline.tracking.engagement import score_visit
 from leadline.tracking.prepare import (
     EndWork,
@@ -417,10 +418,15 @@ class _Group:
             self.store.update_visits(changed)
             for visit in changed:
                 visit.revision += 1
-        if self.daily:
+        # The visits written now move between the rollups' engagement scores and bounces.
+        moves: dict[tuple[Any, ...], DailyCount] = {}
+        score_moves(self.new, moves)
+        score_moves(changed, moves)
+        daily, hourly = move_rows(moves)
+        if self.daily or daily:
             counts = [self.daily[key] for key in sorted(self.daily)]
-            self.store.add_daily(counts)
-            self.store.add_hourly(counts, self.hour)
+            self.store.add_daily(counts + daily)
+            self.store.add_hourly(counts + hourly, self.hour)
         if self.visitors:
             self.store.upsert_visitors([self.visitors[key] for key in sorted(self.visitors)])
         return deferred, settled

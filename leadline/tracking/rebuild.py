@@ -1,7 +1,9 @@
 """The rollups of a site rebuilt from its raw visits and events: for data the tracking writer
 stored before it kept hourly rollups (an upgrade), or loaded behind its back. What it counts is
 what the writer counts (``tracking.groups``): a visit at its start under ``total`` and each of
-its dimensions (visitors on a visitor's first visit of the UTC day), a bot's visit under
+its dimensions (visitors on a visitor's first visit of the UTC day) and under its engagement
+score class, score and bounce as its row stands (``score``, ``score_sum``, ``bounce``), a
+bot's visit under
 ``bot`` only, page views and events when they were stored, by type and by path, but those of
 bots' visits. Raw events past their retention are gone: rebuild only days they still cover.
 """
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.errors import ValidationFailed
 from leadline.tracking.attribution import channel_of, rollup_dimensions
+from leadline.tracking.counts import BOUNCE, SCORE, SCORE_SUM, score_class
 from leadline.tracking.prepare import page_path
 from leadline.tracking.rollup_repository import RebuildRepository
 
@@ -113,6 +116,13 @@ async def rebuild_site(
             dimensions = rollup_dimensions(columns, "", domains)
         seen = int(first_today)
         counts.add(started, "total", "", visits=1, visitors=seen)
+        # As its row stands now: the writer moves it as the row changes (counts.score_moves).
+        score = visit["engagement_score"]
+        counts.add(started, SCORE, str(score_class(score)), visits=1)
+        if score:
+            counts.add(started, SCORE_SUM, "", visits=score)
+        if visit["page_views"] == 1:
+            counts.add(started, BOUNCE, "", visits=1)
         for dimension, value in dimensions.items():
             counts.add(started, dimension, value, visits=1, visitors=seen)
     async for received, kind, url in repository.events(site_id, start, stop):
@@ -123,6 +133,9 @@ async def rebuild_site(
         if page_view:
             counts.add(received, "page", _path(url), page_views=1)
     await repository.delete_rollups(site_id, first, end)
+    # Visitor days are kept as reports read them (their visits may have changed): made again
+    # when next read.
+    await repository.forget_visitor_days(site_id, first, end)
     common = {"site_id": site_id, "workspace_id": workspace_id}
     await repository.insert_daily(
         [

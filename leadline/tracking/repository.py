@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import CursorResult, Select, delete, func, select, update
 
 from leadline.db import Repository
-from leadline.models import TrackedEvent, TrackingDaily, TrackingHourly, Visit, Visitor
+from leadline.models import (
+    TrackedEvent,
+    TrackingDaily,
+    TrackingHourly,
+    Visit,
+    Visitor,
+    VisitorDay,
+)
 
 
 class TrackingRepository(Repository):
@@ -78,9 +85,10 @@ class TrackingRepository(Repository):
         return await self._delete(doomed)
 
     async def delete_workspace_rows(self, workspace_id: str, batch: int) -> int:
-        """Up to ``batch`` of the workspace's visitors, daily and hourly rollups or visits (in
-        that order, one table per call): a purge's share of tracking, after its events."""
-        for model in (Visitor, TrackingDaily, TrackingHourly, Visit):
+        """Up to ``batch`` of the workspace's visitors, daily and hourly rollups, visitor days
+        or visits (in that order, one table per call): a purge's share of tracking, after its
+        events."""
+        for model in (Visitor, TrackingDaily, TrackingHourly, VisitorDay, Visit):
             removed = await self.delete_some(model, model.workspace_id == workspace_id, batch=batch)
             if removed:
                 return removed

@@ -4,22 +4,24 @@ and what the tables hold. Every statement is scoped to a workspace and its sites
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    case,
     delete,
-    distinct,
     func,
     insert,
     literal,
     select,
     text,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from leadline.db import Repository
@@ -30,6 +32,7 @@ from leadline.models import (
     TrackingHourly,
     Visit,
     Visitor,
+    VisitorDay,
 )
 
 
@@ -49,11 +52,10 @@ class Counts:
 
 @dataclass(slots=True)
 class VisitFigures:
-    """What the visits started in a period say: how many (people's, not bots'), how many
-    distinct visitors, how many bounced (one page view), and their engagement scores' sum."""
+    """What the visits started in a period say as their rows stand: how many (people's, not
+    bots'), how many bounced (one page view), and their engagement scores' sum."""
 
     visits: int
-    visitors: int
     bounces: int
     engagement_sum: int
 
@@ -73,12 +75,18 @@ REBUILD_VISIT_COLUMNS = (
     "browser",
     "os",
     "device",
+    "engagement_score",
+    "page_views",
     *CLICK_ID_FIELDS,
 )
 _CHUNK = 1_000
 
 # The tables the storage report shows, each with the column its workspace is found by.
 STORED_TABLES = ("events", "visits", "visitors", "tracking_daily", "tracking_hourly")
+# The storage report counts a table's rows of a workspace exactly below this many, and
+# estimates them above (looking at SAMPLE_ROWS rowids of the table on SQLite).
+EXACT_BELOW = 10_000
+SAMPLE_ROWS = 2_000
 
 
 def _of_workspace(model: Any, workspace_id: str) -> Any:
@@ -152,6 +160,63 @@ class RollupRepository(Repository):
         )
         return {str(row[0]): _counts(row[1:]) for row in rows}
 
+    async def by_parts(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        dimensions: Sequence[str],
+        days: Sequence[tuple[int, date, date]],
+        hours: Sequence[tuple[int, datetime, datetime]],
+    ) -> list[tuple[int, str, str, Counts]]:
+        """(part, dimension, value, counts) of ``dimensions`` over several ranges at once,
+        in one statement: each range of UTC days (``first`` to ``end``, excluded) of
+        ``days`` and of UTC hours of ``hours`` is read along its primary key and summed
+        under its ``part``, for the caller to add up."""
+        if not site_ids or not dimensions:
+            return []
+        reads: list[Any] = []
+        for part, first, end in days:
+            if first < end:
+                reads.append(
+                    select(
+                        literal(part).label("part"),
+                        TrackingDaily.dimension,
+                        TrackingDaily.value,
+                        *_sums(TrackingDaily),
+                    )
+                    .where(
+                        _of_workspace(TrackingDaily, workspace_id),
+                        TrackingDaily.site_id.in_(site_ids),
+                        TrackingDaily.day >= first,
+                        TrackingDaily.day < end,
+                        TrackingDaily.dimension.in_(dimensions),
+                    )
+                    .group_by(TrackingDaily.dimension, TrackingDaily.value)
+                )
+        for part, start, end in hours:
+            if start < end:
+                reads.append(
+                    select(
+                        literal(part).label("part"),
+                        TrackingHourly.dimension,
+                        TrackingHourly.value,
+                        *_sums(TrackingHourly),
+                    )
+                    .where(
+                        _of_workspace(TrackingHourly, workspace_id),
+                        TrackingHourly.site_id.in_(site_ids),
+                        TrackingHourly.dimension.in_(dimensions),
+                        TrackingHourly.hour >= start,
+                        TrackingHourly.hour < end,
+                    )
+                    .group_by(TrackingHourly.dimension, TrackingHourly.value)
+                )
+        if not reads:
+            return []
+        statement: Any = union_all(*reads) if len(reads) > 1 else reads[0]
+        rows: Any = await self.session.execute(statement)
+        return [(int(row[0]), str(row[1]), str(row[2]), _counts(row[3:])) for row in rows]
+
     async def hourly_totals(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[tuple[datetime, Counts]]:
@@ -186,81 +251,62 @@ class RollupRepository(Repository):
             Visit.bot_reason.is_(None),
         ]
 
-    async def visit_figures(
-        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> VisitFigures:
-        if not site_ids:
-            return VisitFigures(0, 0, 0, 0)
-        row = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    func.count(distinct(Visit.visitor_id)),
-                    func.coalesce(func.sum(case((Visit.page_views == 1, 1), else_=0)), 0),
-                    func.coalesce(func.sum(Visit.engagement_score), 0),
-                ).where(*self._visits_in(workspace_id, site_ids, start, end))
-            )
-        ).one()
-        return VisitFigures(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-
-    async def engagement_counts(
-        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[tuple[int, str, int, int]]:
-        """(score bucket of ten points, 0-9 with 100 in 9; label; visits; their scores' sum)
-        of the period."""
-        if not site_ids:
-            return []
-        score: Any = func.max(0, func.min(Visit.engagement_score, 99))
-        if self.dialect != "sqlite":
-            score = func.greatest(0, func.least(Visit.engagement_score, 99))
-        bucket = score // 10
-        rows = await self.session.execute(
-            select(
-                bucket,
-                Visit.engagement_label,
-                func.count(),
-                func.coalesce(func.sum(Visit.engagement_score), 0),
-            )
-            .where(*self._visits_in(workspace_id, site_ids, start, end))
-            .group_by(bucket, Visit.engagement_label)
-        )
-        return [(int(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in rows]
-
-    async def visitors_by_day(
-        self,
-        workspace_id: str,
-        site_ids: Sequence[str],
-        start: datetime,
-        end: datetime,
-        zone: str,
-        offsets: Sequence[tuple[datetime | None, int]],
-    ) -> dict[date, int]:
-        """Distinct visitors per day of ``zone``. ``offsets``: the zone's offset from UTC in
-        minutes until each moment (None: to the end), which SQLite needs to find a visit's
-        local day (it knows no zones); PostgreSQL converts with the zone itself."""
+    async def visitor_days(
+        self, workspace_id: str, site_ids: Sequence[str], zone: str, first: date, last: date
+    ) -> dict[tuple[str, date], tuple[int, bytes]]:
+        """The kept visitor days of the sites in ``zone`` from ``first`` to ``last``:
+        (site, day) -> (distinct visitors, sketch), along the primary key."""
         if not site_ids:
             return {}
-        day: Any
-        if self.dialect == "sqlite":
-            shifts = [
-                (Visit.started_at < until, literal(f"{minutes:+d} minutes"))
-                for until, minutes in offsets
-                if until is not None
-            ]
-            last = literal(f"{offsets[-1][1]:+d} minutes")
-            day = func.date(Visit.started_at, case(*shifts, else_=last) if shifts else last)
-        else:
-            day = func.date(func.timezone(zone, Visit.started_at))
         rows = await self.session.execute(
-            select(day, func.count(distinct(Visit.visitor_id)))
-            .where(*self._visits_in(workspace_id, site_ids, start, end))
-            .group_by(day)
+            select(
+                VisitorDay.site_id, VisitorDay.day, VisitorDay.visitors, VisitorDay.sketch
+            ).where(
+                VisitorDay.site_id.in_(site_ids),
+                VisitorDay.zone == zone,
+                VisitorDay.day >= first,
+                VisitorDay.day <= last,
+                _of_workspace(VisitorDay, workspace_id),
+            )
         )
-        found: dict[date, int] = {}
-        for value, visitors in rows:
-            key = value if isinstance(value, date) else date.fromisoformat(str(value))
-            found[key] = int(visitors)
+        found: dict[tuple[str, date], tuple[int, bytes]] = {}
+        for site_id, day, visitors, sketch in rows:
+            key = day if isinstance(day, date) else date.fromisoformat(str(day))
+            found[(str(site_id), key)] = (int(visitors), bytes(sketch))
         return found
+
+    async def visitor_ids(
+        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[str, datetime, str]]:
+        """(site, started at, visitor id) of the people's visits started from ``start`` to
+        ``end`` that have a visitor id."""
+        result = await self.session.stream(
+            select(Visit.site_id, Visit.started_at, Visit.visitor_id)
+            .where(
+                *self._visits_in(workspace_id, site_ids, start, end),
+                Visit.visitor_id.is_not(None),
+            )
+            .execution_options(yield_per=10 * _CHUNK)
+        )
+        async for site_id, started, visitor_id in result:
+            yield str(site_id), _aware(started), str(visitor_id)
+
+    async def keep_visitor_days(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """Store visitor days; one another report stored meanwhile is left as it is. Returns
+        False when the database would not take them now (SQLite refuses a write to a read
+        transaction whose snapshot another connection wrote after, and the tracking writer
+        writes all the time): they are only a store of counts, made again when next read."""
+        statement: Any = (
+            sqlite_insert(VisitorDay) if self.dialect == "sqlite" else pg_insert(VisitorDay)
+        )
+        statement = statement.on_conflict_do_nothing(index_elements=["site_id", "zone", "day"])
+        try:
+            async with self.session.begin_nested():
+                for start in range(0, len(rows), _CHUNK):
+                    await self.session.execute(statement, list(rows[start : start + _CHUNK]))
+        except DBAPIError:
+            return False
+        return True
 
     # ---- the last minutes (raw visits and events, bounded in time)
 
@@ -318,33 +364,79 @@ class RollupRepository(Repository):
     # ---- what the tables hold
 
     async def rows_of_workspace(self, workspace_id: str, site_ids: Sequence[str]) -> dict[str, int]:
-        """The workspace's rows in each of ``STORED_TABLES`` (events found by their sites,
-        along their index; the rest by the workspace's index)."""
+        """Estimates of the workspace's rows in each of ``STORED_TABLES``, in about the same
+        time however large the tables are (counting them read every row of the workspace):
+        PostgreSQL's planner estimate of ``WHERE workspace_id = ...`` (from the statistics
+        ANALYZE and autovacuum keep: the workspace's own frequency when it is among the
+        column's most common values, else an average); on SQLite, a sample of
+        ``SAMPLE_ROWS`` rowids spread evenly over the table's rowid range (a table's rowids
+        are dense but for deleted rows): the range times the share of the sample that is the
+        workspace's. Below ``EXACT_BELOW`` rows the count is exact."""
         found: dict[str, int] = {}
-        events = 0
-        for site_id in site_ids:
-            events += int(
-                await self.session.scalar(
-                    select(func.count()).where(
-                        TrackedEvent.site_id == site_id, TrackedEvent.workspace_id == workspace_id
-                    )
-                )
-                or 0
-            )
-        found["events"] = events
         for name, model in (
+            ("events", TrackedEvent),
             ("visits", Visit),
             ("visitors", Visitor),
             ("tracking_daily", TrackingDaily),
             ("tracking_hourly", TrackingHourly),
         ):
-            found[name] = int(
+            # Exact while few: at most EXACT_BELOW rows are read (events by their sites).
+            scope = [model.workspace_id == workspace_id]
+            if model is TrackedEvent:
+                scope.insert(0, TrackedEvent.site_id.in_(site_ids))
+            few = int(
                 await self.session.scalar(
-                    select(func.count()).where(model.workspace_id == workspace_id)
+                    select(func.count()).select_from(
+                        select(literal(1)).where(*scope).limit(EXACT_BELOW).subquery()
+                    )
                 )
                 or 0
             )
+            if few < EXACT_BELOW:
+                found[name] = few
+            elif self.dialect == "sqlite":
+                found[name] = max(few, await self._sampled_rows(name, workspace_id))
+            else:
+                found[name] = max(few, await self._planned_rows(name, workspace_id))
         return found
+
+    async def _planned_rows(self, table: str, workspace_id: str) -> int:
+        plan = await self.session.scalar(
+            text(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table}"  # noqa: S608 (a table of ours)
+                " WHERE workspace_id = :workspace"
+            ),
+            {"workspace": workspace_id},
+        )
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"]) if plan else 0
+
+    async def _sampled_rows(self, table: str, workspace_id: str) -> int:
+        # One aggregate a statement: SQLite finds each end of the rowids at once then, but
+        # scans the table for both in one.
+        low = await self.session.scalar(text(f"SELECT min(rowid) FROM {table}"))  # noqa: S608
+        high = await self.session.scalar(text(f"SELECT max(rowid) FROM {table}"))  # noqa: S608
+        if low is None or high is None:
+            return 0
+        span = int(high) - int(low) + 1
+        step = max(1, span // SAMPLE_ROWS)
+        probes = list(range(int(low), int(high) + 1, step))[:SAMPLE_ROWS]
+        ours = 0
+        for start in range(0, len(probes), 500):
+            chunk = probes[start : start + 500]
+            marks = ", ".join(str(rowid) for rowid in chunk)
+            ours += int(
+                await self.session.scalar(
+                    text(
+                        f"SELECT count(*) FROM {table}"  # noqa: S608 (our table, integers)
+                        f" WHERE rowid IN ({marks}) AND workspace_id = :workspace"
+                    ),
+                    {"workspace": workspace_id},
+                )
+                or 0
+            )
+        return round(span * ours / len(probes))
 
     async def oldest(
         self, workspace_id: str, site_ids: Sequence[str]
@@ -472,6 +564,17 @@ class RebuildRepository(Repository):
         )
         async for row in result:
             yield _aware(row[0]), str(row[1]), row[2]
+
+    async def forget_visitor_days(self, site_id: str, first: date, end: date) -> None:
+        """The site's kept visitor days that may hold the UTC days ``first`` to ``end``
+        (excluded), in any zone (a zone's day is at most 14 hours from UTC's)."""
+        await self.session.execute(
+            delete(VisitorDay).where(
+                VisitorDay.site_id == site_id,
+                VisitorDay.day >= first - timedelta(days=1),
+                VisitorDay.day <= end,
+            )
+        )
 
     async def insert_daily(self, rows: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(rows), _CHUNK):

@@ -41,6 +41,9 @@ class VisitState:
     revision: int = 0
     columns: dict[str, Any] | None = None
     dirty: bool = False
+    # The (score, bounced) the visit's row holds, which the rollups count it under
+    # (``counts.score_moves``); None until its row is inserted.
+    stored: tuple[int, bool] | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +84,9 @@ class DailyCount:
     visitors: int = 0
     page_views: int = 0
     events: int = 0
+    # The UTC hour of the row of ``tracking_hourly`` when not the transaction's own (a visit
+    # moved between engagement scores counts at the hour it started).
+    hour: datetime | None = None
 
 
 class EventRow(msgspec.Struct, array_like=True, gc=False):
@@ -252,6 +258,7 @@ class TrackingStore:
         state.started_at = self._time(state.started_at)
         state.last_seen_at = self._time(state.last_seen_at)
         state.ended_at = self._time(state.ended_at) if state.ended_at is not None else None
+        state.stored = (state.engagement_score, state.page_views == 1)
         return state
 
     def load_visits(self, visit_ids: Sequence[str]) -> dict[str, VisitState]:
@@ -374,7 +381,8 @@ class TrackingStore:
 
     def add_hourly(self, counts: Sequence[DailyCount], hour: datetime) -> None:
         """Add the same counts to the rollup rows of the UTC ``hour`` (a group's counts all
-        happen at the group's moment, so one hour takes them all)."""
+        happen at the group's moment, so one hour takes them all), or of their own ``hour``
+        where they carry one."""
         self._many(
             f"INSERT INTO tracking_hourly ({HOURLY_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
             f" {HOURLY_ADD}",
@@ -384,7 +392,16 @@ class TrackingStore:
     def _hourly_rows(self, counts: Sequence[DailyCount], hour: datetime) -> list[tuple[Any, ...]]:
         at = self._hour(hour)
         return [
-            (c.site_id, c.dimension, at, c.value, c.workspace_id, c.visits, c.page_views, c.events)
+            (
+                c.site_id,
+                c.dimension,
+                at if c.hour is None else self._hour(c.hour),
+                c.value,
+                c.workspace_id,
+                c.visits,
+                c.page_views,
+                c.events,
+            )
             for c in counts
         ]
 

@@ -32,6 +32,7 @@ from leadline.tracking.rollups import floor_hour
 from leadline.tracking.schemas import EventIn, VisitEnd, VisitStart
 from leadline.tracking.store import TrackingStore, open_store
 from tests.fixtures.factories import execute_sql, fetch_rows, make_site
+from tests.tracking.scores import assert_rollups_hold_the_visits
 
 T = TypeVar("T")
 UA = (
@@ -270,7 +271,8 @@ def test_a_zone_offset_by_half_an_hour_counts_from_the_hour_its_days_start_in(
     settings: Settings, fed: Fed
 ) -> None:
     """As documented: the rollups' counts of Kolkata's days run from the UTC hour each day
-    starts in (18:00, not 18:30); what the visits give (visitors, bounces) is exact."""
+    starts in (18:00, not 18:30), engagement and bounces too (kept by the hour the visit
+    started in); the visitors, counted from the visits of each local day, are exact."""
     query = _query(fed, date(2026, 10, 22), date(2026, 10, 27), KOLKATA)
     raw = Raw.read(settings)
     period = query.period
@@ -319,21 +321,28 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     from leadline.analytics.rebuild import rebuild_all
 
     def rollups() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Rows of nothing but zeros say nothing: the writer leaves one where a visit moved
+        # away from a score (or stopped being a bounce) and nothing else counts there.
         daily = fetch_rows(
             settings,
             "SELECT site_id, day, dimension, value, visits, visitors, page_views, events"
-            " FROM tracking_daily ORDER BY site_id, day, dimension, value",
+            " FROM tracking_daily WHERE visits <> 0 OR visitors <> 0 OR page_views <> 0"
+            " OR events <> 0 ORDER BY site_id, day, dimension, value",
         )
         hourly = fetch_rows(
             settings,
             "SELECT site_id, hour, dimension, value, visits, page_views, events"
-            " FROM tracking_hourly ORDER BY site_id, dimension, hour, value",
+            " FROM tracking_hourly WHERE visits <> 0 OR page_views <> 0 OR events <> 0"
+            " ORDER BY site_id, dimension, hour, value",
         )
         return daily, hourly
 
     written = rollups()
     assert written[0]
     assert written[1]
+    # The writer moved visits between scores and bounces as their rows changed.
+    moved = {row["dimension"] for row in written[1]}
+    assert {"score", "score_sum", "bounce"} <= moved
     execute_sql(settings, "DELETE FROM tracking_hourly")
     execute_sql(settings, "UPDATE tracking_daily SET visits = 0, visitors = 0")
 
@@ -349,20 +358,130 @@ def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
     assert rollups() == written
 
 
+def test_the_rollups_hold_each_visit_under_its_score_and_bounce_as_its_row_stands(
+    settings: Settings, fed: Fed
+) -> None:
+    """Visits viewed pages, clicked and ended (their scores and bounces changed group after
+    group); the rollups' ``score`` and ``bounce`` rows hold what the visits' rows say now."""
+    raw = Raw.read(settings)
+    assert len({v["engagement_score"] for v in raw.visits}) > 5
+    assert any(v["page_views"] == 1 for v in raw.visits)
+    assert any(v["page_views"] > 1 for v in raw.visits)
+    assert_rollups_hold_the_visits(settings)
+
+
+def test_visitor_days_are_kept_once_over_and_made_again_after_a_rebuild(
+    settings: Settings, fed: Fed
+) -> None:
+    """A report counts a zone's days from the visits once and keeps each day that is over
+    (not the day still going on at ``now``); later reports read what was kept; a rebuild of
+    the rollups forgets the days it covers, so they follow the visits again."""
+    from leadline.analytics.rebuild import rebuild_all
+
+    query = _query(fed, date(2026, 10, 27), date(2026, 10, 31), AMSTERDAM)
+    raw = Raw.read(settings)
+
+    def daily() -> dict[str, int]:
+        report = _run(settings, lambda session: traffic.daily(session, query))
+        return {day.date: day.visitors.value for day in report.days}
+
+    def expected() -> dict[str, int]:
+        found = {}
+        for local in query.period.each_day():
+            span = Period(local, local, AMSTERDAM)
+            visits = raw.visits_in(span.start, span.end)
+            found[local.isoformat()] = len({v["visitor_id"] for v in visits})
+        return found
+
+    first = daily()
+    assert first == expected()
+    kept = fetch_rows(
+        settings,
+        "SELECT zone, day, visitors FROM visitor_days WHERE site_id = :site ORDER BY day",
+        site=fed.site.site_id,
+    )
+    days = [str(row["day"]) for row in kept]
+    # The previous period's five days and this one's but the last: 2026-10-31 in Amsterdam
+    # ends at 23:00 UTC, after ``now`` (its midnight UTC).
+    assert days == [(date(2026, 10, 22) + timedelta(days=n)).isoformat() for n in range(9)]
+    assert {row["zone"] for row in kept} == {"Europe/Amsterdam"}
+
+    # Every visit now has one visitor: what was kept of the days that are over does not
+    # change; the day still going on follows the visits.
+    execute_sql(settings, "UPDATE visits SET visitor_id = 'the-same-one'")
+    raw = Raw.read(settings)
+    again = daily()
+    over = [day for day in first if day != "2026-10-31"]
+    assert any(first[day] > 1 for day in over)
+    assert {day: again[day] for day in over} == {day: first[day] for day in over}
+    assert again["2026-10-31"] == expected()["2026-10-31"] <= 1
+
+    async def rebuild() -> str:
+        database = Database(settings)
+        try:
+            return await rebuild_all(database, FIRST, LAST + timedelta(days=1))
+        finally:
+            await database.dispose()
+
+    asyncio.run(rebuild())
+    rebuilt = daily()
+    assert rebuilt == expected()
+    assert set(rebuilt.values()) <= {0, 1}
+
+
+def test_a_report_answers_when_its_visitor_days_cannot_be_kept(
+    settings: Settings, fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keeping the visitor days fails (SQLite refuses a write to a read transaction another
+    connection wrote after): the report still answers with the counts, and keeps nothing."""
+    from sqlalchemy import Column, MetaData, Table
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from leadline.models import VisitorDay
+    from leadline.tracking import rollup_repository
+
+    missing = Table(
+        "no_such_table",
+        MetaData(),
+        *(Column(column.name, column.type) for column in VisitorDay.__table__.columns),
+    )
+    monkeypatch.setattr(rollup_repository, "sqlite_insert", lambda _: sqlite_insert(missing))
+    monkeypatch.setattr(rollup_repository, "pg_insert", lambda _: pg_insert(missing))
+    query = _query(fed, date(2026, 10, 27), date(2026, 10, 29), AMSTERDAM)
+    raw = Raw.read(settings)
+    report = _run(settings, lambda session: traffic.daily(session, query))
+    for day in report.days:
+        local = date.fromisoformat(day.date)
+        span = Period(local, local, AMSTERDAM)
+        visits = raw.visits_in(span.start, span.end)
+        assert day.visitors.value == len({v["visitor_id"] for v in visits})
+    assert any(day.visitors.value for day in report.days)
+    overview = _run(settings, lambda session: traffic.overview(session, query))
+    assert overview.visitors.value == len(
+        {v["visitor_id"] for v in raw.visits_in(query.period.start, query.period.end)}
+    )
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM visitor_days") == [{"n": 0}]
+
+
+# The hourly rows that count anything (see above: the writer leaves rows of zeros), and the sum.
+COUNTED = (
+    "SELECT count(CASE WHEN visits <> 0 OR page_views <> 0 OR events <> 0 THEN 1 END) AS n,"
+    " sum(visits) AS v FROM tracking_hourly"
+)
+
+
 def test_the_command_rebuilds_the_rollups_of_the_days_it_is_given(
     settings: Settings, fed: Fed, cli: CliRunner
 ) -> None:
-    written = fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
+    written = fetch_rows(settings, COUNTED)
     execute_sql(settings, "DELETE FROM tracking_hourly")
     result = cli.invoke(
         app, ["sites", "rebuild-rollups", "--from", "2026-10-19", "--to", "2026-10-31"]
     )
     assert result.exit_code == 0, result.output
     assert "1 sites, 13 days from 2026-10-19" in result.output
-    assert (
-        fetch_rows(settings, "SELECT count(*) AS n, sum(visits) AS v FROM tracking_hourly")
-        == written
-    )
+    assert fetch_rows(settings, COUNTED) == written
     refused = cli.invoke(
         app, ["sites", "rebuild-rollups", "--from", "yesterday", "--to", "2026-10-31"]
     )

@@ -21,6 +21,7 @@ from leadline.tracking.schemas import VisitEnd, VisitStart
 from leadline.tracking.writer import TrackingWriter
 from tests.fixtures.factories import fetch_rows, make_site
 from tests.fixtures.waiting import eventually
+from tests.tracking.scores import assert_rollups_hold_the_visits
 from tests.tracking.test_writer import (
     CLIENT,
     _events,
@@ -130,6 +131,8 @@ def test_a_busy_writer_keeps_counts_apart_then_writes_them(settings: Settings) -
     elapsed = times["last_seen_at"] - times["started_at"]
     assert row["duration_ms"] == int(elapsed.total_seconds() * 1000)
     assert _stored(settings, visit_id) == 3
+    # The visit moved between the rollups' scores when its row was written.
+    assert_rollups_hold_the_visits(settings)
 
 
 @on_postgresql
@@ -268,6 +271,7 @@ def test_two_busy_writers_count_one_visit_exactly(settings: Settings) -> None:
     assert _stored(settings, visit_id) == 15
     assert _kept_apart(settings) == {}
     assert first.stale_groups + second.stale_groups >= 1
+    assert_rollups_hold_the_visits(settings)
 
 
 @on_postgresql
@@ -311,6 +315,7 @@ def test_what_a_writer_that_is_gone_kept_apart_is_added_to_its_visits(
     row = _visit(settings, visit_id)
     assert (row["events"], row["clicks"]) == (5, 5)
     assert _kept_apart(settings) == {}
+    assert_rollups_hold_the_visits(settings)
 
 
 @on_postgresql
