@@ -5,7 +5,7 @@
   the days it reads (docs/adr/0011-visitor-sketches.md).
 
 Revision ID: b7e3c1a9d5f2
-Revises: d4a7b9c3e1f5
+Revises: e5b8c2d4f6a1
 Create Date: 2026-12-07 09:10:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b7e3c1a9d5f2"
-down_revision: str | None = "d4a7b9c3e1f5"
+down_revision: str | None = "e5b8c2d4f6a1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
