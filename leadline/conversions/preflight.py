@@ -36,7 +36,9 @@ REASONS: tuple[str, ...] = (
 
 # A click ID field's platform, as destinations name platforms.
 PLATFORM_OF_FIELD: dict[str, str] = {
-    field: AD_PLATFORM_OF[platform] for field, platform in CLICK_PLATFORMS if platform in AD_PLATFORM_OF
+    field: AD_PLATFORM_OF[platform]
+    for field, platform in CLICK_PLATFORMS
+    if platform in AD_PLATFORM_OF
 }
 
 
@@ -188,7 +190,9 @@ def preflight(
     seen_platforms: set[str] = set()
     for target in targets:
         seen_platforms.add(target.platform)
-        checks.append(_check(lead, visit, target.platform, adapters, target, status, occurred_at, now))
+        checks.append(
+            _check(lead, visit, target.platform, adapters, target, status, occurred_at, now)
+        )
     carried = click_ids_of(lead, visit)
     for field in carried:
         name = PLATFORM_OF_FIELD.get(field)

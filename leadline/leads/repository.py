@@ -252,6 +252,14 @@ class LeadRepository(Repository):
         )
         return list(result.scalars())
 
+    async def workspace_of(self, lead_id: str) -> str | None:
+        """The workspace of a lead known by id alone: for the operator's command line, which
+        acts for every workspace."""
+        found: str | None = await self.session.scalar(
+            select(Lead.workspace_id).where(Lead.id == lead_id)
+        )
+        return found
+
     async def click_expiring(
         self,
         workspace_id: str | None,

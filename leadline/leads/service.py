@@ -673,6 +673,12 @@ async def leads_by_id(
     return {lead.id: lead for lead in found}
 
 
+async def workspace_of_lead(session: AsyncSession, lead_id: str) -> str | None:
+    """The workspace of the lead ``lead_id``, for the operator's command line."""
+    valid = len(lead_id) <= 64 and lead_id.isascii() and lead_id.isprintable()
+    return await LeadRepository(session).workspace_of(lead_id) if valid else None
+
+
 async def click_expiring(
     session: AsyncSession,
     workspace_id: str | None,

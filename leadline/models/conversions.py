@@ -50,6 +50,8 @@ class ConversionUpload(Base):
     status: Mapped[str] = mapped_column(String(16))
     event_name: Mapped[str] = mapped_column(String(255))
     dedupe_key: Mapped[str] = mapped_column(String(64))
+    # When the lead reached the status: the conversion's time.
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     # skipped: the preflight's reason codes, comma-separated.
     reasons: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("event_name", sa.String(length=255), nullable=False),
         sa.Column("dedupe_key", sa.String(length=64), nullable=False),
+        sa.Column("occurred_at", _TIME, nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reasons", sa.String(length=500), nullable=True),
         sa.Column("error_code", sa.String(length=200), nullable=True),
