@@ -106,7 +106,8 @@ def conversion_of(
 ) -> Conversion:
     """The lead's ``status`` as a conversion; a won lead carries its value."""
     first, last = _split_name(lead.name)
-    value: Decimal | None = lead.value if status == "won" else None
+    # Plain notation: amounts come back from the database normalised (1.2E+3 for 1200).
+    value = Decimal(format(lead.value, "f")) if status == "won" and lead.value is not None else None
     page_url = f"{lead.website}{lead.path or ''}" if lead.website else None
     return Conversion(
         key=key,
