@@ -14,7 +14,7 @@ from leadline.app import create_app
 from leadline.config import Settings
 from leadline.kit.time import utcnow
 from tests.fixtures.conversions import TOKEN, AdsServer, Line, ads_server, local_ads
-from tests.fixtures.factories import fetch_rows, make_webhook_endpoint, set_lead_columns
+from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint, set_lead_columns
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.leadiosa import bearer, error_of
 
@@ -133,6 +133,21 @@ def test_destinations_crud_never_show_the_credentials(api: TestClient, fast: Set
     error_of(
         api.get(f"/api/v1/conversions/destinations/{created['id']}"), 404, "destination_not_found"
     )
+
+
+def test_destinations_and_leads_are_bound_to_their_workspace(
+    api: TestClient, fast: Settings
+) -> None:
+    created = add_destination(api)
+    lead_id = new_lead(api)
+    other = bearer(make_key(fast, "globex", "admin"))
+    path = f"/api/v1/conversions/destinations/{created['id']}"
+    error_of(api.get(path, headers=other), 404, "destination_not_found")
+    error_of(api.patch(path, json={"name": "Mine"}, headers=other), 404, "destination_not_found")
+    error_of(api.delete(path, headers=other), 404, "destination_not_found")
+    error_of(api.get(f"/api/v1/leads/{lead_id}/conversions", headers=other), 404, "lead_not_found")
+    assert api.get("/api/v1/conversions/destinations", headers=other).json()["data"] == []
+    assert api.get(path).json()["data"]["name"] == "Ads account"
 
 
 def test_bad_destinations_are_refused_naming_the_field(api: TestClient) -> None:
