@@ -409,18 +409,50 @@ def test_expiring_clicks_are_listed_and_announced(
     assert [item["lead_id"] for item in listed["data"]] == [soon]
     assert listed["pagination"] == {"has_more": False}
 
+    # Pages, soonest first; a lead already uploaded somewhere is left out.
+    sooner = new_lead(api, email="sooner@example.com", gclid="Sooner-1")
+    sent = new_lead(api, email="sent@example.com", gclid="Sent-1")
+    set_lead_columns(fast, sooner, expires_at=now + timedelta(days=1))
+    set_lead_columns(fast, sent, expires_at=now + timedelta(days=2))
+    add_destination(api)
+    set_status(api, sent, "qualified")
+    run_worker_until(fast, lambda: settled(api, [sent], 1))
+    first = api.get("/api/v1/conversions/expiring", params={"limit": 1}).json()
+    assert [item["lead_id"] for item in first["data"]] == [sooner]
+    second = api.get(
+        "/api/v1/conversions/expiring",
+        params={"limit": 1, "after": first["pagination"]["next_cursor"]},
+    ).json()
+    assert second["data"] == []  # the uploaded lead's place
+    assert second["pagination"]["has_more"] is True
+    third = api.get(
+        "/api/v1/conversions/expiring",
+        params={"limit": 1, "after": second["pagination"]["next_cursor"]},
+    ).json()
+    assert [item["lead_id"] for item in third["data"]] == [soon]
+    assert third["pagination"] == {"has_more": False}
+
     from tests.fixtures.receiver import receiver
 
     with receiver() as hook:
         make_webhook_endpoint(fast, admin_key, ["conversion.click_expiring"], url=hook.url)
-        # The daily schedule runs once when a worker first starts.
-        run_worker_until(fast, lambda: len(hook.received) >= 1)
+        from leadline.db import Database
+        from leadline.jobs import service as jobs
+
+        # The daily schedule ran when the first worker started (before the endpoint existed).
+        async def daily(db: Database) -> None:
+            async with db.transaction() as session:
+                await jobs.enqueue(session, "conversions.click_expiring", {})
+
+        run_worker_until(fast, lambda: len(hook.received) >= 1, before=daily)
         import json
 
         bodies = [json.loads(received.body) for received in hook.received]
         assert {body["type"] for body in bodies} == {"conversion.click_expiring"}
+        # soon only: sooner expires before the day announced, sent was uploaded.
         assert {body["data"]["lead"]["id"] for body in bodies} == {soon}
         assert bodies[0]["data"]["platform"] == "googleads"
+        assert len(bodies) == 1
 
 
 # --------------------------------------------------------------------------------- CLI
