@@ -65,7 +65,16 @@ def target_of(destination: ConversionDestination) -> checks.Target:
 
 
 def base_url_of(settings: Settings, platform: Platform) -> str:
-    configured = getattr(settings, f"conversions_base_url_{platform.name}", None)
+    """Where the platform's API is: the instance's setting for it, else the platform's own."""
+    configured = {
+        "google": settings.conversions_base_url_google,
+        "meta": settings.conversions_base_url_meta,
+        "microsoft": settings.conversions_base_url_microsoft,
+        "tiktok": settings.conversions_base_url_tiktok,
+        "linkedin": settings.conversions_base_url_linkedin,
+        "reddit": settings.conversions_base_url_reddit,
+        "snapchat": settings.conversions_base_url_snapchat,
+    }.get(platform.name)
     return str(configured or platform.default_base_url).rstrip("/")
 
 
