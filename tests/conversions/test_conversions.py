@@ -376,7 +376,7 @@ def test_a_partial_failure_is_recorded_per_row(
     first = new_lead(api, email="a@example.com")
     second = new_lead(api, email="b@example.com", gclid="Other-1")
     third = new_lead(api, email="c@example.com", gclid="Third-1")
-    # One bulk update: three status changes in one transaction, two conversions a request.
+    # Three status changes; the platform takes two conversions a request.
     for lead_id in (first, second, third):
         set_status(api, lead_id, "qualified")
     run_worker_until(fast, lambda: settled(api, [first, second, third], 3))
