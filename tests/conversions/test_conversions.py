@@ -14,7 +14,13 @@ from leadline.app import create_app
 from leadline.config import Settings
 from leadline.kit.time import utcnow
 from tests.fixtures.conversions import TOKEN, AdsServer, Line, ads_server, local_ads
-from tests.fixtures.factories import fetch_rows, make_key, make_webhook_endpoint, set_lead_columns
+from tests.fixtures.factories import (
+    fetch_rows,
+    make_key,
+    make_webhook_endpoint,
+    set_lead_columns,
+    set_workspace,
+)
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.leadiosa import bearer, error_of
 
@@ -368,28 +374,44 @@ def test_a_passing_failure_is_tried_again_then_sent(
     assert len(ads.uploads) == 1
 
 
+def qualify_all(api: TestClient, fast: Settings, email: str) -> None:
+    """One bulk update: every lead with ``email`` qualified in one transaction."""
+    set_workspace(fast, "acme", allow_bulk_updates=True)
+    answer = api.patch("/api/leads", json={"email": email, "status": "qualified"})
+    assert answer.status_code == 200, answer.text
+
+
 def test_a_partial_failure_is_recorded_per_row(
     api: TestClient, fast: Settings, ads: AdsServer
 ) -> None:
     add_destination(api)
-    ads.answer(Line(errors={1: {"code": "UNPARSEABLE_GCLID", "message": "bad click id"}}))
-    first = new_lead(api, email="a@example.com")
-    second = new_lead(api, email="b@example.com", gclid="Other-1")
-    third = new_lead(api, email="c@example.com", gclid="Third-1")
-    # Three status changes; the platform takes two conversions a request.
-    for lead_id in (first, second, third):
-        set_status(api, lead_id, "qualified")
-    run_worker_until(fast, lambda: settled(api, [first, second, third], 3))
-    states = {}
-    for lead_id in (first, second, third):
-        [upload] = uploads(api, lead_id)
-        states[lead_id] = (upload["state"], upload.get("error_code"))
-    assert sorted(states.values()) == [
-        ("failed", "UNPARSEABLE_GCLID"),
-        ("sent", None),
-        ("sent", None),
-    ]
-    assert all(len(upload["conversions"]) <= 2 for upload in ads.uploads)
+    ads.answer(Line(errors={"Other-1": {"code": "UNPARSEABLE_GCLID", "message": "bad click id"}}))
+    good = new_lead(api, email="team@example.com", gclid="Good-1")
+    bad = new_lead(api, email="team@example.com", gclid="Other-1")
+    qualify_all(api, fast, "team@example.com")
+    run_worker_until(fast, lambda: settled(api, [good, bad], 2))
+    # One request carried both; the platform took one and refused the other.
+    assert [len(upload["conversions"]) for upload in ads.uploads] == [2]
+    [sent] = uploads(api, good)
+    [failed] = uploads(api, bad)
+    assert (sent["state"], sent.get("error_code")) == ("sent", None)
+    assert (failed["state"], failed["error_code"], failed["error_message"]) == (
+        "failed",
+        "UNPARSEABLE_GCLID",
+        "bad click id",
+    )
+    assert failed["attempts"] == 1  # not a passing failure: never tried again
+
+
+def test_batches_hold_at_most_what_the_platform_takes(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    add_destination(api)
+    leads = [new_lead(api, email="crowd@example.com", gclid=f"Crowd-{n}") for n in range(3)]
+    qualify_all(api, fast, "crowd@example.com")
+    run_worker_until(fast, lambda: settled(api, leads, 3))
+    assert sorted(len(upload["conversions"]) for upload in ads.uploads) == [1, 2]
+    assert sorted(ads.keys_sent()) == sorted(uploads(api, lead)[0]["dedupe_key"] for lead in leads)
 
 
 # ------------------------------------------------------------------------------ expiring
