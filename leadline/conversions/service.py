@@ -16,10 +16,10 @@ from leadline.audit.service import Actor
 from leadline.config import Settings
 from leadline.conversions import preflight as checks
 from leadline.conversions import secrets
-from leadline.conversions import trigger as _trigger  # noqa: F401  (reacts to status changes)
 from leadline.conversions.platforms import registry
 from leadline.conversions.platforms.base import Destination, Platform, SettingsRefused
 from leadline.conversions.repository import ConversionRepository
+from leadline.conversions.trigger import MAPPABLE_STATUSES
 from leadline.errors import NotFound, ValidationFailed
 from leadline.kit import cursors
 from leadline.kit.ids import new_id
@@ -31,8 +31,6 @@ from leadline.workspaces import service as workspaces
 
 # Leads whose click can be uploaded for less than this long are listed as expiring.
 EXPIRING_WITHIN = timedelta(days=7)
-# The pipeline statuses a status map may name.
-MAPPABLE_STATUSES: tuple[str, ...] = ("open", "qualified", "won", "lost")
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -347,6 +347,26 @@ def upload_workspace(settings: Settings, lead_id: str) -> str:
     return found
 
 
+def test_imported_won_leads_are_uploaded_and_new_leads_cost_no_job(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    add_destination(api)
+    new_lead(api)  # open: nothing to send, and no job
+    assert fetch_rows(fast, "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'conversions.plan'") == [
+        {"n": 0}
+    ]
+    csv = (
+        b"email,gclid,ad_user_data,status,value\n"
+        b"won@example.com,Imported-1,true,won,900\n"
+        b"open@example.com,Imported-2,true,open,\n"
+    )
+    answer = api.post("/api/leads/import", files={"file": ("won.csv", csv, "text/csv")})
+    assert answer.status_code == 200, answer.text
+    run_worker_until(fast, lambda: len(ads.uploads) >= 1)
+    [row] = ads.uploads[0]["conversions"]
+    assert (row["gclid"], row["event"], row["value"]) == ("Imported-1", "purchase", "900")
+
+
 def test_consent_denied_is_skipped_and_nothing_is_sent(
     api: TestClient, fast: Settings, ads: AdsServer
 ) -> None:
