@@ -17,6 +17,7 @@ from tests.fixtures.conversions import TOKEN, AdsServer, Line, ads_server, local
 from tests.fixtures.factories import (
     fetch_rows,
     make_key,
+    make_visit,
     make_webhook_endpoint,
     set_lead_columns,
     set_workspace,
@@ -345,6 +346,30 @@ def upload_workspace(settings: Settings, lead_id: str) -> str:
         0
     ]["workspace_id"]
     return found
+
+
+def test_a_tracked_visits_click_and_consent_reach_the_platform(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    """A visit with a click ID and consent, a lead from it, qualified: the upload carries the
+    visit's click ID verbatim."""
+    add_destination(api)
+    visit_id = make_visit(
+        fast,
+        gclid="Visit-GcLiD_42",
+        ad_user_data=True,
+        website="https://shop.example",
+        path="/pricing",
+        clicked_at=utcnow() - timedelta(days=2),
+        user_agent="Mozilla/5.0 Test",
+    )
+    lead_id = new_lead(api, gclid=None, ad_user_data=None, sessionId=visit_id)
+    set_status(api, lead_id, "qualified")
+    run_worker_until(fast, lambda: settled(api, [lead_id], 1))
+    [row] = ads.uploads[0]["conversions"]
+    assert (row["gclid"], row["event"]) == ("Visit-GcLiD_42", "qualified_lead")
+    [upload] = uploads(api, lead_id)
+    assert upload["state"] == "sent"
 
 
 def test_imported_won_leads_are_uploaded_and_new_leads_cost_no_job(
