@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     jobs_keep_succeeded_days: int = Field(default=7, ge=0)
     jobs_keep_dead_days: int = Field(default=30, ge=0)
 
+    # Conversions: where each ad platform's API is, when not at the platform's own address
+    # (LEADLINE_CONVERSIONS_BASE_URL_GOOGLE=http://127.0.0.1:8081 points uploads at a staging
+    # or test server), and the first wait before an upload that failed for a passing reason is
+    # tried again (doubling each time, up to an hour).
+    conversions_base_url_google: str | None = None
+    conversions_base_url_meta: str | None = None
+    conversions_base_url_microsoft: str | None = None
+    conversions_base_url_tiktok: str | None = None
+    conversions_base_url_linkedin: str | None = None
+    conversions_base_url_reddit: str | None = None
+    conversions_base_url_snapchat: str | None = None
+    conversions_retry_seconds: float = Field(default=30.0, gt=0)
+
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (visits are kept).
     tracking_whitelist_ips: str = ""

@@ -36,6 +36,8 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     JOBS_MANAGE = "jobs:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    # Conversion destinations, their credentials, and what was uploaded for each lead.
+    CONVERSIONS_MANAGE = "conversions:manage"
     SITES_MANAGE = "sites:manage"
     # Conversations, messages, notes and contacts.
     INBOX = "inbox"

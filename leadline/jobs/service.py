@@ -110,6 +110,23 @@ async def enqueue(
     return job
 
 
+def enqueue_in_flush(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    workspace_id: str | None = None,
+) -> Job:
+    """:func:`enqueue` from a flush event (``before_flush``), where nothing can be awaited:
+    the job joins the flush, so it commits, or not, with the rows that caused it."""
+    job = _new_job(
+        kind, payload, workspace_id=workspace_id, run_at=None, max_attempts=None, now=utcnow()
+    )
+    session.add(job)
+    session.info[_ENQUEUED] = True
+    return job
+
+
 async def enqueue_many(
     session: AsyncSession,
     kind: str,

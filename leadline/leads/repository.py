@@ -252,6 +252,36 @@ class LeadRepository(Repository):
         )
         return list(result.scalars())
 
+    async def workspace_of(self, lead_id: str) -> str | None:
+        """The workspace of a lead known by id alone: for the operator's command line, which
+        acts for every workspace."""
+        found: str | None = await self.session.scalar(
+            select(Lead.workspace_id).where(Lead.id == lead_id)
+        )
+        return found
+
+    async def click_expiring(
+        self,
+        workspace_id: str | None,
+        start: datetime,
+        end: datetime,
+        *,
+        statuses: Sequence[str],
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Lead]:
+        """Leads in ``statuses`` whose click expires from ``start`` to ``end`` (excluded), by
+        expiry then id, after ``after``; every workspace's when ``workspace_id`` is None."""
+        query = select(Lead).where(
+            Lead.expires_at >= start, Lead.expires_at < end, Lead.status.in_(list(statuses))
+        )
+        if workspace_id is not None:
+            query = query.where(Lead.workspace_id == workspace_id)
+        if after is not None:
+            query = query.where(tuple_(Lead.expires_at, Lead.id) > tuple_(*after))
+        query = query.order_by(Lead.expires_at, Lead.id).limit(limit)
+        return list(await self.session.scalars(query))
+
     async def status_changes(self, workspace_id: str, lead_id: str) -> list[LeadStatusChange]:
         """The lead's status changes, newest first."""
         change = LeadStatusChange

@@ -673,6 +673,34 @@ async def leads_by_id(
     return {lead.id: lead for lead in found}
 
 
+async def workspace_of_lead(session: AsyncSession, lead_id: str) -> str | None:
+    """The workspace of the lead ``lead_id``, for the operator's command line."""
+    valid = len(lead_id) <= 64 and lead_id.isascii() and lead_id.isprintable()
+    return await LeadRepository(session).workspace_of(lead_id) if valid else None
+
+
+async def click_expiring(
+    session: AsyncSession,
+    workspace_id: str | None,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> list[Lead]:
+    """Open and qualified leads (not won, not lost) whose ad click can be uploaded until a
+    time from ``start`` to ``end``, soonest first; every workspace's when ``workspace_id`` is
+    None."""
+    return await LeadRepository(session).click_expiring(
+        workspace_id,
+        start,
+        end,
+        statuses=(LeadStatus.OPEN.value, LeadStatus.QUALIFIED.value),
+        limit=limit,
+        after=after,
+    )
+
+
 async def lead_ids_matching(
     session: AsyncSession, workspace_id: str, search: str, *, at_most: int
 ) -> list[str]:

@@ -13,6 +13,7 @@ from leadline.models.attribution import (
 from leadline.models.audit import AuditEvent, AuditHead
 from leadline.models.auth import ApiKey
 from leadline.models.base import Base
+from leadline.models.conversions import ConversionDestination, ConversionUpload
 from leadline.models.forms import (
     CrmActivity,
     CrmSend,
@@ -76,6 +77,8 @@ __all__ = [
     "Base",
     "Contact",
     "Conversation",
+    "ConversionDestination",
+    "ConversionUpload",
     "CrmActivity",
     "CrmSend",
     "Erasure",

@@ -49,6 +49,8 @@ EVENT_TYPES: dict[str, str] = {
     "anomaly.detected": "the hourly check found a new anomaly on a site (traffic, submissions, "
     "VPN share, tracking broken)",
     "anomaly.resolved": "an open anomaly of a site was no longer seen by the hourly check",
+    "conversion.click_expiring": "a lead's ad click can be uploaded for seven more days, and no "
+    "conversion of it has been (daily)",
 }
 # Sent only to the endpoint being tested, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

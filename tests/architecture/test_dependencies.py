@@ -24,6 +24,7 @@ TABLES_OF = {
     "analytics": "analytics",
     "audit": "audit",
     "auth": "auth",
+    "conversions": "conversions",
     "forms": "forms",
     "idempotency": "idempotency",
     "inbox": "inbox",

@@ -14,6 +14,7 @@ from leadline.surfaces.leadiosa import (
     billing,
     contacts,
     conversations,
+    conversions,
     jobs,
     people,
     tokens,
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     workspace.router,
     conversations.router,
     contacts.router,
+    conversions.router,
 )
 
 

@@ -112,7 +112,12 @@ def test_only_admins_use_this_surface(
 
 
 def test_new_permissions_belong_to_admins_alone() -> None:
-    added = {Permission.AUDIT_READ, Permission.JOBS_MANAGE, Permission.WEBHOOKS_MANAGE}
+    added = {
+        Permission.AUDIT_READ,
+        Permission.JOBS_MANAGE,
+        Permission.WEBHOOKS_MANAGE,
+        Permission.CONVERSIONS_MANAGE,
+    }
     assert added <= ROLE_PERMISSIONS[Role.ADMIN]
     for role in (Role.INTEGRATION, Role.MARKETING):
         assert not added & ROLE_PERMISSIONS[role]
