@@ -67,7 +67,7 @@ anomalies_app = typer.Typer(
 )
 app.add_typer(anomalies_app, name="anomalies")
 conversions_app = typer.Typer(
-    help="Send pipeline outcomes to the ad platforms: destinations and preflight.",
+    help="Send pipeline outcomes to the ad platforms: destinations, preflight, Google's file.",
     no_args_is_help=True,
 )
 app.add_typer(conversions_app, name="conversions")
@@ -1276,3 +1276,27 @@ def conversions_preflight(
 
     for line in in_transaction(work):
         typer.echo(line)
+
+
+@conversions_app.command("export")
+def conversions_export(
+    workspace: Annotated[str, typer.Option(help="Workspace slug.")],
+    first: Annotated[str, typer.Option("--from", help="The first day (YYYY-MM-DD).")],
+    last: Annotated[str, typer.Option("--to", help="The last day, included.")],
+    platform: Annotated[str, typer.Option(help="The platform whose file to make: google.")],
+    timezone: Annotated[
+        str, typer.Option(help="The file's time zone (IANA name); the days are its days.")
+    ] = "UTC",
+) -> None:
+    """Write Google's offline-conversion CSV to standard output: one row per lead that reached
+    qualified or won in the days given and carries a gclid. Needs no destination and no
+    credentials."""
+    from leadline.conversions import service as conversions
+    from leadline.workspaces import service as workspaces
+
+    async def work(session: AsyncSession) -> list[str]:
+        span = conversions.export_range(platform, first, last, timezone)
+        found = await workspaces.require(session, workspace)
+        return list(await conversions.offline_csv(session, found.id, span))
+
+    typer.echo("".join(in_transaction(work)), nl=False)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,13 @@ from leadline.audit.service import Actor
 from leadline.config import Settings
 from leadline.conversions import preflight as checks
 from leadline.conversions import secrets
-from leadline.conversions.platforms import registry
-from leadline.conversions.platforms.base import Destination, Platform, SettingsRefused
+from leadline.conversions.platforms import google_csv, registry
+from leadline.conversions.platforms.base import (
+    Conversion,
+    Destination,
+    Platform,
+    SettingsRefused,
+)
 from leadline.conversions.repository import ConversionRepository
 from leadline.conversions.trigger import MAPPABLE_STATUSES
 from leadline.errors import NotFound, ValidationFailed
@@ -426,3 +432,128 @@ async def expiring(
 
 async def leads_sent(session: AsyncSession, workspace_id: str, lead_ids: Sequence[str]) -> set[str]:
     return await ConversionRepository(session).leads_sent(workspace_id, lead_ids)
+
+
+# ------------------------------------------------------------------ Google's offline file
+
+# The platforms whose conversions can be exported as a file, by name.
+EXPORTABLE: tuple[str, ...] = ("google",)
+# The statuses a file holds a row for.
+EXPORTED_STATUSES: tuple[str, ...] = ("qualified", "won")
+# The longest span one file may cover.
+EXPORT_MAX_DAYS = 366
+
+
+def _export_day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be a day as YYYY-MM-DD, not {text[:40]!r}", details={"field": name}
+        ) from None
+
+
+@dataclass(frozen=True)
+class ExportRange:
+    """What an export covers: the days ``first`` to ``last`` (both included) in ``timezone``."""
+
+    first: date
+    last: date
+    timezone: str
+    zone: ZoneInfo
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min, tzinfo=self.zone).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        after = self.last + timedelta(days=1)
+        return datetime.combine(after, time.min, tzinfo=self.zone).astimezone(UTC)
+
+
+def export_range(platform: str, first: str, last: str, timezone: str = "UTC") -> ExportRange:
+    """Check an export's request; a 400 naming the field at fault."""
+    if platform not in EXPORTABLE:
+        raise ValidationFailed(
+            f"platform must be one of {', '.join(EXPORTABLE)}: only Google takes a "
+            "conversions file; the other platforms take uploads through a destination",
+            details={"field": "platform", "valid": list(EXPORTABLE)},
+        )
+    start, end = _export_day(first, "from"), _export_day(last, "to")
+    if end < start:
+        raise ValidationFailed("to must be on or after from", details={"field": "to"})
+    if (end - start).days >= EXPORT_MAX_DAYS:
+        raise ValidationFailed(
+            f"an export covers at most {EXPORT_MAX_DAYS} days", details={"field": "to"}
+        )
+    name = timezone.strip()
+    try:
+        zone = ZoneInfo(name) if name and len(name) <= 64 and name.isprintable() else None
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = None
+    if zone is None:
+        raise ValidationFailed(
+            f"timezone must be an IANA time zone name such as Europe/Amsterdam or UTC, not "
+            f"{timezone[:64]!r}",
+            details={"field": "timezone"},
+        )
+    return ExportRange(start, end, name, zone)
+
+
+async def offline_conversions(
+    session: AsyncSession, workspace_id: str, span: ExportRange
+) -> list[Conversion]:
+    """The workspace's leads that reached qualified or won within ``span``, one conversion per
+    lead and status (the first time it reached it), named by the workspace's Google
+    destination's status map (the newest, when there are several) or Google's defaults. Leads
+    without the consent Google requires are left out, as they are from uploads."""
+    google = registry.adapter("google")
+    destination = next(
+        (
+            d
+            for d in (await list_destinations(session, workspace_id)).destinations
+            if d.platform == google.name
+        ),
+        None,
+    )
+    names = (
+        status_map_of(destination)
+        if destination is not None
+        else dict(checks.status_map_of({}, google))
+    )
+    wanted = [status for status in EXPORTED_STATUSES if status in names]
+    changes = await leads.status_changes_between(
+        session, workspace_id, wanted, span.start, span.end
+    )
+    found = await leads.leads_by_id(session, workspace_id, [c.lead_id for c in changes])
+    by_visit = await visits.visits_of(
+        session, workspace_id, (lead.visit_id for lead in found.values() if lead.visit_id)
+    )
+    target = destination.id if destination is not None else google.name
+    made: list[Conversion] = []
+    seen: set[tuple[str, str]] = set()
+    for change in changes:
+        lead = found.get(change.lead_id)
+        if lead is None or (lead.id, change.to_status) in seen:
+            continue
+        seen.add((lead.id, change.to_status))
+        conversion = checks.conversion_of(
+            lead,
+            by_visit.get(lead.visit_id) if lead.visit_id else None,
+            key=checks.dedupe_key(lead.id, target, change.to_status),
+            event_name=names[change.to_status],
+            status=change.to_status,
+            occurred_at=change.changed_at,
+        )
+        if any(conversion.consent.get(flag) is not True for flag in google.required_consent):
+            continue
+        made.append(conversion)
+    return made
+
+
+async def offline_csv(session: AsyncSession, workspace_id: str, span: ExportRange) -> Iterator[str]:
+    """Google's offline-conversion file of the conversions within ``span``, line by line."""
+    return google_csv.offline_csv(
+        await offline_conversions(session, workspace_id, span), span.timezone
+    )

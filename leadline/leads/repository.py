@@ -293,6 +293,25 @@ class LeadRepository(Repository):
             )
         )
 
+    async def status_changes_between(
+        self, workspace_id: str, statuses: Sequence[str], start: datetime, end: datetime
+    ) -> list[LeadStatusChange]:
+        """The workspace's changes to one of ``statuses`` from ``start`` up to (not
+        including) ``end``, oldest first."""
+        change = LeadStatusChange
+        return list(
+            await self.session.scalars(
+                select(change)
+                .where(
+                    change.workspace_id == workspace_id,
+                    change.to_status.in_(list(statuses)),
+                    change.changed_at >= start,
+                    change.changed_at < end,
+                )
+                .order_by(change.changed_at, change.id)
+            )
+        )
+
     async def of_ids(self, workspace_id: str, lead_ids: Sequence[str]) -> list[Lead]:
         if not lead_ids:
             return []

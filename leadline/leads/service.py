@@ -665,6 +665,18 @@ async def status_history(
     return await LeadRepository(session).status_changes(workspace_id, lead_id)
 
 
+async def status_changes_between(
+    session: AsyncSession,
+    workspace_id: str,
+    statuses: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> list[LeadStatusChange]:
+    """The workspace's lead status changes to one of ``statuses`` from ``start`` up to (not
+    including) ``end``, oldest first."""
+    return await LeadRepository(session).status_changes_between(workspace_id, statuses, start, end)
+
+
 async def leads_by_id(
     session: AsyncSession, workspace_id: str, lead_ids: Sequence[str]
 ) -> dict[str, Lead]:

@@ -3,14 +3,15 @@ whose click is about to expire."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from leadline.auth.roles import Permission
 from leadline.conversions import preflight as checks
@@ -371,3 +372,49 @@ async def expiring(
         )
     listed = cursors.CursorPage(items=found.leads, next_cursor=next_cursor)
     return page(listed, (render_expiring(lead) for lead in found.leads))
+
+
+_CSV_RESPONSES = s.responses(400)
+_CSV_RESPONSES[200] = {
+    **_CSV_RESPONSES[200],
+    "description": "Google's offline-conversion file: a `Parameters:TimeZone=` row, the header "
+    "row, then one row per conversion.",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+
+
+@router.get("/conversions/export", response_class=Response, responses=_CSV_RESPONSES)
+async def export(
+    session: Session,
+    caller: Caller,
+    platform: Annotated[str, Query(max_length=32, description="The platform: `google`.")],
+    first: Annotated[
+        str, Query(alias="from", max_length=32, description="The first day (YYYY-MM-DD).")
+    ],
+    last: Annotated[str, Query(alias="to", max_length=32, description="The last day, included.")],
+    timezone: Annotated[
+        str,
+        Query(max_length=64, description="The file's time zone (IANA name); the days are its."),
+    ] = "UTC",
+) -> Response:
+    """Google's offline-conversion CSV: one row per lead that reached qualified or won in the
+    days given and carries a gclid (and the consent Google requires), named by the workspace's
+    Google destination's status map or Google's defaults. Needs no destination and no
+    credentials."""
+    caller.require(Permission.CONVERSIONS_MANAGE)
+    span = conversions.export_range(platform, first, last, timezone)
+    lines = await conversions.offline_csv(session, caller.workspace_id, span)
+    name = f"google-conversions-{span.first.isoformat()}-{span.last.isoformat()}.csv"
+    return StreamingResponse(
+        iter_lines(lines),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{name}"',
+        },
+    )
+
+
+async def iter_lines(lines: Iterator[str]) -> AsyncIterator[bytes]:
+    for line in lines:
+        yield line.encode()
