@@ -485,7 +485,9 @@ def export_range(platform: str, first: str, last: str, timezone: str = "UTC") ->
         raise ValidationFailed("to must be on or after from", details={"field": "to"})
     if (end - start).days >= EXPORT_MAX_DAYS:
         raise ValidationFailed(
-            f"an export covers at most {EXPORT_MAX_DAYS} days", details={"field": "to"}
+            f"to must be less than {EXPORT_MAX_DAYS} days after from (an export covers at most "
+            f"{EXPORT_MAX_DAYS} days)",
+            details={"field": "to"},
         )
     name = timezone.strip()
     try:
