@@ -492,7 +492,8 @@ def export_range(platform: str, first: str, last: str, timezone: str = "UTC") ->
     name = timezone.strip()
     try:
         zone = ZoneInfo(name) if name and len(name) <= 64 and name.isprintable() else None
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        # Not a zone: unknown, not a file of the zone database, or a folder of it (Europe).
         zone = None
     if zone is None:
         raise ValidationFailed(

@@ -204,6 +204,9 @@ def test_api_download_matches_and_follows_the_google_destination(
         ({"to": "2026-11-30"}, "to"),
         ({"to": "2028-01-01"}, "to"),
         ({"timezone": "Not/AZone"}, "timezone"),
+        # A folder of the zone database, and a file of it that is no zone.
+        ({"timezone": "Europe"}, "timezone"),
+        ({"timezone": "zone.tab"}, "timezone"),
         ({"platform": "meta"}, "platform"),
     ],
 )

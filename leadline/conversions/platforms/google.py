@@ -136,7 +136,7 @@ class GoogleAds:
         if zone is not None:
             try:
                 ZoneInfo(str(zone))
-            except (ZoneInfoNotFoundError, ValueError) as exc:
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
                 raise SettingsRefused("time_zone", f"unknown time zone {zone!r}") from exc
         for field_name in ("api_version", "token_url"):
             value = settings.get(field_name)

@@ -493,6 +493,7 @@ def test_connection_refused_token(google: FakePlatform) -> None:
         ({"conversion_actions": {"purchase": "nope"}}, "conversion_actions"),
         ({"email_rule": "sometimes"}, "email_rule"),
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"time_zone": "Europe"}, "time_zone"),
     ],
 )
 def test_check_refuses(settings: dict[str, Any], field_name: str) -> None:
