@@ -446,11 +446,16 @@ EXPORT_MAX_DAYS = 366
 
 def _export_day(text: str, name: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
+        day = None
+    # Bounded, so that a day's start in any time zone is a time Python can hold.
+    if day is None or not 1900 <= day.year <= 9000:
         raise ValidationFailed(
-            f"{name} must be a day as YYYY-MM-DD, not {text[:40]!r}", details={"field": name}
-        ) from None
+            f"{name} must be a day as YYYY-MM-DD (years 1900 to 9000), not {text[:40]!r}",
+            details={"field": name},
+        )
+    return day
 
 
 @dataclass(frozen=True)

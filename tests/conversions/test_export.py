@@ -200,6 +200,8 @@ def test_api_download_matches_and_follows_the_google_destination(
     ("change", "field"),
     [
         ({"from": "yesterday"}, "from"),
+        ({"from": "0001-01-01", "timezone": "Asia/Tokyo"}, "from"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "from"),
         ({"to": "2026-02-30"}, "to"),
         ({"to": "2026-11-30"}, "to"),
         ({"to": "2028-01-01"}, "to"),
