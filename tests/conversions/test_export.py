@@ -58,6 +58,10 @@ def reach(api: TestClient, settings: Settings, lead_id: str, status: str, at: da
     """Move the lead to ``status`` and record the change as made at ``at``."""
     answer = api.patch("/api/leads", json={"id": lead_id, "status": status})
     assert answer.status_code == 200, answer.text
+    backdate(settings, lead_id, status, at)
+
+
+def backdate(settings: Settings, lead_id: str, status: str, at: datetime) -> None:
     engine = create_engine(settings.sync_url)
     try:
         with engine.begin() as conn:
@@ -96,6 +100,8 @@ def pipeline(api: TestClient, settings: Settings) -> dict[str, str]:
             "/api/leads", headers={"X-API-KEY": other}, json={"id": other_id, "status": "won"}
         )
         assert changed.status_code == 200, changed.text
+    # Another workspace's lead, won within the days: never in this workspace's file.
+    backdate(settings, other_id, "won", datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
     return {"clicked": clicked, "no_click": no_click, "denied": denied, "later": later}
 
 
