@@ -43,7 +43,7 @@ REASON_WORDS: dict[str, str] = {
     checks.CONSENT_DENIED: "the consent this platform needs was not granted",
     checks.WINDOW_PASSED: "the click is older than the platform accepts conversions for",
     checks.EVENT_TOO_OLD: "the status was reached too long ago for this platform",
-    checks.MISSING_USER_DATA: "the platform needs an email or phone the lead does not have",
+    checks.MISSING_USER_DATA: "the platform needs an email or a phone the lead does not have",
 }
 
 
