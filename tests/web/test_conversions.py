@@ -12,11 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
 from leadline.config import Settings
+from leadline.kit.ids import new_id
+from leadline.kit.time import utcnow
+from leadline.models import ConversionUpload
 from tests.fixtures.conversions import TOKEN, AdsServer, ads_server, local_ads
-from tests.fixtures.factories import fetch_rows, make_key
+from tests.fixtures.factories import fetch_rows, make_key, run_in_transaction
 from tests.fixtures.leadiosa import bearer
 from tests.fixtures.web import (
     cheap_hashing,  # noqa: F401  (a fixture)
@@ -297,3 +301,56 @@ def test_the_lead_page_shows_the_preflight_and_its_reasons(
     seen = client.get(f"/app/leads/{lead_id}")
     assert seen.status_code == 200
     assert 'id="conversions-heading"' not in seen.text
+
+
+def test_uploads_are_counted_and_listed_with_the_platforms_error(
+    owner: tuple[TestClient, str], settings: Settings
+) -> None:
+    client, csrf = owner
+    assert _new(client, csrf).status_code == 303
+    [destination] = _destinations(settings)
+    made = client.post(
+        "/api/leads",
+        json={"name": "Bob", "email": "bob@example.com", "gclid": "G-2", "ad_user_data": "granted"},
+        headers={"X-API-KEY": make_key(settings, "acme")},
+    )
+    assert made.status_code == 201, made.text
+    lead_id = made.json()["data"]["id"]
+
+    async def record(session: AsyncSession) -> None:
+        now = utcnow()
+        for state, status, error in (
+            ("sent", "qualified", (None, None)),
+            ("failed", "won", ("INVALID_CLICK", "the click is not this account's")),
+        ):
+            session.add(
+                ConversionUpload(
+                    id=new_id("cvu"),
+                    workspace_id=destination["workspace_id"],
+                    destination_id=destination["id"],
+                    lead_id=lead_id,
+                    status=status,
+                    event_name=f"ev_{status}",
+                    dedupe_key=new_id("key"),
+                    occurred_at=now,
+                    state=state,
+                    error_code=error[0],
+                    error_message=error[1],
+                    attempts=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    run_in_transaction(settings, record)
+    listing = _text(client.get(PAGE))
+    assert "1 sent, 1 failed" in listing
+    assert "none yet" not in listing
+    assert "1 sent, 0 pending, 0 skipped, 1 failed" in _text(
+        client.get(f"{PAGE}/{destination['id']}")
+    )
+    lead = _text(client.get(f"/app/leads/{lead_id}"))
+    assert "Eligible" in lead
+    assert "INVALID_CLICK the click is not this account's" in lead
+    assert "ev_won" in lead
+    assert "Ads account" in lead
