@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from leadline.config import Settings
 from tests.fixtures.browser_pages import (
+    DESKTOP,
+    PHONE,
     accessible,
     new_context,
     refused,
@@ -33,6 +35,16 @@ from tests.fixtures.web import (
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 OWNER = "owner@example.com"
+
+
+def checked(page: Page, shots: Path, name: str) -> None:
+    """axe-core at desktop and phone widths, and nothing wider than a phone's screen."""
+    accessible(page, shots, name)
+    page.set_viewport_size(PHONE)
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    finally:
+        page.set_viewport_size(DESKTOP)
 
 
 @pytest.fixture
@@ -53,12 +65,12 @@ def test_an_owner_adds_a_destination_tests_it_and_sees_a_leads_preflight(
         page.wait_for_url(f"{server}/app/settings/conversions")
         expect(page.locator("h1")).to_have_text("Conversions")
         expect(page.locator(".empty")).to_contain_text("No destination yet")
-        accessible(page, shots, "settings-conversions-empty")
+        checked(page, shots, "settings-conversions-empty")
 
         page.get_by_label("Ad platform").select_option("testads")
         page.get_by_role("button", name="Continue").click()
         expect(page.locator("h1")).to_have_text("New testads destination")
-        accessible(page, shots, "settings-conversions-new")
+        checked(page, shots, "settings-conversions-new")
         page.get_by_label("Name", exact=True).fill("Test ads")
         page.get_by_label("account").fill("acc-1")
         page.get_by_label("token").fill(TOKEN)
@@ -73,14 +85,14 @@ def test_an_owner_adds_a_destination_tests_it_and_sees_a_leads_preflight(
         answer = page.locator("#test-answer")
         expect(answer).to_contain_text("The connection works")
         expect(answer).to_contain_text("the token reads the account")
-        accessible(page, shots, "settings-conversion-tested")
+        checked(page, shots, "settings-conversion-tested")
 
         page.get_by_role("link", name="Conversions", exact=True).first.click()
         row = page.locator("tbody tr")
         expect(row).to_have_count(1)
         expect(row).to_contain_text("Test ads")
         expect(row).to_contain_text("lead_ok")
-        accessible(page, shots, "settings-conversions")
+        checked(page, shots, "settings-conversions")
 
         # A lead without consent: its page says why it cannot be uploaded.
         made = httpx.post(
@@ -93,11 +105,23 @@ def test_an_owner_adds_a_destination_tests_it_and_sees_a_leads_preflight(
         section = page.locator("section:has(#conversions-heading)")
         expect(section).to_contain_text("Blocked")
         expect(section).to_contain_text("The consent this platform needs was not granted")
-        accessible(page, shots, "lead-conversions")
+        checked(page, shots, "lead-conversions")
 
         assert refused(page) == []
     finally:
         context.close()
+
+    # The destination's page reads as well in dark mode.
+    dark = new_context(browser, "dark")
+    try:
+        page = dark.new_page()
+        sign_in_page(page, server, OWNER, PASSWORD, then="/app/settings/conversions")
+        page.get_by_role("link", name="Test ads").click()
+        expect(page.locator("h1")).to_have_text("Test ads")
+        checked(page, shots, "settings-conversion-dark")
+        assert refused(page) == []
+    finally:
+        dark.close()
     assert ads.uploads == []
     [row_at_rest] = fetch_rows(settings, "SELECT credentials FROM conversion_destinations")
     assert TOKEN not in row_at_rest["credentials"]
