@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadline.db import Repository
@@ -106,6 +106,20 @@ class ConversionRepository(Repository):
                 .order_by(ConversionUpload.created_at, ConversionUpload.id)
             )
         )
+
+    async def upload_counts(self, workspace_id: str) -> list[tuple[str, str, int, datetime | None]]:
+        """Per destination and state: how many uploads, and when the newest changed."""
+        rows = await self.session.execute(
+            select(
+                ConversionUpload.destination_id,
+                ConversionUpload.state,
+                func.count(),
+                func.max(ConversionUpload.updated_at),
+            )
+            .where(ConversionUpload.workspace_id == workspace_id)
+            .group_by(ConversionUpload.destination_id, ConversionUpload.state)
+        )
+        return [(str(d), str(s), int(n), at) for d, s, n, at in rows]
 
     async def leads_sent(self, workspace_id: str, lead_ids: Sequence[str]) -> set[str]:
         if not lead_ids:

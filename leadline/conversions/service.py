@@ -335,6 +335,28 @@ async def test_destination(
         raise ValidationFailed(refused.message, details={"field": refused.field_name}) from None
 
 
+@dataclass(frozen=True)
+class UploadCounts:
+    """A destination's uploads by state (pending, sent, skipped, failed), and when the
+    newest of them last changed (None: none yet)."""
+
+    by_state: dict[str, int]
+    last_at: datetime | None
+
+
+async def upload_counts(session: AsyncSession, workspace_id: str) -> dict[str, UploadCounts]:
+    """The uploads of each of the workspace's destinations, counted by state (a destination
+    with none is absent)."""
+    found: dict[str, UploadCounts] = {}
+    for destination_id, state, count, at in await ConversionRepository(session).upload_counts(
+        workspace_id
+    ):
+        was = found.get(destination_id) or UploadCounts({}, None)
+        last = max((t for t in (was.last_at, at) if t is not None), default=None)
+        found[destination_id] = UploadCounts({**was.by_state, state: count}, last)
+    return found
+
+
 # ---------------------------------------------------------------------------- preflight
 
 

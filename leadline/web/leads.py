@@ -42,6 +42,7 @@ from leadline.models import CLICK_ID_FIELDS, CONSENT_FIELDS, UTM_FIELDS
 from leadline.sites import service as sites
 from leadline.tracking import visits as tracking
 from leadline.web import access
+from leadline.web import conversions as web_conversions
 from leadline.web.access import page
 from leadline.web.rendering import render
 from leadline.webhooks import service as webhooks
@@ -489,6 +490,7 @@ async def lead_page(request: Request, session: AsyncSession, who: SignedIn) -> R
             "changed": changed if changed in _DONE else "",
             "default_currency": who.workspace.default_currency,
             "error": "",
+            "conversions": await web_conversions.lead_section(session, who, lead_id),
         },
     )
 

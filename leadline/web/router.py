@@ -16,7 +16,7 @@ from leadline.accounts.attempts import SignInAttempts
 from leadline.accounts.service import SignedIn, Started
 from leadline.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 from leadline.sites import service as sites
-from leadline.web import access, analytics, inbox, leads, settings, site_settings
+from leadline.web import access, analytics, conversions, inbox, leads, settings, site_settings
 from leadline.web.access import FORM_COOKIE, SIGNIN_COOKIE, page
 from leadline.web.rendering import STATIC, render
 
@@ -215,5 +215,6 @@ ROUTES: list[BaseRoute] = [
     *inbox.ROUTES,
     *settings.ROUTES,
     *site_settings.ROUTES,
+    *conversions.ROUTES,
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]
