@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from leadline.knowledge.chunking import OVERLAP, TARGET, chunk
 
 
@@ -31,7 +33,7 @@ def test_long_sections_are_cut_near_the_target_with_overlap() -> None:
     for sentence in sentences:
         assert any(sentence in piece for piece in chunks), sentence
     # Each chunk after the first repeats the end of the one before it.
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         repeated = after.removeprefix("Shipping\n\n").split("\n\n")[0]
         assert len(repeated) <= OVERLAP
         assert before.endswith(repeated)

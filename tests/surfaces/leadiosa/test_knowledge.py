@@ -51,12 +51,14 @@ def test_create_read_list_update_delete(leadiosa: TestClient) -> None:
     assert article["title"] == "Refunds"
     assert article["tags"] == ["billing"]
     assert article["published"] is False
-    assert article["created_at"].endswith("Z") and len(article["created_at"]) == 24
+    assert article["created_at"].endswith("Z")
+    assert len(article["created_at"]) == 24
     assert leadiosa.get(f"/api/v1/knowledge/{article['id']}").json()["data"] == article
 
     # An empty body and no tags are left out, not null.
     bare = create(leadiosa, title="Draft")
-    assert "body" not in bare and "tags" not in bare
+    assert "body" not in bare
+    assert "tags" not in bare
 
     listed = leadiosa.get("/api/v1/knowledge").json()
     assert [item["id"] for item in listed["data"]] == [bare["id"], article["id"]]
@@ -129,7 +131,7 @@ def test_search_finds_published_chunks_best_first(leadiosa: TestClient) -> None:
     )
     draft = create(leadiosa, title="Refund draft", body="Refund refund refund.", published=False)
     hits = search(leadiosa, "How long do refunds take?")
-    assert [hit["article_id"] for hit in hits][0] == refunds["id"]
+    assert hits[0]["article_id"] == refunds["id"]
     assert draft["id"] not in {hit["article_id"] for hit in hits}
     assert hits[0]["title"] == "Refunds"
     assert hits[0]["score"] > hits[-1]["score"] or len(hits) == 1
