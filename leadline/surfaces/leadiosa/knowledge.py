@@ -16,6 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from leadline.auth.roles import Permission
+from leadline.http import path_id
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
 from leadline.knowledge import service as knowledge
@@ -161,7 +162,8 @@ def _key(article: KnowledgeArticle) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ routes
 
-ARTICLE = "/knowledge/{article_id}"
+# An article, and not /knowledge/search beside it (which takes GET alone).
+ARTICLE = "/knowledge/" + path_id("article_id", besides="search")
 
 
 @router.get("/knowledge", response_model=ArticleList, responses=s.responses(400))
