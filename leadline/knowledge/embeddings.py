@@ -57,12 +57,13 @@ async def embed(http: httpx.AsyncClient, provider: Provider, texts: list[str]) -
             raise EmbeddingsFailed(f"the embeddings provider did not answer: {exc}") from None
         if answer.status_code != 200:
             raise EmbeddingsFailed(f"the embeddings provider answered {answer.status_code}")
-        vectors.extend(_vectors(answer.json(), len(batch)))
+        vectors.extend(_vectors(answer, len(batch)))
     return vectors
 
 
-def _vectors(body: Any, count: int) -> list[list[float]]:
+def _vectors(answer: httpx.Response, count: int) -> list[list[float]]:
     try:
+        body: Any = answer.json()
         items = sorted(body["data"], key=lambda item: int(item["index"]))
         vectors = [[float(x) for x in item["embedding"]] for item in items]
     except (KeyError, TypeError, ValueError):

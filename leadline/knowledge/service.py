@@ -198,26 +198,32 @@ async def update_article(
 ) -> KnowledgeArticle:
     """Change the fields given; a new body is chunked again."""
     article = await get_article(session, principal.workspace_id, article_id)
-    changed: list[str] = []
+    # What the audit log records: each field before and after (the body by its length).
+    changes: dict[str, tuple[object, object]] = {}
     if title is not None and title.strip() != article.title:
-        article.title = _check_text(title, "title", TITLE_LENGTH).strip()
-        changed.append("title")
+        new_title = _check_text(title, "title", TITLE_LENGTH).strip()
+        changes["title"] = (article.title, new_title)
+        article.title = new_title
     if tags is not None:
-        kept = json.dumps(check_tags(tags))
-        if kept != article.tags:
-            article.tags = kept
-            changed.append("tags")
+        kept = check_tags(tags)
+        if kept != tags_of(article):
+            changes["tags"] = (tags_of(article), kept)
+            article.tags = json.dumps(kept)
     if published is not None and published != article.published:
+        changes["published"] = (article.published, published)
         article.published = published
-        changed.append("published")
     if body is not None and body != article.body:
-        article.body = _check_text(body, "body", BODY_LENGTH, empty=True)
-        changed.append("body")
-    if not changed:
+        # The body's length in characters, before and after.
+        changes["body"] = (
+            len(article.body),
+            len(_check_text(body, "body", BODY_LENGTH, empty=True)),
+        )
+        article.body = body
+    if not changes:
         return article
     article.updated_at = utcnow()
     await session.flush()
-    if "body" in changed:
+    if "body" in changes:
         await _rechunk(session, article, provider)
     await audit.record(
         session,
@@ -226,7 +232,7 @@ async def update_article(
         "knowledge.article_updated",
         "article",
         article.id,
-        {field: (None, "changed") for field in changed},
+        changes,
     )
     return article
 

@@ -80,6 +80,15 @@ def test_create_read_list_update_delete(leadiosa: TestClient) -> None:
     published = leadiosa.get("/api/v1/knowledge", params={"published": "true"}).json()
     assert [item["id"] for item in published["data"]] == [article["id"]]
 
+    audit = leadiosa.get("/api/v1/audit").json()["data"]
+    actions = [(event["action"], event["target"].get("id")) for event in audit]
+    assert ("knowledge.article_created", article["id"]) in actions
+    updated = next(event for event in audit if event["action"] == "knowledge.article_updated")
+    assert updated["changes"] == {
+        "published": {"before": False, "after": True},
+        "tags": {"before": ["billing"]},
+    }
+
     gone = leadiosa.delete(f"/api/v1/knowledge/{article['id']}")
     assert gone.json() == {"data": {"id": article["id"], "deleted": True}}
     error_of(leadiosa.get(f"/api/v1/knowledge/{article['id']}"), 404, "article_not_found")
