@@ -135,6 +135,19 @@ def test_a_failing_provider_leaves_search_lexical(
             json={"title": "Refunds", "body": "Refunds within 30 days.", "published": True},
         ).json()["data"]
         provider.fail = True
+
+        def retried() -> list[dict[str, Any]]:
+            return fetch_rows(
+                hybrid_settings,
+                "SELECT state, last_error FROM jobs WHERE kind = 'knowledge.embed' "
+                "AND attempts > 0",
+            )
+
+        # The job that embeds the chunks waits for the provider, and tries again later.
+        run_worker_until(hybrid_settings, lambda: bool(retried()))
+        assert [row["state"] for row in retried()] == ["queued"]
+        assert "503" in str(retried()[0]["last_error"])
+        assert _unembedded(hybrid_settings) == 1
         hits = api.get("/api/v1/knowledge/search", params={"q": "refunds"})
         assert hits.status_code == 200
         assert [hit["article_id"] for hit in hits.json()["data"]] == [made["id"]]
