@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     # use instead of the snapshot Leadline ships (docs/configuration.md says how to make one).
     datacenter_ranges_file: Path | None = None
 
+    # Knowledge search: an OpenAI-compatible embeddings provider (its base URL, ending before
+    # ``/embeddings``, e.g. ``http://127.0.0.1:8080/v1``), the model and the key. Without a URL
+    # and a model, search is lexical only (docs/knowledge.md).
+    embeddings_url: str | None = None
+    embeddings_model: str | None = None
+    embeddings_key: str | None = None
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

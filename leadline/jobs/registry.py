@@ -19,6 +19,7 @@ TASK_MODULES: tuple[str, ...] = (
     "leadline.analytics.anomalies_tasks",
     "leadline.conversions.tasks",
     "leadline.jobs.tasks",
+    "leadline.knowledge.tasks",
     "leadline.forms.tasks",
     "leadline.idempotency.tasks",
     "leadline.inbox.tasks",

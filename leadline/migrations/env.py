@@ -9,7 +9,13 @@ from alembic import context
 from sqlalchemy import create_engine, exc, pool
 
 from leadline.config import get_settings
-from leadline.models import UNMODELLED_INDEXES, UNMODELLED_TABLES, Base
+from leadline.models import (
+    KNOWLEDGE_SEARCH_INDEX,
+    KNOWLEDGE_UNMODELLED_TABLES,
+    UNMODELLED_INDEXES,
+    UNMODELLED_TABLES,
+    Base,
+)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -24,14 +30,14 @@ def include_object(
     """Leave the database-specific indexes and the search table (a virtual table and the tables
     that hold its index), which only the migrations define, uncompared."""
     if type_ == "index":
-        return name not in UNMODELLED_INDEXES
+        return name not in UNMODELLED_INDEXES and name != KNOWLEDGE_SEARCH_INDEX
     if type_ == "table":
-        return name not in UNMODELLED_TABLES
+        return name not in UNMODELLED_TABLES | KNOWLEDGE_UNMODELLED_TABLES
     return True
 
 
 # SQLite cannot reflect expression indexes; the ones it would warn about are uncompared anyway.
-for _name in UNMODELLED_INDEXES:
+for _name in (*UNMODELLED_INDEXES, KNOWLEDGE_SEARCH_INDEX):
     warnings.filterwarnings(
         "ignore", message=f"Skipped unsupported reflection of .* {_name}$", category=exc.SAWarning
     )

@@ -24,6 +24,14 @@ from leadline.models.forms import (
 from leadline.models.idempotency import IdempotencyRecord
 from leadline.models.inbox import Contact, Conversation, Message, Note
 from leadline.models.jobs import Job, JobSchedule
+from leadline.models.knowledge import (
+    KNOWLEDGE_SEARCH_INDEX,
+    KNOWLEDGE_SEARCH_TABLE,
+    KNOWLEDGE_TEXT_CONFIG,
+    KNOWLEDGE_UNMODELLED_TABLES,
+    KnowledgeArticle,
+    KnowledgeChunk,
+)
 from leadline.models.leads import (
     PARTIALLY_INDEXED_FIELDS,
     SEARCH_INDEX,
@@ -62,6 +70,10 @@ __all__ = [
     "CLICK_ID_FIELDS",
     "CLICK_PLATFORMS",
     "CONSENT_FIELDS",
+    "KNOWLEDGE_SEARCH_INDEX",
+    "KNOWLEDGE_SEARCH_TABLE",
+    "KNOWLEDGE_TEXT_CONFIG",
+    "KNOWLEDGE_UNMODELLED_TABLES",
     "PARTIALLY_INDEXED_FIELDS",
     "SEARCH_INDEX",
     "SEARCH_TABLE",
@@ -88,6 +100,8 @@ __all__ = [
     "IpRule",
     "Job",
     "JobSchedule",
+    "KnowledgeArticle",
+    "KnowledgeChunk",
     "Label",
     "Lead",
     "LeadFacet",

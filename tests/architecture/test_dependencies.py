@@ -29,6 +29,7 @@ TABLES_OF = {
     "idempotency": "idempotency",
     "inbox": "inbox",
     "jobs": "jobs",
+    "knowledge": "knowledge",
     "leads": "leads",
     "people": "people",
     "privacy": "privacy",

@@ -16,6 +16,7 @@ from leadline.surfaces.leadiosa import (
     conversations,
     conversions,
     jobs,
+    knowledge,
     people,
     tokens,
     webhooks,
@@ -37,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     conversations.router,
     contacts.router,
     conversions.router,
+    knowledge.router,
 )
 
 

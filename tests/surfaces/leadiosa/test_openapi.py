@@ -56,6 +56,17 @@ def leadiosa_server(database_url: str) -> Iterator[Served]:
                 (f"/api/v1/conversations/{conversation}/notes", {"text": "VIP"}),
             ):
                 assert http.post(path, json=body).status_code == 201
+            # An article, so the knowledge base's lists and search have items.
+            article = http.post(
+                "/api/v1/knowledge",
+                json={
+                    "title": "Refunds",
+                    "body": "# Refunds\n\nWithin 30 days.",
+                    "tags": ["billing"],
+                    "published": True,
+                },
+            )
+            assert article.status_code == 201, article.text
             assert (
                 http.patch(
                     f"/api/v1/conversations/{conversation}",
