@@ -39,6 +39,7 @@ from leadline.surfaces.pulsegate.forms import FORM_ROUTES
 from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.surfaces.pulsegate.openapi import OPENAPI_ROUTES
+from leadline.surfaces.widget import WIDGET_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking.ingest_errors import IngestErrors
 from leadline.tracking.limits import TrackingLimiter
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
+            *WIDGET_ROUTES,
             # After the capture routes: another method than GET on / is still refused with
             # theirs (Allow: POST).
             Route("/", root, methods=["GET"]),
