@@ -21,10 +21,9 @@ from starlette.routing import Route
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import LeadlineError, RateLimited, Unauthorized, ValidationFailed
-from leadline.http import limited_body
+from leadline.http import json_object_body, query_unreadable, unstorable
 from leadline.inbox import widget
 from leadline.kit.ids import request_id
-from leadline.kit.jsondepth import check_json_depth
 from leadline.models import Workspace
 from leadline.sites import service as sites
 from leadline.tracking.limits import TrackingLimiter
@@ -59,6 +58,15 @@ class Call:
                 raise Unauthorized(f"send the widget token in {TOKEN_HEADER}")
             return None
         return widget.contact_in(await self.secret_key(), self.workspace.id, token[:200])
+
+    def only(self, *fields: str) -> None:
+        """Refuse a body with fields this route does not know (a typo would be lost)."""
+        unknown = sorted(set(self.body) - set(fields))
+        if unknown:
+            raise ValidationFailed(
+                f"unknown field {unknown[0][:64]!r}; this route takes {', '.join(fields)}",
+                details={"field": unknown[0][:64]},
+            )
 
     def text(self, field: str, *, required: bool = False) -> str | None:
         value = self.body.get(field)
@@ -108,15 +116,23 @@ def _error(exc: LeadlineError, rid: str, headers: dict[str, str]) -> Response:
 async def _body(request: Request) -> dict[str, Any]:
     if request.method != "POST":
         return {}
-    raw = await limited_body(request)
-    check_json_depth(raw)
-    try:
-        data = msgspec.json.decode(raw) if raw.strip() else {}
-    except msgspec.DecodeError:
-        raise ValidationFailed("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("send a JSON object")
-    return data
+    return await json_object_body(request)
+
+
+def _query(request: Request, *names: str) -> None:
+    """Refuse a query that is not UTF-8, holds a NUL, or names what the route does not take."""
+    if (refused := query_unreadable(request.scope)) is not None:
+        raise refused
+    for name in request.query_params:
+        if name not in names:
+            raise ValidationFailed(
+                f"unknown query parameter {name[:64]!r}", details={"parameter": name[:64]}
+            )
+
+
+def error_answer(exc: LeadlineError) -> Response:
+    """A refusal before routing (the request's headers are too large), in the envelope."""
+    return _error(exc, request_id(), {"Vary": "Origin"})
 
 
 def route(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -145,11 +161,16 @@ def route(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response
                     allowed = _cors(origin)
                 if request.method == "OPTIONS":
                     return Response(status_code=204, headers=allowed)
+                _query(request, *(("after",) if request.method == "GET" else ()))
                 body = await _body(request)
                 answer = await handler(Call(request, session, workspace, body))
             return _json({"data": answer}, 200, allowed)
         except LeadlineError as exc:
             return _error(exc, rid, allowed)
+        except Exception as exc:
+            if (refusal := unstorable(exc)) is None:
+                raise
+            return _error(refusal, rid, allowed)
 
     return endpoint
 
@@ -179,6 +200,7 @@ def _conversation_answer(
 
 
 async def _start(call: Call) -> dict[str, Any]:
+    call.only("text", "name", "email", "visit_id", "offline")
     offline = call.body.get("offline", False)
     if not isinstance(offline, bool):
         raise ValidationFailed("offline must be true or false", details={"field": "offline"})
@@ -201,6 +223,7 @@ async def _start(call: Call) -> dict[str, Any]:
 
 
 async def _send(call: Call) -> dict[str, Any]:
+    call.only("text")
     contact_id = await call.contact_id(required=True)
     assert contact_id is not None
     message = await widget.send(
@@ -235,6 +258,7 @@ async def _messages(call: Call) -> dict[str, Any]:
 
 
 async def _identify(call: Call) -> dict[str, Any]:
+    call.only("id", "email", "name", "attributes", "hash")
     raw_id = call.body.get("id")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
