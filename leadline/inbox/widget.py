@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
+from leadline.audit.service import Actor
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.errors import Forbidden, NotFound, ValidationFailed, WorkspaceClosed
@@ -38,8 +39,9 @@ from leadline.sites import service as sites
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
-# What the audit log names for what visitors do through the widget.
-WIDGET_KEY = "widget"
+# What the audit log names for what the widget changes itself (the inbox service names the
+# caller as it does for a site's own forms: no key).
+WIDGET = Actor.system("widget")
 EXTERNAL_ID_LENGTH = 200
 MESSAGES_PAGE = 100
 OFFLINE_SUBJECT = "Offline message"
@@ -57,8 +59,9 @@ class OriginRefused(Forbidden):
 
 
 def principal_of(workspace: Workspace) -> Principal:
-    """The widget acts for the workspace as an integration key named ``widget`` would."""
-    return Principal(workspace=workspace, key_id=WIDGET_KEY, role=Role.INTEGRATION)
+    """The widget acts for the workspace as a site's own form does: no key, the rights of an
+    integration key."""
+    return Principal(workspace=workspace, key_id="", role=Role.INTEGRATION)
 
 
 async def workspace_of(session: AsyncSession, ref: str) -> Workspace:
@@ -230,7 +233,7 @@ async def _new_contact(
     await audit.record_many(
         session,
         workspace.id,
-        principal_of(workspace).actor,
+        WIDGET,
         [
             audit.Entry(
                 "contact.created",
@@ -380,7 +383,7 @@ async def identify(
             await audit.record_many(
                 session,
                 workspace.id,
-                principal_of(workspace).actor,
+                WIDGET,
                 [audit.Entry("contact.updated", "contact", contact.id, changes)],
             )
     if contact.email is not None:
