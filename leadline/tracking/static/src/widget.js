@@ -71,7 +71,7 @@ var CSS = ':host{all:initial;--a:#1d4ed8;--f:#fff;--b:#fff;--t:#111827;--m:#4b55
   '.p{width:min(360px,calc(100vw - 40px));height:min(520px,calc(100vh - 120px));background:var(--b);color:var(--t);border:1px solid var(--l);border-radius:12px;box-shadow:0 8px 30px #0005;display:flex;flex-direction:column;overflow:hidden}.p[hidden]{display:none}' +
   'header{display:flex;justify-content:space-between;align-items:center;padding:10px 14px;border-bottom:1px solid var(--l)}h2{margin:0;font-size:17px;font-weight:700}' +
   '.x{background:transparent;color:var(--t);font-size:20px;padding:2px 10px}' +
-  'ol{list-style:none;margin:0;padding:12px;flex:1;overflow-y:auto;display:flex;flex-direction:column;gap:8px}li{max-width:85%;padding:8px 10px;border-radius:10px;background:var(--o);white-space:pre-wrap;overflow-wrap:anywhere}li.c{align-self:flex-end;background:var(--a);color:var(--f)}' +
+  '.g{margin:0;padding:12px;flex:1;overflow-y:auto;display:flex;flex-direction:column;gap:8px}.m{max-width:85%;padding:8px 10px;border-radius:10px;background:var(--o);white-space:pre-wrap;overflow-wrap:anywhere}.m.c{align-self:flex-end;background:var(--a);color:var(--f)}' +
   '.s{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
   'form{display:flex;flex-direction:column;gap:8px;padding:12px;border-top:1px solid var(--l)}label{font-size:13px;color:var(--m)}' +
   'input,textarea{width:100%;padding:8px;border:1px solid var(--m);border-radius:6px;background:var(--b);color:var(--t)}textarea{resize:none;height:64px}p{margin:0;color:var(--m)}';
@@ -90,7 +90,7 @@ function build() {
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
   } catch (e) { root.append(el('style', {textContent: CSS})); }
-  q.log = el('ol', {role: 'log', 'aria-live': 'polite', 'aria-label': t[0]});
+  q.log = el('div', {className: 'g', role: 'log', 'aria-live': 'polite', 'aria-label': t[0]});
   q.away = el('p', {textContent: t[5], hidden: true});
   q.err = el('p', {role: 'alert'});
   var msg = field(t[8], {required: true, maxLength: 10000}, 'textarea'),
@@ -140,7 +140,7 @@ function mode() {
 function show(m) {
   if (m.seq <= seq) return;
   seq = m.seq;
-  q.log.append(el('li', {className: m.from == 'contact' ? 'c' : ''}, [
+  q.log.append(el('div', {className: m.from == 'contact' ? 'm c' : 'm'}, [
     el('span', {className: 's', textContent: (m.from == 'contact' ? t[10] : t[11]) + ': '}), m.text
   ]));
   q.log.scrollTop = q.log.scrollHeight;
@@ -168,7 +168,7 @@ function send() {
         off ? {name: q.name.value.trim() || null, email: q.mail.value.trim(), offline: true} : {},
         tr && tr.getSessionId && tr.getSessionId() ? {visit_id: tr.getSessionId()} : {})).then(d => {
           join(d);
-          if (off) q.log.append(el('li', {textContent: t[9]}));
+          if (off) q.log.append(el('div', {className: 'm', textContent: t[9]}));
           mode();
         });
   r.then(() => { q.text.value = ''; }, () => { q.err.textContent = t[12]; });
