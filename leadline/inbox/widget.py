@@ -398,6 +398,7 @@ async def identify(
             "external_id": external_id,
             "attributes": contacts.attributes_of(contact),
             "verified": workspace.widget_identity_verification,
+            "identified_at": iso_millis(utcnow()),
         },
     )
     return contact

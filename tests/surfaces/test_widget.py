@@ -406,6 +406,8 @@ def test_identify_rejoins_the_same_contact_and_conversation(
     assert events[0]["data"]["external_id"] == "user-42"
     assert events[0]["data"]["email"] == "ada@example.com"
     assert events[0]["data"]["attributes"] == {"plan": "pro"}
+    assert events[0]["data"]["verified"] is False
+    assert events[0]["data"]["identified_at"].endswith("Z")
 
 
 def test_identify_before_any_chat_makes_the_contact(client: TestClient, site: str) -> None:
@@ -426,7 +428,8 @@ def test_identify_with_verification(
     secret = identity_secret(cli)
     assert len(secret) == 64
     good = hmac.new(secret.encode(), b"user-42", hashlib.sha256).hexdigest()
-    for bad in ({}, {"hash": "0" * 64}, {"hash": good[:-1] + "0"}, {"hash": 5}):
+    wrong = good[:-1] + ("1" if good.endswith("0") else "0")
+    for bad in ({}, {"hash": "0" * 64}, {"hash": wrong}, {"hash": 5}):
         answer = identify(client, {"id": "user-42", **bad})
         assert answer.status_code in (400, 403), answer.text
         if answer.status_code == 403:
