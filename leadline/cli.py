@@ -1303,13 +1303,14 @@ def widget_verification(
 ) -> None:
     """Turn identity verification on or off: when on, identify calls without the right
     ``hash`` are refused."""
+    from leadline.audit.service import Actor
     from leadline.inbox import widget
 
     if state not in ("on", "off"):
         _fail("say on or off")
 
     async def work(session: AsyncSession) -> str:
-        found = await widget.set_verification(session, workspace, state == "on")
+        found = await widget.set_verification(session, workspace, state == "on", Actor.cli())
         return f"identity verification {state} for {found.slug}"
 
     typer.echo(in_transaction(work))

@@ -411,7 +411,21 @@ async def secret_of(session: AsyncSession, workspace_slug: str, configured: str 
     return identity_secret(secret_key, workspace.id)
 
 
-async def set_verification(session: AsyncSession, workspace_slug: str, on: bool) -> Workspace:
+async def set_verification(
+    session: AsyncSession, workspace_slug: str, on: bool, actor: Actor
+) -> Workspace:
+    """Turn identity verification on or off; audited as ``workspace.updated``."""
     workspace = await workspaces.require(session, workspace_slug)
-    workspace.widget_identity_verification = on
+    before = workspace.widget_identity_verification
+    if before != on:
+        workspace.widget_identity_verification = on
+        await audit.record(
+            session,
+            workspace.id,
+            actor,
+            "workspace.updated",
+            "workspace",
+            workspace.id,
+            {"widget_identity_verification": (before, on)},
+        )
     return workspace

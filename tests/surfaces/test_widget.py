@@ -458,6 +458,20 @@ def test_the_secret_differs_per_workspace(cli: Any, settings: Settings) -> None:
         settings, "SELECT widget_identity_verification AS v FROM workspaces WHERE slug = 'acme'"
     )
     assert bool(rows[0]["v"]) is True
+    audited = fetch_rows(settings, "SELECT action, changes FROM audit_events")
+    assert any(
+        row["action"] == "workspace.updated" and "widget_identity_verification" in row["changes"]
+        for row in audited
+    )
+
+
+def test_a_closed_workspace_takes_no_chat(
+    client: TestClient, settings: Settings, site: str
+) -> None:
+    set_workspace(settings, "acme", status="closed")
+    answer = client.post(f"{BASE}/conversations", json={"text": "Hi"}, headers=PAGE)
+    assert answer.status_code == 409, answer.text
+    assert fetch_rows(settings, "SELECT id FROM conversations") == []
 
 
 @pytest.mark.parametrize(
