@@ -415,17 +415,6 @@ async def set_verification(
     session: AsyncSession, workspace_slug: str, on: bool, actor: Actor
 ) -> Workspace:
     """Turn identity verification on or off; audited as ``workspace.updated``."""
-    workspace = await workspaces.require(session, workspace_slug)
-    before = workspace.widget_identity_verification
-    if before != on:
-        workspace.widget_identity_verification = on
-        await audit.record(
-            session,
-            workspace.id,
-            actor,
-            "workspace.updated",
-            "workspace",
-            workspace.id,
-            {"widget_identity_verification": (before, on)},
-        )
-    return workspace
+    return await workspaces.update_workspace(
+        session, workspace_slug, widget_identity_verification=on, actor=actor
+    )
