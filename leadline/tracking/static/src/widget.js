@@ -48,9 +48,17 @@ function call(path, body, get) {
   o = {method: get ? 'GET' : 'POST', headers: h, credentials: 'omit'};
   if (!get) o.body = JSON.stringify(body);
   return fetch(base + path, o).then(r => r.json().then(j => {
+    // A token or conversation the server no longer knows (the contact was erased): start over.
+    if (state.t && (r.status == 403 || r.status == 404) && path != '/identify') forget();
     if (!r.ok) throw j.error || j;
     return j.data;
   }));
+}
+
+function forget() {
+  state = {}, seq = 0;
+  try { localStorage.removeItem(KEY); } catch (e) {}
+  q.log && (q.log.replaceChildren(), mode());
 }
 
 var el = (tag, props, kids) => {
@@ -211,7 +219,8 @@ var api = {
   setConsent: f => {
     var v = f && f.analytics_storage;
     granted = v === true || v == 'granted';
-    granted ? save() : (() => { try { localStorage.removeItem(KEY); } catch (e) {} })();
+    if (granted) save();
+    else try { localStorage.removeItem(KEY); } catch (e) {}
   }
 };
 
