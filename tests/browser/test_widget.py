@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 from leadline.config import Settings
 from tests.fixtures.browser import PageServer, eventually, script_tag
 from tests.fixtures.browser_pages import accessible
-from tests.fixtures.factories import fetch_rows, make_key, make_site
+from tests.fixtures.factories import fetch_rows, make_key, make_site, set_workspace
 from tests.fixtures.inbox import make_person
 from tests.fixtures.leadiosa import bearer
 
@@ -68,20 +68,23 @@ def test_a_visitor_chats_by_keyboard_and_sees_the_reply(
     site = make_site(settings, "acme", "127.0.0.1")
     admin = bearer(make_key(settings, "acme", "admin"))
     make_person(settings, "ops@example.com", availability="online")
-    page.goto(chat_page(page_server, server, site, "granted"))
+    page.goto(chat_page(page_server, server, site, "granted") + "?gclid=TeSt-gclid_widget")
     page.wait_for_function("() => window.PulseGateSession.getSessionId()")
     visit_id = page.evaluate("() => window.PulseGateSession.getSessionId()")
 
     open_by_keyboard(page)
-    page.keyboard.type("Do you have flats in Porto?")
+    page.keyboard.type("Do you have flats in Porto? ada@example.com")
     page.keyboard.press("Enter")
 
     conversation = the_conversation(settings)
     assert conversation["visit_id"] == visit_id  # the tracker's visit, for the lead's click
+    # The email in the chat made a lead, with the page's ad click.
+    leads = fetch_rows(settings, "SELECT email, gclid, source FROM leads")
+    assert leads == [{"email": "ada@example.com", "gclid": "TeSt-gclid_widget", "source": "chat"}]
     with httpx.Client(base_url=server, headers=admin) as api:
         url = f"/api/v1/conversations/{conversation['id']}/messages"
         texts = eventually(lambda: [m["text"] for m in api.get(url).json()["data"]])
-        assert texts == ["Do you have flats in Porto?"]
+        assert texts == ["Do you have flats in Porto? ada@example.com"]
         reply = api.post(url, json={"text": "Yes, three of them."})
         assert reply.status_code == 201, reply.text
     page.wait_for_function(f"() => ({LOG_TEXT})().includes('Yes, three of them.')")
@@ -152,4 +155,30 @@ def test_nobody_online_shows_the_offline_form(
     assert rows == [{"name": "Ada", "email": "ada@example.com"}]
     assert fetch_rows(settings, "SELECT subject FROM conversations") == [
         {"subject": "Offline message"}
+    ]
+
+
+def test_identify_with_a_bad_hash_is_refused(
+    page: Page, page_server: PageServer, server: str, settings: Settings, cli: Any
+) -> None:
+    import hashlib
+    import hmac
+
+    from leadline.cli import app
+
+    make_site(settings, "acme", "127.0.0.1")
+    set_workspace(settings, "acme", widget_identity_verification=True)
+    secret = cli.invoke(app, ["widget", "secret", "--workspace", "acme"]).output.strip()
+    good = hmac.new(secret.encode(), b"user-42", hashlib.sha256).hexdigest()
+    page.goto(chat_page(page_server, server, site="pk_none", consent="denied"))
+    page.wait_for_function("() => window.leadiosa && window.leadiosa.identify")
+    refused = page.evaluate(
+        "() => leadiosa.identify({id: 'user-42', hash: 'f'.repeat(64)})"
+        ".then(() => 'ok', e => e.code)"
+    )
+    assert refused == "identity_not_verified"
+    assert fetch_rows(settings, "SELECT id FROM contacts") == []
+    contact = page.evaluate(f"() => leadiosa.identify({{id: 'user-42', hash: '{good}'}})")
+    assert fetch_rows(settings, "SELECT id, external_id FROM contacts") == [
+        {"id": contact, "external_id": "user-42"}
     ]
