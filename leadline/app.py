@@ -29,6 +29,7 @@ from leadline.kit.changes import ChangeBus
 from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
 from leadline.sites.cache import CaptureSites, SiteCache
+from leadline.surfaces import widget as widget_router
 from leadline.surfaces.leadiosa import create_leadiosa_app
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate import envelope as pulsegate
@@ -39,6 +40,8 @@ from leadline.surfaces.pulsegate.forms import FORM_ROUTES
 from leadline.surfaces.pulsegate.health import HEALTH_ROUTES
 from leadline.surfaces.pulsegate.management import MANAGEMENT_ROUTES
 from leadline.surfaces.pulsegate.openapi import OPENAPI_ROUTES
+from leadline.surfaces.widget import WIDGET_ROUTES
+from leadline.surfaces.widget_openapi import WIDGET_OPENAPI_ROUTES
 from leadline.tracking import enrich
 from leadline.tracking.ingest_errors import IngestErrors
 from leadline.tracking.limits import TrackingLimiter
@@ -72,6 +75,9 @@ class LeadlineApp(Starlette):
             path: str = scope["path"]
             # The API surfaces bound headers themselves, in their own envelopes.
             if not path.startswith("/api/") and (refused := headers_too_large(scope)):
+                if path.startswith(widget_router.PREFIX):
+                    await widget_router.error_answer(refused)(scope, receive, send)
+                    return
                 await pulsegate.error_answer(refused)(scope, receive, send)
                 return
             if path.startswith(tracking_router.PREFIX):
@@ -160,6 +166,8 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
+            *WIDGET_ROUTES,
+            *WIDGET_OPENAPI_ROUTES,
             # After the capture routes: another method than GET on / is still refused with
             # theirs (Allow: POST).
             Route("/", root, methods=["GET"]),

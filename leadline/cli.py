@@ -75,6 +75,8 @@ destinations_app = typer.Typer(
     help="Add, list and remove a workspace's conversion destinations.", no_args_is_help=True
 )
 conversions_app.add_typer(destinations_app, name="destinations")
+widget_app = typer.Typer(help="The chat widget's identity verification.", no_args_is_help=True)
+app.add_typer(widget_app, name="widget")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -1300,3 +1302,39 @@ def conversions_export(
         return list(await conversions.offline_csv(session, found.id, span))
 
     typer.echo("".join(in_transaction(work)), nl=False)
+
+
+@widget_app.command("secret")
+def widget_secret(
+    workspace: str = typer.Option(..., "--workspace", help="The workspace's slug."),
+) -> None:
+    """Print the workspace's identity secret: sign each id with it (HMAC-SHA256, hex) on your
+    server and pass it to leadiosa.identify as ``hash``."""
+    from leadline.inbox import widget
+
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> str:
+        return await widget.secret_of(session, workspace, settings.secret_key)
+
+    typer.echo(in_transaction(work, settings))
+
+
+@widget_app.command("verification")
+def widget_verification(
+    state: str = typer.Argument(..., help="on or off"),
+    workspace: str = typer.Option(..., "--workspace", help="The workspace's slug."),
+) -> None:
+    """Turn identity verification on or off: when on, identify calls without the right
+    ``hash`` are refused."""
+    from leadline.audit.service import Actor
+    from leadline.inbox import widget
+
+    if state not in ("on", "off"):
+        _fail("say on or off")
+
+    async def work(session: AsyncSession) -> str:
+        found = await widget.set_verification(session, workspace, state == "on", Actor.cli())
+        return f"identity verification {state} for {found.slug}"
+
+    typer.echo(in_transaction(work))

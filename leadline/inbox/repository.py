@@ -82,6 +82,36 @@ class InboxRepository(Repository):
         )
         return found
 
+    async def contact_by_external_id(self, workspace_id: str, external_id: str) -> Contact | None:
+        """The oldest contact (not merged, not erased) a site identified with this id."""
+        found: Contact | None = await self.session.scalar(
+            select(Contact)
+            .where(
+                Contact.workspace_id == workspace_id,
+                Contact.external_id == external_id,
+                Contact.merged_into_id.is_(None),
+                Contact.erased_at.is_(None),
+            )
+            .order_by(Contact.created_at, Contact.id)
+            .limit(1)
+        )
+        return found
+
+    async def latest_conversation_of(
+        self, workspace_id: str, contact_id: str
+    ) -> Conversation | None:
+        """The contact's newest conversation."""
+        found: Conversation | None = await self.session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.workspace_id == workspace_id,
+                Conversation.contact_id == contact_id,
+            )
+            .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+            .limit(1)
+        )
+        return found
+
     async def contacts(
         self,
         workspace_id: str,

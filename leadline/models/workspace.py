@@ -10,6 +10,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +44,10 @@ class Workspace(Base):
     # What a lead from an erased person meets: accept (a new lead) or refuse.
     erased_returns: Mapped[str] = mapped_column(
         String(10), default="accept", server_default="accept"
+    )
+    # The chat widget's identify calls must carry the HMAC of the id (docs/widget.md).
+    widget_identity_verification: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

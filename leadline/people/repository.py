@@ -122,6 +122,19 @@ class PersonRepository(Repository):
         found: Person | None = await self.session.scalar(query)
         return found
 
+    async def anyone_online(self, workspace_id: str, roles: tuple[str, ...]) -> bool:
+        """Whether one of the workspace's people with one of ``roles`` is online."""
+        found = await self.session.scalar(
+            select(Person.id)
+            .where(
+                Person.workspace_id == workspace_id,
+                Person.availability == "online",
+                Person.role.in_(roles),
+            )
+            .limit(1)
+        )
+        return found is not None
+
     async def mark_assigned(self, person_id: str, when: datetime) -> None:
         await self.session.execute(
             update(Person).where(Person.id == person_id).values(last_assigned_at=when)

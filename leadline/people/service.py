@@ -436,6 +436,12 @@ def webhook_person(person: Person) -> dict[str, Any]:
     }
 
 
+async def anyone_online(session: AsyncSession, workspace_id: str) -> bool:
+    """Whether an operator of the workspace is online (the chat widget's offline form)."""
+    roles = tuple(role.value for role in OPERATOR_ROLES)
+    return await PersonRepository(session).anyone_online(workspace_id, roles)
+
+
 async def next_for_assignment(session: AsyncSession, workspace_id: str) -> Person | None:
     """Round robin: the online person handed a conversation longest ago (None when nobody is
     online), marked as handed one now."""

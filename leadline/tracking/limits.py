@@ -11,6 +11,13 @@ PER_MINUTE: dict[str, int] = {
     "session/end": 10,
     "event": 120,
     "events/batch": 30,
+    # The chat widget's public endpoints (leadline.surfaces.widget): an open widget polls its
+    # conversation every 2-3 s.
+    "widget/config": 30,
+    "widget/start": 10,
+    "widget/send": 30,
+    "widget/poll": 60,
+    "widget/identify": 10,
 }
 
 

@@ -11,7 +11,8 @@ visitor's consent allows it, which keeps it out of the 4 KB faces.
 /pf.js, the Octanist pixel's form capture, stands alone too: /p loads it only when its tag asks
 for form capture (data-forms="true") or the page first calls OCT.submitLeadForm.
 /form.js renders a site's forms (docs/forms.md); /pulse.js is the PulseGate tracker and the
-forms in one script, for pages that want both from one tag.
+forms in one script, for pages that want both from one tag. /widget.js is the chat widget
+(docs/widget.md).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ FINGERPRINT_JS = Script.load("fp.js")
 PIXEL_FORMS_JS = Script.load("pf.js")
 FORM_JS = Script.load("form.js")
 PULSE_JS = Script.load("pulse.js")
+WIDGET_JS = Script.load("widget.js")
 
 SCRIPT_ROUTES = [
     Route("/tracker.js", serve(TRACKER_JS), methods=["GET", "HEAD"], name="tracker_js"),
@@ -127,4 +129,5 @@ SCRIPT_ROUTES = [
     Route("/pf.js", serve(PIXEL_FORMS_JS), methods=["GET", "HEAD"], name="pixel_forms_js"),
     Route("/form.js", serve(FORM_JS), methods=["GET", "HEAD"], name="form_js"),
     Route("/pulse.js", serve(PULSE_JS), methods=["GET", "HEAD"], name="pulse_js"),
+    Route("/widget.js", serve(WIDGET_JS), methods=["GET", "HEAD"], name="widget_js"),
 ]

@@ -111,6 +111,7 @@ def _settings_of(workspace: Workspace) -> dict[str, object]:
         "allow_bulk_updates": workspace.allow_bulk_updates,
         "leads_limit": workspace.leads_limit,
         "default_currency": workspace.default_currency,
+        "widget_identity_verification": workspace.widget_identity_verification,
     }
 
 
@@ -131,6 +132,7 @@ async def update_workspace(
     auto_reassign_minutes: int | None = None,
     clear_auto_reassign: bool = False,
     erased_returns: str | None = None,
+    widget_identity_verification: bool | None = None,
     actor: Actor | None = None,
 ) -> Workspace:
     """Change a workspace's settings; only the values given change."""
@@ -176,6 +178,8 @@ async def update_workspace(
                 details={"field": "erased_returns"},
             )
         workspace.erased_returns = erased_returns
+    if widget_identity_verification is not None:
+        workspace.widget_identity_verification = widget_identity_verification
     await session.flush()
     # API keys' principals carry their workspace: those kept in memory must be read again.
     announce(session, PRINCIPALS)

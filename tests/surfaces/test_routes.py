@@ -34,6 +34,7 @@ from tests.fixtures.routes import (
 _NOT_API = {
     *(f"GET {route.path}" for route in SCRIPT_ROUTES),  # type: ignore[attr-defined]
     "GET /openapi.json",
+    "GET /widget/v1/openapi.json",
     # A browser's way to the dashboard (POST / is PulseGate's capture, documented).
     "GET /",
     "GET /api/openapi.json",

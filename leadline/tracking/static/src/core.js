@@ -87,7 +87,7 @@ function tracker(o) {
     c = {},
     sid = null, vid = null, fp = null, fq, q = [], dropped = 0, asked = 0, busy = 0, fails = 0, retry = 0,
     t0 = now(), last = t0, cur = path(), depth = 0, maxScroll = 0, clicks = 0, st = 0,
-    api = {trackEvent: nop, flush: nop, setConsent: nop, getSessionId: () => sid, getVisitorId: () => vid};
+    api = {trackEvent: nop, flush: nop, setConsent: nop, getSessionId: () => sid, getVisitorId: () => vid, getConsent: () => Object.assign({}, c)};
   if (!sk) return console.warn('leadline: no site key'), api;
   // The site asked to honour Do Not Track and Global Privacy Control: send nothing at all.
   if (o.respectDnt && (dnt || gpc)) return api;

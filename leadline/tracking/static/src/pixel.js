@@ -32,7 +32,7 @@ if (!(W.OCT && W.OCT.getSessionId)) {
     }
   }));
   W.OCT = Object.assign(W.OCT || {}, {
-    getSessionId: t.getSessionId, setConsent: t.setConsent, trackEvent: t.trackEvent, flush: t.flush,
+    getSessionId: t.getSessionId, getConsent: t.getConsent, setConsent: t.setConsent, trackEvent: t.trackEvent, flush: t.flush,
     // Nothing at all without a live tracker (no site key, or Do Not Track honoured).
     submitLeadForm: (f, o) => !!(t.live && Object(f) === f && (f instanceof FormData ? [...f] : Object.keys(f)).length && q.push([f, o]) && pf()),
     _pf: q

@@ -22,6 +22,9 @@ var PG = {
   setConsent: f => { if (t) t.setConsent(f); },
   getSessionId: () => t ? t.getSessionId() : null,
   getVisitorId: () => t ? t.getVisitorId() : null,
+  // The consent flags now (true, false, or null for not asked yet): the chat widget stores
+  // nothing until analytics_storage is true.
+  getConsent: () => t ? t.getConsent() : null,
   getLandingUrl: () => t ? land : null
 };
 if (!W.PulseGateSession) {
