@@ -21,6 +21,12 @@ from leadline.models.forms import (
     SubmissionDay,
     SubmissionRollup,
 )
+from leadline.models.assistant import (
+    AssistantConversation,
+    AssistantDraft,
+    AssistantSettings,
+    AssistantUsage,
+)
 from leadline.models.idempotency import IdempotencyRecord
 from leadline.models.inbox import Contact, Conversation, Message, Note
 from leadline.models.jobs import Job, JobSchedule
@@ -67,6 +73,10 @@ from leadline.models.webhooks import (
 from leadline.models.workspace import InstanceSetting, Workspace
 
 __all__ = [
+    "AssistantConversation",
+    "AssistantDraft",
+    "AssistantSettings",
+    "AssistantUsage",
     "CLICK_ID_FIELDS",
     "CLICK_PLATFORMS",
     "CONSENT_FIELDS",
