@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +61,24 @@ ROUTER = Actor.system("inbox.reassign")
 
 # "@ada@example.com" in a note: the address after the @.
 _MENTION = re.compile(r"(?<![\w.+-])@([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+
+# Called in the transaction that adds a (not quarantined) message from a contact, so features
+# above the inbox (the assistant) can queue their work; they register on import.
+ContactMessageHook = Callable[[AsyncSession, Conversation, Message], Awaitable[None]]
+_CONTACT_MESSAGE_HOOKS: list[ContactMessageHook] = []
+
+
+def on_contact_message(hook: ContactMessageHook) -> None:
+    if hook not in _CONTACT_MESSAGE_HOOKS:
+        _CONTACT_MESSAGE_HOOKS.append(hook)
+
+
+async def _contact_message_added(
+    session: AsyncSession, conversation: Conversation, message: Message
+) -> None:
+    for hook in _CONTACT_MESSAGE_HOOKS:
+        await hook(session, conversation, message)
 
 
 class _Journal:
@@ -408,6 +426,7 @@ async def start_conversation(
             await _assign(session, conversation, person.id, journal, now=now)
     message = await _append(session, conversation, Author.CONTACT, text, None, now, False)
     conversation.waiting_since = now
+    await _contact_message_added(session, conversation, message)
     await contacts.give_lead(
         session, principal, found, visit_id=conversation.visit_id, entries=journal.entries
     )
@@ -618,6 +637,7 @@ async def _contact_wrote(
     if contact.spam:
         return await _append(session, conversation, Author.CONTACT, text, None, now, True)
     message = await _append(session, conversation, Author.CONTACT, text, None, now, False)
+    await _contact_message_added(session, conversation, message)
     if conversation.waiting_since is None:
         conversation.waiting_since = now
     if conversation.status in (Status.CLOSED, Status.SNOOZED):

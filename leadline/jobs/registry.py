@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Modules whose import registers tasks; each feature with jobs adds its ``tasks`` module here.
 TASK_MODULES: tuple[str, ...] = (
     "leadline.analytics.anomalies_tasks",
+    "leadline.assistant.tasks",
     "leadline.conversions.tasks",
     "leadline.jobs.tasks",
     "leadline.knowledge.tasks",

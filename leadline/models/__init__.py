@@ -4,6 +4,12 @@ is named for the feature that owns its tables."""
 from leadline.models.accounts import OneTimeLink, PersonPassword, SignIn
 from leadline.models.adspend import AdSpend
 from leadline.models.analytics import Anomaly
+from leadline.models.assistant import (
+    AssistantConversation,
+    AssistantDraft,
+    AssistantSettings,
+    AssistantUsage,
+)
 from leadline.models.attribution import (
     CLICK_ID_FIELDS,
     CLICK_PLATFORMS,
@@ -20,12 +26,6 @@ from leadline.models.forms import (
     LeadSubmission,
     SubmissionDay,
     SubmissionRollup,
-)
-from leadline.models.assistant import (
-    AssistantConversation,
-    AssistantDraft,
-    AssistantSettings,
-    AssistantUsage,
 )
 from leadline.models.idempotency import IdempotencyRecord
 from leadline.models.inbox import Contact, Conversation, Message, Note
@@ -73,10 +73,6 @@ from leadline.models.webhooks import (
 from leadline.models.workspace import InstanceSetting, Workspace
 
 __all__ = [
-    "AssistantConversation",
-    "AssistantDraft",
-    "AssistantSettings",
-    "AssistantUsage",
     "CLICK_ID_FIELDS",
     "CLICK_PLATFORMS",
     "CONSENT_FIELDS",
@@ -94,6 +90,10 @@ __all__ = [
     "AdSpend",
     "Anomaly",
     "ApiKey",
+    "AssistantConversation",
+    "AssistantDraft",
+    "AssistantSettings",
+    "AssistantUsage",
     "AuditEvent",
     "AuditHead",
     "Base",

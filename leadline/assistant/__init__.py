@@ -1,0 +1,1 @@
+"""The AI assistant: answers visitors from the knowledge base, or drafts replies for operators."""

@@ -1,0 +1,64 @@
+"""The assistant's SQL, each query scoped to one workspace."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leadline.models import (
+    AssistantConversation,
+    AssistantDraft,
+    AssistantSettings,
+    AssistantUsage,
+    Message,
+)
+
+
+class AssistantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def settings(self, workspace_id: str) -> AssistantSettings | None:
+        return await self.session.get(AssistantSettings, workspace_id)
+
+    async def add(
+        self, row: AssistantSettings | AssistantConversation | AssistantDraft | AssistantUsage
+    ) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def conversation(
+        self, workspace_id: str, conversation_id: str
+    ) -> AssistantConversation | None:
+        found = await self.session.get(AssistantConversation, conversation_id)
+        if found is None or found.workspace_id != workspace_id:
+            return None
+        return found
+
+    async def message(self, workspace_id: str, message_id: str) -> Message | None:
+        result = await self.session.execute(
+            select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def drafts(self, workspace_id: str, conversation_id: str) -> list[AssistantDraft]:
+        result = await self.session.execute(
+            select(AssistantDraft)
+            .where(
+                AssistantDraft.workspace_id == workspace_id,
+                AssistantDraft.conversation_id == conversation_id,
+            )
+            .order_by(AssistantDraft.created_at, AssistantDraft.id)
+        )
+        return list(result.scalars())
+
+    async def usage(
+        self, workspace_id: str, month: str, *, lock: bool = False
+    ) -> AssistantUsage | None:
+        query = select(AssistantUsage).where(
+            AssistantUsage.workspace_id == workspace_id, AssistantUsage.month == month
+        )
+        if lock:
+            query = query.with_for_update()
+        result = await self.session.execute(query)
+        return result.scalar_one_or_none()
