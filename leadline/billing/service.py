@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.assistant import service as assistant
 from leadline.config import Settings
 from leadline.inbox import service as inbox_service
 from leadline.kit.time import utcnow
@@ -80,6 +81,16 @@ class Subscription:
     cycle_day: int
     cycle: Cycle
     usage: tuple[UsageItem, ...]
+    # The assistant's tokens this calendar month, against the workspace's own monthly limit
+    # (the assistant stops answering, and hands off, when it is reached).
+    assistant_tokens: AssistantTokens
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTokens:
+    month: str
+    used: int
+    limit: int | None
 
 
 async def subscription(
@@ -91,8 +102,8 @@ async def subscription(
     used = {
         "conversations": inbox.conversations,
         "messages": inbox.messages,
-        # No AI feature spends tokens yet.
-        "ai_tokens": 0,
+        # Metered by calendar month: this month's tokens.
+        "ai_tokens": await assistant.tokens_used(session, workspace_id),
         "leads": await leads.count_created(session, workspace_id, cycle.starts_at, cycle.ends_at),
         "events": await tracking.events_between(session, workspace_id, cycle.start, cycle.end),
     }
@@ -109,4 +120,9 @@ async def subscription(
         cycle_day=settings.billing_cycle_day,
         cycle=cycle,
         usage=tuple(UsageItem(name, used[name], limits[name]) for name in used),
+        assistant_tokens=AssistantTokens(
+            assistant.month_of_now(),
+            used["ai_tokens"],
+            (await assistant.get_settings(session, workspace_id)).monthly_token_limit,
+        ),
     )

@@ -10,6 +10,7 @@ from leadline.http import BodyLimitMiddleware
 from leadline.kit.ratelimit import RateLimiter
 from leadline.surfaces.documents import SurfaceAPI
 from leadline.surfaces.leadiosa import (
+    assistant,
     audit,
     billing,
     contacts,
@@ -39,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     contacts.router,
     conversions.router,
     knowledge.router,
+    assistant.router,
 )
 
 

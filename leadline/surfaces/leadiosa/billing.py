@@ -37,6 +37,14 @@ class Usage(BaseModel):
     events: UsageItem = Field(description="Tracking events stored (bots' not counted).")
 
 
+class AssistantTokens(BaseModel):
+    month: str = Field(examples=["2026-12"], description="The calendar month (UTC).")
+    used: int = Field(ge=0, description="Tokens the AI assistant's provider reported used.")
+    limit: int | SkipJsonSchema[None] = Field(
+        default=None, ge=0, description="The workspace's monthly token limit; absent when none."
+    )
+
+
 class Subscription(BaseModel):
     plan: str = Field(examples=["self-hosted"])
     provider: str = Field(description="Who takes the payments: `none` when self-hosted.")
@@ -44,6 +52,9 @@ class Subscription(BaseModel):
     cycle_start: datetime
     cycle_end: datetime = Field(description="When the next cycle starts.")
     usage: Usage
+    assistant_tokens: AssistantTokens = Field(
+        description="The AI assistant's tokens this month, against its monthly limit."
+    )
 
 
 class SubscriptionEnvelope(BaseModel):
@@ -63,6 +74,13 @@ def render_subscription(found: billing.Subscription) -> dict[str, Any]:
         "usage": {
             item.name: omit_empty({"used": item.used, "limit": item.limit}) for item in found.usage
         },
+        "assistant_tokens": omit_empty(
+            {
+                "month": found.assistant_tokens.month,
+                "used": found.assistant_tokens.used,
+                "limit": found.assistant_tokens.limit,
+            }
+        ),
     }
 
 
