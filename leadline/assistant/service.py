@@ -347,8 +347,8 @@ def _system_prompt(description: str, found: Sequence[knowledge.Found]) -> str:
     parts = [
         description.strip() or "You answer the questions of a business's website visitors.",
         "",
-        "Answer only from the knowledge below. Cite each chunk you use by its id in square "
-        "brackets, such as [chk_...]. If the knowledge does not answer the question, say so "
+        "Answer only from the knowledge below. Cite each chunk you use by its id, in the "
+        "square brackets it is given in. If the knowledge does not answer the question, say so "
         "and that a person will follow up.",
         "",
         "Knowledge:",

@@ -1,0 +1,260 @@
+"""The assistant against a local chat model: answers with citations, drafts, hand-offs, the
+token limit, a failing provider, and the settings' key (never returned, sealed at rest)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadline.app import create_app
+from leadline.config import Settings
+from tests.fixtures.chat_provider import KEY, MODEL, TOKENS, ChatProvider, chat_server
+from tests.fixtures.factories import fetch_rows
+from tests.fixtures.jobs import run_worker_until
+from tests.fixtures.leadiosa import bearer, error_of
+
+REFUNDS = "# Refunds\n\nRefunds are paid back to the card within 30 days of the return."
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return Settings(
+        database_url=settings.database_url, jobs_poll_seconds=0.05, webhooks_allow_private=True
+    )
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatProvider]:
+    with chat_server() as provider:
+        yield provider
+
+
+@pytest.fixture
+def hooked(settings: Settings, admin_key: str) -> None:
+    """An endpoint of ``acme`` subscribed to every event, so events are written."""
+    private = Settings(database_url=settings.database_url, webhooks_allow_private=True)
+    with TestClient(create_app(private)) as client:
+        answer = client.post(
+            "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=bearer(admin_key)
+        )
+        assert answer.status_code == 201, answer.text
+
+
+def events(settings: Settings, kind: str) -> list[dict[str, Any]]:
+    rows = fetch_rows(settings, "SELECT type, body FROM webhook_events ORDER BY created_at, id")
+    return [json.loads(row["body"]) for row in rows if row["type"] == kind]
+
+
+def configure(api: TestClient, chat: ChatProvider, **more: Any) -> dict[str, Any]:
+    answer = api.patch(
+        "/api/v1/assistant",
+        json={
+            "enabled": True,
+            "base_url": chat.url,
+            "model": MODEL,
+            "api_key": KEY,
+            "business_description": "Acme sells garden tools.",
+            **more,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()["data"]
+    return found
+
+
+def publish(api: TestClient) -> dict[str, Any]:
+    answer = api.post(
+        "/api/v1/knowledge", json={"title": "Refunds", "body": REFUNDS, "published": True}
+    )
+    assert answer.status_code == 201, answer.text
+    found: dict[str, Any] = answer.json()["data"]
+    return found
+
+
+def visitor_says(api: TestClient, text: str) -> str:
+    answer = api.post(
+        "/api/v1/conversations",
+        json={"contact": {"name": "Ada"}, "message": {"text": text}},
+    )
+    assert answer.status_code == 201, answer.text
+    conversation_id: str = answer.json()["data"]["id"]
+    return conversation_id
+
+
+def thread(api: TestClient, conversation_id: str) -> list[dict[str, Any]]:
+    answer = api.get(f"/api/v1/conversations/{conversation_id}/messages")
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()["data"]
+    return found
+
+
+def waiting(settings: Settings, conversation_id: str) -> list[dict[str, Any]]:
+    return fetch_rows(
+        settings,
+        "SELECT handoff_reason FROM assistant_conversations"
+        " WHERE conversation_id = :id AND waiting_for_human = :yes",
+        id=conversation_id,
+        yes=True,
+    )
+
+
+def no_jobs_left(settings: Settings) -> bool:
+    return not fetch_rows(
+        settings,
+        "SELECT id FROM jobs WHERE kind = 'assistant.reply' AND state IN ('queued', 'running')",
+    )
+
+
+def test_answer_with_citations_posted_as_ai(
+    leadiosa: TestClient, fast: Settings, chat: ChatProvider
+) -> None:
+    article = publish(leadiosa)
+    configure(leadiosa, chat)
+    conversation_id = visitor_says(leadiosa, "How long do refunds take?")
+    run_worker_until(fast, lambda: len(thread(leadiosa, conversation_id)) == 2)
+
+    [request] = chat.requests
+    assert request["model"] == MODEL
+    assert chat.headers[0]["authorization"] == f"Bearer {KEY}"
+    system, user = request["messages"]
+    assert system["role"] == "system"
+    assert system["content"].startswith("Acme sells garden tools.")
+    assert "Refunds are paid back to the card" in system["content"]
+    assert article["id"] in system["content"]
+    assert user == {"role": "user", "content": "How long do refunds take?"}
+
+    first, reply = thread(leadiosa, conversation_id)
+    assert first["author"] == "contact"
+    assert reply["author"] == "ai"
+    assert "within 30 days" in reply["text"]
+    assert f"Sources: {article['id']}#kbc_" in reply["text"]
+
+    billed = leadiosa.get("/api/v1/billing/subscription").json()["data"]
+    assert billed["assistant_tokens"]["used"] == TOKENS
+    assert billed["usage"]["ai_tokens"]["used"] == TOKENS
+
+
+def test_suggest_mode_stores_a_draft_and_posts_nothing(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    article = publish(leadiosa)
+    configure(leadiosa, chat, mode="suggest_drafts")
+    conversation_id = visitor_says(leadiosa, "How long do refunds take?")
+    url = f"/api/v1/conversations/{conversation_id}/drafts"
+    run_worker_until(fast, lambda: bool(leadiosa.get(url).json()["data"]))
+
+    [draft] = leadiosa.get(url).json()["data"]
+    assert "within 30 days" in draft["text"]
+    assert draft["citations"][0]["article_id"] == article["id"]
+    assert draft["citations"][0]["chunk_id"].startswith("kbc_")
+    assert [message["author"] for message in thread(leadiosa, conversation_id)] == ["contact"]
+
+
+@pytest.mark.usefixtures("hooked")
+def test_handoff_when_nothing_is_relevant(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    conversation_id = visitor_says(leadiosa, "Do you sell bicycles?")
+    run_worker_until(fast, lambda: bool(waiting(settings, conversation_id)))
+
+    assert waiting(settings, conversation_id) == [{"handoff_reason": "nothing_relevant"}]
+    assert chat.requests == []
+    assert len(thread(leadiosa, conversation_id)) == 1
+    [event] = events(settings, "ai.handoff")
+    assert event["conversation_id"] == conversation_id
+    assert event["reason"] == "nothing_relevant"
+
+
+@pytest.mark.parametrize("text", ["Refunds? I want to talk to a human", "Refunds: ein Mensch bitte"])
+def test_handoff_when_the_visitor_asks_for_a_person(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider, text: str
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    conversation_id = visitor_says(leadiosa, text)
+    run_worker_until(fast, lambda: bool(waiting(settings, conversation_id)))
+    assert waiting(settings, conversation_id) == [{"handoff_reason": "asked_for_person"}]
+    assert chat.requests == []
+    assert len(thread(leadiosa, conversation_id)) == 1
+
+
+def test_handoff_at_the_token_limit(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat, monthly_token_limit=TOKENS)
+    first = visitor_says(leadiosa, "How long do refunds take?")
+    run_worker_until(fast, lambda: len(thread(leadiosa, first)) == 2)
+    # The first answer spent the month's tokens: the next conversation goes to a person.
+    second = visitor_says(leadiosa, "How long do refunds take?")
+    run_worker_until(fast, lambda: bool(waiting(settings, second)))
+    assert waiting(settings, second) == [{"handoff_reason": "token_limit"}]
+    assert len(chat.requests) == 1
+    assert len(thread(leadiosa, second)) == 1
+
+
+def test_provider_error_hands_off_and_keeps_the_message(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    chat.fail = True
+    conversation_id = visitor_says(leadiosa, "How long do refunds take?")
+    run_worker_until(fast, lambda: bool(waiting(settings, conversation_id)))
+    assert waiting(settings, conversation_id) == [{"handoff_reason": "provider_error"}]
+    [message] = thread(leadiosa, conversation_id)
+    assert message["text"] == "How long do refunds take?"
+
+
+def test_switched_off_for_a_conversation(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    conversation_id = visitor_says(leadiosa, "hello")
+    run_worker_until(fast, lambda: no_jobs_left(settings))
+    answer = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/assistant", json={"enabled": False}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["enabled"] is False
+    posted = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"text": "How long do refunds take?", "author": "contact"},
+    )
+    assert posted.status_code == 201, posted.text
+    run_worker_until(fast, lambda: no_jobs_left(settings))
+    assert chat.requests == []
+    assert [m["author"] for m in thread(leadiosa, conversation_id)] == ["contact", "contact"]
+
+
+def test_off_by_default_and_the_key_is_never_returned(
+    leadiosa: TestClient, settings: Settings, chat: ChatProvider
+) -> None:
+    shown = leadiosa.get("/api/v1/assistant").json()["data"]
+    assert shown["enabled"] is False
+    assert shown["has_api_key"] is False
+    assert shown["mode"] == "answer_when_offline"
+
+    changed = configure(leadiosa, chat)
+    assert changed["has_api_key"] is True
+    assert KEY not in json.dumps(changed)
+    assert KEY not in leadiosa.get("/api/v1/assistant").text
+    [row] = fetch_rows(settings, "SELECT api_key FROM assistant_settings")
+    assert row["api_key"]
+    assert KEY not in row["api_key"]
+
+    # Enabling needs a base URL and a model; a bad mode or URL is refused.
+    bad = leadiosa.patch("/api/v1/assistant", json={"mode": "always"})
+    assert bad.status_code in (400, 422)
+    bad = leadiosa.patch("/api/v1/assistant", json={"base_url": "ftp://x"})
+    assert bad.status_code == 400
+    assert error_of(bad)["type"] == "validation_error" or bad.status_code == 400
+    cleared = leadiosa.patch("/api/v1/assistant", json={"base_url": ""})
+    assert cleared.status_code == 400
