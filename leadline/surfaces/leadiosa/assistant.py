@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
@@ -51,13 +51,13 @@ class AssistantPatch(BaseModel):
         description="What the business is and how to answer (the system prompt).",
     )
     mode: Mode | None = None
-    similarity_floor: float | None = Field(
+    similarity_floor: StrictInt | StrictFloat | None = Field(
         default=None,
         ge=0,
         le=1_000_000,
         description="Knowledge chunks scoring at or below it are not used.",
     )
-    monthly_token_limit: int | None = Field(
+    monthly_token_limit: StrictInt | None = Field(
         default=None, ge=0, le=2_000_000_000, description="Tokens per month; null for none."
     )
 
@@ -160,8 +160,9 @@ async def update_assistant(
     """Change the settings the body names."""
     caller.require(Permission.KNOWLEDGE_MANAGE)
     changes = body.model_dump(exclude_unset=True)
-    for name in ("enabled", "base_url", "model", "api_key", "business_description", "mode"):
-        if name in changes and changes[name] is None:
+    # null leaves a setting as it is, but for the token limit (null: no limit).
+    for name in [name for name in changes if name != "monthly_token_limit"]:
+        if changes[name] is None:
             del changes[name]
     view = await assistant.update_settings(session, caller, settings, changes)
     return data(render_settings(view))
