@@ -27,6 +27,7 @@ from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.knowledge import service as knowledge
+from leadline.knowledge.embeddings import provider_of
 from leadline.models import (
     AssistantConversation,
     AssistantDraft,
@@ -366,6 +367,7 @@ async def plan(
     workspace_id: str,
     conversation_id: str,
     message_id: str,
+    http: httpx.AsyncClient | None = None,
 ) -> Plan | None:
     """What to ask the model about the contact's message, or None when there is nothing to
     do (off, switched off for the conversation, an operator online in answer mode) or after
@@ -390,7 +392,14 @@ async def plan(
         await handoff(session, workspace_id, conversation_id, TOKEN_LIMIT)
         return None
     try:
-        found = await knowledge.search(session, workspace_id, message.text, limit=CHUNKS)
+        found = await knowledge.search(
+            session,
+            workspace_id,
+            message.text[: knowledge.QUERY_LENGTH],
+            limit=CHUNKS,
+            provider=provider_of(settings),
+            http=http,
+        )
     except ValidationFailed:
         found = []
     relevant = [item for item in found if item.score > row.similarity_floor]
@@ -467,7 +476,7 @@ async def reply(
     conversation_id = str(payload["conversation_id"])
     message_id = str(payload["message_id"])
     async with db.transaction() as session:
-        planned = await plan(session, settings, workspace_id, conversation_id, message_id)
+        planned = await plan(session, settings, workspace_id, conversation_id, message_id, http)
     if planned is None:
         return
     try:
