@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from leadline.app import create_app
 from leadline.config import Settings
 from tests.fixtures.chat_provider import KEY, MODEL, TOKENS, ChatProvider, chat_server
-from tests.fixtures.factories import fetch_rows
+from tests.fixtures.factories import fetch_rows, make_site
+from tests.fixtures.inbox import make_person
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.leadiosa import bearer, error_of
 
@@ -259,3 +260,56 @@ def test_off_by_default_and_the_key_is_never_returned(
     )
     error_of(leadiosa.patch("/api/v1/assistant", json={"base_url": ""}), 400, "validation_error")
     assert leadiosa.get("/api/v1/assistant").json()["data"]["base_url"] == chat.url
+
+
+def test_an_operator_online_answers_instead_but_drafts_still_come(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    make_person(settings, "ops@example.com", availability="online")
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    quiet = visitor_says(leadiosa, "How long do refunds take?")
+    run_worker_until(fast, lambda: no_jobs_left(settings))
+    assert chat.requests == []
+    assert len(thread(leadiosa, quiet)) == 1
+    assert waiting(settings, quiet) == []
+
+    configure(leadiosa, chat, mode="suggest_drafts")
+    drafted = visitor_says(leadiosa, "How long do refunds take?")
+    url = f"/api/v1/conversations/{drafted}/drafts"
+    run_worker_until(fast, lambda: bool(leadiosa.get(url).json()["data"]))
+    assert len(thread(leadiosa, drafted)) == 1
+
+
+def test_the_widget_visitor_gets_the_answer(
+    client: TestClient, leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    make_site(settings, "acme", "shop.example")
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    page = {"Origin": "https://shop.example"}
+    started = client.post(
+        "/widget/v1/acme/conversations", json={"text": "Hello there"}, headers=page
+    )
+    assert started.status_code == 200, started.text
+    data = started.json()["data"]
+    seen = {**page, "X-Widget-Token": data["token"]}
+    url = f"/widget/v1/acme/conversations/{data['conversation_id']}/messages"
+    # Nothing in the knowledge base about a greeting: handed to a person.
+    run_worker_until(fast, lambda: bool(waiting(settings, data["conversation_id"])))
+    again = leadiosa.post(
+        f"/api/v1/conversations/{data['conversation_id']}/assistant", json={"enabled": True}
+    )
+    assert again.json()["data"]["waiting_for_human"] is False
+
+    sent = client.post(url, json={"text": "How long do refunds take?"}, headers=seen)
+    assert sent.status_code == 200, sent.text
+
+    def answered() -> bool:
+        listed = client.get(url, params={"after": "0"}, headers=seen).json()["data"]["messages"]
+        return any(message["from"] == "ai" for message in listed)
+
+    run_worker_until(fast, answered)
+    listed = client.get(url, params={"after": "0"}, headers=seen).json()["data"]["messages"]
+    assert [message["from"] for message in listed] == ["contact", "contact", "ai"]
+    assert "within 30 days" in listed[-1]["text"]
