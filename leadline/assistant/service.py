@@ -25,7 +25,7 @@ from leadline.errors import NotFound, ValidationFailed
 from leadline.inbox import service as inbox
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
-from leadline.kit.time import utcnow
+from leadline.kit.time import iso_millis, utcnow
 from leadline.knowledge import service as knowledge
 from leadline.knowledge.embeddings import provider_of
 from leadline.models import (
@@ -325,6 +325,7 @@ async def handoff(
             "contact_id": contact_id,
             "reason": reason,
             "online": await people.anyone_online(session, workspace_id),
+            "handed_off_at": iso_millis(state.updated_at),
         },
     )
     await session.flush()
