@@ -29,6 +29,7 @@ def test_the_subscription_of_a_self_hosted_instance(
         "cycle_start",
         "cycle_end",
         "usage",
+        "assistant_tokens",
     }
     assert (found["plan"], found["provider"], found["billing_cycle_day"]) == (
         "self-hosted",
@@ -43,6 +44,9 @@ def test_the_subscription_of_a_self_hosted_instance(
     assert found["cycle_start"] in months
     # No limit configured: each item has what was used, and no limit.
     assert found["usage"] == {name: {"used": 0} for name in USAGE}
+    assert found["assistant_tokens"]["used"] == 0
+    assert found["assistant_tokens"]["month"] in {month[:7] for month in months}
+    assert "limit" not in found["assistant_tokens"]
 
 
 def test_usage_is_counted_with_the_configured_limits(settings: Settings, admin_key: str) -> None:
