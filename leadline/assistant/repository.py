@@ -10,7 +10,6 @@ from leadline.models import (
     AssistantDraft,
     AssistantSettings,
     AssistantUsage,
-    Message,
 )
 
 
@@ -34,12 +33,6 @@ class AssistantRepository:
         if found is None or found.workspace_id != workspace_id:
             return None
         return found
-
-    async def message(self, workspace_id: str, message_id: str) -> Message | None:
-        result = await self.session.execute(
-            select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
-        )
-        return result.scalar_one_or_none()
 
     async def drafts(self, workspace_id: str, conversation_id: str) -> list[AssistantDraft]:
         result = await self.session.execute(

@@ -380,8 +380,11 @@ async def plan(
     state = await repo.conversation(workspace_id, conversation_id)
     if state is not None and (not state.enabled or state.waiting_for_human):
         return None
-    message = await repo.message(workspace_id, message_id)
-    if message is None or message.conversation_id != conversation_id:
+    try:
+        message = await inbox.get_message(session, workspace_id, message_id)
+    except NotFound:
+        return None
+    if message.conversation_id != conversation_id:
         return None
     if row.mode == ANSWER_WHEN_OFFLINE and await people.anyone_online(session, workspace_id):
         return None

@@ -386,6 +386,12 @@ class InboxRepository(Repository):
             query = query.where(Message.seq > after_seq)
         return list(await self.session.scalars(query.order_by(Message.seq).limit(limit)))
 
+    async def message(self, workspace_id: str, message_id: str) -> Message | None:
+        found: Message | None = await self.session.scalar(
+            select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
+        )
+        return found
+
     async def count_messages_since(self, workspace_id: str, since: datetime) -> int:
         found = await self.session.scalar(
             select(func.count())

@@ -675,6 +675,14 @@ class LeadConversations:
     messages: list[Message]
 
 
+async def get_message(session: AsyncSession, workspace_id: str, message_id: str) -> Message:
+    """One message of the workspace, by id (for the features that answer one)."""
+    found = await InboxRepository(session).message(workspace_id, message_id)
+    if found is None:
+        raise NotFound(f"no message {message_id[:64]}", resource="message")
+    return found
+
+
 async def conversations_of_lead(
     session: AsyncSession, workspace_id: str, lead_id: str, *, messages: int
 ) -> LeadConversations:

@@ -22,6 +22,7 @@ TABLES_OF = {
     "adspend": "adspend",
     # Analytics owns no tables: it reads the rollups and the pipeline (ALLOWED_READS says which).
     "analytics": "analytics",
+    "assistant": "assistant",
     "audit": "audit",
     "auth": "auth",
     "conversions": "conversions",
