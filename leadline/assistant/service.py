@@ -21,7 +21,7 @@ from leadline.assistant.repository import AssistantRepository
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.config import Settings
-from leadline.errors import NotFound, ValidationFailed
+from leadline.errors import LeadlineError, NotFound, ValidationFailed
 from leadline.inbox import service as inbox
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
@@ -58,6 +58,7 @@ NOTHING_RELEVANT = "nothing_relevant"
 ASKED_FOR_PERSON = "asked_for_person"
 TOKEN_LIMIT = "token_limit"  # noqa: S105 (a hand-off reason)
 PROVIDER_ERROR = "provider_error"
+UNDELIVERABLE = "undeliverable"
 
 # "Talk to a human" in the languages the widget speaks, lower case; whole words.
 _PERSON_WORDS = (
@@ -450,8 +451,7 @@ async def deliver(
     planned: Plan,
     completion: chat.Completion,
 ) -> None:
-    """The model's answer: tokens counted, then posted as ``ai`` or kept as a draft."""
-    await _count_tokens(session, workspace_id, completion.tokens)
+    """The model's answer, posted as ``ai`` or kept as a draft."""
     cited = [c for c in planned.citations if c["chunk_id"] in completion.text] or planned.citations
     if planned.mode == SUGGEST_DRAFTS:
         await AssistantRepository(session).add(
@@ -491,5 +491,14 @@ async def reply(
         async with db.transaction() as session:
             await handoff(session, workspace_id, conversation_id, PROVIDER_ERROR)
         return
+    # Spent whatever becomes of the answer.
     async with db.transaction() as session:
-        await deliver(session, workspace_id, conversation_id, message_id, planned, completion)
+        await _count_tokens(session, workspace_id, completion.tokens)
+    try:
+        async with db.transaction() as session:
+            await deliver(session, workspace_id, conversation_id, message_id, planned, completion)
+    except LeadlineError:
+        # The conversation changed meanwhile (closed, gone): a person takes it from here.
+        async with db.transaction() as session:
+            if await _conversation_row(session, workspace_id, conversation_id) is not None:
+                await handoff(session, workspace_id, conversation_id, UNDELIVERABLE)
