@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline import live
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
@@ -555,7 +556,39 @@ async def _append(
                 "created_at": iso_millis(now),
             },
         )
+        _announce_message(session, conversation, message)
     return message
+
+
+def message_event(message: Message) -> live.LiveEvent:
+    """A message as the live streams send it (its id in the stream is its ``seq``)."""
+    return live.LiveEvent(
+        kind="message.created",
+        id=message.seq,
+        data={
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "seq": message.seq,
+            "from": message.author,
+            "person_id": message.person_id,
+            "text": message.text,
+            "created_at": iso_millis(message.created_at),
+        },
+    )
+
+
+def _announce_message(session: AsyncSession, conversation: Conversation, message: Message) -> None:
+    """Streams hear of the message once the transaction commits: the conversation's, and the
+    workspace's (operators' inboxes; no id there, since seqs are per conversation)."""
+    item = message_event(message)
+    live.announce(
+        session, live.conversation_topic(conversation.workspace_id, conversation.id), item
+    )
+    live.announce(
+        session,
+        live.workspace_topic(conversation.workspace_id),
+        live.LiveEvent(kind=item.kind, data=item.data),
+    )
 
 
 def author_of(principal: Principal, author: str | None) -> Author:
