@@ -556,7 +556,7 @@ async def _append(
                 "created_at": iso_millis(now),
             },
         )
-        _announce_message(session, conversation, message)
+    _announce_message(session, conversation, message)
     return message
 
 
@@ -573,8 +573,36 @@ def message_event(message: Message) -> live.LiveEvent:
             "person_id": message.person_id,
             "text": message.text,
             "created_at": iso_millis(message.created_at),
+            "quarantined": message.quarantined,
         },
     )
+
+
+async def typing(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: str,
+    *,
+    author: Author,
+    typing: bool,
+) -> Conversation:
+    """Tell the conversation's streams (and for a contact, the workspace's) that someone is
+    typing, or stopped; nothing is stored."""
+    conversation = await _conversation(session, principal.workspace_id, conversation_id)
+    item = live.LiveEvent(
+        kind="typing",
+        data={
+            "conversation_id": conversation.id,
+            "from": author.value,
+            "person_id": principal.person_id if author is Author.OPERATOR else None,
+            "typing": typing,
+        },
+    )
+    topic = live.conversation_topic(conversation.workspace_id, conversation.id)
+    live.announce(session, topic, item)
+    if author is Author.CONTACT:
+        live.announce(session, live.workspace_topic(conversation.workspace_id), item)
+    return conversation
 
 
 def _announce_message(session: AsyncSession, conversation: Conversation, message: Message) -> None:
