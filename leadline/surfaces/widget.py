@@ -319,6 +319,7 @@ async def _stream(request: Request) -> Response:
     allowed: dict[str, str] = {"Vary": "Origin"}
     try:
         await _limit(request, "stream")
+        settings: Settings = request.state.settings
         database: Database = request.state.db
         conversation_id = request.path_params["conversation"]
         async with database.transaction() as session:
@@ -332,6 +333,11 @@ async def _stream(request: Request) -> Response:
             )
             conversation = await widget.own_conversation(
                 session, workspace, contact_id, conversation_id
+            )
+        raw = request.query_params.get("after", "")
+        if raw and (not raw.isdigit() or len(raw) > 18):
+            raise ValidationFailed(
+                "after must be the seq of a message (a whole number)", details={"field": "after"}
             )
         start = sse.last_event_id(request.headers, request.query_params)
         if start is None:
@@ -350,7 +356,14 @@ async def _stream(request: Request) -> Response:
 
     topic = live.conversation_topic(workspace.id, conversation_id)
     return StreamingResponse(
-        sse.stream(live.hub(), topic, start, replay, transform=widget.public_event),
+        sse.stream(
+            live.hub(),
+            topic,
+            start,
+            replay,
+            transform=widget.public_event,
+            lifetime=settings.live_stream_seconds,
+        ),
         media_type="text/event-stream",
         headers={**allowed, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -495,8 +495,8 @@ async def stream(
     caller: Caller,
     conversation_id: ConversationId,
     after: Annotated[
-        str | None,
-        Query(max_length=18, description="Start after this `seq` (else Last-Event-ID)."),
+        int | None,
+        Query(ge=0, le=10**18, description="Start after this `seq` (else Last-Event-ID)."),
     ] = None,
 ) -> Response:
     """The conversation's new messages and typing as they happen (docs/live.md). Sends first
@@ -504,7 +504,7 @@ async def stream(
     comes next), then follows."""
     caller.require(Permission.INBOX)
     conversation = await inbox.get_conversation(session, caller, conversation_id)
-    start = sse.last_event_id(request.headers, {"after": after or ""})
+    start = sse.last_event_id(request.headers, {"after": "" if after is None else str(after)})
     db = database(request)
 
     async def replay(after_seq: int | None) -> list[live.LiveEvent]:
@@ -520,7 +520,9 @@ async def stream(
         start = conversation.message_count
     topic = live.conversation_topic(caller.workspace_id, conversation.id)
     return StreamingResponse(
-        sse.stream(live.hub(), topic, start, replay),
+        sse.stream(
+            live.hub(), topic, start, replay, lifetime=request.state.settings.live_stream_seconds
+        ),
         media_type="text/event-stream",
         headers=STREAM_HEADERS,
     )
