@@ -759,6 +759,14 @@ async def add_note(
         created_at=utcnow(),
     )
     await InboxRepository(session).add(note)
+    # Operators only: the workspace's topic (never the conversation's, which visitors follow).
+    live.announce(
+        session,
+        live.workspace_topic(principal.workspace_id),
+        live.LiveEvent(
+            kind="note.created", data={"conversation_id": conversation.id, "note_id": note.id}
+        ),
+    )
     return note
 
 

@@ -160,6 +160,19 @@ class Hub:
         self._topics.setdefault(topic, set()).add(sub)
         return sub
 
+    @property
+    def connected(self) -> bool:
+        """Whether every process's events reach this one: always without Redis; with it, while
+        the subscription to Redis is up."""
+        if self.redis_url is None:
+            return True
+        return (
+            self.listening is not None
+            and self.listening.is_set()
+            and self._listener is not None
+            and not self._listener.done()
+        )
+
     def subscribers(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
 
@@ -230,6 +243,8 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
+                if self.listening is not None:
+                    self.listening.clear()
                 log.warning("live: Redis unreachable, only this process's events: %s", exc)
                 await asyncio.sleep(RECONNECT_SECONDS)
             finally:
