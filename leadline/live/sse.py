@@ -64,6 +64,8 @@ async def stream(
         while True:
             # What the database has after the last id sent.
             while True:
+                if sub.dropped:  # fell behind while catching up: follow again, then read
+                    sub = hub.subscribe(topic, after)
                 missed = await replay(after)
                 if not missed:
                     break
