@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from tests.fixtures.factories import make_key, make_site
+from tests.fixtures.inbox import make_person
 from tests.fixtures.leadiosa import bearer
 from tests.fixtures.server import live_server
 
@@ -191,3 +192,22 @@ def test_the_widget_stream_refuses_another_contacts_conversation(
     assert client.get(url, headers=elsewhere).status_code == 403
     forged = {**PAGE, "X-Widget-Token": theirs_data["contact_id"] + ".AAAA"}
     assert client.get(url, headers=forged).status_code in (401, 403)
+
+
+def test_the_workspace_stream_tells_operators_of_messages_and_presence(
+    operator: httpx.Client, settings: Settings
+) -> None:
+    member = make_person(settings, "grace@example.com", availability="offline")
+    conversation_id = start(operator)
+    with opened(operator, "/api/v1/stream") as events:
+        post(operator, conversation_id, "On its way.")
+        message = events.next()
+        answer = operator.patch(f"/api/v1/people/{member.id}", json={"availability": "online"})
+        assert answer.status_code == 200, answer.text
+        presence = events.next()
+    assert message["event"] == "message.created"
+    assert "id" not in message  # no replay on the workspace's stream
+    assert message["data"]["conversation_id"] == conversation_id
+    assert presence["event"] == "presence"
+    assert presence["data"]["person_id"] == member.id
+    assert presence["data"]["online"] is True

@@ -528,6 +528,37 @@ async def stream(
     )
 
 
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        **s.responses(),
+        200: {
+            "description": "Server-sent events without ids: `message.created`, `note.created`,"
+            " `typing` (contacts'), `presence`; comment lines as heartbeats.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def workspace_stream(request: Request, caller: Caller) -> Response:
+    """What an operators' inbox follows, as it happens (docs/live.md): every new message
+    (not quarantined ones) and note, contacts' typing, and people's presence as their
+    availability crosses `online`. Nothing is replayed: after a reconnect, list what changed."""
+    caller.require(Permission.INBOX)
+
+    async def nothing(_after: int | None) -> list[live.LiveEvent]:
+        return []
+
+    topic = live.workspace_topic(caller.workspace_id)
+    return StreamingResponse(
+        sse.stream(
+            live.hub(), topic, None, nothing, lifetime=request.state.settings.live_stream_seconds
+        ),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
+    )
+
+
 class TypingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
