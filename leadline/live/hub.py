@@ -77,9 +77,19 @@ class Subscription:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False
     closed: bool = False
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
 
     def deliver(self, item: LiveEvent) -> None:
         if self.closed:
+            return
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is not self.loop:
+            # Published from another thread's loop (a job worker, a test's client).
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.deliver, item)
             return
         if item.id is not None and self.after is not None and item.id <= self.after:
             return  # already had (replayed from the database, or sent before)

@@ -211,3 +211,17 @@ def test_the_workspace_stream_tells_operators_of_messages_and_presence(
     assert presence["event"] == "presence"
     assert presence["data"]["person_id"] == member.id
     assert presence["data"]["online"] is True
+
+
+def test_the_widget_stream_takes_its_token_in_the_query_and_resumes(
+    operator: httpx.Client, settings: Settings, server: str
+) -> None:
+    make_site(settings, "acme", "shop.example")
+    with httpx.Client(base_url=server, timeout=READ_SECONDS) as visitor:
+        data = chat(visitor, "first")
+        post(operator, data["conversation_id"], "second")
+        url = f"/widget/v1/acme/conversations/{data['conversation_id']}/stream"
+        with opened(visitor, f"{url}?token={data['token']}&after=0", PAGE) as events:
+            replayed = [events.next(), events.next()]
+    assert [(e["id"], e["data"]["text"]) for e in replayed] == [("1", "first"), ("2", "second")]
+    assert {"person_id", "quarantined"}.isdisjoint(replayed[1]["data"])
