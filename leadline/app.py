@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from leadline import live
 from leadline.auth import service as auth
 from leadline.auth.cache import PrincipalCache
 from leadline.config import Settings, get_settings
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
+        live_hub = live.configure(settings.redis_url)
         keys_later = await environment_keys(db, settings)
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             await lead_writer.stop()
             await writer.stop()
             await ingest_errors.close()
+            await live_hub.close()
             await db.dispose()
 
     app = LeadlineApp(

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # How long one live stream (docs/live.md) stays open before the client connects again
+    # (and is checked again); 0 ends it once it has sent what the client missed.
+    live_stream_seconds: float = Field(default=1800.0, ge=0)
     # Generated and stored in the database on first start when not given.
     secret_key: str | None = None
     # Largest request body any API surface accepts.

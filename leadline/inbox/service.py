@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline import live
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
@@ -574,7 +575,67 @@ async def _append(
                 "created_at": iso_millis(now),
             },
         )
+    _announce_message(session, conversation, message)
     return message
+
+
+def message_event(message: Message) -> live.LiveEvent:
+    """A message as the live streams send it (its id in the stream is its ``seq``)."""
+    return live.LiveEvent(
+        kind="message.created",
+        id=message.seq,
+        data={
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "seq": message.seq,
+            "from": message.author,
+            "person_id": message.person_id,
+            "text": message.text,
+            "created_at": iso_millis(message.created_at),
+            "quarantined": message.quarantined,
+        },
+    )
+
+
+async def typing(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: str,
+    *,
+    author: Author,
+    typing: bool,
+) -> Conversation:
+    """Tell the conversation's streams (and for a contact, the workspace's) that someone is
+    typing, or stopped; nothing is stored."""
+    conversation = await _conversation(session, principal.workspace_id, conversation_id)
+    item = live.LiveEvent(
+        kind="typing",
+        data={
+            "conversation_id": conversation.id,
+            "from": author.value,
+            "person_id": principal.person_id if author is Author.OPERATOR else None,
+            "typing": typing,
+        },
+    )
+    topic = live.conversation_topic(conversation.workspace_id, conversation.id)
+    live.announce(session, topic, item)
+    if author is Author.CONTACT:
+        live.announce(session, live.workspace_topic(conversation.workspace_id), item)
+    return conversation
+
+
+def _announce_message(session: AsyncSession, conversation: Conversation, message: Message) -> None:
+    """Streams hear of the message once the transaction commits: the conversation's, and the
+    workspace's (operators' inboxes; no id there, since seqs are per conversation)."""
+    item = message_event(message)
+    live.announce(
+        session, live.conversation_topic(conversation.workspace_id, conversation.id), item
+    )
+    live.announce(
+        session,
+        live.workspace_topic(conversation.workspace_id),
+        live.LiveEvent(kind=item.kind, data=item.data),
+    )
 
 
 def author_of(principal: Principal, author: str | None) -> Author:
@@ -726,6 +787,14 @@ async def add_note(
         created_at=utcnow(),
     )
     await InboxRepository(session).add(note)
+    # Operators only: the workspace's topic (never the conversation's, which visitors follow).
+    live.announce(
+        session,
+        live.workspace_topic(principal.workspace_id),
+        live.LiveEvent(
+            kind="note.created", data={"conversation_id": conversation.id, "note_id": note.id}
+        ),
+    )
     return note
 
 

@@ -33,6 +33,7 @@ from leadline.inbox.repository import InboxRepository
 from leadline.inbox.schemas import Author, ContactFields
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
+from leadline.live import LiveEvent
 from leadline.models import Contact, Conversation, Message, Workspace
 from leadline.people import service as people
 from leadline.sites import service as sites
@@ -305,6 +306,36 @@ async def send(
     return await inbox.post_message(
         session, principal_of(workspace), conversation_id, text=text, author=Author.CONTACT.value
     )
+
+
+async def typing(
+    session: AsyncSession, workspace: Workspace, contact_id: str, conversation_id: str, typing: bool
+) -> None:
+    """The visitor is typing in their conversation (or stopped): told to its streams."""
+    await _own_conversation(session, workspace.id, contact_id, conversation_id)
+    await inbox.typing(
+        session, principal_of(workspace), conversation_id, author=Author.CONTACT, typing=typing
+    )
+
+
+async def own_conversation(
+    session: AsyncSession, workspace: Workspace, contact_id: str, conversation_id: str
+) -> Conversation:
+    """The contact's conversation; NotFound for any other."""
+    return await _own_conversation(session, workspace.id, contact_id, conversation_id)
+
+
+def public_event(item: LiveEvent) -> LiveEvent:
+    """A live event as the visitor may see it: a message as ``public_message`` writes it,
+    typing without which person."""
+    keep: tuple[str, ...]
+    if item.kind == "message.created":
+        keep = ("id", "seq", "from", "text", "created_at")
+    elif item.kind == "typing":
+        keep = ("conversation_id", "from", "typing")
+    else:
+        keep = ()
+    return LiveEvent(kind=item.kind, id=item.id, data={k: item.data.get(k) for k in keep})
 
 
 @dataclass(frozen=True, slots=True)

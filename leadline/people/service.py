@@ -28,6 +28,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline import live
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth import service as auth
@@ -363,6 +364,19 @@ async def update(
             person.workspace_id,
             OPERATOR_ONLINE if person.availability == ONLINE else OPERATOR_OFFLINE,
             {"person": webhook_person(person), "previous_availability": before["availability"]},
+        )
+        live.announce(
+            session,
+            live.workspace_topic(person.workspace_id),
+            live.LiveEvent(
+                kind="presence",
+                data={
+                    "person_id": person.id,
+                    "name": person.name,
+                    "availability": person.availability,
+                    "online": person.availability == ONLINE,
+                },
+            ),
         )
     return person
 

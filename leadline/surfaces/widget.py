@@ -15,15 +15,18 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from leadline import live
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import LeadlineError, RateLimited, Unauthorized, ValidationFailed
 from leadline.http import json_object_body, query_unreadable, unstorable
+from leadline.inbox import service as inbox
 from leadline.inbox import widget
 from leadline.kit.ids import request_id
+from leadline.live import sse
 from leadline.models import Workspace
 from leadline.sites import service as sites
 from leadline.tracking.limits import TrackingLimiter
@@ -135,30 +138,42 @@ def error_answer(exc: LeadlineError) -> Response:
     return _error(exc, request_id(), {"Vary": "Origin"})
 
 
+async def _limit(request: Request, name: str) -> None:
+    limiter: TrackingLimiter = request.app.tracking.limiter
+    client = request.client
+    if request.method != "OPTIONS":
+        limit = await limiter.hit(f"widget/{name}", client.host if client else "")
+        if limit is not None and not limit.allowed:
+            raise RateLimited(
+                f"too many requests to the widget; retry in {limit.retry_after} s",
+                retry_after=limit.retry_after,
+            )
+
+
+async def _checked_page(
+    request: Request, session: AsyncSession
+) -> tuple[Workspace, dict[str, str]]:
+    """The workspace, once the page is on one of its domains; and the CORS headers for it."""
+    origin = request.headers.get("origin")
+    workspace = await widget.workspace_of(session, request.path_params["workspace"])
+    domains = await widget.domains_of(session, workspace.id)
+    page = sites.page_host(origin, request.headers.get("referer"))
+    widget.check_page(page, domains)
+    # Only a page of the workspace's sites may read the answer.
+    if origin and origin != "null":
+        return workspace, _cors(origin)
+    return workspace, {"Vary": "Origin"}
+
+
 def route(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         rid = getattr(request.state, "request_id", None) or request_id()
-        origin = request.headers.get("origin")
         allowed: dict[str, str] = {"Vary": "Origin"}
         try:
-            limiter: TrackingLimiter = request.app.tracking.limiter
-            client = request.client
-            if request.method != "OPTIONS":
-                limit = await limiter.hit(f"widget/{name}", client.host if client else "")
-                if limit is not None and not limit.allowed:
-                    raise RateLimited(
-                        f"too many requests to the widget; retry in {limit.retry_after} s",
-                        retry_after=limit.retry_after,
-                    )
+            await _limit(request, name)
             database: Database = request.state.db
             async with database.transaction() as session:
-                workspace = await widget.workspace_of(session, request.path_params["workspace"])
-                domains = await widget.domains_of(session, workspace.id)
-                page = sites.page_host(origin, request.headers.get("referer"))
-                widget.check_page(page, domains)
-                # Only a page of the workspace's sites may read the answer.
-                if origin and origin != "null":
-                    allowed = _cors(origin)
+                workspace, allowed = await _checked_page(request, session)
                 if request.method == "OPTIONS":
                     return Response(status_code=204, headers=allowed)
                 _query(request, *(("after",) if request.method == "GET" else ()))
@@ -284,6 +299,76 @@ async def _identify(call: Call) -> dict[str, Any]:
     )
 
 
+async def _typing(call: Call) -> dict[str, Any]:
+    call.only("typing")
+    now_typing = call.body.get("typing", True)
+    if not isinstance(now_typing, bool):
+        raise ValidationFailed("typing must be true or false", details={"field": "typing"})
+    contact_id = await call.contact_id(required=True)
+    assert contact_id is not None
+    conversation_id = call.request.path_params["conversation"]
+    await widget.typing(call.session, call.workspace, contact_id, conversation_id, now_typing)
+    return {"conversation_id": conversation_id, "typing": now_typing}
+
+
+async def _stream(request: Request) -> Response:
+    """The visitor's conversation as server-sent events (docs/live.md): the messages after
+    Last-Event-ID (or ``after``) from the database, then new messages and typing as they
+    happen. The token goes in ``token`` (EventSource cannot send headers) or the header."""
+    rid = getattr(request.state, "request_id", None) or request_id()
+    allowed: dict[str, str] = {"Vary": "Origin"}
+    try:
+        await _limit(request, "stream")
+        settings: Settings = request.state.settings
+        database: Database = request.state.db
+        conversation_id = request.path_params["conversation"]
+        async with database.transaction() as session:
+            workspace, allowed = await _checked_page(request, session)
+            _query(request, "after", "token")
+            token = request.query_params.get("token") or request.headers.get(TOKEN_HEADER.lower())
+            if not token:
+                raise Unauthorized(f"send the widget token in {TOKEN_HEADER} or ?token=")
+            contact_id = widget.contact_in(
+                await Call(request, session, workspace, {}).secret_key(), workspace.id, token[:200]
+            )
+            conversation = await widget.own_conversation(
+                session, workspace, contact_id, conversation_id
+            )
+        raw = request.query_params.get("after", "")
+        if raw and (not raw.isdigit() or len(raw) > 18):
+            raise ValidationFailed(
+                "after must be the seq of a message (a whole number)", details={"field": "after"}
+            )
+        start = sse.last_event_id(request.headers, request.query_params)
+        if start is None:
+            start = conversation.message_count
+    except LeadlineError as exc:
+        return _error(exc, rid, allowed)
+
+    async def replay(after: int | None) -> list[live.LiveEvent]:
+        if after is None:
+            return []
+        async with database.transaction() as reading:
+            found = await widget.messages(
+                reading, workspace, contact_id, conversation_id, after=after
+            )
+        return [widget.public_event(inbox.message_event(message)) for message in found]
+
+    topic = live.conversation_topic(workspace.id, conversation_id)
+    return StreamingResponse(
+        sse.stream(
+            live.hub(),
+            topic,
+            start,
+            replay,
+            transform=widget.public_event,
+            lifetime=settings.live_stream_seconds,
+        ),
+        media_type="text/event-stream",
+        headers={**allowed, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 def _routes() -> list[Route]:
     both = ["POST", "OPTIONS"]
     base = PREFIX + "/{workspace}"
@@ -294,6 +379,10 @@ def _routes() -> list[Route]:
         Route(conversation, route("poll", _messages), methods=["GET"], name="widget_messages"),
         Route(conversation, route("send", _send), methods=both),
         Route(base + "/identify", route("identify", _identify), methods=both),
+        Route(base + "/conversations/{conversation}/stream", _stream, methods=["GET"]),
+        Route(
+            base + "/conversations/{conversation}/typing", route("typing", _typing), methods=both
+        ),
     ]
 
 

@@ -192,6 +192,57 @@ def _paths() -> dict[str, Schema]:
                 ),
             },
         },
+        base + "/conversations/{conversation}/stream": {
+            "parameters": [_WORKSPACE, _CONVERSATION],
+            "get": {
+                "summary": "The conversation's new messages and typing, as server-sent events",
+                "description": "Sends the messages after Last-Event-ID (or `after`) first, then"
+                " each `message.created` (its `id:` the message's seq) and `typing` event as it"
+                " happens; comment lines are heartbeats. EventSource cannot send headers, so"
+                " the token may go in `token`.",
+                "parameters": [
+                    {**_TOKEN, "required": False},
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": False,
+                        "description": "The widget token, when X-Widget-Token cannot be sent.",
+                        "schema": _STRING,
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "description": "The seq of the last message the widget has.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    **_answer({"type": "object"}, "unused", 400, 401),
+                    "200": {
+                        "description": "The event stream.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                },
+            },
+        },
+        base + "/conversations/{conversation}/typing": {
+            "parameters": [_WORKSPACE, _CONVERSATION],
+            "post": {
+                "summary": "Tell the operators the visitor is typing (not stored)",
+                "parameters": [_TOKEN],
+                "requestBody": _body({"typing": {"type": "boolean"}}, []),
+                "responses": _answer(
+                    {
+                        "type": "object",
+                        "properties": {"conversation_id": _STRING, "typing": {"type": "boolean"}},
+                    },
+                    "Told.",
+                    400,
+                    401,
+                ),
+            },
+        },
         base + "/identify": {
             "parameters": [_WORKSPACE],
             "post": {

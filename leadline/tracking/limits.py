@@ -18,6 +18,10 @@ PER_MINUTE: dict[str, int] = {
     "widget/send": 30,
     "widget/poll": 60,
     "widget/identify": 10,
+    # A stream is one request per connection (and per reconnection); typing is sent at
+    # most every few seconds while a visitor types.
+    "widget/stream": 30,
+    "widget/typing": 30,
 }
 
 

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from leadline import live
 from leadline.accounts import service as accounts
 from leadline.accounts.service import SignedIn
 from leadline.auth.service import Principal
@@ -56,6 +57,9 @@ NOTES_PAGE = 100
 # long one connection lasts (the browser connects again, from the last message it has), and
 # how often it checks that the sign-in still holds.
 POLL_SECONDS = 1.0
+# With the live hub the stream wakes when the conversation has news; it still reads this often
+# in case an event was missed (another process's, while Redis was unreachable).
+HUB_POLL_SECONDS = 10.0
 HEARTBEAT_SECONDS = 15.0
 LIFETIME_SECONDS = 60.0
 RECHECK_SECONDS = 30.0
@@ -686,8 +690,40 @@ class Stream:
     names: Names
     contact: str
     sent_notes: set[str] = field(default_factory=set)
+    news: live.Subscription = field(init=False)
 
     async def run(self) -> AsyncIterator[str]:
+        # The workspace's topic says when this conversation has a new message or note.
+        hub = live.hub()
+        self.news = hub.subscribe(live.workspace_topic(self.principal.workspace_id))
+        try:
+            async for chunk in self._run():
+                yield chunk
+        finally:
+            self.news.close()
+
+    async def _wait(self, until: float) -> None:
+        """Until the conversation has news, or the time to read anyway: POLL_SECONDS when the
+        hub may not hear every process (the fallback), else HUB_POLL_SECONDS, and never past
+        ``until`` (the next heartbeat, the end of the stream's life)."""
+        hub = live.hub()
+        if not hub.connected or self.news.closed:
+            if self.news.closed:  # dropped for falling behind: follow again
+                self.news = hub.subscribe(live.workspace_topic(self.principal.workspace_id))
+            await asyncio.sleep(POLL_SECONDS)
+            return
+        deadline = min(until, time.monotonic() + HUB_POLL_SECONDS)
+        while (left := deadline - time.monotonic()) > 0:
+            heard = await self.news.next(left)
+            if heard is None:
+                if self.news.closed or not hub.connected:
+                    return
+                continue
+            ours = heard.data.get("conversation_id") == self.conversation_id
+            if ours and heard.kind in ("message.created", "note.created"):
+                return
+
+    async def _run(self) -> AsyncIterator[str]:
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
         started = checked = beat = time.monotonic()
         while time.monotonic() - started < LIFETIME_SECONDS:
@@ -712,7 +748,7 @@ class Stream:
             if time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 beat = time.monotonic()
                 yield ": still here\n\n"
-            await asyncio.sleep(POLL_SECONDS)
+            await self._wait(min(beat + HEARTBEAT_SECONDS, started + LIFETIME_SECONDS))
 
     async def _still_signed_in(self) -> bool:
         async with access.database(self.request).transaction() as session:

@@ -8,14 +8,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from leadline import live
 from leadline.auth.roles import Permission
+from leadline.http import database
 from leadline.idempotency.service import replay_or_run
 from leadline.inbox import service as inbox
-from leadline.inbox.schemas import UNSET, ContactFields, ConversationChanges
+from leadline.inbox.schemas import UNSET, Author, ContactFields, ConversationChanges
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
+from leadline.live import sse
 from leadline.models import Conversation, Message, Note
 from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.dependencies import (
@@ -465,3 +468,126 @@ async def add_note(
     caller.require(Permission.INBOX)
     note = await inbox.add_note(session, caller, conversation_id, text=body.text)
     return data(render_note(note), status_code=201)
+
+
+# ---------------------------------------------------------------------- live delivery
+
+# Messages read from the database at once when a stream starts or resumes.
+REPLAY_PAGE = 100
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get(
+    CONVERSATION + "/stream",
+    response_class=StreamingResponse,
+    responses={
+        **s.responses(404),
+        200: {
+            "description": "Server-sent events: `message.created` (with `id:` its `seq`) and "
+            "`typing`; comment lines as heartbeats.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def stream(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    conversation_id: ConversationId,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=10**18, description="Start after this `seq` (else Last-Event-ID)."),
+    ] = None,
+) -> Response:
+    """The conversation's new messages and typing as they happen (docs/live.md). Sends first
+    every message after the `Last-Event-ID` header (or `after`; without either, only what
+    comes next), then follows."""
+    caller.require(Permission.INBOX)
+    conversation = await inbox.get_conversation(session, caller, conversation_id)
+    start = sse.last_event_id(request.headers, {"after": "" if after is None else str(after)})
+    db = database(request)
+
+    async def replay(after_seq: int | None) -> list[live.LiveEvent]:
+        if after_seq is None:
+            return []
+        async with db.transaction() as reading:
+            found = await inbox.list_messages(
+                reading, caller, conversation.id, limit=REPLAY_PAGE, after_seq=after_seq
+            )
+        return [inbox.message_event(message) for message in found.messages]
+
+    if start is None:
+        start = conversation.message_count
+    topic = live.conversation_topic(caller.workspace_id, conversation.id)
+    return StreamingResponse(
+        sse.stream(
+            live.hub(), topic, start, replay, lifetime=request.state.settings.live_stream_seconds
+        ),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
+    )
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        **s.responses(),
+        200: {
+            "description": "Server-sent events without ids: `message.created`, `note.created`,"
+            " `typing` (contacts'), `presence`; comment lines as heartbeats.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def workspace_stream(request: Request, caller: Caller) -> Response:
+    """What an operators' inbox follows, as it happens (docs/live.md): every new message
+    (not quarantined ones) and note, contacts' typing, and people's presence as their
+    availability crosses `online`. Nothing is replayed: after a reconnect, list what changed."""
+    caller.require(Permission.INBOX)
+
+    async def nothing(_after: int | None) -> list[live.LiveEvent]:
+        return []
+
+    topic = live.workspace_topic(caller.workspace_id)
+    return StreamingResponse(
+        sse.stream(
+            live.hub(), topic, None, nothing, lifetime=request.state.settings.live_stream_seconds
+        ),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
+    )
+
+
+class TypingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    typing: bool = Field(default=True, description="false: stopped typing.")
+
+
+class TypingOut(BaseModel):
+    conversation_id: str
+    typing: bool
+
+
+class TypingEnvelope(BaseModel):
+    data: TypingOut
+
+
+@router.post(
+    CONVERSATION + "/typing", response_model=TypingEnvelope, responses=s.responses(404, 409)
+)
+async def typing(
+    session: Session,
+    caller: Caller,
+    conversation_id: ConversationId,
+    body: TypingIn | None = None,
+) -> Response:
+    """Tell the conversation's streams that the operator is typing (or stopped, with
+    `typing: false`); nothing is stored."""
+    caller.require(Permission.INBOX)
+    now_typing = body.typing if body is not None else True
+    conversation = await inbox.typing(
+        session, caller, conversation_id, author=Author.OPERATOR, typing=now_typing
+    )
+    return data({"conversation_id": conversation.id, "typing": now_typing})
