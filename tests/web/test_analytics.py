@@ -273,6 +273,7 @@ def test_the_cards_show_what_the_overview_route_answers(
     span = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
     key = make_key(settings, "acme", "admin")
     site_id = site_id_of(settings, site_key)
+    in_utc: dict[str, str] = {}
     for site in ("", site_id):
         for tz in ("UTC", "Pacific/Kiritimati"):
             params = {**span, "tz": tz, **({"site": site} if site else {})}
@@ -290,9 +291,13 @@ def test_the_cards_show_what_the_overview_route_answers(
                 "bounce_rate": f"{api['bounce_rate']['value']:.1f}%",
                 "average_engagement": f"{api['average_engagement']['value']:.1f}",
             }
-    # What was tracked: three visits, four page views, two of three visits bounced.
-    assert shown["visits"] == "3"
-    assert shown["bounce_rate"] == "66.7%"
+            if tz == "UTC" and not site:
+                in_utc = shown
+    # What was tracked: three visits, four page views, two of three visits bounced. (Only in
+    # UTC: from 10:00 UTC on, Kiritimati (UTC+14) is a day ahead, so the visits fall after
+    # the range there.)
+    assert in_utc["visits"] == "3"
+    assert in_utc["bounce_rate"] == "66.7%"
 
 
 def test_the_sections_show_what_was_tracked(
