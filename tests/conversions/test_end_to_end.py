@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from leadline.app import create_app
 from leadline.config import Settings
 from leadline.conversions.preflight import dedupe_key
-from tests.conversions.platforms.fake_platform import FakePlatform, fake_platform
+from tests.conversions.platforms.fake_api import FakeApi, fake_api
 from tests.fixtures.factories import fetch_rows, make_form, make_key, make_site
 from tests.fixtures.jobs import run_worker_until
 from tests.fixtures.leadiosa import bearer
@@ -44,8 +44,8 @@ GOOGLE = {
 
 
 @pytest.fixture
-def google() -> Iterator[FakePlatform]:
-    with fake_platform() as fake:
+def google() -> Iterator[FakeApi]:
+    with fake_api() as fake:
         fake.always(
             "/token",
             200,
@@ -61,7 +61,7 @@ def google() -> Iterator[FakePlatform]:
 
 @pytest.fixture
 def instance(
-    database_url: str, settings: Settings, google: FakePlatform, monkeypatch: pytest.MonkeyPatch
+    database_url: str, settings: Settings, google: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> Settings:
     """The instance's settings, Google's API pointed at the local server by its setting."""
     monkeypatch.setenv("LEADLINE_CONVERSIONS_BASE_URL_GOOGLE", google.url)
@@ -164,7 +164,7 @@ def settled(instance: Settings) -> bool:
 def test_a_qualified_lead_from_a_click_reaches_google(
     app: TestClient,
     instance: Settings,
-    google: FakePlatform,
+    google: FakeApi,
     site: str,
     admin: str,
     destination: str,
@@ -216,7 +216,7 @@ def test_a_qualified_lead_from_a_click_reaches_google(
 def test_with_consent_denied_the_preflight_says_so_and_nothing_is_sent(
     app: TestClient,
     instance: Settings,
-    google: FakePlatform,
+    google: FakeApi,
     site: str,
     admin: str,
     destination: str,
@@ -247,4 +247,4 @@ def test_with_consent_denied_the_preflight_says_so_and_nothing_is_sent(
 
     (upload,) = conversions_of(app, admin, lead_id)["uploads"]
     assert (upload["state"], upload["reasons"]) == ("skipped", ["consent_denied"])
-    assert google.seen == []
+    assert google.requests == []

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leadline.conversions.platforms import hashing
+from leadline.conversions.platforms import _replies, _wire, normalise
 from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
@@ -61,8 +61,8 @@ class LinkedIn:
     }
 
     def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        hashing.require(settings, credentials, self.required_settings, self.required_credentials)
-        hashing.digits_setting(settings, "ad_account_id")
+        _wire.require(settings, credentials, self.required_settings, self.required_credentials)
+        _wire.digits_setting(settings, "ad_account_id")
         conversions = settings["conversions"]
         if not isinstance(conversions, Mapping) or not conversions:
             raise SettingsRefused(
@@ -104,7 +104,7 @@ class LinkedIn:
     def element(self, conversion: Conversion, urn: str) -> dict[str, Any]:
         user_ids = []
         if conversion.email:
-            email = hashing.hashed(hashing.normal_email(conversion.email))
+            email = normalise.hashed(normalise.normal_email(conversion.email))
             user_ids.append({"idType": "SHA256_EMAIL", "idValue": email})
         if conversion.click_ids.get("li_fat_id"):
             user_ids.append(
@@ -124,14 +124,14 @@ class LinkedIn:
             user["userInfo"] = info
         element: dict[str, Any] = {
             "conversion": urn,
-            "conversionHappenedAt": hashing.unix_millis(conversion.occurred_at),
+            "conversionHappenedAt": _wire.unix_millis(conversion.occurred_at),
             "user": user,
             "eventId": conversion.key,
         }
         if conversion.value is not None and conversion.currency:
             element["conversionValue"] = {
                 "currencyCode": conversion.currency.upper(),
-                "amount": hashing.money(conversion.value),
+                "amount": _wire.money(conversion.value),
             }
         return element
 
@@ -150,7 +150,7 @@ class LinkedIn:
         for conversion in batch:
             urn = self.conversion_urn(destination.settings, conversion.event_name)
             if urn is None:
-                outcomes[conversion.key] = hashing.failure(
+                outcomes[conversion.key] = _replies.failure(
                     "unknown_conversion",
                     f"no LinkedIn conversion rule for {conversion.event_name!r} "
                     "in settings.conversions",
@@ -163,7 +163,7 @@ class LinkedIn:
                 sent_rows, await self._post(client, destination, sendable), strict=True
             ):
                 outcomes[conversion.key] = outcome
-        return [hashing.keyed(outcomes[c.key], c.key) for c in batch]
+        return [_replies.keyed(outcomes[c.key], c.key) for c in batch]
 
     async def _post(
         self,
@@ -178,23 +178,23 @@ class LinkedIn:
                 url,
                 json={"elements": [self.element(c, urn) for c, urn in rows]},
                 headers={**self._headers(destination), "X-RestLi-Method": "BATCH_CREATE"},
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            return hashing.every(conversions, hashing.network_failure(exc))
-        body = hashing.body_of(response)
+            return _replies.every(conversions, _replies.lost(exc))
+        body = _replies.body_of(response)
         if not 200 <= response.status_code < 300:
             code, message = _error_of(body)
-            return hashing.every(conversions, hashing.http_failure(response, code, message))
+            return _replies.every(conversions, _replies.http_failure(response, code, message))
         elements = body.get("elements") if isinstance(body, dict) else None
         if not isinstance(elements, list) or len(elements) != len(rows):
             # A batch create answers one element per element sent; anything else is read as
             # all created only when the request as a whole succeeded without a body.
             if elements is None:
-                return [hashing.sent(c.key) for c in conversions]
-            return hashing.every(
+                return [_replies.sent(c.key) for c in conversions]
+            return _replies.every(
                 conversions,
-                hashing.failure(
+                _replies.failure(
                     "unreadable_answer",
                     "LinkedIn answered a different number of elements",
                     retry=True,
@@ -204,12 +204,12 @@ class LinkedIn:
         for conversion, element in zip(conversions, elements, strict=True):
             status = element.get("status") if isinstance(element, dict) else None
             if isinstance(status, int) and 200 <= status < 300:
-                outcomes.append(hashing.sent(conversion.key))
+                outcomes.append(_replies.sent(conversion.key))
                 continue
             code, message = _error_of(element.get("error") if isinstance(element, dict) else None)
             retry = isinstance(status, int) and (status == 429 or status >= 500)
             outcomes.append(
-                hashing.failure(code or f"http_{status}", message or "not created", retry=retry)
+                _replies.failure(code or f"http_{status}", message or "not created", retry=retry)
             )
         return outcomes
 
@@ -218,11 +218,11 @@ class LinkedIn:
         url = destination.base_url.rstrip("/") + f"/adAccounts/{account}"
         try:
             response = await client.get(
-                url, headers=self._headers(destination), timeout=hashing.TIMEOUT
+                url, headers=self._headers(destination), timeout=_wire.TIMEOUT
             )
         except httpx.HTTPError as exc:
             raise SettingsRefused("base_url", f"LinkedIn could not be reached: {exc}") from None
-        body = hashing.body_of(response)
+        body = _replies.body_of(response)
         if response.status_code != 200:
             code, message = _error_of(body)
             raise SettingsRefused(

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leadline.conversions.platforms import hashing
+from leadline.conversions.platforms import _replies, _wire
 from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
@@ -56,9 +56,9 @@ class Microsoft:
     }
 
     def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        hashing.require(settings, credentials, self.required_settings, self.required_credentials)
-        hashing.digits_setting(settings, "customer_id")
-        hashing.digits_setting(settings, "account_id")
+        _wire.require(settings, credentials, self.required_settings, self.required_credentials)
+        _wire.digits_setting(settings, "customer_id")
+        _wire.digits_setting(settings, "account_id")
         token_url = settings.get("token_url")
         if token_url is not None and (
             not isinstance(token_url, str) or not token_url.startswith(("https://", "http://"))
@@ -77,7 +77,7 @@ class Microsoft:
     def row(self, conversion: Conversion) -> dict[str, Any]:
         row: dict[str, Any] = {
             "ConversionName": conversion.event_name,
-            "ConversionTime": hashing.iso_utc(conversion.occurred_at),
+            "ConversionTime": _wire.iso_utc(conversion.occurred_at),
             "MicrosoftClickId": conversion.click_ids.get("msclkid"),
         }
         if conversion.value is not None:
@@ -101,17 +101,17 @@ class Microsoft:
             form["client_secret"] = credentials["client_secret"]
         token_url = str(destination.settings.get("token_url") or SIGN_IN_URL)
         try:
-            response = await client.post(token_url, data=form, timeout=hashing.TIMEOUT)
+            response = await client.post(token_url, data=form, timeout=_wire.TIMEOUT)
         except httpx.HTTPError as exc:
-            return hashing.network_failure(exc)
-        body = hashing.body_of(response)
+            return _replies.lost(exc)
+        body = _replies.body_of(response)
         if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
             return str(body["access_token"])
         code = message = None
         if isinstance(body, dict):
             code = str(body.get("error") or "") or None
             message = str(body.get("error_description") or "") or None
-        failure = hashing.http_failure(response, code, message)
+        failure = _replies.http_failure(response, code, message)
         return failure
 
     def _headers(self, destination: Destination, token: str) -> dict[str, str]:
@@ -127,18 +127,18 @@ class Microsoft:
     ) -> list[Outcome]:
         token = await self._access_token(client, destination)
         if isinstance(token, Outcome):
-            return hashing.every(batch, token)
+            return _replies.every(batch, token)
         url = destination.base_url.rstrip("/") + "/OfflineConversions/Apply"
         try:
             response = await client.post(
                 url,
                 json={"OfflineConversions": [self.row(c) for c in batch]},
                 headers=self._headers(destination, token),
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            return hashing.every(batch, hashing.network_failure(exc))
-        body = hashing.body_of(response)
+            return _replies.every(batch, _replies.lost(exc))
+        body = _replies.body_of(response)
         if response.status_code != 200:
             return self._fault(response, body, batch)
         by_index: dict[int, Outcome] = {}
@@ -147,7 +147,7 @@ class Microsoft:
             if isinstance(error, dict) and isinstance(error.get("Index"), int):
                 by_index.setdefault(error["Index"], _row_failure(error))
         return [
-            hashing.keyed(by_index[i], c.key) if i in by_index else hashing.sent(c.key)
+            _replies.keyed(by_index[i], c.key) if i in by_index else _replies.sent(c.key)
             for i, c in enumerate(batch)
         ]
 
@@ -167,19 +167,19 @@ class Microsoft:
             if isinstance(e, dict)
         ]
         first = errors[0] if errors else {}
-        whole = hashing.http_failure(
+        whole = _replies.http_failure(
             response, _code_of(first), str(first.get("Message") or "") or None
         )
         if _code_of(first) in _RATE_LIMITED and not whole.retry:
-            whole = hashing.failure(whole.code, whole.message, retry=True)
+            whole = _replies.failure(whole.code, whole.message, retry=True)
         if by_index and not errors:
             return [
-                hashing.keyed(by_index[i], c.key)
+                _replies.keyed(by_index[i], c.key)
                 if i in by_index
-                else hashing.keyed(_NOT_APPLIED, c.key)
+                else _replies.keyed(_NOT_APPLIED, c.key)
                 for i, c in enumerate(batch)
             ]
-        return [hashing.keyed(by_index.get(i, whole), c.key) for i, c in enumerate(batch)]
+        return [_replies.keyed(by_index.get(i, whole), c.key) for i, c in enumerate(batch)]
 
     async def test_connection(self, client: httpx.AsyncClient, destination: Destination) -> str:
         token = await self._access_token(client, destination)
@@ -193,11 +193,11 @@ class Microsoft:
                 url,
                 json={"ConversionGoalIds": None, "ConversionGoalTypes": "OfflineConversion"},
                 headers=self._headers(destination, token),
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
             raise SettingsRefused("base_url", f"Microsoft could not be reached: {exc}") from None
-        body = hashing.body_of(response)
+        body = _replies.body_of(response)
         if response.status_code != 200 or not isinstance(body, dict):
             errors = (body or {}).get("OperationErrors") if isinstance(body, dict) else None
             first = errors[0] if errors and isinstance(errors[0], dict) else {}
@@ -226,11 +226,11 @@ def _code_of(error: Mapping[str, Any]) -> str | None:
 def _row_failure(error: Mapping[str, Any]) -> Outcome:
     code = _code_of(error)
     message = str(error.get("Message") or error.get("Details") or "") or None
-    return hashing.failure(code, message, retry=code in _RATE_LIMITED)
+    return _replies.failure(code, message, retry=code in _RATE_LIMITED)
 
 
 # A row the request did not apply because another row was refused: worth sending again.
-_NOT_APPLIED = hashing.failure(
+_NOT_APPLIED = _replies.failure(
     "batch_refused", "another row of the request was refused", retry=True
 )
 

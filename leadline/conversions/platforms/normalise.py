@@ -1,15 +1,17 @@
 """Normalising and hashing personal data the way each ad platform documents it.
 
-Google and Meta both match on the SHA-256 (lowercase hex) of a normalised value, but they
-normalise differently: Google wants a phone in E.164 *with* its ``+`` and, for Gmail addresses,
-the dots of the local part removed; Meta wants a phone as digits only and an email merely
-trimmed and lowercased. So each rule is a function named by its platform; the tests hold the
-platforms' own documented examples as golden vectors.
+Every platform matches on the SHA-256 (lowercase hex) of a normalised value, and each
+normalises in its own way. Google and Meta differ most: Google wants a phone in E.164 *with*
+its ``+`` and, for Gmail addresses, the dots of the local part removed; Meta wants a phone as
+digits only and an email merely trimmed and lowercased. So each rule is a function named by its
+platform; the tests hold the platforms' own documented examples as golden vectors. Microsoft,
+TikTok, LinkedIn, Reddit and Snapchat share the simpler rules at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from typing import Literal
 
@@ -20,6 +22,7 @@ from typing import Literal
 GoogleEmailRule = Literal["gmail", "all_domains"]
 GOOGLE_EMAIL_RULES: tuple[str, ...] = ("gmail", "all_domains")
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def sha256_hex(value: str) -> str:
@@ -116,3 +119,31 @@ def meta_name(name: str | None) -> str | None:
 def meta_hashed(value: str | None) -> str | None:
     """The hash Meta expects of an already normalised value."""
     return None if value is None else sha256_hex(value)
+
+
+# Microsoft, TikTok, LinkedIn, Reddit and Snapchat -------------------------------------------
+
+
+def normal_email(email: str) -> str:
+    """An email as TikTok, LinkedIn, Reddit and Snapchat ask for it before hashing: spaces
+    around it removed, lowercased; nothing else changed (none of them removes dots)."""
+    return email.strip().lower()
+
+
+def phone_digits(phone_e164: str) -> str:
+    """A phone number as digits only, country code first, no leading ``+``, ``00`` or ``0``
+    (Snapchat's rule)."""
+    digits = re.sub(r"\D", "", phone_e164)
+    if phone_e164.strip().startswith("00"):
+        digits = digits[2:]
+    return digits.lstrip("0")
+
+
+def phone_plus_e164(phone_e164: str) -> str:
+    """A phone number in E.164 with its ``+`` (TikTok's rule: ``+`` and digits only)."""
+    return "+" + phone_digits(phone_e164)
+
+
+def hashed(value: str) -> str:
+    """SHA-256 of an already normalised ``value``, unless it already is a SHA-256 hex."""
+    return value if _SHA256_HEX.match(value) else sha256_hex(value)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leadline.conversions.platforms import hashing
+from leadline.conversions.platforms import _replies, _wire, normalise
 from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
@@ -58,7 +58,7 @@ class Reddit:
     }
 
     def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        hashing.require(settings, credentials, self.required_settings, self.required_credentials)
+        _wire.require(settings, credentials, self.required_settings, self.required_credentials)
         account = str(settings["ad_account_id"]).strip()
         if not account.replace("_", "").isalnum():
             raise SettingsRefused(
@@ -85,11 +85,11 @@ class Reddit:
             metadata["value_decimal"] = float(conversion.value)
             if conversion.currency:
                 metadata["currency"] = conversion.currency.upper()
-        user: dict[str, Any] = {"external_id": hashing.sha256_hex(conversion.lead_id)}
+        user: dict[str, Any] = {"external_id": normalise.sha256_hex(conversion.lead_id)}
         if conversion.email:
-            user["email"] = hashing.hashed(hashing.normal_email(conversion.email))
+            user["email"] = normalise.hashed(normalise.normal_email(conversion.email))
         event: dict[str, Any] = {
-            "event_at": hashing.iso_utc(conversion.occurred_at),
+            "event_at": _wire.iso_utc(conversion.occurred_at),
             "event_type": event_type,
             "event_metadata": metadata,
             "user": user,
@@ -117,14 +117,14 @@ class Reddit:
                 self._url(destination),
                 json=body,
                 headers=self._headers(destination),
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            return hashing.every(batch, hashing.network_failure(exc))
+            return _replies.every(batch, _replies.lost(exc))
         if 200 <= response.status_code < 300:
-            return [hashing.sent(c.key) for c in batch]
-        code, message = _error_of(hashing.body_of(response))
-        return hashing.every(batch, hashing.http_failure(response, code, message))
+            return [_replies.sent(c.key) for c in batch]
+        code, message = _error_of(_replies.body_of(response))
+        return _replies.every(batch, _replies.http_failure(response, code, message))
 
     async def test_connection(self, client: httpx.AsyncClient, destination: Destination) -> str:
         # A test-mode event is checked and shown in Events Manager's test view, never counted.
@@ -132,10 +132,10 @@ class Reddit:
             "test_mode": True,
             "events": [
                 {
-                    "event_at": hashing.iso_utc(datetime.now(UTC)),
+                    "event_at": _wire.iso_utc(datetime.now(UTC)),
                     "event_type": {"tracking_type": "PageVisit"},
                     "event_metadata": {"conversion_id": "leadline-connection-test"},
-                    "user": {"external_id": hashing.sha256_hex("leadline-connection-test")},
+                    "user": {"external_id": normalise.sha256_hex("leadline-connection-test")},
                 }
             ],
         }
@@ -144,12 +144,12 @@ class Reddit:
                 self._url(destination),
                 json=probe,
                 headers=self._headers(destination),
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
             raise SettingsRefused("base_url", f"Reddit could not be reached: {exc}") from None
         if not 200 <= response.status_code < 300:
-            code, message = _error_of(hashing.body_of(response))
+            code, message = _error_of(_replies.body_of(response))
             raise SettingsRefused(
                 "access_token",
                 f"Reddit refused a test event for ad account "

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leadline.conversions.platforms import hashing
+from leadline.conversions.platforms import _replies, _wire, normalise
 from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
@@ -51,7 +51,7 @@ class Snapchat:
     }
 
     def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        hashing.require(settings, credentials, self.required_settings, self.required_credentials)
+        _wire.require(settings, credentials, self.required_settings, self.required_credentials)
         pixel = str(settings["pixel_id"]).strip()
         if not pixel.replace("-", "").isalnum():
             raise SettingsRefused(
@@ -78,20 +78,20 @@ class Snapchat:
         return reasons
 
     def event(self, conversion: Conversion, action_source: str) -> dict[str, Any]:
-        user: dict[str, Any] = {"external_id": [hashing.sha256_hex(conversion.lead_id)]}
+        user: dict[str, Any] = {"external_id": [normalise.sha256_hex(conversion.lead_id)]}
         if conversion.click_ids.get("sccid"):
             user["sc_click_id"] = conversion.click_ids["sccid"]
         if conversion.email:
-            user["em"] = [hashing.hashed(hashing.normal_email(conversion.email))]
+            user["em"] = [normalise.hashed(normalise.normal_email(conversion.email))]
         if conversion.phone_e164:
-            user["ph"] = [hashing.hashed(hashing.phone_digits(conversion.phone_e164))]
+            user["ph"] = [normalise.hashed(normalise.phone_digits(conversion.phone_e164))]
         if conversion.ip:
             user["client_ip_address"] = conversion.ip
         if conversion.user_agent:
             user["client_user_agent"] = conversion.user_agent
         event: dict[str, Any] = {
             "event_name": conversion.event_name,
-            "event_time": hashing.unix_seconds(conversion.occurred_at),
+            "event_time": _wire.unix_seconds(conversion.occurred_at),
             "event_id": conversion.key,
             "action_source": action_source,
             "user_data": user,
@@ -99,7 +99,7 @@ class Snapchat:
         if action_source == "WEB" and conversion.page_url:
             event["event_source_url"] = conversion.page_url
         if conversion.value is not None:
-            custom: dict[str, Any] = {"value": hashing.money(conversion.value)}
+            custom: dict[str, Any] = {"value": _wire.money(conversion.value)}
             if conversion.currency:
                 custom["currency"] = conversion.currency.upper()
             event["custom_data"] = custom
@@ -121,17 +121,17 @@ class Snapchat:
                 self._url(destination, "events"),
                 params=self._params(destination),
                 json={"data": [self.event(c, source) for c in batch]},
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            return hashing.every(batch, hashing.network_failure(exc))
-        body = hashing.body_of(response)
+            return _replies.every(batch, _replies.lost(exc))
+        body = _replies.body_of(response)
         status, reason = _status_of(body)
         if not 200 <= response.status_code < 300:
-            return hashing.every(batch, hashing.http_failure(response, status, reason))
+            return _replies.every(batch, _replies.http_failure(response, status, reason))
         if status is not None and status.upper() in _REFUSED:
-            return hashing.every(batch, hashing.failure(status, reason))
-        return [hashing.sent(c.key) for c in batch]
+            return _replies.every(batch, _replies.failure(status, reason))
+        return [_replies.sent(c.key) for c in batch]
 
     async def test_connection(self, client: httpx.AsyncClient, destination: Destination) -> str:
         # Snap's validate endpoint checks an event with the real token and records nothing.
@@ -139,10 +139,12 @@ class Snapchat:
             "data": [
                 {
                     "event_name": "PAGE_VIEW",
-                    "event_time": hashing.unix_seconds(datetime.now(UTC)),
+                    "event_time": _wire.unix_seconds(datetime.now(UTC)),
                     "event_id": "leadline-connection-test",
                     "action_source": "OFFLINE",
-                    "user_data": {"external_id": [hashing.sha256_hex("leadline-connection-test")]},
+                    "user_data": {
+                        "external_id": [normalise.sha256_hex("leadline-connection-test")]
+                    },
                 }
             ]
         }
@@ -151,11 +153,11 @@ class Snapchat:
                 self._url(destination, "events/validate"),
                 params=self._params(destination),
                 json=probe,
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
             raise SettingsRefused("base_url", f"Snapchat could not be reached: {exc}") from None
-        status, reason = _status_of(hashing.body_of(response))
+        status, reason = _status_of(_replies.body_of(response))
         if not 200 <= response.status_code < 300 or (
             status is not None and status.upper() in _REFUSED
         ):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leadline.conversions.platforms import hashing
+from leadline.conversions.platforms import _replies, _wire, normalise
 from leadline.conversions.platforms.base import (
     Conversion,
     Destination,
@@ -48,8 +48,8 @@ class TikTok:
     }
 
     def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        hashing.require(settings, credentials, self.required_settings, self.required_credentials)
-        hashing.digits_setting(settings, "advertiser_id")
+        _wire.require(settings, credentials, self.required_settings, self.required_credentials)
+        _wire.digits_setting(settings, "advertiser_id")
         source = settings.get("event_source", "web")
         if source not in EVENT_SOURCES:
             raise SettingsRefused(
@@ -65,22 +65,22 @@ class TikTok:
         return []
 
     def event(self, conversion: Conversion) -> dict[str, Any]:
-        user: dict[str, Any] = {"external_id": hashing.sha256_hex(conversion.lead_id)}
+        user: dict[str, Any] = {"external_id": normalise.sha256_hex(conversion.lead_id)}
         if conversion.click_ids.get("ttclid"):
             user["ttclid"] = conversion.click_ids["ttclid"]
         if conversion.click_ids.get("ttp"):
             user["ttp"] = conversion.click_ids["ttp"]
         if conversion.email:
-            user["email"] = hashing.hashed(hashing.normal_email(conversion.email))
+            user["email"] = normalise.hashed(normalise.normal_email(conversion.email))
         if conversion.phone_e164:
-            user["phone"] = hashing.hashed(hashing.phone_plus_e164(conversion.phone_e164))
+            user["phone"] = normalise.hashed(normalise.phone_plus_e164(conversion.phone_e164))
         if conversion.ip:
             user["ip"] = conversion.ip
         if conversion.user_agent:
             user["user_agent"] = conversion.user_agent
         event: dict[str, Any] = {
             "event": conversion.event_name,
-            "event_time": hashing.unix_seconds(conversion.occurred_at),
+            "event_time": _wire.unix_seconds(conversion.occurred_at),
             "event_id": conversion.key,
             "user": user,
         }
@@ -112,24 +112,24 @@ class TikTok:
                 url,
                 json=self.body(destination, batch),
                 headers={"Access-Token": destination.credentials["access_token"]},
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            return hashing.every(batch, hashing.network_failure(exc))
-        body = hashing.body_of(response)
+            return _replies.every(batch, _replies.lost(exc))
+        body = _replies.body_of(response)
         code, message = _code_message(body)
         if response.status_code != 200:
-            return hashing.every(batch, hashing.http_failure(response, code, message))
+            return _replies.every(batch, _replies.http_failure(response, code, message))
         if code == "0":
-            return [hashing.sent(c.key) for c in batch]
+            return [_replies.sent(c.key) for c in batch]
         if code is None:
-            return hashing.every(
+            return _replies.every(
                 batch,
-                hashing.failure("unreadable_answer", "TikTok's answer had no code", retry=True),
+                _replies.failure("unreadable_answer", "TikTok's answer had no code", retry=True),
             )
         retry = code.isdigit() and int(code) in _RETRY_CODES
-        wait = hashing.retry_after(response) if retry else None
-        return hashing.every(batch, hashing.failure(code, message, retry=retry, retry_after=wait))
+        wait = _replies.retry_after(response) if retry else None
+        return _replies.every(batch, _replies.failure(code, message, retry=retry, retry_after=wait))
 
     async def test_connection(self, client: httpx.AsyncClient, destination: Destination) -> str:
         pixel = str(destination.settings["event_source_id"])
@@ -139,11 +139,11 @@ class TikTok:
                 url,
                 params={"advertiser_id": str(destination.settings["advertiser_id"]), "code": pixel},
                 headers={"Access-Token": destination.credentials["access_token"]},
-                timeout=hashing.TIMEOUT,
+                timeout=_wire.TIMEOUT,
             )
         except httpx.HTTPError as exc:
             raise SettingsRefused("base_url", f"TikTok could not be reached: {exc}") from None
-        body = hashing.body_of(response)
+        body = _replies.body_of(response)
         code, message = _code_message(body)
         if response.status_code != 200 or code != "0":
             raise SettingsRefused(

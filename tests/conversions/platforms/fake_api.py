@@ -1,5 +1,6 @@
-"""A local stand-in for an ad platform's API: a real HTTP server on a loopback port that
-records every request and answers with the replies a test scripts, path by path."""
+"""A local stand-in for any ad platform's API: a real HTTP server on a loopback port that
+records every request and answers with the replies a test scripts, path by path. Every
+platform's tests use it."""
 
 from __future__ import annotations
 
@@ -47,22 +48,39 @@ class Recorded:
 
 @dataclass
 class FakeApi:
+    """What the server saw (``requests``) and what it will answer, path by path: queued
+    replies first, in order, then the path's standing reply; a path with neither is a 404."""
+
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
-    replies: dict[str, list[Reply]] = field(default_factory=dict)
+    queued: dict[str, list[Reply]] = field(default_factory=dict)
+    standing: dict[str, Reply] = field(default_factory=dict)
 
     def reply(self, path: str, *replies: Reply) -> None:
         """Answer requests to ``path`` with ``replies`` in turn (the last one from then on)."""
-        self.replies[path] = list(replies)
+        *first, last = replies
+        self.queued[path] = list(first)
+        self.standing[path] = last
+
+    def answer(self, path: str, status: int, body: Any, **headers: str) -> None:
+        """Queue one more reply for ``path``."""
+        self.queued.setdefault(path, []).append(Reply(status, body, headers))
+
+    def always(self, path: str, status: int, body: Any, **headers: str) -> None:
+        """Answer ``path`` with this once its queue is empty."""
+        self.standing[path] = Reply(status, body, headers)
 
     def to(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
 
-    def answer(self, path: str) -> Reply:
-        queue = self.replies.get(path)
-        if not queue:
-            return Reply(404, {"message": f"no reply scripted for {path}"})
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+    def next_reply(self, path: str) -> Reply:
+        queue = self.queued.get(path)
+        if queue:
+            return queue.pop(0)
+        standing = self.standing.get(path)
+        if standing is None:
+            return Reply(404, {"error": {"message": f"no reply scripted for {path}"}})
+        return standing
 
 
 @contextmanager
@@ -82,7 +100,7 @@ def fake_api() -> Iterator[FakeApi]:
                     body=self.rfile.read(length) if length else b"",
                 )
             )
-            reply = api.answer(parts.path)
+            reply = api.next_reply(parts.path)
             payload = b"" if reply.body is None else json.dumps(reply.body).encode()
             self.send_response(reply.status)
             self.send_header("content-type", "application/json")

@@ -16,7 +16,7 @@ from leadline.conversions.platforms import registry
 from leadline.conversions.platforms.base import Conversion, Destination, Outcome, SettingsRefused
 from leadline.conversions.platforms.google import PLATFORM, conversion_date_time
 from leadline.conversions.platforms.normalise import sha256_hex
-from tests.conversions.platforms.fake_platform import FakePlatform, fake_platform
+from tests.conversions.platforms.fake_api import FakeApi, fake_api
 from tests.fixtures.server import free_port
 
 UPLOAD = "/v26/customers/1234567890:uploadClickConversions"
@@ -79,8 +79,8 @@ def connect(dest: Destination) -> str:
 
 
 @pytest.fixture
-def google() -> Iterator[FakePlatform]:
-    with fake_platform() as fake:
+def google() -> Iterator[FakeApi]:
+    with fake_api() as fake:
         fake.always(
             "/token",
             200,
@@ -109,7 +109,7 @@ def test_registry_finds_google() -> None:
     assert PLATFORM.required_consent == ("ad_user_data",)
 
 
-def test_upload_shape_auth_and_partial_failure(google: FakePlatform) -> None:
+def test_upload_shape_auth_and_partial_failure(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         200,
@@ -213,7 +213,7 @@ def test_upload_shape_auth_and_partial_failure(google: FakePlatform) -> None:
     assert fourth["wbraid"] == "WB-2"
 
 
-def test_access_token_is_reused(google: FakePlatform) -> None:
+def test_access_token_is_reused(google: FakeApi) -> None:
     google.always(UPLOAD, 200, {"results": [{}]})
     dest = destination(google.url, login_customer_id=None)
     send(dest, [conversion("a", click_ids={"gclid": "G"})])
@@ -223,7 +223,7 @@ def test_access_token_is_reused(google: FakePlatform) -> None:
     assert "login-customer-id" not in google.to(UPLOAD)[0].headers
 
 
-def test_email_rule_setting(google: FakePlatform) -> None:
+def test_email_rule_setting(google: FakeApi) -> None:
     google.always(UPLOAD, 200, {"results": [{}]})
     send(
         destination(google.url, email_rule="all_domains", time_zone="America/New_York"),
@@ -234,7 +234,7 @@ def test_email_rule_setting(google: FakePlatform) -> None:
     assert sent["conversionDateTime"] == "2026-12-01 08:05:09-05:00"
 
 
-def test_rate_limit_is_retried_with_googles_delay(google: FakePlatform) -> None:
+def test_rate_limit_is_retried_with_googles_delay(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         429,
@@ -272,7 +272,7 @@ def test_rate_limit_is_retried_with_googles_delay(google: FakePlatform) -> None:
     assert [o.retry_after for o in outcomes] == [30.0, 30.0]
 
 
-def test_retry_after_header_without_details(google: FakePlatform) -> None:
+def test_retry_after_header_without_details(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         429,
@@ -283,7 +283,7 @@ def test_retry_after_header_without_details(google: FakePlatform) -> None:
     assert (outcome.retry, outcome.retry_after, outcome.code) == (True, 12.0, "RESOURCE_EXHAUSTED")
 
 
-def test_server_error_is_retried(google: FakePlatform) -> None:
+def test_server_error_is_retried(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         503,
@@ -293,7 +293,7 @@ def test_server_error_is_retried(google: FakePlatform) -> None:
     assert (outcome.state, outcome.code, outcome.retry) == ("failed", "UNAVAILABLE", True)
 
 
-def test_bad_request_fails_with_googles_code(google: FakePlatform) -> None:
+def test_bad_request_fails_with_googles_code(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         403,
@@ -326,7 +326,7 @@ def test_bad_request_fails_with_googles_code(google: FakePlatform) -> None:
     assert outcomes[0].message == "User doesn't have permission to access customer."
 
 
-def test_too_recent_click_is_retried_after_six_hours(google: FakePlatform) -> None:
+def test_too_recent_click_is_retried_after_six_hours(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         200,
@@ -355,7 +355,7 @@ def test_too_recent_click_is_retried_after_six_hours(google: FakePlatform) -> No
     )
 
 
-def test_refused_refresh_token(google: FakePlatform) -> None:
+def test_refused_refresh_token(google: FakeApi) -> None:
     google.answer(
         "/token",
         400,
@@ -376,7 +376,7 @@ def test_network_error_is_a_retry_outcome() -> None:
     assert [(o.state, o.code, o.retry) for o in outcomes] == [("failed", "network_error", True)] * 2
 
 
-def test_event_without_conversion_action_is_not_sent(google: FakePlatform) -> None:
+def test_event_without_conversion_action_is_not_sent(google: FakeApi) -> None:
     google.always(UPLOAD, 200, {"results": [{}]})
     outcomes = send(
         destination(google.url),
@@ -392,7 +392,7 @@ def test_event_without_conversion_action_is_not_sent(google: FakePlatform) -> No
     assert len(google.to(UPLOAD)[0].json()["conversions"]) == 1
 
 
-def test_connection_happy(google: FakePlatform) -> None:
+def test_connection_happy(google: FakeApi) -> None:
     google.answer(
         SEARCH,
         200,
@@ -421,7 +421,7 @@ def test_connection_happy(google: FakePlatform) -> None:
     assert "FROM conversion_action" in search.json()["query"]
 
 
-def test_connection_refused_when_an_action_is_missing(google: FakePlatform) -> None:
+def test_connection_refused_when_an_action_is_missing(google: FakeApi) -> None:
     google.answer(
         SEARCH,
         200,
@@ -437,7 +437,7 @@ def test_connection_refused_when_an_action_is_missing(google: FakePlatform) -> N
     assert "purchase" in refused.value.message
 
 
-def test_connection_refused_by_google(google: FakePlatform) -> None:
+def test_connection_refused_by_google(google: FakeApi) -> None:
     google.answer(
         SEARCH,
         401,
@@ -468,7 +468,7 @@ def test_connection_refused_by_google(google: FakePlatform) -> None:
     assert "DEVELOPER_TOKEN_NOT_APPROVED" in refused.value.message
 
 
-def test_connection_refused_token(google: FakePlatform) -> None:
+def test_connection_refused_token(google: FakeApi) -> None:
     google.answer(
         "/token",
         401,
@@ -531,7 +531,7 @@ def test_conversion_date_time_format() -> None:
     )
 
 
-def test_revoked_access_token_is_refreshed_once(google: FakePlatform) -> None:
+def test_revoked_access_token_is_refreshed_once(google: FakeApi) -> None:
     unauthenticated = {
         "error": {
             "code": 401,
@@ -553,7 +553,7 @@ def test_revoked_access_token_is_refreshed_once(google: FakePlatform) -> None:
     assert len(google.to(UPLOAD)) == 4
 
 
-def test_manager_conversion_action_is_taken_by_its_id(google: FakePlatform) -> None:
+def test_manager_conversion_action_is_taken_by_its_id(google: FakeApi) -> None:
     # Cross-account conversion tracking: the action belongs to the manager account.
     google.always(UPLOAD, 200, {"results": [{}]})
     manager_action = "customers/1112223333/conversionActions/555"
@@ -577,7 +577,7 @@ def test_manager_conversion_action_is_taken_by_its_id(google: FakePlatform) -> N
 TERMS = "CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS"
 
 
-def test_failed_row_without_a_location_is_not_taken_for_sent(google: FakePlatform) -> None:
+def test_failed_row_without_a_location_is_not_taken_for_sent(google: FakeApi) -> None:
     google.answer(
         UPLOAD,
         200,

@@ -16,7 +16,7 @@ from leadline.conversions.platforms import registry
 from leadline.conversions.platforms.base import Conversion, Destination, Outcome, SettingsRefused
 from leadline.conversions.platforms.meta import PLATFORM
 from leadline.conversions.platforms.normalise import sha256_hex
-from tests.conversions.platforms.fake_platform import FakePlatform, fake_platform
+from tests.conversions.platforms.fake_api import FakeApi, fake_api
 from tests.fixtures.server import free_port
 
 EVENTS = "/v26.0/1234567890123/events"
@@ -69,8 +69,8 @@ def connect(dest: Destination) -> str:
 
 
 @pytest.fixture
-def meta() -> Iterator[FakePlatform]:
-    with fake_platform() as fake:
+def meta() -> Iterator[FakeApi]:
+    with fake_api() as fake:
         yield fake
 
 
@@ -92,7 +92,7 @@ def test_registry_finds_meta() -> None:
     assert PLATFORM.max_event_age == timedelta(days=7)
 
 
-def test_events_request_shape(meta: FakePlatform) -> None:
+def test_events_request_shape(meta: FakeApi) -> None:
     meta.answer(EVENTS, 200, {"events_received": 2, "messages": [], "fbtrace_id": "A1"})
     first = conversion(
         "key-1",
@@ -143,7 +143,7 @@ def test_events_request_shape(meta: FakePlatform) -> None:
     assert "custom_data" not in two
 
 
-def test_default_action_source_and_test_code(meta: FakePlatform) -> None:
+def test_default_action_source_and_test_code(meta: FakeApi) -> None:
     meta.answer(EVENTS, 200, {"events_received": 1})
     send(destination(meta.url, test_event_code="TEST123"), [conversion("k")])
     body = meta.to(EVENTS)[0].json()
@@ -151,14 +151,14 @@ def test_default_action_source_and_test_code(meta: FakePlatform) -> None:
     assert body["data"][0]["action_source"] == "system_generated"
 
 
-def test_conversion_leads_source(meta: FakePlatform) -> None:
+def test_conversion_leads_source(meta: FakeApi) -> None:
     meta.answer(EVENTS, 200, {"events_received": 1})
     send(destination(meta.url, lead_event_source="Leadline"), [conversion("k")])
     event = meta.to(EVENTS)[0].json()["data"][0]
     assert event["custom_data"] == {"event_source": "crm", "lead_event_source": "Leadline"}
 
 
-def test_stale_event_is_never_sent(meta: FakePlatform) -> None:
+def test_stale_event_is_never_sent(meta: FakeApi) -> None:
     meta.always(EVENTS, 200, {"events_received": 1})
     old = conversion("old", occurred_at=datetime.now(UTC) - timedelta(days=7, minutes=1))
     fresh = conversion("fresh")
@@ -192,7 +192,7 @@ def test_blockers() -> None:
     [(400, 17, 2446079), (400, 4, None), (400, 32, None), (400, 613, None), (500, 2, None)],
 )
 def test_rate_limits_and_temporary_faults_are_retried(
-    meta: FakePlatform, status: int, code: int, subcode: int | None
+    meta: FakeApi, status: int, code: int, subcode: int | None
 ) -> None:
     meta.answer(EVENTS, status, graph_error(code, f"(#{code}) limit reached", subcode))
     outcomes = send(destination(meta.url), [conversion("a"), conversion("b")])
@@ -201,7 +201,7 @@ def test_rate_limits_and_temporary_faults_are_retried(
     assert "fbtrace_id AbCdEf123" in (outcomes[0].message or "")
 
 
-def test_http_429_is_retried_with_retry_after(meta: FakePlatform) -> None:
+def test_http_429_is_retried_with_retry_after(meta: FakeApi) -> None:
     meta.answer(
         EVENTS, 429, {"error": {"message": "Too many", "code": 80004}}, **{"Retry-After": "60"}
     )
@@ -214,7 +214,7 @@ def test_http_429_is_retried_with_retry_after(meta: FakePlatform) -> None:
     )
 
 
-def test_error_body_fails_with_metas_code(meta: FakePlatform) -> None:
+def test_error_body_fails_with_metas_code(meta: FakeApi) -> None:
     body = graph_error(100, "Invalid parameter", 2804003)
     body["error"]["error_user_msg"] = "The timestamp for this event is too far in the past."
     meta.answer(EVENTS, 400, body)
@@ -232,7 +232,7 @@ def test_network_error_is_a_retry_outcome() -> None:
     assert (outcome.state, outcome.code, outcome.retry) == ("failed", "network_error", True)
 
 
-def test_connection_happy(meta: FakePlatform) -> None:
+def test_connection_happy(meta: FakeApi) -> None:
     meta.answer(PIXEL, 200, {"id": "1234567890123", "name": "Shop pixel"})
     sentence = connect(destination(meta.url))
     assert "1234567890123" in sentence
@@ -243,7 +243,7 @@ def test_connection_happy(meta: FakePlatform) -> None:
     assert meta.to(EVENTS) == []
 
 
-def test_connection_refused(meta: FakePlatform) -> None:
+def test_connection_refused(meta: FakeApi) -> None:
     meta.answer(PIXEL, 400, graph_error(190, "Invalid OAuth access token.", 463))
     with pytest.raises(SettingsRefused) as refused:
         connect(destination(meta.url))
@@ -251,7 +251,7 @@ def test_connection_refused(meta: FakePlatform) -> None:
     assert "190/463" in refused.value.message
 
 
-def test_connection_refused_for_an_unknown_pixel(meta: FakePlatform) -> None:
+def test_connection_refused_for_an_unknown_pixel(meta: FakeApi) -> None:
     meta.answer(PIXEL, 400, graph_error(100, "Unsupported get request.", 33))
     with pytest.raises(SettingsRefused) as refused:
         connect(destination(meta.url))
