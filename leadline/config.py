@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     conversions_base_url_reddit: str | None = None
     conversions_base_url_snapchat: str | None = None
     conversions_retry_seconds: float = Field(default=30.0, gt=0)
+    # Upload requests one destination (one ad account) may be sent per minute, counted across
+    # every worker (in Redis when it is set). A platform that answers "slow down" pauses its
+    # destination for as long as it asked, beyond this.
+    conversions_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
 
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (visits are kept).

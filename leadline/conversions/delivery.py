@@ -6,7 +6,11 @@ lets it go, ``skipped`` with every reason when not. The key is unique, so a stat
 again (or a job run twice) never makes a second row, and nothing is sent twice. Pending rows
 go in batches of at most the platform's ``max_batch``; each outcome is recorded per row, and a
 failure the platform calls passing is tried again later, the wait doubling each time (never
-sooner than the platform's Retry-After)."""
+sooner than the platform's Retry-After).
+
+Requests are paced per destination: at most ``conversions_requests_per_minute`` a minute,
+counted across workers (in Redis when it is set). When a platform answers "slow down" with a
+delay, its destination sends nothing more until then, and the next run is set for that time."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from leadline.conversions.repository import FAILED, PENDING, SENT, SKIPPED, Conv
 from leadline.db import Database
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
+from leadline.kit.ratelimit import RateLimiter
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
 from leadline.models import ConversionUpload, Lead
@@ -148,6 +153,27 @@ class Delivered:
     retrying: int = 0
     batches: int = 0
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    # Set when the run stopped early: the destination's pace was used up, or the platform
+    # asked for a pause. The next run is enqueued for then.
+    paused_until: datetime | None = None
+
+
+_pacers: dict[tuple[int, str | None], RateLimiter] = {}
+
+
+def _pacer(settings: Settings) -> RateLimiter:
+    """The per-destination request counter for these settings (one per process)."""
+    key = (settings.conversions_requests_per_minute, settings.redis_url)
+    found = _pacers.get(key)
+    if found is None:
+        found = _pacers[key] = RateLimiter(key[0], key[1], namespace="conversions")
+    return found
+
+
+def _asked_pause(outcomes: Sequence[Outcome]) -> float | None:
+    """The longest delay the platform asked for in its answer to one request, if any."""
+    delays = [o.retry_after for o in outcomes if o.retry and o.retry_after]
+    return max(delays) if delays else None
 
 
 async def _conversions(
@@ -214,7 +240,12 @@ async def deliver(
     """Send the destination's due pending uploads, a batch at a time, and record each
     outcome; enqueue the next run when some are to be tried again."""
     result = Delivered()
+    pacer = _pacer(settings)
     while True:
+        pace = await pacer.peek(destination_id)
+        if pace is not None and not pace.allowed:
+            result.paused_until = utcnow() + timedelta(seconds=pace.retry_after)
+            break
         async with db.transaction() as session:
             destination = await ConversionRepository(session).destination(
                 workspace_id, destination_id
@@ -243,7 +274,11 @@ async def deliver(
                 continue
             ready, gone = await _conversions(session, workspace_id, claimed)
             seen = await service.destination_for_adapter(session, settings, destination)
-        outcomes = {o.key: o for o in await adapter.send(client, seen, ready)} if ready else {}
+        answered: list[Outcome] = []
+        if ready:
+            await pacer.hit(destination_id)
+            answered = await adapter.send(client, seen, ready)
+        outcomes = {o.key: o for o in answered}
         async with db.transaction() as session:
             repo = ConversionRepository(session)
             now = utcnow()
@@ -287,10 +322,16 @@ async def deliver(
                     **{name: (None, count) for name, count in counts.items() if count},
                 },
             )
+        pause = _asked_pause(answered)
+        if pause is not None:
+            result.paused_until = utcnow() + timedelta(seconds=pause)
+            break
         if len(claimed) < adapter.max_batch:
             break
     async with db.transaction() as session:
         due = await ConversionRepository(session).next_due(workspace_id, destination_id)
         if due is not None:
+            if result.paused_until is not None:
+                due = max(due, result.paused_until)
             await enqueue_delivery(session, workspace_id, destination_id, run_at=due)
     return result

@@ -4,7 +4,7 @@ uploads of status changes to a local ad platform, retries, per-row outcomes, exp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -457,6 +457,45 @@ def test_batches_hold_at_most_what_the_platform_takes(
     run_worker_until(fast, lambda: settled(api, leads, 3))
     assert sorted(len(upload["conversions"]) for upload in ads.uploads) == [1, 2]
     assert sorted(ads.keys_sent()) == sorted(uploads(api, lead)[0]["dedupe_key"] for lead in leads)
+
+
+def later_deliveries(api: TestClient, after_seconds: float) -> list[dict[str, Any]]:
+    """The delivery runs queued to start more than ``after_seconds`` from now."""
+    answer = api.get("/api/v1/jobs", params={"kind": "conversions.deliver", "state": "queued"})
+    assert answer.status_code == 200, answer.text
+    soon = datetime.now(UTC) + timedelta(seconds=after_seconds)
+    return [
+        job
+        for job in answer.json()["data"]
+        if datetime.fromisoformat(job["run_at"].replace("Z", "+00:00")) > soon
+    ]
+
+
+def test_a_destination_sends_no_more_requests_a_minute_than_its_pace(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    paced = fast.model_copy(update={"conversions_requests_per_minute": 1})
+    add_destination(api)
+    leads = [new_lead(api, email="paced@example.com", gclid=f"Paced-{n}") for n in range(3)]
+    qualify_all(api, paced, "paced@example.com")
+    # Two batches are due (the test platform takes two at a time); the pace allows one request.
+    run_worker_until(paced, lambda: bool(later_deliveries(api, 30)))
+    assert [len(upload["conversions"]) for upload in ads.uploads] == [2]
+    states = sorted(uploads(api, lead)[0]["state"] for lead in leads)
+    assert states == ["pending", "sent", "sent"]
+
+
+def test_a_platform_asking_to_slow_down_pauses_its_destination(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    add_destination(api)
+    ads.answer(Line(status=429, headers={"Retry-After": "120"}))
+    leads = [new_lead(api, email="slow@example.com", gclid=f"Slow-{n}") for n in range(3)]
+    qualify_all(api, fast, "slow@example.com")
+    run_worker_until(fast, lambda: bool(later_deliveries(api, 100)))
+    # The first request was refused; the second batch was not sent into the pause.
+    assert len(ads.headers) == 1
+    assert all(uploads(api, lead)[0]["state"] == "pending" for lead in leads)
 
 
 # ------------------------------------------------------------------------------ expiring
