@@ -16,7 +16,16 @@ from leadline.accounts.attempts import SignInAttempts
 from leadline.accounts.service import SignedIn, Started
 from leadline.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 from leadline.sites import service as sites
-from leadline.web import access, analytics, conversions, inbox, leads, settings, site_settings
+from leadline.web import (
+    access,
+    analytics,
+    conversions,
+    inbox,
+    inbox_stream,
+    leads,
+    settings,
+    site_settings,
+)
 from leadline.web.access import FORM_COOKIE, SIGNIN_COOKIE, page
 from leadline.web.rendering import STATIC, render
 
@@ -213,6 +222,7 @@ ROUTES: list[BaseRoute] = [
     *leads.ROUTES,
     *analytics.ROUTES,
     *inbox.ROUTES,
+    *inbox_stream.ROUTES,
     *settings.ROUTES,
     *site_settings.ROUTES,
     *conversions.ROUTES,

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
-from leadline.web import inbox as pages
+from leadline.web import inbox_stream as pages
 from tests.fixtures.factories import make_key
 from tests.fixtures.inbox import start
 from tests.fixtures.leadiosa import bearer
