@@ -488,6 +488,11 @@ async def update_embeddings(
         row.reembed_error = None
         await jobs.enqueue(session, REEMBED, {"model": after.model}, workspace_id=workspace_id)
         await session.flush()
+    elif after is None:
+        # Lexical search only: nothing to embed, nothing under way.
+        row.reembed_state, row.reembed_done, row.reembed_total = IDLE, 0, 0
+        row.reembed_error = None
+        await session.flush()
     new = {"base_url": row.embeddings_url, "model": row.embeddings_model}
     audited: dict[str, tuple[str | None, str | None]] = {
         name: (old[name], new[name]) for name in new if old[name] != new[name]

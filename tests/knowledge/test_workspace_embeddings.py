@@ -113,6 +113,7 @@ def test_a_workspace_provider_re_embeds_in_a_job_and_makes_search_hybrid(
     # Empty: back to the instance's provider (none here), the key kept until removed.
     gone = set_provider(leadiosa, base_url="", model="")
     assert gone["source"] == "none"
+    assert gone["reembedding"] == {"state": "idle", "done": 0, "total": 0}
     assert gone["has_api_key"] is True
     assert set_provider(leadiosa, api_key="")["has_api_key"] is False
     assert leadiosa.get("/api/v1/knowledge/search", params=search).json()["mode"] == "lexical"
@@ -149,3 +150,18 @@ def test_a_provider_needs_a_url_and_a_model(leadiosa: TestClient) -> None:
     answer = leadiosa.patch("/api/v1/assistant", json={"embeddings": {"url": "x"}})
     assert answer.status_code == 400
     assert settings_of(leadiosa)["source"] == "none"
+
+
+def test_a_failing_provider_shows_in_the_progress_and_is_retried(
+    leadiosa: TestClient, fast: Settings, settings: Settings, provider: embeddings.Provider
+) -> None:
+    load(leadiosa)
+    provider.fail = True
+    set_provider(leadiosa, base_url=provider.url, model=embeddings.MODEL, api_key=embeddings.KEY)
+    run_worker_until(fast, lambda: "error" in settings_of(leadiosa)["reembedding"])
+    shown = settings_of(leadiosa)["reembedding"]
+    assert shown["state"] == "running"
+    assert shown["done"] == 0
+    assert "503" in shown["error"]
+    [job] = fetch_rows(settings, "SELECT state FROM jobs WHERE kind = 'knowledge.reembed'")
+    assert job["state"] == "queued"  # to be tried again later
