@@ -25,6 +25,7 @@ from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.forms.writer import CaptureWriter
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
+from leadline.inbox.widget import WidgetPagesCache
 from leadline.kit import changes
 from leadline.kit.changes import ChangeBus
 from leadline.leads.writer import LeadWriter
@@ -70,6 +71,7 @@ class LeadlineApp(Starlette):
     changes: ChangeBus
     principals: PrincipalCache
     capture_sites: CaptureSites
+    widget_pages: WidgetPagesCache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     principals = PrincipalCache(bus)
     capture_sites = CaptureSites(bus)
     site_cache = SiteCache(bus)
+    widget_pages = WidgetPagesCache(bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -140,6 +143,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 "settings": settings,
                 "principals": principals,
                 "capture_sites": capture_sites,
+                "widget_pages": widget_pages,
                 "lead_writer": lead_writer,
                 "capture_writer": capture_writer,
                 "ingest_errors": ingest_errors,
@@ -206,6 +210,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
         ),
     )
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
+    app.widget_pages = widget_pages
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
 

@@ -18,16 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.assistant import provider as chat
 from leadline.assistant import secrets
 from leadline.assistant.repository import AssistantRepository
+from leadline.audit import service as audit
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.config import Settings
-from leadline.errors import LeadlineError, NotFound, ValidationFailed
+from leadline.errors import Conflict, LeadlineError, NotFound, ValidationFailed
 from leadline.inbox import service as inbox
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.knowledge import service as knowledge
-from leadline.knowledge.embeddings import provider_of
 from leadline.models import (
     AssistantConversation,
     AssistantDraft,
@@ -272,6 +272,61 @@ def citations_of(draft: AssistantDraft) -> list[dict[str, str]]:
     return found
 
 
+class DraftAlreadySent(Conflict):
+    code = "draft_already_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class SentDraft:
+    draft: AssistantDraft
+    message: Message
+
+
+async def send_draft(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: str,
+    draft_id: str,
+    *,
+    text: str | None = None,
+) -> SentDraft:
+    """Post a draft (or ``text``, the operator's edit of it) as the caller's operator message,
+    once: the draft is marked used in the same statement that checks it is not, so two sends
+    at once post one message and the other gets DraftAlreadySent. Audited as
+    ``assistant.draft_sent``."""
+    await inbox.get_conversation(session, principal, conversation_id)
+    repo = AssistantRepository(session)
+    draft = await repo.draft(principal.workspace_id, conversation_id, draft_id)
+    if draft is None:
+        raise NotFound(f"no draft {draft_id[:64]} in this conversation", resource="draft")
+    if draft.used_at is not None or not await repo.mark_used(principal.workspace_id, draft.id):
+        raise DraftAlreadySent(
+            f"draft {draft.id} was sent already",
+            details={"draft_id": draft.id, "message_id": draft.sent_message_id},
+        )
+    message = await inbox.post_message(
+        session, principal, conversation_id, text=draft.text if text is None else text
+    )
+    draft.used_at = message.created_at
+    draft.sent_message_id = message.id
+    await session.flush()
+    await audit.record_many(
+        session,
+        principal.workspace_id,
+        principal.actor,
+        [
+            audit.Entry(
+                "assistant.draft_sent",
+                "draft",
+                draft.id,
+                {"message_id": (None, message.id)}
+                | ({"edited": (False, True)} if text is not None and text != draft.text else {}),
+            )
+        ],
+    )
+    return SentDraft(draft, message)
+
+
 # ------------------------------------------------------------------------------ replying
 
 
@@ -290,6 +345,24 @@ async def _queue_reply(session: AsyncSession, conversation: Conversation, messag
 
 
 inbox.on_contact_message(_queue_reply)
+
+
+async def _operator_replied(
+    session: AsyncSession, conversation: Conversation, message: Message
+) -> None:
+    """An operator's reply, by any path, ends the conversation's wait for a human (the
+    assistant stays switched as it was)."""
+    state = await AssistantRepository(session).conversation(
+        conversation.workspace_id, conversation.id
+    )
+    if state is not None and state.waiting_for_human:
+        state.waiting_for_human = False
+        state.handoff_reason = None
+        state.updated_at = message.created_at
+        await session.flush()
+
+
+inbox.on_operator_message(_operator_replied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +475,7 @@ async def plan(
             workspace_id,
             message.text[: knowledge.QUERY_LENGTH],
             limit=CHUNKS,
-            provider=provider_of(settings),
+            provider=await knowledge.provider_for(session, settings, workspace_id),
             http=http,
         )
     except ValidationFailed:

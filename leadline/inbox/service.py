@@ -82,6 +82,16 @@ async def _contact_message_added(
         await hook(session, conversation, message)
 
 
+# Called in the transaction that adds an operator's message, whichever path posts it (the API,
+# the dashboard, a sent draft): the assistant ends a wait for a human there.
+_OPERATOR_MESSAGE_HOOKS: list[ContactMessageHook] = []
+
+
+def on_operator_message(hook: ContactMessageHook) -> None:
+    if hook not in _OPERATOR_MESSAGE_HOOKS:
+        _OPERATOR_MESSAGE_HOOKS.append(hook)
+
+
 class _Journal:
     """Audit entries gathered while a change is made, appended at its end: the audit chain's
     head stays locked from the first append to the commit."""
@@ -682,6 +692,8 @@ async def post_message(
             conversation.first_reply_at = now
         if who is Author.OPERATOR:
             conversation.waiting_since = None
+            for hook in _OPERATOR_MESSAGE_HOOKS:
+                await hook(session, conversation, message)
     await journal.write(session, principal.workspace_id, principal.actor)
     return message
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +28,15 @@ from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.roles import Role
 from leadline.auth.service import Principal
+from leadline.db import Database
 from leadline.errors import Forbidden, NotFound, ValidationFailed, WorkspaceClosed
 from leadline.inbox import contacts
 from leadline.inbox import service as inbox
 from leadline.inbox.repository import InboxRepository
 from leadline.inbox.schemas import Author, ContactFields
+from leadline.kit.changes import PRINCIPALS, SITES, ChangeBus
 from leadline.kit.ids import new_id
+from leadline.kit.readcache import ReadCache
 from leadline.kit.time import iso_millis, utcnow
 from leadline.live import LiveEvent
 from leadline.models import Contact, Conversation, Message, Workspace
@@ -67,12 +72,24 @@ def principal_of(workspace: Workspace) -> Principal:
 
 async def workspace_of(session: AsyncSession, ref: str) -> Workspace:
     """The workspace ``data-workspace`` names, by id or by slug; a closed one takes nothing."""
+    return open_workspace(ref, await _find_workspace(session, ref))
+
+
+async def _find_workspace(session: AsyncSession, ref: str) -> Workspace | None:
     if not contacts.usable_id(ref):
-        raise NotFound(f"no workspace {ref[:64]}", resource="workspace")
+        return None
     try:
-        found = await workspaces.get(session, ref)
+        return await workspaces.get(session, ref)
     except NotFound:
-        found = await workspaces.require(session, ref)
+        try:
+            return await workspaces.require(session, ref)
+        except NotFound:
+            return None
+
+
+def open_workspace(ref: str, found: Workspace | None) -> Workspace:
+    if found is None:
+        raise NotFound(f"no workspace {ref[:64]}", resource="workspace")
     if found.status != "active":
         raise WorkspaceClosed("this workspace is closed and takes no chats")
     return found
@@ -85,12 +102,61 @@ async def domains_of(session: AsyncSession, workspace_id: str) -> list[str]:
     ]
 
 
-def check_page(page_host: str | None, domains: list[str]) -> None:
+def check_page(page_host: str | None, domains: list[str] | tuple[str, ...]) -> None:
     """A page on ``page_host`` may use the widget when a site of the workspace lists it."""
     if not page_host:
         raise OriginRefused("the request has no Origin or Referer naming the page")
-    if not sites.host_allowed(page_host, domains):
+    if not sites.host_allowed(page_host, list(domains)):
         raise OriginRefused(f"{page_host} is not one of this workspace's sites' domains")
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetPages:
+    """What every widget request checks first: the workspace ``data-workspace`` names (None:
+    there is none), and the domains of its sites."""
+
+    workspace: Workspace | None
+    domains: tuple[str, ...]
+
+    def check(self, ref: str, page_host: str | None) -> Workspace:
+        """The workspace, open, for a page on ``page_host``; else the refusal."""
+        workspace = open_workspace(ref, self.workspace)
+        check_page(page_host, self.domains)
+        return workspace
+
+
+async def _widget_pages(database: Database, ref: str) -> WidgetPages:
+    async with database.transaction() as session:
+        found = await _find_workspace(session, ref)
+        if found is None:
+            return WidgetPages(None, ())
+        return WidgetPages(found, tuple(await domains_of(session, found.id)))
+
+
+class WidgetPagesCache(ReadCache[Database, WidgetPages]):
+    """Workspaces with their sites' domains by ``data-workspace``, for the widget's routes
+    (kit.readcache): forgotten when sites or domains change (``sites``) and when a workspace
+    changes (``principals``: its status, its slug, identity verification)."""
+
+    def __init__(
+        self,
+        bus: ChangeBus | None = None,
+        *,
+        ttl: float = 60.0,
+        short_ttl: float = 1.0,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            _widget_pages,
+            bus,
+            (SITES, PRINCIPALS),
+            ttl=ttl,
+            short_ttl=short_ttl,
+            size=size,
+            clock=clock,
+            what="widget workspace",
+        )
 
 
 # ------------------------------------------------------------------------------ secrets

@@ -15,6 +15,7 @@ from leadline.models import (
     KNOWLEDGE_TEXT_CONFIG,
     KnowledgeArticle,
     KnowledgeChunk,
+    KnowledgeSettings,
 )
 
 _SEARCH_ROWS = table(KNOWLEDGE_SEARCH_TABLE, column("rowid", BigInteger))
@@ -36,6 +37,33 @@ class KnowledgeRepository(Repository):
     async def add(self, *rows: object) -> None:
         self.session.add_all(rows)
         await self.session.flush()
+
+    # ----------------------------------------------------------------------------- settings
+
+    async def settings(self, workspace_id: str) -> KnowledgeSettings | None:
+        return await self.session.get(KnowledgeSettings, workspace_id)
+
+    async def article_ids(self, workspace_id: str) -> list[str]:
+        """Every article of the workspace that has chunks, oldest id first."""
+        result = await self.session.scalars(
+            select(KnowledgeChunk.article_id)
+            .where(KnowledgeChunk.workspace_id == workspace_id)
+            .distinct()
+            .order_by(KnowledgeChunk.article_id)
+        )
+        return list(result)
+
+    async def embedded_count(self, workspace_id: str, model: str) -> tuple[int, int]:
+        """The workspace's chunks with a vector from ``model``, and all its chunks."""
+        done = func.count().filter(
+            KnowledgeChunk.embedding_model == model, KnowledgeChunk.embedding.is_not(None)
+        )
+        row = (
+            await self.session.execute(
+                select(done, func.count()).where(KnowledgeChunk.workspace_id == workspace_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1])
 
     # ----------------------------------------------------------------------------- articles
 

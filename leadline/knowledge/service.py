@@ -1,7 +1,8 @@
 """The knowledge base's rules: articles, their chunks (remade on every save), and search.
 
-Search is lexical (BM25) by default. With an embeddings provider configured (Settings
-``embeddings_url``/``embeddings_model``), each chunk's vector is computed after commit by the
+Search is lexical (BM25) by default. With an embeddings provider configured (the workspace's
+own, else the instance's Settings ``embeddings_url``/``embeddings_model``), each chunk's
+vector is computed after commit by the
 ``knowledge.embed`` job, and search fuses the lexical ranking with the ranking by cosine
 similarity to the query's vector (reciprocal rank fusion).
 """
@@ -19,17 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.auth.service import Principal
+from leadline.config import Settings
 from leadline.errors import NotFound, ValidationFailed
 from leadline.jobs import service as jobs
 from leadline.kit import cursors
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
+from leadline.knowledge import secrets
 from leadline.knowledge.chunking import chunk
-from leadline.knowledge.embeddings import Provider, cosine, embed, embed_query
+from leadline.knowledge.embeddings import Provider, cosine, embed, embed_query, provider_of
 from leadline.knowledge.repository import Hit, KnowledgeRepository
-from leadline.models import KnowledgeArticle, KnowledgeChunk
+from leadline.models import KnowledgeArticle, KnowledgeChunk, KnowledgeSettings
+from leadline.workspaces import service as workspaces
 
 EMBED = "knowledge.embed"
+REEMBED = "knowledge.reembed"
 
 TITLE_LENGTH = 300
 BODY_LENGTH = 200_000
@@ -348,3 +353,187 @@ async def embed_article(
             workspace_id, found.id, found.text, json.dumps(vector), provider.model
         )
     return stored
+
+
+# ------------------------------------------------------------------ the workspace's provider
+
+URL_LENGTH = 500
+MODEL_LENGTH = 200
+KEY_LENGTH = 500
+# The re-embedding job's states.
+IDLE, QUEUED, RUNNING, DONE, FAILED = "idle", "queued", "running", "done", "failed"
+ERROR_LENGTH = 500
+
+
+async def _secret_key(session: AsyncSession, settings: Settings) -> str:
+    return await workspaces.ensure_secret_key(session, settings.secret_key)
+
+
+async def provider_for(
+    session: AsyncSession, settings: Settings, workspace_id: str
+) -> Provider | None:
+    """The embeddings provider of the workspace: its own when it set one (a URL and a model),
+    else the instance's, else None (lexical search only)."""
+    row = await KnowledgeRepository(session).settings(workspace_id)
+    if row is None or not row.embeddings_url or not row.embeddings_model:
+        return provider_of(settings)
+    key = (
+        secrets.unseal(await _secret_key(session, settings), row.embeddings_key)
+        if row.embeddings_key
+        else ""
+    )
+    return Provider(row.embeddings_url, row.embeddings_model, key or None)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsView:
+    """The workspace's embeddings settings as shown: the key never, only whether one is
+    stored; ``source`` says whose provider search uses (workspace, instance or none)."""
+
+    source: str
+    base_url: str
+    model: str
+    has_key: bool
+    reembed_state: str
+    reembed_done: int
+    reembed_total: int
+    reembed_error: str | None
+
+
+async def embeddings_settings(
+    session: AsyncSession, settings: Settings, workspace_id: str
+) -> EmbeddingsView:
+    row = await KnowledgeRepository(session).settings(workspace_id)
+    own = row is not None and bool(row.embeddings_url and row.embeddings_model)
+    instance = provider_of(settings)
+    source = "workspace" if own else "instance" if instance is not None else "none"
+    if row is None:
+        row = KnowledgeSettings(
+            embeddings_url="",
+            embeddings_model="",
+            embeddings_key="",
+            reembed_state=IDLE,
+            reembed_done=0,
+            reembed_total=0,
+            reembed_error=None,
+        )
+    return EmbeddingsView(
+        source=source,
+        base_url=row.embeddings_url,
+        # The instance's model is shown (search's vectors come from it); its URL and key are not.
+        model=row.embeddings_model if own else instance.model if instance is not None else "",
+        has_key=bool(row.embeddings_key),
+        reembed_state=row.reembed_state,
+        reembed_done=row.reembed_done,
+        reembed_total=row.reembed_total,
+        reembed_error=row.reembed_error,
+    )
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    if value and not re.match(r"^https?://[^\s/]+", value):
+        raise ValidationFailed(
+            "embeddings.base_url must be an http(s) URL such as https://host/v1",
+            details={"field": "embeddings.base_url"},
+        )
+    return value
+
+
+async def update_embeddings(
+    session: AsyncSession, principal: Principal, settings: Settings, changes: dict[str, str]
+) -> EmbeddingsView:
+    """Change the workspace's own provider (``base_url``, ``model``, ``api_key``; empty
+    strings remove them: search then uses the instance's). When the model search uses
+    changes, a ``knowledge.reembed`` job recomputes every chunk's vector after the commit;
+    its progress shows in the settings. Audited as ``knowledge.embeddings_updated``."""
+    workspace_id = principal.workspace_id
+    repo = KnowledgeRepository(session)
+    before = await provider_for(session, settings, workspace_id)
+    row = await repo.settings(workspace_id)
+    if row is None:
+        row = KnowledgeSettings(
+            workspace_id=workspace_id,
+            embeddings_url="",
+            embeddings_model="",
+            embeddings_key="",
+            reembed_state=IDLE,
+            reembed_done=0,
+            reembed_total=0,
+            reembed_error=None,
+            updated_at=utcnow(),
+        )
+        await repo.add(row)
+    old = {"base_url": row.embeddings_url, "model": row.embeddings_model}
+    had_key = bool(row.embeddings_key)
+    if "base_url" in changes:
+        row.embeddings_url = _check_url(changes["base_url"])
+    if "model" in changes:
+        row.embeddings_model = changes["model"].strip()
+    if "api_key" in changes:
+        key = changes["api_key"]
+        row.embeddings_key = secrets.seal(await _secret_key(session, settings), key) if key else ""
+    if bool(row.embeddings_url) != bool(row.embeddings_model):
+        raise ValidationFailed(
+            "a workspace's embeddings provider needs both base_url and model (or neither, to"
+            " use the instance's)",
+            details={"field": "embeddings.model" if row.embeddings_url else "embeddings.base_url"},
+        )
+    row.updated_at = utcnow()
+    await session.flush()
+    after = await provider_for(session, settings, workspace_id)
+    if after is not None and (before is None or before.model != after.model):
+        done, total = await repo.embedded_count(workspace_id, after.model)
+        row.reembed_state, row.reembed_done, row.reembed_total = QUEUED, done, total
+        row.reembed_error = None
+        await jobs.enqueue(session, REEMBED, {"model": after.model}, workspace_id=workspace_id)
+        await session.flush()
+    elif after is None:
+        # Lexical search only: nothing to embed, nothing under way.
+        row.reembed_state, row.reembed_done, row.reembed_total = IDLE, 0, 0
+        row.reembed_error = None
+        await session.flush()
+    new = {"base_url": row.embeddings_url, "model": row.embeddings_model}
+    audited: dict[str, tuple[str | None, str | None]] = {
+        name: (old[name], new[name]) for name in new if old[name] != new[name]
+    }
+    if "api_key" in changes and (had_key or bool(row.embeddings_key)):
+        audited["api_key"] = (
+            "[sealed]" if had_key else None,
+            "[sealed]" if row.embeddings_key else None,
+        )
+    if audited:
+        await audit.record_many(
+            session,
+            workspace_id,
+            principal.actor,
+            [audit.Entry("knowledge.embeddings_updated", "workspace", workspace_id, audited)],
+        )
+    return await embeddings_settings(session, settings, workspace_id)
+
+
+async def reembed_articles(session: AsyncSession, workspace_id: str) -> list[str]:
+    """The articles the re-embedding job goes through."""
+    return await KnowledgeRepository(session).article_ids(workspace_id)
+
+
+async def reembed_progress(
+    session: AsyncSession,
+    workspace_id: str,
+    model: str,
+    *,
+    state: str,
+    error: str | None = None,
+) -> None:
+    """Record where the re-embedding for ``model`` stands (counted from the chunks), unless
+    a later change of model superseded it."""
+    repo = KnowledgeRepository(session)
+    row = await repo.settings(workspace_id)
+    if row is None:
+        return
+    done, total = await repo.embedded_count(workspace_id, model)
+    row.reembed_state = state
+    row.reembed_done, row.reembed_total = done, total
+    row.reembed_error = error[:ERROR_LENGTH] if error else None
+    row.updated_at = utcnow()
+    await session.flush()

@@ -37,6 +37,7 @@ from leadline.models.knowledge import (
     KNOWLEDGE_UNMODELLED_TABLES,
     KnowledgeArticle,
     KnowledgeChunk,
+    KnowledgeSettings,
 )
 from leadline.models.leads import (
     PARTIALLY_INDEXED_FIELDS,
@@ -112,6 +113,7 @@ __all__ = [
     "JobSchedule",
     "KnowledgeArticle",
     "KnowledgeChunk",
+    "KnowledgeSettings",
     "Label",
     "Lead",
     "LeadFacet",

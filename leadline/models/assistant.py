@@ -61,6 +61,9 @@ class AssistantDraft(Base):
     text: Mapped[str] = mapped_column(Text)
     citations: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Once an operator sent it: when, and the operator message it became (sent once only).
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    sent_message_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     __table_args__ = (
         Index("ix_assistant_drafts_conversation", "workspace_id", "conversation_id", "created_at"),

@@ -76,3 +76,24 @@ KNOWLEDGE_UNMODELLED_TABLES: frozenset[str] = frozenset(
         *(f"{KNOWLEDGE_SEARCH_TABLE}_{part}" for part in ("data", "idx", "docsize", "config")),
     }
 )
+
+
+class KnowledgeSettings(Base):
+    """A workspace's own embeddings provider (else the instance's), and the state of the job
+    that re-embeds its chunks when the model changes. ``embeddings_key`` is sealed under the
+    instance's secret key for a purpose of its own, and never returned."""
+
+    __tablename__ = "knowledge_settings"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    embeddings_url: Mapped[str] = mapped_column(String(500), default="")
+    embeddings_model: Mapped[str] = mapped_column(String(200), default="")
+    embeddings_key: Mapped[str] = mapped_column(Text, default="")
+    # idle, queued, running, done or failed; chunks done of the total.
+    reembed_state: Mapped[str] = mapped_column(String(20), default="idle")
+    reembed_done: Mapped[int] = mapped_column(Integer, default=0)
+    reembed_total: Mapped[int] = mapped_column(Integer, default=0)
+    reembed_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -92,7 +92,8 @@ def _cors(origin: str | None) -> dict[str, str]:
             {
                 "Access-Control-Allow-Origin": origin,
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                "Access-Control-Allow-Headers": f"Content-Type, {TOKEN_HEADER}",
+                # Last-Event-ID: an EventSource connecting again says where it had read to.
+                "Access-Control-Allow-Headers": f"Content-Type, {TOKEN_HEADER}, Last-Event-ID",
                 "Access-Control-Max-Age": "600",
             }
         )
@@ -150,15 +151,14 @@ async def _limit(request: Request, name: str) -> None:
             )
 
 
-async def _checked_page(
-    request: Request, session: AsyncSession
-) -> tuple[Workspace, dict[str, str]]:
-    """The workspace, once the page is on one of its domains; and the CORS headers for it."""
+async def _checked_page(request: Request) -> tuple[Workspace, dict[str, str]]:
+    """The workspace, once the page is on one of its domains; and the CORS headers for it.
+    Both come from memory (``WidgetPagesCache``), not from the database on every request."""
     origin = request.headers.get("origin")
-    workspace = await widget.workspace_of(session, request.path_params["workspace"])
-    domains = await widget.domains_of(session, workspace.id)
-    page = sites.page_host(origin, request.headers.get("referer"))
-    widget.check_page(page, domains)
+    ref = request.path_params["workspace"]
+    pages: widget.WidgetPagesCache = request.state.widget_pages
+    found = await pages.get(request.state.db, ref)
+    workspace = found.check(ref, sites.page_host(origin, request.headers.get("referer")))
     # Only a page of the workspace's sites may read the answer.
     if origin and origin != "null":
         return workspace, _cors(origin)
@@ -172,12 +172,12 @@ def route(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response
         try:
             await _limit(request, name)
             database: Database = request.state.db
+            workspace, allowed = await _checked_page(request)
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=allowed)
+            _query(request, *(("after",) if request.method == "GET" else ()))
+            body = await _body(request)
             async with database.transaction() as session:
-                workspace, allowed = await _checked_page(request, session)
-                if request.method == "OPTIONS":
-                    return Response(status_code=204, headers=allowed)
-                _query(request, *(("after",) if request.method == "GET" else ()))
-                body = await _body(request)
                 answer = await handler(Call(request, session, workspace, body))
             return _json({"data": answer}, 200, allowed)
         except LeadlineError as exc:
@@ -322,12 +322,14 @@ async def _stream(request: Request) -> Response:
         settings: Settings = request.state.settings
         database: Database = request.state.db
         conversation_id = request.path_params["conversation"]
+        workspace, allowed = await _checked_page(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=allowed)
+        _query(request, "after", "token")
+        token = request.query_params.get("token") or request.headers.get(TOKEN_HEADER.lower())
+        if not token:
+            raise Unauthorized(f"send the widget token in {TOKEN_HEADER} or ?token=")
         async with database.transaction() as session:
-            workspace, allowed = await _checked_page(request, session)
-            _query(request, "after", "token")
-            token = request.query_params.get("token") or request.headers.get(TOKEN_HEADER.lower())
-            if not token:
-                raise Unauthorized(f"send the widget token in {TOKEN_HEADER} or ?token=")
             contact_id = widget.contact_in(
                 await Call(request, session, workspace, {}).secret_key(), workspace.id, token[:200]
             )
@@ -379,7 +381,7 @@ def _routes() -> list[Route]:
         Route(conversation, route("poll", _messages), methods=["GET"], name="widget_messages"),
         Route(conversation, route("send", _send), methods=both),
         Route(base + "/identify", route("identify", _identify), methods=both),
-        Route(base + "/conversations/{conversation}/stream", _stream, methods=["GET"]),
+        Route(base + "/conversations/{conversation}/stream", _stream, methods=["GET", "OPTIONS"]),
         Route(
             base + "/conversations/{conversation}/typing", route("typing", _typing), methods=both
         ),

@@ -157,6 +157,30 @@ def test_cors_answers_the_allowed_origin_only(client: TestClient, site: str) -> 
     assert "access-control-allow-origin" not in refused.headers
 
 
+def test_an_event_stream_reconnecting_from_a_page_passes_the_preflight(
+    client: TestClient, site: str
+) -> None:
+    data = chat(client)
+    stream = f"{BASE}/conversations/{data['conversation_id']}/stream"
+    preflight = client.options(
+        stream,
+        headers={
+            **PAGE,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "Last-Event-ID" in preflight.headers["access-control-allow-headers"]
+    refused = client.options(
+        stream,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
+
+
 # ------------------------------------------------------------------------------ limits
 
 

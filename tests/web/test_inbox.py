@@ -247,6 +247,29 @@ def test_a_reply_from_the_page_is_the_apis_reply(
     assert "waiting_since" not in leadiosa_conversation
 
 
+def test_a_reply_from_the_page_ends_an_ai_hand_offs_wait_for_a_human(
+    client: TestClient, settings: Settings, leadiosa: TestClient, csrf: str
+) -> None:
+    from tests.fixtures.audit import run_sql
+
+    cid = start(leadiosa, contact={"name": "Ada"}, text="A person please")["id"]
+    run_sql(
+        settings,
+        "INSERT INTO assistant_conversations (conversation_id, workspace_id, enabled,"
+        " waiting_for_human, handoff_reason, updated_at) SELECT id, workspace_id, :yes, :yes,"
+        " 'asked_for_person', created_at FROM conversations WHERE id = :id",
+        id=cid,
+        yes=True,
+    )
+    before = fetch_rows(settings, "SELECT waiting_for_human FROM assistant_conversations")
+    assert before == [{"waiting_for_human": True}]
+    assert post(client, f"/app/inbox/{cid}/reply", csrf, text="Hi, Olive here.").status_code == 303
+    rows = fetch_rows(
+        settings, "SELECT waiting_for_human, handoff_reason FROM assistant_conversations"
+    )
+    assert rows == [{"waiting_for_human": False, "handoff_reason": None}]
+
+
 def test_a_reply_with_htmx_answers_the_conversation_and_what_was_done(
     client: TestClient, leadiosa: TestClient, csrf: str
 ) -> None:

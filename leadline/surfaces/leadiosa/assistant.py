@@ -14,7 +14,9 @@ from starlette.responses import Response
 from leadline.assistant import service as assistant
 from leadline.auth.roles import Permission
 from leadline.kit.time import iso_millis
+from leadline.knowledge import service as knowledge
 from leadline.surfaces.leadiosa import schemas as s
+from leadline.surfaces.leadiosa.conversations import MessageOut, Text, render_message
 from leadline.surfaces.leadiosa.dependencies import AppSettings, Caller, Session
 from leadline.surfaces.leadiosa.envelope import data, omit_empty
 
@@ -23,9 +25,31 @@ router = APIRouter(tags=["assistant"])
 ConversationId = Annotated[
     str, Path(max_length=64, description="The conversation's id (`conv_...`).")
 ]
+DraftId = Annotated[str, Path(max_length=64, description="The draft's id (`drf_...`).")]
 Mode = Literal["answer_when_offline", "suggest_drafts"]
 
 # ----------------------------------------------------------------------------- schemas
+
+
+class EmbeddingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(
+        default=None,
+        max_length=knowledge.URL_LENGTH,
+        description="An OpenAI-compatible API's base URL (`{base_url}/embeddings`); an empty"
+        " string, with an empty model, goes back to the instance's provider.",
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=knowledge.MODEL_LENGTH,
+        description="Changing the model search uses re-embeds the knowledge base in a job.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        max_length=knowledge.KEY_LENGTH,
+        description="Stored encrypted and never returned; an empty string removes it.",
+    )
 
 
 class AssistantPatch(BaseModel):
@@ -60,6 +84,33 @@ class AssistantPatch(BaseModel):
     monthly_token_limit: StrictInt | None = Field(
         default=None, ge=0, le=2_000_000_000, description="Tokens per month; null for none."
     )
+    embeddings: EmbeddingsPatch | None = Field(
+        default=None,
+        description="The workspace's own embeddings provider for knowledge search (else the"
+        " instance's).",
+    )
+
+
+class Reembedding(BaseModel):
+    state: Literal["idle", "queued", "running", "done", "failed"]
+    done: int = Field(ge=0, description="Chunks with a vector from the current model.")
+    total: int = Field(ge=0, description="All the workspace's chunks.")
+    error: str | SkipJsonSchema[None] = Field(
+        default=None, description="The provider's last failure, while it retries."
+    )
+
+
+class EmbeddingsSettings(BaseModel):
+    source: Literal["workspace", "instance", "none"] = Field(
+        description="Whose provider search uses: the workspace's own, the instance's"
+        " (LEADLINE_EMBEDDINGS_*), or none (lexical search only)."
+    )
+    base_url: str | SkipJsonSchema[None] = Field(
+        default=None, description="The workspace's own provider's URL."
+    )
+    model: str | SkipJsonSchema[None] = None
+    has_api_key: bool = Field(description="Whether the workspace stored a key (never shown).")
+    reembedding: Reembedding
 
 
 class AssistantSettings(BaseModel):
@@ -72,6 +123,7 @@ class AssistantSettings(BaseModel):
     similarity_floor: float
     monthly_token_limit: int | SkipJsonSchema[None] = None
     tokens_this_month: int = Field(ge=0)
+    embeddings: EmbeddingsSettings
 
 
 class AssistantEnvelope(BaseModel):
@@ -107,10 +159,32 @@ class Draft(BaseModel):
     text: str
     citations: list[Citation]
     created_at: datetime
+    used_at: datetime | SkipJsonSchema[None] = Field(
+        default=None, description="When an operator sent it (absent: not sent)."
+    )
+    sent_message_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="The operator message it became."
+    )
 
 
 class DraftList(BaseModel):
     data: list[Draft]
+
+
+class DraftSend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Text | None = Field(
+        default=None, description="The operator's edit of the draft; the draft's text if left out."
+    )
+
+
+class SentDraftMessage(MessageOut):
+    draft_id: str = Field(description="The draft this message was sent from.")
+
+
+class SentDraftEnvelope(BaseModel):
+    data: SentDraftMessage
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -132,6 +206,26 @@ def render_settings(view: assistant.View) -> dict[str, Any]:
     ) | {"enabled": view.enabled, "has_api_key": view.has_key}
 
 
+def render_embeddings(view: knowledge.EmbeddingsView) -> dict[str, Any]:
+    return omit_empty(
+        {
+            "source": view.source,
+            "base_url": view.base_url,
+            "model": view.model,
+            "has_api_key": view.has_key,
+            "reembedding": omit_empty(
+                {
+                    "state": view.reembed_state,
+                    "done": view.reembed_done,
+                    "total": view.reembed_total,
+                    "error": view.reembed_error,
+                }
+            )
+            | {"done": view.reembed_done, "total": view.reembed_total},
+        }
+    ) | {"has_api_key": view.has_key}
+
+
 def render_state(state: assistant.ConversationState) -> dict[str, Any]:
     return omit_empty(
         {
@@ -147,25 +241,35 @@ def render_state(state: assistant.ConversationState) -> dict[str, Any]:
 
 
 @router.get("/assistant", response_model=AssistantEnvelope, responses=s.responses())
-async def get_assistant(session: Session, caller: Caller) -> Response:
-    """The workspace's assistant settings (the key is never returned)."""
+async def get_assistant(session: Session, caller: Caller, settings: AppSettings) -> Response:
+    """The workspace's assistant settings, with its knowledge search's embeddings provider
+    and the progress of re-embedding (keys are never returned)."""
     caller.require(Permission.KNOWLEDGE_MANAGE)
-    return data(render_settings(await assistant.get_settings(session, caller.workspace_id)))
+    view = await assistant.get_settings(session, caller.workspace_id)
+    embeddings = await knowledge.embeddings_settings(session, settings, caller.workspace_id)
+    return data(render_settings(view) | {"embeddings": render_embeddings(embeddings)})
 
 
 @router.patch("/assistant", response_model=AssistantEnvelope, responses=s.responses(400, 422))
 async def update_assistant(
     session: Session, caller: Caller, settings: AppSettings, body: AssistantPatch
 ) -> Response:
-    """Change the settings the body names."""
+    """Change the settings the body names. `embeddings` sets the workspace's own provider for
+    knowledge search; changing the model search uses starts a `knowledge.reembed` job."""
     caller.require(Permission.KNOWLEDGE_MANAGE)
     changes = body.model_dump(exclude_unset=True)
+    provider = changes.pop("embeddings", None) or {}
     # null leaves a setting as it is, but for the token limit (null: no limit).
     for name in [name for name in changes if name != "monthly_token_limit"]:
         if changes[name] is None:
             del changes[name]
     view = await assistant.update_settings(session, caller, settings, changes)
-    return data(render_settings(view))
+    given = {name: value for name, value in provider.items() if value is not None}
+    if given:
+        embeddings = await knowledge.update_embeddings(session, caller, settings, given)
+    else:
+        embeddings = await knowledge.embeddings_settings(session, settings, caller.workspace_id)
+    return data(render_settings(view) | {"embeddings": render_embeddings(embeddings)})
 
 
 @router.post(
@@ -204,6 +308,34 @@ async def list_drafts(
                 "citations": assistant.citations_of(draft),
                 "created_at": iso_millis(draft.created_at),
             }
+            | omit_empty(
+                {
+                    "used_at": iso_millis(draft.used_at) if draft.used_at else None,
+                    "sent_message_id": draft.sent_message_id,
+                }
+            )
             for draft in found
         ]
     )
+
+
+@router.post(
+    "/conversations/{conversation_id}/drafts/{draft_id}/send",
+    status_code=201,
+    response_model=SentDraftEnvelope,
+    responses=s.responses(400, 404, 409),
+)
+async def send_draft(
+    session: Session,
+    caller: Caller,
+    conversation_id: ConversationId,
+    draft_id: DraftId,
+    body: DraftSend | None = None,
+) -> Response:
+    """Send a draft as the caller's operator message (with `text`, the operator's edit of
+    it). A draft is sent once: sending it again answers 409 `draft_already_sent`."""
+    caller.require(Permission.INBOX)
+    sent = await assistant.send_draft(
+        session, caller, conversation_id, draft_id, text=body.text if body is not None else None
+    )
+    return data(render_message(sent.message) | {"draft_id": sent.draft.id}, status_code=201)

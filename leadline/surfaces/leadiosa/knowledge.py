@@ -20,7 +20,6 @@ from leadline.http import path_id
 from leadline.kit import cursors
 from leadline.kit.time import iso_millis
 from leadline.knowledge import service as knowledge
-from leadline.knowledge.embeddings import provider_of
 from leadline.models import KnowledgeArticle, KnowledgeChunk
 from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.dependencies import (
@@ -204,7 +203,7 @@ async def create_article(
         body=body.body,
         tags=body.tags,
         published=body.published,
-        provider=provider_of(settings),
+        provider=await knowledge.provider_for(session, settings, caller.workspace_id),
     )
     return data(render_article(article), status_code=201)
 
@@ -225,7 +224,7 @@ async def search_knowledge(
 ) -> Response:
     """The chunks of published articles that best answer `q`, best first."""
     caller.require(Permission.INBOX)
-    provider = provider_of(settings)
+    provider = await knowledge.provider_for(session, settings, caller.workspace_id)
     if provider is None:
         found = await knowledge.search(session, caller.workspace_id, q, limit=limit)
     else:
@@ -277,7 +276,7 @@ async def update_article(
         body=body.body,
         tags=body.tags,
         published=body.published,
-        provider=provider_of(settings),
+        provider=await knowledge.provider_for(session, settings, caller.workspace_id),
     )
     return data(render_article(article))
 

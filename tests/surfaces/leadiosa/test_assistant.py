@@ -1,5 +1,6 @@
-"""The assistant against a local chat model: answers with citations, drafts, hand-offs, the
-token limit, a failing provider, and the settings' key (never returned, sealed at rest)."""
+"""The assistant against a local chat model: answers with citations, drafts (and sending one,
+once), hand-offs (and an operator's reply ending one), the token limit, a failing provider, and
+the settings' key (never returned, sealed at rest)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 from leadline.app import create_app
 from leadline.config import Settings
+from tests.fixtures.audit import audit_rows
 from tests.fixtures.chat_provider import KEY, MODEL, TOKENS, ChatProvider, chat_server
 from tests.fixtures.factories import fetch_rows, make_site
 from tests.fixtures.inbox import make_person
@@ -313,3 +315,132 @@ def test_the_widget_visitor_gets_the_answer(
     listed = client.get(url, params={"after": "0"}, headers=seen).json()["data"]["messages"]
     assert [message["from"] for message in listed] == ["contact", "contact", "ai"]
     assert "within 30 days" in listed[-1]["text"]
+
+
+# ------------------------------------------------------------------ sending a draft
+
+
+def drafted(leadiosa: TestClient, fast: Settings, chat: ChatProvider) -> tuple[str, str]:
+    """A conversation and the draft suggested for its first message."""
+    publish(leadiosa)
+    configure(leadiosa, chat, mode="suggest_drafts")
+    conversation_id = visitor_says(leadiosa, "How long do refunds take?")
+    url = f"/api/v1/conversations/{conversation_id}/drafts"
+    run_worker_until(fast, lambda: bool(leadiosa.get(url).json()["data"]))
+    [draft] = leadiosa.get(url).json()["data"]
+    return conversation_id, draft["id"]
+
+
+def send(leadiosa: TestClient, conversation_id: str, draft_id: str, **body: Any) -> tuple[int, Any]:
+    answer = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/drafts/{draft_id}/send",
+        json=body or None,
+    )
+    return answer.status_code, answer.json()
+
+
+@pytest.mark.usefixtures("hooked")
+def test_a_draft_is_sent_once_as_the_operators_message(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    conversation_id, draft_id = drafted(leadiosa, fast, chat)
+    [suggested] = leadiosa.get(f"/api/v1/conversations/{conversation_id}/drafts").json()["data"]
+    assert "used_at" not in suggested
+
+    status, body = send(leadiosa, conversation_id, draft_id)
+    assert status == 201, body
+    sent = body["data"]
+    assert sent["author"] == "operator"
+    assert sent["draft_id"] == draft_id
+    assert sent["text"] == suggested["text"]
+    assert sent["seq"] == 2
+    assert [(m["author"], m["id"]) for m in thread(leadiosa, conversation_id)][1] == (
+        "operator",
+        sent["id"],
+    )
+    [used] = leadiosa.get(f"/api/v1/conversations/{conversation_id}/drafts").json()["data"]
+    assert used["sent_message_id"] == sent["id"]
+    assert used["used_at"]
+
+    # A second send posts nothing.
+    again = leadiosa.post(f"/api/v1/conversations/{conversation_id}/drafts/{draft_id}/send")
+    assert "was sent already" in error_of(again, 409, "draft_already_sent")["message"]
+    assert len(thread(leadiosa, conversation_id)) == 2
+
+    # Announced like any reply, and audited.
+    replies = [e for e in events(settings, "message.created") if e["from"] == "operator"]
+    assert [e["message_id"] for e in replies] == [sent["id"]]
+    [entry] = audit_rows(settings, action="assistant.draft_sent")
+    assert entry["target_id"] == draft_id
+    assert entry["changes"] == {"message_id": {"before": None, "after": sent["id"]}}
+
+
+def test_an_edited_draft_is_sent_with_the_operators_text(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    conversation_id, draft_id = drafted(leadiosa, fast, chat)
+    status, body = send(leadiosa, conversation_id, draft_id, text="Within 30 days, Ada.")
+    assert status == 201, body
+    assert body["data"]["text"] == "Within 30 days, Ada."
+    [entry] = audit_rows(settings, action="assistant.draft_sent")
+    assert entry["changes"]["edited"] == {"before": False, "after": True}
+
+
+def test_a_draft_of_another_conversation_or_none_is_not_found(
+    leadiosa: TestClient, fast: Settings, chat: ChatProvider
+) -> None:
+    conversation_id, draft_id = drafted(leadiosa, fast, chat)
+    other = visitor_says(leadiosa, "Hello")
+    for conversation, draft in ((other, draft_id), (conversation_id, "drf_nope")):
+        answer = leadiosa.post(f"/api/v1/conversations/{conversation}/drafts/{draft}/send")
+        assert answer.status_code == 404, answer.text
+    answer = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/drafts/{draft_id}/send", json={"text": ""}
+    )
+    error_of(answer, 400, "validation_error")
+    assert len(thread(leadiosa, conversation_id)) == 1  # nothing sent, the draft unused
+    status, _ = send(leadiosa, conversation_id, draft_id)
+    assert status == 201
+
+
+def test_an_operators_reply_ends_the_wait_for_a_human(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    publish(leadiosa)
+    configure(leadiosa, chat)
+    conversation_id = visitor_says(leadiosa, "Can I talk to a human?")
+    run_worker_until(fast, lambda: bool(waiting(settings, conversation_id)))
+    state = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/assistant", json={"enabled": False}
+    )
+    assert state.json()["data"]["waiting_for_human"] is True
+
+    # The visitor's next message and the AI's own do not end it; an operator's does.
+    url = f"/api/v1/conversations/{conversation_id}/messages"
+    assert leadiosa.post(url, json={"text": "Hello?", "author": "contact"}).status_code == 201
+    assert leadiosa.post(url, json={"text": "One moment", "author": "ai"}).status_code == 201
+    assert waiting(settings, conversation_id) == [{"handoff_reason": "asked_for_person"}]
+    assert leadiosa.post(url, json={"text": "Hi, I am Olive."}).status_code == 201
+    assert waiting(settings, conversation_id) == []
+    rows = fetch_rows(
+        settings,
+        "SELECT enabled, waiting_for_human, handoff_reason FROM assistant_conversations",
+    )
+    # The switch stays as the operator left it.
+    assert rows == [{"enabled": False, "waiting_for_human": False, "handoff_reason": None}]
+
+
+def test_a_sent_draft_ends_the_wait_for_a_human(
+    leadiosa: TestClient, fast: Settings, settings: Settings, chat: ChatProvider
+) -> None:
+    conversation_id, draft_id = drafted(leadiosa, fast, chat)
+    # Handed off since (the visitor asks for a person): the draft still answers.
+    visitor = leadiosa.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"text": "Or a real person please", "author": "contact"},
+    )
+    assert visitor.status_code == 201
+    run_worker_until(fast, lambda: bool(waiting(settings, conversation_id)))
+    status, body = send(leadiosa, conversation_id, draft_id)
+    assert status == 201, body
+    assert waiting(settings, conversation_id) == []

@@ -1,7 +1,10 @@
 // /widget.js: the chat widget (docs/widget.md). Global `leadiosa`: identify(...), open(),
 // close(), setConsent(...). One launcher button and one dialog, in a shadow root so the page's
-// CSS stays out. It talks to /widget/v1/<workspace>/... of the server it came from, polling its
-// conversation every 2.5 s while open. It keeps its token in localStorage only once consent
+// CSS stays out. It talks to /widget/v1/<workspace>/... of the server it came from and, while
+// open, follows its conversation's event stream (EventSource; the browser resumes it with
+// Last-Event-ID), polling slowly only without EventSource or when the stream keeps failing.
+// It tells the operator when the visitor types (at most every 3 s) and shows when they do.
+// It keeps its token in localStorage only once consent
 // allows it: the tracker's analytics_storage (PulseGateSession or OCT on the same page), else
 // leadiosa.setConsent({analytics_storage: 'granted'}).
 
@@ -13,16 +16,17 @@ var W = window, D = document, me = D.currentScript,
   ep = String(a('endpoint') || new URL(me && me.src || location.href).origin).replace(/\/+$/, ''),
   base = ep + '/widget/v1/' + encodeURIComponent(ws || ''),
   KEY = 'leadline.widget.' + ws,
-  // title, open, close, placeholder, send, away, name, email, message, thanks, you, them, error
+  // title, open, close, placeholder, send, away, name, email, message, thanks, you, them, error,
+  // typing
   T = {
-    en: 'Chat with us|Open chat|Close chat|Write a message|Send|Nobody is here right now. Leave a message and we will answer by email.|Name|Email|Message|Thank you, we will answer by email.|You|Us|Not sent, try again.',
-    es: 'Chatea con nosotros|Abrir chat|Cerrar chat|Escribe un mensaje|Enviar|Ahora no hay nadie. Deja un mensaje y te responderemos por correo.|Nombre|Correo|Mensaje|Gracias, te responderemos por correo.|Tú|Nosotros|No enviado, inténtalo de nuevo.',
-    de: 'Chatten Sie mit uns|Chat öffnen|Chat schließen|Nachricht schreiben|Senden|Gerade ist niemand da. Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.|Name|E-Mail|Nachricht|Danke, wir antworten per E-Mail.|Sie|Wir|Nicht gesendet, bitte erneut versuchen.',
-    fr: 'Discutez avec nous|Ouvrir le chat|Fermer le chat|Écrivez un message|Envoyer|Personne n’est là. Laissez un message, nous répondrons par e-mail.|Nom|E-mail|Message|Merci, nous répondrons par e-mail.|Vous|Nous|Non envoyé, réessayez.',
-    it: 'Chatta con noi|Apri la chat|Chiudi la chat|Scrivi un messaggio|Invia|Ora non c’è nessuno. Lascia un messaggio e risponderemo via email.|Nome|Email|Messaggio|Grazie, risponderemo via email.|Tu|Noi|Non inviato, riprova.',
-    pt: 'Fale connosco|Abrir chat|Fechar chat|Escreva uma mensagem|Enviar|Não está ninguém agora. Deixe uma mensagem e respondemos por email.|Nome|Email|Mensagem|Obrigado, respondemos por email.|Você|Nós|Não enviado, tente de novo.',
-    ru: 'Напишите нам|Открыть чат|Закрыть чат|Напишите сообщение|Отправить|Сейчас никого нет. Оставьте сообщение, мы ответим по почте.|Имя|Почта|Сообщение|Спасибо, мы ответим по почте.|Вы|Мы|Не отправлено, попробуйте ещё раз.',
-    uk: 'Напишіть нам|Відкрити чат|Закрити чат|Напишіть повідомлення|Надіслати|Зараз нікого немає. Залиште повідомлення, ми відповімо поштою.|Ім’я|Пошта|Повідомлення|Дякуємо, ми відповімо поштою.|Ви|Ми|Не надіслано, спробуйте ще раз.'
+    en: 'Chat with us|Open chat|Close chat|Write a message|Send|Nobody is here right now. Leave a message and we will answer by email.|Name|Email|Message|Thank you, we will answer by email.|You|Us|Not sent, try again.|Typing…',
+    es: 'Chatea con nosotros|Abrir chat|Cerrar chat|Escribe un mensaje|Enviar|Ahora no hay nadie. Deja un mensaje y te responderemos por correo.|Nombre|Correo|Mensaje|Gracias, te responderemos por correo.|Tú|Nosotros|No enviado, inténtalo de nuevo.|Escribiendo…',
+    de: 'Chatten Sie mit uns|Chat öffnen|Chat schließen|Nachricht schreiben|Senden|Gerade ist niemand da. Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.|Name|E-Mail|Nachricht|Danke, wir antworten per E-Mail.|Sie|Wir|Nicht gesendet, bitte erneut versuchen.|Schreibt…',
+    fr: 'Discutez avec nous|Ouvrir le chat|Fermer le chat|Écrivez un message|Envoyer|Personne n’est là. Laissez un message, nous répondrons par e-mail.|Nom|E-mail|Message|Merci, nous répondrons par e-mail.|Vous|Nous|Non envoyé, réessayez.|Écrit…',
+    it: 'Chatta con noi|Apri la chat|Chiudi la chat|Scrivi un messaggio|Invia|Ora non c’è nessuno. Lascia un messaggio e risponderemo via email.|Nome|Email|Messaggio|Grazie, risponderemo via email.|Tu|Noi|Non inviato, riprova.|Sta scrivendo…',
+    pt: 'Fale connosco|Abrir chat|Fechar chat|Escreva uma mensagem|Enviar|Não está ninguém agora. Deixe uma mensagem e respondemos por email.|Nome|Email|Mensagem|Obrigado, respondemos por email.|Você|Nós|Não enviado, tente de novo.|A escrever…',
+    ru: 'Напишите нам|Открыть чат|Закрыть чат|Напишите сообщение|Отправить|Сейчас никого нет. Оставьте сообщение, мы ответим по почте.|Имя|Почта|Сообщение|Спасибо, мы ответим по почте.|Вы|Мы|Не отправлено, попробуйте ещё раз.|Печатает…',
+    uk: 'Напишіть нам|Відкрити чат|Закрити чат|Напишіть повідомлення|Надіслати|Зараз нікого немає. Залиште повідомлення, ми відповімо поштою.|Ім’я|Пошта|Повідомлення|Дякуємо, ми відповімо поштою.|Ви|Ми|Не надіслано, спробуйте ще раз.|Друкує…'
   },
   lang = a('language'),
   pick = l => T[l] ? l : T[(l || '').slice(0, 2)] ? l.slice(0, 2) : 0,
@@ -30,7 +34,8 @@ var W = window, D = document, me = D.currentScript,
   right = a('position') != 'left',
   theme = /^(light|dark)$/.test(a('theme')) ? a('theme') : 'auto',
   bottom = (parseInt(a('offset-bottom'), 10) || 20) + 'px',
-  granted = 0, state = {}, seq = 0, timer = 0, online = null, shown = 0, host, root, q = {};
+  granted = 0, state = {}, seq = 0, timer = 0, online = null, shown = 0, host, root, q = {},
+  es, fails = 0, typed = 0, idle = 0, seen = 0;
 
 var tracker = () => W.PulseGateSession || W.OCT;
 var allowed = () => {
@@ -56,6 +61,7 @@ function call(path, body, get) {
 }
 
 function forget() {
+  quiet();
   state = {}, seq = 0;
   try { localStorage.removeItem(KEY); } catch (e) {}
   q.log && (q.log.replaceChildren(), mode());
@@ -82,7 +88,7 @@ var CSS = ':host{all:initial;--a:#1d4ed8;--f:#fff;--b:#fff;--t:#111827;--m:#4b55
   '.g{margin:0;padding:12px;flex:1;overflow-y:auto;display:flex;flex-direction:column;gap:8px}.m{max-width:85%;padding:8px 10px;border-radius:10px;background:var(--o);white-space:pre-wrap;overflow-wrap:anywhere}.m.c{align-self:flex-end;background:var(--a);color:var(--f)}' +
   '.s{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
   'form{display:flex;flex-direction:column;gap:8px;padding:12px;border-top:1px solid var(--l)}label{font-size:13px;color:var(--m)}' +
-  'input,textarea{width:100%;padding:8px;border:1px solid var(--m);border-radius:6px;background:var(--b);color:var(--t)}textarea{resize:none;height:64px}p{margin:0;color:var(--m)}';
+  'input,textarea{width:100%;padding:8px;border:1px solid var(--m);border-radius:6px;background:var(--b);color:var(--t)}textarea{resize:none;height:64px}p{margin:0;color:var(--m)}.y{padding:0 12px;font-size:13px}';
 
 function field(label, props, tag) {
   var id = 'f' + (++field.n);
@@ -101,6 +107,7 @@ function build() {
   q.log = el('div', {className: 'g', role: 'log', 'aria-live': 'polite', 'aria-label': t[0]});
   q.away = el('p', {textContent: t[5], hidden: true});
   q.err = el('p', {role: 'alert'});
+  q.typ = el('p', {className: 'y', role: 'status', hidden: true, textContent: t[11] + ': ' + t[13]});
   var msg = field(t[8], {required: true, maxLength: 10000}, 'textarea'),
     name = field(t[6], {autocomplete: 'name', maxLength: 200}),
     mail = field(t[7], {type: 'email', autocomplete: 'email', maxLength: 320});
@@ -111,11 +118,12 @@ function build() {
   q.text.addEventListener('keydown', e => {
     if (e.key == 'Enter' && !e.shiftKey && !q.form.classList.contains('o')) e.preventDefault(), q.form.requestSubmit();
   });
+  q.text.addEventListener('input', typing);
   q.form.addEventListener('submit', e => (e.preventDefault(), send()));
   q.close = el('button', {type: 'button', className: 'x', 'aria-label': t[2], textContent: '×'});
   q.close.onclick = close;
   q.panel = el('div', {className: 'p', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'h', id: 'p', hidden: true}, [
-    el('header', {}, [el('h2', {id: 'h', textContent: t[0]}), q.close]), q.log, q.form
+    el('header', {}, [el('h2', {id: 'h', textContent: t[0]}), q.close]), q.log, q.typ, q.form
   ]);
   q.open = el('button', {type: 'button', className: 'n', 'aria-label': t[1], 'aria-expanded': 'false', 'aria-controls': 'p'});
   q.open.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16v11H7l-3 3z"/></svg>';
@@ -148,22 +156,66 @@ function mode() {
 function show(m) {
   if (m.seq <= seq) return;
   seq = m.seq;
+  m.from != 'contact' && them(0);
   q.log.append(el('div', {className: m.from == 'contact' ? 'm c' : 'm'}, [
     el('span', {className: 's', textContent: (m.from == 'contact' ? t[10] : t[11]) + ': '}), m.text
   ]));
   q.log.scrollTop = q.log.scrollHeight;
 }
 
+var conv = () => '/conversations/' + encodeURIComponent(state.c);
+
 function poll() {
   if (!state.c || !state.t) return;
-  return call('/conversations/' + encodeURIComponent(state.c) + '/messages?after=' + seq, 0, 1)
+  return call(conv() + '/messages?after=' + seq, 0, 1)
     .then(d => d.messages.forEach(show)).catch(() => {});
 }
 
+// The operator is typing (or stopped); a stop that never comes ends after 8 s.
+function them(on) {
+  clearTimeout(seen);
+  q.typ.hidden = !on;
+  if (on) seen = setTimeout(them, 8000, 0);
+}
+
+// While open: the conversation's events as they happen. The browser connects again by itself
+// and sends Last-Event-ID, so nothing is missed; after 3 failures in a row (or without
+// EventSource), a poll every 10 s instead.
+function listen() {
+  quiet();
+  if (!shown || !state.c || !state.t) return;
+  if (!W.EventSource || fails > 2) return poll(), timer = setInterval(poll, 10000);
+  es = new EventSource(base + conv() + '/stream?after=' + seq + '&token=' + encodeURIComponent(state.t));
+  es.onopen = () => { fails = 0; };
+  es.onerror = () => { if (++fails > 2 || es.readyState == 2) listen(); };
+  es.addEventListener('message.created', e => show(JSON.parse(e.data)));
+  es.addEventListener('typing', e => {
+    var d = JSON.parse(e.data);
+    d.from != 'contact' && them(d.typing);
+  });
+}
+
+function quiet() {
+  clearInterval(timer);
+  es && es.close();
+  es = 0;
+}
+
+// The visitor types: told at most every 3 s, and that they stopped after 5 s without a key.
+function typing() {
+  if (!state.c || !state.t) return;
+  var now = Date.now(), tell = on => call(conv() + '/typing', {typing: on}).catch(() => {});
+  if (now - typed > 3000) typed = now, tell(true);
+  clearTimeout(idle);
+  idle = setTimeout(() => { typed = 0; tell(false); }, 5000);
+}
+
 function join(d) {
+  var again = d.conversation_id != state.c || d.token != state.t;
   state = {t: d.token, c: d.conversation_id};
   save();
   d.message && show(d.message);
+  again && listen();
 }
 
 function send() {
@@ -171,7 +223,7 @@ function send() {
   if (!text) return;
   q.err.textContent = '';
   r = state.c
-    ? call('/conversations/' + encodeURIComponent(state.c) + '/messages', {text: text}).then(d => show(d.message))
+    ? call(conv() + '/messages', {text: text}).then(d => show(d.message))
     : call('/conversations', Object.assign({text: text},
         off ? {name: q.name.value.trim() || null, email: q.mail.value.trim(), offline: true} : {},
         tr && tr.getSessionId && tr.getSessionId() ? {visit_id: tr.getSessionId()} : {})).then(d => {
@@ -179,6 +231,7 @@ function send() {
           if (off) q.log.append(el('div', {className: 'm', textContent: t[9]}));
           mode();
         });
+  clearTimeout(idle), typed = 0;
   r.then(() => { q.text.value = ''; }, () => { q.err.textContent = t[12]; });
 }
 
@@ -191,14 +244,13 @@ function open() {
   if (online == null) call('/config', 0, 1).then(d => { online = d.online; mode(); }).catch(() => {});
   mode();
   q.text.focus();
-  poll();
-  timer = setInterval(poll, 2500);
+  listen();
 }
 
 function close() {
   if (!shown) return;
   shown = 0;
-  clearInterval(timer);
+  quiet();
   q.panel.hidden = true;
   q.open.setAttribute('aria-expanded', 'false');
   q.open.setAttribute('aria-label', t[1]);
@@ -212,7 +264,6 @@ var api = {
   identify: o => call('/identify', o || {}).then(d => {
     if (d.conversation_id != state.c) seq = 0, q.log && q.log.replaceChildren();
     join(d);
-    shown && poll();
     q.form && mode();
     return d.contact_id;
   }),
