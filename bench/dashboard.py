@@ -310,7 +310,7 @@ def run_inbox(args: argparse.Namespace, backend: str) -> None:
             sign_in(client)
             first = client.get("/app/inbox?status=all")
             older = _OLDER.search(first.text)
-            timed = [
+            timed: list[tuple[str, str, dict[str, str]]] = [
                 ("inbox, open (default)", "/app/inbox", {}),
                 ("inbox, every status", "/app/inbox?status=all", {}),
                 ("inbox, closed", "/app/inbox?status=closed", {}),
