@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic import command
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,7 +40,7 @@ from leadline.auth.service import create_key  # noqa: E402
 from leadline.config import Settings  # noqa: E402
 from leadline.db import Database  # noqa: E402
 from leadline.kit.ids import id_from  # noqa: E402
-from leadline.migrations import upgrade  # noqa: E402
+from leadline.migrations import alembic_config, upgrade  # noqa: E402
 from leadline.sites import service as sites  # noqa: E402
 from leadline.workspaces import service as workspaces  # noqa: E402
 
@@ -583,44 +584,68 @@ def measure(
     )
 
 
+@dataclass
+class Loaded:
+    """A database filled by ``load``: its URL, the measured workspace's admin key and plan,
+    the hour the data ends, what was loaded and how long each step took."""
+
+    url: str
+    token: str
+    plan: Plan
+    end: datetime
+    rows: Rows
+    load_seconds: float
+    rebuild_seconds: float
+
+
+def load(backend: str, url: str, events: int, days: int) -> Loaded:
+    """Fill the fresh database at ``url``: two workspaces' visits, events and submissions over
+    ``days`` days, then their rollups (bench/dashboard.py uses it for the Analytics page)."""
+    # The workspaces, keys and sites are made through the services, whose models are today's:
+    # at the head revision; then the schema goes back to the revision the raw rows fit.
+    upgrade(Settings(database_url=url))
+    token, plans, _keys = asyncio.run(_setup(url))
+    command.downgrade(alembic_config(Settings(database_url=url)), LOAD_REVISION)
+    end = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    main_plan, other_plan = plans
+    for plan, share, seed in ((main_plan, 1.0, 1), (other_plan, OTHER_SHARE, 2)):
+        plan.events = int(events * share)
+        plan.days = days
+        plan.end = end
+        plan.seed = seed
+    print(f"[{backend}] generating about {events:,} events over {days} days...")
+    generated = [generate(plan) for plan in plans]
+    rows = generated[0][0]
+    print(
+        f"[{backend}] loading {len(rows.visits):,} visits, {rows.events:,} events, "
+        f"{len(rows.submissions):,} submissions (+{OTHER_SHARE:.0%} elsewhere)...",
+        flush=True,
+    )
+    started = time.perf_counter()
+    if backend == "sqlite":
+        loaded = load_sqlite(url.removeprefix("sqlite:///"), generated)
+    else:
+        loaded = load_postgresql(url, generated)
+    load_seconds = time.perf_counter() - started
+    print(f"[{backend}] loaded {loaded:,} rows in {load_seconds:.0f}s", flush=True)
+    started = time.perf_counter()
+    upgrade(Settings(database_url=url))
+    migrate_seconds = time.perf_counter() - started
+    print(f"[{backend}] submissions counted by the migration in {migrate_seconds:.0f}s")
+    started = time.perf_counter()
+    rebuilt = asyncio.run(_rebuild(url, end - timedelta(days=days + 1), end + timedelta(hours=1)))
+    rebuild_seconds = time.perf_counter() - started
+    print(f"[{backend}] rollups rebuilt in {rebuild_seconds:.0f}s: {rebuilt}", flush=True)
+    return Loaded(url, token, main_plan, end, rows, load_seconds, rebuild_seconds)
+
+
 def run_backend(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="leadline-bench-analytics-"))
     url = fresh_database(backend, workdir, DATABASE)
     try:
-        upgrade(Settings(database_url=url), LOAD_REVISION)
-        token, plans, _keys = asyncio.run(_setup(url))
-        end = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-        main_plan, other_plan = plans
-        for plan, share, seed in ((main_plan, 1.0, 1), (other_plan, OTHER_SHARE, 2)):
-            plan.events = int(args.events * share)
-            plan.days = args.days
-            plan.end = end
-            plan.seed = seed
-        print(f"[{backend}] generating about {args.events:,} events over {args.days} days...")
-        generated = [generate(plan) for plan in plans]
-        rows = generated[0][0]
-        print(
-            f"[{backend}] loading {len(rows.visits):,} visits, {rows.events:,} events, "
-            f"{len(rows.submissions):,} submissions (+{OTHER_SHARE:.0%} elsewhere)...",
-            flush=True,
-        )
-        started = time.perf_counter()
-        if backend == "sqlite":
-            loaded = load_sqlite(url.removeprefix("sqlite:///"), generated)
-        else:
-            loaded = load_postgresql(url, generated)
-        load_seconds = time.perf_counter() - started
-        print(f"[{backend}] loaded {loaded:,} rows in {load_seconds:.0f}s", flush=True)
-        started = time.perf_counter()
-        upgrade(Settings(database_url=url))
-        migrate_seconds = time.perf_counter() - started
-        print(f"[{backend}] submissions counted by the migration in {migrate_seconds:.0f}s")
-        started = time.perf_counter()
-        rebuilt = asyncio.run(
-            _rebuild(url, end - timedelta(days=args.days + 1), end + timedelta(hours=1))
-        )
-        rebuild_seconds = time.perf_counter() - started
-        print(f"[{backend}] rollups rebuilt in {rebuild_seconds:.0f}s: {rebuilt}", flush=True)
+        loaded = load(backend, url, args.events, args.days)
+        token, main_plan, end, rows = loaded.token, loaded.plan, loaded.end, loaded.rows
+        load_seconds, rebuild_seconds = loaded.load_seconds, loaded.rebuild_seconds
         results = []
         os.environ["LEADLINE_API_RATE_LIMIT"] = "100000000"
         with serve(url) as base:

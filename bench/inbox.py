@@ -428,38 +428,59 @@ def measure(
     )
 
 
+@dataclass
+class Loaded:
+    """A database filled by ``load``: the measured workspace's admin key, its rows, when the
+    data ends, how many messages it has and how long loading took."""
+
+    token: str
+    rows: Rows
+    now: datetime
+    messages: int
+    load_seconds: float
+
+
+def load(backend: str, url: str, conversations: int, messages: int) -> Loaded:
+    """Fill the fresh database at ``url`` with two workspaces' contacts, conversations and
+    messages (bench/dashboard.py uses it for the Inbox pages)."""
+    upgrade(Settings(database_url=url))
+    token, ws, other_ws = asyncio.run(_keys(url))
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    main_rows = generate(ws, conversations, messages, now, seed=1)
+    other_rows = generate(
+        other_ws,
+        OTHER_WORKSPACE_CONVERSATIONS,
+        OTHER_WORKSPACE_CONVERSATIONS * messages // conversations,
+        now,
+        seed=2,
+    )
+    print(
+        f"[{backend}] loading {conversations:,} conversations and about "
+        f"{messages:,} messages (+{OTHER_WORKSPACE_CONVERSATIONS:,} elsewhere)...",
+        flush=True,
+    )
+    started = time.perf_counter()
+    if backend == "sqlite":
+        loaded = load_sqlite(url.removeprefix("sqlite:///"), [main_rows, other_rows])
+    else:
+        loaded = load_postgresql(url, [main_rows, other_rows])
+    load_seconds = time.perf_counter() - started
+    counted = sum(row["message_count"] for row in main_rows.conversations)
+    print(
+        f"[{backend}] loaded {loaded:,} rows in {load_seconds:.0f}s "
+        f"({counted:,} messages in the measured workspace)",
+        flush=True,
+    )
+    return Loaded(token, main_rows, now, counted, load_seconds)
+
+
 def run_backend(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="leadline-bench-inbox-"))
     url = fresh_database(backend, workdir, DATABASE)
     try:
-        upgrade(Settings(database_url=url))
-        token, ws, other_ws = asyncio.run(_keys(url))
-        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        main_rows = generate(ws, args.conversations, args.messages, now, seed=1)
-        other_rows = generate(
-            other_ws,
-            OTHER_WORKSPACE_CONVERSATIONS,
-            OTHER_WORKSPACE_CONVERSATIONS * args.messages // args.conversations,
-            now,
-            seed=2,
-        )
-        print(
-            f"[{backend}] loading {args.conversations:,} conversations and about "
-            f"{args.messages:,} messages (+{OTHER_WORKSPACE_CONVERSATIONS:,} elsewhere)...",
-            flush=True,
-        )
-        started = time.perf_counter()
-        if backend == "sqlite":
-            loaded = load_sqlite(url.removeprefix("sqlite:///"), [main_rows, other_rows])
-        else:
-            loaded = load_postgresql(url, [main_rows, other_rows])
-        load_seconds = time.perf_counter() - started
-        messages = sum(row["message_count"] for row in main_rows.conversations)
-        print(
-            f"[{backend}] loaded {loaded:,} rows in {load_seconds:.0f}s "
-            f"({messages:,} messages in the measured workspace)",
-            flush=True,
-        )
+        loaded = load(backend, url, args.conversations, args.messages)
+        token, main_rows, now = loaded.token, loaded.rows, loaded.now
+        messages, load_seconds = loaded.messages, loaded.load_seconds
         results = []
         os.environ["LEADLINE_API_RATE_LIMIT"] = "100000000"
         with serve(url) as base:

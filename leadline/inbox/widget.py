@@ -166,9 +166,16 @@ def _mac(secret_key: str, message: str) -> bytes:
     return hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).digest()
 
 
-def identity_secret(secret_key: str, workspace_id: str) -> str:
-    """The workspace's identity secret, for the site's server to sign ids with."""
-    return _mac(secret_key, f"leadline.widget.identity:{workspace_id}").hex()
+def identity_secret(secret_key: str, workspace_id: str, generation: int = 0) -> str:
+    """The workspace's identity secret, for the site's server to sign ids with: each rotation
+    (``generation``) gives a new one; the first is the one of before rotation existed."""
+    suffix = f":{generation}" if generation else ""
+    return _mac(secret_key, f"leadline.widget.identity:{workspace_id}{suffix}").hex()
+
+
+def secret_of_workspace(secret_key: str, workspace: Workspace) -> str:
+    """The identity secret ``workspace`` holds now."""
+    return identity_secret(secret_key, workspace.id, workspace.widget_identity_generation or 0)
 
 
 def identity_hash(secret: str, external_id: str) -> str:
@@ -420,7 +427,7 @@ def check_identity(secret_key: str, workspace: Workspace, given: Identity) -> st
             f"id must be text of 1 to {EXTERNAL_ID_LENGTH} characters", details={"field": "id"}
         )
     if workspace.widget_identity_verification:
-        expected = identity_hash(identity_secret(secret_key, workspace.id), external_id)
+        expected = identity_hash(secret_of_workspace(secret_key, workspace), external_id)
         given_hash = given.hash.strip().lower() if isinstance(given.hash, str) else ""
         if not given_hash or not hmac.compare_digest(expected, given_hash):
             raise IdentityRefused(
@@ -505,7 +512,19 @@ async def secret_of(session: AsyncSession, workspace_slug: str, configured: str 
     """The identity secret of the workspace with ``workspace_slug`` (for the CLI)."""
     workspace = await workspaces.require(session, workspace_slug)
     secret_key = await workspaces.ensure_secret_key(session, configured)
-    return identity_secret(secret_key, workspace.id)
+    return secret_of_workspace(secret_key, workspace)
+
+
+async def rotate_secret(
+    session: AsyncSession, workspace_slug: str, configured: str | None, actor: Actor
+) -> str:
+    """Give the workspace a new identity secret and return it: ``hash`` made with the old one
+    is refused from now on (when verification is on). Audited as ``workspace.updated``."""
+    workspace = await workspaces.update_workspace(
+        session, workspace_slug, rotate_widget_identity=True, actor=actor
+    )
+    secret_key = await workspaces.ensure_secret_key(session, configured)
+    return secret_of_workspace(secret_key, workspace)
 
 
 async def set_verification(

@@ -49,6 +49,9 @@ class Workspace(Base):
     widget_identity_verification: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # How many times the widget's identity secret was rotated: the secret is derived from the
+    # instance's secret key, the workspace id and this number, so a new number is a new secret.
+    widget_identity_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

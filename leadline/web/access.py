@@ -39,13 +39,13 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-AREAS = ("leads", "analytics", "inbox", "settings")
+AREAS = ("leads", "analytics", "inbox", "knowledge", "settings")
 """The dashboard's parts, as the main navigation names them."""
 
 _AREAS_OF_ROLE: dict[str, tuple[str, ...]] = {
     "owner": AREAS,
     "admin": AREAS,
-    "agent": ("leads", "analytics", "inbox"),
+    "agent": ("leads", "analytics", "inbox", "knowledge"),
     "marketing": ("analytics",),
 }
 

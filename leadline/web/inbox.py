@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from leadline.accounts.service import SignedIn
+from leadline.assistant import service as assistant
 from leadline.auth.service import Principal
 from leadline.errors import (
     ConversationClosed,
@@ -35,7 +36,7 @@ from leadline.inbox import service as inbox
 from leadline.inbox.schemas import TRANSITIONS, ConversationChanges, Status
 from leadline.kit import cursors
 from leadline.kit.time import utcnow
-from leadline.models import Contact, Conversation, Message, Note, Person
+from leadline.models import AssistantDraft, Contact, Conversation, Message, Note, Person
 from leadline.people import service as people
 from leadline.web import access
 from leadline.web.access import page
@@ -318,6 +319,7 @@ class Thread:
     reach: str | None  # the contact's email address or phone number
     assignee: str | None
     members: list[Person]
+    drafts: list[AssistantDraft] = field(default_factory=list)  # the assistant's suggestions
 
 
 async def _thread(
@@ -360,6 +362,7 @@ async def _thread(
         members=[
             person for person in names.people.values() if "inbox" in access.areas_of(person.role)
         ],
+        drafts=await assistant.drafts(session, principal, conversation.id),
     )
 
 

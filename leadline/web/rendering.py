@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.errors import LeadlineError, RateLimited
 from leadline.web import access
+from leadline.web.countries import country_name
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def sentence(text: str) -> str:
 
 
 _ENV.filters["sentence"] = sentence
+_ENV.filters["country"] = country_name
 
 # Scripts and styles only from the dashboard's own files: no inline script, no eval, nothing
 # from elsewhere; no framing.

@@ -19,9 +19,11 @@ from leadline.sites import service as sites
 from leadline.web import (
     access,
     analytics,
+    chat_settings,
     conversions,
     inbox,
     inbox_stream,
+    knowledge,
     leads,
     settings,
     site_settings,
@@ -226,5 +228,7 @@ ROUTES: list[BaseRoute] = [
     *settings.ROUTES,
     *site_settings.ROUTES,
     *conversions.ROUTES,
+    *chat_settings.ROUTES,
+    *knowledge.ROUTES,
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]

@@ -50,6 +50,12 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/webhooks", "Webhooks", "Where events are sent, with the log of deliveries."),
     ("/addresses", "IP lists", "Addresses whose visits are blocked or always allowed."),
     ("/privacy", "Consent and retention", "How consent is asked for and how long data is kept."),
+    ("/widget", "Chat widget", "The snippet for your pages; identity verification and its secret."),
+    (
+        "/assistant",
+        "AI replies",
+        "The assistant that answers from the knowledge base: provider, mode.",
+    ),
 )
 
 

@@ -112,6 +112,7 @@ def _settings_of(workspace: Workspace) -> dict[str, object]:
         "leads_limit": workspace.leads_limit,
         "default_currency": workspace.default_currency,
         "widget_identity_verification": workspace.widget_identity_verification,
+        "widget_identity_generation": workspace.widget_identity_generation,
     }
 
 
@@ -133,6 +134,7 @@ async def update_workspace(
     clear_auto_reassign: bool = False,
     erased_returns: str | None = None,
     widget_identity_verification: bool | None = None,
+    rotate_widget_identity: bool = False,
     actor: Actor | None = None,
 ) -> Workspace:
     """Change a workspace's settings; only the values given change."""
@@ -180,6 +182,8 @@ async def update_workspace(
         workspace.erased_returns = erased_returns
     if widget_identity_verification is not None:
         workspace.widget_identity_verification = widget_identity_verification
+    if rotate_widget_identity:
+        workspace.widget_identity_generation = (workspace.widget_identity_generation or 0) + 1
     await session.flush()
     # API keys' principals carry their workspace: those kept in memory must be read again.
     announce(session, PRINCIPALS)
