@@ -436,6 +436,13 @@ def _system_prompt(description: str, found: Sequence[knowledge.Found]) -> str:
     return "\n".join(parts)
 
 
+async def answers_when_offline(session: AsyncSession, workspace_id: str) -> bool:
+    """Whether the AI agent takes the visitors' messages while nobody is online (so the
+    widget offers a chat, not the offline form)."""
+    row = await AssistantRepository(session).settings(workspace_id)
+    return row is not None and row.enabled and row.mode == ANSWER_WHEN_OFFLINE
+
+
 async def plan(
     session: AsyncSession,
     settings: Settings,

@@ -208,8 +208,8 @@ class WidgetConfig:
 
     @property
     def offline_form(self) -> bool:
-        # The AI agent, which answers when nobody is online, does not exist yet: nobody online
-        # means the offline form.
+        # Nobody online means the offline form, unless the AI agent answers then (the widget's
+        # surface asks the assistant, which this feature may not import).
         return not self.online
 
 

@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from leadline import live
+from leadline.assistant import service as assistant
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import LeadlineError, RateLimited, Unauthorized, ValidationFailed
@@ -195,9 +196,13 @@ def route(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response
 
 async def _config(call: Call) -> dict[str, Any]:
     found = await widget.config(call.session, call.workspace)
+    # Nobody online: the offline form, unless the AI agent answers in the meantime.
+    offline_form = found.offline_form and not await assistant.answers_when_offline(
+        call.session, call.workspace.id
+    )
     return {
         "online": found.online,
-        "offline_form": found.offline_form,
+        "offline_form": offline_form,
         "identity_verification": found.identity_verification,
     }
 

@@ -384,6 +384,33 @@ def test_config_says_who_is_online(client: TestClient, settings: Settings, site:
     assert answer["offline_form"] is False
 
 
+def test_the_ai_agent_answering_offline_replaces_the_offline_form(
+    client: TestClient, site: str, admin_key: str
+) -> None:
+    turned_on = client.patch(
+        "/api/v1/assistant",
+        json={
+            "enabled": True,
+            "mode": "answer_when_offline",
+            "base_url": "http://127.0.0.1:9/v1",
+            "model": "a-model",
+            "api_key": "sk-test",
+        },
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    assert turned_on.status_code == 200, turned_on.text
+    answer = client.get(f"{BASE}/config", headers=PAGE).json()["data"]
+    assert (answer["online"], answer["offline_form"]) == (False, False)
+    drafts_only = client.patch(
+        "/api/v1/assistant",
+        json={"mode": "suggest_drafts"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    assert drafts_only.status_code == 200, drafts_only.text
+    answer = client.get(f"{BASE}/config", headers=PAGE).json()["data"]
+    assert answer["offline_form"] is True
+
+
 def test_the_offline_form_becomes_a_conversation(
     client: TestClient, settings: Settings, admin: dict[str, str]
 ) -> None:

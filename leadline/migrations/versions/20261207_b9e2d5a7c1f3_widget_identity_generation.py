@@ -1,7 +1,7 @@
 """The chat widget: a number that rotates a workspace's identity secret
 
 Revision ID: b9e2d5a7c1f3
-Revises: c3d8e2a6f9b1
+Revises: e6a2c8d5b9f3
 Create Date: 2026-12-07 12:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b9e2d5a7c1f3"
-down_revision: str | None = "c3d8e2a6f9b1"
+down_revision: str | None = "e6a2c8d5b9f3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

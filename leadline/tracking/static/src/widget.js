@@ -241,7 +241,7 @@ function open() {
   q.panel.hidden = false;
   q.open.setAttribute('aria-expanded', 'true');
   q.open.setAttribute('aria-label', t[2]);
-  if (online == null) call('/config', 0, 1).then(d => { online = d.online; mode(); }).catch(() => {});
+  if (online == null) call('/config', 0, 1).then(d => { online = !d.offline_form; mode(); }).catch(() => {});
   mode();
   q.text.focus();
   listen();
