@@ -69,6 +69,7 @@ SNOOZE_CUSTOM = "custom"
 # What each action is called on its button, and what the page says once it is done.
 DONE = {
     "replied": "Reply sent.",
+    "draft_sent": "Draft sent as your reply.",
     "noted": "Note added. Only your team sees it.",
     "assigned": "Assignment saved.",
     "snoozed": "Conversation snoozed.",
@@ -498,6 +499,15 @@ async def _apply(
     if action == "note":
         await inbox.add_note(session, principal, conversation_id, text=_form_text(form, "text"))
         return "noted"
+    if action == "send_draft":
+        await assistant.send_draft(
+            session,
+            principal,
+            conversation_id,
+            _form_text(form, "draft_id"),
+            text=_form_text(form, "text"),
+        )
+        return "draft_sent"
     changes: ConversationChanges
     if action == "assign":
         chosen = _form_text(form, "assignee")
@@ -522,7 +532,7 @@ async def _apply(
 # status is an error's.
 REFUSED_HEADER = "X-Inbox-Form"
 
-ACTIONS = frozenset({"reply", "note", "assign", "snooze", "close", "reopen", "spam"})
+ACTIONS = frozenset({"reply", "note", "assign", "snooze", "close", "reopen", "spam", "send_draft"})
 
 
 @page

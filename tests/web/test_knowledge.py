@@ -324,3 +324,39 @@ def test_the_thread_shows_the_assistants_drafts(
     with TestClient(create_app(settings), headers=bearer(make_key(settings, "other"))) as other:
         theirs = start(other, text="Hello")
     assert client.get(f"/app/inbox/{theirs['id']}").status_code == 404
+
+
+def test_an_operator_sends_a_draft_once_as_edited(
+    owner: tuple[TestClient, str], settings: Settings, api: TestClient
+) -> None:
+    client, csrf = owner
+    conversation = start(api, text="Can I return it?")
+    workspace_id = fetch_rows(settings, "SELECT id FROM workspaces WHERE slug = 'acme'")[0]["id"]
+    execute_sql(
+        settings,
+        "INSERT INTO assistant_drafts (id, workspace_id, conversation_id, message_id, text,"
+        " citations, created_at) VALUES ('drf_send', :ws, :conv, 'msg_x', :text, '[]', :at)",
+        ws=workspace_id,
+        conv=conversation["id"],
+        text="Within 30 days.",
+        at=utcnow(),
+    )
+    thread = f"/app/inbox/{conversation['id']}"
+    assert "Send this draft" in client.get(thread).text
+    sent = _post(
+        client, f"{thread}/send_draft", csrf, draft_id="drf_send", text="Within 30 days, yes."
+    )
+    assert sent.status_code == 303, sent.text
+    messages = api.get(f"/api/v1/conversations/{conversation['id']}/messages").json()["data"]
+    assert [m["text"] for m in messages][-1] == "Within 30 days, yes."
+    assert messages[-1]["author"] == "operator"
+    page = client.get(thread).text
+    assert "Send this draft" not in page
+    assert "; sent" in page
+    # A second send posts nothing more.
+    again = _post(client, f"{thread}/send_draft", csrf, draft_id="drf_send", text="Again")
+    assert again.status_code == 409
+    messages = api.get(f"/api/v1/conversations/{conversation['id']}/messages").json()["data"]
+    assert [m["text"] for m in messages].count("Again") == 0
+    # Without the form's token nothing is sent.
+    assert _post(client, f"{thread}/send_draft", None, draft_id="drf_send").status_code == 403
