@@ -1,0 +1,117 @@
+"""How Leadline talks to ClickHouse: through ``clickhouse-connect``, whatever runs the engine.
+
+``LEADLINE_CLICKHOUSE_URL`` names it:
+
+- ``http://user:password@host:8123/leadline`` (or ``https://...:8443/...``): a ClickHouse
+  server over HTTP, what production runs;
+- ``chdb:///var/lib/leadline/clickhouse?database=leadline``: the ClickHouse engine inside the
+  process (chDB), through clickhouse-connect's own chDB backend. The tests and the bench run
+  this: the same client class (``SyncBackendClient``: parameter binding, the Native format of
+  inserts and answers, settings) and the same statements as production; only the transport
+  under it differs (ADR 0014).
+
+Statements bind their values as ``{name:Type}`` parameters (never pasted into the text).
+Times travel as milliseconds since the epoch (``Int64``), turned into ``DateTime64(3, 'UTC')``
+by the statements themselves, so no driver's idea of a time zone comes between. An insert
+returns only once ClickHouse has stored the rows (``async_insert = 0``): the tracking writer
+answers its requests after that.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+Row = tuple[Any, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Every insert waits for ClickHouse to store it: never a buffered asynchronous insert.
+INSERT_SETTINGS = {"async_insert": 0}
+
+
+def millis(moment: datetime) -> int:
+    """A moment as the ``Int64`` milliseconds the statements take."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+class ClickHouse:
+    """One clickhouse-connect client, with the few calls Leadline makes. A client runs one
+    statement at a time (chDB's engine, and the HTTP client without a server session, are
+    used from one thread at a time through the lock)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine, self.database, self._client = _connect(url)
+        self._lock = threading.Lock()
+
+    def command(self, statement: str, parameters: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            self._client.command(statement, parameters=dict(parameters or {}))
+
+    def query(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
+        with self._lock:
+            result = self._client.query(statement, parameters=dict(parameters or {}))
+        return [tuple(row) for row in result.result_rows]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows; returns once ClickHouse has stored them, else raises."""
+        data = [[_value(v) for v in row] for row in rows]
+        with self._lock:
+            self._client.insert(
+                table, data, column_names=list(columns), settings=dict(INSERT_SETTINGS)
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _connect(url: str) -> tuple[str, str, Any]:
+    """(engine, database, client) for the URL; the database is made when missing."""
+    import clickhouse_connect
+
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        query = parse_qs(parts.query)
+        database = query.get("database", ["leadline"])[0]
+        location = urlunsplit(("chdb", parts.netloc, parts.path, "", ""))
+        # The engine first, to make the database; then a client that uses it.
+        clickhouse_connect.get_client(dsn=location).command(
+            f"CREATE DATABASE IF NOT EXISTS {_name(database)}"
+        )
+        return "chdb", database, clickhouse_connect.get_client(dsn=location, database=database)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("LEADLINE_CLICKHOUSE_URL must start with http://, https:// or chdb://")
+    database = parts.path.strip("/") or "default"
+    server = urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
+    # No server session: a session lets one statement run at a time, and nothing here keeps
+    # state in one.
+    if database != "default":
+        clickhouse_connect.get_client(dsn=server, autogenerate_session_id=False).command(
+            f"CREATE DATABASE IF NOT EXISTS {_name(database)}"
+        )
+    client = clickhouse_connect.get_client(
+        dsn=server, database=database, autogenerate_session_id=False
+    )
+    return "http", database, client
+
+
+def _name(identifier: str) -> str:
+    if not identifier or not identifier.replace("_", "").isalnum():
+        raise ValueError(f"a ClickHouse database name is letters, digits and _: {identifier!r}")
+    return identifier
+
+
+def open_clickhouse(url: str) -> ClickHouse:
+    """A client for ``LEADLINE_CLICKHOUSE_URL`` (see the module's documentation)."""
+    return ClickHouse(url)

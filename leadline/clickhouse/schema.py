@@ -1,0 +1,63 @@
+"""The ClickHouse tables (ADR 0014), made when a process first connects.
+
+``events``: every tracking event, as the tracking writer stores it in the SQL database when
+ClickHouse is not configured, plus ``path`` (the page's path of a page view, as the rollups
+name it). ``visits``: each visit once, at its start, with what never changes afterwards:
+its visitor, whether it was taken for a bot, and the rollup dimensions it counts under
+(channel, source, referrer, platform, country...). Everything a visit's later events change
+(its counters, engagement, bounce) stays in the SQL database's ``visits``.
+"""
+
+from __future__ import annotations
+
+from leadline.clickhouse.client import ClickHouse
+
+EVENTS = (
+    "workspace_id",
+    "site_id",
+    "visit_id",
+    "client_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "url",
+    "path",
+    "data",
+)
+VISITS = ("id", "workspace_id", "site_id", "visitor_id", "started_at", "bot", "dimensions")
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS events (
+    workspace_id String,
+    site_id String,
+    visit_id String,
+    client_id String,
+    type LowCardinality(String),
+    occurred_at DateTime64(3, 'UTC'),
+    received_at DateTime64(3, 'UTC'),
+    url Nullable(String),
+    path String,
+    data String,
+    INDEX ix_events_visit visit_id TYPE bloom_filter GRANULARITY 4
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (site_id, received_at)
+SETTINGS fsync_after_insert = 1""",
+    """CREATE TABLE IF NOT EXISTS visits (
+    id String,
+    workspace_id String,
+    site_id String,
+    visitor_id String,
+    started_at DateTime64(3, 'UTC'),
+    bot UInt8,
+    dimensions Map(LowCardinality(String), String)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (site_id, started_at)
+SETTINGS fsync_after_insert = 1""",
+)
+
+
+def ensure_tables(client: ClickHouse) -> None:
+    for statement in TABLES:
+        client.command(statement)

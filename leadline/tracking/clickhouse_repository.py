@@ -1,0 +1,262 @@
+"""The traffic reports' counts read from ClickHouse's raw events and visit starts (ADR 0014).
+
+When ``LEADLINE_CLICKHOUSE_URL`` is set the analytics routes take visits, visitors, page
+views and events, per dimension, per local day and per minute, from here: aggregates over
+the raw rows, in the shapes ``tracking.rollups`` gives them from the SQL database's rollups.
+Each report's range is read as it is, in its zone (``toDate(..., tz)``), so days are exact
+in every zone, half-hour ones too, and visitors are exact over any period
+(``uniqExact``). What follows a visit's changing row (its engagement score, whether it
+bounced) stays in the SQL database with the visits, and is read from its rollups.
+
+Every statement is scoped to the workspace and its sites; the ClickHouse client is
+synchronous, so each read runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadline.clickhouse.client import ClickHouse, millis
+from leadline.tracking.rollup_repository import Counts
+
+# The dimensions counted from the events rather than from the visits' starts.
+_EVENT_DIMENSIONS = ("page", "event")
+_PEOPLE = "workspace_id = {ws:String} AND site_id IN {sites:Array(String)}"
+_BOTS = (
+    "visit_id NOT IN (SELECT id FROM visits WHERE workspace_id = {ws:String}"
+    " AND site_id IN {sites:Array(String)} AND bot = 1)"
+)
+
+
+def _range(column: str) -> str:
+    return (
+        f"{column} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')"
+        f" AND {column} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')"
+    )
+
+
+def _params(
+    workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime, **more: Any
+) -> dict[str, Any]:
+    return {
+        "ws": workspace_id,
+        "sites": list(site_ids),
+        "start": millis(start),
+        "end": millis(end),
+        **more,
+    }
+
+
+def _visits_by_dimension(
+    clickhouse: ClickHouse,
+    params: dict[str, Any],
+    dimensions: Sequence[str],
+) -> list[tuple[str, str, int]]:
+    rows = clickhouse.query(
+        "SELECT dimension, if(dimension = 'total', '', dimensions[dimension]) AS value,"  # noqa: S608
+        " count() FROM visits ARRAY JOIN {dimensions:Array(String)} AS dimension"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
+        " GROUP BY dimension, value HAVING value != '' OR dimension = 'total'",
+        {**params, "dimensions": list(dimensions)},
+    )
+    return [(str(d), str(v), int(n)) for d, v, n in rows]
+
+
+def _events_by(
+    clickhouse: ClickHouse, params: dict[str, Any], key: str
+) -> list[tuple[str, int, int]]:
+    """(value, events, page views) per ``key``: '' (all), ``path`` of page views, ``type``."""
+    if key == "path":
+        rows = clickhouse.query(
+            "SELECT path, count(), count() FROM events"  # noqa: S608
+            f" WHERE {_PEOPLE} AND {_range('received_at')} AND type = 'page_view' AND {_BOTS}"
+            " GROUP BY path",
+            params,
+        )
+    elif key == "type":
+        rows = clickhouse.query(
+            "SELECT type, count(), countIf(type = 'page_view') FROM events"  # noqa: S608
+            f" WHERE {_PEOPLE} AND {_range('received_at')} AND {_BOTS} GROUP BY type",
+            params,
+        )
+    else:
+        rows = clickhouse.query(
+            "SELECT '', count(), countIf(type = 'page_view') FROM events"  # noqa: S608
+            f" WHERE {_PEOPLE} AND {_range('received_at')} AND {_BOTS}",
+            params,
+        )
+    return [(str(v), int(e), int(p)) for v, e, p in rows if int(e)]
+
+
+def counts_by_values_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    dimensions: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[dict[str, dict[str, Counts]]]:
+    """What ``rollups.counts_by_values`` gives, from the raw rows: per range, per dimension,
+    per value."""
+    found: list[dict[str, dict[str, Counts]]] = []
+    visit_dimensions = [d for d in dimensions if d not in _EVENT_DIMENSIONS]
+    for start, end in ranges:
+        part: dict[str, dict[str, Counts]] = {dimension: {} for dimension in dimensions}
+        params = _params(workspace_id, site_ids, start, end)
+        if visit_dimensions:
+            for dimension, value, visits in _visits_by_dimension(
+                clickhouse, params, visit_dimensions
+            ):
+                part[dimension].setdefault(value, Counts()).visits += visits
+        if "total" in dimensions:
+            for value, events, page_views in _events_by(clickhouse, params, ""):
+                counts = part["total"].setdefault(value, Counts())
+                counts.events += events
+                counts.page_views += page_views
+        for dimension, key in (("page", "path"), ("event", "type")):
+            if dimension in dimensions:
+                for value, events, page_views in _events_by(clickhouse, params, key):
+                    counts = part[dimension].setdefault(value, Counts())
+                    counts.page_views += page_views
+                    if dimension == "event":
+                        counts.events += events
+        found.append(part)
+    return found
+
+
+def days_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> dict[date, tuple[Counts, int]]:
+    """Per local day of ``tz`` from ``start`` to ``end``: the counts and distinct visitors."""
+    params = _params(workspace_id, site_ids, start, end, tz=tz.key)
+    found: dict[date, tuple[Counts, int]] = {}
+    for day, visits, visitors in clickhouse.query(
+        "SELECT toDate(started_at, {tz:String}) AS day, count(),"  # noqa: S608
+        " uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')} GROUP BY day",
+        params,
+    ):
+        found[day] = (Counts(visits=int(visits)), int(visitors))
+    for day, events, page_views in clickhouse.query(
+        "SELECT toDate(received_at, {tz:String}) AS day, count(), countIf(type = 'page_view')"  # noqa: S608
+        f" FROM events WHERE {_PEOPLE} AND {_range('received_at')} AND {_BOTS} GROUP BY day",
+        params,
+    ):
+        counts, visitors = found.get(day) or (Counts(), 0)
+        counts.events += int(events)
+        counts.page_views += int(page_views)
+        found[day] = (counts, visitors)
+    return found
+
+
+def visitors_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[int]:
+    """Distinct visitors (a visitor id of a site) of the people's visits started in each
+    range: exact."""
+    counted = []
+    for start, end in ranges:
+        ((visitors,),) = clickhouse.query(
+            "SELECT uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"  # noqa: S608
+            f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}",
+            _params(workspace_id, site_ids, start, end),
+        )
+        counted.append(int(visitors))
+    return counted
+
+
+def events_by_minute_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    """Events stored per UTC minute (``YYYY-MM-DDTHH:MM``), bots' too, as the SQL
+    database's realtime read counts them."""
+    rows = clickhouse.query(
+        "SELECT formatDateTime(toStartOfMinute(received_at), '%Y-%m-%dT%H:%i', 'UTC') AS minute,"  # noqa: S608
+        f" count() FROM events WHERE {_PEOPLE} AND {_range('received_at')} GROUP BY minute",
+        _params(workspace_id, site_ids, start, end),
+    )
+    return {str(minute): int(count) for minute, count in rows}
+
+
+def storage_sync(
+    clickhouse: ClickHouse, workspace_id: str, site_ids: Sequence[str]
+) -> tuple[int, int | None, datetime | None]:
+    """The workspace's events in ClickHouse, the bytes the events table takes on disk (all
+    workspaces', as the SQL database measures its tables) and the oldest event."""
+    ((rows, oldest),) = clickhouse.query(
+        "SELECT count(), min(received_at) FROM events"
+        " WHERE workspace_id = {ws:String} AND site_id IN {sites:Array(String)}",
+        {"ws": workspace_id, "sites": list(site_ids)},
+    )
+    ((size,),) = clickhouse.query(
+        "SELECT sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = currentDatabase() AND table = 'events' AND active"
+    )
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(rows), int(size) if size is not None else None, oldest if int(rows) else None
+
+
+async def counts_by_values(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    dimensions: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[dict[str, dict[str, Counts]]]:
+    return await asyncio.to_thread(
+        counts_by_values_sync, clickhouse, workspace_id, site_ids, dimensions, ranges
+    )
+
+
+async def days(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> dict[date, tuple[Counts, int]]:
+    return await asyncio.to_thread(days_sync, clickhouse, workspace_id, site_ids, start, end, tz)
+
+
+async def visitors(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[int]:
+    return await asyncio.to_thread(visitors_sync, clickhouse, workspace_id, site_ids, ranges)
+
+
+async def events_by_minute(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    return await asyncio.to_thread(
+        events_by_minute_sync, clickhouse, workspace_id, site_ids, start, end
+    )
+
+
+async def storage(
+    clickhouse: ClickHouse, workspace_id: str, site_ids: Sequence[str]
+) -> tuple[int, int | None, datetime | None]:
+    return await asyncio.to_thread(storage_sync, clickhouse, workspace_id, site_ids)
