@@ -29,6 +29,10 @@ Row = tuple[Any, ...]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Every insert waits for ClickHouse to store it: never a buffered asynchronous insert.
 INSERT_SETTINGS = {"async_insert": 0}
+# No server-side state between statements (clickhouse-connect's own name for it is the
+# option's): with it the server runs one statement of the client at a time, and nothing here
+# keeps state there.
+_STATELESS: dict[str, Any] = {"autogenerate_session_id": False}
 
 
 def millis(moment: datetime) -> int:
@@ -94,15 +98,11 @@ def _connect(url: str) -> tuple[str, str, Any]:
         raise ValueError("LEADLINE_CLICKHOUSE_URL must start with http://, https:// or chdb://")
     database = parts.path.strip("/") or "default"
     server = urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
-    # No server session: a session lets one statement run at a time, and nothing here keeps
-    # state in one.
     if database != "default":
-        clickhouse_connect.get_client(dsn=server, autogenerate_session_id=False).command(
+        clickhouse_connect.get_client(dsn=server, **_STATELESS).command(
             f"CREATE DATABASE IF NOT EXISTS {_name(database)}"
         )
-    client = clickhouse_connect.get_client(
-        dsn=server, database=database, autogenerate_session_id=False
-    )
+    client = clickhouse_connect.get_client(dsn=server, database=database, **_STATELESS)
     return "http", database, client
 
 
