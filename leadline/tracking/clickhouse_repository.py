@@ -39,6 +39,16 @@ def _range(column: str) -> str:
     )
 
 
+def _span(column: str) -> str:
+    """Which of the ranges ``{starts}``/``{ends}`` (1-based) the row's moment falls in; 0
+    for none. The rows are read from the first start to the last end (``_range``)."""
+    return (
+        f"arrayFirstIndex(i -> toUnixTimestamp64Milli({column}) >= {{starts:Array(Int64)}}[i]"
+        f" AND toUnixTimestamp64Milli({column}) < {{ends:Array(Int64)}}[i],"
+        " arrayEnumerate({starts:Array(Int64)}))"
+    )
+
+
 def _params(
     workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime, **more: Any
 ) -> dict[str, Any]:
@@ -51,45 +61,50 @@ def _params(
     }
 
 
+def _spans(
+    workspace_id: str, site_ids: Sequence[str], ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[str, Any]:
+    return _params(
+        workspace_id,
+        site_ids,
+        min(start for start, _ in ranges),
+        max(end for _, end in ranges),
+        starts=[millis(start) for start, _ in ranges],
+        ends=[millis(end) for _, end in ranges],
+    )
+
+
 def _visits_by_dimension(
-    clickhouse: ClickHouse,
-    params: dict[str, Any],
-    dimensions: Sequence[str],
-) -> list[tuple[str, str, int]]:
+    clickhouse: ClickHouse, params: dict[str, Any], dimensions: Sequence[str]
+) -> list[tuple[int, str, str, int]]:
+    """(range, dimension, value, visits) of the people's visits started in each range."""
     rows = clickhouse.query(
-        "SELECT dimension, if(dimension = 'total', '', dimensions[dimension]) AS value,"  # noqa: S608
-        " count() FROM visits ARRAY JOIN {dimensions:Array(String)} AS dimension"
+        f"SELECT {_span('started_at')} AS part, dimension,"  # noqa: S608
+        " if(dimension = 'total', '', dimensions[dimension]) AS value, count()"
+        " FROM visits ARRAY JOIN {dimensions:Array(String)} AS dimension"
         f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
-        " GROUP BY dimension, value HAVING value != '' OR dimension = 'total'",
+        " GROUP BY part, dimension, value"
+        " HAVING part > 0 AND (value != '' OR dimension = 'total')",
         {**params, "dimensions": list(dimensions)},
     )
-    return [(str(d), str(v), int(n)) for d, v, n in rows]
+    return [(int(p), str(d), str(v), int(n)) for p, d, v, n in rows]
 
 
 def _events_by(
     clickhouse: ClickHouse, params: dict[str, Any], key: str
-) -> list[tuple[str, int, int]]:
-    """(value, events, page views) per ``key``: '' (all), ``path`` of page views, ``type``."""
-    if key == "path":
-        rows = clickhouse.query(
-            "SELECT path, count(), count() FROM events"  # noqa: S608
-            f" WHERE {_PEOPLE} AND {_range('received_at')} AND type = 'page_view' AND {_BOTS}"
-            " GROUP BY path",
-            params,
-        )
-    elif key == "type":
-        rows = clickhouse.query(
-            "SELECT type, count(), countIf(type = 'page_view') FROM events"  # noqa: S608
-            f" WHERE {_PEOPLE} AND {_range('received_at')} AND {_BOTS} GROUP BY type",
-            params,
-        )
-    else:
-        rows = clickhouse.query(
-            "SELECT '', count(), countIf(type = 'page_view') FROM events"  # noqa: S608
-            f" WHERE {_PEOPLE} AND {_range('received_at')} AND {_BOTS}",
-            params,
-        )
-    return [(str(v), int(e), int(p)) for v, e, p in rows if int(e)]
+) -> list[tuple[int, str, int, int]]:
+    """(range, value, events, page views) per ``key``: '' (all), ``path`` of page views or
+    ``type``, of the people's events stored in each range."""
+    value = {"": "''", "path": "path", "type": "type"}[key]
+    only = " AND type = 'page_view'" if key == "path" else ""
+    rows = clickhouse.query(
+        f"SELECT {_span('received_at')} AS part, {value} AS value,"  # noqa: S608
+        " count(), countIf(type = 'page_view') FROM events"
+        f" WHERE {_PEOPLE} AND {_range('received_at')}{only} AND {_BOTS}"
+        " GROUP BY part, value HAVING part > 0",
+        params,
+    )
+    return [(int(p), str(v), int(e), int(pv)) for p, v, e, pv in rows]
 
 
 def counts_by_values_sync(
@@ -100,30 +115,24 @@ def counts_by_values_sync(
     ranges: Sequence[tuple[datetime, datetime]],
 ) -> list[dict[str, dict[str, Counts]]]:
     """What ``rollups.counts_by_values`` gives, from the raw rows: per range, per dimension,
-    per value."""
-    found: list[dict[str, dict[str, Counts]]] = []
+    per value; one read of the visits and one of the events per kind, for every range."""
+    found: list[dict[str, dict[str, Counts]]] = [
+        {dimension: {} for dimension in dimensions} for _ in ranges
+    ]
+    params = _spans(workspace_id, site_ids, ranges)
     visit_dimensions = [d for d in dimensions if d not in _EVENT_DIMENSIONS]
-    for start, end in ranges:
-        part: dict[str, dict[str, Counts]] = {dimension: {} for dimension in dimensions}
-        params = _params(workspace_id, site_ids, start, end)
-        if visit_dimensions:
-            for dimension, value, visits in _visits_by_dimension(
-                clickhouse, params, visit_dimensions
-            ):
-                part[dimension].setdefault(value, Counts()).visits += visits
-        if "total" in dimensions:
-            for value, events, page_views in _events_by(clickhouse, params, ""):
-                counts = part["total"].setdefault(value, Counts())
-                counts.events += events
+    if visit_dimensions:
+        for part, dimension, value, visits in _visits_by_dimension(
+            clickhouse, params, visit_dimensions
+        ):
+            found[part - 1][dimension].setdefault(value, Counts()).visits += visits
+    for dimension, key in (("total", ""), ("page", "path"), ("event", "type")):
+        if dimension in dimensions:
+            for part, value, events, page_views in _events_by(clickhouse, params, key):
+                counts = found[part - 1][dimension].setdefault(value, Counts())
                 counts.page_views += page_views
-        for dimension, key in (("page", "path"), ("event", "type")):
-            if dimension in dimensions:
-                for value, events, page_views in _events_by(clickhouse, params, key):
-                    counts = part[dimension].setdefault(value, Counts())
-                    counts.page_views += page_views
-                    if dimension == "event":
-                        counts.events += events
-        found.append(part)
+                if dimension != "page":
+                    counts.events += events
     return found
 
 
@@ -165,15 +174,16 @@ def visitors_sync(
 ) -> list[int]:
     """Distinct visitors (a visitor id of a site) of the people's visits started in each
     range: exact."""
-    counted = []
-    for start, end in ranges:
-        ((visitors,),) = clickhouse.query(
-            "SELECT uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"  # noqa: S608
-            f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}",
-            _params(workspace_id, site_ids, start, end),
-        )
-        counted.append(int(visitors))
-    return counted
+    counted = dict.fromkeys(range(1, len(ranges) + 1), 0)
+    for part, visitors in clickhouse.query(
+        f"SELECT {_span('started_at')} AS part,"  # noqa: S608
+        " uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
+        " GROUP BY part HAVING part > 0",
+        _spans(workspace_id, site_ids, ranges),
+    ):
+        counted[int(part)] = int(visitors)
+    return [counted[part] for part in sorted(counted)]
 
 
 def events_by_minute_sync(
