@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,7 @@ def reports(clickhouse: Any, requests: int, workdir: Path) -> dict[str, tuple[fl
         role="admin",
         pages=("overview",),
     )
-    routes = {
+    routes: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "overview": lambda s: traffic.overview(s, query, None, clickhouse),
         "sessions/daily": lambda s: traffic.daily(s, query, None, clickhouse),
         "pages/top": lambda s: traffic.top_pages(s, query, 10, None, clickhouse),

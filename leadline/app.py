@@ -210,9 +210,14 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             defer_from=settings.tracking_defer_from,
             fold_after=settings.tracking_fold_after_seconds,
             clickhouse_url=settings.clickhouse_url or None,
+            events_retention_days=settings.events_retention_days,
         ),
     )
-    app.clickhouse = ClickHouseSource(settings.clickhouse_url) if settings.clickhouse_url else None
+    app.clickhouse = (
+        ClickHouseSource(settings.clickhouse_url, settings.events_retention_days)
+        if settings.clickhouse_url
+        else None
+    )
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app

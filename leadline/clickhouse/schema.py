@@ -58,6 +58,14 @@ SETTINGS fsync_after_insert = 1""",
 )
 
 
-def ensure_tables(client: ClickHouse) -> None:
+def ensure_tables(client: ClickHouse, retention_days: int | None = None) -> None:
+    """Make the tables where missing; with ``retention_days`` (LEADLINE_EVENTS_RETENTION_DAYS)
+    ClickHouse drops events older than that itself (a TTL, applied as parts merge), as the
+    retention job deletes them from the SQL database."""
     for statement in TABLES:
         client.command(statement)
+    if retention_days is not None:
+        client.command(
+            "ALTER TABLE events MODIFY TTL toDateTime(received_at)"
+            f" + INTERVAL {int(retention_days)} DAY"
+        )

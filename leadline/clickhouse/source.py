@@ -13,8 +13,9 @@ class ClickHouseSource:
     """A client for ``LEADLINE_CLICKHOUSE_URL``, opened on first use (a server that is down
     when the app starts does not stop it: the reports that need it answer 503 meanwhile)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retention_days: int | None = None) -> None:
         self.url = url
+        self.retention_days = retention_days
         self._client: ClickHouse | None = None
         self._lock = threading.Lock()
 
@@ -22,7 +23,7 @@ class ClickHouseSource:
         with self._lock:
             if self._client is None:
                 client = open_clickhouse(self.url)
-                ensure_tables(client)
+                ensure_tables(client, self.retention_days)
                 self._client = client
             return self._client
 

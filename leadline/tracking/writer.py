@@ -53,6 +53,7 @@ class TrackingWriter:
         fold_after: float = 1.0,
         orphans_every: float = 30.0,
         clickhouse_url: str | None = None,
+        events_retention_days: int | None = None,
     ) -> None:
         """``capacity``: events (a visit start or end counts one) that may wait at once;
         ``group_limit``: the most events one transaction takes; ``restart_frames``: on
@@ -71,6 +72,7 @@ class TrackingWriter:
         before each commit (``tracking.store_clickhouse``); the rest stays in the database."""
         self.sync_url = sync_url
         self.clickhouse_url = clickhouse_url
+        self.events_retention_days = events_retention_days
         self.capacity = capacity
         self.group_limit = group_limit
         self.defer_from = defer_from
@@ -367,7 +369,7 @@ class TrackingWriter:
             return store
         try:
             clickhouse = open_clickhouse(self.clickhouse_url)
-            ensure_tables(clickhouse)
+            ensure_tables(clickhouse, self.events_retention_days)
         except Exception:
             store.close()
             raise
