@@ -19,11 +19,14 @@ answers its requests after that.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from leadline.errors import ServiceUnavailable
 
 Row = tuple[Any, ...]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,6 +36,24 @@ INSERT_SETTINGS = {"async_insert": 0}
 # option's): with it the server runs one statement of the client at a time, and nothing here
 # keeps state there.
 _STATELESS: dict[str, Any] = {"autogenerate_session_id": False}
+
+
+class ClickHouseUnavailable(ServiceUnavailable):
+    """ClickHouse could not be reached (a refused or broken connection, a timeout)."""
+
+
+@contextlib.contextmanager
+def _reaching() -> Iterator[None]:
+    """Turn clickhouse-connect's failures to reach the server into a 503 (a statement
+    ClickHouse refuses stays the error it is)."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    try:
+        yield
+    except OperationalError as exc:
+        raise ClickHouseUnavailable(
+            "ClickHouse cannot be reached; retry shortly", retry_after=5
+        ) from exc
 
 
 def millis(moment: datetime) -> int:
@@ -49,22 +70,23 @@ class ClickHouse:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine, self.database, self._client = _connect(url)
+        with _reaching():
+            self.engine, self.database, self._client = _connect(url)
         self._lock = threading.Lock()
 
     def command(self, statement: str, parameters: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
+        with self._lock, _reaching():
             self._client.command(statement, parameters=dict(parameters or {}))
 
     def query(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
-        with self._lock:
+        with self._lock, _reaching():
             result = self._client.query(statement, parameters=dict(parameters or {}))
         return [tuple(row) for row in result.result_rows]
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows; returns once ClickHouse has stored them, else raises."""
         data = [[_value(v) for v in row] for row in rows]
-        with self._lock:
+        with self._lock, _reaching():
             self._client.insert(
                 table, data, column_names=list(columns), settings=dict(INSERT_SETTINGS)
             )

@@ -243,3 +243,19 @@ def test_every_acknowledged_event_is_in_clickhouse_after_kill_9(
     assert len(found) == len(set(found)), "no event is stored twice"
     assert len(acknowledged) >= 200
     assert fetch_rows(settings, "SELECT id FROM events") == []
+
+
+def test_without_clickhouse_the_routes_that_need_it_answer_503(settings: Settings) -> None:
+    """Nothing listens at the configured address: the tracking routes and the traffic
+    reports answer 503 with Retry-After; nothing is stored in part."""
+    down = f"http://127.0.0.1:{free_port()}/leadline"
+    site = make_site(settings, "acme", "shop.example")
+    key = make_key(settings, "acme", "admin")
+    with TestClient(create_app(settings.model_copy(update={"clickhouse_url": down}))) as client:
+        started = client.post("/track/session/start", json={"siteKey": site}, headers=ORIGIN)
+        assert started.status_code == 503, started.text
+        assert started.headers["Retry-After"]
+        report = client.get("/analytics/overview", headers={"X-API-Key": key})
+        assert report.status_code == 503, report.text
+        assert report.headers["Retry-After"] == "5"
+    assert fetch_rows(settings, "SELECT id FROM visits") == []
