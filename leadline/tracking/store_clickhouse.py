@@ -8,8 +8,9 @@ SQL transaction commits; the requests are answered after both. So an event answe
 in ClickHouse (acknowledged) and its visit's counters are in the SQL database (committed).
 
 - A beacon sent again: which of a group's events ClickHouse holds already is read from it
-  (by site, visit and event id) before the group counts them, as the SQL database's unique
-  index tells the writer otherwise.
+  (by site, visit and event id, among the events stored in the day before: ``RESENT_WITHIN``)
+  before the group counts them, as the SQL database's unique index tells the writer
+  otherwise.
 - A SQL commit that fails after ClickHouse took the rows (a conflict the writer applies
   again, a lost connection): what this transaction inserted is deleted from ClickHouse again
   before the error goes on, so the group applied again inserts it afresh. A process killed
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from leadline.clickhouse.client import ClickHouse
+from leadline.clickhouse.client import ClickHouse, millis
 from leadline.clickhouse.schema import EVENTS, VISITS
 from leadline.tracking.prepare import page_path
 from leadline.tracking.store import (
@@ -38,6 +39,11 @@ from leadline.tracking.store import (
 )
 
 _CHUNK = 1000
+# How far back a beacon sent again is looked for (a range of the table's primary key, so the
+# read stays small however many events a site has). The tracker sends a batch again when the
+# page could not deliver it, within the page's life; one sent again later than this is
+# stored again.
+RESENT_WITHIN = timedelta(days=1)
 log = logging.getLogger(__name__)
 
 
@@ -192,9 +198,11 @@ class ClickHouseStore(TrackingStore):
                 for visit_id, client_id in self.clickhouse.query(
                     "SELECT visit_id, client_id FROM events"
                     " WHERE site_id IN {sites:Array(String)}"
+                    " AND received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
                     " AND visit_id IN {visits:Array(String)}"
                     " AND client_id IN {ids:Array(String)}",
                     {
+                        "since": millis(min(row.received_at for row in chunk) - RESENT_WITHIN),
                         "sites": sorted({row.site_id for row in chunk}),
                         "visits": sorted({row.visit_id for row in chunk}),
                         "ids": sorted({row.client_id for row in chunk}),
