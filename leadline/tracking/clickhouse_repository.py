@@ -39,14 +39,20 @@ def _range(column: str) -> str:
     )
 
 
-def _span(column: str) -> str:
-    """Which of the ranges ``{starts}``/``{ends}`` (1-based) the row's moment falls in; 0
-    for none. The rows are read from the first start to the last end (``_range``)."""
-    return (
-        f"arrayFirstIndex(i -> toUnixTimestamp64Milli({column}) >= {{starts:Array(Int64)}}[i]"
-        f" AND toUnixTimestamp64Milli({column}) < {{ends:Array(Int64)}}[i],"
-        " arrayEnumerate({starts:Array(Int64)}))"
+def _span(column: str, count: int) -> str:
+    """Which of ``count`` ranges (``{s1}``-``{e1}``, ...; 1-based) the row's moment falls in;
+    0 for none. The rows are read from the first start to the last end (``_range``)."""
+    tests = ", ".join(
+        f"{column} >= fromUnixTimestamp64Milli({{s{n}:Int64}}, 'UTC')"
+        f" AND {column} < fromUnixTimestamp64Milli({{e{n}:Int64}}, 'UTC'), {n}"
+        for n in range(1, count + 1)
     )
+    return f"multiIf({tests}, 0)"
+
+
+def _ranges(params: dict[str, Any]) -> int:
+    """How many ranges ``_spans`` put in ``params``."""
+    return sum(1 for name in params if name[0] == "s" and name[1:].isdigit())
 
 
 def _params(
@@ -64,13 +70,15 @@ def _params(
 def _spans(
     workspace_id: str, site_ids: Sequence[str], ranges: Sequence[tuple[datetime, datetime]]
 ) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    for n, (start, end) in enumerate(ranges, 1):
+        bounds[f"s{n}"], bounds[f"e{n}"] = millis(start), millis(end)
     return _params(
         workspace_id,
         site_ids,
         min(start for start, _ in ranges),
         max(end for _, end in ranges),
-        starts=[millis(start) for start, _ in ranges],
-        ends=[millis(end) for _, end in ranges],
+        **bounds,
     )
 
 
@@ -79,7 +87,7 @@ def _visits_by_dimension(
 ) -> list[tuple[int, str, str, int]]:
     """(range, dimension, value, visits) of the people's visits started in each range."""
     rows = clickhouse.query(
-        f"SELECT {_span('started_at')} AS part, dimension,"  # noqa: S608
+        f"SELECT {_span('started_at', _ranges(params))} AS part, dimension,"  # noqa: S608
         " if(dimension = 'total', '', dimensions[dimension]) AS value, count()"
         " FROM visits ARRAY JOIN {dimensions:Array(String)} AS dimension"
         f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
@@ -98,7 +106,7 @@ def _events_by(
     value = {"": "''", "path": "path", "type": "type"}[key]
     only = " AND type = 'page_view'" if key == "path" else ""
     rows = clickhouse.query(
-        f"SELECT {_span('received_at')} AS part, {value} AS value,"  # noqa: S608
+        f"SELECT {_span('received_at', _ranges(params))} AS part, {value} AS value,"  # noqa: S608
         " count(), countIf(type = 'page_view') FROM events"
         f" WHERE {_PEOPLE} AND {_range('received_at')}{only} AND {_BOTS}"
         " GROUP BY part, value HAVING part > 0",
@@ -176,7 +184,7 @@ def visitors_sync(
     range: exact."""
     counted = dict.fromkeys(range(1, len(ranges) + 1), 0)
     for part, visitors in clickhouse.query(
-        f"SELECT {_span('started_at')} AS part,"  # noqa: S608
+        f"SELECT {_span('started_at', len(ranges))} AS part,"  # noqa: S608
         " uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"
         f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
         " GROUP BY part HAVING part > 0",
