@@ -152,14 +152,14 @@ def load(clickhouse: Any, events: int) -> float:
     begins = f"toInt64({end_ms} - {span_ms} + intDiv(v * {span_ms}, {visits}))"
     started = time.perf_counter()
     clickhouse.command(
-        "INSERT INTO visits (id, workspace_id, site_id, visitor_id, started_at, bot, dimensions)"
+        "INSERT INTO visits (id, workspace_id, site_id, visitor_id, started_at, bot,"
+        " channel, source, country, referrer, platform)"
         f" WITH number AS v SELECT concat('v', toString(v)), 'ws_bench', {sites}[v % 3 + 1],"
         " concat('u', toString(intDiv(v * 5, 8))),"
         f" fromUnixTimestamp64Milli({begins}, 'UTC'), toUInt8(v % 50 = 0),"
-        f" map('channel', {channels}[cityHash64(v) % 5 + 1],"
-        f" 'source', {sources}[cityHash64(v, 1) % 4 + 1],"
-        f" 'country', {countries}[cityHash64(v, 2) % 6 + 1],"
-        f" 'referrer', {referrers}[cityHash64(v, 3) % 3 + 1])"
+        f" {channels}[cityHash64(v) % 5 + 1], {sources}[cityHash64(v, 1) % 4 + 1],"
+        f" {countries}[cityHash64(v, 2) % 6 + 1], {referrers}[cityHash64(v, 3) % 3 + 1],"
+        " if(v % 10 = 0, 'googleads', '')"
         f" FROM numbers({visits})"
     )
     clickhouse.command(

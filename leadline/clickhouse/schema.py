@@ -4,8 +4,9 @@
 ClickHouse is not configured, plus ``path`` (the page's path of a page view, as the rollups
 name it). ``visits``: each visit once, at its start, with what never changes afterwards:
 its visitor, whether it was taken for a bot, and the rollup dimensions it counts under
-(channel, source, referrer, platform, country...). Everything a visit's later events change
-(its counters, engagement, bounce) stays in the SQL database's ``visits``.
+(channel, source, referrer, platform, country...), a column each. Everything a visit's
+later events change (its counters, engagement, bounce) stays in the SQL database's
+``visits``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,21 @@ EVENTS = (
     "path",
     "data",
 )
-VISITS = ("id", "workspace_id", "site_id", "visitor_id", "started_at", "bot", "dimensions")
+# The rollup dimensions a visit counts under (``tracking.attribution.rollup_dimensions``),
+# one column each ('' where the visit has none).
+DIMENSIONS = (
+    "channel",
+    "source",
+    "campaign",
+    "referrer",
+    "landing",
+    "country",
+    "browser",
+    "os",
+    "device",
+    "platform",
+)
+VISITS = ("id", "workspace_id", "site_id", "visitor_id", "started_at", "bot", *DIMENSIONS)
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -50,7 +65,16 @@ SETTINGS fsync_after_insert = 1""",
     visitor_id String,
     started_at DateTime64(3, 'UTC'),
     bot UInt8,
-    dimensions Map(LowCardinality(String), String)
+    channel LowCardinality(String),
+    source String,
+    campaign String,
+    referrer String,
+    landing String,
+    country LowCardinality(String),
+    browser LowCardinality(String),
+    os LowCardinality(String),
+    device LowCardinality(String),
+    platform LowCardinality(String)
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (site_id, started_at)

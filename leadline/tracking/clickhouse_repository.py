@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from leadline.clickhouse.client import ClickHouse, millis
+from leadline.clickhouse.schema import DIMENSIONS
 from leadline.tracking.rollup_repository import Counts
 
 # The dimensions counted from the events rather than from the visits' starts.
@@ -86,14 +87,21 @@ def _visits_by_dimension(
     clickhouse: ClickHouse, params: dict[str, Any], dimensions: Sequence[str]
 ) -> list[tuple[int, str, str, int]]:
     """(range, dimension, value, visits) of the people's visits started in each range."""
+    pairs = ", ".join(
+        "('total', '')" if name == "total" else f"('{name}', toString({name}))"
+        for name in dimensions
+        if name == "total" or name in DIMENSIONS  # column names, never the caller's text
+    )
+    if not pairs:
+        return []
     rows = clickhouse.query(
-        f"SELECT {_span('started_at', _ranges(params))} AS part, dimension,"  # noqa: S608
-        " if(dimension = 'total', '', dimensions[dimension]) AS value, count()"
-        " FROM visits ARRAY JOIN {dimensions:Array(String)} AS dimension"
+        f"SELECT {_span('started_at', _ranges(params))} AS part,"  # noqa: S608
+        " pair.1 AS dimension, pair.2 AS value, count()"
+        f" FROM visits ARRAY JOIN [{pairs}] AS pair"
         f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
         " GROUP BY part, dimension, value"
         " HAVING part > 0 AND (value != '' OR dimension = 'total')",
-        {**params, "dimensions": list(dimensions)},
+        params,
     )
     return [(int(p), str(d), str(v), int(n)) for p, d, v, n in rows]
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadline.clickhouse.client import ClickHouse, millis
-from leadline.clickhouse.schema import EVENTS, VISITS
+from leadline.clickhouse.schema import DIMENSIONS, EVENTS, VISITS
 from leadline.tracking.prepare import page_path
 from leadline.tracking.store import (
     DailyCount,
@@ -108,7 +108,7 @@ class ClickHouseStore(TrackingStore):
                         v.visitor_id or "",
                         v.started_at,
                         1 if v.bot_reason else 0,
-                        v.dimensions or {},
+                        *((v.dimensions or {}).get(name, "") for name in DIMENSIONS),
                     )
                     for v in self._visits
                 ],

@@ -81,8 +81,7 @@ def test_events_go_to_clickhouse_and_visits_stay_in_the_database(
         (visit_id, "e3", ""),
     ]
     ((channel, platform, bot),) = clickhouse.query(
-        "SELECT dimensions['channel'], dimensions['platform'], bot FROM visits"
-        " WHERE id = {id:String}",
+        "SELECT channel, platform, bot FROM visits WHERE id = {id:String}",
         {"id": visit_id},
     )
     assert (channel, platform, bot) == ("paid", "googleads", 0)
