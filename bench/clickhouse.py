@@ -164,13 +164,13 @@ def load(clickhouse: Any, events: int) -> float:
     )
     clickhouse.command(
         "INSERT INTO events (workspace_id, site_id, visit_id, client_id, type, occurred_at,"
-        " received_at, url, path, data)"
+        " received_at, url, path, data, bot)"
         f" WITH intDiv(number, 8) AS v, number % 8 < 3 AS viewed,"
         f" fromUnixTimestamp64Milli({begins} + (number % 8) * 20000, 'UTC') AS at,"
         f" concat('/p', toString(cityHash64(number) % {PATHS})) AS page"
         f" SELECT 'ws_bench', {sites}[v % 3 + 1], concat('v', toString(v)), toString(number),"
         " if(viewed, 'page_view', 'click'), at, at, concat('https://bench.example', page),"
-        " if(viewed, page, ''), '{}'"
+        " if(viewed, page, ''), '{}', toUInt8(v % 50 = 0)"
         f" FROM numbers({events})"
     )
     return time.perf_counter() - started

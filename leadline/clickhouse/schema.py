@@ -2,11 +2,11 @@
 
 ``events``: every tracking event, as the tracking writer stores it in the SQL database when
 ClickHouse is not configured, plus ``path`` (the page's path of a page view, as the rollups
-name it). ``visits``: each visit once, at its start, with what never changes afterwards:
-its visitor, whether it was taken for a bot, and the rollup dimensions it counts under
-(channel, source, referrer, platform, country...), a column each. Everything a visit's
-later events change (its counters, engagement, bounce) stays in the SQL database's
-``visits``.
+name it) and ``bot`` (its visit was taken for a bot: the reports leave it out). ``visits``:
+each visit once, at its start, with what never changes afterwards: its visitor, whether it
+was taken for a bot, and the rollup dimensions it counts under (channel, source, referrer,
+platform, country...), a column each. Everything a visit's later events change (its
+counters, engagement, bounce) stays in the SQL database's ``visits``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ EVENTS = (
     "url",
     "path",
     "data",
+    "bot",
 )
 # The rollup dimensions a visit counts under (``tracking.attribution.rollup_dimensions``),
 # one column each ('' where the visit has none).
@@ -53,6 +54,7 @@ TABLES = (
     url Nullable(String),
     path String,
     data String,
+    bot UInt8,
     INDEX ix_events_visit visit_id TYPE bloom_filter GRANULARITY 4
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(received_at)

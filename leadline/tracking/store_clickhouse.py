@@ -22,7 +22,8 @@ in ClickHouse (acknowledged) and its visit's counters are in the SQL database (c
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,8 @@ from leadline.tracking.store import (
 )
 
 _CHUNK = 1000
+# More than the writer remembers (VisitCache: 20,000 visits of any kind).
+_BOTS_KEPT = 50_000
 # How far back a beacon sent again is looked for (a range of the table's primary key, so the
 # read stays small however many events a site has). The tracker sends a batch again when the
 # page could not deliver it, within the page's life; one sent again later than this is
@@ -61,6 +64,11 @@ class ClickHouseStore(TrackingStore):
         # What this transaction put into ClickHouse, to take out again if it fails.
         self._sent_events: list[EventRow] = []
         self._sent_visits: list[str] = []
+        # The visits taken for bots among those this store read or inserted: every visit a
+        # group's events belong to was (remembered visits were read or inserted through this
+        # store: the writer forgets them with its connection), and a visit's bot_reason never
+        # changes. Bots' events are marked so, as the rollups leave them out.
+        self._bots: OrderedDict[str, None] = OrderedDict()
         # Inserts and lookups, for the curious (and the bench).
         self.inserts = 0
         self.lookups = 0
@@ -131,6 +139,7 @@ class ClickHouseStore(TrackingStore):
                         e.url,
                         page_path(e.url) if e.type == "page_view" else "",
                         e.data,
+                        1 if e.visit_id in self._bots else 0,
                     )
                     for e in self._events
                 ],
@@ -216,12 +225,26 @@ class ClickHouseStore(TrackingStore):
     def insert_visits(self, visits: Sequence[VisitState]) -> None:
         self.inner.insert_visits(visits)
         self._visits.extend(visits)
+        self._note(visits)
 
     def load_visits(self, visit_ids: Sequence[str]) -> dict[str, VisitState]:
-        return self.inner.load_visits(visit_ids)
+        found = self.inner.load_visits(visit_ids)
+        self._note(found.values())
+        return found
 
     def latest_visit(self, site_id: str, visitor_id: str, since: datetime) -> VisitState | None:
-        return self.inner.latest_visit(site_id, visitor_id, since)
+        found = self.inner.latest_visit(site_id, visitor_id, since)
+        if found is not None:
+            self._note([found])
+        return found
+
+    def _note(self, visits: Iterable[VisitState]) -> None:
+        for visit in visits:
+            if visit.bot_reason:
+                self._bots[visit.id] = None
+                self._bots.move_to_end(visit.id)
+        while len(self._bots) > _BOTS_KEPT:
+            self._bots.popitem(last=False)
 
     def visitor_history(self, site_id: str, visitor_id: str) -> VisitorHistory:
         return self.inner.visitor_history(site_id, visitor_id)

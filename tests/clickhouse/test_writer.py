@@ -91,7 +91,31 @@ def test_events_go_to_clickhouse_and_visits_stay_in_the_database(
     )
     assert (visit["events"], visit["page_views"], visit["clicks"]) == (3, 2, 1)
 
-    # The analytics routes answer from ClickHouse.
+    # A crawler's visit and events are stored, marked as a bot's.
+    crawler = {**ORIGIN, "User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}
+    bot_visit = app_client.post(
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers=crawler,
+    ).json()["session_id"]
+    sent = app_client.post(
+        "/track/events/batch",
+        json={
+            "siteKey": site,
+            "sessionId": bot_visit,
+            "events": [{"id": "b1", "type": "page_view", "url": "https://shop.example/"}],
+        },
+        headers=crawler,
+    )
+    assert sent.status_code == 200, sent.text
+    assert clickhouse.query(
+        "SELECT bot FROM events WHERE visit_id = {id:String}", {"id": bot_visit}
+    ) == [(1,)]
+    assert clickhouse.query("SELECT bot FROM visits WHERE id = {id:String}", {"id": bot_visit}) == [
+        (1,)
+    ]
+
+    # The analytics routes answer from ClickHouse (people's visits and events only).
     key = make_key(settings, "acme", "admin")
     today = datetime.now(UTC).date().isoformat()
     headers = {"X-API-Key": key}
