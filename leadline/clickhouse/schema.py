@@ -44,8 +44,8 @@ VISITS = ("id", "workspace_id", "site_id", "visitor_id", "started_at", "bot", *D
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS events (
-    workspace_id String,
-    site_id String,
+    workspace_id LowCardinality(String),
+    site_id LowCardinality(String),
     visit_id String,
     client_id String,
     type LowCardinality(String),
@@ -62,8 +62,8 @@ ORDER BY (site_id, received_at)
 SETTINGS fsync_after_insert = 1""",
     """CREATE TABLE IF NOT EXISTS visits (
     id String,
-    workspace_id String,
-    site_id String,
+    workspace_id LowCardinality(String),
+    site_id LowCardinality(String),
     visitor_id String,
     started_at DateTime64(3, 'UTC'),
     bot UInt8,
