@@ -64,15 +64,18 @@ def millis(moment: datetime) -> int:
 
 
 class ClickHouse:
-    """One clickhouse-connect client, with the few calls Leadline makes. A client runs one
-    statement at a time (chDB's engine, and the HTTP client without a server session, are
-    used from one thread at a time through the lock)."""
+    """One clickhouse-connect client, with the few calls Leadline makes, shared by the
+    threads of a process (the engine inside the process one statement at a time)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         with _reaching():
             self.engine, self.database, self._client = _connect(url)
-        self._lock = threading.Lock()
+        # chDB's engine runs one statement of a client at a time; the HTTP client without a
+        # server session is safe to share between threads, so reports run side by side.
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.engine == "chdb" else contextlib.nullcontext()
+        )
 
     def command(self, statement: str, parameters: Mapping[str, Any] | None = None) -> None:
         with self._lock, _reaching():
