@@ -282,3 +282,12 @@ async def storage(
     clickhouse: ClickHouse, workspace_id: str, site_ids: Sequence[str]
 ) -> tuple[int, int | None, datetime | None]:
     return await asyncio.to_thread(storage_sync, clickhouse, workspace_id, site_ids)
+
+
+def delete_workspaces_sync(clickhouse: ClickHouse, workspace_ids: Sequence[str]) -> None:
+    """Delete every event and visit start of the workspaces (purged from the SQL database)."""
+    for table in ("events", "visits"):
+        clickhouse.command(
+            f"DELETE FROM {table} WHERE workspace_id IN {{ids:Array(String)}}",  # noqa: S608
+            {"ids": list(workspace_ids)},
+        )
