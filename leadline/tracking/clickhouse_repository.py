@@ -291,3 +291,35 @@ def delete_workspaces_sync(clickhouse: ClickHouse, workspace_ids: Sequence[str])
             f"DELETE FROM {table} WHERE workspace_id IN {{ids:Array(String)}}",  # noqa: S608
             {"ids": list(workspace_ids)},
         )
+
+
+def events_by_hour_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    spans: Sequence[tuple[datetime, datetime]],
+) -> dict[datetime, int]:
+    """Events received from the site in each UTC hour of ``spans``, bots' included (as
+    ``tracking.series.events_by_hour`` counts them for the anomaly check)."""
+    if not spans:
+        return {}
+    rows = clickhouse.query(
+        "SELECT toStartOfHour(received_at) AS hour, count() FROM events"  # noqa: S608
+        f" WHERE {_PEOPLE} AND {_range('received_at')}"
+        f" AND {_span('received_at', len(spans))} > 0 GROUP BY hour",
+        _spans(workspace_id, [site_id], spans),
+    )
+    found: dict[datetime, int] = {}
+    for hour, count in rows:
+        at = hour if hour.tzinfo is not None else hour.replace(tzinfo=UTC)
+        found[at] = found.get(at, 0) + int(count)
+    return found
+
+
+async def events_by_hour(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    spans: Sequence[tuple[datetime, datetime]],
+) -> dict[datetime, int]:
+    return await asyncio.to_thread(events_by_hour_sync, clickhouse, workspace_id, site_id, spans)

@@ -29,6 +29,8 @@ from leadline.clickhouse.client import ClickHouse, open_clickhouse
 from leadline.config import Settings
 from leadline.kit.periods import Period
 from leadline.sites.service import SiteInfo, site_by_key
+from leadline.tracking import clickhouse_repository as clickhouse_counts
+from leadline.tracking import series
 from leadline.tracking.store import open_store
 from leadline.tracking.store_clickhouse import ClickHouseStore
 from tests.analytics.test_traffic import AMSTERDAM, KIRITIMATI, KOLKATA, _feed, _run
@@ -132,6 +134,7 @@ def test_every_traffic_report_answers_the_same_from_clickhouse(
         assert overview["visits"]["value"] > 0
         assert overview["page_views"]["value"] > 0
     _storage_counts_the_events_clickhouse_keeps(settings, clickhouse, both)
+    _the_anomaly_checks_events_per_hour_agree(settings, clickhouse, both)
     _clickhouse_days_are_exact_in_a_zone_offset_by_half_an_hour(settings, clickhouse, both)
 
 
@@ -182,3 +185,23 @@ def _clickhouse_days_are_exact_in_a_zone_offset_by_half_an_hour(
         start = datetime.combine(local, datetime.min.time(), tzinfo=KOLKATA)
         end = start + timedelta(days=1)
         assert day.visits.value == sum(1 for m in moments if start <= m < end), day.date
+
+
+def _the_anomaly_checks_events_per_hour_agree(
+    settings: Settings, clickhouse: ClickHouse, both: tuple[Fed, Fed]
+) -> None:
+    """The hourly check's heartbeat (events per hour of its spans) reads ClickHouse when it
+    keeps the events: the same counts."""
+    in_sql, in_clickhouse = both
+    spans = [
+        (datetime(2026, 10, 20, 6, tzinfo=UTC), datetime(2026, 10, 20, 18, tzinfo=UTC)),
+        (datetime(2026, 10, 25, 0, tzinfo=UTC), datetime(2026, 10, 26, 3, tzinfo=UTC)),
+    ]
+    expected = _run(
+        settings, lambda session: series.events_by_hour(session, in_sql.site.site_id, spans)
+    )
+    found = clickhouse_counts.events_by_hour_sync(
+        clickhouse, in_clickhouse.site.workspace_id, in_clickhouse.site.site_id, spans
+    )
+    assert sum(expected.values()) > 10
+    assert found == expected

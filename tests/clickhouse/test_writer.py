@@ -5,6 +5,7 @@ and the analytics routes answer from ClickHouse over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -282,3 +283,31 @@ def test_without_clickhouse_the_routes_that_need_it_answer_503(settings: Setting
         assert report.status_code == 503, report.text
         assert report.headers["Retry-After"] == "5"
     assert fetch_rows(settings, "SELECT id FROM visits") == []
+
+
+def test_the_anomaly_check_reads_the_events_from_clickhouse(
+    settings: Settings, clickhouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadline.analytics import anomalies_service
+    from leadline.db import Database
+    from leadline.tracking import clickhouse_repository
+
+    make_site(settings, "acme", "shop.example")
+    asked: list[str] = []
+    read = clickhouse_repository.events_by_hour
+
+    async def counted(*args: object) -> dict[datetime, int]:
+        asked.append(str(args[2]))
+        return await read(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(clickhouse_repository, "events_by_hour", counted)
+
+    async def run() -> None:
+        db = Database(settings.model_copy(update={"clickhouse_url": clickhouse_url}))
+        try:
+            await anomalies_service.check(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    assert len(asked) == 1  # the one site's events per hour, from ClickHouse
