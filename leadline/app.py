@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from leadline import live
 from leadline.auth import service as auth
 from leadline.auth.cache import PrincipalCache
+from leadline.clickhouse.source import ClickHouseSource
 from leadline.config import Settings, get_settings
 from leadline.db import Database
 from leadline.forms.writer import CaptureWriter
@@ -66,6 +67,8 @@ class LeadlineApp(Starlette):
 
     # The tracking routes' limiter, site cache and writer (set by create_app).
     tracking: tracking_router.TrackingParts
+    # Where the analytics routes read events when LEADLINE_CLICKHOUSE_URL is set.
+    clickhouse: ClickHouseSource | None = None
     # What the process keeps in memory of keys and sites, and the bus that tells it what
     # changed (set by create_app).
     changes: ChangeBus
@@ -163,6 +166,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             await capture_writer.stop()
             await lead_writer.stop()
             await writer.stop()
+            clickhouse: ClickHouseSource | None = getattr(app, "clickhouse", None)
+            if clickhouse is not None:
+                await asyncio.to_thread(clickhouse.close)
             await ingest_errors.close()
             await live_hub.close()
             await db.dispose()
@@ -207,7 +213,14 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             capacity=settings.tracking_queue_events,
             defer_from=settings.tracking_defer_from,
             fold_after=settings.tracking_fold_after_seconds,
+            clickhouse_url=settings.clickhouse_url or None,
+            events_retention_days=settings.events_retention_days,
         ),
+    )
+    app.clickhouse = (
+        ClickHouseSource(settings.clickhouse_url, settings.events_retention_days)
+        if settings.clickhouse_url
+        else None
     )
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.widget_pages = widget_pages

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # seconds (see docs/api/tracking.md).
     tracking_defer_from: int = Field(default=8, ge=1)
     tracking_fold_after_seconds: float = Field(default=1.0, gt=0, le=60)
+    # ClickHouse for the tracking events (docs/clickhouse.md): http(s)://user:password@host:
+    # port/database, or chdb:///directory?database=name for the engine inside the process.
+    # Empty: the events stay in the SQL database.
+    clickhouse_url: str = ""
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out

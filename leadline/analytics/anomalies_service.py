@@ -10,6 +10,7 @@ webhook events are queued in the transaction that records the change (one per wo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from leadline.analytics.anomalies import SEVERITIES, Finding, SiteSeries, evalua
 from leadline.analytics.anomalies import spans_needed as spans_for
 from leadline.analytics.anomalies_repository import OPEN, RESOLVED, AnomalyRepository
 from leadline.analytics.query import ReportQuery
+from leadline.clickhouse.client import ClickHouse
+from leadline.clickhouse.source import ClickHouseSource
 from leadline.db import Database
 from leadline.errors import ValidationFailed
 from leadline.forms import series as submissions
@@ -30,6 +33,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.models import Anomaly, Site
 from leadline.sites import service as sites
+from leadline.tracking import clickhouse_repository as clickhouse_counts
 from leadline.tracking import series as tracking
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
@@ -63,8 +67,10 @@ async def site_series(
     label: str,
     end: datetime,
     ranges: datacenters.Datacenters,
+    clickhouse: ClickHouse | None = None,
 ) -> SiteSeries:
-    """The hours of the site's series that the windows ending at ``end`` need."""
+    """The hours of the site's series that the windows ending at ``end`` need (the events
+    from ClickHouse when it keeps them)."""
     spans = spans_for(end)
     workspace_id = site.workspace_id
     sent = await submissions.submissions_by_hour(
@@ -74,7 +80,11 @@ async def site_series(
         label=label,
         since=floor_hour(site.created_at),
         visits=await tracking.visits_by_hour(session, workspace_id, site.id, spans),
-        events=await tracking.events_by_hour(session, site.id, spans),
+        events=(
+            await clickhouse_counts.events_by_hour(clickhouse, workspace_id, site.id, spans)
+            if clickhouse is not None
+            else await tracking.events_by_hour(session, site.id, spans)
+        ),
         submissions=sent.total,
         datacenter_submissions=sent.picked,
         ingest_errors=await tracking.ingest_errors_by_hour(session, workspace_id, site.id, spans),
@@ -149,6 +159,7 @@ async def check_workspace(
     end: datetime,
     ranges: datacenters.Datacenters,
     now: datetime | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> list[Change]:
     """Judge every site of the workspace for the windows ending at ``end``."""
     now = now or utcnow()
@@ -156,7 +167,7 @@ async def check_workspace(
     for managed in await sites.sites_of(session, workspace_id):
         site = managed.site
         label = label_of(site, [row.domain for row in managed.domains])
-        series = await site_series(session, site, label, end, ranges)
+        series = await site_series(session, site, label, end, ranges, clickhouse)
         for outcome, anomaly in await record(session, site, evaluate(series, end), end, now):
             changes.append(Change(outcome, slug, label, anomaly))
     return changes
@@ -184,11 +195,25 @@ async def check(
             ]
         targets = [(workspace.id, workspace.slug) for workspace in found]
     changes: list[Change] = []
-    for workspace_id, slug in targets:
-        async with db.transaction() as session:
-            changes += await check_workspace(
-                session, workspace_id, slug, end=end, ranges=ranges, now=now
-            )
+    # With ClickHouse the events are there (docs/clickhouse.md).
+    url = db.settings.clickhouse_url
+    source = ClickHouseSource(url) if url else None
+    clickhouse = await source.client() if source is not None else None
+    try:
+        for workspace_id, slug in targets:
+            async with db.transaction() as session:
+                changes += await check_workspace(
+                    session,
+                    workspace_id,
+                    slug,
+                    end=end,
+                    ranges=ranges,
+                    now=now,
+                    clickhouse=clickhouse,
+                )
+    finally:
+        if source is not None:
+            await asyncio.to_thread(source.close)
     return changes
 
 

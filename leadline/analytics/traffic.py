@@ -18,10 +18,12 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.analytics.query import ReportQuery
+from leadline.clickhouse.client import ClickHouse
 from leadline.errors import ValidationFailed
 from leadline.forms import service as forms
 from leadline.kit.periods import Period
 from leadline.kit.time import iso_millis
+from leadline.tracking import clickhouse_repository as clickhouse_counts
 from leadline.tracking import rollups
 from leadline.tracking.engagement import LABELS, label_of
 from leadline.tracking.rollups import Counts
@@ -227,22 +229,43 @@ def _ranked(
 Found = dict[str, dict[str, Counts]]
 
 
+# What follows a visit's changing row: read from the SQL database's rollups even when
+# ClickHouse keeps the events (ADR 0014).
+_VISIT_ROW_DIMENSIONS = (rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE)
+
+
 async def _both(
-    session: AsyncSession, query: ReportQuery, dimensions: tuple[str, ...]
+    session: AsyncSession,
+    query: ReportQuery,
+    dimensions: tuple[str, ...],
+    clickhouse: ClickHouse | None = None,
 ) -> tuple[Found, Found]:
     """The rollups' counts of ``dimensions`` in the period and the one before, per value,
-    in one read."""
-    now, before = await rollups.counts_by_values(
-        session,
-        query.workspace_id,
-        query.site_ids,
-        dimensions,
-        [
-            (query.period.start, query.period.end),
-            (query.period.previous.start, query.period.previous.end),
-        ],
-    )
-    return now, before
+    in one read; with ``clickhouse``, those of visits and events from its raw rows."""
+    ranges = [
+        (query.period.start, query.period.end),
+        (query.period.previous.start, query.period.previous.end),
+    ]
+    ws, sites = query.workspace_id, query.site_ids
+    if clickhouse is None:
+        now, before = await rollups.counts_by_values(session, ws, sites, dimensions, ranges)
+        return now, before
+    in_sql = tuple(d for d in dimensions if d in _VISIT_ROW_DIMENSIONS)
+    elsewhere = tuple(d for d in dimensions if d not in _VISIT_ROW_DIMENSIONS)
+    found: list[Found] = [{}, {}]
+    if in_sql:
+        for part, counted in zip(
+            found, await rollups.counts_by_values(session, ws, sites, in_sql, ranges), strict=True
+        ):
+            part.update(counted)
+    if elsewhere:
+        for part, counted in zip(
+            found,
+            await clickhouse_counts.counts_by_values(clickhouse, ws, sites, elsewhere, ranges),
+            strict=True,
+        ):
+            part.update(counted)
+    return found[0], found[1]
 
 
 def _field(found: dict[str, Counts], field: str) -> dict[str, int]:
@@ -253,14 +276,24 @@ def _field(found: dict[str, Counts], field: str) -> dict[str, int]:
 
 
 async def overview(
-    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Overview:
     period, previous = query.period, query.period.previous
     ws, sites = query.workspace_id, query.site_ids
-    found = await _both(session, query, ("total", rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE))
-    visitors, visitors_b = await rollups.visitors_of_periods(
-        session, ws, sites, [period.each_day(), previous.each_day()], period.tz, query.now
+    found = await _both(
+        session, query, ("total", rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE), clickhouse
     )
+    if clickhouse is not None:
+        visitors, visitors_b = await clickhouse_counts.visitors(
+            clickhouse, ws, sites, [(period.start, period.end), (previous.start, previous.end)]
+        )
+    else:
+        visitors, visitors_b = await rollups.visitors_of_periods(
+            session, ws, sites, [period.each_day(), previous.each_day()], period.tz, query.now
+        )
     figures = []
     for span, counted in zip((period, previous), found, strict=True):
         leads = await forms.submissions_between(session, ws, sites, span.start, span.end)
@@ -294,15 +327,25 @@ def _average(total: int, count: int) -> float:
 
 
 async def daily(
-    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> DailyVisits:
     period, previous = query.period, query.period.previous
     ws, sites = query.workspace_id, query.site_ids
     # The previous period's days and this one's are consecutive: one read of each kind.
     both = [*previous.each_day(), *period.each_day()]
-    counted = await rollups.counts_by_day(session, ws, sites, both, period.tz)
+    if clickhouse is not None:
+        found = await clickhouse_counts.days(
+            clickhouse, ws, sites, previous.start, period.end, period.tz
+        )
+        counted = [rollups.DayCounts(day, found.get(day, (Counts(), 0))[0]) for day in both]
+        visitors = {day: figures[1] for day, figures in found.items()}
+    else:
+        counted = await rollups.counts_by_day(session, ws, sites, both, period.tz)
+        visitors = await rollups.visitors_by_day(session, ws, sites, both, period.tz, query.now)
     before, now = counted[: previous.days], counted[previous.days :]
-    visitors = await rollups.visitors_by_day(session, ws, sites, both, period.tz, query.now)
     days = []
     for this, that in zip(now, before, strict=True):
         days.append(
@@ -319,18 +362,26 @@ async def daily(
 
 
 async def top_pages(
-    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    limit: int,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> TopPages:
-    found, found_b = await _both(session, query, ("page",))
+    found, found_b = await _both(session, query, ("page",), clickhouse)
     now, before = _field(found["page"], "page_views"), _field(found_b["page"], "page_views")
     pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
     return TopPages(_site(query, site_param), period_info(query.period), pages)
 
 
 async def geo(
-    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    limit: int,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Geo:
-    found, found_b = await _both(session, query, ("country", "total"))
+    found, found_b = await _both(session, query, ("country", "total"), clickhouse)
     now, before = _field(found["country"], "visits"), _field(found_b["country"], "visits")
     total = found["total"].get("", Counts()).visits
     total_before = found_b["total"].get("", Counts()).visits
@@ -388,10 +439,14 @@ async def engagement(
 
 
 async def sources(
-    session: AsyncSession, query: ReportQuery, limit: int, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    limit: int,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Sources:
     dimensions = ("referrer", "channel", "source", "platform")
-    found, found_b = await _both(session, query, dimensions)
+    found, found_b = await _both(session, query, dimensions, clickhouse)
     lists = {
         dimension: _ranked(
             _field(found[dimension], "visits"), _field(found_b[dimension], "visits"), limit
@@ -416,7 +471,10 @@ def _minutes(end: datetime, count: int) -> list[str]:
 
 
 async def realtime(
-    session: AsyncSession, query: ReportQuery, site_param: str | None = None
+    session: AsyncSession,
+    query: ReportQuery,
+    site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Realtime:
     """Visits seen in the last 5 minutes (and in the 5 before), events stored in the last 30
     minutes a minute at a time (and their sum in the 30 before), from the raw visits and
@@ -428,7 +486,12 @@ async def realtime(
     )
     # Whole minutes: the current one (so far) and the 29 before it.
     first = now.replace(second=0, microsecond=0) - EVENTS_FOR + timedelta(minutes=1)
-    counted = await rollups.events_by_minute(session, ws, sites, first - EVENTS_FOR, now)
+    if clickhouse is not None:
+        counted = await clickhouse_counts.events_by_minute(
+            clickhouse, ws, sites, first - EVENTS_FOR, now
+        )
+    else:
+        counted = await rollups.events_by_minute(session, ws, sites, first - EVENTS_FOR, now)
     minutes = _minutes(now, 30)
     earlier = set(_minutes(first - timedelta(minutes=1), 30))
     return Realtime(
@@ -452,14 +515,26 @@ async def storage(
     query: ReportQuery,
     events_retention_days: int,
     site_param: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Storage:
     found = await rollups.storage(session, query.workspace_id, query.site_ids)
+    tables = [
+        TableFigures(table, rows, found.bytes.get(table) if found.bytes is not None else None)
+        for table, rows in found.rows.items()
+    ]
+    if clickhouse is not None:
+        # The events are ClickHouse's: their rows, bytes and the oldest are read there.
+        rows, size, oldest = await clickhouse_counts.storage(
+            clickhouse, query.workspace_id, query.site_ids
+        )
+        tables = [
+            TableFigures("events", rows, size) if figures.table == "events" else figures
+            for figures in tables
+        ]
+        found.oldest_event = oldest
     return Storage(
         site=_site(query, site_param),
-        tables=[
-            TableFigures(table, rows, found.bytes.get(table) if found.bytes is not None else None)
-            for table, rows in found.rows.items()
-        ],
+        tables=tables,
         bytes_measured_by=found.method,
         database_bytes=found.database_bytes,
         oldest_event=_iso(found.oldest_event),

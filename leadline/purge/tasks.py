@@ -125,8 +125,11 @@ async def purge_due(
 @task(PURGE_WORKSPACES, max_attempts=3)
 async def purge_workspaces(context: JobContext, payload: dict[str, Any]) -> None:
     """Purge the closed workspaces whose retention (LEADLINE_WORKSPACE_RETENTION_DAYS from
-    their closing) is over."""
-    await purge_due(context.db)
+    their closing) is over; with ClickHouse, their events and visit starts there too."""
+    purged = await purge_due(context.db)
+    gone = [purge.workspace_id for purge in purged if purge.done]
+    if gone and context.settings.clickhouse_url:
+        await tracking.delete_workspaces_in_clickhouse(context.settings.clickhouse_url, gone)
 
 
 periodic(Periodic(name=PURGE_WORKSPACES, kind=PURGE_WORKSPACES, cron="47 * * * *"))

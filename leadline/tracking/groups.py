@@ -235,6 +235,7 @@ class _Group:
             earlier_visits=earlier,
             bot_reason=work.columns.get("bot_reason"),
             columns=work.columns,
+            dimensions=work.dimensions,
         )
         score_visit(visit, self.now)
         self.visits[visit.id] = visit

@@ -4,11 +4,16 @@ a closed workspace's tracking data deleted a batch at a time (the purge)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.clickhouse.client import open_clickhouse
+from leadline.clickhouse.schema import ensure_tables
 from leadline.sites import service as sites
+from leadline.tracking import clickhouse_repository
 from leadline.tracking.repository import TrackingRepository
 
 
@@ -49,3 +54,20 @@ async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, bat
         if removed:
             return removed
     return await repository.delete_workspace_rows(workspace_id, batch)
+
+
+async def delete_workspaces_in_clickhouse(
+    clickhouse_url: str, workspace_ids: Sequence[str]
+) -> None:
+    """Delete the events and visit starts ClickHouse keeps of workspaces purged from the SQL
+    database (LEADLINE_CLICKHOUSE_URL, docs/clickhouse.md)."""
+
+    def delete() -> None:
+        client = open_clickhouse(clickhouse_url)
+        try:
+            ensure_tables(client)
+            clickhouse_repository.delete_workspaces_sync(client, workspace_ids)
+        finally:
+            client.close()
+
+    await asyncio.to_thread(delete)

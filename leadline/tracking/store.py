@@ -44,6 +44,9 @@ class VisitState:
     # The (score, bounced) the visit's row holds, which the rollups count it under
     # (``counts.score_moves``); None until its row is inserted.
     stored: tuple[int, bool] | None = None
+    # The rollup dimensions a visit started in the current transaction counts under
+    # (``StartWork.dimensions``); None for a visit read from the database.
+    dimensions: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from leadline.clickhouse.client import open_clickhouse
+from leadline.clickhouse.schema import ensure_tables
 from leadline.db import write_gate
 from leadline.errors import LeadlineError, ServiceUnavailable
 from leadline.kit.time import utcnow
@@ -23,6 +25,7 @@ from leadline.tracking.counts import Added, fold_counts
 from leadline.tracking.groups import GroupResult, VisitCache, apply_group
 from leadline.tracking.prepare import EventsWork, ServerIds, VisitAnswer, Work
 from leadline.tracking.store import TrackingStore, open_store
+from leadline.tracking.store_clickhouse import ClickHouseStore
 from leadline.tracking.store_sqlite import SqliteCheckpointer, SqliteStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ class TrackingWriter:
         defer_from: int = 8,
         fold_after: float = 1.0,
         orphans_every: float = 30.0,
+        clickhouse_url: str | None = None,
+        events_retention_days: int | None = None,
     ) -> None:
         """``capacity``: events (a visit start or end counts one) that may wait at once;
         ``group_limit``: the most events one transaction takes; ``restart_frames``: on
@@ -61,8 +66,13 @@ class TrackingWriter:
         seconds after the oldest pending counts (or a turn of its own when no request comes
         by then) defers nothing: it writes every pending visit and deletes the writer's rows
         (a fold). Every ``orphans_every`` seconds, and on each new connection, the writer
-        adds the rows of writers that are gone to their visits."""
+        adds the rows of writers that are gone to their visits.
+
+        With ``clickhouse_url`` the events (and each visit's start) go to ClickHouse, inserted
+        before each commit (``tracking.store_clickhouse``); the rest stays in the database."""
         self.sync_url = sync_url
+        self.clickhouse_url = clickhouse_url
+        self.events_retention_days = events_retention_days
         self.capacity = capacity
         self.group_limit = group_limit
         self.defer_from = defer_from
@@ -253,7 +263,7 @@ class TrackingWriter:
         store = self._store
         try:
             with self._gate:  # see SqliteCheckpointer
-                if self._checkpointer_failed and isinstance(store, SqliteStore):
+                if self._checkpointer_failed and isinstance(_sql_store(store), SqliteStore):
                     store.connection.execute("PRAGMA wal_autocheckpoint=1000")
                 if store.defers and (
                     connected or time.monotonic() - self._orphans_checked >= self.orphans_every
@@ -345,13 +355,25 @@ class TrackingWriter:
         delay = 0.05
         while True:
             try:
-                return open_store(self.sync_url)
+                return self._open()
             except Exception as exc:
                 if delay > 2:
                     raise _NoConnection(str(exc)) from exc
                 log.warning("tracking writer: cannot connect; retrying in %.2f s", delay)
                 time.sleep(delay)
                 delay *= 2
+
+    def _open(self) -> TrackingStore:
+        store = open_store(self.sync_url)
+        if not self.clickhouse_url:
+            return store
+        try:
+            clickhouse = open_clickhouse(self.clickhouse_url)
+            ensure_tables(clickhouse, self.events_retention_days)
+        except Exception:
+            store.close()
+            raise
+        return ClickHouseStore(store, clickhouse)
 
     def _close(self) -> None:
         # The rows of visit_counts written on the connection are a gone writer's from now on:
@@ -367,6 +389,10 @@ class TrackingWriter:
             store.close()
         except Exception:
             log.debug("tracking writer: closing a failed connection", exc_info=True)
+
+
+def _sql_store(store: TrackingStore) -> TrackingStore:
+    return store.inner if isinstance(store, ClickHouseStore) else store
 
 
 class _NoConnection(Exception):

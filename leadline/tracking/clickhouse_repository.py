@@ -1,0 +1,325 @@
+"""The traffic reports' counts read from ClickHouse's raw events and visit starts (ADR 0014).
+
+When ``LEADLINE_CLICKHOUSE_URL`` is set the analytics routes take visits, visitors, page
+views and events, per dimension, per local day and per minute, from here: aggregates over
+the raw rows, in the shapes ``tracking.rollups`` gives them from the SQL database's rollups.
+Each report's range is read as it is, in its zone (``toDate(..., tz)``), so days are exact
+in every zone, half-hour ones too, and visitors are exact over any period
+(``uniqExact``). What follows a visit's changing row (its engagement score, whether it
+bounced) stays in the SQL database with the visits, and is read from its rollups.
+
+Every statement is scoped to the workspace and its sites; the ClickHouse client is
+synchronous, so each read runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadline.clickhouse.client import ClickHouse, millis
+from leadline.clickhouse.schema import DIMENSIONS
+from leadline.tracking.rollup_repository import Counts
+
+# The dimensions counted from the events rather than from the visits' starts.
+_EVENT_DIMENSIONS = ("page", "event")
+_PEOPLE = "workspace_id = {ws:String} AND site_id IN {sites:Array(String)}"
+
+
+def _range(column: str) -> str:
+    return (
+        f"{column} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')"
+        f" AND {column} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')"
+    )
+
+
+def _span(column: str, count: int) -> str:
+    """Which of ``count`` ranges (``{s1}``-``{e1}``, ...; 1-based) the row's moment falls in;
+    0 for none. The rows are read from the first start to the last end (``_range``)."""
+    tests = ", ".join(
+        f"{column} >= fromUnixTimestamp64Milli({{s{n}:Int64}}, 'UTC')"
+        f" AND {column} < fromUnixTimestamp64Milli({{e{n}:Int64}}, 'UTC'), {n}"
+        for n in range(1, count + 1)
+    )
+    return f"multiIf({tests}, 0)"
+
+
+def _ranges(params: dict[str, Any]) -> int:
+    """How many ranges ``_spans`` put in ``params``."""
+    return sum(1 for name in params if name[0] == "s" and name[1:].isdigit())
+
+
+def _params(
+    workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime, **more: Any
+) -> dict[str, Any]:
+    return {
+        "ws": workspace_id,
+        "sites": list(site_ids),
+        "start": millis(start),
+        "end": millis(end),
+        **more,
+    }
+
+
+def _spans(
+    workspace_id: str, site_ids: Sequence[str], ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    for n, (start, end) in enumerate(ranges, 1):
+        bounds[f"s{n}"], bounds[f"e{n}"] = millis(start), millis(end)
+    return _params(
+        workspace_id,
+        site_ids,
+        min(start for start, _ in ranges),
+        max(end for _, end in ranges),
+        **bounds,
+    )
+
+
+def _visits_by_dimension(
+    clickhouse: ClickHouse, params: dict[str, Any], dimensions: Sequence[str]
+) -> list[tuple[int, str, str, int]]:
+    """(range, dimension, value, visits) of the people's visits started in each range."""
+    pairs = ", ".join(
+        "('total', '')" if name == "total" else f"('{name}', toString({name}))"
+        for name in dimensions
+        if name == "total" or name in DIMENSIONS  # column names, never the caller's text
+    )
+    if not pairs:
+        return []
+    rows = clickhouse.query(
+        f"SELECT {_span('started_at', _ranges(params))} AS part,"  # noqa: S608
+        " pair.1 AS dimension, pair.2 AS value, count()"
+        f" FROM visits ARRAY JOIN [{pairs}] AS pair"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
+        " GROUP BY part, dimension, value"
+        " HAVING part > 0 AND (value != '' OR dimension = 'total')",
+        params,
+    )
+    return [(int(p), str(d), str(v), int(n)) for p, d, v, n in rows]
+
+
+def _events_by(
+    clickhouse: ClickHouse, params: dict[str, Any], key: str
+) -> list[tuple[int, str, int, int]]:
+    """(range, value, events, page views) per ``key``: '' (all), ``path`` of page views or
+    ``type``, of the people's events stored in each range."""
+    value = {"": "''", "path": "path", "type": "type"}[key]
+    only = " AND type = 'page_view'" if key == "path" else ""
+    rows = clickhouse.query(
+        f"SELECT {_span('received_at', _ranges(params))} AS part, {value} AS value,"  # noqa: S608
+        " count(), countIf(type = 'page_view') FROM events"
+        f" WHERE {_PEOPLE} AND {_range('received_at')}{only} AND bot = 0"
+        " GROUP BY part, value HAVING part > 0",
+        params,
+    )
+    return [(int(p), str(v), int(e), int(pv)) for p, v, e, pv in rows]
+
+
+def counts_by_values_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    dimensions: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[dict[str, dict[str, Counts]]]:
+    """What ``rollups.counts_by_values`` gives, from the raw rows: per range, per dimension,
+    per value; one read of the visits and one of the events per kind, for every range."""
+    found: list[dict[str, dict[str, Counts]]] = [
+        {dimension: {} for dimension in dimensions} for _ in ranges
+    ]
+    params = _spans(workspace_id, site_ids, ranges)
+    visit_dimensions = [d for d in dimensions if d not in _EVENT_DIMENSIONS]
+    if visit_dimensions:
+        for part, dimension, value, visits in _visits_by_dimension(
+            clickhouse, params, visit_dimensions
+        ):
+            found[part - 1][dimension].setdefault(value, Counts()).visits += visits
+    for dimension, key in (("total", ""), ("page", "path"), ("event", "type")):
+        if dimension in dimensions:
+            for part, value, events, page_views in _events_by(clickhouse, params, key):
+                counts = found[part - 1][dimension].setdefault(value, Counts())
+                counts.page_views += page_views
+                if dimension != "page":
+                    counts.events += events
+    return found
+
+
+def days_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> dict[date, tuple[Counts, int]]:
+    """Per local day of ``tz`` from ``start`` to ``end``: the counts and distinct visitors."""
+    params = _params(workspace_id, site_ids, start, end, tz=tz.key)
+    found: dict[date, tuple[Counts, int]] = {}
+    for day, visits, visitors in clickhouse.query(
+        "SELECT toDate(started_at, {tz:String}) AS day, count(),"  # noqa: S608
+        " uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')} GROUP BY day",
+        params,
+    ):
+        found[day] = (Counts(visits=int(visits)), int(visitors))
+    for day, events, page_views in clickhouse.query(
+        "SELECT toDate(received_at, {tz:String}) AS day, count(), countIf(type = 'page_view')"  # noqa: S608
+        f" FROM events WHERE {_PEOPLE} AND {_range('received_at')} AND bot = 0 GROUP BY day",
+        params,
+    ):
+        counts, visitors = found.get(day) or (Counts(), 0)
+        counts.events += int(events)
+        counts.page_views += int(page_views)
+        found[day] = (counts, visitors)
+    return found
+
+
+def visitors_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[int]:
+    """Distinct visitors (a visitor id of a site) of the people's visits started in each
+    range: exact."""
+    counted = dict.fromkeys(range(1, len(ranges) + 1), 0)
+    for part, visitors in clickhouse.query(
+        f"SELECT {_span('started_at', len(ranges))} AS part,"  # noqa: S608
+        " uniqExactIf((site_id, visitor_id), visitor_id != '') FROM visits"
+        f" WHERE {_PEOPLE} AND bot = 0 AND {_range('started_at')}"
+        " GROUP BY part HAVING part > 0",
+        _spans(workspace_id, site_ids, ranges),
+    ):
+        counted[int(part)] = int(visitors)
+    return [counted[part] for part in sorted(counted)]
+
+
+def events_by_minute_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    """Events stored per UTC minute (``YYYY-MM-DDTHH:MM``), bots' too, as the SQL
+    database's realtime read counts them."""
+    rows = clickhouse.query(
+        "SELECT formatDateTime(toStartOfMinute(received_at), '%Y-%m-%dT%H:%i', 'UTC') AS minute,"  # noqa: S608
+        f" count() FROM events WHERE {_PEOPLE} AND {_range('received_at')} GROUP BY minute",
+        _params(workspace_id, site_ids, start, end),
+    )
+    return {str(minute): int(count) for minute, count in rows}
+
+
+def storage_sync(
+    clickhouse: ClickHouse, workspace_id: str, site_ids: Sequence[str]
+) -> tuple[int, int | None, datetime | None]:
+    """The workspace's events in ClickHouse, the bytes the events table takes on disk (all
+    workspaces', as the SQL database measures its tables) and the oldest event."""
+    ((rows, oldest),) = clickhouse.query(
+        "SELECT count(), min(received_at) FROM events"
+        " WHERE workspace_id = {ws:String} AND site_id IN {sites:Array(String)}",
+        {"ws": workspace_id, "sites": list(site_ids)},
+    )
+    ((size,),) = clickhouse.query(
+        "SELECT sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = currentDatabase() AND table = 'events' AND active"
+    )
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(rows), int(size) if size is not None else None, oldest if int(rows) else None
+
+
+async def counts_by_values(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    dimensions: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[dict[str, dict[str, Counts]]]:
+    return await asyncio.to_thread(
+        counts_by_values_sync, clickhouse, workspace_id, site_ids, dimensions, ranges
+    )
+
+
+async def days(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> dict[date, tuple[Counts, int]]:
+    return await asyncio.to_thread(days_sync, clickhouse, workspace_id, site_ids, start, end, tz)
+
+
+async def visitors(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+) -> list[int]:
+    return await asyncio.to_thread(visitors_sync, clickhouse, workspace_id, site_ids, ranges)
+
+
+async def events_by_minute(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    return await asyncio.to_thread(
+        events_by_minute_sync, clickhouse, workspace_id, site_ids, start, end
+    )
+
+
+async def storage(
+    clickhouse: ClickHouse, workspace_id: str, site_ids: Sequence[str]
+) -> tuple[int, int | None, datetime | None]:
+    return await asyncio.to_thread(storage_sync, clickhouse, workspace_id, site_ids)
+
+
+def delete_workspaces_sync(clickhouse: ClickHouse, workspace_ids: Sequence[str]) -> None:
+    """Delete every event and visit start of the workspaces (purged from the SQL database)."""
+    for table in ("events", "visits"):
+        clickhouse.command(
+            f"DELETE FROM {table} WHERE workspace_id IN {{ids:Array(String)}}",  # noqa: S608
+            {"ids": list(workspace_ids)},
+        )
+
+
+def events_by_hour_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    spans: Sequence[tuple[datetime, datetime]],
+) -> dict[datetime, int]:
+    """Events received from the site in each UTC hour of ``spans``, bots' included (as
+    ``tracking.series.events_by_hour`` counts them for the anomaly check)."""
+    if not spans:
+        return {}
+    rows = clickhouse.query(
+        "SELECT toStartOfHour(received_at) AS hour, count() FROM events"  # noqa: S608
+        f" WHERE {_PEOPLE} AND {_range('received_at')}"
+        f" AND {_span('received_at', len(spans))} > 0 GROUP BY hour",
+        _spans(workspace_id, [site_id], spans),
+    )
+    found: dict[datetime, int] = {}
+    for hour, count in rows:
+        at = hour if hour.tzinfo is not None else hour.replace(tzinfo=UTC)
+        found[at] = found.get(at, 0) + int(count)
+    return found
+
+
+async def events_by_hour(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    spans: Sequence[tuple[datetime, datetime]],
+) -> dict[datetime, int]:
+    return await asyncio.to_thread(events_by_hour_sync, clickhouse, workspace_id, site_id, spans)
