@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import SCRUB, PersonalData
 
 
 class Job(Base):
@@ -18,6 +20,10 @@ class Job(Base):
     for inspection and replay until the retention clean-up removes them."""
 
     __tablename__ = "jobs"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        search=("payload", "last_error"),
+        erase={"payload": SCRUB, "last_error": SCRUB},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str | None] = mapped_column(

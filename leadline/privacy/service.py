@@ -1,18 +1,22 @@
-"""Erasure: one transaction removes a person from every feature that holds them.
+"""Erasure: one transaction removes a person from every table that declared personal data.
 
-The order matters: submissions go before the leads they belong to (so the CRM's records of
-those leads are found), the leads leave tombstones, and the visits both came from are
-redacted last. The receipt names what was matched only in masked form, counts the rows each
-table lost or had redacted, and carries a SHA-256 over all of it.
+The person is found, then erased, by the registry alone (``leadline.models.personal``): their
+emails and phones find their leads, submissions and contacts; those rows' ids find the rows
+that point to them (status history, conversations, visits, ...), until nothing new turns up.
+Then each declared table does what it declared, children before parents. The receipt names
+what was matched only in masked form, counts the rows each table lost or had emptied, and
+carries a SHA-256 over all of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,17 +24,22 @@ from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
 from leadline.errors import NotFound, ValidationFailed
-from leadline.forms import service as forms
 from leadline.inbox import contacts as inbox_contacts
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json
 from leadline.kit.time import iso_millis, utcnow
-from leadline.leads import erasure as lead_erasure
 from leadline.leads import service as leads
 from leadline.models import Erasure
-from leadline.privacy.repository import ErasureRepository
-from leadline.tracking import visits
+from leadline.models.personal import ERASED_TEXT
+from leadline.privacy.registry import Declared, Person, subject_tables
+from leadline.privacy.repository import ErasureRepository, PersonRepository
 from leadline.webhooks import service as webhooks
+
+# Passes over the registry while a person's rows keep leading to more of them; a chain of
+# links (email -> contact -> conversation -> visit -> visitor) is far shorter.
+MAX_PASSES = 10
+MAX_EMAIL_LENGTH = 320
+MAX_PHONE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ def receipt_hash(
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def _matched(emails: list[str], phones: list[str]) -> dict[str, str]:
+def _matched(emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
     matched = {}
     for n, email in enumerate(emails):
         matched[f"email{n or ''}"] = leads.mask_email(email) or ""
@@ -89,48 +98,129 @@ def _matched(emails: list[str], phones: list[str]) -> dict[str, str]:
     return matched
 
 
+def clean_person(emails: Sequence[str], phones: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The emails and phones named, trimmed and without repeats; at least one, each of a
+    sane length (ValidationFailed otherwise)."""
+    emails = sorted({e.strip() for e in emails if e and e.strip()})
+    phones = sorted({p.strip() for p in phones if p and p.strip()})
+    for field, values, longest in (
+        ("email", emails, MAX_EMAIL_LENGTH),
+        ("phone", phones, MAX_PHONE_LENGTH),
+    ):
+        for value in values:
+            if len(value) > longest or "\x00" in value:
+                raise ValidationFailed(
+                    f"{field} must be at most {longest} characters", details={"field": field}
+                )
+    return emails, phones
+
+
+# ------------------------------------------------------------------------------- finding
+
+
+async def find(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    contact_id: str | None = None,
+    tables: Sequence[Declared] | None = None,
+) -> Person:
+    """Everything the workspace's rows link to the person named by ``emails``, ``phones``
+    or an inbox contact."""
+    person = Person()
+    for email in emails:
+        person.add("email", email)
+    for phone in phones:
+        person.add("phone", phone)
+    if contact_id is not None:
+        person.add("contact", contact_id)
+    repo = PersonRepository(session)
+    tables = subject_tables() if tables is None else tables
+    for _ in range(MAX_PASSES):
+        grew = False
+        for one in tables:
+            grew = await repo.gather(workspace_id, one, person) or grew
+        if not grew:
+            break
+    return person
+
+
+# ------------------------------------------------------------------------------ scrubbing
+
+
+def scrubber(words: Sequence[str]) -> Any:
+    """A function that replaces each of ``words`` (ignoring case) by ERASED_TEXT in a text:
+    in each string of it when the text is a JSON document, so the document stays one."""
+    if not words:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
+
+    def in_value(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(ERASED_TEXT, value)
+        if isinstance(value, list):
+            return [in_value(item) for item in value]
+        if isinstance(value, dict):
+            return {in_value(key): in_value(item) for key, item in value.items()}
+        return value
+
+    def scrub(text: str) -> str:
+        if not pattern.search(text) and not ("\\u" in text and text.lstrip()[:1] in "{["):
+            return text
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return pattern.sub(ERASED_TEXT, text)
+        if not isinstance(document, dict | list):
+            return pattern.sub(ERASED_TEXT, text)
+        cleaned = in_value(document)
+        if cleaned == document:
+            return text
+        return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"))
+
+    return scrub
+
+
+# ------------------------------------------------------------------------------- erasing
+
+
 async def erase(
     session: AsyncSession,
     workspace_id: str,
     actor: Actor,
     *,
-    emails: list[str],
-    phones: list[str],
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
     contact_id: str | None = None,
     erasure_id: str | None = None,
-    counted: Mapping[str, int] | None = None,
-    lead_ids: list[str] | None = None,
 ) -> Receipt:
-    """Remove the person with ``emails`` or ``phones`` from the workspace's submissions,
-    leads and visits, in the caller's transaction, and keep a receipt. ``counted`` adds rows
-    the caller has already erased (a contact's, by the inbox)."""
-    emails = sorted({e.strip() for e in emails if e and e.strip()})
-    phones = sorted({p.strip() for p in phones if p and p.strip()})
+    """Remove or empty the person with ``emails`` or ``phones`` (or the inbox contact) in
+    every declared table, in the caller's transaction; leave tombstones and a receipt."""
+    emails, phones = clean_person(emails, phones)
     if not emails and not phones and contact_id is None:
         raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
     erasure_id = erasure_id or new_id("era")
-    submissions = await forms.erase_person(
-        session, workspace_id, emails=emails, phones=phones, lead_ids=lead_ids or ()
+    tables = subject_tables()
+    person = await find(
+        session, workspace_id, emails=emails, phones=phones, contact_id=contact_id, tables=tables
     )
-    erased = await lead_erasure.erase_person(
+    await leads.before_erasure(session, workspace_id, person.of("lead"))
+    now = utcnow()
+    scrub = scrubber(person.words())
+    repo = PersonRepository(session)
+    counts: dict[str, int] = {}
+    for one in reversed(tables):
+        counts[one.name] = await repo.erase(workspace_id, one, person, now, scrub)
+    await leads.leave_tombstones(
         session,
         workspace_id,
-        emails=emails,
-        phones=phones,
+        emails=person.of("email"),
+        phones=person.of("phone"),
         erasure_id=erasure_id,
-        lead_ids=lead_ids or (),
     )
-    redacted = await visits.redact(
-        session, workspace_id, [*submissions.visit_ids, *erased.visit_ids]
-    )
-    counts = {
-        **dict(counted or {}),
-        **submissions.counts,
-        "leads": len(erased.lead_ids),
-        "lead_status_changes": erased.status_changes,
-        **redacted,
-    }
-    now = utcnow()
+    counts = dict(sorted(counts.items()))
     matched = _matched(emails, phones)
     digest = receipt_hash(erasure_id, workspace_id, now, actor, contact_id, matched, counts)
     erasure = Erasure(
@@ -145,7 +235,8 @@ async def erase(
         created_at=now,
     )
     await ErasureRepository(session).add(erasure)
-    # The log keeps that an erasure happened and its counts, never what was erased.
+    # The log keeps that an erasure happened, what it matched (masked) and its counts, never
+    # what was erased.
     await audit.record(
         session,
         workspace_id,
@@ -153,7 +244,7 @@ async def erase(
         "person.erased",
         "erasure",
         erasure_id,
-        {"counts": (None, counts), "receipt_hash": (None, digest)},
+        {"matched": (None, matched), "counts": (None, counts), "receipt_hash": (None, digest)},
     )
     await webhooks.emit(
         session,
@@ -170,19 +261,17 @@ async def erase(
 
 
 async def erase_contact(session: AsyncSession, principal: Principal, contact_id: str) -> Receipt:
-    """Erase an inbox contact: the contact and their conversations' text (the inbox's part),
-    then every submission, lead and visit of their emails and phones and of the leads they
-    became, in one transaction; ``contact.erased`` is sent."""
-    found = await inbox_contacts.erase(session, principal.workspace_id, contact_id)
+    """Erase an inbox contact: the contact (and any merged into it), their conversations'
+    text, and every lead, submission and visit of their emails and phones and of the leads
+    they became, in one transaction; ``contact.erased`` is sent."""
+    contact = await inbox_contacts.get(session, principal.workspace_id, contact_id)
     return await erase(
         session,
         principal.workspace_id,
         principal.actor,
-        emails=found.emails,
-        phones=found.phones,
+        emails=[contact.email] if contact.email else [],
+        phones=[contact.phone] if contact.phone else [],
         contact_id=contact_id,
-        counted=found.counts,
-        lead_ids=found.lead_ids,
     )
 
 
