@@ -49,6 +49,7 @@ class ConversionUpload(Base):
         match={"lead_id": "lead"},
         delete=True,
         personal={"error_message": "what the ad platform answered about the lead"},
+        not_personal={"event_name": "the conversion event's name on the ad platform"},
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

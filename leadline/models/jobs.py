@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
-from leadline.models.personal import SCRUB, PersonalData
+from leadline.models.personal import SCRUB, PersonalData, not_personal
 
 
 class Job(Base):
@@ -66,6 +66,9 @@ class JobSchedule(Base):
     moves ``next_run_at`` forward enqueues the job, so each run is enqueued once."""
 
     __tablename__ = "job_schedules"
+    __personal__: ClassVar[PersonalData] = not_personal(
+        name="a schedule's name, chosen by Leadline"
+    )
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))

@@ -107,13 +107,14 @@ class Lead(Attribution, Base):
             "name": "name",
             "email": "email",
             "phone": "phone",
+            # Ad click ids identify the person's click: scrubbed wherever they were copied.
+            **{name: "click" for name in CLICK_ID_FIELDS},
         },
         delete=True,
         personal={
             "note": "what an operator wrote about the lead",
             "custom": "the lead's custom fields",
             "loss_reason": "why the lead was lost, in an operator's words",
-            **{name: "an ad click id: identifies the person's click" for name in CLICK_ID_FIELDS},
         },
         not_personal={
             "conversion_name": "the name of the workspace's conversion event",

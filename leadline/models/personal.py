@@ -15,12 +15,14 @@ from typing import Any, Literal
 
 # How a person is matched. ``email`` values are compared lower-cased, ``phone`` values as
 # written and in E.164; the others are ids (or, for ``ip``, addresses) gathered from the rows
-# already found. ``name`` never finds a row: names are gathered to be scrubbed from text.
+# already found. ``name`` and ``click`` (ad click ids) never find a row by themselves: they
+# are gathered to be scrubbed from text.
 Key = Literal[
     "email",
     "phone",
     "name",
     "ip",
+    "click",
     "lead",
     "submission",
     "contact",
@@ -78,9 +80,9 @@ class PersonalData:
 
     - ``match``: column -> key; a row is the person's when the column holds one of their
       values of that key (their email, a lead of theirs, ...).
-    - ``search``: text columns in which the person's email or phone (as written or in
-      E.164) is looked for; a row that holds one is the person's too. For tables that copy
-      data from elsewhere (webhook payloads, job payloads, stored responses).
+    - ``search``: text columns in which the person's email, phone (as written or in
+      E.164) or full name is looked for; a row that holds one is the person's too. For
+      tables that copy data from elsewhere (webhook payloads, job payloads, stored responses).
     - ``gathers``: column -> key; the values of a found row's column become the person's,
       so rows elsewhere that point to them are found in turn (a lead's visit, a contact's
       conversations).

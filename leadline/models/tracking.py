@@ -34,7 +34,7 @@ class Visit(Attribution, Base):
     __tablename__ = "visits"
     __personal__: ClassVar[PersonalData] = PersonalData(
         match={"id": "visit"},
-        gathers={"visitor_id": "visitor"},
+        gathers={"visitor_id": "visitor", **{name: "click" for name in CLICK_ID_FIELDS}},
         erase={
             "visitor_id": NULL,
             "device_id": NULL,

@@ -33,7 +33,7 @@ def declared() -> list[Declared]:
     """Every table that declared personal data, parents before children (the order rows are
     inserted in; erasure deletes in reverse)."""
     by_table = {
-        mapper.local_table.name: mapper.class_
+        mapper.class_.__tablename__: mapper.class_
         for mapper in Base.registry.mappers
         if "__personal__" in mapper.class_.__dict__
     }
@@ -81,11 +81,13 @@ class Person:
         return bool(new)
 
     def needles(self) -> list[str]:
-        """What is looked for in copied text: emails and phones."""
-        return [*self.of("email"), *self.of("phone")]
+        """What is looked for in copied text: emails, phones, and full names (a name of
+        two words or more; a first name alone would find other people)."""
+        full_names = [name for name in self.of("name") if len(name.split()) > 1]
+        return [*self.of("email"), *self.of("phone"), *full_names]
 
     def words(self) -> list[str]:
         """What is scrubbed from found text, longest first (so a name inside an email
         address goes with the address)."""
-        found = {*self.needles(), *self.of("name"), *self.of("ip")}
+        found = {*self.needles(), *self.of("name"), *self.of("ip"), *self.of("click")}
         return sorted(found, key=lambda word: (-len(word), word))

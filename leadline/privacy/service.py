@@ -89,7 +89,8 @@ def receipt_hash(
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def _matched(emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
+def masked(emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
+    """What a person was matched by, masked (``a***@example.com``)."""
     matched = {}
     for n, email in enumerate(emails):
         matched[f"email{n or ''}"] = leads.mask_email(email) or ""
@@ -213,6 +214,22 @@ async def erase(
     counts: dict[str, int] = {}
     for one in reversed(tables):
         counts[one.name] = await repo.erase(workspace_id, one, person, now, scrub)
+    # Older audit events that hold the person are rewritten; the chain still verifies.
+    counts["audit_events"] = await audit.redact(
+        session,
+        workspace_id,
+        actor,
+        target_ids=[
+            *person.of("lead"),
+            *person.of("contact"),
+            *person.of("conversation"),
+            *person.of("submission"),
+        ],
+        needles=person.needles(),
+        addresses=person.of("ip"),
+        scrub=scrub,
+        reason=("erasure", erasure_id),
+    )
     await leads.leave_tombstones(
         session,
         workspace_id,
@@ -221,7 +238,7 @@ async def erase(
         erasure_id=erasure_id,
     )
     counts = dict(sorted(counts.items()))
-    matched = _matched(emails, phones)
+    matched = masked(emails, phones)
     digest = receipt_hash(erasure_id, workspace_id, now, actor, contact_id, matched, counts)
     erasure = Erasure(
         id=erasure_id,
