@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response, StreamingResponse
 
@@ -25,20 +25,18 @@ router = APIRouter(tags=["privacy"])
 ErasureId = Annotated[str, Path(max_length=64, description="The erasure's id (`era_...`).")]
 
 
+Email = Annotated[str, StringConstraints(min_length=1, max_length=privacy.MAX_EMAIL_LENGTH)]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=privacy.MAX_PHONE_LENGTH)]
+
+
 class PersonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | SkipJsonSchema[None] = Field(
-        default=None,
-        min_length=1,
-        max_length=privacy.MAX_EMAIL_LENGTH,
-        description="The person's email address (compared ignoring case).",
+    email: Email | SkipJsonSchema[None] = Field(
+        default=None, description="The person's email address (compared ignoring case)."
     )
-    phone: str | SkipJsonSchema[None] = Field(
-        default=None,
-        min_length=1,
-        max_length=privacy.MAX_PHONE_LENGTH,
-        description="The person's phone number, as written or in E.164.",
+    phone: Phone | SkipJsonSchema[None] = Field(
+        default=None, description="The person's phone number, as written or in E.164."
     )
 
 
