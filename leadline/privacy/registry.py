@@ -49,6 +49,11 @@ def subject_tables() -> list[Declared]:
     return [one for one in declared() if one.finds]
 
 
+# A full name shorter than this is not looked for in copied text (it is still scrubbed from
+# the person's own rows).
+MIN_NAME = 5
+
+
 @dataclass
 class Person:
     """What is known of a person so far: values per key (emails lower-cased, phones as written
@@ -83,8 +88,12 @@ class Person:
     def needles(self) -> list[str]:
         """What is looked for in copied text: emails, phones, and full names (a name of
         two words or more; a first name alone would find other people)."""
-        full_names = [name for name in self.of("name") if len(name.split()) > 1]
-        return [*self.of("email"), *self.of("phone"), *full_names]
+        full_names = [
+            name for name in self.of("name") if len(name.split()) > 1 and len(name) >= MIN_NAME
+        ]
+        emails = [email for email in self.of("email") if "@" in email and len(email) >= MIN_NAME]
+        phones = [phone for phone in self.of("phone") if sum(map(str.isdigit, phone)) >= 6]
+        return [*emails, *phones, *full_names]
 
     def words(self) -> list[str]:
         """What is scrubbed from found text, longest first (so a name inside an email

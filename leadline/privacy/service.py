@@ -40,6 +40,9 @@ from leadline.webhooks import service as webhooks
 MAX_PASSES = 10
 MAX_EMAIL_LENGTH = 320
 MAX_PHONE_LENGTH = 64
+MIN_DIGITS = 6
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9 ().\-/]+")
 
 
 @dataclass(frozen=True)
@@ -100,19 +103,26 @@ def masked(emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
 
 
 def clean_person(emails: Sequence[str], phones: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The emails and phones named, trimmed and without repeats; at least one, each of a
-    sane length (ValidationFailed otherwise)."""
+    """The emails and phones named, trimmed and without repeats, each one that can only be a
+    person's (ValidationFailed otherwise): an erasure looks for them inside copied text, where
+    a fragment such as ``0`` would match everyone."""
     emails = sorted({e.strip() for e in emails if e and e.strip()})
     phones = sorted({p.strip() for p in phones if p and p.strip()})
-    for field, values, longest in (
-        ("email", emails, MAX_EMAIL_LENGTH),
-        ("phone", phones, MAX_PHONE_LENGTH),
-    ):
-        for value in values:
-            if len(value) > longest or "\x00" in value:
-                raise ValidationFailed(
-                    f"{field} must be at most {longest} characters", details={"field": field}
-                )
+    for email in emails:
+        if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+            raise ValidationFailed(
+                f"email must be an address such as ada@example.com (at most "
+                f"{MAX_EMAIL_LENGTH} characters)",
+                details={"field": "email"},
+            )
+    for phone in phones:
+        digits = sum(ch.isdigit() for ch in phone)
+        if len(phone) > MAX_PHONE_LENGTH or not _PHONE.fullmatch(phone) or digits < MIN_DIGITS:
+            raise ValidationFailed(
+                f"phone must be a number of at least {MIN_DIGITS} digits (at most "
+                f"{MAX_PHONE_LENGTH} characters)",
+                details={"field": "phone"},
+            )
     return emails, phones
 
 
@@ -156,7 +166,9 @@ def scrubber(words: Sequence[str]) -> Any:
     in each string of it when the text is a JSON document, so the document stays one."""
     if not words:
         return lambda text: text
-    pattern = re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
+    # Whole words only: a short name must not take a bite out of a longer word.
+    alternatives = "|".join(re.escape(word) for word in words)
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
     def in_value(value: Any) -> Any:
         if isinstance(value, str):
@@ -199,7 +211,12 @@ async def erase(
 ) -> Receipt:
     """Remove or empty the person with ``emails`` or ``phones`` (or the inbox contact) in
     every declared table, in the caller's transaction; leave tombstones and a receipt."""
-    emails, phones = clean_person(emails, phones)
+    if contact_id is None:
+        emails, phones = clean_person(emails, phones)
+    else:
+        # The contact's own values, as stored: whatever they are, the contact goes.
+        emails = sorted({e.strip() for e in emails if e and e.strip()})
+        phones = sorted({p.strip() for p in phones if p and p.strip()})
     if not emails and not phones and contact_id is None:
         raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
     erasure_id = erasure_id or new_id("era")

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response, StreamingResponse
 
 from leadline.auth.roles import Permission
@@ -32,10 +31,10 @@ Phone = Annotated[str, StringConstraints(min_length=1, max_length=privacy.MAX_PH
 class PersonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Email | SkipJsonSchema[None] = Field(
+    email: Email | None = Field(
         default=None, description="The person's email address (compared ignoring case)."
     )
-    phone: Phone | SkipJsonSchema[None] = Field(
+    phone: Phone | None = Field(
         default=None, description="The person's phone number, as written or in E.164."
     )
 

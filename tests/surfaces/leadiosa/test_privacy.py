@@ -90,6 +90,11 @@ def test_an_erasure_by_email_and_phone_answers_its_receipt(
         {"phone": "1" * 80},
         {"email": "ada@example.com", "extra": 1},
         {"email": 5},
+        # What would match everyone inside copied text.
+        {"email": "0"},
+        {"email": "example.com"},
+        {"phone": "12"},
+        {"phone": "call me"},
     ],
 )
 def test_bad_requests_are_refused_and_erase_nothing(
