@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,9 @@ from leadline.config import get_settings
 from leadline.db import Database
 from leadline.errors import LeadlineError
 from leadline.kit.time import iso_millis
+
+if TYPE_CHECKING:
+    from leadline.privacy.service import Receipt
 
 privacy_app = typer.Typer(
     help="A data subject's requests: erase a person, export what is held about them.",
@@ -41,7 +44,7 @@ def erase(workspace: Workspace, email: Email = None, phone: Phone = None) -> Non
 
     async def work(session: AsyncSession) -> privacy.Receipt:
         ws = await workspaces.require(session, workspace)
-        return await privacy.erase(
+        return await privacy.request_erasure(
             session,
             ws.id,
             Actor.cli(),
@@ -50,6 +53,11 @@ def erase(workspace: Workspace, email: Email = None, phone: Phone = None) -> Non
         )
 
     receipt = in_transaction(work)
+    if receipt.state == "running":
+        # Too large for one transaction: carried on here, a batch per transaction (a job
+        # was queued too; whichever runs a batch first does it).
+        typer.echo(f"erasure {receipt.id} is large: erasing in batches", err=True)
+        receipt = _carry_on(receipt)
     typer.echo(f"erasure {receipt.id} in workspace '{workspace}'")
     typer.echo(f"erased at: {iso_millis(receipt.erased_at)}")
     typer.echo(f"by: {receipt.actor.type}" + (f" {receipt.actor.id}" if receipt.actor.id else ""))
@@ -57,6 +65,22 @@ def erase(workspace: Workspace, email: Email = None, phone: Phone = None) -> Non
     typer.echo(f"matched: {matched}")
     _table(("table", "rows"), [(name, str(n)) for name, n in receipt.counts.items()])
     typer.echo(f"receipt hash: {receipt.receipt_hash}")
+
+
+def _carry_on(started: Receipt) -> Receipt:
+    from leadline.privacy import service as privacy
+    from leadline.privacy.tasks import carry_on
+
+    async def run() -> Receipt:
+        db = Database(get_settings())
+        try:
+            await carry_on(db, started.id)
+            async with db.transaction() as session:
+                return await privacy.receipt(session, started.workspace_id, started.id)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 @privacy_app.command("export")

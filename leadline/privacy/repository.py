@@ -8,11 +8,11 @@ feature keeps erasure code of its own (docs/adr/0014-personal-data-registry.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import CursorResult
 
 from leadline.db import Repository
@@ -33,6 +33,15 @@ class ErasureRepository(Repository):
     async def get(self, workspace_id: str, erasure_id: str) -> Erasure | None:
         found = await self.session.get(Erasure, erasure_id)
         return found if found is not None and found.workspace_id == workspace_id else None
+
+    async def running(self, erasure_id: str) -> Erasure | None:
+        """A running erasure, locked until the transaction ends (one job step at a time)."""
+        found: Erasure | None = await self.session.scalar(
+            select(Erasure)
+            .where(Erasure.id == erasure_id, Erasure.state == "running")
+            .with_for_update()
+        )
+        return found
 
 
 def _scope(one: Declared, workspace_id: str) -> ColumnElement[bool]:
@@ -84,6 +93,36 @@ class PersonRepository(Repository):
                 grew = person.add(key, value) or grew
         return grew
 
+    async def count(self, workspace_id: str, one: Declared, person: Person) -> int:
+        """How many of the person's rows ``one`` holds."""
+        condition = _condition(one, person)
+        if condition is None:
+            return 0
+        found = await self.session.scalar(
+            select(func.count()).select_from(one.table).where(_scope(one, workspace_id), condition)
+        )
+        return int(found or 0)
+
+    async def next_keys(
+        self,
+        workspace_id: str,
+        one: Declared,
+        person: Person,
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """The primary keys of the person's next ``limit`` rows of ``one`` after ``after``, in
+        key order: a batch of a large erasure, which carries on from the last key."""
+        condition = _condition(one, person)
+        if condition is None:
+            return []
+        keys = list(one.table.primary_key.columns)
+        query = select(*keys).where(_scope(one, workspace_id), condition)
+        if after is not None:
+            query = query.where(tuple_(*keys) > tuple_(*after))
+        result = await self.session.execute(query.order_by(*keys).limit(limit))
+        return [tuple(row) for row in result]
+
     async def erase(
         self,
         workspace_id: str,
@@ -91,12 +130,16 @@ class PersonRepository(Repository):
         person: Person,
         now: datetime,
         scrub: Callable[[str], str],
+        keys: Sequence[tuple[Any, ...]] | None = None,
     ) -> int:
-        """Do to the person's rows of ``one`` what it declared; how many rows went or changed."""
+        """Do to the person's rows of ``one`` (those with ``keys`` only, when given) what it
+        declared; how many rows went or changed."""
         condition = _condition(one, person)
-        if condition is None:
+        if condition is None or keys == []:
             return 0
-        where = (_scope(one, workspace_id), condition)
+        where: tuple[ColumnElement[bool], ...] = (_scope(one, workspace_id), condition)
+        if keys is not None:
+            where = (*where, tuple_(*one.table.primary_key.columns).in_(list(keys)))
         if one.data.delete:
             deleted: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
                 delete(one.table).where(*where)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from leadline.audit.service import Actor
 from leadline.auth.service import Principal
 from leadline.errors import NotFound, ValidationFailed
 from leadline.inbox import contacts as inbox_contacts
+from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import canonical_json
 from leadline.kit.time import iso_millis, utcnow
@@ -40,6 +41,10 @@ from leadline.webhooks import service as webhooks
 MAX_PASSES = 10
 MAX_EMAIL_LENGTH = 320
 MAX_PHONE_LENGTH = 64
+# Rows of a person above which an erasure asked for by email or phone runs as a job, a batch
+# per transaction, rather than in the request's one transaction.
+LARGE_ERASURE = 20_000
+ERASE_JOB = "privacy.erase"
 MIN_DIGITS = 6
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[0-9 ().\-/]+")
@@ -53,8 +58,10 @@ class Receipt:
     actor: Actor
     contact_id: str | None
     matched: dict[str, str]
+    # While ``running``: the rows erased so far; no receipt hash yet.
     counts: dict[str, int]
-    receipt_hash: str
+    receipt_hash: str | None
+    state: str = "done"
 
 
 def _receipt_of(erasure: Erasure) -> Receipt:
@@ -66,7 +73,8 @@ def _receipt_of(erasure: Erasure) -> Receipt:
         contact_id=erasure.contact_id,
         matched=json.loads(erasure.matched),
         counts=json.loads(erasure.counts),
-        receipt_hash=erasure.receipt_hash,
+        receipt_hash=erasure.receipt_hash or None,
+        state=erasure.state,
     )
 
 
@@ -211,26 +219,105 @@ async def erase(
 ) -> Receipt:
     """Remove or empty the person with ``emails`` or ``phones`` (or the inbox contact) in
     every declared table, in the caller's transaction; leave tombstones and a receipt."""
-    if contact_id is None:
-        emails, phones = clean_person(emails, phones)
-    else:
-        # The contact's own values, as stored: whatever they are, the contact goes.
-        emails = sorted({e.strip() for e in emails if e and e.strip()})
-        phones = sorted({p.strip() for p in phones if p and p.strip()})
-    if not emails and not phones and contact_id is None:
-        raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
-    erasure_id = erasure_id or new_id("era")
+    emails, phones = _named(emails, phones, contact_id)
     tables = subject_tables()
     person = await find(
         session, workspace_id, emails=emails, phones=phones, contact_id=contact_id, tables=tables
     )
+    return await _erase_now(
+        session, workspace_id, actor, person, emails, phones, contact_id, erasure_id, tables
+    )
+
+
+async def request_erasure(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: Actor,
+    *,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+) -> Receipt:
+    """An erasure asked for by email or phone: done now, in the caller's transaction, when
+    the person has at most LARGE_ERASURE rows; otherwise started as a job (the receipt says
+    ``running`` and counts as it goes), which erases a batch per transaction and carries on
+    where it stopped after a crash."""
+    emails, phones = _named(emails, phones, None)
+    tables = subject_tables()
+    person = await find(session, workspace_id, emails=emails, phones=phones, tables=tables)
+    repo = PersonRepository(session)
+    size = 0
+    for one in tables:
+        size += await repo.count(workspace_id, one, person)
+        if size > LARGE_ERASURE:
+            return await _start_job(session, workspace_id, actor, person, emails, phones)
+    return await _erase_now(
+        session, workspace_id, actor, person, emails, phones, None, None, tables
+    )
+
+
+def _named(
+    emails: Sequence[str], phones: Sequence[str], contact_id: str | None
+) -> tuple[list[str], list[str]]:
+    if contact_id is not None:
+        # The contact's own values, as stored: whatever they are, the contact goes.
+        return (
+            sorted({e.strip() for e in emails if e and e.strip()}),
+            sorted({p.strip() for p in phones if p and p.strip()}),
+        )
+    emails, phones = clean_person(emails, phones)
+    if not emails and not phones:
+        raise ValidationFailed("name an email or a phone to erase", details={"field": "email"})
+    return emails, phones
+
+
+async def _erase_now(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: Actor,
+    person: Person,
+    emails: list[str],
+    phones: list[str],
+    contact_id: str | None,
+    erasure_id: str | None,
+    tables: Sequence[Declared],
+) -> Receipt:
     await leads.before_erasure(session, workspace_id, person.of("lead"))
     now = utcnow()
     scrub = scrubber(person.words())
     repo = PersonRepository(session)
-    counts: dict[str, int] = {}
-    for one in reversed(tables):
-        counts[one.name] = await repo.erase(workspace_id, one, person, now, scrub)
+    counts = {
+        one.name: await repo.erase(workspace_id, one, person, now, scrub)
+        for one in reversed(tables)
+    }
+    erasure = Erasure(
+        id=erasure_id or new_id("era"),
+        workspace_id=workspace_id,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        contact_id=contact_id,
+        matched=canonical_json(masked(emails, phones)),
+        counts="{}",
+        receipt_hash="",
+        created_at=now,
+        state="running",
+    )
+    await ErasureRepository(session).add(erasure)
+    return await _finish(session, erasure, person, counts, scrub)
+
+
+async def _finish(
+    session: AsyncSession,
+    erasure: Erasure,
+    person: Person,
+    counts: dict[str, int],
+    scrub: Callable[[str], str],
+) -> Receipt:
+    """What closes an erasure, in its last transaction: older audit events rewritten,
+    tombstones, the receipt sealed, the log and the webhook told."""
+    workspace_id = erasure.workspace_id
+    actor = Actor(erasure.actor_type, erasure.actor_id)  # type: ignore[arg-type]
+    for one in subject_tables():
+        counts.setdefault(one.name, 0)
     # Older audit events that hold the person are rewritten; the chain still verifies.
     counts["audit_events"] = await audit.redact(
         session,
@@ -245,30 +332,25 @@ async def erase(
         needles=person.needles(),
         addresses=person.of("ip"),
         scrub=scrub,
-        reason=("erasure", erasure_id),
+        reason=("erasure", erasure.id),
     )
     await leads.leave_tombstones(
         session,
         workspace_id,
         emails=person.of("email"),
         phones=person.of("phone"),
-        erasure_id=erasure_id,
+        erasure_id=erasure.id,
     )
     counts = dict(sorted(counts.items()))
-    matched = masked(emails, phones)
-    digest = receipt_hash(erasure_id, workspace_id, now, actor, contact_id, matched, counts)
-    erasure = Erasure(
-        id=erasure_id,
-        workspace_id=workspace_id,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        contact_id=contact_id,
-        matched=canonical_json(matched),
-        counts=canonical_json(counts),
-        receipt_hash=digest,
-        created_at=now,
+    matched = json.loads(erasure.matched)
+    digest = receipt_hash(
+        erasure.id, workspace_id, erasure.created_at, actor, erasure.contact_id, matched, counts
     )
-    await ErasureRepository(session).add(erasure)
+    erasure.counts = canonical_json(counts)
+    erasure.receipt_hash = digest
+    erasure.state = "done"
+    erasure.progress = None
+    await session.flush()
     # The log keeps that an erasure happened, what it matched (masked) and its counts, never
     # what was erased.
     await audit.record(
@@ -277,7 +359,7 @@ async def erase(
         actor,
         "person.erased",
         "erasure",
-        erasure_id,
+        erasure.id,
         {"matched": (None, matched), "counts": (None, counts), "receipt_hash": (None, digest)},
     )
     await webhooks.emit(
@@ -285,13 +367,80 @@ async def erase(
         workspace_id,
         "contact.erased",
         {
-            "erasure_id": erasure_id,
-            **({"contact_id": contact_id} if contact_id else {}),
-            "erased_at": iso_millis(now),
+            "erasure_id": erasure.id,
+            **({"contact_id": erasure.contact_id} if erasure.contact_id else {}),
+            "erased_at": iso_millis(erasure.created_at),
             "counts": counts,
         },
     )
     return _receipt_of(erasure)
+
+
+# -------------------------------------------------------------------- large erasures
+
+
+async def _start_job(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: Actor,
+    person: Person,
+    emails: list[str],
+    phones: list[str],
+) -> Receipt:
+    erasure = Erasure(
+        id=new_id("era"),
+        workspace_id=workspace_id,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        contact_id=None,
+        matched=canonical_json(masked(emails, phones)),
+        counts="{}",
+        receipt_hash="",
+        created_at=utcnow(),
+        state="running",
+        progress=canonical_json(
+            {"person": {key: sorted(values) for key, values in person.values.items()}}
+        ),
+    )
+    await ErasureRepository(session).add(erasure)
+    await jobs.enqueue(session, ERASE_JOB, {"erasure_id": erasure.id}, workspace_id=workspace_id)
+    return _receipt_of(erasure)
+
+
+async def erase_some(session: AsyncSession, erasure_id: str, batch: int) -> bool:
+    """One step of a running erasure, in the caller's transaction: up to ``batch`` rows of
+    the table it stands at, from the last key it reached (the person was found when it
+    started, so the same rows are erased whatever the step). Whether the erasure is over
+    (this step sealed its receipt, or it was not running)."""
+    erasure = await ErasureRepository(session).running(erasure_id)
+    if erasure is None or erasure.progress is None:
+        return True
+    progress = json.loads(erasure.progress)
+    person = Person({key: set(values) for key, values in progress["person"].items()})
+    counts: dict[str, int] = json.loads(erasure.counts)
+    tables = list(reversed(subject_tables()))
+    names = [one.name for one in tables]
+    at = names.index(progress["table"]) if progress.get("table") in names else 0
+    after = progress.get("after")
+    repo = PersonRepository(session)
+    scrub = scrubber(person.words())
+    # Tables with nothing (left) to erase are passed in the same step.
+    while not (
+        keys := await repo.next_keys(erasure.workspace_id, tables[at], person, after, batch)
+    ):
+        if at + 1 == len(tables):
+            await _finish(session, erasure, person, counts, scrub)
+            return True
+        at, after = at + 1, None
+    one = tables[at]
+    if one.name == "leads":
+        await leads.before_erasure(session, erasure.workspace_id, [key[0] for key in keys])
+    done = await repo.erase(erasure.workspace_id, one, person, utcnow(), scrub, keys=keys)
+    counts[one.name] = counts.get(one.name, 0) + done
+    progress.update(table=one.name, after=list(keys[-1]))
+    erasure.progress = canonical_json(progress)
+    erasure.counts = canonical_json(counts)
+    return False
 
 
 async def erase_contact(session: AsyncSession, principal: Principal, contact_id: str) -> Receipt:

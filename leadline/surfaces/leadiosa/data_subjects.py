@@ -45,25 +45,35 @@ class ExportBody(PersonBody):
     )
 
 
+_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": ErasureEnvelope,
+        "description": "A history too large for one transaction: the erasure runs as a job "
+        "(`state` `running`); follow it at `GET /privacy/erasures/{id}`.",
+    }
+}
+
+
 @router.post(
     "/privacy/erasures",
     response_model=ErasureEnvelope,
     status_code=201,
-    responses=s.responses(404, 409, 422),
+    responses={**s.responses(404, 409, 422), **_RUNNING},
 )
 async def erase(session: Session, caller: Caller, body: PersonBody) -> Response:
     """GDPR erasure of a person by email and/or phone (at least one): every table that holds
     personal data loses or empties their rows in one transaction; tombstones and the receipt
-    (this answer) stay. `contact.erased` is sent. Admins and owners only."""
+    (this answer) stay. `contact.erased` is sent. A very large history is erased by a job
+    instead, a batch per transaction: 202, `state` `running`. Admins and owners only."""
     caller.require(Permission.PRIVACY)
-    receipt = await privacy.erase(
+    receipt = await privacy.request_erasure(
         session,
         caller.workspace_id,
         caller.actor,
         emails=[body.email] if body.email else [],
         phones=[body.phone] if body.phone else [],
     )
-    return data(render_erasure(receipt), status_code=201)
+    return data(render_erasure(receipt), status_code=201 if receipt.state == "done" else 202)
 
 
 @router.get(
