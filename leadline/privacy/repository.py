@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_, 
 from sqlalchemy.engine import CursorResult
 
 from leadline.db import Repository
-from leadline.models import Base, Erasure
+from leadline.models import Erasure
 from leadline.models.personal import INCREMENT, NOW, SCRUB, Set
 from leadline.privacy.registry import Declared, Person
 
@@ -48,7 +48,7 @@ def _scope(one: Declared, workspace_id: str) -> ColumnElement[bool]:
     parent = one.data.parent
     if parent is None:
         return one.table.c.workspace_id == workspace_id
-    owner: Table = Base.metadata.tables[parent.table]
+    owner: Table = one.table.metadata.tables[parent.table]
     return one.table.c[parent.column].in_(
         select(owner.c[parent.key]).where(owner.c.workspace_id == workspace_id)
     )
