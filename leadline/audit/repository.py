@@ -115,6 +115,48 @@ class AuditRepository(Repository):
 
     # ------------------------------------------------------------------------------- list
 
+    # --------------------------------------------------------------------------- redaction
+
+    async def holding(
+        self,
+        workspace_id: str,
+        target_ids: Sequence[str],
+        needles: Sequence[str],
+        addresses: Sequence[str],
+    ) -> list[Row[Any]]:
+        """The workspace's events about one of ``target_ids``, whose changes hold one of
+        ``needles`` (ignoring case), or made from one of ``addresses``: every column."""
+        from sqlalchemy import func, or_
+
+        parts: list[Any] = []
+        if target_ids:
+            parts.append(AuditEvent.target_id.in_(list(target_ids)))
+        if addresses:
+            parts.append(AuditEvent.ip.in_(list(addresses)))
+        lowered = func.lower(AuditEvent.changes)
+        parts.extend(lowered.contains(needle.lower(), autoescape=True) for needle in needles)
+        if not parts:
+            return []
+        result = await self.session.execute(
+            select(_events).where(AuditEvent.workspace_id == workspace_id, or_(*parts))
+        )
+        return list(result.all())
+
+    async def rewrite(self, event_id: str, values: dict[str, Any]) -> None:
+        """Change an event's content in place (its hash stays: see ``service.redact``)."""
+        await self.session.execute(
+            update(AuditEvent).where(AuditEvent.id == event_id).values(values)
+        )
+
+    async def redactions(self, workspace_id: str, action: str) -> list[str]:
+        """The changes of the workspace's redaction events, in chain order."""
+        result = await self.session.scalars(
+            select(AuditEvent.changes)
+            .where(AuditEvent.workspace_id == workspace_id, AuditEvent.action == action)
+            .order_by(AuditEvent.seq)
+        )
+        return list(result)
+
     async def page(
         self,
         workspace_id: str,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -216,6 +217,73 @@ async def record_many(
     return [Appended(row["id"], row["seq"], row["hash"]) for row in rows]
 
 
+# ----------------------------------------------------------------------------- redaction
+
+# The event that says which events were redacted, and the hash each has since.
+REDACTION = "audit.redacted"
+
+
+async def redact(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: Actor,
+    *,
+    target_ids: Sequence[str],
+    needles: Sequence[str],
+    addresses: Sequence[str],
+    scrub: Callable[[str], str],
+    reason: tuple[str, str],
+) -> int:
+    """Take a person's data out of the workspace's older events, keeping the chain verifiable
+    (docs/adr/0014-personal-data-registry.md): the events about ``target_ids``, whose changes
+    hold one of ``needles`` or made from one of ``addresses``, have ``scrub`` applied to their
+    changes (and lose the address and browser when it was the person's). Each keeps its hash,
+    which the next event links to; a new ``audit.redacted`` event (about ``reason``: a target
+    type and id) names every event rewritten with the hash of its content now, and the check
+    holds a rewritten event to that hash. How many events were rewritten."""
+    repo = AuditRepository(session)
+    rewritten: dict[str, str] = {}
+    gone = set(addresses)
+    for row in await repo.holding(workspace_id, target_ids, needles, addresses):
+        fields = dict(row._mapping)
+        if fields["action"] == REDACTION:
+            continue
+        new: dict[str, Any] = {}
+        changes = scrub(fields["changes"])
+        if changes != fields["changes"]:
+            new["changes"] = changes
+        if fields["ip"] is not None and fields["ip"] in gone:
+            new.update(ip=None, user_agent=None)
+        if not new:
+            continue
+        await repo.rewrite(fields["id"], new)
+        rewritten[fields["id"]] = event_hash({**fields, **new})
+    if rewritten:
+        await record(
+            session,
+            workspace_id,
+            actor,
+            REDACTION,
+            reason[0],
+            reason[1],
+            {"events": (None, rewritten)},
+        )
+    return len(rewritten)
+
+
+def _redacted_hashes(changes: Sequence[str]) -> dict[str, str]:
+    """Event id -> the hash its content has since its last redaction."""
+    hashes: dict[str, str] = {}
+    for text in changes:
+        try:
+            after = json.loads(text)["events"]["after"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(after, dict):
+            hashes.update({str(k): str(v) for k, v in after.items()})
+    return hashes
+
+
 # -------------------------------------------------------------------------------- verify
 
 
@@ -264,6 +332,8 @@ class _ChainWalk:
         self.last_id: str | None = None
         self.last_seq = 0
         self.last_hash = GENESIS_HASH
+        # Events rewritten by a redaction: the hash their content has now.
+        self.redacted: dict[str, str] = {}
 
     def _problem(self, message: str, event_id: str | None, seq: int | None) -> Problem:
         return Problem(self.workspace_id, event_id, seq, message)
@@ -310,7 +380,7 @@ class _ChainWalk:
                 fields["id"],
                 seq,
             )
-        if event_hash(fields) != fields["hash"]:
+        if event_hash(fields) != self.redacted.get(fields["id"], fields["hash"]):
             return self._problem(
                 "hash does not match the event's content: the event was edited",
                 fields["id"],
@@ -319,6 +389,9 @@ class _ChainWalk:
         return None
 
     async def run(self) -> Problem | None:
+        # A redaction event is checked in its place like any other; were it forged or
+        # edited, the chain breaks there.
+        self.redacted = _redacted_hashes(await self.repo.redactions(self.workspace_id, REDACTION))
         problem, _ = await self._walk_on()
         if problem is not None:
             return problem

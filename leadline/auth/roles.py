@@ -46,6 +46,8 @@ class Permission(StrEnum):
     TOKENS_MANAGE = "tokens:manage"
     KNOWLEDGE_MANAGE = "knowledge:manage"
     BILLING_READ = "billing:read"
+    # A data subject's requests: erasing a person, exporting what is held about them.
+    PRIVACY = "privacy"
     # Closing and restoring the workspace.
     WORKSPACE_LIFECYCLE = "workspace:lifecycle"
 

@@ -13,11 +13,9 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    delete,
     exists,
     func,
     literal,
-    or_,
     select,
     text,
     tuple_,
@@ -428,56 +426,6 @@ class SubmissionRepository(Repository):
             .limit(1)
         )
         return found
-
-    async def of_person(
-        self,
-        workspace_id: str,
-        emails: Sequence[str],
-        phones: Sequence[str],
-        lead_ids: Sequence[str],
-    ) -> list[LeadSubmission]:
-        """The workspace's submissions with one of ``emails`` or ``phones`` (E.164), or made
-        for one of ``lead_ids``."""
-        matches = []
-        if emails:
-            matches.append(func.lower(LeadSubmission.email).in_([e.lower() for e in emails]))
-        if phones:
-            matches.append(LeadSubmission.phone_e164.in_(phones))
-        if lead_ids:
-            matches.append(LeadSubmission.lead_id.in_(lead_ids))
-        if not matches:
-            return []
-        result = await self.session.scalars(
-            select(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, or_(*matches))
-        )
-        return list(result)
-
-    async def delete_with_crm_records(
-        self, workspace_id: str, submission_ids: Sequence[str], lead_ids: Sequence[str]
-    ) -> dict[str, int]:
-        """Remove submissions, their CRM sends, and the CRM's reports about ``lead_ids``;
-        how many rows of each table went."""
-        counts = {"lead_submissions": len(submission_ids), "crm_sends": 0, "crm_activity": 0}
-        if submission_ids:
-            sends = await self.session.execute(
-                delete(CrmSend).where(CrmSend.submission_id.in_(submission_ids))
-            )
-            counts["crm_sends"] = sends.rowcount  # type: ignore[attr-defined]
-        if lead_ids:
-            activity = await self.session.execute(
-                delete(CrmActivity).where(
-                    CrmActivity.workspace_id == workspace_id, CrmActivity.lead_id.in_(lead_ids)
-                )
-            )
-            counts["crm_activity"] = activity.rowcount  # type: ignore[attr-defined]
-        if submission_ids:
-            await self.session.execute(
-                delete(LeadSubmission).where(
-                    LeadSubmission.workspace_id == workspace_id,
-                    LeadSubmission.id.in_(submission_ids),
-                )
-            )
-        return counts
 
 
 class CrmRepository(Repository):

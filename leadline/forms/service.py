@@ -20,19 +20,16 @@ from leadline.forms.repository import (
     SubmissionRepository,
     Sums,
 )
-from leadline.leads import erasure as leads
 from leadline.models import LeadSubmission
 
 __all__ = [
     "BUCKET_MINUTES",
     "REPORTED_OUTCOMES",
     "SUSPICIOUS_FROM",
-    "ErasedSubmissions",
     "Narrowing",
     "Sums",
     "counts_of_leads",
     "delete_rollups_of_workspace",
-    "erase_person",
     "interval_sums",
     "latest_of_leads",
     "rollup_values",
@@ -190,37 +187,3 @@ async def submissions_between(
     )
     created = outcomes.get("created", 0)
     return SubmissionCounts(leads=created, submissions=created + outcomes.get("merged", 0))
-
-
-@dataclass(frozen=True)
-class ErasedSubmissions:
-    counts: dict[str, int]
-    # The visits the submissions were sent from, for their owner to redact.
-    visit_ids: list[str]
-
-
-async def erase_person(
-    session: AsyncSession,
-    workspace_id: str,
-    *,
-    emails: Sequence[str],
-    phones: Sequence[str],
-    lead_ids: Sequence[str] = (),
-) -> ErasedSubmissions:
-    """Remove the submissions that carry one of ``emails`` or ``phones`` or belong to a lead
-    that does, with what the CRM was sent and said about them. Run before the leads go.
-    Their counts in the rollups stay: a count per quarter hour, project, source and label
-    says nothing of who sent it (docs/adr/0009-submission-rollups.md)."""
-    e164 = sorted({p for raw in phones if (p := leads.normalise_phone_quietly(raw))})
-    lead_ids = await leads.ids_of_person(
-        session, workspace_id, emails=emails, phones=phones, lead_ids=lead_ids
-    )
-    repo = SubmissionRepository(session)
-    found = await repo.of_person(workspace_id, [e for e in emails if e], e164, lead_ids)
-    counts = await repo.delete_with_crm_records(
-        workspace_id, [submission.id for submission in found], lead_ids
-    )
-    return ErasedSubmissions(
-        counts=counts,
-        visit_ids=sorted({s.visit_id for s in found if s.visit_id}),
-    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -436,31 +435,3 @@ async def merge(
         entries.append(audit.Entry("contact.updated", "contact", into.id, changed))
     await audit.record_many(session, principal.workspace_id, principal.actor, entries)
     return into
-
-
-@dataclass(frozen=True)
-class ErasedContact:
-    """What erasing a contact emptied, and how to find the rest of the person elsewhere."""
-
-    emails: list[str]
-    phones: list[str]
-    lead_ids: list[str]
-    counts: dict[str, int]
-
-
-async def erase(session: AsyncSession, workspace_id: str, contact_id: str) -> ErasedContact:
-    """Empty the contact (and any contact once merged into it): name, email, phone,
-    attributes, and the text of every message and note in their conversations. The contact is
-    not found afterwards. The emails, phones and leads it had are returned, so the rest of the
-    person can be erased where they are."""
-    contact = await get(session, workspace_id, contact_id)
-    repo = InboxRepository(session)
-    everyone = [contact, *await repo.merged_into(workspace_id, contact.id)]
-    found = ErasedContact(
-        emails=sorted({c.email for c in everyone if c.email}),
-        phones=sorted({c.phone for c in everyone if c.phone}),
-        lead_ids=sorted({c.lead_id for c in everyone if c.lead_id}),
-        counts={},
-    )
-    counts = await repo.erase_contacts(workspace_id, [c.id for c in everyone], utcnow())
-    return replace(found, counts=counts)

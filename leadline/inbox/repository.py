@@ -39,10 +39,6 @@ class ConversationFilter:
     updated_after: datetime | None = None
 
 
-# What an erased person's messages and the notes about them say afterwards.
-ERASED_TEXT = "[erased]"
-
-
 class InboxRepository(Repository):
     async def add(self, *rows: object) -> None:
         self.session.add_all(rows)
@@ -149,54 +145,6 @@ class InboxRepository(Repository):
             )
         )
         return list(result)
-
-    async def erase_contacts(
-        self, workspace_id: str, contact_ids: list[str], now: datetime
-    ) -> dict[str, int]:
-        """Empty the contacts and what their conversations say (messages' and notes' text,
-        subjects); the rows stay, so counts and the conversations' history keep their shape.
-        How many rows of each table were changed."""
-        conversations = select(Conversation.id).where(
-            Conversation.workspace_id == workspace_id, Conversation.contact_id.in_(contact_ids)
-        )
-        changed = {}
-        for table, statement in (
-            (
-                "contacts",
-                update(Contact)
-                .where(Contact.workspace_id == workspace_id, Contact.id.in_(contact_ids))
-                .values(
-                    name=None,
-                    email=None,
-                    phone=None,
-                    attributes="{}",
-                    external_id=None,
-                    erased_at=now,
-                    updated_at=now,
-                ),
-            ),
-            (
-                "conversations",
-                update(Conversation)
-                .where(Conversation.id.in_(conversations))
-                .values(subject=None, updated_at=now),
-            ),
-            (
-                "messages",
-                update(Message)
-                .where(Message.conversation_id.in_(conversations))
-                .values(text=ERASED_TEXT),
-            ),
-            (
-                "notes",
-                update(Note)
-                .where(Note.conversation_id.in_(conversations))
-                .values(text=ERASED_TEXT),
-            ),
-        ):
-            result = await self.session.execute(statement)
-            changed[table] = int(result.rowcount)  # type: ignore[attr-defined]
-        return changed
 
     async def move_conversations(
         self, workspace_id: str, from_contact: str, to_contact: str, now: datetime

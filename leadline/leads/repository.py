@@ -332,18 +332,6 @@ class LeadRepository(Repository):
         query = query.with_only_columns(Lead.id).order_by(Lead.created_at.desc(), Lead.id.desc())
         return list(await self.session.scalars(query.limit(at_most)))
 
-    async def count_status_changes(self, lead_ids: Sequence[str]) -> int:
-        if not lead_ids:
-            return 0
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(LeadStatusChange)
-                .where(LeadStatusChange.lead_id.in_(lead_ids))
-            )
-            or 0
-        )
-
     async def delete(self, workspace_id: str, lead_ids: Sequence[str]) -> None:
         """Remove leads and their status history (the search table follows by trigger)."""
         if not lead_ids:

@@ -746,3 +746,51 @@ async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, bat
     if removed:
         await workspaces.count_new_leads(session, workspace_id, -removed)
     return removed
+
+
+async def before_erasure(session: AsyncSession, workspace_id: str, lead_ids: Sequence[str]) -> None:
+    """What the pipeline counts of leads about to be erased by the privacy feature (their
+    facets and the workspace's lead count) stops counting them. The rows themselves are the
+    privacy feature's to remove (``leadline.models.personal``)."""
+    repo = LeadRepository(session)
+    found = await repo.matching_person(workspace_id, [], [], lead_ids) if lead_ids else []
+    if not found:
+        return
+    facets: Counter[str] = Counter()
+    for lead in found:
+        facets.subtract(facets_of(lead))
+    await repo.add_to_facets(workspace_id, facets)
+    await workspaces.count_new_leads(session, workspace_id, -len(found))
+
+
+async def leave_tombstones(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    emails: Sequence[str],
+    phones: Sequence[str],
+    erasure_id: str,
+) -> int:
+    """Tombstones of an erased person's emails and phones, so a lead from them later is
+    recognised (``tombstones``); how many were new."""
+    identities = {one for email in emails for one in tombstones.identities(email, None)}
+    identities |= {one for phone in phones for one in tombstones.identities(None, phone)}
+    key = await workspaces.ensure_secret_key(session, None)
+    by_digest = {tombstones.digest(key, identity): identity for identity in identities}
+    repo = LeadRepository(session)
+    already = await repo.tombstoned(workspace_id, list(by_digest))
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id("tomb"),
+            "workspace_id": workspace_id,
+            "kind": identity.kind,
+            "digest": value,
+            "erasure_id": erasure_id,
+            "created_at": now,
+        }
+        for value, identity in sorted(by_digest.items())
+        if value not in already
+    ]
+    await repo.add_tombstones(rows)
+    return len(rows)

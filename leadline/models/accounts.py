@@ -5,12 +5,14 @@ here), and one-time links (the first owner's setup)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData
 
 
 class PersonPassword(Base):
@@ -34,6 +36,10 @@ class SignIn(Base):
     moves forward while the browser is used (never past the absolute limit)."""
 
     __tablename__ = "signins"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        personal={"ip": "where a member signed in from", "user_agent": "a member's browser"},
+        subject=False,
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
@@ -56,6 +62,9 @@ class OneTimeLink(Base):
     the digest of its token is kept; revoking an invite deletes it."""
 
     __tablename__ = "one_time_links"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        personal={"email": "an invited member's address"}, subject=False
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(

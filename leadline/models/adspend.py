@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from sqlalchemy import (
     Date,
@@ -16,12 +17,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData, not_personal
 
 
 class AdSpend(Base):
     """Daily spend per platform and campaign, loaded from the ad platforms' exports."""
 
     __tablename__ = "ad_spend"
+    __personal__: ClassVar[PersonalData] = not_personal(campaign_name="an ad campaign's name")
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -4,12 +4,14 @@ operators, and the tokens spent each month."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import ERASED, PersonalData, not_personal
 
 
 class AssistantSettings(Base):
@@ -17,6 +19,7 @@ class AssistantSettings(Base):
     sealed (Fernet under a key derived from the instance's secret key)."""
 
     __tablename__ = "assistant_settings"
+    __personal__: ClassVar[PersonalData] = not_personal(model="the AI provider's model name")
 
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
@@ -53,6 +56,9 @@ class AssistantDraft(Base):
     ``citations`` is a JSON list of {chunk_id, article_id}."""
 
     __tablename__ = "assistant_drafts"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"conversation_id": "conversation"}, erase={"text": ERASED}
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

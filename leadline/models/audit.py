@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData
 
 
 class AuditEvent(Base):
@@ -16,6 +18,14 @@ class AuditEvent(Base):
     event's hash (``prev_hash``), so editing or deleting a row breaks the chain at that row."""
 
     __tablename__ = "audit_events"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        personal={
+            "ip": "the address of whoever made the change (a member, or a visitor on a "
+            "public route)",
+            "user_agent": "the browser of whoever made the change",
+        },
+        subject=False,
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -4,6 +4,7 @@ digests."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     ForeignKey,
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData, not_personal
 
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __personal__: ClassVar[PersonalData] = not_personal(name="a key's name, given by the workspace")
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData, not_personal
 
 
 class ConversionDestination(Base):
@@ -17,6 +19,9 @@ class ConversionDestination(Base):
     with a key derived from the instance's secret key (leadline/conversions/secrets.py)."""
 
     __tablename__ = "conversion_destinations"
+    __personal__: ClassVar[PersonalData] = not_personal(
+        name="the destination's name, given by the workspace"
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -40,6 +45,12 @@ class ConversionUpload(Base):
     key the platform is given; it is unique, so no key is ever sent twice."""
 
     __tablename__ = "conversion_uploads"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"lead_id": "lead"},
+        delete=True,
+        personal={"error_message": "what the ad platform answered about the lead"},
+        not_personal={"event_name": "the conversion event's name on the ad platform"},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

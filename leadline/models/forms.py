@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData
 
 
 class LeadSubmission(Base):
@@ -29,6 +31,27 @@ class LeadSubmission(Base):
     lead; the indexes find the lead of each."""
 
     __tablename__ = "lead_submissions"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={
+            "id": "submission",
+            "email": "email",
+            "phone_e164": "phone",
+            "lead_id": "lead",
+        },
+        gathers={
+            "id": "submission",
+            "visit_id": "visit",
+            "email": "email",
+            "phone_e164": "phone",
+            "ip": "ip",
+        },
+        delete=True,
+        personal={
+            "fields": "every field of the form as the person filled it in",
+            "user_agent": "the person's browser",
+            "visitor_id": "the person's browser id",
+        },
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -171,6 +194,9 @@ class CrmSend(Base):
     """One attempt to send a submission's lead to the CRM, whatever came of it."""
 
     __tablename__ = "crm_sends"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"submission_id": "submission"}, delete=True
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -190,6 +216,11 @@ class CrmActivity(Base):
     lead it was matched to, if any."""
 
     __tablename__ = "crm_activity"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"lead_id": "lead"},
+        delete=True,
+        personal={"payload": "what the CRM reported about the lead"},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str | None] = mapped_column(

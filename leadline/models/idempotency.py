@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     ForeignKey,
@@ -15,12 +16,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import SCRUB, PersonalData
 
 
 class IdempotencyRecord(Base):
     """The first answer to a request sent with an ``Idempotency-Key`` header."""
 
     __tablename__ = "idempotency_keys"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        search=("response_body",), erase={"response_body": SCRUB}
+    )
 
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True

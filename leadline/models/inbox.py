@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import EMPTY_OBJECT, ERASED, NOW, NULL, PersonalData
 
 
 class Contact(Base):
@@ -16,6 +18,25 @@ class Contact(Base):
     another keeps its row with ``merged_into_id`` set and is no longer found."""
 
     __tablename__ = "contacts"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"id": "contact", "email": "email", "phone": "phone", "merged_into_id": "contact"},
+        gathers={
+            "id": "contact",
+            "lead_id": "lead",
+            "name": "name",
+            "email": "email",
+            "phone": "phone",
+        },
+        erase={
+            "name": NULL,
+            "email": NULL,
+            "phone": NULL,
+            "attributes": EMPTY_OBJECT,
+            "external_id": NULL,
+            "erased_at": NOW,
+            "updated_at": NOW,
+        },
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -48,6 +69,11 @@ class Conversation(Base):
     ``tags`` is a JSON list. ``waiting_since`` is set while the contact awaits a reply."""
 
     __tablename__ = "conversations"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"contact_id": "contact"},
+        gathers={"id": "conversation", "visit_id": "visit"},
+        erase={"subject": NULL, "updated_at": NOW},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -96,6 +122,9 @@ class Message(Base):
     or ai; ``person_id`` names the operator."""
 
     __tablename__ = "messages"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"conversation_id": "conversation"}, erase={"text": ERASED}
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -120,6 +149,11 @@ class Note(Base):
     JSON list of the email addresses it @-mentions."""
 
     __tablename__ = "notes"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"conversation_id": "conversation"},
+        erase={"text": ERASED},
+        personal={"mentions": "the members a note mentions (members, not the person)"},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import SCRUB, PersonalData, not_personal
 
 
 class Job(Base):
@@ -18,6 +20,10 @@ class Job(Base):
     for inspection and replay until the retention clean-up removes them."""
 
     __tablename__ = "jobs"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        search=("payload", "last_error"),
+        erase={"payload": SCRUB, "last_error": SCRUB},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str | None] = mapped_column(
@@ -60,6 +66,9 @@ class JobSchedule(Base):
     moves ``next_run_at`` forward enqueues the job, so each run is enqueued once."""
 
     __tablename__ = "job_schedules"
+    __personal__: ClassVar[PersonalData] = not_personal(
+        name="a schedule's name, chosen by Leadline"
+    )
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))

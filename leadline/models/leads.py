@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -19,10 +20,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from leadline.kit.time import utcnow
 from leadline.models.attribution import CLICK_ID_FIELDS, Attribution
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData, not_personal
 
 
 class Label(Base):
     __tablename__ = "labels"
+    __personal__: ClassVar[PersonalData] = not_personal(name="a label the workspace defines")
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -96,6 +99,29 @@ UNMODELLED_TABLES: frozenset[str] = frozenset(
 
 class Lead(Attribution, Base):
     __tablename__ = "leads"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"id": "lead", "email": "email", "phone": "phone", "phone_e164": "phone"},
+        gathers={
+            "id": "lead",
+            "visit_id": "visit",
+            "name": "name",
+            "email": "email",
+            "phone": "phone",
+            # Ad click ids identify the person's click: scrubbed wherever they were copied.
+            **{name: "click" for name in CLICK_ID_FIELDS},
+        },
+        delete=True,
+        personal={
+            "note": "what an operator wrote about the lead",
+            "custom": "the lead's custom fields",
+            "loss_reason": "why the lead was lost, in an operator's words",
+        },
+        not_personal={
+            "conversion_name": "the name of the workspace's conversion event",
+            "google_ads_campaign_name": "an ad campaign's name",
+            "google_ads_ad_group_name": "an ad group's name",
+        },
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -202,6 +228,7 @@ class LeadStatusChange(Base):
     """One row per status change: from, to, when, and which key made it."""
 
     __tablename__ = "lead_status_changes"
+    __personal__: ClassVar[PersonalData] = PersonalData(match={"lead_id": "lead"}, delete=True)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData
 
 
 class Person(Base):
@@ -18,6 +20,10 @@ class Person(Base):
     stored lower-cased and is unique within the workspace."""
 
     __tablename__ = "people"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        personal={"email": "a member's address", "name": "a member's name"},
+        subject=False,
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(

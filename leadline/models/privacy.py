@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData
 
 
 class Erasure(Base):
@@ -16,6 +18,10 @@ class Erasure(Base):
     table (``counts``, a JSON object), and a SHA-256 over all of it (``receipt_hash``)."""
 
     __tablename__ = "erasures"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        personal={"progress": "whom a running erasure erases; emptied once it is done"},
+        subject=False,
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -24,7 +30,13 @@ class Erasure(Base):
     contact_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     matched: Mapped[str] = mapped_column(Text)
     counts: Mapped[str] = mapped_column(Text)
+    # Empty until a running erasure is done.
     receipt_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # ``running`` while a job erases a large history, batch by batch; then ``done``.
+    state: Mapped[str] = mapped_column(String(16), default="done", server_default="done")
+    # While running: whom to erase and where the job stands (JSON). NULL once done, so the
+    # person's data does not outlive their erasure here.
+    progress: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_erasures_workspace_created", "workspace_id", "created_at", "id"),)

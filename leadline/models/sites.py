@@ -4,6 +4,7 @@ the workspaces' address rules."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import PersonalData, not_personal
 
 
 class IpRule(Base):
@@ -43,6 +45,7 @@ class Site(Base):
     names the site; the Origin of each request must be one of the site's domains."""
 
     __tablename__ = "sites"
+    __personal__: ClassVar[PersonalData] = not_personal(name="a site's name")
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -81,6 +84,7 @@ class SiteForm(Base):
     is saved. ``form_id`` is the site's own name for it, unique within the site."""
 
     __tablename__ = "site_forms"
+    __personal__: ClassVar[PersonalData] = not_personal(name="a form's name")
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(

@@ -4,6 +4,7 @@ visits' counters kept apart under load."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -22,14 +23,29 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
-from leadline.models.attribution import Attribution
+from leadline.models.attribution import CLICK_ID_FIELDS, Attribution
 from leadline.models.base import Base
+from leadline.models.personal import EMPTY_OBJECT, INCREMENT, NULL, SCRUB, PersonalData
 
 
 class Visit(Attribution, Base):
     """One visit's attribution. The tracking feature fills this; leads link to it by id."""
 
     __tablename__ = "visits"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"id": "visit"},
+        gathers={"visitor_id": "visitor", **{name: "click" for name in CLICK_ID_FIELDS}},
+        erase={
+            "visitor_id": NULL,
+            "device_id": NULL,
+            "user_agent": NULL,
+            "referrer": NULL,
+            "screen": NULL,
+            "path": SCRUB,
+            **{name: NULL for name in CLICK_ID_FIELDS},
+            "revision": INCREMENT,
+        },
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -96,6 +112,9 @@ class TrackedEvent(Base):
     (``TrackingRepository.delete_site_events``)."""
 
     __tablename__ = "events"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"visit_id": "visit"}, erase={"data": EMPTY_OBJECT, "url": SCRUB}
+    )
 
     # SQLite only auto-numbers an INTEGER primary key.
     id: Mapped[int] = mapped_column(
@@ -204,6 +223,10 @@ class Visitor(Base):
     day, so its record covers one day."""
 
     __tablename__ = "visitors"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"visitor_id": "visitor"},
+        erase={"first_touch": NULL, "last_touch": NULL},
+    )
 
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     visitor_id: Mapped[str] = mapped_column(String(64))

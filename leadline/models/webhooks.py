@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadline.kit.time import utcnow
 from leadline.models.base import Base
+from leadline.models.personal import SCRUB, Parent, PersonalData
 
 
 class WebhookEndpoint(Base):
@@ -40,6 +42,9 @@ class WebhookEvent(Base):
     """One event, stored once as the exact JSON body every endpoint receives."""
 
     __tablename__ = "webhook_events"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"lead_id": "lead"}, search=("body",), erase={"body": SCRUB}
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(
@@ -71,6 +76,9 @@ class WebhookDelivery(Base):
     ``attempts`` counts the attempts begun, each counted when its batch is claimed."""
 
     __tablename__ = "webhook_deliveries"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        search=("last_error",), erase={"last_error": SCRUB}
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -105,6 +113,11 @@ class WebhookAttempt(Base):
     """One HTTP attempt of a delivery: what came back, how long it took."""
 
     __tablename__ = "webhook_attempts"
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        search=("response_excerpt", "error"),
+        erase={"response_excerpt": SCRUB, "error": SCRUB},
+        parent=Parent("delivery_id", "webhook_deliveries"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(

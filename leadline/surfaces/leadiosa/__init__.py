@@ -16,6 +16,7 @@ from leadline.surfaces.leadiosa import (
     contacts,
     conversations,
     conversions,
+    data_subjects,
     jobs,
     knowledge,
     people,
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     conversions.router,
     knowledge.router,
     assistant.router,
+    data_subjects.router,
 )
 
 

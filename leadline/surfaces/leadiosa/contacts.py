@@ -216,9 +216,15 @@ class Erasure(BaseModel):
         description="What the person was matched by, masked (`a***@example.com`); absent "
         "when the contact had no email or phone.",
     )
+    state: str = Field(
+        description="`done`, or `running` while a job erases a large history (the counts are "
+        "those so far; the receipt hash comes when it is done)."
+    )
     counts: dict[str, int] = Field(description="Rows removed or emptied, per table.")
-    receipt_hash: str = Field(
-        description="SHA-256 of the receipt's canonical JSON (docs/privacy.md says how)."
+    receipt_hash: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="SHA-256 of the receipt's canonical JSON (docs/privacy.md says how); absent "
+        "while running.",
     )
 
 
@@ -227,17 +233,21 @@ class ErasureEnvelope(BaseModel):
 
 
 def render_erasure(receipt: privacy.Receipt) -> dict[str, Any]:
-    return omit_empty(
+    rendered = omit_empty(
         {
             "id": receipt.id,
             "contact_id": receipt.contact_id,
             "erased_at": iso_millis(receipt.erased_at),
             "erased_by": omit_empty({"type": receipt.actor.type, "id": receipt.actor.id}),
             "matched": receipt.matched,
+            "state": receipt.state,
             "counts": receipt.counts,
             "receipt_hash": receipt.receipt_hash,
         }
     )
+    # Counts are always there: empty at the start of a running erasure.
+    rendered["counts"] = receipt.counts
+    return rendered
 
 
 @router.get(
