@@ -235,7 +235,7 @@ async def redact(
     reason: tuple[str, str],
 ) -> int:
     """Take a person's data out of the workspace's older events, keeping the chain verifiable
-    (docs/adr/0014-personal-data-registry.md): the events about ``target_ids``, whose changes
+    (docs/adr/0015-personal-data-registry.md): the events about ``target_ids``, whose changes
     hold one of ``needles`` or made from one of ``addresses``, have ``scrub`` applied to their
     changes (and lose the address and browser when it was the person's). Each keeps its hash,
     which the next event links to; a new ``audit.redacted`` event (about ``reason``: a target

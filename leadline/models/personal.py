@@ -4,7 +4,7 @@ about a person, how the person's rows are found, and what erasing them does.
 A model declares ``__personal__ = PersonalData(...)``. The privacy feature reads these
 declarations (and nothing else) to erase a person, to export what is held about them, and a
 test fails when a model has an email-, phone-, IP- or name-like column that its declaration
-does not mention (docs/privacy.md, docs/adr/0014-personal-data-registry.md).
+does not mention (docs/privacy.md, docs/adr/0015-personal-data-registry.md).
 """
 
 from __future__ import annotations

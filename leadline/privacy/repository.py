@@ -3,7 +3,7 @@ data drives (finding a person's rows, erasing and reading them) over every decla
 
 This is the one place that reaches into other features' tables, on purpose: each table
 declares next to its model what erasure does to it (``leadline.models.personal``), so no
-feature keeps erasure code of its own (docs/adr/0014-personal-data-registry.md).
+feature keeps erasure code of its own (docs/adr/0015-personal-data-registry.md).
 """
 
 from __future__ import annotations

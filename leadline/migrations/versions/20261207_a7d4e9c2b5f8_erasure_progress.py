@@ -1,7 +1,7 @@
 """An erasure too large for one transaction runs as a job: its state and its progress
 
 Revision ID: a7d4e9c2b5f8
-Revises: c3d8e2a6f9b1
+Revises: b9e2d5a7c1f3
 Create Date: 2026-12-07 12:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a7d4e9c2b5f8"
-down_revision: str | None = "c3d8e2a6f9b1"
+down_revision: str | None = "b9e2d5a7c1f3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
