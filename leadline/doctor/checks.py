@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
 
@@ -110,7 +111,7 @@ async def _migrations(db: Database, settings: Settings) -> tuple[bool, Finding]:
         return True, ok("migrations", f"at the latest revision ({', '.join(sorted(heads))})")
     try:
         pending = list(script.iterate_revisions("heads", current))
-    except CommandError:
+    except (CommandError, ResolutionError):
         return True, fail(
             "migrations",
             f"the database is at {', '.join(current)}, a revision this version does not know "
