@@ -147,7 +147,7 @@ def test_no_secret_or_personal_field_reaches_the_log(
                 headers=page,
             ),
             client.post("/api/leads", content=b"{broken " + EMAIL.encode()),
-            client.post("/app/login", data={"email": EMAIL, "password": PASSWORD}),
+            client.post("/app/signin", data={"email": EMAIL, "password": PASSWORD}),
         ]
     assert {answer.status_code for answer in answers} & {200, 201}
     written = capsys.readouterr().err
