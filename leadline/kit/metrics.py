@@ -5,6 +5,11 @@ scraped on its own (docs/operations.md says why not prometheus-client's multipro
 Families whose value lives in the database (the job queue) are read when scraped, by
 :mod:`leadline.surfaces.metrics`.
 
+The counts of every request and every cache look-up, the hot paths, are plain integers kept
+by :class:`RequestCounts` and :class:`CacheCounts` and turned into families only when scraped:
+prometheus-client's own counters take a lock for every increment, which cost a tracking request
+about 2 us of its 15 (docs/performance.md). Both are touched only on the event loop's thread.
+
 Labels are bounded: a request is counted under its route's template (``/api/leads/{lead_id}``),
 never its path, and under ``<unmatched>`` when no route took it, so ids and probes for random
 paths add no series.
@@ -12,7 +17,12 @@ paths add no series.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 UNMATCHED = "<unmatched>"
 # Methods counted by name; anything else a client sends is counted as ``other``.
@@ -23,20 +33,6 @@ _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _GROUP = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 20000)
 
 registry: CollectorRegistry = REGISTRY
-
-HTTP_REQUESTS = Counter(
-    "leadline_http_requests",
-    "HTTP requests answered, by route template, method and status.",
-    ["route", "method", "status"],
-    registry=registry,
-)
-HTTP_DURATION = Histogram(
-    "leadline_http_request_duration_seconds",
-    "Time from a request's arrival to the end of its answer, by route template.",
-    ["route"],
-    buckets=_LATENCY,
-    registry=registry,
-)
 
 WRITER_GROUP_REQUESTS = Histogram(
     "leadline_tracking_writer_group_requests",
@@ -109,46 +105,85 @@ WEBHOOK_LATENCY = Histogram(
     registry=registry,
 )
 
-CACHE_LOOKUPS = Counter(
-    "leadline_cache_lookups",
-    "Look-ups in the in-memory read caches, by cache and result (hit: answered from memory; "
-    "miss: read from the database, or joined a read under way).",
-    ["cache", "result"],
-    registry=registry,
-)
 
-
-def method_label(method: str) -> str:
-    return method if method in METHODS else "other"
-
-
-class RequestCounts:
-    """The request families' labelled children, kept by their labels: a child looked up in a
-    dict costs a fraction of ``labels()``, which takes a lock and builds a tuple each time."""
-
-    __slots__ = ("_counts", "_durations")
+class _Latency:
+    __slots__ = ("buckets", "total")
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], Counter] = {}
-        self._durations: dict[str, Histogram] = {}
+        # One count per bucket of _LATENCY and one past the last (+Inf); not cumulative.
+        self.buckets = [0] * (len(_LATENCY) + 1)
+        self.total = 0.0
+
+
+class RequestCounts(Collector):
+    """``leadline_http_requests_total`` and ``leadline_http_request_duration_seconds``: kept as
+    plain integers by label (a few dict look-ups per request), made into families when
+    scraped."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._latencies: dict[str, _Latency] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "other"
+        if method not in METHODS:
+            method = "other"
         key = (route, method, status)
-        count = self._counts.get(key)
-        if count is None:
-            count = self._counts[key] = HTTP_REQUESTS.labels(route, method, str(status))
-        count.inc()
-        duration = self._durations.get(route)
-        if duration is None:
-            duration = self._durations[route] = HTTP_DURATION.labels(route)
-        duration.observe(seconds)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        latency = self._latencies.get(route)
+        if latency is None:
+            latency = self._latencies[route] = _Latency()
+        latency.buckets[bisect_left(_LATENCY, seconds)] += 1
+        latency.total += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "leadline_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in list(self._counts.items()):
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        durations = HistogramMetricFamily(
+            "leadline_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by route template.",
+            labels=["route"],
+        )
+        for route, latency in list(self._latencies.items()):
+            cumulative, running = [], 0
+            for bound, count in zip((*_LATENCY, float("inf")), latency.buckets, strict=True):
+                running += count
+                cumulative.append(("+Inf" if bound == float("inf") else str(bound), running))
+            durations.add_metric([route], cumulative, latency.total)
+        yield durations
 
 
-# One per process: every app made in it counts into the same families.
+class CacheCounts(Collector):
+    """``leadline_cache_lookups_total``: a ``[hits, misses]`` pair per cache name, shared by
+    every cache of that name in the process."""
+
+    def __init__(self) -> None:
+        self._tallies: dict[str, list[int]] = {}
+
+    def tally(self, cache: str) -> list[int]:
+        """The cache's ``[hits, misses]``, to add to in place."""
+        return self._tallies.setdefault(cache, [0, 0])
+
+    def collect(self) -> Iterator[Metric]:
+        lookups = CounterMetricFamily(
+            "leadline_cache_lookups",
+            "Look-ups in the in-memory read caches, by cache and result (hit: answered from "
+            "memory; miss: read from the database, or joined a read under way).",
+            labels=["cache", "result"],
+        )
+        for cache, (hits, misses) in list(self._tallies.items()):
+            lookups.add_metric([cache, "hit"], hits)
+            lookups.add_metric([cache, "miss"], misses)
+        yield lookups
+
+
+# One of each per process: every app made in it counts into the same families.
 requests = RequestCounts()
-
-
-def cache_counters(cache: str) -> tuple[Counter, Counter]:
-    """The hit and miss counters of the cache named ``cache``."""
-    return CACHE_LOOKUPS.labels(cache, "hit"), CACHE_LOOKUPS.labels(cache, "miss")
+caches = CacheCounts()
+registry.register(requests)
+registry.register(caches)

@@ -68,7 +68,8 @@ class ReadCache(Generic[C, V]):
         self.size = size
         self.clock = clock
         self.what = what
-        self._hits, self._misses = metrics.cache_counters(name or what)
+        # [hits, misses], counted for /metrics.
+        self._tally = metrics.caches.tally(name or what)
         self._entries: dict[str, _Entry[V]] = {}
         self._reads: dict[str, asyncio.Task[V]] = {}
         # Every read under way, forgotten ones too: the event loop keeps none of them alive.
@@ -99,9 +100,9 @@ class ReadCache(Generic[C, V]):
             if now < entry.expires:
                 if now >= entry.refresh_at and key not in self._reads:
                     self._read(context, key)
-                self._hits.inc()
+                self._tally[0] += 1
                 return entry.value
-        self._misses.inc()
+        self._tally[1] += 1
         read = self._reads.get(key) or self._read(context, key)
         return await asyncio.shield(read)
 
