@@ -106,34 +106,34 @@ WEBHOOK_LATENCY = Histogram(
 )
 
 
-class _Latency:
+class _Latencies:
+    """The requests of one (route, method, status): how many took each bucket of _LATENCY's
+    time, and one more past the last (+Inf), not cumulative; their count is the buckets' sum."""
+
     __slots__ = ("buckets", "total")
 
     def __init__(self) -> None:
-        # One count per bucket of _LATENCY and one past the last (+Inf); not cumulative.
         self.buckets = [0] * (len(_LATENCY) + 1)
         self.total = 0.0
 
 
 class RequestCounts(Collector):
-    """``leadline_http_requests_total`` and ``leadline_http_request_duration_seconds``: kept as
-    plain integers by label (a few dict look-ups per request), made into families when
-    scraped."""
+    """``leadline_http_requests_total`` and ``leadline_http_request_duration_seconds``: one
+    entry per (route, method, status), found with one dict look-up per request, made into
+    both families (the histogram summed by route) when scraped."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
-        self._latencies: dict[str, _Latency] = {}
+        self._entries: dict[tuple[str, str, int], _Latencies] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         if method not in METHODS:
             method = "other"
         key = (route, method, status)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        latency = self._latencies.get(route)
-        if latency is None:
-            latency = self._latencies[route] = _Latency()
-        latency.buckets[bisect_left(_LATENCY, seconds)] += 1
-        latency.total += seconds
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Latencies()
+        entry.buckets[bisect_left(_LATENCY, seconds)] += 1
+        entry.total += seconds
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -141,20 +141,25 @@ class RequestCounts(Collector):
             "HTTP requests answered, by route template, method and status.",
             labels=["route", "method", "status"],
         )
-        for (route, method, status), count in list(self._counts.items()):
-            requests.add_metric([route, method, str(status)], count)
+        by_route: dict[str, _Latencies] = {}
+        for (route, method, status), entry in list(self._entries.items()):
+            requests.add_metric([route, method, str(status)], sum(entry.buckets))
+            summed = by_route.setdefault(route, _Latencies())
+            summed.buckets = [a + b for a, b in zip(summed.buckets, entry.buckets, strict=True)]
+            summed.total += entry.total
         yield requests
         durations = HistogramMetricFamily(
             "leadline_http_request_duration_seconds",
             "Time from a request's arrival to the end of its answer, by route template.",
             labels=["route"],
         )
-        for route, latency in list(self._latencies.items()):
+        bounds = [*(str(bound) for bound in _LATENCY), "+Inf"]
+        for route, summed in by_route.items():
             cumulative, running = [], 0
-            for bound, count in zip((*_LATENCY, float("inf")), latency.buckets, strict=True):
+            for bound, count in zip(bounds, summed.buckets, strict=True):
                 running += count
-                cumulative.append(("+Inf" if bound == float("inf") else str(bound), running))
-            durations.add_metric([route], cumulative, latency.total)
+                cumulative.append((bound, running))
+            durations.add_metric([route], cumulative, summed.total)
         yield durations
 
 
