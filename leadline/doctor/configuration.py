@@ -86,7 +86,7 @@ def base_urls(settings: Settings) -> Finding:
 
 def metrics_access(settings: Settings) -> Finding:
     token = settings.metrics_token
-    if token is None:
+    if not token:
         return ok(
             "metrics", "GET /metrics answers loopback clients only (LEADLINE_METRICS_TOKEN unset)"
         )
