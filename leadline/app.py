@@ -27,13 +27,14 @@ from leadline.db import Database
 from leadline.forms.writer import CaptureWriter
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
 from leadline.inbox.widget import WidgetPagesCache
-from leadline.kit import changes
+from leadline.kit import changes, metrics
 from leadline.kit.changes import ChangeBus
 from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
 from leadline.sites.cache import CaptureSites, SiteCache
 from leadline.surfaces import widget as widget_router
 from leadline.surfaces.leadiosa import create_leadiosa_app
+from leadline.surfaces.metrics import METRICS_ROUTES
 from leadline.surfaces.octanist import create_octanist_app
 from leadline.surfaces.pulsegate import envelope as pulsegate
 from leadline.surfaces.pulsegate import tracking as tracking_router
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     app = LeadlineApp(
         routes=[
             *HEALTH_ROUTES,
+            *METRICS_ROUTES,
             *SCRIPT_ROUTES,
             *FORM_ROUTES,
             *CAPTURE_ROUTES,
@@ -224,6 +226,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     )
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.widget_pages = widget_pages
+    # The gauge reads the writer of the app made last in the process (the one serving).
+    tracking_writer = app.tracking.writer
+    metrics.WRITER_WAITING.set_function(lambda: tracking_writer.waiting)
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
 

@@ -55,8 +55,16 @@ class Settings(BaseSettings):
     # Requests per API key per minute on the rate-limited API surfaces (Leadiosa).
     api_rate_limit: int = Field(default=300, ge=1)
     log_level: str = "info"
-    # "json": one JSON object per log line, for collectors; "console": lines for people.
-    log_format: Literal["console", "json"] = "console"
+    # "json": one JSON object per log line, for collectors; "console": lines for people;
+    # "auto": lines for people when standard error is a terminal, JSON otherwise.
+    log_format: Literal["auto", "console", "json"] = "auto"
+    # With a token, GET /metrics asks every client for it (Authorization: Bearer <token>);
+    # without, it answers loopback clients only.
+    metrics_token: str | None = Field(default=None, repr=False)
+    # `leadline worker` serves its own /metrics on this port (127.0.0.1 unless
+    # LEADLINE_WORKER_METRICS_HOST says otherwise); none: it serves none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
 
     # Jobs: how long a claimed job stays a worker's without a heartbeat, how often an idle
     # worker looks for due jobs, how many jobs one worker runs at once, and extra modules whose
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
     # ClickHouse for the tracking events (docs/clickhouse.md): http(s)://user:password@host:
     # port/database, or chdb:///directory?database=name for the engine inside the process.
     # Empty: the events stay in the SQL database.
-    clickhouse_url: str = ""
+    clickhouse_url: str = Field(default="", repr=False)
 
     # Webhooks: let endpoints point at private, loopback and link-local addresses (and plain
     # http), for receivers on the same network; the request timeout; how long a rotated-out

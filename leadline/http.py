@@ -23,6 +23,7 @@ from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import HeadersTooLarge, PayloadTooLarge, ValidationFailed
+from leadline.kit import metrics, tokens
 from leadline.kit.context import RequestContext, enter_request, leave_request
 from leadline.kit.ids import request_id
 from leadline.kit.jsondepth import MAX_JSON_DEPTH, check_json_depth
@@ -100,9 +101,29 @@ def unstorable(exc: BaseException) -> ValidationFailed | None:
     return None
 
 
+def route_template(scope: Scope, base: str = "") -> str:
+    """The template of the route that served the request (``/api/leads/{lead_id}``), read from
+    what routing left in its scope; ``<unmatched>`` when no route took it. ``base`` is the
+    ``root_path`` the request arrived with (a server's ``--root-path``), left out."""
+    route = scope.get("route")
+    # The path without its convertors (``{lead_id}``, not ``{lead_id:besides_import}``).
+    path = getattr(route, "path_format", None)
+    if path is None:
+        return metrics.UNMATCHED
+    root: str = scope.get("root_path", "")[len(base) :]
+    if isinstance(route, Mount):
+        # A mount that took the request and found no route of its own inside (root_path
+        # already ends with the mount's path).
+        return f"{root}/{{path}}"
+    return f"{root}{path}"
+
+
 class RequestIdMiddleware:
     """Gives every request a ``req_<12 hex>`` id, visible to handlers and sent as X-Request-ID,
-    and logs one line per request once it is answered.
+    counts it (``leadline_http_requests_total`` and its duration, by route template) and logs
+    one line per request once it is answered: its id, route template, status, duration and
+    the prefix of the API key that authenticated it, never its path or query (either may hold
+    an email address or a key someone pasted).
 
     The id, the client address and its user agent are also the current request context
     (:func:`leadline.kit.context.current_request`) while the request is served, and the id is
@@ -119,7 +140,9 @@ class RequestIdMiddleware:
             return
         started = time.perf_counter()
         rid = request_id()
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        base: str = scope.get("root_path", "")
         # An error that escapes the app is answered 500 by the server around it.
         status = 500
 
@@ -137,12 +160,16 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = route_template(scope, base)
+            metrics.requests.observe(route, scope["method"], status, seconds)
             self.lines.write(
                 scope["method"],
-                scope["path"],
+                route,
                 status,
-                round((time.perf_counter() - started) * 1000, 2),
+                round(seconds * 1000, 2),
                 rid,
+                state.get("key_prefix"),
             )
             structlog.contextvars.reset_contextvars(**bound)
             leave_request(token)
@@ -389,7 +416,10 @@ def _json_content_type(scope: Scope, body: bytes) -> Scope:
     if b"json" in current.lower() or body.lstrip()[:1] not in (b"{", b"["):
         return scope
     headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
-    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+    # Changed in place, not copied: the route that routing records in the scope is read by
+    # the request line once the request is answered (route_template).
+    scope["headers"] = [*headers, (b"content-type", b"application/json")]
+    return scope
 
 
 def database(request: Request) -> Database:
@@ -422,6 +452,8 @@ async def authenticated(
     surface alike."""
     principals: PrincipalCache = request.state.principals
     principal = await principals.authenticate(database(request), token)
+    # The request's log line names the key by what lists show of it.
+    request.state.key_prefix = tokens.visible_prefix(token.strip()) if token else None
     refuse_closed(request, principal, writes=writes)
     return principal
 

@@ -1,8 +1,9 @@
 """The process's log: every line, structlog's and the standard library's, in one format.
 
-``LEADLINE_LOG_FORMAT=json`` writes one JSON object per line (for log collectors); the default
-writes lines a person reads in a terminal. Both carry what is bound with
-:func:`structlog.contextvars.bind_contextvars` (the request id, while a request is served).
+``LEADLINE_LOG_FORMAT=json`` writes one JSON object per line (for log collectors), ``console``
+lines a person reads; the default, ``auto``, writes lines for a person when standard error is a
+terminal and JSON otherwise (a container, a service manager, a file). Both carry what is bound
+with :func:`structlog.contextvars.bind_contextvars` (the request id, while a request is served).
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ _SHARED: list[Processor] = [
 ]
 
 
+def json_lines(settings: Settings) -> bool:
+    """Whether the log is written as JSON (see the module's docstring)."""
+    if settings.log_format == "auto":
+        try:
+            return not sys.stderr.isatty()
+        except (AttributeError, ValueError):  # no stream, or a closed one
+            return True
+    return settings.log_format == "json"
+
+
 class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to the ``sys.stderr`` of the moment rather than the one it was made with, so a
     stream swapped in later (a test's capture, a command runner's) gets the lines, and a closed
@@ -55,7 +66,7 @@ def configure_logging(settings: Settings) -> None:
     """
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     renderer: Processor
-    if settings.log_format == "json":
+    if json_lines(settings):
         renderer = structlog.processors.JSONRenderer()
         tail: list[Processor] = [structlog.processors.format_exc_info, renderer]
     else:
@@ -76,6 +87,9 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs every request it sends, full URL included, at info; the URLs of webhook and
     # CRM receivers often carry their secret, so those lines stay out of the log.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # aiosqlite logs every statement with its parameters (emails, phone numbers) at debug:
+    # even a debugging log keeps personal data out.
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -94,16 +108,32 @@ class RequestLines:
     def __init__(self, settings: Settings) -> None:
         level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
         self.enabled = level <= logging.INFO
-        self.json = settings.log_format == "json"
+        self.json = json_lines(settings)
         self._general = structlog.stdlib.get_logger(REQUEST_LOGGER)
 
-    def write(self, method: str, path: str, status: int, duration_ms: float, rid: str) -> None:
+    def write(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        duration_ms: float,
+        rid: str,
+        key_prefix: str | None = None,
+    ) -> None:
+        """``route`` is the template of the route that answered (``/api/leads/{lead_id}``),
+        never the request's path: a path can carry personal data (an email address in place
+        of an id) and a query string a key."""
         if not self.enabled:
             return
         stream = sys.stderr
         if not self.json and stream.isatty():
             self._general.info(
-                "request", method=method, path=path, status=status, duration_ms=duration_ms
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=duration_ms,
+                key_prefix=key_prefix,
             )
             return
         stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -111,9 +141,10 @@ class RequestLines:
             line = json.dumps(
                 {
                     "method": method,
-                    "path": path,
+                    "route": route,
                     "status": status,
                     "duration_ms": duration_ms,
+                    "key_prefix": key_prefix,
                     "event": "request",
                     "request_id": rid,
                     "level": "info",
@@ -122,11 +153,11 @@ class RequestLines:
                 }
             )
         else:
-            shown = path if path.isprintable() else repr(path)
+            shown = route if route.isprintable() else repr(route)
             line = (
                 f"{stamp} [info     ] request                        [{REQUEST_LOGGER}] "
-                f"duration_ms={duration_ms} method={method} path={shown} request_id={rid} "
-                f"status={status}"
+                f"duration_ms={duration_ms} key_prefix={key_prefix} method={method} "
+                f"request_id={rid} route={shown} status={status}"
             )
         # A closed or broken stream loses the line, never the answer.
         with contextlib.suppress(OSError, ValueError):

@@ -21,7 +21,7 @@ from leadline.auth import service
 from leadline.auth.service import Principal
 from leadline.db import Database
 from leadline.errors import Unauthorized
-from leadline.kit import tokens
+from leadline.kit import metrics, tokens
 from leadline.kit.changes import PRINCIPALS, ChangeBus
 
 TOPIC = PRINCIPALS
@@ -50,6 +50,8 @@ class PrincipalCache:
         self._reads: dict[str, asyncio.Task[Found]] = {}
         # Bumped by every change heard: a read that began before it must not be kept.
         self._generation = 0
+        # [hits, misses], counted for /metrics.
+        self._tally = metrics.caches.tally("api_keys")
         if bus is not None:
             bus.listen(TOPIC, self.forget)
 
@@ -70,8 +72,10 @@ class PrincipalCache:
         digest = tokens.digest(token.strip())
         entry = self._entries.get(digest)
         if entry is not None and entry[0] > self.clock():
+            self._tally[0] += 1
             found = entry[1]
         else:
+            self._tally[1] += 1
             read = self._reads.get(digest)
             if read is None:
                 read = asyncio.create_task(self._read(database, token, digest))

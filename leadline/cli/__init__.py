@@ -8,6 +8,7 @@ from leadline.cli import (  # noqa: F401  (each module adds its commands to ``ap
     access,
     analytics,
     conversions,
+    doctor,
     jobs,
     leads,
     privacy,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -12,7 +14,7 @@ from leadline.cli._base import app, in_transaction
 from leadline.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    pass
+    import uvicorn
 
 T = TypeVar("T")
 
@@ -122,6 +124,45 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, stop, concurrency=concurrency)
+        metrics_server = _metrics_server(settings)
+        serving = asyncio.create_task(metrics_server.serve()) if metrics_server else None
+        try:
+            await run_worker(settings, stop, concurrency=concurrency)
+        finally:
+            if metrics_server is not None and serving is not None:
+                metrics_server.should_exit = True
+                await serving
 
     asyncio.run(main())
+
+
+def _metrics_server(settings: Settings) -> uvicorn.Server | None:
+    """The worker's own ``GET /metrics`` (LEADLINE_WORKER_METRICS_PORT), on the worker's event
+    loop; None when no port is set."""
+    if settings.worker_metrics_port is None:
+        return None
+    import uvicorn
+
+    from leadline.surfaces.metrics import create_metrics_app
+
+    class _Server(uvicorn.Server):
+        # The worker's own signal handlers stop it, and it stops this server.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    typer.echo(
+        "worker metrics on "
+        f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics",
+        err=True,
+    )
+    return _Server(
+        uvicorn.Config(
+            create_metrics_app(settings),
+            host=settings.worker_metrics_host,
+            port=settings.worker_metrics_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )

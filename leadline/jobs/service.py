@@ -7,7 +7,7 @@ import json
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
@@ -241,6 +241,27 @@ async def replay(
                 changes["kind"] = (None, kind)
             await audit.record(session, workspace, actor, "job.replayed", "job", None, changes)
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """What /metrics reports of the queue: jobs by state, and how long the oldest due job
+    has waited for a worker (0 when none is due)."""
+
+    due: int
+    scheduled: int
+    running: int
+    dead: int
+    oldest_due_seconds: float
+
+
+async def queue_figures(session: AsyncSession) -> QueueFigures:
+    now = utcnow()
+    due, scheduled, running, dead, oldest = await JobRepository(session).queue_figures(now)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    waited = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return QueueFigures(due, scheduled, running, dead, waited)
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

@@ -22,6 +22,7 @@ from leadline.db import Database
 from leadline.jobs import registry
 from leadline.jobs import service as jobs
 from leadline.jobs.repository import DEAD, QUEUED, JobRepository
+from leadline.kit import metrics
 from leadline.kit.time import utcnow
 from leadline.models import Job
 
@@ -227,6 +228,8 @@ class Worker:
             http=self.http,
             resources=self.resources,
         )
+        started = time.perf_counter()
+        outcome = "succeeded"
         try:
             if task is None:
                 raise LookupError(f"no task runs jobs of kind {job.kind!r}")
@@ -240,15 +243,20 @@ class Worker:
             await self._settle(job, QUEUED, run_at=utcnow(), attempts_back=1)
             raise
         except registry.GiveUp as exc:
+            outcome = "dead"
             await self._settle(job, DEAD, error=_error_text(exc))
         except registry.RetryLater as exc:
+            outcome = "dead" if job.attempts >= job.max_attempts else "retried"
             await self._fail(job, exc, delay=exc.delay)
         except Exception as exc:
+            outcome = "dead" if job.attempts >= job.max_attempts else "retried"
             backoff = task.backoff if task else registry.exponential_backoff
             await self._fail(job, exc, delay=backoff(job.attempts))
         else:
             self.succeeded.append(job.id)
             self.succeeded_event.set()
+        metrics.JOBS_RUN.labels(job.kind, outcome).inc()
+        metrics.JOBS_DURATION.labels(job.kind).observe(time.perf_counter() - started)
 
     async def _fail(self, job: Job, exc: BaseException, *, delay: float) -> None:
         error = _error_text(exc)

@@ -14,6 +14,7 @@ fails is logged; requests waiting on it get its error, and an entry it was refre
 answered until it expires.
 
 ``clock`` gives the time in seconds that entries expire by; a test passes one it moves by hand.
+Look-ups are counted as hits and misses under ``name`` (``leadline_cache_lookups_total``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
+from leadline.kit import metrics
 from leadline.kit.changes import ChangeBus
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class ReadCache(Generic[C, V]):
         size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
         what: str = "entry",
+        name: str | None = None,
     ) -> None:
         self.load = load
         self.bus = bus
@@ -65,6 +68,8 @@ class ReadCache(Generic[C, V]):
         self.size = size
         self.clock = clock
         self.what = what
+        # [hits, misses], counted for /metrics.
+        self._tally = metrics.caches.tally(name or what)
         self._entries: dict[str, _Entry[V]] = {}
         self._reads: dict[str, asyncio.Task[V]] = {}
         # Every read under way, forgotten ones too: the event loop keeps none of them alive.
@@ -95,7 +100,9 @@ class ReadCache(Generic[C, V]):
             if now < entry.expires:
                 if now >= entry.refresh_at and key not in self._reads:
                     self._read(context, key)
+                self._tally[0] += 1
                 return entry.value
+        self._tally[1] += 1
         read = self._reads.get(key) or self._read(context, key)
         return await asyncio.shield(read)
 

@@ -44,6 +44,7 @@ class SiteCache(ReadCache[Database, SiteInfo | None]):
             size=size,
             clock=clock,
             what="site",
+            name="sites",
         )
 
 
@@ -86,6 +87,7 @@ class CaptureSites:
             size=size,
             clock=clock,
             what="site",
+            name="capture_sites",
         )
         self.rules = ReadCache(
             _address_rules,
@@ -96,6 +98,7 @@ class CaptureSites:
             size=size,
             clock=clock,
             what="address rules of workspace",
+            name="address_rules",
         )
 
     async def site(self, database: Database, site_key: str) -> CaptureSite | None:

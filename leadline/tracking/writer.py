@@ -20,6 +20,7 @@ from leadline.clickhouse.client import open_clickhouse
 from leadline.clickhouse.schema import ensure_tables
 from leadline.db import write_gate
 from leadline.errors import LeadlineError, ServiceUnavailable
+from leadline.kit import metrics
 from leadline.kit.time import utcnow
 from leadline.tracking.counts import Added, fold_counts
 from leadline.tracking.groups import GroupResult, VisitCache, apply_group
@@ -239,6 +240,7 @@ class TrackingWriter:
             log.exception("tracking writer: no database connection")
             return [_unavailable() for _ in works]
         except Exception:
+            metrics.WRITER_FAILURES.inc()
             log.exception("tracking writer: a transaction of %d requests failed", len(works))
         if len(works) <= 1:
             return [_unavailable() for _ in works]
@@ -270,6 +272,7 @@ class TrackingWriter:
                 ):
                     self._fold_orphans(store)
                 defer = self._defers(store, works)
+                started = time.perf_counter()
                 try:
                     store.begin()
                     result = apply_group(
@@ -290,6 +293,10 @@ class TrackingWriter:
                     result = apply_group(store, works, utcnow(), pending=self._pending)
                     store.commit()
                 self._committed(result, defer)
+                if works:
+                    metrics.WRITER_COMMIT.observe(time.perf_counter() - started)
+                    metrics.WRITER_GROUP_REQUESTS.observe(len(works))
+                    metrics.WRITER_GROUP_EVENTS.observe(sum(work.size for work in works))
                 self.transactions += 1
                 self.requests += len(works)
                 return result.answers

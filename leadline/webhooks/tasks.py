@@ -30,6 +30,7 @@ from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.jobs import service as jobs
 from leadline.jobs.registry import JobContext, task
+from leadline.kit import metrics
 from leadline.kit.ids import new_id
 from leadline.kit.time import utcnow
 from leadline.webhooks import service as webhooks
@@ -367,6 +368,20 @@ async def _record(context: JobContext, group: _Group, outcomes: list[_Outcome]) 
             await jobs.enqueue(
                 session, webhooks.DELIVER, {}, workspace_id=endpoint.workspace_id, run_at=when
             )
+    _count(went, settled, [outcome for delivery, outcome in pairs if delivery.id in held])
+
+
+def _count(
+    went: set[str], settled: list[tuple[Claimed, _Outcome, _Settled]], tried: list[_Outcome]
+) -> None:
+    """The recorded outcomes, in the process's metrics (after their transaction committed)."""
+    if went:
+        metrics.WEBHOOK_DELIVERIES.labels("delivered").inc(len(went))
+    for _, _, result in settled:
+        outcome = "retrying" if result.state == webhooks.PENDING else "failed"
+        metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+    for attempt in tried:
+        metrics.WEBHOOK_LATENCY.observe(attempt.latency_ms / 1000)
 
 
 # ------------------------------------------------------------------------------ the task

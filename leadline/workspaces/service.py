@@ -82,6 +82,11 @@ async def is_empty(session: AsyncSession) -> bool:
     return await WorkspaceRepository(session).count() == 0
 
 
+async def stored_secret_key(session: AsyncSession) -> str | None:
+    """The secret generated on first start and kept in the database, if there is one."""
+    return await WorkspaceRepository(session).get_setting("secret_key")
+
+
 async def ensure_secret_key(session: AsyncSession, configured: str | None) -> str:
     """The configured secret, else the one generated on first start and kept in the database."""
     if configured:

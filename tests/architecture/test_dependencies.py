@@ -26,6 +26,9 @@ TABLES_OF = {
     "audit": "audit",
     "auth": "auth",
     "conversions": "conversions",
+    # `leadline doctor` reads the database server's own catalogs (pg_settings,
+    # pg_stat_activity) and Alembic's version table: no table of Leadline's.
+    "doctor": "doctor",
     "forms": "forms",
     "idempotency": "idempotency",
     "inbox": "inbox",

@@ -705,8 +705,40 @@ def _health_paths() -> dict[str, Schema]:
     }
 
 
+def _metrics_paths() -> dict[str, Schema]:
+    """The process's metrics, for Prometheus."""
+    return {
+        "/metrics": {
+            "get": {
+                "summary": "This process's metrics, in Prometheus' text format",
+                "description": (
+                    "Served to loopback clients while LEADLINE_METRICS_TOKEN is unset (a request "
+                    "that came through a proxy, with X-Forwarded-For, Forwarded or X-Real-IP, "
+                    "is not one); with it set, to every client that sends it as "
+                    "`Authorization: Bearer <token>`. The families are listed in "
+                    "docs/operations.md."
+                ),
+                "tags": ["Health"],
+                "responses": {
+                    "200": {
+                        "description": "The metrics (text format 0.0.4).",
+                        "content": {"text/plain": {"schema": _STRING}},
+                    },
+                    **_errors(
+                        401,
+                        403,
+                        e401="LEADLINE_METRICS_TOKEN is set and the request does not carry it.",
+                        e403="No token is set and the client is not on the loopback interface.",
+                    ),
+                },
+            }
+        },
+    }
+
+
 def _paths() -> dict[str, Schema]:
     return {
+        **_metrics_paths(),
         **_tracking_paths(),
         **_forms_paths(),
         **_capture_paths(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from leadline.errors import (
     WorkspaceClosed,
 )
 from leadline.http import decode_json
+from leadline.kit import metrics
 from leadline.kit.ids import request_id
 from leadline.kit.ratelimit import RateStatus
 from leadline.kit.time import utcnow
@@ -143,31 +145,46 @@ async def _send(send: Send, answer: Answer, rid: str) -> None:
 
 
 async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one HTTP request whose path starts with ``/track/``."""
+    """Serve one HTTP request whose path starts with ``/track/``, and count it under its
+    route (``leadline_http_requests_total``: these requests pass no middleware)."""
+    started = time.perf_counter()
+    status = await _handle(scope, receive, send)
+    if status:
+        path = scope["path"]
+        metrics.requests.observe(
+            path if path in ROUTES else metrics.UNMATCHED,
+            scope["method"],
+            status,
+            time.perf_counter() - started,
+        )
+
+
+async def _handle(scope: Scope, receive: Receive, send: Send) -> int:
+    """The status answered; 0 when the client went away before it was."""
     rid = request_id()
     state = scope.setdefault("state", {})
     state["request_id"] = rid
     path, method = scope["path"], scope["method"]
     if method == "OPTIONS":
         await _send(send, Answer(204, headers={"Access-Control-Max-Age": PREFLIGHT_MAX_AGE}), rid)
-        return
+        return 204
     route = ROUTES.get(path)
     if route is None or method != "POST":
         refused = not_routed(method, path, None if route is None else ["POST"])
         status, payload, extra = error_parts(refused)
         await _send(send, _json(payload, status, extra), rid)
-        return
+        return status
     if "db" not in state:
         # The database and settings come from the app's lifespan, which this server never ran.
         log.error(
             "tracking: %s %s arrived, but the server did not run the app's startup", method, path
         )
         await _send(send, _error(NO_LIFESPAN, 503), rid)
-        return
+        return 503
     headers = dict(scope["headers"])
     body = await _read_body(headers, receive)
     if body is None:  # the client went away
-        return
+        return 0
     try:
         if isinstance(body, PayloadTooLarge):
             status, payload, extra = error_parts(body)
@@ -180,6 +197,7 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
     if answer.status in COUNTED and isinstance(body, bytes):
         note_refusal(state, site_key_of(body))
     await _send(send, answer, rid)
+    return answer.status
 
 
 # Refusals counted as a site's ingest errors: not its visitors' going over the limits (429)
