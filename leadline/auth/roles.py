@@ -46,6 +46,8 @@ class Permission(StrEnum):
     TOKENS_MANAGE = "tokens:manage"
     KNOWLEDGE_MANAGE = "knowledge:manage"
     BILLING_READ = "billing:read"
+    # Retention periods and the consent ledger (docs/privacy.md).
+    PRIVACY_MANAGE = "privacy:manage"
     # Closing and restoring the workspace.
     WORKSPACE_LIFECYCLE = "workspace:lifecycle"
 

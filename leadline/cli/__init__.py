@@ -10,6 +10,7 @@ from leadline.cli import (  # noqa: F401  (each module adds its commands to ``ap
     conversions,
     jobs,
     leads,
+    retention,
     server,
     sites,
     widget,

@@ -25,6 +25,7 @@ TASK_MODULES: tuple[str, ...] = (
     "leadline.idempotency.tasks",
     "leadline.inbox.tasks",
     "leadline.leads.tasks",
+    "leadline.privacy.retention_tasks",
     "leadline.purge.tasks",
     "leadline.tracking.tasks",
     "leadline.webhooks.tasks",

@@ -52,9 +52,10 @@ from leadline.models.leads import (
     Tombstone,
 )
 from leadline.models.people import Person
-from leadline.models.privacy import Erasure
+from leadline.models.privacy import Erasure, RetentionPolicy, RetentionRun
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
 from leadline.models.tracking import (
+    ConsentChange,
     IngestErrorsHourly,
     TrackedEvent,
     TrackingDaily,
@@ -97,6 +98,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "ConsentChange",
     "Contact",
     "Conversation",
     "ConversionDestination",
@@ -122,6 +124,8 @@ __all__ = [
     "OneTimeLink",
     "Person",
     "PersonPassword",
+    "RetentionPolicy",
+    "RetentionRun",
     "SignIn",
     "Site",
     "SiteDomain",

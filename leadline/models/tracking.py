@@ -254,3 +254,32 @@ class IngestErrorsHourly(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (PrimaryKeyConstraint("site_id", "hour"),)
+
+
+class ConsentChange(Base):
+    """One change of a visitor's consent, the consent ledger (docs/privacy.md). The first entry
+    of a visit is the consent it started with; later ones come from the page (a consent update
+    event) or the API. ``before`` and ``after`` are JSON objects of the four Consent Mode flags
+    (true, false or null: not given); ``before`` is None for a visit's first entry. ``source``
+    is banner, consent_mode, tcf, gpc, dnt, api (or the visit's own consent source at its
+    start: gcm, tcf, gpp, manual, site, none). An entry made through the API for a lead has no
+    visit but the lead's id."""
+
+    __tablename__ = "consent_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lead_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_consent_changes_visitor", "workspace_id", "visitor_id", "occurred_at", "id"),
+        Index("ix_consent_changes_lead", "workspace_id", "lead_id", "occurred_at", "id"),
+        Index("ix_consent_changes_visit", "visit_id", "occurred_at"),
+    )

@@ -19,6 +19,7 @@ from leadline.surfaces.leadiosa import (
     jobs,
     knowledge,
     people,
+    retention,
     tokens,
     webhooks,
     workspace,
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     conversions.router,
     knowledge.router,
     assistant.router,
+    retention.router,
 )
 
 
