@@ -257,13 +257,14 @@ class IngestErrorsHourly(Base):
 
 
 class ConsentChange(Base):
-    """One change of a visitor's consent, the consent ledger (docs/privacy.md). The first entry
-    of a visit is the consent it started with; later ones come from the page (a consent update
-    event) or the API. ``before`` and ``after`` are JSON objects of the four Consent Mode flags
-    (true, false or null: not given); ``before`` is None for a visit's first entry. ``source``
-    is banner, consent_mode, tcf, gpc, dnt, api (or the visit's own consent source at its
-    start: gcm, tcf, gpp, manual, site, none). An entry made through the API for a lead has no
-    visit but the lead's id."""
+    """One entry of the consent ledger (docs/privacy.md): a visitor's consent as a visit
+    started, or a change of it reported later. ``flags`` is a JSON object of the Consent Mode
+    flags the entry states (true or false; a flag not named is as it was, or unknown at a
+    visit's start). ``source``: at a visit's start where its flags came from (gcm, tcf, gpp,
+    manual, site, none, dnt, gpc); for a change banner, consent_mode, tcf, gpc, dnt or api.
+    An entry made through the API for a lead names the lead (and its visit, if it has one).
+    The state before and after each entry is the fold of the entries before it (see
+    ``tracking.consent``), so the writer never reads a visit to record a change."""
 
     __tablename__ = "consent_changes"
 
@@ -274,8 +275,7 @@ class ConsentChange(Base):
     visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lead_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     source: Mapped[str] = mapped_column(String(16))
-    before: Mapped[str | None] = mapped_column(Text, nullable=True)
-    after: Mapped[str] = mapped_column(Text)
+    flags: Mapped[str] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

@@ -293,7 +293,7 @@ async def _visits_batch(
     done = await tracking_retention.expire_visits_before(
         session, workspace_id, cutoff, after=after, batch=batch, needed=needed
     )
-    if done.last is None:
+    if done.last is None or done.last == after:
         return False
     progress["visits"] = [done.last[0].isoformat(), done.last[1]]
     await _add_counts(

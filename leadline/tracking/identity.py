@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import re
 
+import msgspec
+
+from leadline.errors import ValidationFailed
 from leadline.tracking.schemas import Flag, VisitStart
 
 # An id the browser may keep for itself.
@@ -57,6 +60,46 @@ def _flag(value: Flag) -> bool | None:
 
 _AD_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization")
 _CONSENT_NAMES = (*_AD_FLAGS, "analytics_storage")
+
+
+# Where a change of consent reported by a page (a ``consent`` event) came from.
+UPDATE_SOURCES = ("banner", "consent_mode", "tcf", "gpc", "dnt")
+
+
+def consent_update(data: bytes) -> tuple[dict[str, bool], str]:
+    """The flags a ``consent`` event reports (``{"ad_storage": "granted", ..., "source":
+    "consent_mode"}``; ``"mode": "granted"`` or ``"denied"`` stands for all four) and its
+    source (banner unless named). ValidationFailed when it names no flag, or a flag or a
+    source this does not know."""
+    found = msgspec.json.decode(data)
+    source = found.get("source", "banner")
+    if source not in UPDATE_SOURCES:
+        raise ValidationFailed(
+            f"the source of a consent event must be one of {', '.join(UPDATE_SOURCES)}"
+        )
+    flags: dict[str, bool] = {}
+    mode = found.get("mode")
+    if mode is not None:
+        if mode not in ("granted", "denied"):
+            raise ValidationFailed("the mode of a consent event must be granted or denied")
+        flags = dict.fromkeys(_CONSENT_NAMES, mode == "granted")
+    for name in _CONSENT_NAMES:
+        value = found.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flags[name] = value
+        elif value in ("granted", "denied"):
+            flags[name] = value == "granted"
+        else:
+            raise ValidationFailed(
+                f"{name} in a consent event must be true, false, granted or denied"
+            )
+    if not flags:
+        raise ValidationFailed(
+            f"a consent event must name one of {', '.join(_CONSENT_NAMES)}, or a mode"
+        )
+    return flags, source
 
 
 def fingerprint_ids(site_id: str, fingerprint: str, user_agent: str) -> tuple[str, str]:

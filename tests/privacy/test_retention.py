@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
@@ -20,6 +21,7 @@ from leadline.config import Settings
 from leadline.db import Database
 from leadline.jobs.registry import JobContext, get_task, load_tasks, schedules
 from leadline.kit.time import utcnow
+from leadline.models import Base
 from leadline.privacy import retention, retention_tasks
 from leadline.privacy.retention import RunReport
 from tests.fixtures.factories import execute_sql, fetch_rows, make_key, run_in_transaction
@@ -45,16 +47,19 @@ LATER = timedelta(days=OLD_DAYS)
 
 def age(settings: Settings, workspace_id: str, days: int = OLD_DAYS) -> None:
     """Move every row of the workspace in the aged tables ``days`` into the past (audit
-    events stay as they are)."""
+    events stay as they are), written as the app writes times."""
     then = utcnow() - timedelta(days=days)
-    for table, columns in _AGED.items():
-        values = ", ".join(f"{column} = :then" for column in columns)
-        execute_sql(
-            settings,
-            f"UPDATE {table} SET {values} WHERE workspace_id = :ws",
-            then=then,
-            ws=workspace_id,
-        )
+
+    async def work(session: AsyncSession) -> None:
+        for name, columns in _AGED.items():
+            table = Base.metadata.tables[name]
+            await session.execute(
+                update(table)
+                .where(table.c.workspace_id == workspace_id)
+                .values(dict.fromkeys(columns, then))
+            )
+
+    run_in_transaction(settings, work)
 
 
 def apply(settings: Settings, filled: Filled, **more: Any) -> RunReport:
@@ -395,7 +400,7 @@ def test_dry_run_prints_a_line_per_class_and_changes_nothing(
         "leads_lost: kept forever",
         "conversations: 0 to remove (older than 3650 days)",
         "webhook_deliveries: kept forever",
-        "jobs: 0 to remove (older than 60 days)",
+        "jobs: 1 to remove (older than 60 days)",
         "audit: kept forever",
     ]
     assert rows_of(settings, acme.workspace_id) == before

@@ -1,4 +1,5 @@
-"""Retention periods and runs, the consent ledger, and the audit chain's anchor
+"""Retention periods and runs, the consent ledger (and the consent of each conversion upload),
+and the audit chain's anchor
 
 Revision ID: d9e4a1c7b3f2
 Revises: c3d8e2a6f9b1
@@ -68,8 +69,7 @@ def upgrade() -> None:
         sa.Column("visitor_id", sa.String(length=64), nullable=True),
         sa.Column("lead_id", sa.String(length=40), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("before", sa.Text(), nullable=True),
-        sa.Column("after", sa.Text(), nullable=False),
+        sa.Column("flags", sa.Text(), nullable=False),
         sa.Column("occurred_at", _TIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
@@ -99,9 +99,13 @@ def upgrade() -> None:
             sa.Column("anchor_seq", sa.BigInteger(), server_default="0", nullable=False)
         )
         batch_op.add_column(sa.Column("anchor_hash", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("conversion_uploads") as batch_op:
+        batch_op.add_column(sa.Column("consent", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversion_uploads") as batch_op:
+        batch_op.drop_column("consent")
     with op.batch_alter_table("audit_heads") as batch_op:
         batch_op.drop_column("anchor_hash")
         batch_op.drop_column("anchor_seq")

@@ -13,6 +13,7 @@ from leadline.surfaces.leadiosa import (
     assistant,
     audit,
     billing,
+    consent,
     contacts,
     conversations,
     conversions,
@@ -43,6 +44,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     knowledge.router,
     assistant.router,
     retention.router,
+    consent.router,
 )
 
 
