@@ -374,7 +374,7 @@ async def _record_consent(
     """An ``api`` entry in the consent ledger for each lead given consent flags."""
     for made, item in zip(created, items, strict=True):
         given = {
-            name: getattr(made.lead, name)
+            name: _granted(getattr(item.data, name))
             for name in CONSENT_FIELDS
             if getattr(item.data, name, None) is not None
         }
@@ -389,6 +389,11 @@ async def _record_consent(
             visitor_id=visit.visitor_id if visit is not None else None,
             flags=given,
         )
+
+
+def _granted(value: object) -> bool:
+    """A consent flag as given (a boolean, or Consent Mode's granted or denied)."""
+    return value if isinstance(value, bool) else str(value).lower() == "granted"
 
 
 async def _returning_after_erasure(
