@@ -261,7 +261,8 @@ class ConsentChange(Base):
     started, or a change of it reported later. ``flags`` is a JSON object of the Consent Mode
     flags the entry states (true or false; a flag not named is as it was, or unknown at a
     visit's start). ``source``: at a visit's start where its flags came from (gcm, tcf, gpp,
-    manual, site, none, dnt, gpc); for a change banner, consent_mode, tcf, gpc, dnt or api.
+    manual, site, none, dnt, gpc); for a change banner, consent_mode, tcf, gpp, gpc, dnt
+    or api.
     An entry made through the API for a lead names the lead (and its visit, if it has one).
     The state before and after each entry is the fold of the entries before it (see
     ``tracking.consent``), so the writer never reads a visit to record a change."""

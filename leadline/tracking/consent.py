@@ -2,12 +2,13 @@
 and the visit it happened in (docs/privacy.md).
 
 A visit's first entry is the consent it started with (the tracking writer adds it with the
-visit); a ``consent`` event the page sends adds a change (the writer, in the transaction of
-the events); a lead created through the API with consent flags adds an ``api`` entry. An
-entry holds only the flags it states, so nothing reads the visit to record a change: the state
-before and after an entry is the fold of the entries before it in its thread (its visit's, or
-for an API entry without a visit, its lead's). ``consent_at`` folds them up to a moment: a
-lead's consent when it was captured, or when a conversion of it was uploaded.
+visit); a ``consent_update`` event the tracker sends adds a change (the writer, in the
+transaction of the events); a lead created through the API with consent flags adds an
+``api`` entry. An entry holds only the flags it states, so nothing reads the visit to record
+a change: the state before and after an entry is the fold of the entries before it in its
+thread (its visit's, or for an API entry without a visit, its lead's). ``consent_at`` folds
+them up to a moment: a lead's consent when it was captured, or when a conversion of it was
+uploaded.
 """
 
 from __future__ import annotations

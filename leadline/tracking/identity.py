@@ -9,7 +9,6 @@ import re
 
 import msgspec
 
-from leadline.errors import ValidationFailed
 from leadline.tracking.schemas import Flag, VisitStart
 
 # An id the browser may keep for itself.
@@ -62,44 +61,43 @@ _AD_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization")
 _CONSENT_NAMES = (*_AD_FLAGS, "analytics_storage")
 
 
-# Where a change of consent reported by a page (a ``consent`` event) came from.
-UPDATE_SOURCES = ("banner", "consent_mode", "tcf", "gpc", "dnt")
+# What the source of a ``consent_update`` event is kept as in the consent ledger: the tracker
+# says gcm (Google Consent Mode), tcf, gpp or manual (the page called setConsent); a page may
+# also name banner, consent_mode, gpc or dnt itself.
+_UPDATE_SOURCES = {
+    "gcm": "consent_mode",
+    "consent_mode": "consent_mode",
+    "tcf": "tcf",
+    "gpp": "gpp",
+    "manual": "banner",
+    "banner": "banner",
+    "gpc": "gpc",
+    "dnt": "dnt",
+}
 
 
-def consent_update(data: bytes) -> tuple[dict[str, bool], str]:
-    """The flags a ``consent`` event reports (``{"ad_storage": "granted", ..., "source":
-    "consent_mode"}``; ``"mode": "granted"`` or ``"denied"`` stands for all four) and its
-    source (banner unless named). ValidationFailed when it names no flag, or a flag or a
-    source this does not know."""
+def consent_update(data: bytes) -> tuple[dict[str, bool], str] | None:
+    """The flags a ``consent_update`` event reports and where they came from (see
+    ``_UPDATE_SOURCES``; banner when unnamed or unknown), or None when it reports none.
+
+    The tracker has sent this event for years (docs/tracker.md): whatever else it carries is
+    never refused, it only adds nothing to the ledger. A flag is true or false (or Consent
+    Mode's granted or denied); ``"mode": "granted"`` or ``"denied"`` stands for all four."""
     found = msgspec.json.decode(data)
-    source = found.get("source", "banner")
-    if source not in UPDATE_SOURCES:
-        raise ValidationFailed(
-            f"the source of a consent event must be one of {', '.join(UPDATE_SOURCES)}"
-        )
+    source = found.get("source")
     flags: dict[str, bool] = {}
     mode = found.get("mode")
-    if mode is not None:
-        if mode not in ("granted", "denied"):
-            raise ValidationFailed("the mode of a consent event must be granted or denied")
+    if mode in ("granted", "denied"):
         flags = dict.fromkeys(_CONSENT_NAMES, mode == "granted")
     for name in _CONSENT_NAMES:
         value = found.get(name)
-        if value is None:
-            continue
         if isinstance(value, bool):
             flags[name] = value
         elif value in ("granted", "denied"):
             flags[name] = value == "granted"
-        else:
-            raise ValidationFailed(
-                f"{name} in a consent event must be true, false, granted or denied"
-            )
     if not flags:
-        raise ValidationFailed(
-            f"a consent event must name one of {', '.join(_CONSENT_NAMES)}, or a mode"
-        )
-    return flags, source
+        return None
+    return flags, _UPDATE_SOURCES.get(source, "banner") if isinstance(source, str) else "banner"
 
 
 def fingerprint_ids(site_id: str, fingerprint: str, user_agent: str) -> tuple[str, str]:

@@ -109,13 +109,13 @@ class EventSummary:
     pages: dict[str, int]
 
 
-# The event a page sends when the visitor's consent changes (docs/tracker.md).
-CONSENT_EVENT = "consent"
+# The event the tracker sends when the visitor's consent changes (docs/tracker.md).
+CONSENT_EVENT = "consent_update"
 
 
 @dataclass(slots=True)
 class ConsentReport:
-    """A change of consent a ``consent`` event reports: the event's row (whose id says
+    """A change of consent a ``consent_update`` event reports: the event's row (whose id says
     whether it was stored now or before), the flags it sets and where it came from."""
 
     row: EventRow
@@ -127,7 +127,7 @@ class ConsentReport:
 class EventsWork:
     """Events of one visit: the rows to insert, their summary, the scroll depth of each scroll
     event by row, the rows the writer is to give an id of its own (``ServerIds``), and the
-    changes of consent the ``consent`` events among them report (usually none)."""
+    changes of consent the ``consent_update`` events among them report (usually none)."""
 
     site: SiteInfo
     visit_id: str
@@ -307,8 +307,9 @@ def prepare_events(
         if not event.id:
             unnamed.append(row)
         if event.type == CONSENT_EVENT:
-            flags, source = consent_update(data)
-            consents.append(ConsentReport(row, flags, source))
+            reported = consent_update(data)
+            if reported is not None:
+                consents.append(ConsentReport(row, *reported))
     summary = summarise(rows, depths, range(len(rows)))
     return EventsWork(site, visit_id, rows, summary, depths, unnamed, consents)
 

@@ -41,7 +41,7 @@ class ConsentEntry(BaseModel):
     occurred_at: datetime
     source: str = Field(
         description="At a visit's start: gcm, tcf, gpp, manual, site, none, dnt or gpc; a "
-        "change: banner, consent_mode, tcf, gpc, dnt or api."
+        "change: banner, consent_mode, tcf, gpp, gpc, dnt or api."
     )
     visit_id: str | SkipJsonSchema[None] = None
     visitor_id: str | SkipJsonSchema[None] = None
