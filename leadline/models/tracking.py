@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -281,6 +282,15 @@ class ConsentChange(Base):
 
     __table_args__ = (
         Index("ix_consent_changes_visitor", "workspace_id", "visitor_id", "occurred_at", "id"),
-        Index("ix_consent_changes_lead", "workspace_id", "lead_id", "occurred_at", "id"),
+        # Partial: the writer's entries (every visit's start) name no lead and cost it nothing.
+        Index(
+            "ix_consent_changes_lead",
+            "workspace_id",
+            "lead_id",
+            "occurred_at",
+            "id",
+            sqlite_where=text("lead_id IS NOT NULL"),
+            postgresql_where=text("lead_id IS NOT NULL"),
+        ),
         Index("ix_consent_changes_visit", "visit_id", "occurred_at"),
     )

@@ -90,6 +90,8 @@ def upgrade() -> None:
         "consent_changes",
         ["workspace_id", "lead_id", "occurred_at", "id"],
         unique=False,
+        sqlite_where=sa.text("lead_id IS NOT NULL"),
+        postgresql_where=sa.text("lead_id IS NOT NULL"),
     )
     op.create_index(
         "ix_consent_changes_visit", "consent_changes", ["visit_id", "occurred_at"], unique=False
