@@ -302,6 +302,12 @@ def test_a_visit_a_lead_still_points_to_is_anonymised_not_deleted(
     assert visits == [{"id": acme.visit_id, "visitor_id": None, "user_agent": None}]
     leads = fetch_rows(settings, "SELECT visit_id FROM leads WHERE visit_id = :v", v=acme.visit_id)
     assert leads, "the lead lost its visit"
+    # Its consent history stays, no longer tied to the browser.
+    entries = fetch_rows(
+        settings, "SELECT visitor_id FROM consent_changes WHERE visit_id = :v", v=acme.visit_id
+    )
+    assert entries
+    assert all(entry["visitor_id"] is None for entry in entries)
     assert report.counts == {"visits_anonymised": 1, "events": 2}
     # Its events went with the events' own cut-off (never longer than visits).
     assert rows_of(settings, acme.workspace_id)["events"] == 0
