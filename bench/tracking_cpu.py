@@ -196,6 +196,65 @@ def writer(
         store.close()
 
 
+def starting(url: str, site_key: str, group: int, groups: int, rounds: int) -> float:
+    """CPU per visit start of groups of new visits (each from another address, so each is a
+    new cookieless visitor's) applied and committed: what a visit costs the writer, its
+    consent ledger entry included where the tree keeps one."""
+    from leadline.config import Settings
+    from leadline.db import Database
+    from leadline.kit.time import utcnow
+    from leadline.sites.service import site_by_key
+    from leadline.tracking.groups import VisitCache, apply_group
+    from leadline.tracking.prepare import Client, prepare_start
+    from leadline.tracking.schemas import Consent, VisitStart
+    from leadline.tracking.store import open_store
+
+    settings = Settings(database_url=url)
+
+    async def find() -> Any:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                return await site_by_key(session, site_key)
+        finally:
+            await database.dispose()
+
+    site = asyncio.run(find())
+    store = open_store(settings.sync_url)
+    addresses = iter(range(1, 10**9))
+    consent = Consent(ad_storage="denied", analytics_storage="denied", source="tcf")
+
+    def client() -> Client:
+        n = next(addresses)
+        return Client(
+            f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", HEADERS["User-Agent"], "bench.example"
+        )
+
+    try:
+
+        def applied() -> float:
+            now = utcnow()
+            batches = [
+                [
+                    prepare_start(
+                        site, VisitStart(siteKey=site_key, consent=consent), client(), "s", now
+                    )
+                    for _ in range(group)
+                ]
+                for _ in range(groups)
+            ]
+            started = time.thread_time()
+            for batch in batches:
+                store.begin()
+                apply_group(store, batch, utcnow(), VisitCache())
+                store.commit()
+            return (time.thread_time() - started) / (groups * group) * 1e6
+
+        return best_of(rounds, applied)
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
@@ -219,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
                     else None
                 )
                 moving = writer(url, site_key, args.group, args.groups, args.rounds, moving=True)
+                starts = starting(url, site_key, args.group, max(1, args.groups // 3), args.rounds)
                 path = request_path(
                     site_key, "00000000-0000-0000-0000-000000000000", args.requests, args.rounds
                 )
@@ -246,6 +306,10 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 "| writer: the same, every event moving its visit to another engagement score,"
                 f" per event | {moving:.1f} |"
+            )
+            print(
+                f"| writer: groups of {args.group} new visits started and committed,"
+                f" per visit | {starts:.1f} |"
             )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Row, delete, insert, select, union, update
+from sqlalchemy import CursorResult, Row, delete, func, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadline.db import Repository, table_of
@@ -113,6 +113,68 @@ class AuditRepository(Repository):
         result = await self.session.execute(query.order_by(_events.c.seq).limit(limit))
         return result.all()
 
+    # -------------------------------------------------------------------------- retention
+
+    async def anchor(self, workspace_id: str) -> tuple[int, str | None]:
+        """Where the chain starts now: (the seq of the last event removed by retention, its
+        hash); (0, None) when none was."""
+        result = await self.session.execute(
+            select(AuditHead.anchor_seq, AuditHead.anchor_hash).where(
+                AuditHead.workspace_id == workspace_id
+            )
+        )
+        row = result.first()
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    async def count_before(self, workspace_id: str, cutoff: datetime) -> int:
+        result = await self.session.execute(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.workspace_id == workspace_id, AuditEvent.occurred_at < cutoff)
+        )
+        return int(result.scalar_one())
+
+    async def trim_before(self, workspace_id: str, cutoff: datetime, batch: int) -> int:
+        """Remove the chain's oldest events, up to ``batch``, as long as each occurred before
+        ``cutoff``, and move the head's anchor to the last one removed: the first event kept
+        names its hash as prev_hash, so the chain verifies from the anchor on. The head row is
+        updated first, which serialises this with appends to the chain."""
+        anchored = await self.session.execute(
+            update(AuditHead)
+            .where(AuditHead.workspace_id == workspace_id)
+            .values(anchor_seq=AuditHead.anchor_seq)
+            .returning(AuditHead.anchor_seq)
+        )
+        row = anchored.first()
+        if row is None:
+            return 0
+        oldest = await self.session.execute(
+            select(AuditEvent.seq, AuditEvent.hash, AuditEvent.occurred_at)
+            .where(AuditEvent.workspace_id == workspace_id, AuditEvent.seq > int(row[0]))
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+        )
+        last: tuple[int, str] | None = None
+        for seq, hash_, occurred_at in oldest.all():
+            if _aware(occurred_at) >= cutoff:
+                break
+            last = (int(seq), str(hash_))
+        if last is None:
+            return 0
+        removed = await self.session.execute(
+            delete(AuditEvent).where(
+                AuditEvent.workspace_id == workspace_id,
+                AuditEvent.seq > int(row[0]),
+                AuditEvent.seq <= last[0],
+            )
+        )
+        await self.session.execute(
+            update(AuditHead)
+            .where(AuditHead.workspace_id == workspace_id)
+            .values(anchor_seq=last[0], anchor_hash=last[1])
+        )
+        return removed.rowcount if isinstance(removed, CursorResult) else 0
+
     # ------------------------------------------------------------------------------- list
 
     # --------------------------------------------------------------------------- redaction
@@ -187,3 +249,7 @@ class AuditRepository(Repository):
             query = query.where(AuditEvent.seq < before_seq)
         result = await self.session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit))
         return list(result.scalars())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

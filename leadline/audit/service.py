@@ -316,6 +316,8 @@ async def check_chains(
     chains = await repo.chained_workspaces(workspace_id)
     for chain in chains:
         walk = _ChainWalk(repo, chain, batch_size)
+        walk.last_seq, anchor_hash = await repo.anchor(chain)
+        walk.last_hash = anchor_hash or GENESIS_HASH
         problem = await walk.run()
         events += walk.count
         if problem is not None:
@@ -486,6 +488,21 @@ async def list_events(
     )
     events, more = cursors.cut(rows, limit)
     return EventPage(events=events, has_more=more)
+
+
+async def count_older_than(session: AsyncSession, workspace_id: str, cutoff: datetime) -> int:
+    """How many of the workspace's audit events occurred before ``cutoff`` (what its retention
+    would remove)."""
+    return await AuditRepository(session).count_before(workspace_id, cutoff)
+
+
+async def trim_older_than(
+    session: AsyncSession, workspace_id: str, cutoff: datetime, batch: int
+) -> int:
+    """Remove up to ``batch`` of the chain's oldest events that occurred before ``cutoff``,
+    keeping the chain verifiable: the head's anchor takes the seq and hash of the last one
+    removed, and verification starts there (docs/audit.md). 0 once none is left."""
+    return await AuditRepository(session).trim_before(workspace_id, cutoff, batch)
 
 
 async def delete_some_of_workspace(session: AsyncSession, workspace_id: str, batch: int) -> int:

@@ -46,7 +46,8 @@ class Permission(StrEnum):
     TOKENS_MANAGE = "tokens:manage"
     KNOWLEDGE_MANAGE = "knowledge:manage"
     BILLING_READ = "billing:read"
-    # A data subject's requests: erasing a person, exporting what is held about them.
+    # Privacy (docs/privacy.md): a data subject's requests (erasing a person, exporting what
+    # is held about them), retention periods and the consent ledger.
     PRIVACY = "privacy"
     # Closing and restoring the workspace.
     WORKSPACE_LIFECYCLE = "workspace:lifecycle"

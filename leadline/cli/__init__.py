@@ -12,6 +12,7 @@ from leadline.cli import (  # noqa: F401  (each module adds its commands to ``ap
     jobs,
     leads,
     privacy,
+    retention,
     server,
     sites,
     widget,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from leadline.privacy.service import Receipt
 
 privacy_app = typer.Typer(
-    help="A data subject's requests: erase a person, export what is held about them.",
+    help="Privacy: erase a person, export what is held about them, retention periods.",
     no_args_is_help=True,
 )
 app.add_typer(privacy_app, name="privacy")

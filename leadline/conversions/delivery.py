@@ -38,7 +38,7 @@ from leadline.kit.ratelimit import RateLimiter
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
 from leadline.models import ConversionUpload, Lead
-from leadline.tracking import visits
+from leadline.tracking import consent, visits
 
 DELIVER = "conversions.deliver"
 # Attempts an upload gets before it is failed for good.
@@ -85,6 +85,10 @@ async def plan(
         visit = (
             await visits.visit_of(session, workspace_id, lead.visit_id) if lead.visit_id else None
         )
+        # What the ledger says the lead consented to as the uploads are recorded.
+        state = await consent.consent_at(
+            session, workspace_id, visit_id=lead.visit_id, lead_id=lead.id, at=now
+        )
         for destination in destinations:
             target = service.target_of(destination)
             event_name = target.status_map.get(item.status)
@@ -105,6 +109,7 @@ async def plan(
                     "occurred_at": item.at,
                     "state": PENDING if check.state == "eligible" else SKIPPED,
                     "reasons": ",".join(check.reasons) or None,
+                    "consent": state.as_json(),
                     "attempts": 0,
                     "next_attempt_at": now if check.state == "eligible" else None,
                     "created_at": now,

@@ -26,6 +26,7 @@ TASK_MODULES: tuple[str, ...] = (
     "leadline.inbox.tasks",
     "leadline.leads.tasks",
     "leadline.privacy.tasks",
+    "leadline.privacy.retention_tasks",
     "leadline.purge.tasks",
     "leadline.tracking.tasks",
     "leadline.webhooks.tasks",

@@ -46,7 +46,7 @@ from leadline.models import (
     Visit,
     Workspace,
 )
-from leadline.tracking import visits
+from leadline.tracking import consent, visits
 from leadline.webhooks import service as webhooks
 from leadline.workspaces import service as workspaces
 
@@ -328,6 +328,8 @@ async def create_leads(
             for lead in new_leads
         ]
     )
+    if source is LeadSource.API:
+        await _record_consent(session, principal.workspace_id, created, items, linked)
     endpoints = (
         await webhooks.subscribers(session, principal.workspace_id, "lead.created")
         if announce
@@ -360,6 +362,38 @@ async def create_leads(
         ],
     )
     return created
+
+
+async def _record_consent(
+    session: AsyncSession,
+    workspace_id: str,
+    created: Sequence[CreatedLead],
+    items: Sequence[NewLead],
+    linked: dict[str, Visit],
+) -> None:
+    """An ``api`` entry in the consent ledger for each lead given consent flags."""
+    for made, item in zip(created, items, strict=True):
+        given = {
+            name: _granted(getattr(item.data, name))
+            for name in CONSENT_FIELDS
+            if getattr(item.data, name, None) is not None
+        }
+        if not given:
+            continue
+        visit = linked.get(item.data.visit_id or "")
+        await consent.record_api_consent(
+            session,
+            workspace_id,
+            lead_id=made.lead.id,
+            visit_id=made.lead.visit_id,
+            visitor_id=visit.visitor_id if visit is not None else None,
+            flags=given,
+        )
+
+
+def _granted(value: object) -> bool:
+    """A consent flag as given (a boolean, or Consent Mode's granted or denied)."""
+    return value if isinstance(value, bool) else str(value).lower() == "granted"
 
 
 async def _returning_after_erasure(

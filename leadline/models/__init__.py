@@ -53,9 +53,10 @@ from leadline.models.leads import (
     Tombstone,
 )
 from leadline.models.people import Person
-from leadline.models.privacy import Erasure
+from leadline.models.privacy import Erasure, RetentionPolicy, RetentionRun
 from leadline.models.sites import IpRule, Site, SiteDomain, SiteForm
 from leadline.models.tracking import (
+    ConsentChange,
     IngestErrorsHourly,
     TrackedEvent,
     TrackingDaily,
@@ -98,6 +99,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "ConsentChange",
     "Contact",
     "Conversation",
     "ConversionDestination",
@@ -124,6 +126,8 @@ __all__ = [
     "OneTimeLink",
     "Person",
     "PersonPassword",
+    "RetentionPolicy",
+    "RetentionRun",
     "SignIn",
     "Site",
     "SiteDomain",

@@ -62,3 +62,8 @@ class AuditHead(Base):
     )
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    # Where the chain now starts: events up to ``anchor_seq`` were removed by the workspace's
+    # retention, and ``anchor_hash`` is the hash of the last of them, which the first event
+    # kept names as its prev_hash (0 and None: the chain starts at its genesis).
+    anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    anchor_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

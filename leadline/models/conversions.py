@@ -66,6 +66,9 @@ class ConversionUpload(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     # skipped: the preflight's reason codes, comma-separated.
     reasons: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The lead's consent when the upload was recorded, as the consent ledger has it: a JSON
+    # object {"entry_id": the last ledger entry (null: none), "flags": {...}}.
+    consent: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -277,3 +278,48 @@ class IngestErrorsHourly(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (PrimaryKeyConstraint("site_id", "hour"),)
+
+
+class ConsentChange(Base):
+    """One entry of the consent ledger (docs/privacy.md): a visitor's consent as a visit
+    started, or a change of it reported later. ``flags`` is a JSON object of the Consent Mode
+    flags the entry states (true or false; a flag not named is as it was, or unknown at a
+    visit's start). ``source``: at a visit's start where its flags came from (gcm, tcf, gpp,
+    manual, site, none, dnt, gpc); for a change banner, consent_mode, tcf, gpp, gpc, dnt
+    or api.
+    An entry made through the API for a lead names the lead (and its visit, if it has one).
+    The state before and after each entry is the fold of the entries before it (see
+    ``tracking.consent``), so the writer never reads a visit to record a change."""
+
+    __tablename__ = "consent_changes"
+    # Erased, an entry keeps what was consented to and when, no longer by whom (as retention
+    # anonymises it).
+    __personal__: ClassVar[PersonalData] = PersonalData(
+        match={"visit_id": "visit", "visitor_id": "visitor", "lead_id": "lead"},
+        erase={"visitor_id": NULL},
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    visitor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lead_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    flags: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_consent_changes_visitor", "workspace_id", "visitor_id", "occurred_at", "id"),
+        # Partial: the writer's entries (every visit's start) name no lead and cost it nothing.
+        Index(
+            "ix_consent_changes_lead",
+            "workspace_id",
+            "lead_id",
+            "occurred_at",
+            "id",
+            sqlite_where=text("lead_id IS NOT NULL"),
+            postgresql_where=text("lead_id IS NOT NULL"),
+        ),
+        Index("ix_consent_changes_visit", "visit_id", "occurred_at"),
+    )

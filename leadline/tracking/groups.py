@@ -3,6 +3,7 @@ the visits the writer remembers (``VisitCache``) changed without reading them.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -11,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadline.errors import LeadlineError, NotFound
+from leadline.kit.ids import new_id
+from leadline.models import CONSENT_FIELDS
 from leadline.sites.service import SiteInfo
 from leadline.tracking.counts import Added, counts_json, move_rows, score_moves
 from leadline.tracking.engagement import score_visit
@@ -23,6 +26,7 @@ from leadline.tracking.prepare import (
     summarise,
 )
 from leadline.tracking.store import (
+    ConsentRow,
     DailyCount,
     EventRow,
     TrackingStore,
@@ -33,6 +37,11 @@ from leadline.tracking.store import (
 
 # A visit ends after this long without a request.
 VISIT_IDLE = timedelta(minutes=30)
+
+
+def _flags_of(columns: dict[str, Any]) -> dict[str, bool]:
+    """The consent flags a visit starts with (those known)."""
+    return {name: columns[name] for name in CONSENT_FIELDS if columns.get(name) is not None}
 
 
 def _millis(moment: datetime) -> int:
@@ -162,6 +171,8 @@ class _Group:
         # What the group adds to each row of the rollups: (site, dimension, value) -> counts.
         self.daily: dict[tuple[str, str, str], DailyCount] = {}
         self.visitors: dict[tuple[str, str], VisitorTouch] = {}
+        # Entries of the consent ledger: each visit started, each change reported.
+        self.consents: list[ConsentRow] = []
 
     def load(self, visit_ids: list[str], remembered: VisitCache | None) -> None:
         if remembered is not None:
@@ -241,6 +252,7 @@ class _Group:
         self.visits[visit.id] = visit
         self.started[key] = visit
         self.new.append(visit)
+        self._consent(visit, work.columns.get("consent_source") or "none", _flags_of(work.columns))
         if visit.bot_reason:
             self._count(visit, "bot", visit.bot_reason, visits=1)
         else:
@@ -266,6 +278,10 @@ class _Group:
                     self.claimed.add(key)
                     fresh.append(index)
             summary = summarise(work.rows, work.depths, fresh)
+        for report in work.consents:
+            # A consent event sent again (the same id) is not a change again.
+            if inserted is None or (visit.id, report.row.client_id) in inserted:
+                self._consent(visit, report.source, report.flags)
         visit.events += summary.events
         visit.page_views += summary.page_views
         visit.clicks += summary.clicks
@@ -315,6 +331,20 @@ class _Group:
         )
 
     # ---- helpers
+
+    def _consent(self, visit: VisitState, source: str, flags: dict[str, bool]) -> None:
+        self.consents.append(
+            ConsentRow(
+                id=new_id("cns"),
+                workspace_id=visit.workspace_id,
+                site_id=visit.site_id,
+                visit_id=visit.id,
+                visitor_id=visit.visitor_id,
+                source=source[:16],
+                flags=json.dumps(flags, sort_keys=True, separators=(",", ":")),
+                occurred_at=self.now,
+            )
+        )
 
     def _latest(self, site_id: str, visitor_id: str) -> VisitState | None:
         """The visitor's newest visit seen within the idle time, if any."""
@@ -399,6 +429,8 @@ class _Group:
                 score_visit(visit, visit.last_seen_at)
         if self.new:
             self.store.insert_visits(self.new)
+        if self.consents:
+            self.store.insert_consents(self.consents)
         changed = [
             visit
             for visit in self.visits.values()

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import re
 
+import msgspec
+
 from leadline.tracking.schemas import Flag, VisitStart
 
 # An id the browser may keep for itself.
@@ -57,6 +59,45 @@ def _flag(value: Flag) -> bool | None:
 
 _AD_FLAGS = ("ad_storage", "ad_user_data", "ad_personalization")
 _CONSENT_NAMES = (*_AD_FLAGS, "analytics_storage")
+
+
+# What the source of a ``consent_update`` event is kept as in the consent ledger: the tracker
+# says gcm (Google Consent Mode), tcf, gpp or manual (the page called setConsent); a page may
+# also name banner, consent_mode, gpc or dnt itself.
+_UPDATE_SOURCES = {
+    "gcm": "consent_mode",
+    "consent_mode": "consent_mode",
+    "tcf": "tcf",
+    "gpp": "gpp",
+    "manual": "banner",
+    "banner": "banner",
+    "gpc": "gpc",
+    "dnt": "dnt",
+}
+
+
+def consent_update(data: bytes) -> tuple[dict[str, bool], str] | None:
+    """The flags a ``consent_update`` event reports and where they came from (see
+    ``_UPDATE_SOURCES``; banner when unnamed or unknown), or None when it reports none.
+
+    The tracker has sent this event for years (docs/tracker.md): whatever else it carries is
+    never refused, it only adds nothing to the ledger. A flag is true or false (or Consent
+    Mode's granted or denied); ``"mode": "granted"`` or ``"denied"`` stands for all four."""
+    found = msgspec.json.decode(data)
+    source = found.get("source")
+    flags: dict[str, bool] = {}
+    mode = found.get("mode")
+    if mode in ("granted", "denied"):
+        flags = dict.fromkeys(_CONSENT_NAMES, mode == "granted")
+    for name in _CONSENT_NAMES:
+        value = found.get(name)
+        if isinstance(value, bool):
+            flags[name] = value
+        elif value in ("granted", "denied"):
+            flags[name] = value == "granted"
+    if not flags:
+        return None
+    return flags, _UPDATE_SOURCES.get(source, "banner") if isinstance(source, str) else "banner"
 
 
 def fingerprint_ids(site_id: str, fingerprint: str, user_agent: str) -> tuple[str, str]:

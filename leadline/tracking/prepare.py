@@ -12,7 +12,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from leadline.tracking.enrich import UserAgents, describe
 from leadline.tracking.identity import (
     VISITOR_ID,
     consent_flags,
+    consent_update,
     cookieless_visitor,
     fingerprint_ids,
 )
@@ -108,10 +109,25 @@ class EventSummary:
     pages: dict[str, int]
 
 
+# The event the tracker sends when the visitor's consent changes (docs/tracker.md).
+CONSENT_EVENT = "consent_update"
+
+
+@dataclass(slots=True)
+class ConsentReport:
+    """A change of consent a ``consent_update`` event reports: the event's row (whose id says
+    whether it was stored now or before), the flags it sets and where it came from."""
+
+    row: EventRow
+    flags: dict[str, bool]
+    source: str
+
+
 @dataclass(slots=True)
 class EventsWork:
     """Events of one visit: the rows to insert, their summary, the scroll depth of each scroll
-    event by row, and the rows the writer is to give an id of its own (``ServerIds``)."""
+    event by row, the rows the writer is to give an id of its own (``ServerIds``), and the
+    changes of consent the ``consent_update`` events among them report (usually none)."""
 
     site: SiteInfo
     visit_id: str
@@ -119,6 +135,7 @@ class EventsWork:
     summary: EventSummary
     depths: dict[int, int]
     unnamed: list[EventRow]
+    consents: list[ConsentReport] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -254,6 +271,7 @@ def prepare_events(
     rows: list[EventRow] = []
     depths: dict[int, int] = {}
     unnamed: list[EventRow] = []
+    consents: list[ConsentReport] = []
     for index, event in enumerate(events):
         data = bytes(event.data)
         if len(data) > MAX_EVENT_DATA_BYTES:
@@ -288,8 +306,12 @@ def prepare_events(
         rows.append(row)
         if not event.id:
             unnamed.append(row)
+        if event.type == CONSENT_EVENT:
+            reported = consent_update(data)
+            if reported is not None:
+                consents.append(ConsentReport(row, *reported))
     summary = summarise(rows, depths, range(len(rows)))
-    return EventsWork(site, visit_id, rows, summary, depths, unnamed)
+    return EventsWork(site, visit_id, rows, summary, depths, unnamed, consents)
 
 
 def _check_numbers(data: bytes, kind: str) -> None:

@@ -110,6 +110,32 @@ class EventRow(msgspec.Struct, array_like=True, gc=False):
     data: str
 
 
+@dataclass(slots=True)
+class ConsentRow:
+    """An entry of the consent ledger as the writer inserts it (``CONSENT_COLUMNS`` order)."""
+
+    id: str
+    workspace_id: str
+    site_id: str
+    visit_id: str
+    visitor_id: str | None
+    source: str
+    flags: str
+    occurred_at: datetime
+
+
+CONSENT_COLUMNS = (
+    "id",
+    "workspace_id",
+    "site_id",
+    "visit_id",
+    "visitor_id",
+    "source",
+    "flags",
+    "occurred_at",
+)
+
+
 _VISIT_STATE = (
     "id, workspace_id, site_id, visitor_id, started_at, last_seen_at, ended_at, events,"
     " page_views, clicks, max_scroll, duration_ms, earlier_visits, bot_reason,"
@@ -293,6 +319,12 @@ class TrackingStore:
             (site_id, visitor_id),
         )
         return VisitorHistory(int(count), self._time(latest) if latest is not None else None)
+
+    def insert_consents(self, rows: Sequence[ConsentRow]) -> None:
+        """Add entries to the consent ledger (visits started, changes reported)."""
+        marks = ", ".join("?" * len(CONSENT_COLUMNS))
+        statement = f"INSERT INTO consent_changes ({', '.join(CONSENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+        self._many(statement, [[getattr(row, name) for name in CONSENT_COLUMNS] for row in rows])
 
     def insert_visits(self, visits: Sequence[VisitState]) -> None:
         rows = []

@@ -3,6 +3,7 @@ uploads of status changes to a local ad platform, retries, per-row outcomes, exp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -403,6 +404,27 @@ def test_consent_denied_is_skipped_and_nothing_is_sent(
     assert (upload["state"], upload["reasons"]) == ("skipped", ["consent_denied"])
     assert ads.uploads == []
     assert ads.headers == []
+
+
+def test_an_upload_records_the_consent_the_ledger_gives_the_lead(
+    api: TestClient, fast: Settings, ads: AdsServer
+) -> None:
+    add_destination(api)
+    lead_id = new_lead(api, ad_user_data="denied")
+    set_status(api, lead_id, "qualified")
+    run_worker_until(fast, lambda: settled(api, [lead_id], 1))
+    [row] = fetch_rows(fast, "SELECT consent FROM conversion_uploads WHERE lead_id = :l", l=lead_id)
+    recorded = json.loads(row["consent"])
+    [entry] = fetch_rows(fast, "SELECT id FROM consent_changes WHERE lead_id = :l", l=lead_id)
+    assert recorded == {
+        "entry_id": entry["id"],
+        "flags": {
+            "ad_personalization": None,
+            "ad_storage": True,
+            "ad_user_data": False,
+            "analytics_storage": None,
+        },
+    }
 
 
 def test_a_passing_failure_is_tried_again_then_sent(

@@ -13,6 +13,7 @@ from leadline.surfaces.leadiosa import (
     assistant,
     audit,
     billing,
+    consent,
     contacts,
     conversations,
     conversions,
@@ -20,6 +21,7 @@ from leadline.surfaces.leadiosa import (
     jobs,
     knowledge,
     people,
+    retention,
     tokens,
     webhooks,
     workspace,
@@ -43,6 +45,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     knowledge.router,
     assistant.router,
     data_subjects.router,
+    retention.router,
+    consent.router,
 )
 
 
