@@ -2,7 +2,7 @@
 and the audit chain's anchor
 
 Revision ID: d9e4a1c7b3f2
-Revises: c3d8e2a6f9b1
+Revises: a7d4e9c2b5f8
 Create Date: 2026-12-07 12:30:00.000000
 """
 
@@ -16,7 +16,7 @@ import leadline.models.base
 _TIME = leadline.models.base.UTCDateTime(timezone=True)
 
 revision: str = "d9e4a1c7b3f2"
-down_revision: str | None = "c3d8e2a6f9b1"
+down_revision: str | None = "a7d4e9c2b5f8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
