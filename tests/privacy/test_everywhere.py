@@ -276,8 +276,9 @@ def test_a_person_seeded_everywhere_is_exported_then_erased_without_a_trace(
     holding = {entry.split(".")[0] for entry in before}
     declared = {one.name for one in subject_tables()}
     # (Status changes and CRM sends point to her rows and hold nothing of hers; a delivery
-    # holds its receiver's errors, none yet.)
-    unseeded = {"crm_sends", "lead_status_changes", "webhook_deliveries"}
+    # holds its receiver's errors, none yet; her consent ledger entries name her visit and
+    # visitor by id only.)
+    unseeded = {"consent_changes", "crm_sends", "lead_status_changes", "webhook_deliveries"}
     assert declared - holding <= unseeded, (declared - holding - unseeded, before)
 
     exported = client.post(
@@ -295,6 +296,8 @@ def test_a_person_seeded_everywhere_is_exported_then_erased_without_a_trace(
     assert all(tables[name] for name in declared - unseeded), {
         name for name in declared if not tables[name]
     }
+    # Her visit's start is in the ledger, and so in the export.
+    assert tables["consent_changes"], "no consent ledger entry exported"
 
     erased = client.post(
         "/api/v1/privacy/erasures", json={"email": EMAIL}, headers=bearer(seeded.admin)
