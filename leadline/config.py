@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -81,6 +82,14 @@ class Settings(BaseSettings):
     conversions_base_url_reddit: str | None = None
     conversions_base_url_snapchat: str | None = None
     conversions_retry_seconds: float = Field(default=30.0, gt=0)
+
+    # The reverse proxies (addresses and networks, comma-separated; ``*``: every peer) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed: the client's address (per-IP limits,
+    # address rules, countries) and scheme. uvicorn's FORWARDED_ALLOW_IPS is read too.
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        validation_alias=AliasChoices("LEADLINE_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
+    )
 
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (visits are kept).
@@ -169,6 +178,20 @@ class Settings(BaseSettings):
         mapped = async_database_url(value)
         if not mapped.startswith(("sqlite+aiosqlite:", "postgresql+psycopg:")):
             raise ValueError("LEADLINE_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"LEADLINE_TRUSTED_PROXIES: {entry!r} is neither an IP address nor a "
+                        "network (such as 10.0.0.0/8)"
+                    ) from None
         return value
 
     @property
