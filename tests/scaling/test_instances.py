@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -28,8 +29,7 @@ from tests.fixtures.factories import fetch_rows, make_key, make_site, make_webho
 from tests.fixtures.leadiosa import bearer
 from tests.fixtures.receiver import Receiver, receiver
 from tests.fixtures.redis import reachable_redis
-from tests.fixtures.server import free_port, wait_until_up
-from tests.fixtures.workers import stop
+from tests.fixtures.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # Requests per token per minute on the Leadiosa surface, counted across both servers.
@@ -88,6 +88,19 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
         )
 
 
+def _wait_until_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    # Longer than tests/fixtures/server.py waits: four processes start on a busy machine.
+    deadline = time.monotonic() + WAIT_SECONDS * 2
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
 @pytest.fixture(scope="module")
 def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not database_url.startswith("postgresql"):
@@ -106,7 +119,7 @@ def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 proc = _start(serve, env, logs / f"serve-{name}.log")
                 processes.append(proc)
                 base = f"http://127.0.0.1:{port}"
-                wait_until_up(base, proc)
+                _wait_until_up(base, proc)
                 bases.append(base)
             for name in ("1", "2"):
                 worker = ["worker", "--concurrency", "4"]
@@ -119,9 +132,23 @@ def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             for proc in processes:
                 assert proc.poll() is None, f"a process exited; its log is in {logs}"
         finally:
-            for proc in processes:
-                if proc.poll() is None:
-                    stop(proc)  # type: ignore[arg-type]
+            _stop_all(processes)
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each; each must finish what it holds and exit within 30 s (uvicorn ends a
+    server by raising the signal again once it has shut down: -15 is its clean exit)."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    codes = []
+    for proc in processes:
+        try:
+            codes.append(proc.wait(timeout=30))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    assert set(codes) <= {0, -signal.SIGTERM}, codes
 
 
 def workspace(cluster: Cluster) -> tuple[str, str]:
@@ -310,14 +337,19 @@ def test_a_stream_on_one_instance_hears_messages_posted_through_the_other(
 
 
 def _track(server: httpx.Client, site: str, visit: int) -> tuple[str, list[str]]:
+    # A browser of its own (cookieless visitors are told apart by address and user agent):
+    # one browser's pages would resume one visit.
+    browser = {**PAGE, "User-Agent": f"{PAGE['User-Agent']} visit/{visit}"}
     started = server.post(
-        "/track/session/start", json={"siteKey": site, "url": "https://shop.example/"}, headers=PAGE
+        "/track/session/start",
+        json={"siteKey": site, "url": "https://shop.example/"},
+        headers=browser,
     )
     assert started.status_code == 200, started.text
     visit_id = str(started.json()["session_id"])
     events = [{"id": f"v{visit}-e{n}", "type": "click"} for n in range(5)]
     body = {"siteKey": site, "sessionId": visit_id, "events": events}
-    sent = server.post("/track/events/batch", json=body, headers=PAGE)
+    sent = server.post("/track/events/batch", json=body, headers=browser)
     assert sent.status_code == 200, sent.text
     return visit_id, [event["id"] for event in events]
 
