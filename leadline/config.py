@@ -85,11 +85,8 @@ class Settings(BaseSettings):
 
     # The reverse proxies (addresses and networks, comma-separated; ``*``: every peer) whose
     # X-Forwarded-For and X-Forwarded-Proto are believed: the client's address (per-IP limits,
-    # address rules, countries) and scheme. uvicorn's FORWARDED_ALLOW_IPS is read too.
-    trusted_proxies: str = Field(
-        default="127.0.0.1,::1",
-        validation_alias=AliasChoices("LEADLINE_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
-    )
+    # address rules, countries) and scheme.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (visits are kept).

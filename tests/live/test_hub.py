@@ -121,7 +121,8 @@ def test_a_started_hub_hears_other_processes_from_its_first_subscriber(
         there.publish(topic, message(1))
         await there.close()  # sent
         got = await sub.next(WAIT)
-        assert got is not None and got.id == 1
+        assert got is not None
+        assert got.id == 1
         await here.close()
 
     asyncio.run(scenario())

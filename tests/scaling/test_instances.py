@@ -222,7 +222,9 @@ def test_the_tracking_limits_are_counted_across_instances(cluster: Cluster) -> N
 
 def test_a_key_revoked_through_one_instance_is_refused_by_the_other(cluster: Cluster) -> None:
     _, admin = workspace(cluster)
-    made = cluster.a.post("/analytics/integrations", json={"name": "backend"}, headers=bearer(admin))
+    made = cluster.a.post(
+        "/analytics/integrations", json={"name": "backend"}, headers=bearer(admin)
+    )
     assert made.status_code == 201, made.text
     integration = made.json()["integration"]["id"]
     key = made.json()["api_key"]
@@ -240,7 +242,7 @@ def test_a_key_revoked_through_one_instance_is_refused_by_the_other(cluster: Clu
 def test_a_sites_domains_changed_through_one_instance_apply_on_the_other(
     cluster: Cluster,
 ) -> None:
-    slug, admin = workspace(cluster)
+    _, admin = workspace(cluster)
     created = cluster.a.post(
         "/analytics/sites", json={"domains": ["shop.example"]}, headers=bearer(admin)
     )
@@ -255,7 +257,9 @@ def test_a_sites_domains_changed_through_one_instance_apply_on_the_other(
     # B keeps the site in memory, and refuses the page.
     assert blog_status() == 403
     added = cluster.a.post(
-        f"/analytics/sites/{site['id']}/domains", json={"domain": "blog.example"}, headers=bearer(admin)
+        f"/analytics/sites/{site['id']}/domains",
+        json={"domain": "blog.example"},
+        headers=bearer(admin),
     )
     assert added.status_code == 201, added.text
     assert until(lambda: blog_status() == 200, INVALIDATED_WITHIN, cluster), (
@@ -302,7 +306,9 @@ def conversation(server: httpx.Client, headers: dict[str, str]) -> str:
     return str(answer.json()["data"]["id"])
 
 
-def post_message(server: httpx.Client, headers: dict[str, str], conversation_id: str, text: str) -> str:
+def post_message(
+    server: httpx.Client, headers: dict[str, str], conversation_id: str, text: str
+) -> str:
     answer = server.post(
         f"/api/v1/conversations/{conversation_id}/messages", json={"text": text}, headers=headers
     )
@@ -446,7 +452,9 @@ def _check_sent_once(local: Receiver, leads: list[str], messages: list[str]) -> 
     ids = Counter(request.headers["webhook-id"] for request in local.received)
     assert set(ids.values()) == {1}, "a webhook was sent twice"
     bodies = [json.loads(request.body) for request in local.received]
-    created = Counter(body["data"]["lead"]["id"] for body in bodies if body["type"] == "lead.created")
+    created = Counter(
+        body["data"]["lead"]["id"] for body in bodies if body["type"] == "lead.created"
+    )
     assert created == Counter(leads)
     said = Counter(
         body["data"]["message_id"] for body in bodies if body["type"] == "message.created"
