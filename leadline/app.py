@@ -27,8 +27,9 @@ from leadline.db import Database
 from leadline.forms.writer import CaptureWriter
 from leadline.http import RequestIdMiddleware, SurfaceMount, headers_too_large
 from leadline.inbox.widget import WidgetPagesCache
-from leadline.kit import changes, metrics
+from leadline.kit import changes, metrics, stopping
 from leadline.kit.changes import ChangeBus
+from leadline.kit.proxies import TrustedProxies
 from leadline.leads.writer import LeadWriter
 from leadline.logs import configure_logging
 from leadline.sites.cache import CaptureSites, SiteCache
@@ -77,7 +78,12 @@ class LeadlineApp(Starlette):
     capture_sites: CaptureSites
     widget_pages: WidgetPagesCache
 
+    # Whose forwarded headers say who the client is (set by create_app).
+    proxies: TrustedProxies
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.proxies.enabled and scope["type"] in ("http", "websocket"):
+            self.proxies.resolve(scope)
         if scope["type"] == "http":
             path: str = scope["path"]
             # The API surfaces bound headers themselves, in their own envelopes.
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
         live_hub = live.configure(settings.redis_url)
+        await live_hub.start()
         keys_later = await environment_keys(db, settings)
         # What was kept before a restart of the app was heard by no one meanwhile.
         bus.forget_everything()
@@ -158,9 +165,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
                 keys_later.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keys_later
-            hearing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hearing
+            await stopping.cancel(hearing)
             if running is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
@@ -229,6 +234,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
     # The gauge reads the writer of the app made last in the process (the one serving).
     tracking_writer = app.tracking.writer
     metrics.WRITER_WAITING.set_function(lambda: tracking_writer.waiting)
+    app.proxies = TrustedProxies.from_setting(settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware, settings=settings)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     # destination for as long as it asked, beyond this.
     conversions_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
 
+    # The reverse proxies (addresses and networks, comma-separated; ``*``: every peer) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed: the client's address (per-IP limits,
+    # address rules, countries) and scheme.
+    trusted_proxies: str = "127.0.0.1,::1"
+
     # Tracking: IPs that skip the per-IP limits (comma-separated), and how long raw events
     # are kept (visits are kept).
     tracking_whitelist_ips: str = ""
@@ -185,6 +191,20 @@ class Settings(BaseSettings):
         mapped = async_database_url(value)
         if not mapped.startswith(("sqlite+aiosqlite:", "postgresql+psycopg:")):
             raise ValueError("LEADLINE_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"LEADLINE_TRUSTED_PROXIES: {entry!r} is neither an IP address nor a "
+                        "network (such as 10.0.0.0/8)"
+                    ) from None
         return value
 
     @property

@@ -98,6 +98,8 @@ def serve(
         # each request itself, so uvicorn's own access line would say it twice.
         log_config=None,
         access_log=False,
+        # The app reads the forwarded headers itself, from LEADLINE_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
 
 
@@ -113,11 +115,16 @@ def worker(
     """Run background jobs until interrupted (SIGINT or SIGTERM stop it gracefully)."""
     import signal
 
+    from leadline import live
     from leadline.jobs.worker import run_worker
+    from leadline.kit import changes
     from leadline.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings)
+    # What jobs change reaches the app processes as what requests change does: the caches'
+    # changes and the live events go through Redis when it is configured.
+    changes.configure(settings.redis_url)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -126,9 +133,11 @@ def worker(
             loop.add_signal_handler(signum, stop.set)
         metrics_server = _metrics_server(settings)
         serving = asyncio.create_task(metrics_server.serve()) if metrics_server else None
+        hub = live.configure(settings.redis_url)
         try:
             await run_worker(settings, stop, concurrency=concurrency)
         finally:
+            await hub.close()
             if metrics_server is not None and serving is not None:
                 metrics_server.should_exit = True
                 await serving

@@ -28,6 +28,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from leadline.kit import stopping
+
 log = logging.getLogger(__name__)
 
 # Events a subscriber may have waiting before it is dropped.
@@ -37,6 +39,8 @@ CHANNEL_PREFIX = "leadline:live:"
 # An unreachable Redis must not hold a publisher; it is asked again after this long.
 REDIS_TIMEOUT_SECONDS = 1.0
 RECONNECT_SECONDS = 1.0
+# How long a starting app waits for its subscription to Redis.
+START_WAIT_SECONDS = 2.0
 
 
 def conversation_topic(workspace_id: str, conversation_id: str) -> str:
@@ -231,6 +235,21 @@ class Hub:
 
     # ---------------------------------------------------------------- other processes
 
+    async def start(self, within: float = START_WAIT_SECONDS) -> bool:
+        """Hear other processes from now on, not from the first subscriber: the first stream
+        of a process would otherwise tell its client it follows the topic before Redis does,
+        and miss what another process publishes meanwhile. Waits up to ``within`` seconds for
+        the subscription; whether it is up (without Redis, always)."""
+        self._start_listening()
+        if self.listening is None:
+            return True
+        try:
+            await asyncio.wait_for(self.listening.wait(), within)
+        except TimeoutError:
+            log.warning("live: Redis not subscribed yet; streams hear this process only")
+            return False
+        return True
+
     def _start_listening(self) -> None:
         if self.redis_url is None or (self._listener is not None and not self._listener.done()):
             return
@@ -284,8 +303,7 @@ class Hub:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+            await stopping.cancel(self._listener)
             self._listener = None
         if self._redis is not None:
             await self._redis.aclose()

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from starlette.testclient import TestClient
+
+from leadline import live
+from leadline.app import create_app
+from leadline.config import Settings
 from leadline.live import Hub, LiveEvent
 from tests.fixtures.redis import redis_url  # noqa: F401
 
@@ -102,3 +107,31 @@ def test_two_hubs_joined_by_redis_hear_each_others_events(redis_url: str) -> Non
         await there.close()
 
     asyncio.run(scenario())
+
+
+def test_a_started_hub_hears_other_processes_from_its_first_subscriber(
+    redis_url: str,  # noqa: F811
+) -> None:
+    async def scenario() -> None:
+        here, there = Hub(redis_url), Hub(redis_url)
+        assert await here.start(WAIT)
+        topic = f"w{here.origin}:conversation:first"
+        # Subscribed, and at once another process publishes: nothing waits for Redis between.
+        sub = here.subscribe(topic)
+        there.publish(topic, message(1))
+        await there.close()  # sent
+        got = await sub.next(WAIT)
+        assert got is not None
+        assert got.id == 1
+        await here.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_app_hears_other_processes_before_its_first_stream(
+    settings: Settings,
+    redis_url: str,  # noqa: F811
+) -> None:
+    joined = Settings(database_url=settings.database_url, redis_url=redis_url)
+    with TestClient(create_app(joined)):
+        assert live.hub().connected
