@@ -31,6 +31,7 @@ from leadline.clickhouse.client import ClickHouse, millis
 from leadline.clickhouse.schema import DIMENSIONS, EVENTS, VISITS
 from leadline.tracking.prepare import page_path
 from leadline.tracking.store import (
+    ConsentRow,
     DailyCount,
     EventRow,
     TrackingStore,
@@ -221,6 +222,10 @@ class ClickHouseStore(TrackingStore):
         return found
 
     # ---- visits: to the SQL database, and their starts to ClickHouse
+
+    def insert_consents(self, rows: Sequence[ConsentRow]) -> None:
+        # The consent ledger is transactional data: it stays in the SQL database.
+        self.inner.insert_consents(rows)
 
     def insert_visits(self, visits: Sequence[VisitState]) -> None:
         self.inner.insert_visits(visits)
