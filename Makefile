@@ -13,8 +13,11 @@ WEB_VENDOR := leadline/web/vendor
 serve: $(STAMP)
 	$(BIN)/leadline serve
 
+# The ClickHouse tests load ClickHouse's engine (chDB) into their process; they run in a pytest
+# process of their own, apart from the tests that write SQLite files (docs/clickhouse.md).
 test: $(STAMP) browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/clickhouse
+	$(BIN)/pytest $(PYTEST_ARGS) tests/clickhouse
 
 check: lint typecheck migrations-check scripts-check web-assets-check test
 
