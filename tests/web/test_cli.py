@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from leadline.cli import app
 from leadline.config import Settings
+from leadline.migrations import upgrade
 from tests.fixtures.factories import fetch_rows
 from tests.fixtures.server import free_port, wait_until_up
 from tests.fixtures.web import (
@@ -26,6 +28,18 @@ from tests.fixtures.web import (
 )
 
 SETUP_URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/app/setup\?token=([0-9a-f]{64})$")
+
+
+@pytest.fixture
+def own(settings: Settings, tmp_path: Path) -> Settings:
+    """On SQLite, a database of the test's own for the ``leadline serve`` it starts, rather
+    than the file the rest of the session (and its long-running server) shares; on
+    PostgreSQL, the session's."""
+    if not settings.database_url.startswith("sqlite"):
+        return settings
+    own_settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}")
+    upgrade(own_settings)
+    return own_settings
 
 
 def _serve(settings: Settings, port: int) -> subprocess.Popen[str]:
@@ -48,9 +62,8 @@ def _setup_url(proc: subprocess.Popen[str]) -> str:
     raise AssertionError("leadline serve printed no setup link")
 
 
-def test_serve_prints_a_one_time_setup_link_while_no_one_has_an_account(
-    settings: Settings,
-) -> None:
+def test_serve_prints_a_one_time_setup_link_while_no_one_has_an_account(own: Settings) -> None:
+    settings = own
     port = free_port()
     proc = _serve(settings, port)
     try:
@@ -66,7 +79,8 @@ def test_serve_prints_a_one_time_setup_link_while_no_one_has_an_account(
     assert url.rsplit("=", 1)[1] not in link["token_hash"]
 
 
-def test_serve_prints_no_setup_link_once_someone_has_an_account(settings: Settings) -> None:
+def test_serve_prints_no_setup_link_once_someone_has_an_account(own: Settings) -> None:
+    settings = own
     make_member(settings, "default", "owner@example.com", role="owner")
     port = free_port()
     proc = _serve(settings, port)
