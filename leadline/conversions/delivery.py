@@ -37,7 +37,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.ratelimit import RateLimiter
 from leadline.kit.time import utcnow
 from leadline.leads import service as leads
-from leadline.models import ConversionUpload, Lead
+from leadline.models import ConversionDestination, ConversionUpload, Lead
 from leadline.tracking import consent, visits
 
 DELIVER = "conversions.deliver"
@@ -235,6 +235,60 @@ def _recorded(
     }
 
 
+async def _record_batch(
+    session: AsyncSession,
+    settings: Settings,
+    result: Delivered,
+    destination: ConversionDestination,
+    claimed: Sequence[ConversionUpload],
+    gone: Sequence[ConversionUpload],
+    answered: Sequence[Outcome],
+) -> None:
+    """Record what became of each upload of one batch (sent, failed, to be tried again), add
+    it to ``result``, and audit the batch."""
+    outcomes = {o.key: o for o in answered}
+    repo = ConversionRepository(session)
+    now = utcnow()
+    counts = {"sent": 0, "failed": 0, "retrying": 0}
+    for upload in claimed:
+        if upload in gone:
+            outcome = Outcome(upload.dedupe_key, "failed", "lead_gone", "the lead was deleted")
+        else:
+            outcome = outcomes.get(upload.dedupe_key) or Outcome(
+                upload.dedupe_key,
+                "failed",
+                "no_outcome",
+                "the platform's answer did not mention this conversion",
+                retry=True,
+            )
+        values = _recorded(settings, upload, outcome, now)
+        await repo.record(upload.id, values)
+        result.outcomes[upload.dedupe_key] = outcome
+        which = (
+            "sent"
+            if values["state"] == SENT
+            else ("retrying" if values["state"] == PENDING else "failed")
+        )
+        counts[which] += 1
+    result.sent += counts["sent"]
+    result.failed += counts["failed"]
+    result.retrying += counts["retrying"]
+    result.batches += 1
+    await audit.record(
+        session,
+        destination.workspace_id,
+        ACTOR,
+        "conversion.uploaded",
+        "conversion_destination",
+        destination.id,
+        {
+            "platform": (None, destination.platform),
+            "conversions": (None, len(claimed)),
+            **{name: (None, count) for name, count in counts.items() if count},
+        },
+    )
+
+
 async def deliver(
     db: Database,
     settings: Settings,
@@ -283,50 +337,8 @@ async def deliver(
         if ready:
             await pacer.hit(destination_id)
             answered = await adapter.send(client, seen, ready)
-        outcomes = {o.key: o for o in answered}
         async with db.transaction() as session:
-            repo = ConversionRepository(session)
-            now = utcnow()
-            counts = {"sent": 0, "failed": 0, "retrying": 0}
-            for upload in claimed:
-                if upload in gone:
-                    outcome = Outcome(
-                        upload.dedupe_key, "failed", "lead_gone", "the lead was deleted"
-                    )
-                else:
-                    outcome = outcomes.get(upload.dedupe_key) or Outcome(
-                        upload.dedupe_key,
-                        "failed",
-                        "no_outcome",
-                        "the platform's answer did not mention this conversion",
-                        retry=True,
-                    )
-                values = _recorded(settings, upload, outcome, now)
-                await repo.record(upload.id, values)
-                result.outcomes[upload.dedupe_key] = outcome
-                which = (
-                    "sent"
-                    if values["state"] == SENT
-                    else ("retrying" if values["state"] == PENDING else "failed")
-                )
-                counts[which] += 1
-            result.sent += counts["sent"]
-            result.failed += counts["failed"]
-            result.retrying += counts["retrying"]
-            result.batches += 1
-            await audit.record(
-                session,
-                workspace_id,
-                ACTOR,
-                "conversion.uploaded",
-                "conversion_destination",
-                destination_id,
-                {
-                    "platform": (None, destination.platform),
-                    "conversions": (None, len(claimed)),
-                    **{name: (None, count) for name, count in counts.items() if count},
-                },
-            )
+            await _record_batch(session, settings, result, destination, claimed, gone, answered)
         pause = _asked_pause(answered)
         if pause is not None:
             result.paused_until = utcnow() + timedelta(seconds=pause)

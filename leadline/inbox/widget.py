@@ -17,8 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,24 +136,10 @@ class WidgetPagesCache(ReadCache[Database, WidgetPages]):
     (kit.readcache): forgotten when sites or domains change (``sites``) and when a workspace
     changes (``principals``: its status, its slug, identity verification)."""
 
-    def __init__(
-        self,
-        bus: ChangeBus | None = None,
-        *,
-        ttl: float = 60.0,
-        short_ttl: float = 1.0,
-        size: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, bus: ChangeBus | None = None, **options: Any) -> None:
+        # ``options``: ReadCache's ttl, short_ttl, size and clock.
         super().__init__(
-            _widget_pages,
-            bus,
-            (SITES, PRINCIPALS),
-            ttl=ttl,
-            short_ttl=short_ttl,
-            size=size,
-            clock=clock,
-            what="widget workspace",
+            _widget_pages, bus, (SITES, PRINCIPALS), what="widget workspace", **options
         )
 
 

@@ -373,10 +373,11 @@ async def _record_consent(
 ) -> None:
     """An ``api`` entry in the consent ledger for each lead given consent flags."""
     for made, item in zip(created, items, strict=True):
+        # The schema has made each flag given a boolean already (Consent Mode's words too).
         given = {
-            name: _granted(getattr(item.data, name))
+            name: value
             for name in CONSENT_FIELDS
-            if getattr(item.data, name, None) is not None
+            if (value := getattr(item.data, name, None)) is not None
         }
         if not given:
             continue
@@ -389,11 +390,6 @@ async def _record_consent(
             visitor_id=visit.visitor_id if visit is not None else None,
             flags=given,
         )
-
-
-def _granted(value: object) -> bool:
-    """A consent flag as given (a boolean, or Consent Mode's granted or denied)."""
-    return value if isinstance(value, bool) else str(value).lower() == "granted"
 
 
 async def _returning_after_erasure(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from leadline.auth import service as auth
 from leadline.auth.service import Principal
@@ -26,26 +27,9 @@ class SiteCache(ReadCache[Database, SiteInfo | None]):
     every request. A key asked for steadily is refreshed in the background and never waited
     on; requests that find no entry share one read."""
 
-    def __init__(
-        self,
-        bus: ChangeBus | None = None,
-        *,
-        ttl: float = 60.0,
-        short_ttl: float = 1.0,
-        size: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            _site,
-            bus,
-            (SITES,),
-            ttl=ttl,
-            short_ttl=short_ttl,
-            size=size,
-            clock=clock,
-            what="site",
-            name="sites",
-        )
+    def __init__(self, bus: ChangeBus | None = None, **options: Any) -> None:
+        # ``options``: ReadCache's ttl, short_ttl, size and clock.
+        super().__init__(_site, bus, (SITES,), what="site", name="sites", **options)
 
 
 async def _site(database: Database, site_key: str) -> SiteInfo | None:

@@ -6,16 +6,12 @@ and the analytics routes answer from ClickHouse over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -30,7 +26,8 @@ from leadline.tracking.store import open_store
 from leadline.tracking.store_clickhouse import ClickHouseStore
 from tests.analytics.test_traffic import UA, _run
 from tests.fixtures.factories import fetch_rows, make_key, make_site
-from tests.fixtures.server import free_port, serve, wait_until_up
+from tests.fixtures.killed import kill_9_while_sending
+from tests.fixtures.server import free_port
 
 ORIGIN = {"Origin": "https://shop.example", "User-Agent": UA}
 
@@ -209,56 +206,9 @@ def test_every_acknowledged_event_is_in_clickhouse_after_kill_9(
     url = f"chdb://{tmp_path / 'clickhouse'}?database=killed"
     monkeypatch.setenv("LEADLINE_CLICKHOUSE_URL", url)
     site = make_site(settings, "acme", "shop.example")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = serve(settings, port)
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    try:
-        wait_until_up(base, server)
-        visit_id = httpx.post(
-            f"{base}/track/session/start", json={"siteKey": site}, headers=ORIGIN
-        ).json()["session_id"]
-
-        def sender(worker: int) -> None:
-            with httpx.Client(timeout=5) as client:
-                n = 0
-                while not stop.is_set():
-                    ids = [f"w{worker}-{n}-{i}" for i in range(10)]
-                    n += 1
-                    body = {
-                        "siteKey": site,
-                        "sessionId": visit_id,
-                        "events": [{"id": cid, "type": "page_view"} for cid in ids],
-                    }
-                    try:
-                        response = client.post(
-                            f"{base}/track/events/batch", json=body, headers=ORIGIN
-                        )
-                    except httpx.TransportError:
-                        return  # the server is gone: this batch was never acknowledged
-                    if response.is_success:
-                        with lock:
-                            acknowledged.extend(ids)
-
-        threads = [threading.Thread(target=sender, args=(w,)) for w in range(3)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 60
-        while len(acknowledged) < 200:
-            assert time.monotonic() < deadline, "the server acknowledged too little"
-            assert server.poll() is None, "the server exited"
-            time.sleep(0.02)
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
-    finally:
-        stop.set()
-        if server.poll() is None:
-            server.kill()
+    acknowledged = kill_9_while_sending(
+        settings, site, senders=3, at_least=200, seconds=60, headers=ORIGIN
+    ).acknowledged
     found = subprocess.run(
         [sys.executable, "-c", READ_BACK, url], capture_output=True, text=True, check=True
     ).stdout.split()
