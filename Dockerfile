@@ -28,7 +28,7 @@ RUN pip install /wheels/*.whl \
 WORKDIR /var/lib/leadline
 # SQLite's file, when no LEADLINE_DATABASE_URL points at PostgreSQL.
 VOLUME ["/var/lib/leadline"]
-USER leadline:leadline
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
