@@ -4,6 +4,7 @@ per group of requests (``GroupCommit``)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections import deque
@@ -29,13 +30,54 @@ OrderT = TypeVar("OrderT")
 ResultT = TypeVar("ResultT")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+# SQLite's default: a connection checkpoints (passively) on the commit that finds the log
+# this many pages long.
+SQLITE_AUTOCHECKPOINT_PAGES = 1000
+
+# SQLite files that a checkpoint thread of this process copies back (the tracking writer's
+# SqliteCheckpointer), and how many such threads run for each.
+_CHECKPOINTED: dict[str, int] = {}
+_CHECKPOINTED_LOCK = threading.Lock()
+
+
+def checkpointed_here(path: str, running: bool) -> None:
+    """A checkpoint thread of this process starts (or stops) looking after ``path``: while
+    one runs, the process's pooled connections leave the checkpoints to it. Their own would
+    be passive, and a passive checkpoint beside a writer is what SQLite before 3.51.3 can get
+    wrong (see ``tracking.store_sqlite.SqliteCheckpointer``)."""
+    with _CHECKPOINTED_LOCK:
+        count = _CHECKPOINTED.get(path, 0) + (1 if running else -1)
+        if count > 0:
+            _CHECKPOINTED[path] = count
+        else:
+            _CHECKPOINTED.pop(path, None)
+
+
+def _autocheckpoint_pages(path: str) -> int:
+    return 0 if _CHECKPOINTED.get(path) else SQLITE_AUTOCHECKPOINT_PAGES
+
+
+def _sqlite_pragmas(path: str, dbapi_connection: Any, record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    pages = _autocheckpoint_pages(path)
+    cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
+    record.info["autocheckpoint"] = pages
     cursor.close()
+
+
+def _sqlite_checkout(path: str, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A pooled connection follows the process's checkpoint thread starting or stopping
+    (one dictionary lookup when nothing changed)."""
+    pages = _autocheckpoint_pages(path)
+    if record.info.get("autocheckpoint") != pages:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        cursor.close()
+        record.info["autocheckpoint"] = pages
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -46,7 +88,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     pool = {"pool_size": 20, "max_overflow": 20}
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **pool)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        path = make_url(settings.sync_url).database or ""
+        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, path))
+        event.listen(engine.sync_engine, "checkout", functools.partial(_sqlite_checkout, path))
         return engine
     return create_async_engine(
         url,

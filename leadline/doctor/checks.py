@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,6 +83,8 @@ async def _database(settings: Settings, processes: int) -> list[Finding]:
                 configuration.secret_key(settings, None),
             ]
         findings = [ok("database", f"{kind} answers")]
+        if settings.is_sqlite:
+            findings.append(sqlite_library(sqlite3.sqlite_version_info))
         migrated, migrations = await _migrations(db, settings)
         findings.append(migrations)
         stored: bool | None = None
@@ -97,6 +100,33 @@ async def _database(settings: Settings, processes: int) -> list[Finding]:
         return findings
     finally:
         await db.dispose()
+
+
+# The first SQLite release without the write-ahead log reset race (fixed in 3.51.3, and in the
+# 3.50.7 and 3.44.6 backports).
+SQLITE_WAL_RESET_FIXED = (3, 51, 3)
+SQLITE_WAL_RESET_BACKPORTS = ((3, 50, 7), (3, 44, 6))
+
+
+def sqlite_library(version: tuple[int, int, int]) -> Finding:
+    """The SQLite library Python was built with: releases before the fix of the write-ahead
+    log reset race can corrupt a file that two connections write and checkpoint at once.
+    Leadline's own checkpoints hold the write lock, which that race needs free; other
+    programs writing the same file may not."""
+    text = ".".join(str(part) for part in version)
+    fixed = version >= SQLITE_WAL_RESET_FIXED or any(
+        version[:2] == backport[:2] and version >= backport
+        for backport in SQLITE_WAL_RESET_BACKPORTS
+    )
+    if fixed:
+        return ok("sqlite", f"SQLite {text}")
+    return warn(
+        "sqlite",
+        f"SQLite {text} predates the fix of the write-ahead log reset race (3.51.3): "
+        "Leadline's processes checkpoint with the write lock held, which avoids it; do not "
+        "write to the file with other programs while Leadline runs, and use PostgreSQL for "
+        "busy installations",
+    )
 
 
 async def _migrations(db: Database, settings: Settings) -> tuple[bool, Finding]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from leadline.db import checkpointed_here
 from leadline.tracking.store import EVENT_COLUMN_LIST, EventRow, TrackingStore
 
 
@@ -145,23 +146,33 @@ class SqliteStore(TrackingStore):
         return inserted
 
 
+# How long a checkpoint turn waits on SQLite's locks (see SqliteCheckpointer), in ms.
+TURN_WAIT_MS = 200
+
 # Bytes the write-ahead log file keeps when it starts over (see SqliteCheckpointer).
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class SqliteCheckpointer:
     """Copies the write-ahead log back into the database file every ``interval`` seconds, on
-    its own connection, so that the writer's commits never wait for it. Small checkpoints
-    often: one that copies half a second of writes at a time holds the disk and the core long
-    enough to show in the requests' tail latency. A checkpoint that readers hold up finishes
-    at a later turn; the other connections of the process still checkpoint on their own
-    commits as SQLite does by default.
+    its own connection, between two of the writer's transactions. Small checkpoints often:
+    one that copies half a second of writes at a time holds the disk and the core long enough
+    to show in the requests' tail latency.
 
-    Under steady writes a passive checkpoint never reaches the end of the log, so the log
-    never starts over and grows without bound (by hundreds of megabytes a minute at full
-    load). Once it holds more than ``restart_frames`` pages, a restarting checkpoint waits
-    for the writer's transaction, copies the rest and lets the next transaction write the log
-    from its start; the writer's ``journal_size_limit`` then cuts the file back."""
+    Every turn is a FULL checkpoint, which holds SQLite's write lock while it reads the log's
+    header and copies: never a PASSIVE one, which runs beside writers. SQLite releases before
+    3.51.3 (Debian 12's 3.40, for one) have a race between a checkpoint that starts without
+    the write lock and a writer that makes the log start over at that moment: the checkpoint
+    can then skip or misplace pages, and the database file is corrupt. A passive checkpoint
+    every tenth of a second beside a busy writer met that race within minutes; a checkpoint
+    that holds the write lock cannot meet it. The process's other connections do not
+    checkpoint on their commits while this runs (``leadline.db`` turns it off for them).
+
+    FULL waits (up to the connection's busy timeout) for readers of older snapshots; then it
+    copies what it can and the rest goes at a later turn. Once the log holds more than
+    ``restart_frames`` pages, a restarting checkpoint also waits for the log's readers, so
+    that the next transaction writes the log from its start; the writer's
+    ``journal_size_limit`` then cuts the file back."""
 
     def __init__(
         self,
@@ -183,24 +194,28 @@ class SqliteCheckpointer:
 
     def run(self, stop: threading.Event) -> None:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        checkpointed_here(self.path, True)
         try:
-            connection.execute("PRAGMA busy_timeout=1000")
+            # How long a turn waits for another process's writer, or for readers of older
+            # snapshots, while the gate holds this process's writers.
+            connection.execute(f"PRAGMA busy_timeout={TURN_WAIT_MS}")
             # A connection that has not read the file since it was switched to WAL (the
             # writer's own connection does it, when it opens) checkpoints nothing: -1 pages.
             connection.execute("PRAGMA journal_mode=WAL")
             while not stop.wait(self.interval):
                 self.checkpoint(connection)
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with self.gate:
+                connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
         finally:
+            checkpointed_here(self.path, False)
             connection.close()
 
     def checkpoint(self, connection: sqlite3.Connection) -> bool:
         """One turn; True when it made the log start over."""
-        ((_, logged, _),) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        if logged <= self.restart_frames:
-            return False
         with self.gate:
-            # What is left to copy is what the passive turn just now could not reach: little.
+            ((busy, logged, _),) = connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+            if busy or logged <= self.restart_frames:
+                return False
             ((busy, _, _),) = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         if busy:  # a reader of another connection held it up: the next turn tries again
             return False

@@ -4,6 +4,7 @@ any fails. Run as a newcomer runs it, on the test databases and on real local se
 from __future__ import annotations
 
 import http.server
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,21 @@ def test_postgresql_settings_for_heavy_tracking() -> None:
     assert unsafe[0].level == "warn"
     assert "synchronous_commit = on" in unsafe[0].message
     assert postgres.judge(_pg(fsync=("off", None)), processes=1)[0].level == "fail"
+
+
+def test_the_sqlite_library_is_judged_by_the_write_ahead_log_reset_fix(
+    cli: CliRunner, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert checks.sqlite_library((3, 40, 1)).level == "warn"
+    assert "3.51.3" in checks.sqlite_library((3, 40, 1)).message
+    assert checks.sqlite_library((3, 51, 2)).level == "warn"
+    assert checks.sqlite_library((3, 50, 6)).level == "warn"
+    for fixed in ((3, 51, 3), (3, 53, 1), (3, 50, 7), (3, 44, 6)):
+        assert checks.sqlite_library(fixed).level == "ok", fixed
+    monkeypatch.setenv("LEADLINE_SECRET_KEY", STRONG)
+    code, report = doctor(cli)
+    assert code == 0, report
+    if settings.is_sqlite:
+        assert report["sqlite"][1].startswith(f"SQLite {sqlite3.sqlite_version}")
+    else:
+        assert "sqlite" not in report

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -880,3 +881,37 @@ def test_a_literal_never_holds_a_nul_character() -> None:
     assert _literal(-12) == "-12"
     with pytest.raises(ValueError, match="NUL"):
         _literal("a\x00b")
+
+
+def test_while_the_checkpoint_thread_runs_no_other_connection_checkpoints(
+    settings: Settings,
+) -> None:
+    """Pooled connections would checkpoint passively on their commits, beside the writer;
+    while the writer's checkpoint thread runs they leave it to that thread (whose checkpoints
+    hold the write lock), and take it up again when it stops."""
+    _sqlite_only(settings)
+
+    async def autocheckpoint(database: Database) -> int:
+        async with database.engine.connect() as connection:
+            return int(await connection.scalar(text("PRAGMA wal_autocheckpoint")) or 0)
+
+    async def scenario() -> tuple[int, int, int]:
+        database = Database(settings)
+        try:
+            before = await autocheckpoint(database)
+            async with running(settings.sync_url, capacity=1_000) as writer:
+                assert writer.checkpointer is not None
+                wait_until(lambda: checkpointed(settings), "the checkpoint thread starts")
+                during = await autocheckpoint(database)
+            wait_until(lambda: not checkpointed(settings), "the checkpoint thread stops")
+            after = await autocheckpoint(database)
+            return before, during, after
+        finally:
+            await database.dispose()
+
+    def checkpointed(settings: Settings) -> bool:
+        from leadline import db
+
+        return bool(db._CHECKPOINTED.get(make_url(settings.sync_url).database or ""))
+
+    assert asyncio.run(scenario()) == (1000, 0, 1000)
