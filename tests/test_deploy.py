@@ -1,7 +1,7 @@
 """The container files and the wheel the image installs. Containers cannot run where the tests
-run, so the Dockerfile is linted (hadolint, which the dev extra installs, and its essentials
-checked here as well) and the wheel is built as the image builds it, checked for every file the app reads,
-installed in a throwaway environment and run."""
+run, so the Dockerfile is linted (by hadolint, which the dev extra installs, and for its
+essentials here) and the wheel is built as the image builds it, checked for every file the app
+reads, installed in a throwaway environment and run."""
 
 from __future__ import annotations
 

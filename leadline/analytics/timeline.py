@@ -21,7 +21,7 @@ from leadline.analytics.query import ReportQuery
 from leadline.analytics.submissions import suspicion_of
 from leadline.errors import NotFound
 from leadline.forms import service as forms
-from leadline.inbox import service as inbox
+from leadline.inbox import messages as inbox_messages
 from leadline.kit.time import iso_millis
 from leadline.leads import service as leads
 from leadline.models import (
@@ -195,7 +195,9 @@ async def lead_timeline(session: AsyncSession, query: ReportQuery, lead_id: str)
     visits = sorted(found.values(), key=lambda visit: visit.started_at, reverse=True)[:VISITS]
     events, more_events = await _events(session, visits)
     history = await leads.status_history(session, workspace_id, lead_id)
-    talks = await inbox.conversations_of_lead(session, workspace_id, lead_id, messages=MESSAGES)
+    talks = await inbox_messages.conversations_of_lead(
+        session, workspace_id, lead_id, messages=MESSAGES
+    )
     entries = [
         *(_visit(visit) for visit in visits),
         *(_event(event) for event in events),

@@ -23,6 +23,8 @@ from leadline.auth.roles import Role
 from leadline.auth.service import Principal
 from leadline.config import Settings
 from leadline.errors import Conflict, LeadlineError, NotFound, ValidationFailed
+from leadline.inbox import messages as inbox_messages
+from leadline.inbox import rules as inbox_rules
 from leadline.inbox import service as inbox
 from leadline.jobs import service as jobs
 from leadline.kit.ids import new_id
@@ -304,7 +306,7 @@ async def send_draft(
             f"draft {draft.id} was sent already",
             details={"draft_id": draft.id, "message_id": draft.sent_message_id},
         )
-    message = await inbox.post_message(
+    message = await inbox_messages.post_message(
         session, principal, conversation_id, text=draft.text if text is None else text
     )
     draft.used_at = message.created_at
@@ -344,7 +346,7 @@ async def _queue_reply(session: AsyncSession, conversation: Conversation, messag
     )
 
 
-inbox.on_contact_message(_queue_reply)
+inbox_messages.on_contact_message(_queue_reply)
 
 
 async def _operator_replied(
@@ -362,7 +364,7 @@ async def _operator_replied(
         await session.flush()
 
 
-inbox.on_operator_message(_operator_replied)
+inbox_messages.on_operator_message(_operator_replied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +464,7 @@ async def plan(
     if state is not None and (not state.enabled or state.waiting_for_human):
         return None
     try:
-        message = await inbox.get_message(session, workspace_id, message_id)
+        message = await inbox_messages.get_message(session, workspace_id, message_id)
     except NotFound:
         return None
     if message.conversation_id != conversation_id:
@@ -547,8 +549,8 @@ async def deliver(
         )
         return
     workspace = await workspaces.get(session, workspace_id)
-    text = _with_sources(completion.text, cited)[: inbox.TEXT_LENGTH]
-    await inbox.post_message(
+    text = _with_sources(completion.text, cited)[: inbox_rules.TEXT_LENGTH]
+    await inbox_messages.post_message(
         session, _principal(workspace), conversation_id, text=text, author="ai"
     )
 

@@ -29,6 +29,7 @@ from leadline.auth.service import Principal
 from leadline.db import Database
 from leadline.errors import Forbidden, NotFound, ValidationFailed, WorkspaceClosed
 from leadline.inbox import contacts
+from leadline.inbox import messages as inbox_messages
 from leadline.inbox import service as inbox
 from leadline.inbox.repository import InboxRepository
 from leadline.inbox.schemas import Author, ContactFields
@@ -246,7 +247,7 @@ async def messages(
 ) -> list[Message]:
     """The contact's conversation's messages after seq ``after``, oldest first."""
     await _own_conversation(session, workspace.id, contact_id, conversation_id)
-    page = await inbox.list_messages(
+    page = await inbox_messages.list_messages(
         session,
         principal_of(workspace),
         conversation_id,
@@ -360,7 +361,7 @@ async def send(
 ) -> Message:
     """The visitor's next message in their conversation."""
     await _own_conversation(session, workspace.id, contact_id, conversation_id)
-    return await inbox.post_message(
+    return await inbox_messages.post_message(
         session, principal_of(workspace), conversation_id, text=text, author=Author.CONTACT.value
     )
 
@@ -370,7 +371,7 @@ async def typing(
 ) -> None:
     """The visitor is typing in their conversation (or stopped): told to its streams."""
     await _own_conversation(session, workspace.id, contact_id, conversation_id)
-    await inbox.typing(
+    await inbox_messages.typing(
         session, principal_of(workspace), conversation_id, author=Author.CONTACT, typing=typing
     )
 

@@ -24,7 +24,7 @@ from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import LeadlineError, RateLimited, Unauthorized, ValidationFailed
 from leadline.http import json_object_body, query_unreadable, unstorable
-from leadline.inbox import service as inbox
+from leadline.inbox import messages as inbox_messages
 from leadline.inbox import widget
 from leadline.kit.ids import request_id
 from leadline.live import sse
@@ -359,7 +359,7 @@ async def _stream(request: Request) -> Response:
             found = await widget.messages(
                 reading, workspace, contact_id, conversation_id, after=after
             )
-        return [widget.public_event(inbox.message_event(message)) for message in found]
+        return [widget.public_event(inbox_messages.message_event(message)) for message in found]
 
     topic = live.conversation_topic(workspace.id, conversation_id)
     return StreamingResponse(

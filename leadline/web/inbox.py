@@ -32,6 +32,8 @@ from leadline.errors import (
 )
 from leadline.http import refuse_closed
 from leadline.inbox import contacts
+from leadline.inbox import messages as inbox_messages
+from leadline.inbox import rules as inbox_rules
 from leadline.inbox import service as inbox
 from leadline.inbox.schemas import TRANSITIONS, ConversationChanges, Status
 from leadline.kit import cursors
@@ -243,7 +245,7 @@ async def conversations_page(request: Request, session: AsyncSession, who: Signe
     status = _choice(params.get("status"), STATUS_FILTERS, "open")
     assignee = _choice(params.get("assignee"), ASSIGNEE_CHOICES, "all")
     after = params.get("after") or None
-    only = inbox.conversation_filter(
+    only = inbox_rules.conversation_filter(
         status=None if status == STATUS_ALL else status,
         assignee_id={"mine": who.person.id, "unassigned": "none"}.get(assignee),
     )
@@ -294,7 +296,7 @@ async def _notes(session: AsyncSession, principal: Principal, conversation_id: s
     found: list[Note] = []
     after: tuple[datetime, str] | None = None
     while len(found) < NOTES_MOST:
-        batch = await inbox.list_notes(
+        batch = await inbox_messages.list_notes(
             session, principal, conversation_id, limit=NOTES_PAGE, after=after
         )
         found.extend(batch.notes)
@@ -336,7 +338,7 @@ async def _thread(
         else min(earlier - 1, conversation.message_count)
     )
     start_after = max(0, end - THREAD_SIZE)
-    window = await inbox.list_messages(
+    window = await inbox_messages.list_messages(
         session, principal, conversation.id, limit=max(1, end - start_after), after_seq=start_after
     )
     shown = [message for message in window.messages if message.seq <= end]
@@ -494,10 +496,14 @@ async def _apply(
 ) -> str:
     """Do ``action`` as the form asks; what was done (a key of DONE)."""
     if action == "reply":
-        await inbox.post_message(session, principal, conversation_id, text=_form_text(form, "text"))
+        await inbox_messages.post_message(
+            session, principal, conversation_id, text=_form_text(form, "text")
+        )
         return "replied"
     if action == "note":
-        await inbox.add_note(session, principal, conversation_id, text=_form_text(form, "text"))
+        await inbox_messages.add_note(
+            session, principal, conversation_id, text=_form_text(form, "text")
+        )
         return "noted"
     if action == "send_draft":
         await assistant.send_draft(

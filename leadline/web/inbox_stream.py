@@ -25,6 +25,7 @@ from leadline.accounts import service as accounts
 from leadline.accounts.service import SignedIn
 from leadline.auth.service import Principal
 from leadline.errors import NotFound
+from leadline.inbox import messages as inbox_messages
 from leadline.inbox import service as inbox
 from leadline.kit.time import utcnow
 from leadline.models import Conversation, Note
@@ -218,7 +219,7 @@ class Stream:
 
     async def _news(self) -> News:
         async with access.database(self.request).transaction() as session:
-            messages = await inbox.list_messages(
+            messages = await inbox_messages.list_messages(
                 session,
                 self.principal,
                 self.conversation_id,
@@ -237,7 +238,7 @@ class Stream:
         after: tuple[datetime, str] = (self.position.notes_since - NOTES_OVERLAP, "")
         found: list[Note] = []
         for _ in range(NOTES_PAGES):
-            page_of_notes = await inbox.list_notes(
+            page_of_notes = await inbox_messages.list_notes(
                 session, self.principal, self.conversation_id, limit=STREAM_BATCH, after=after
             )
             found.extend(n for n in page_of_notes.notes if n.id not in self.sent_notes)

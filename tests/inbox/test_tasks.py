@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from leadline.config import Settings
 from leadline.db import Database
+from leadline.inbox import rules as inbox_rules
 from leadline.inbox import service as inbox
 from leadline.inbox.schemas import InboxUsage
 from leadline.jobs import service as jobs
@@ -104,7 +105,7 @@ def run_reassign(settings: Settings) -> None:
 
     async def before(db: Database) -> None:
         async with db.transaction() as session:
-            await jobs.enqueue(session, inbox.REASSIGN)
+            await jobs.enqueue(session, inbox_rules.REASSIGN)
 
     def finished() -> bool:
         rows = fetch_rows(settings, "SELECT state FROM jobs WHERE kind = 'inbox.reassign'")
@@ -163,9 +164,9 @@ def test_unanswered_conversations_go_to_the_next_person_online(
 
 def test_the_inbox_jobs_are_registered() -> None:
     load_tasks()
-    (schedule,) = [s for s in schedules() if s.kind == inbox.REASSIGN]
+    (schedule,) = [s for s in schedules() if s.kind == inbox_rules.REASSIGN]
     assert schedule.cron == "* * * * *"
-    assert get_task(inbox.WAKE) is not None
+    assert get_task(inbox_rules.WAKE) is not None
 
 
 # ---------------------------------------------------------------------------------- usage

@@ -14,6 +14,8 @@ from leadline import live
 from leadline.auth.roles import Permission
 from leadline.http import database
 from leadline.idempotency.service import replay_or_run
+from leadline.inbox import messages as inbox_messages
+from leadline.inbox import rules as inbox_rules
 from leadline.inbox import service as inbox
 from leadline.inbox.schemas import UNSET, Author, ContactFields, ConversationChanges
 from leadline.kit import cursors
@@ -40,8 +42,8 @@ ConversationId = Annotated[
 ]
 StatusName = Literal["open", "snoozed", "closed", "spam"]
 AuthorName = Literal["contact", "operator", "ai"]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=inbox.TEXT_LENGTH)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=inbox.TAG_LENGTH)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=inbox_rules.TEXT_LENGTH)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=inbox_rules.TAG_LENGTH)]
 
 
 def _time_or_null(schema: dict[str, Any]) -> None:
@@ -78,7 +80,7 @@ class NewConversation(BaseModel):
 
     contact: ContactRef
     message: FirstMessage = Field(description="The contact's first message.")
-    subject: str | None = Field(default=None, max_length=inbox.SUBJECT_LENGTH)
+    subject: str | None = Field(default=None, max_length=inbox_rules.SUBJECT_LENGTH)
     visit_id: str | None = Field(
         default=None,
         max_length=64,
@@ -105,8 +107,8 @@ class ConversationPatch(BaseModel):
         description="When a snoozed conversation opens again (ISO-8601, in the future).",
         json_schema_extra=_time_or_null,
     )
-    subject: str | None = Field(default=None, max_length=inbox.SUBJECT_LENGTH)
-    tags: list[Tag] | None = Field(default=None, max_length=inbox.TAGS)
+    subject: str | None = Field(default=None, max_length=inbox_rules.SUBJECT_LENGTH)
+    tags: list[Tag] | None = Field(default=None, max_length=inbox_rules.TAGS)
 
 
 class NewMessage(BaseModel):
@@ -214,7 +216,7 @@ def render_conversation(conversation: Conversation) -> dict[str, Any]:
             "assignee_id": conversation.assignee_id,
             "assigned_at": _time(conversation.assigned_at),
             "subject": conversation.subject,
-            "tags": inbox.tags_of(conversation),
+            "tags": inbox_rules.tags_of(conversation),
             "snoozed_until": _time(conversation.snoozed_until),
             "first_reply_at": _time(conversation.first_reply_at),
             "waiting_since": _time(conversation.waiting_since),
@@ -250,7 +252,7 @@ def render_note(note: Note) -> dict[str, Any]:
             "person_id": note.person_id,
             "key_id": note.key_id,
             "text": note.text,
-            "mentions": inbox.mentions_of(note),
+            "mentions": inbox_rules.mentions_of(note),
             "created_at": _time(note.created_at),
         }
     )
@@ -308,7 +310,7 @@ async def list_conversations(
 ) -> Response:
     """The workspace's conversations, newest activity (a message) first."""
     caller.require(Permission.INBOX)
-    only = inbox.conversation_filter(
+    only = inbox_rules.conversation_filter(
         status=status,
         assignee_id=plain_text(assignee_id, "assignee_id") or None,
         contact_id=plain_text(contact_id, "contact_id") or None,
@@ -391,7 +393,7 @@ async def list_messages(
     """The conversation's messages, oldest first (by `seq`); a spam contact's are listed
     with `quarantined: true`."""
     caller.require(Permission.INBOX)
-    found = await inbox.list_messages(
+    found = await inbox_messages.list_messages(
         session, caller, conversation_id, limit=limit, after_seq=cursors.resume(after, _seq)
     )
     listed = cursors.page(found.messages, has_more=found.has_more, key=lambda m: {"seq": m.seq})
@@ -424,7 +426,7 @@ async def post_message(
     caller.require(Permission.INBOX)
 
     async def run() -> tuple[int, dict[str, Any]]:
-        message = await inbox.post_message(
+        message = await inbox_messages.post_message(
             session, caller, conversation_id, text=body.text, author=body.author
         )
         return 201, render_message(message)
@@ -444,7 +446,7 @@ async def list_notes(
 ) -> Response:
     """Operators' notes on the conversation, oldest first. Never shown to the contact."""
     caller.require(Permission.INBOX)
-    found = await inbox.list_notes(
+    found = await inbox_messages.list_notes(
         session,
         caller,
         conversation_id,
@@ -466,7 +468,7 @@ async def add_note(
 ) -> Response:
     """A note for operators; `@email` of the workspace's people are recorded in `mentions`."""
     caller.require(Permission.INBOX)
-    note = await inbox.add_note(session, caller, conversation_id, text=body.text)
+    note = await inbox_messages.add_note(session, caller, conversation_id, text=body.text)
     return data(render_note(note), status_code=201)
 
 
@@ -511,10 +513,10 @@ async def stream(
         if after_seq is None:
             return []
         async with db.transaction() as reading:
-            found = await inbox.list_messages(
+            found = await inbox_messages.list_messages(
                 reading, caller, conversation.id, limit=REPLAY_PAGE, after_seq=after_seq
             )
-        return [inbox.message_event(message) for message in found.messages]
+        return [inbox_messages.message_event(message) for message in found.messages]
 
     if start is None:
         start = conversation.message_count
@@ -587,7 +589,7 @@ async def typing(
     `typing: false`); nothing is stored."""
     caller.require(Permission.INBOX)
     now_typing = body.typing if body is not None else True
-    conversation = await inbox.typing(
+    conversation = await inbox_messages.typing(
         session, caller, conversation_id, author=Author.OPERATOR, typing=now_typing
     )
     return data({"conversation_id": conversation.id, "typing": now_typing})
