@@ -124,6 +124,15 @@ def apply_group(
     group writes every pending visit too and deletes this writer's rows of ``visit_counts``
     (a fold)."""
     pending = pending or {}
+    # Before anything is read: another writer may be about to start a visit for the same
+    # visitor (see TrackingStore.lock_visitors).
+    looked_up = {
+        (work.site.site_id, work.visitor_id)
+        for work in works
+        if isinstance(work, StartWork) and _finds_latest(work)
+    }
+    if looked_up:
+        store.lock_visitors(sorted(looked_up))
     group = _Group(store, now, pending)
     visit_ids = {work.visit_id for work in works if work.visit_id}
     if not defer:
@@ -147,6 +156,13 @@ def apply_group(
             answers.append(exc)
     deferred, settled = group.flush(defer)
     return GroupResult(answers, list(group.visits.values()), deferred, settled)
+
+
+def _finds_latest(work: StartWork) -> bool:
+    """Whether the start resumes the visitor's latest visit, if any, found by its visitor: a
+    cookieless visitor's page without a visit of its own (a browser that keeps an id keeps
+    its visit's id too, and starts a visit when it has none)."""
+    return not work.visit_id and not work.identified
 
 
 class _Group:
@@ -212,7 +228,7 @@ class _Group:
         current: VisitState | None = None
         if work.visit_id:
             current = self.own(work.site, work.visit_id)
-        elif not work.identified:
+        elif _finds_latest(work):
             current = self._latest(site_id, work.visitor_id)
         if (
             current is not None

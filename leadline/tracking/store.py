@@ -303,6 +303,13 @@ class TrackingStore:
             found.update((row[0], self._state(row)) for row in rows)
         return found
 
+    def lock_visitors(self, visitors: Sequence[tuple[str, str]]) -> None:
+        """Hold, until the transaction ends, a lock on each (site id, visitor id), so that
+        of two writers about to look for the same visitor's latest visit (and start one when
+        there is none) the second looks only once the first has committed. Call it before the
+        transaction reads or changes anything else. Here nothing: SQLite's ``BEGIN
+        IMMEDIATE`` lets one writer in at a time already."""
+
     def latest_visit(self, site_id: str, visitor_id: str, since: datetime) -> VisitState | None:
         """The visitor's newest visit among those seen since ``since``."""
         rows = self._fetch(

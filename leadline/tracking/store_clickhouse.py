@@ -237,6 +237,9 @@ class ClickHouseStore(TrackingStore):
         self._note(found.values())
         return found
 
+    def lock_visitors(self, visitors: Sequence[tuple[str, str]]) -> None:
+        self.inner.lock_visitors(visitors)
+
     def latest_visit(self, site_id: str, visitor_id: str, since: datetime) -> VisitState | None:
         found = self.inner.latest_visit(site_id, visitor_id, since)
         if found is not None:

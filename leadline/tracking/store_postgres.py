@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import operator
 import secrets
 from collections.abc import Sequence
@@ -164,6 +165,15 @@ class PostgresStore(TrackingStore):
             return None
         return {(str(s), str(c)) for s, c in found}
 
+    def lock_visitors(self, visitors: Sequence[tuple[str, str]]) -> None:
+        # Held back like the writes: it goes ahead of the group's first read, in the same
+        # query, so the locks cost no round trip of their own; that read, and every one after
+        # it, sees what a writer that held one of them committed. Every writer takes its keys
+        # in one order (ascending), so two groups never each hold a lock the other waits for.
+        keys = sorted({_visitor_key(site_id, visitor_id) for site_id, visitor_id in visitors})
+        array = "{" + ",".join(map(str, keys)) + "}"
+        self._held.append(self._bind(_PG_LOCK_VISITORS.execute, (_VISITOR_LOCKS, array)))
+
     def update_visits(self, visits: Sequence[VisitState]) -> None:
         records = _json_rows([_visit_row(visit) for visit in visits])
         self._held.append(self._bind(_PG_UPDATE_VISITS.execute, (records, len(visits))))
@@ -230,6 +240,16 @@ _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 # The first key of the advisory locks that name the tracking writers (see PostgresStore.open).
 _WRITER_LOCKS = 0x4C4C5657
 _COMMAND_OK = 1  # psycopg.pq.ExecStatus.COMMAND_OK
+# The first key of the advisory locks a transaction holds on the visitors it looks up
+# (PostgresStore.lock_visitors); the second is _visitor_key's.
+_VISITOR_LOCKS = 0x4C4C5656
+
+
+def _visitor_key(site_id: str, visitor_id: str) -> int:
+    """A visitor's lock key: 32 bits of a digest of the site and visitor, the same in every
+    process. Two visitors whose keys are equal only wait for each other now and then."""
+    digest = hashlib.blake2b(f"{site_id} {visitor_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _literal(value: str | int) -> str:
@@ -376,7 +396,14 @@ _PG_ADD_COUNTS = _prepared(
 _PG_DROP_COUNTS = _prepared(
     "leadline_drop_counts", "DELETE FROM visit_counts WHERE writer = %s", ["integer"]
 )
+# The locks are taken in the order of their keys (the function runs after the sort).
+_PG_LOCK_VISITORS = _prepared(
+    "leadline_lock_visitors",
+    "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s) AS k ORDER BY k",
+    ["integer", "integer[]"],
+)
 _PG_PREPARED = (
+    _PG_LOCK_VISITORS,
     *_PG_EVENTS_FROM_JSON,
     *_PG_EVENTS_FROM_COPY,
     _PG_UPDATE_VISITS,

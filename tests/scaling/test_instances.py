@@ -1,8 +1,8 @@
 """Several instances on one PostgreSQL and one Redis: two `leadline serve --no-worker` processes
 and two `leadline worker` processes, with traffic at both servers. Rate limits are counted
 across them, every job runs once, a change made through one reaches the other's caches within a
-second, a stream on one hears messages written through the other, and nothing sent is lost or
-stored twice."""
+second, a stream on one hears messages written through the other, a new visitor's pages sent
+to both at once start one visit, and nothing sent is lost or stored twice."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -358,6 +359,44 @@ def _track(server: httpx.Client, site: str, visit: int) -> tuple[str, list[str]]
     sent = server.post("/track/events/batch", json=body, headers=browser)
     assert sent.status_code == 200, sent.text
     return visit_id, [event["id"] for event in events]
+
+
+def test_a_new_visitors_first_pages_at_both_instances_start_one_visit(cluster: Cluster) -> None:
+    """Two tabs of a new cookieless visitor opened together, their pages sent to the two
+    servers at the same moment: one visit, which both pages are answered with."""
+    slug, _ = workspace(cluster)
+    site = make_site(cluster.settings, slug, "shop.example")
+    body = {"siteKey": site, "url": "https://shop.example/"}
+    rounds, visitors = 10, 8
+    pages = 2 * visitors
+    answered: dict[str, list[str]] = {}
+    with ThreadPoolExecutor(pages) as pool:
+        for round_ in range(rounds):
+            together = threading.Barrier(pages)
+
+            def page(n: int, round_: int = round_, together: threading.Barrier = together) -> str:
+                # A browser of its own per visitor: the address is the same (loopback).
+                browser = {**PAGE, "User-Agent": f"{PAGE['User-Agent']} tabs/{round_}-{n // 2}"}
+                together.wait(timeout=WAIT_SECONDS)
+                server = cluster.a if n % 2 else cluster.b
+                started = server.post("/track/session/start", json=body, headers=browser)
+                assert started.status_code == 200, started.text
+                return str(started.json()["session_id"])
+
+            visit_ids = list(pool.map(page, range(pages)))
+            for n in range(visitors):
+                answered[f"{round_}-{n}"] = visit_ids[2 * n : 2 * n + 2]
+    rows = fetch_rows(
+        cluster.settings,
+        "SELECT v.visitor_id AS visitor_id, count(*) AS n FROM visits v"
+        " JOIN workspaces w ON w.id = v.workspace_id WHERE w.slug = :slug GROUP BY v.visitor_id",
+        slug=slug,
+    )
+    visits = {row["visitor_id"]: int(row["n"]) for row in rows}
+    assert len(visits) == rounds * visitors
+    twice = [visitor for visitor, n in visits.items() if n != 1]
+    assert not twice, f"{len(twice)} of {len(visits)} visitors got more than one visit"
+    assert all(one == other for one, other in answered.values())
 
 
 def _lead(server: httpx.Client, key: str, n: int) -> str:
