@@ -124,11 +124,16 @@ async def _export(
     stream: TextIO, workspace: str, email: str | None, phone: str | None, format: str
 ) -> None:
     from leadline.audit.service import Actor
+    from leadline.clickhouse.source import ClickHouseSource
     from leadline.privacy import export as exports
     from leadline.workspaces import service as workspaces
 
-    db = Database(get_settings())
+    settings = get_settings()
+    db = Database(settings)
+    # With ClickHouse the person's events and visits' starts are read there too.
+    source = ClickHouseSource(settings.clickhouse_url) if settings.clickhouse_url else None
     try:
+        clickhouse = await source.client() if source is not None else None
         async with db.transaction() as session:
             ws = await workspaces.require(session, workspace)
             started = await exports.start(
@@ -139,7 +144,9 @@ async def _export(
                 phones=[phone] if phone else [],
                 format=format,
             )
-            async for piece in exports.write(session, started):
+            async for piece in exports.write(session, started, clickhouse):
                 stream.write(piece)
     finally:
+        if source is not None:
+            source.close()
         await db.dispose()

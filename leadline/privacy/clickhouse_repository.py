@@ -1,7 +1,7 @@
 """The statements the registry of personal data drives in ClickHouse, when it keeps the
 tracking events and visits' starts (LEADLINE_CLICKHOUSE_URL, docs/clickhouse.md): a person's
-rows counted and erased in each of ClickHouse's tables a SQL table declared
-(``PersonalData.clickhouse``), scoped to the workspace.
+rows counted, read (the subject's export) and erased in each of ClickHouse's tables a SQL
+table declared (``PersonalData.clickhouse``), scoped to the workspace.
 
 A deletion is a lightweight ``DELETE``; the rest is one ``ALTER TABLE ... UPDATE`` mutation
 per table, which returns once ClickHouse has rewritten the rows (``mutations_sync``). Text to
@@ -63,6 +63,35 @@ def count_sync(
         params,
     )
     return int(found)
+
+
+def rows_sync(
+    clickhouse: ClickHouse, table: str, data: PersonalData, workspace_id: str, person: Person
+) -> list[dict[str, Any]]:
+    """The person's rows of ClickHouse's ``table``, every column."""
+    where = _where(data, workspace_id, person)
+    if where is None:
+        return []
+    condition, params = where
+    names = [
+        _name(str(name))
+        for (name,) in clickhouse.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase()"
+            " AND table = {table:String} ORDER BY position",
+            {"table": table},
+        )
+    ]
+    rows = clickhouse.query(
+        f"SELECT {', '.join(names)} FROM {_name(table)} WHERE {condition}",  # noqa: S608
+        params,
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def rows(
+    clickhouse: ClickHouse, table: str, data: PersonalData, workspace_id: str, person: Person
+) -> list[dict[str, Any]]:
+    return await asyncio.to_thread(rows_sync, clickhouse, table, data, workspace_id, person)
 
 
 def erase_sync(

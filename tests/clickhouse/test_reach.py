@@ -374,6 +374,50 @@ def test_the_command_and_a_large_erasures_job_erase_in_clickhouse_too(
     assert receipt["counts"]["clickhouse.events"] == 2
 
 
+def test_a_persons_export_holds_their_rows_in_clickhouse(
+    app_client: TestClient,
+    settings: Settings,
+    site: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ada, grace = _seed_people(app_client, settings, site, monkeypatch)
+    answer = app_client.post(
+        "/api/v1/privacy/exports", json={"email": ADA_EMAIL}, headers=_admin(settings)
+    )
+    assert answer.status_code == 200, answer.text
+    tables = answer.json()["tables"]
+    events = tables["clickhouse.events"]
+    assert sorted(row["client_id"] for row in events) == ["c1", "c2", "p1", "s1"]
+    assert {row["visit_id"] for row in events} == {ada["session_id"]}
+    (clicked,) = [row for row in events if row["client_id"] == "c1"]
+    assert clicked["data"] == {"text": f"Mail {ADA_EMAIL}"}
+    (start,) = tables["clickhouse.visits"]
+    assert (start["id"], start["visitor_id"]) == (ada["session_id"], ada["visitor_id"])
+    assert grace["session_id"] not in answer.text
+
+    page = app_client.post(
+        "/api/v1/privacy/exports",
+        json={"email": ADA_EMAIL, "format": "html"},
+        headers=_admin(settings),
+    )
+    assert page.status_code == 200, page.text
+    assert "<h2>clickhouse.events</h2>" in page.text
+    assert ada["visitor_id"] in page.text
+
+
+def test_deleting_a_site_keeps_its_events_in_clickhouse_as_in_the_database(
+    app_client: TestClient, settings: Settings, site: str, clickhouse: ClickHouse
+) -> None:
+    """A deleted site keeps its visits and events (docs/api/management.md): so do ClickHouse's
+    rows of it."""
+    seen = _visit(app_client, site, "https://shop.example/", _ada_events())
+    (row,) = fetch_rows(settings, "SELECT id FROM sites")
+    deleted = app_client.delete(f"/analytics/sites/{row['id']}", headers=_admin(settings))
+    assert deleted.status_code == 200, deleted.text
+    assert len(_events_of(clickhouse, seen["session_id"])) == 4
+    assert _visit_start(clickhouse, seen["session_id"])[0] == seen["visitor_id"]
+
+
 def test_the_clickhouse_declarations_name_clickhouses_columns() -> None:
     columns = {"events": set(EVENTS), "visits": set(VISITS)}
     declared = dict(clickhouse_tables())

@@ -108,7 +108,9 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=StreamingResponse,
     responses={**s.responses(422), **_EXPORT_RESPONSES},
 )
-async def export(request: Request, session: Session, caller: Caller, body: ExportBody) -> Response:
+async def export(
+    request: Request, session: Session, caller: Caller, body: ExportBody, clickhouse: EventStore
+) -> Response:
     """Data subject access: everything the workspace holds about a person (by email and/or
     phone, at least one) from every table that holds personal data, operators' notes about
     them included, streamed as it is read. The export is recorded in the audit log (what was
@@ -126,7 +128,7 @@ async def export(request: Request, session: Session, caller: Caller, body: Expor
 
     async def chunks() -> AsyncIterator[bytes]:
         async with db.transaction() as reading:
-            async for piece in exports.write(reading, started):
+            async for piece in exports.write(reading, started, clickhouse):
                 yield piece.encode()
 
     return StreamingResponse(
