@@ -30,6 +30,7 @@ from leadline.privacy.registry import clickhouse_tables
 from leadline.privacy.tasks import carry_on
 from tests.fixtures.factories import execute_sql, fetch_rows, make_key
 from tests.fixtures.lead_reports import PAGE, capture_site, submit
+from tests.fixtures.server import free_port
 
 ADA_EMAIL = "ada@example.com"
 # The landing page's address carries the email (a form that sent itself by GET).
@@ -325,6 +326,25 @@ def test_an_erasure_stays_in_its_workspace_in_clickhouse(
         (i, u, p, json.dumps(json.loads(d), separators=(",", ":")))
         for i, u, p, d in _events_of(clickhouse, ada["session_id"])
     ]
+
+
+def test_an_erasure_with_clickhouse_out_of_reach_answers_503_and_erases_nothing(
+    app_client: TestClient,
+    settings: Settings,
+    site: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _seed_people(app_client, settings, site, monkeypatch)
+    down = settings.model_copy(
+        update={"clickhouse_url": f"http://127.0.0.1:{free_port()}/leadline"}
+    )
+    with TestClient(create_app(down)) as client:
+        answer = client.post(
+            "/api/v1/privacy/erasures", json={"email": ADA_EMAIL}, headers=_admin(settings)
+        )
+    assert answer.status_code == 503, answer.text
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM leads") == [{"n": 1}]
+    assert fetch_rows(settings, "SELECT count(*) AS n FROM erasures") == [{"n": 0}]
 
 
 def test_the_command_and_a_large_erasures_job_erase_in_clickhouse_too(
