@@ -179,6 +179,17 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             await live_hub.close()
             await db.dispose()
 
+    # Where the events are read and erased when ClickHouse keeps them; the mounted surfaces
+    # reach it through their own app's state.
+    clickhouse_source = (
+        ClickHouseSource(settings.clickhouse_url, settings.events_retention_days)
+        if settings.clickhouse_url
+        else None
+    )
+    leadiosa_app = create_leadiosa_app(settings)
+    web_app = create_web_app(settings)
+    for surface in (leadiosa_app, web_app):
+        surface.state.clickhouse = clickhouse_source
     app = LeadlineApp(
         routes=[
             *HEALTH_ROUTES,
@@ -195,9 +206,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             *ANALYTICS_ROUTES,
             *OPENAPI_ROUTES,
             # Before /api: routes match in order, and /api/v1/... belongs to Leadiosa.
-            SurfaceMount("/api/v1", app=create_leadiosa_app(settings)),
+            SurfaceMount("/api/v1", app=leadiosa_app),
             SurfaceMount("/api", app=create_octanist_app(settings)),
-            SurfaceMount("/app", app=create_web_app(settings)),
+            SurfaceMount("/app", app=web_app),
         ],
         lifespan=lifespan,
         # Routing's refusals and anything unforeseen outside /api/ (whose surfaces answer
@@ -224,11 +235,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = False) -> Lea
             events_retention_days=settings.events_retention_days,
         ),
     )
-    app.clickhouse = (
-        ClickHouseSource(settings.clickhouse_url, settings.events_retention_days)
-        if settings.clickhouse_url
-        else None
-    )
+    app.clickhouse = clickhouse_source
     app.changes, app.principals, app.capture_sites = bus, principals, capture_sites
     app.widget_pages = widget_pages
     # The gauge reads the writer of the app made last in the process (the one serving).

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.clickhouse.client import ClickHouse
 from leadline.db import Database
 from leadline.errors import NotFound, ValidationFailed
 from leadline.forms import exports as form_exports
@@ -97,13 +98,14 @@ async def sites_to_export(
         raise NotFound(f"no site {site}", resource="site") from None
 
 
-async def count_rows(db: Database, spec: ExportSpec) -> int:
-    """How many rows the export will have (for leads of a named site, at most that many)."""
+async def count_rows(db: Database, spec: ExportSpec, clickhouse: ClickHouse | None = None) -> int:
+    """How many rows the export will have (for leads of a named site, at most that many);
+    events from ``clickhouse`` when it keeps them."""
     start, end = spec.period.start, spec.period.end
     async with db.transaction() as session:
         if spec.kind == "events":
             return await tracking_exports.count_events(
-                session, spec.workspace_id, spec.site_ids, start, end
+                session, spec.workspace_id, spec.site_ids, start, end, clickhouse
             )
         if spec.kind == "visits":
             return await tracking_exports.count_visits(
@@ -115,33 +117,39 @@ async def count_rows(db: Database, spec: ExportSpec) -> int:
 Rows = Sequence[Any]
 
 
-async def batches(db: Database, spec: ExportSpec, size: int = BATCH) -> AsyncIterator[Rows]:
-    """The export's rows, a page at a time, each page read in a transaction of its own."""
+async def batches(
+    db: Database, spec: ExportSpec, size: int = BATCH, clickhouse: ClickHouse | None = None
+) -> AsyncIterator[Rows]:
+    """The export's rows, a page at a time, each page read in a transaction of its own
+    (events from ``clickhouse`` when it keeps them, a page per read there)."""
     if spec.kind == "leads":
         async for rows in _lead_batches(db, spec, size):
             yield rows
         return
-    page = tracking_exports.events_page if spec.kind == "events" else tracking_exports.visits_page
     moment = _TIME_FIELD[spec.kind]
     for site_id in spec.site_ids:
-        after: tuple[datetime, Any] | None = None
+        after: Any = None
         while True:
             async with db.transaction() as session:
-                rows = await page(
-                    session,
-                    spec.workspace_id,
-                    site_id,
-                    spec.period.start,
-                    spec.period.end,
-                    after,
-                    size,
-                )
+                start, end = spec.period.start, spec.period.end
+                if spec.kind == "events":
+                    rows = await tracking_exports.events_page(
+                        session, spec.workspace_id, site_id, start, end, after, size, clickhouse
+                    )
+                else:
+                    rows = await tracking_exports.visits_page(
+                        session, spec.workspace_id, site_id, start, end, after, size
+                    )
             if rows:
                 yield rows
             if len(rows) < size:
                 break
             last = rows[-1]
-            after = (getattr(last, moment), last.id)
+            after = (
+                tracking_exports.events_after(last)
+                if spec.kind == "events"
+                else (getattr(last, moment), last.id)
+            )
 
 
 async def _lead_batches(db: Database, spec: ExportSpec, size: int) -> AsyncIterator[Rows]:
@@ -233,13 +241,15 @@ async def stream(
     fmt: str,
     on_rows: Callable[[int], None] | None = None,
     size: int = BATCH,
+    clickhouse: ClickHouse | None = None,
 ) -> AsyncIterator[bytes]:
     """The export as chunks of bytes, one per page of rows (the CSV header first, even with no
-    rows); ``on_rows`` hears how many rows each chunk held."""
+    rows); ``on_rows`` hears how many rows each chunk held. Events are read from
+    ``clickhouse`` when it keeps them (docs/clickhouse.md)."""
     fields = spec.fields
     if fmt == "csv":
         yield encode_csv(fields, [], header=True)
-    async for rows in batches(db, spec, size):
+    async for rows in batches(db, spec, size, clickhouse):
         if fmt == "csv":
             yield encode_csv(fields, rows, header=False)
         else:

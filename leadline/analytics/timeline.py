@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.analytics.masking import shown_email, shown_phone
 from leadline.analytics.query import ReportQuery
 from leadline.analytics.submissions import suspicion_of
+from leadline.clickhouse.client import ClickHouse
 from leadline.errors import NotFound
 from leadline.forms import service as forms
 from leadline.inbox import messages as inbox_messages
@@ -171,18 +172,28 @@ def _lead(lead: Lead, masked: bool) -> dict[str, Any]:
     }
 
 
-async def _events(session: AsyncSession, found: list[Visit]) -> tuple[list[TrackedEvent], bool]:
+async def _events(
+    session: AsyncSession, found: list[Visit], clickhouse: ClickHouse | None
+) -> tuple[list[TrackedEvent], bool]:
     """The visits' newest EVENTS events, and whether there were more."""
     events: list[TrackedEvent] = []
     for visit in found:
-        events.extend(await tracking.events_of(session, visit, EVENTS + 1))
-    events.sort(key=lambda event: (event.occurred_at, event.id), reverse=True)
+        events.extend(await tracking.events_of(session, visit, EVENTS + 1, clickhouse))
+    # Events read from ClickHouse have no row id: among those of one moment, the order they
+    # came in (newest first) stands.
+    events.sort(key=lambda event: (event.occurred_at, event.id or 0), reverse=True)
     return events[:EVENTS], len(events) > EVENTS
 
 
-async def lead_timeline(session: AsyncSession, query: ReportQuery, lead_id: str) -> dict[str, Any]:
+async def lead_timeline(
+    session: AsyncSession,
+    query: ReportQuery,
+    lead_id: str,
+    clickhouse: ClickHouse | None = None,
+) -> dict[str, Any]:
     """The workspace's lead ``lead_id`` and its timeline, newest first; NotFound for a lead
-    that is not the workspace's."""
+    that is not the workspace's. The visits' events are read from ``clickhouse`` when it
+    keeps them."""
     workspace_id, masked = query.workspace_id, query.masked
     lead = await leads.lead_of_workspace(session, workspace_id, lead_id)
     if lead is None:
@@ -193,7 +204,7 @@ async def lead_timeline(session: AsyncSession, query: ReportQuery, lead_id: str)
         visit_ids.append(lead.visit_id)
     found = await tracking.visits_of(session, workspace_id, visit_ids)
     visits = sorted(found.values(), key=lambda visit: visit.started_at, reverse=True)[:VISITS]
-    events, more_events = await _events(session, visits)
+    events, more_events = await _events(session, visits, clickhouse)
     history = await leads.status_history(session, workspace_id, lead_id)
     talks = await inbox_messages.conversations_of_lead(
         session, workspace_id, lead_id, messages=MESSAGES

@@ -80,6 +80,7 @@ def export(
     docs/api/analytics.md for the columns). Rows stream out a page at a time; a progress bar
     goes to standard error."""
     from leadline.analytics import export as exports
+    from leadline.clickhouse.source import ClickHouseSource
     from leadline.kit.periods import parse_period
     from leadline.workspaces import service as workspaces
 
@@ -91,7 +92,14 @@ def export(
 
     async def run(target: typing.BinaryIO) -> None:
         db = Database(settings)
+        # With ClickHouse the events are read there (docs/clickhouse.md).
+        source = (
+            ClickHouseSource(settings.clickhouse_url)
+            if settings.clickhouse_url and kind == "events"
+            else None
+        )
         try:
+            clickhouse = await source.client() if source is not None else None
             async with db.transaction() as session:
                 ws = await workspaces.require(session, workspace)
                 spec = exports.ExportSpec(
@@ -101,14 +109,18 @@ def export(
                     period=parse_period(from_, to, tz),
                     site_named=bool(site),
                 )
-            total = await exports.count_rows(db, spec)
+            total = await exports.count_rows(db, spec, clickhouse)
             with typer.progressbar(
                 length=total, label=f"exporting {spec.kind}", file=sys.stderr
             ) as bar:
-                async for chunk in exports.stream(db, spec, fmt, on_rows=bar.update):
+                async for chunk in exports.stream(
+                    db, spec, fmt, on_rows=bar.update, clickhouse=clickhouse
+                ):
                     target.write(chunk)
             target.flush()
         finally:
+            if source is not None:
+                source.close()
             await db.dispose()
 
     try:

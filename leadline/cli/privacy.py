@@ -36,11 +36,16 @@ def erase(workspace: Workspace, email: Email = None, phone: Phone = None) -> Non
     """Erase a person (by email and/or phone) from every table that holds personal data, in
     one transaction, and print the receipt."""
     from leadline.audit.service import Actor
+    from leadline.clickhouse.source import ClickHouseSource
     from leadline.privacy import service as privacy
     from leadline.workspaces import service as workspaces
 
     if not email and not phone:
         _fail("name the person: --email and/or --phone")
+
+    # With ClickHouse the person's events and visits' starts are erased there too.
+    url = get_settings().clickhouse_url
+    source = ClickHouseSource(url) if url else None
 
     async def work(session: AsyncSession) -> privacy.Receipt:
         ws = await workspaces.require(session, workspace)
@@ -50,9 +55,14 @@ def erase(workspace: Workspace, email: Email = None, phone: Phone = None) -> Non
             Actor.cli(),
             emails=[email] if email else [],
             phones=[phone] if phone else [],
+            clickhouse=await source.client() if source is not None else None,
         )
 
-    receipt = in_transaction(work)
+    try:
+        receipt = in_transaction(work)
+    finally:
+        if source is not None:
+            source.close()
     if receipt.state == "running":
         # Too large for one transaction: carried on here, a batch per transaction (a job
         # was queued too; whichever runs a batch first does it).
@@ -114,11 +124,16 @@ async def _export(
     stream: TextIO, workspace: str, email: str | None, phone: str | None, format: str
 ) -> None:
     from leadline.audit.service import Actor
+    from leadline.clickhouse.source import ClickHouseSource
     from leadline.privacy import export as exports
     from leadline.workspaces import service as workspaces
 
-    db = Database(get_settings())
+    settings = get_settings()
+    db = Database(settings)
+    # With ClickHouse the person's events and visits' starts are read there too.
+    source = ClickHouseSource(settings.clickhouse_url) if settings.clickhouse_url else None
     try:
+        clickhouse = await source.client() if source is not None else None
         async with db.transaction() as session:
             ws = await workspaces.require(session, workspace)
             started = await exports.start(
@@ -129,7 +144,9 @@ async def _export(
                 phones=[phone] if phone else [],
                 format=format,
             )
-            async for piece in exports.write(session, started):
+            async for piece in exports.write(session, started, clickhouse):
                 stream.write(piece)
     finally:
+        if source is not None:
+            source.close()
         await db.dispose()

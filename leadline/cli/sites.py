@@ -127,8 +127,10 @@ def sites_rebuild_rollups(
     last: Annotated[str, typer.Option("--to", help="The last UTC day, included.")],
 ) -> None:
     """Rebuild every site's daily and hourly traffic rollups of these UTC days from the raw
-    visits and events (after an upgrade that added hourly rollups: days before it). One
-    transaction per site; run it while tracking is quiet, or for days already past."""
+    visits and events (after an upgrade that added hourly rollups: days before it). With
+    LEADLINE_CLICKHOUSE_URL set the events are counted from ClickHouse (the rollups stay in
+    the database). One transaction per site; run it while tracking is quiet, or for days
+    already past."""
     from datetime import UTC, date, datetime, time, timedelta
 
     from leadline.analytics.rebuild import rebuild_all

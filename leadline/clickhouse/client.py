@@ -32,6 +32,8 @@ Row = tuple[Any, ...]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Every insert waits for ClickHouse to store it: never a buffered asynchronous insert.
 INSERT_SETTINGS = {"async_insert": 0}
+# A mutation (``ALTER TABLE ... UPDATE``) returns once every replica has applied it.
+MUTATION_SETTINGS = {"mutations_sync": 2}
 # No server-side state between statements (clickhouse-connect's own name for it is the
 # option's): with it the server runs one statement of the client at a time, and nothing here
 # keeps state there.
@@ -77,9 +79,16 @@ class ClickHouse:
             threading.Lock() if self.engine == "chdb" else contextlib.nullcontext()
         )
 
-    def command(self, statement: str, parameters: Mapping[str, Any] | None = None) -> None:
+    def command(
+        self,
+        statement: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         with self._lock, _reaching():
-            self._client.command(statement, parameters=dict(parameters or {}))
+            self._client.command(
+                statement, parameters=dict(parameters or {}), settings=dict(settings or {})
+            )
 
     def query(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
         with self._lock, _reaching():

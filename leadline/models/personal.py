@@ -96,6 +96,11 @@ class PersonalData:
     - ``subject``: False for tables about the workspace's members (people who sign in), not
       about the people they serve: erasure and export of a data subject leave them alone;
       ``leadline people remove`` is how a member goes.
+    - ``clickhouse``: for a table whose rows ClickHouse keeps too, or instead, when
+      LEADLINE_CLICKHOUSE_URL is set (tracking events, visits' starts: docs/clickhouse.md),
+      the declaration of ClickHouse's table of the same name, in its column names: its
+      ``match``, and its ``delete`` or ``erase`` (``Set`` and ``SCRUB``); its rows are scoped
+      by their ``workspace_id``.
     """
 
     match: Mapping[str, Key] = field(default_factory=dict)
@@ -107,6 +112,7 @@ class PersonalData:
     not_personal: Mapping[str, str] = field(default_factory=dict)
     parent: Parent | None = None
     subject: bool = True
+    clickhouse: PersonalData | None = None
 
     def declared(self) -> set[str]:
         """Every column this declaration says something about."""

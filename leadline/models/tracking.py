@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from leadline.kit.time import utcnow
 from leadline.models.attribution import CLICK_ID_FIELDS, Attribution
 from leadline.models.base import Base
-from leadline.models.personal import EMPTY_OBJECT, INCREMENT, NULL, SCRUB, PersonalData
+from leadline.models.personal import EMPTY_OBJECT, INCREMENT, NULL, SCRUB, PersonalData, Set
 
 
 class Visit(Attribution, Base):
@@ -46,6 +46,16 @@ class Visit(Attribution, Base):
             **{name: NULL for name in CLICK_ID_FIELDS},
             "revision": INCREMENT,
         },
+        # A visit's start as ClickHouse keeps it (leadline.clickhouse.schema): its browser's
+        # id, where it came from and its landing path.
+        clickhouse=PersonalData(
+            match={"id": "visit"},
+            erase={"visitor_id": Set(""), "referrer": Set(""), "landing": SCRUB},
+            not_personal={
+                "source": "a UTM source or a referring domain, counted by the reports",
+                "campaign": "a UTM campaign, counted by the reports",
+            },
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -114,7 +124,14 @@ class TrackedEvent(Base):
 
     __tablename__ = "events"
     __personal__: ClassVar[PersonalData] = PersonalData(
-        match={"visit_id": "visit"}, erase={"data": EMPTY_OBJECT, "url": SCRUB}
+        match={"visit_id": "visit"},
+        erase={"data": EMPTY_OBJECT, "url": SCRUB},
+        # The events themselves when ClickHouse keeps them (leadline.clickhouse.schema),
+        # with the page's path they were counted under.
+        clickhouse=PersonalData(
+            match={"visit_id": "visit"},
+            erase={"data": EMPTY_OBJECT, "url": SCRUB, "path": SCRUB},
+        ),
     )
 
     # SQLite only auto-numbers an INTEGER primary key.

@@ -3,7 +3,9 @@ table that declared personal data, as one JSON document or a readable HTML page.
 
 The document is written as it is read, a few rows at a time, so an export of a long history
 never sits whole in memory. Notes operators wrote about the person are included: under the
-GDPR what is written about someone is their personal data too (docs/privacy.md).
+GDPR what is written about someone is their personal data too (docs/privacy.md). With
+ClickHouse keeping the tracking events (LEADLINE_CLICKHOUSE_URL), pass its client: the person's
+rows there follow, as ``clickhouse.events`` and ``clickhouse.visits``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.clickhouse.client import ClickHouse
 from leadline.errors import ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.kit.jsonsafe import json_safe
 from leadline.kit.time import iso_millis, utcnow
+from leadline.privacy import clickhouse_repository
 from leadline.privacy import service as privacy
-from leadline.privacy.registry import Declared, Person, subject_tables
+from leadline.privacy.registry import Declared, Person, clickhouse_tables, subject_tables
 from leadline.privacy.repository import PersonRepository
 
 Format = Literal["json", "html"]
@@ -95,16 +99,31 @@ async def start(
     return export
 
 
-async def write(session: AsyncSession, export: Export) -> AsyncIterator[str]:
-    """The export's document, piece by piece."""
+async def write(
+    session: AsyncSession, export: Export, clickhouse: ClickHouse | None = None
+) -> AsyncIterator[str]:
+    """The export's document, piece by piece (the person's rows in ``clickhouse`` too)."""
     tables = subject_tables()
     pieces = (
-        _json(session, export, tables)
+        _json(session, export, tables, clickhouse)
         if export.format == "json"
-        else _html(session, export, tables)
+        else _html(session, export, tables, clickhouse)
     )
     async for piece in pieces:
         yield piece
+
+
+async def _elsewhere(
+    export: Export, clickhouse: ClickHouse | None
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """(name, rows) of the person's rows in each of ClickHouse's declared tables."""
+    if clickhouse is None:
+        return
+    for table, data in clickhouse_tables():
+        found = await clickhouse_repository.rows(
+            clickhouse, table, data, export.workspace_id, export.person
+        )
+        yield f"clickhouse.{table}", found
 
 
 def _dumps(value: Any) -> str:
@@ -122,7 +141,10 @@ def _header(export: Export) -> dict[str, Any]:
 
 
 async def _json(
-    session: AsyncSession, export: Export, tables: Sequence[Declared]
+    session: AsyncSession,
+    export: Export,
+    tables: Sequence[Declared],
+    clickhouse: ClickHouse | None,
 ) -> AsyncIterator[str]:
     repo = PersonRepository(session)
     yield '{"export":' + _dumps(_header(export)) + ',"tables":{'
@@ -133,6 +155,8 @@ async def _json(
             yield ("" if first else ",") + _dumps(_readable(row))
             first = False
         yield "]"
+    async for name, found in _elsewhere(export, clickhouse):
+        yield "," + _dumps(name) + ":[" + ",".join(_dumps(_readable(row)) for row in found) + "]"
     yield "}}\n"
 
 
@@ -168,7 +192,10 @@ def _cell(value: Any) -> str:
 
 
 async def _html(
-    session: AsyncSession, export: Export, tables: Sequence[Declared]
+    session: AsyncSession,
+    export: Export,
+    tables: Sequence[Declared],
+    clickhouse: ClickHouse | None,
 ) -> AsyncIterator[str]:
     repo = PersonRepository(session)
     header = _header(export)
@@ -192,4 +219,14 @@ async def _html(
             yield f"<tr>{cells}</tr>"
             count += 1
         yield "</table>" if count else "<p>Nothing held.</p>"
+    async for name, found in _elsewhere(export, clickhouse):
+        yield f"<h2>{html.escape(name)}</h2>"
+        if not found:
+            yield "<p>Nothing held.</p>"
+            continue
+        names = list(found[0])
+        yield "<table><tr>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+        for row in found:
+            yield "<tr>" + "".join(f"<td>{_cell(json_safe(row[n]))}</td>" for n in names) + "</tr>"
+        yield "</table>"
     yield "</body></html>\n"

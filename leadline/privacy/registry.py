@@ -49,6 +49,16 @@ def subject_tables() -> list[Declared]:
     return [one for one in declared() if one.finds]
 
 
+def clickhouse_tables() -> list[tuple[str, PersonalData]]:
+    """ClickHouse's tables that hold a data subject's rows (when LEADLINE_CLICKHOUSE_URL is
+    set), each with its declaration: those of the SQL tables that declared one."""
+    return [
+        (one.name, one.data.clickhouse)
+        for one in subject_tables()
+        if one.data.clickhouse is not None
+    ]
+
+
 # A full name shorter than this is not looked for in copied text (it is still scrubbed from
 # the person's own rows).
 MIN_NAME = 5

@@ -6,6 +6,11 @@ that point to them (status history, conversations, visits, ...), until nothing n
 Then each declared table does what it declared, children before parents. The receipt names
 what was matched only in masked form, counts the rows each table lost or had emptied, and
 carries a SHA-256 over all of it.
+
+When ClickHouse keeps the tracking events and visits' starts (LEADLINE_CLICKHOUSE_URL), pass
+its client: the tables there that the registry declares (``PersonalData.clickhouse``) are
+erased too, in the erasure's last transaction before it commits (a failure there rolls the
+erasure back), and counted as ``clickhouse.<table>``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
 from leadline.auth.service import Principal
+from leadline.clickhouse.client import ClickHouse
 from leadline.errors import NotFound, ValidationFailed
 from leadline.inbox import contacts as inbox_contacts
 from leadline.jobs import service as jobs
@@ -32,7 +38,8 @@ from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import service as leads
 from leadline.models import Erasure
 from leadline.models.personal import ERASED_TEXT
-from leadline.privacy.registry import Declared, Person, subject_tables
+from leadline.privacy import clickhouse_repository
+from leadline.privacy.registry import Declared, Person, clickhouse_tables, subject_tables
 from leadline.privacy.repository import ErasureRepository, PersonRepository
 from leadline.webhooks import service as webhooks
 
@@ -216,16 +223,24 @@ async def erase(
     phones: Sequence[str] = (),
     contact_id: str | None = None,
     erasure_id: str | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> Receipt:
     """Remove or empty the person with ``emails`` or ``phones`` (or the inbox contact) in
-    every declared table, in the caller's transaction; leave tombstones and a receipt."""
+    every declared table (ClickHouse's too, with ``clickhouse``), in the caller's
+    transaction; leave tombstones and a receipt."""
     emails, phones = _named(emails, phones, contact_id)
     tables = subject_tables()
     person = await find(
         session, workspace_id, emails=emails, phones=phones, contact_id=contact_id, tables=tables
     )
     return await _erase_now(
-        session, workspace_id, actor, person, emails, phones, contact_id, erasure_id, tables
+        session,
+        workspace_id,
+        actor,
+        person,
+        (emails, phones, contact_id, erasure_id),
+        tables,
+        clickhouse,
     )
 
 
@@ -236,6 +251,7 @@ async def request_erasure(
     *,
     emails: Sequence[str] = (),
     phones: Sequence[str] = (),
+    clickhouse: ClickHouse | None = None,
 ) -> Receipt:
     """An erasure asked for by email or phone: done now, in the caller's transaction, when
     the person has at most LARGE_ERASURE rows; otherwise started as a job (the receipt says
@@ -251,7 +267,7 @@ async def request_erasure(
         if size > LARGE_ERASURE:
             return await _start_job(session, workspace_id, actor, person, emails, phones)
     return await _erase_now(
-        session, workspace_id, actor, person, emails, phones, None, None, tables
+        session, workspace_id, actor, person, (emails, phones, None, None), tables, clickhouse
     )
 
 
@@ -275,12 +291,12 @@ async def _erase_now(
     workspace_id: str,
     actor: Actor,
     person: Person,
-    emails: list[str],
-    phones: list[str],
-    contact_id: str | None,
-    erasure_id: str | None,
+    named: tuple[list[str], list[str], str | None, str | None],
     tables: Sequence[Declared],
+    clickhouse: ClickHouse | None,
 ) -> Receipt:
+    """``named``: the emails, phones and contact asked for, and the erasure's id if chosen."""
+    emails, phones, contact_id, erasure_id = named
     await leads.before_erasure(session, workspace_id, person.of("lead"))
     now = utcnow()
     scrub = scrubber(person.words())
@@ -302,7 +318,7 @@ async def _erase_now(
         state="running",
     )
     await ErasureRepository(session).add(erasure)
-    return await _finish(session, erasure, person, counts, scrub)
+    return await _finish(session, erasure, person, counts, scrub, clickhouse)
 
 
 async def _finish(
@@ -311,11 +327,19 @@ async def _finish(
     person: Person,
     counts: dict[str, int],
     scrub: Callable[[str], str],
+    clickhouse: ClickHouse | None = None,
 ) -> Receipt:
-    """What closes an erasure, in its last transaction: older audit events rewritten,
-    tombstones, the receipt sealed, the log and the webhook told."""
+    """What closes an erasure, in its last transaction: the person's rows in ClickHouse
+    erased (with ``clickhouse``), older audit events rewritten, tombstones, the receipt
+    sealed, the log and the webhook told."""
     workspace_id = erasure.workspace_id
     actor = Actor(erasure.actor_type, erasure.actor_id)  # type: ignore[arg-type]
+    if clickhouse is not None:
+        counts.update(
+            await clickhouse_repository.erase_all(
+                clickhouse, clickhouse_tables(), workspace_id, person, scrub
+            )
+        )
     for one in subject_tables():
         counts.setdefault(one.name, 0)
     # Older audit events that hold the person are rewritten; the chain still verifies.
@@ -407,11 +431,14 @@ async def _start_job(
     return _receipt_of(erasure)
 
 
-async def erase_some(session: AsyncSession, erasure_id: str, batch: int) -> bool:
+async def erase_some(
+    session: AsyncSession, erasure_id: str, batch: int, clickhouse: ClickHouse | None = None
+) -> bool:
     """One step of a running erasure, in the caller's transaction: up to ``batch`` rows of
     the table it stands at, from the last key it reached (the person was found when it
-    started, so the same rows are erased whatever the step). Whether the erasure is over
-    (this step sealed its receipt, or it was not running)."""
+    started, so the same rows are erased whatever the step); the last step erases the
+    person in ``clickhouse`` too. Whether the erasure is over (this step sealed its receipt,
+    or it was not running)."""
     erasure = await ErasureRepository(session).running(erasure_id)
     if erasure is None or erasure.progress is None:
         return True
@@ -429,7 +456,7 @@ async def erase_some(session: AsyncSession, erasure_id: str, batch: int) -> bool
         keys := await repo.next_keys(erasure.workspace_id, tables[at], person, after, batch)
     ):
         if at + 1 == len(tables):
-            await _finish(session, erasure, person, counts, scrub)
+            await _finish(session, erasure, person, counts, scrub, clickhouse)
             return True
         at, after = at + 1, None
     one = tables[at]
@@ -443,7 +470,12 @@ async def erase_some(session: AsyncSession, erasure_id: str, batch: int) -> bool
     return False
 
 
-async def erase_contact(session: AsyncSession, principal: Principal, contact_id: str) -> Receipt:
+async def erase_contact(
+    session: AsyncSession,
+    principal: Principal,
+    contact_id: str,
+    clickhouse: ClickHouse | None = None,
+) -> Receipt:
     """Erase an inbox contact: the contact (and any merged into it), their conversations'
     text, and every lead, submission and visit of their emails and phones and of the leads
     they became, in one transaction; ``contact.erased`` is sent."""
@@ -455,6 +487,7 @@ async def erase_contact(session: AsyncSession, principal: Principal, contact_id:
         emails=[contact.email] if contact.email else [],
         phones=[contact.phone] if contact.phone else [],
         contact_id=contact_id,
+        clickhouse=clickhouse,
     )
 
 

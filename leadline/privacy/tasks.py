@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadline.clickhouse.source import ClickHouseSource
 from leadline.db import Database
 from leadline.jobs.registry import JobContext, RetryLater, task
 from leadline.privacy import service as privacy
@@ -19,14 +20,22 @@ async def carry_on(
     db: Database, erasure_id: str, *, batch: int = BATCH, steps: int | None = None
 ) -> bool:
     """Erase ``steps`` batches (all that is left when None) of a running erasure, each in its
-    own transaction; whether it is over."""
-    done = 0
-    while steps is None or done < steps:
-        async with db.transaction() as session:
-            if await privacy.erase_some(session, erasure_id, batch):
-                return True
-        done += 1
-    return False
+    own transaction; whether it is over. With ClickHouse keeping the events
+    (LEADLINE_CLICKHOUSE_URL), the last batch erases the person there too."""
+    url = db.settings.clickhouse_url
+    source = ClickHouseSource(url) if url else None
+    try:
+        clickhouse = await source.client() if source is not None else None
+        done = 0
+        while steps is None or done < steps:
+            async with db.transaction() as session:
+                if await privacy.erase_some(session, erasure_id, batch, clickhouse):
+                    return True
+            done += 1
+        return False
+    finally:
+        if source is not None:
+            source.close()
 
 
 @task(privacy.ERASE_JOB, max_attempts=50)

@@ -323,3 +323,157 @@ async def events_by_hour(
     spans: Sequence[tuple[datetime, datetime]],
 ) -> dict[datetime, int]:
     return await asyncio.to_thread(events_by_hour_sync, clickhouse, workspace_id, site_id, spans)
+
+
+# ------------------------------------------------------------------------------ raw events
+
+# An event's columns as exports and timelines read them; ``client_id`` (the event's id as the
+# browser sent it, unique within its visit) stands for the SQL database's row id.
+_EVENT_ROW = "client_id, site_id, visit_id, type, occurred_at, received_at, url, data"
+# After the time, visit and id of the last event read (None: from the start).
+EventKeyset = tuple[datetime, tuple[str, str]] | None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _event_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    ident, site_id, visit_id, kind, occurred, received, url, data = row
+    return (
+        str(ident),
+        str(site_id),
+        str(visit_id),
+        str(kind),
+        _utc(occurred),
+        _utc(received),
+        url,
+        str(data),
+    )
+
+
+def events_of_visit_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    visit_id: str,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """The newest ``limit`` events of the visit received from ``since`` to ``until``
+    (included), newest first, as rows of ``_EVENT_ROW``: found along the site's events by
+    time, as in the SQL database."""
+    rows = clickhouse.query(
+        f"SELECT {_EVENT_ROW} FROM events"  # noqa: S608
+        " WHERE workspace_id = {ws:String} AND site_id = {site:String}"
+        " AND visit_id = {visit:String}"
+        " AND received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+        " AND received_at <= fromUnixTimestamp64Milli({until:Int64}, 'UTC')"
+        " ORDER BY received_at DESC, client_id DESC LIMIT {limit:UInt32}",
+        {
+            "ws": workspace_id,
+            "site": site_id,
+            "visit": visit_id,
+            "since": millis(since),
+            "until": millis(until),
+            "limit": limit,
+        },
+    )
+    return [_event_row(row) for row in rows]
+
+
+def events_page_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    after: EventKeyset,
+    limit: int,
+    *,
+    humans: bool = False,
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` of the site's events received from ``start`` to ``end`` (excluded),
+    after the keyset, in order of (received_at, visit_id, client_id), as rows of
+    ``_EVENT_ROW``; with ``humans``, not those of visits taken for bots. The time bound leads
+    the table's key, so each page is a seek."""
+    params: dict[str, Any] = _params(workspace_id, [site_id], start, end, limit=limit)
+    later = ""
+    if after is not None:
+        moment, (visit_id, client_id) = after
+        params.update(last=millis(moment), last_visit=visit_id, last_id=client_id)
+        later = (
+            " AND received_at >= fromUnixTimestamp64Milli({last:Int64}, 'UTC')"
+            " AND (received_at, visit_id, client_id) > (fromUnixTimestamp64Milli("
+            "{last:Int64}, 'UTC'), {last_visit:String}, {last_id:String})"
+        )
+    rows = clickhouse.query(
+        f"SELECT {_EVENT_ROW} FROM events"  # noqa: S608
+        f" WHERE {_PEOPLE} AND {_range('received_at')}{later}"
+        f"{' AND bot = 0' if humans else ''}"
+        " ORDER BY received_at, visit_id, client_id LIMIT {limit:UInt32}",
+        params,
+    )
+    return [_event_row(row) for row in rows]
+
+
+def count_events_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> int:
+    """How many events the sites have received from ``start`` to ``end`` (excluded)."""
+    if not site_ids:
+        return 0
+    ((found,),) = clickhouse.query(
+        f"SELECT count() FROM events WHERE {_PEOPLE} AND {_range('received_at')}",  # noqa: S608
+        _params(workspace_id, site_ids, start, end),
+    )
+    return int(found)
+
+
+async def events_of_visit(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    visit_id: str,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    return await asyncio.to_thread(
+        events_of_visit_sync, clickhouse, workspace_id, site_id, visit_id, since, until, limit
+    )
+
+
+async def events_page(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    after: EventKeyset,
+    limit: int,
+    *,
+    humans: bool = False,
+) -> list[tuple[Any, ...]]:
+    return await asyncio.to_thread(
+        lambda: events_page_sync(
+            clickhouse, workspace_id, site_id, start, end, after, limit, humans=humans
+        )
+    )
+
+
+async def count_events(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> int:
+    return await asyncio.to_thread(
+        count_events_sync, clickhouse, workspace_id, site_ids, start, end
+    )

@@ -6,16 +6,23 @@ score class, score and bounce as its row stands (``score``, ``score_sum``, ``bou
 bot's visit under
 ``bot`` only, page views and events when they were stored, by type and by path, but those of
 bots' visits. Raw events past their retention are gone: rebuild only days they still cover.
+
+With ClickHouse keeping the events (docs/clickhouse.md) the writer still keeps the rollups in
+the SQL database (the engagement report, bounces and billing read them), so they are rebuilt
+there as ever, the events counted from ClickHouse's (pass its client).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.clickhouse.client import ClickHouse
 from leadline.errors import ValidationFailed
+from leadline.tracking import clickhouse_repository
 from leadline.tracking.attribution import channel_of, rollup_dimensions
 from leadline.tracking.counts import BOUNCE, SCORE, SCORE_SUM, score_class
 from leadline.tracking.prepare import page_path
@@ -89,10 +96,12 @@ async def rebuild_site(
     domains: list[str],
     first: date,
     end: date,
+    clickhouse: ClickHouse | None = None,
 ) -> Rebuilt:
     """Replace the site's daily and hourly rollups of the UTC days ``first`` to ``end``
-    (excluded) with what its raw visits and events of those days say. ``domains``: the site's
-    own, which no referrer counts under."""
+    (excluded) with what its raw visits and events of those days say (its events in
+    ``clickhouse`` when it keeps them). ``domains``: the site's own, which no referrer counts
+    under."""
     repository = RebuildRepository(session)
     start = datetime.combine(first, time.min, tzinfo=UTC)
     stop = datetime.combine(end, time.min, tzinfo=UTC)
@@ -125,7 +134,12 @@ async def rebuild_site(
             counts.add(started, BOUNCE, "", visits=1)
         for dimension, value in dimensions.items():
             counts.add(started, dimension, value, visits=1, visitors=seen)
-    async for received, kind, url in repository.events(site_id, start, stop):
+    found = (
+        repository.events(site_id, start, stop)
+        if clickhouse is None
+        else _clickhouse_events(clickhouse, workspace_id, site_id, start, stop)
+    )
+    async for received, kind, url in found:
         events += 1
         page_view = int(kind == "page_view")
         counts.add(received, "total", "", page_views=page_view, events=1)
@@ -150,6 +164,28 @@ async def rebuild_site(
         ]
     )
     return Rebuilt(days=(end - first).days, visits=visits, events=events)
+
+
+# Events read from ClickHouse at a time.
+_PAGE = 10_000
+
+
+async def _clickhouse_events(
+    clickhouse: ClickHouse, workspace_id: str, site_id: str, start: datetime, stop: datetime
+) -> AsyncIterator[tuple[datetime, str, str | None]]:
+    """(stored at, type, url) of the site's events in ClickHouse stored from ``start`` to
+    ``stop``, but those of visits taken for bots, a page at a time."""
+    after: clickhouse_repository.EventKeyset = None
+    while True:
+        rows = await clickhouse_repository.events_page(
+            clickhouse, workspace_id, site_id, start, stop, after, _PAGE, humans=True
+        )
+        for _id, _site, _visit, kind, _occurred, received, url, _data in rows:
+            yield received, kind, url
+        if len(rows) < _PAGE:
+            return
+        last = rows[-1]
+        after = (last[5], (last[2], last[0]))
 
 
 def _fields(row: _Row, daily: bool) -> dict[str, int]:

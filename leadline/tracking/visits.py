@@ -8,7 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leadline.clickhouse.client import ClickHouse
 from leadline.models import TrackedEvent, Visit
+from leadline.tracking import clickhouse_repository
 from leadline.tracking.engagement import engagement
 from leadline.tracking.repository import TrackingRepository
 
@@ -35,12 +37,35 @@ _EVENT_SLACK = timedelta(minutes=5)
 _EVENT_TAIL = timedelta(hours=6)
 
 
-async def events_of(session: AsyncSession, visit: Visit, limit: int) -> list[TrackedEvent]:
+async def events_of(
+    session: AsyncSession, visit: Visit, limit: int, clickhouse: ClickHouse | None = None
+) -> list[TrackedEvent]:
     """The visit's newest ``limit`` events, newest first (those still kept: raw events pass
-    their retention)."""
-    return await TrackingRepository(session).events_of_visit(
-        visit, visit.started_at - _EVENT_SLACK, visit.last_seen_at + _EVENT_TAIL, limit
+    their retention); from ``clickhouse`` when it keeps the events (docs/clickhouse.md),
+    as rows never added to the session (their ``id`` is None, their ``client_id`` the
+    event's)."""
+    since, until = visit.started_at - _EVENT_SLACK, visit.last_seen_at + _EVENT_TAIL
+    if clickhouse is None:
+        return await TrackingRepository(session).events_of_visit(visit, since, until, limit)
+    if visit.site_id is None:
+        return []
+    rows = await clickhouse_repository.events_of_visit(
+        clickhouse, visit.workspace_id, visit.site_id, visit.id, since, until, limit
     )
+    return [
+        TrackedEvent(
+            workspace_id=visit.workspace_id,
+            client_id=client_id,
+            site_id=site_id,
+            visit_id=visit_id,
+            type=kind,
+            occurred_at=occurred,
+            received_at=received,
+            url=url,
+            data=data,
+        )
+        for client_id, site_id, visit_id, kind, occurred, received, url, data in rows
+    ]
 
 
 async def redact(

@@ -30,6 +30,7 @@ from leadline.accounts.service import SignedIn
 from leadline.analytics import export as exporting
 from leadline.analytics import timeline as timelines
 from leadline.analytics.query import ReportQuery
+from leadline.clickhouse.source import ClickHouseSource
 from leadline.errors import InvalidFilter, LeadlineError, ValidationFailed
 from leadline.kit.filters import Condition, Op, parse_key
 from leadline.kit.periods import Period
@@ -462,7 +463,9 @@ async def lead_page(request: Request, session: AsyncSession, who: SignedIn) -> R
     access.require_area(who, AREA)
     lead_id = request.path_params["lead_id"]
     record = await leads.get_lead(session, who.principal, lead_id)
-    detail = await timelines.lead_timeline(session, _query_of(who), lead_id)
+    source: ClickHouseSource | None = getattr(request.app.state, "clickhouse", None)
+    clickhouse = await source.client() if source is not None else None
+    detail = await timelines.lead_timeline(session, _query_of(who), lead_id, clickhouse)
     visit = (
         await tracking.visit_of(session, who.workspace.id, record["visit_id"])
         if record["visit_id"]

@@ -31,6 +31,7 @@ from leadline.surfaces.leadiosa.dependencies import (
     TIME_SCHEMA,
     After,
     Caller,
+    EventStore,
     Limit,
     Session,
     plain_text,
@@ -263,9 +264,13 @@ async def get_erasure(session: Session, caller: Caller, erasure_id: ErasureId) -
 
 
 @router.delete(CONTACT, response_model=ErasureEnvelope, responses=s.responses(400, 404, 409))
-async def erase_contact(session: Session, caller: Caller, contact_id: ContactId) -> Response:
+async def erase_contact(
+    session: Session, caller: Caller, contact_id: ContactId, clickhouse: EventStore
+) -> Response:
     """GDPR erasure: the contact, their messages' text, and every lead, submission and visit
     that carries their email or phone are removed in one transaction; a tombstone and the
     receipt (this answer) stay. `contact.erased` is sent."""
     caller.require(Permission.INBOX)
-    return data(render_erasure(await privacy.erase_contact(session, caller, contact_id)))
+    return data(
+        render_erasure(await privacy.erase_contact(session, caller, contact_id, clickhouse))
+    )

@@ -16,7 +16,7 @@ from leadline.privacy import export as exports
 from leadline.privacy import service as privacy
 from leadline.surfaces.leadiosa import schemas as s
 from leadline.surfaces.leadiosa.contacts import ErasureEnvelope, render_erasure
-from leadline.surfaces.leadiosa.dependencies import Caller, Session
+from leadline.surfaces.leadiosa.dependencies import Caller, EventStore, Session
 from leadline.surfaces.leadiosa.envelope import data
 
 router = APIRouter(tags=["privacy"])
@@ -60,7 +60,9 @@ _RUNNING: dict[int | str, dict[str, Any]] = {
     status_code=201,
     responses={**s.responses(404, 409, 422), **_RUNNING},
 )
-async def erase(session: Session, caller: Caller, body: PersonBody) -> Response:
+async def erase(
+    session: Session, caller: Caller, body: PersonBody, clickhouse: EventStore
+) -> Response:
     """GDPR erasure of a person by email and/or phone (at least one): every table that holds
     personal data loses or empties their rows in one transaction; tombstones and the receipt
     (this answer) stay. `contact.erased` is sent. A very large history is erased by a job
@@ -72,6 +74,7 @@ async def erase(session: Session, caller: Caller, body: PersonBody) -> Response:
         caller.actor,
         emails=[body.email] if body.email else [],
         phones=[body.phone] if body.phone else [],
+        clickhouse=clickhouse,
     )
     return data(render_erasure(receipt), status_code=201 if receipt.state == "done" else 202)
 
@@ -105,7 +108,9 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=StreamingResponse,
     responses={**s.responses(422), **_EXPORT_RESPONSES},
 )
-async def export(request: Request, session: Session, caller: Caller, body: ExportBody) -> Response:
+async def export(
+    request: Request, session: Session, caller: Caller, body: ExportBody, clickhouse: EventStore
+) -> Response:
     """Data subject access: everything the workspace holds about a person (by email and/or
     phone, at least one) from every table that holds personal data, operators' notes about
     them included, streamed as it is read. The export is recorded in the audit log (what was
@@ -123,7 +128,7 @@ async def export(request: Request, session: Session, caller: Caller, body: Expor
 
     async def chunks() -> AsyncIterator[bytes]:
         async with db.transaction() as reading:
-            async for piece in exports.write(reading, started):
+            async for piece in exports.write(reading, started, clickhouse):
                 yield piece.encode()
 
     return StreamingResponse(

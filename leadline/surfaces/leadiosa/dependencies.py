@@ -10,6 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.auth.service import Principal
+from leadline.clickhouse.client import ClickHouse
+from leadline.clickhouse.source import ClickHouseSource
 from leadline.config import Settings
 from leadline.errors import Unauthorized, ValidationFailed
 from leadline.http import refuse_closed, request_session
@@ -19,6 +21,15 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 
 Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+
+async def clickhouse_of(request: Request) -> ClickHouse | None:
+    """ClickHouse when it keeps the tracking events (LEADLINE_CLICKHOUSE_URL), else None."""
+    source: ClickHouseSource | None = getattr(request.app.state, "clickhouse", None)
+    return await source.client() if source is not None else None
+
+
+EventStore = Annotated[ClickHouse | None, Depends(clickhouse_of)]
 
 # The gate has checked the token by the time a route runs; this declares the scheme in the
 # OpenAPI document.

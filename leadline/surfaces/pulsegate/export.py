@@ -14,6 +14,7 @@ from leadline.analytics.query import ReportQuery
 from leadline.db import Database
 from leadline.surfaces.pulsegate.envelope import CORS
 from leadline.surfaces.pulsegate.reports import ADMIN_ONLY, Report
+from leadline.surfaces.pulsegate.traffic import clickhouse_of
 
 
 async def export(session: AsyncSession, query: ReportQuery, request: Request) -> Response:
@@ -36,8 +37,11 @@ async def export(session: AsyncSession, query: ReportQuery, request: Request) ->
         # The headers only: no rows are read for an answer without a body.
         return Response(media_type=exports.MEDIA_TYPES[fmt], headers=headers)
     database: Database = request.state.db
+    clickhouse = await clickhouse_of(request) if kind == "events" else None
     return StreamingResponse(
-        exports.stream(database, spec, fmt), media_type=exports.MEDIA_TYPES[fmt], headers=headers
+        exports.stream(database, spec, fmt, clickhouse=clickhouse),
+        media_type=exports.MEDIA_TYPES[fmt],
+        headers=headers,
     )
 
 

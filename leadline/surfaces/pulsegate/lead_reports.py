@@ -14,6 +14,7 @@ from leadline.analytics import submissions, timeline
 from leadline.analytics.query import ReportQuery
 from leadline.analytics.submissions import Filters, Scope
 from leadline.surfaces.pulsegate.reports import ADMIN_ONLY, Report
+from leadline.surfaces.pulsegate.traffic import clickhouse_of
 
 PREFIX = "/analytics"
 
@@ -50,7 +51,9 @@ async def _lead_list(session: AsyncSession, query: ReportQuery, request: Request
 
 
 async def _lead_detail(session: AsyncSession, query: ReportQuery, request: Request) -> object:
-    return await timeline.lead_timeline(session, query, request.path_params["lead_id"])
+    return await timeline.lead_timeline(
+        session, query, request.path_params["lead_id"], await clickhouse_of(request)
+    )
 
 
 # The options before the lead's detail: routes match in order, and `projects` is no lead id.

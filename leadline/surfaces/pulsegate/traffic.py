@@ -17,7 +17,7 @@ def _site(request: Request) -> str | None:
     return request.query_params.get("site")
 
 
-async def _clickhouse(request: Request) -> ClickHouse | None:
+async def clickhouse_of(request: Request) -> ClickHouse | None:
     """ClickHouse when the events are kept there (LEADLINE_CLICKHOUSE_URL), else None."""
     source: ClickHouseSource | None = getattr(request.app, "clickhouse", None)
     return await source.client() if source is not None else None
@@ -28,22 +28,22 @@ def _limit(request: Request) -> int:
 
 
 async def overview(session: AsyncSession, query: ReportQuery, request: Request) -> object:
-    return await traffic.overview(session, query, _site(request), await _clickhouse(request))
+    return await traffic.overview(session, query, _site(request), await clickhouse_of(request))
 
 
 async def daily(session: AsyncSession, query: ReportQuery, request: Request) -> object:
-    return await traffic.daily(session, query, _site(request), await _clickhouse(request))
+    return await traffic.daily(session, query, _site(request), await clickhouse_of(request))
 
 
 async def top_pages(session: AsyncSession, query: ReportQuery, request: Request) -> object:
     return await traffic.top_pages(
-        session, query, _limit(request), _site(request), await _clickhouse(request)
+        session, query, _limit(request), _site(request), await clickhouse_of(request)
     )
 
 
 async def geo(session: AsyncSession, query: ReportQuery, request: Request) -> object:
     return await traffic.geo(
-        session, query, _limit(request), _site(request), await _clickhouse(request)
+        session, query, _limit(request), _site(request), await clickhouse_of(request)
     )
 
 
@@ -53,18 +53,18 @@ async def engagement(session: AsyncSession, query: ReportQuery, request: Request
 
 async def sources(session: AsyncSession, query: ReportQuery, request: Request) -> object:
     return await traffic.sources(
-        session, query, _limit(request), _site(request), await _clickhouse(request)
+        session, query, _limit(request), _site(request), await clickhouse_of(request)
     )
 
 
 async def realtime(session: AsyncSession, query: ReportQuery, request: Request) -> object:
-    return await traffic.realtime(session, query, _site(request), await _clickhouse(request))
+    return await traffic.realtime(session, query, _site(request), await clickhouse_of(request))
 
 
 async def storage(session: AsyncSession, query: ReportQuery, request: Request) -> object:
     retention = request.state.settings.events_retention_days
     return await traffic.storage(
-        session, query, retention, _site(request), await _clickhouse(request)
+        session, query, retention, _site(request), await clickhouse_of(request)
     )
 
 
