@@ -46,6 +46,13 @@ class Visit(Attribution, Base):
             **{name: NULL for name in CLICK_ID_FIELDS},
             "revision": INCREMENT,
         },
+        anonymise_keeps={
+            **{
+                name: "a lead's conversions are uploaded with its visit's click ids"
+                for name in CLICK_ID_FIELDS
+            },
+            "path": "the landing page the lead's attribution reports show",
+        },
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
