@@ -397,3 +397,43 @@ def test_the_migration_moves_visit_starts_out_of_the_ledger_and_back(
         upgrade(settings)
     # Forward again: only the change is stored.
     assert fetch_rows(settings, "SELECT id, source, flags FROM consent_changes") == [change]
+
+
+def test_the_ledger_pages_one_by_one_across_visit_starts(
+    settings: Settings, client: TestClient
+) -> None:
+    """A cursor may stop at a visit's start (read from its row) as at a stored change."""
+    site = make_site(settings, "acme", "shop.example")
+    key = make_key(settings, "acme", "admin")
+    first = start(client, site, visitorId="v_0123456789", consent={"mode": "granted"})
+    revoke = {"type": "consent_update", "id": "c1", "data": {"mode": "denied"}}
+    assert send(client, site, first["session_id"], revoke).status_code == 200
+    # A new visit of the same visitor (an ad click starts one).
+    second = start(
+        client,
+        site,
+        visitorId="v_0123456789",
+        url="https://shop.example/?gclid=abc123",
+        consent={"mode": "granted", "source": "gcm"},
+    )
+    assert second["session_id"] != first["session_id"]
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {"visitor": "v_0123456789", "limit": "1"}
+        if cursor is not None:
+            query["after"] = cursor
+        found = ledger(client, key, **query)
+        seen.extend(found["data"])
+        if not found["pagination"]["has_more"]:
+            break
+        cursor = found["pagination"]["next_cursor"]
+    assert [entry["id"] for entry in seen] == [
+        consent.start_id(first["session_id"]),
+        seen[1]["id"],
+        consent.start_id(second["session_id"]),
+    ]
+    assert [entry["source"] for entry in seen] == ["site", "banner", "gcm"]
+    # Each visit's thread folds on its own: the second starts afresh.
+    assert "before" not in seen[2]
+    assert seen[1]["before"] == dict.fromkeys(UNKNOWN, True)
