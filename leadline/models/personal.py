@@ -10,7 +10,7 @@ does not mention (docs/privacy.md, docs/adr/0015-personal-data-registry.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # How a person is matched. ``email`` values are compared lower-cased, ``phone`` values as
@@ -93,6 +93,9 @@ class PersonalData:
       are. The export includes every column of every found row either way.
     - ``not_personal``: columns whose names or types look personal but are not, and why.
     - ``parent``: how rows are scoped to a workspace when the table has no ``workspace_id``.
+    - ``anonymise_keeps``: columns of ``erase`` that retention leaves when it anonymises a
+      row kept for another row's sake (a visit a lead still points to keeps the ad click ids
+      the lead's conversions are uploaded with), and why. Erasure leaves nothing.
     - ``subject``: False for tables about the workspace's members (people who sign in), not
       about the people they serve: erasure and export of a data subject leave them alone;
       ``leadline people remove`` is how a member goes.
@@ -113,6 +116,19 @@ class PersonalData:
     parent: Parent | None = None
     subject: bool = True
     clickhouse: PersonalData | None = None
+    anonymise_keeps: Mapping[str, str] = field(default_factory=dict)
+
+    def anonymising(self) -> PersonalData:
+        """This declaration as retention's anonymising applies it: ``erase`` without the
+        columns in ``anonymise_keeps``."""
+        return replace(
+            self,
+            erase={
+                name: action
+                for name, action in self.erase.items()
+                if name not in self.anonymise_keeps
+            },
+        )
 
     def declared(self) -> set[str]:
         """Every column this declaration says something about."""

@@ -56,6 +56,13 @@ class Visit(Attribution, Base):
                 "campaign": "a UTM campaign, counted by the reports",
             },
         ),
+        anonymise_keeps={
+            **{
+                name: "a lead's conversions are uploaded with its visit's click ids"
+                for name in CLICK_ID_FIELDS
+            },
+            "path": "the landing page the lead's attribution reports show",
+        },
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -298,12 +305,13 @@ class IngestErrorsHourly(Base):
 
 
 class ConsentChange(Base):
-    """One entry of the consent ledger (docs/privacy.md): a visitor's consent as a visit
-    started, or a change of it reported later. ``flags`` is a JSON object of the Consent Mode
-    flags the entry states (true or false; a flag not named is as it was, or unknown at a
-    visit's start). ``source``: at a visit's start where its flags came from (gcm, tcf, gpp,
-    manual, site, none, dnt, gpc); for a change banner, consent_mode, tcf, gpp, gpc, dnt
-    or api.
+    """One change in the consent ledger (docs/privacy.md). ``flags`` is a JSON object of the
+    Consent Mode flags the entry states (true or false; a flag not named is as it was).
+    ``source``: for a change reported by a ``consent_update`` event banner, consent_mode, tcf,
+    gpp, gpc or dnt; for a visit resumed with another consent the start's source (gcm, tcf,
+    gpp, manual, site, dnt, gpc); api for a lead's flags given through the API.
+    A visit's first entry, the consent it started with, is not stored: it is read from the
+    visit's row (``tracking.consent.start_entry``).
     An entry made through the API for a lead names the lead (and its visit, if it has one).
     The state before and after each entry is the fold of the entries before it (see
     ``tracking.consent``), so the writer never reads a visit to record a change."""
@@ -328,7 +336,7 @@ class ConsentChange(Base):
 
     __table_args__ = (
         Index("ix_consent_changes_visitor", "workspace_id", "visitor_id", "occurred_at", "id"),
-        # Partial: the writer's entries (every visit's start) name no lead and cost it nothing.
+        # Partial: the writer's entries name no lead and cost it nothing.
         Index(
             "ix_consent_changes_lead",
             "workspace_id",

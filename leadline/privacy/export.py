@@ -30,6 +30,7 @@ from leadline.privacy import clickhouse_repository
 from leadline.privacy import service as privacy
 from leadline.privacy.registry import Declared, Person, clickhouse_tables, subject_tables
 from leadline.privacy.repository import PersonRepository
+from leadline.tracking import consent
 
 Format = Literal["json", "html"]
 FORMATS: tuple[Format, ...] = ("json", "html")
@@ -126,6 +127,24 @@ async def _elsewhere(
         yield f"clickhouse.{table}", found
 
 
+async def _rows(
+    session: AsyncSession, export: Export, one: Declared
+) -> AsyncIterator[dict[str, Any]]:
+    """The person's rows of ``one``. For the consent ledger, the first entry of each of the
+    person's visits too: it is read from the visit's row rather than stored, and is theirs
+    as much as the changes are."""
+    async for row in PersonRepository(session).rows(export.workspace_id, one, export.person):
+        yield row
+    if one.name == "consent_changes":
+        for row in await consent.start_entries(
+            session,
+            export.workspace_id,
+            visit_ids=export.person.of("visit"),
+            visitor_ids=export.person.of("visitor"),
+        ):
+            yield row
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"))
 
@@ -146,12 +165,11 @@ async def _json(
     tables: Sequence[Declared],
     clickhouse: ClickHouse | None,
 ) -> AsyncIterator[str]:
-    repo = PersonRepository(session)
     yield '{"export":' + _dumps(_header(export)) + ',"tables":{'
     for n, one in enumerate(tables):
         yield ("," if n else "") + _dumps(one.name) + ":["
         first = True
-        async for row in repo.rows(export.workspace_id, one, export.person):
+        async for row in _rows(session, export, one):
             yield ("" if first else ",") + _dumps(_readable(row))
             first = False
         yield "]"
@@ -197,7 +215,6 @@ async def _html(
     tables: Sequence[Declared],
     clickhouse: ClickHouse | None,
 ) -> AsyncIterator[str]:
-    repo = PersonRepository(session)
     header = _header(export)
     who = ", ".join([*export.emails, *export.phones])
     yield (
@@ -212,7 +229,7 @@ async def _html(
         names = list(one.table.c.keys())
         yield f"<h2>{html.escape(one.name)}</h2>"
         count = 0
-        async for row in repo.rows(export.workspace_id, one, export.person):
+        async for row in _rows(session, export, one):
             if not count:
                 yield "<table><tr>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
             cells = "".join(f"<td>{_cell(json_safe(row[n]))}</td>" for n in names)

@@ -37,6 +37,7 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import retention as leads_retention
 from leadline.models import RetentionRun
+from leadline.privacy import service as privacy
 from leadline.privacy.retention_repository import RetentionRepository
 from leadline.tracking import retention as tracking_retention
 from leadline.webhooks import retention as webhooks_retention
@@ -290,8 +291,18 @@ async def _visits_batch(
     async def needed(visit_ids: Any) -> set[str]:
         return await leads_retention.visit_ids_in_use(session, workspace_id, visit_ids)
 
+    async def anonymise(visit_ids: Any) -> int:
+        changed = await privacy.anonymise_visits(session, workspace_id, sorted(visit_ids))
+        return changed.get("visits", 0)
+
     done = await tracking_retention.expire_visits_before(
-        session, workspace_id, cutoff, after=after, batch=batch, needed=needed
+        session,
+        workspace_id,
+        cutoff,
+        after=after,
+        batch=batch,
+        needed=needed,
+        anonymise=anonymise,
     )
     if done.last is None or done.last == after:
         return False

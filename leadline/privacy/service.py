@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,13 @@ from leadline.leads import service as leads
 from leadline.models import Erasure
 from leadline.models.personal import ERASED_TEXT
 from leadline.privacy import clickhouse_repository
-from leadline.privacy.registry import Declared, Person, clickhouse_tables, subject_tables
+from leadline.privacy.registry import (
+    Declared,
+    Person,
+    clickhouse_tables,
+    declared,
+    subject_tables,
+)
 from leadline.privacy.repository import ErasureRepository, PersonRepository
 from leadline.webhooks import service as webhooks
 
@@ -209,6 +215,40 @@ def scrubber(words: Sequence[str]) -> Any:
         return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"))
 
     return scrub
+
+
+# --------------------------------------------------------------------------- anonymising
+
+
+def visit_tables() -> list[Declared]:
+    """The tables whose rows are found by a visit and kept when it is anonymised: the visit
+    itself, its events, its consent ledger entries. A table that deletes its rows of a person
+    (a lead of the visit, a submission made in it) is not the visit's own: it stays."""
+    return [
+        replace(one, data=one.data.anonymising())
+        for one in declared()
+        if one.data.subject and not one.data.delete and "visit" in one.data.match.values()
+    ]
+
+
+async def anonymise_visits(
+    session: AsyncSession, workspace_id: str, visit_ids: Sequence[str]
+) -> dict[str, int]:
+    """Do to the workspace's ``visit_ids`` (kept past their retention for the leads that
+    point to them) what the registry declares erasure does to a visit's own rows
+    (``visit_tables``), less what it keeps for the lead (``anonymise_keeps``), in the caller's
+    transaction and without following them to anyone else: what ties them to a browser goes,
+    the rows stay and stay counted. Rows changed per table."""
+    if not visit_ids:
+        return {}
+    person = Person({"visit": set(visit_ids)})
+    repo = PersonRepository(session)
+    scrub = scrubber([])
+    now = utcnow()
+    return {
+        one.name: await repo.erase(workspace_id, one, person, now, scrub)
+        for one in reversed(visit_tables())
+    }
 
 
 # ------------------------------------------------------------------------------- erasing

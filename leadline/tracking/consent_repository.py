@@ -1,5 +1,5 @@
 """SQL for the consent ledger, as the API and conversions read it (the tracking writer adds
-its entries through its own store)."""
+its entries through its own store), and the visits whose rows hold each visit's first entry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from leadline.db import Repository
-from leadline.models import ConsentChange
+from leadline.models import ConsentChange, Visit
 
 
 class ConsentRepository(Repository):
@@ -27,9 +27,12 @@ class ConsentRepository(Repository):
         lead_id: str | None,
         after: tuple[datetime, str] | None,
         limit: int,
+        after_start: bool = False,
     ) -> list[ConsentChange]:
-        """Up to ``limit`` entries of a visitor, or of a lead (its own and its visit's), oldest
-        first, after ``after`` (an entry's time and id)."""
+        """Up to ``limit`` stored entries of a visitor, or of a lead (its own and its
+        visit's), oldest first, after ``after`` (an entry's time and id; with
+        ``after_start`` the id is a visit's start, which comes before every stored entry of
+        its moment)."""
         query = select(ConsentChange).where(
             ConsentChange.workspace_id == workspace_id,
             *_of(visitor_id=visitor_id, visit_id=visit_id, lead_id=lead_id),
@@ -37,7 +40,9 @@ class ConsentRepository(Repository):
         if after is not None:
             at, entry_id = after
             query = query.where(
-                or_(
+                ConsentChange.occurred_at >= at
+                if after_start
+                else or_(
                     ConsentChange.occurred_at > at,
                     and_(ConsentChange.occurred_at == at, ConsentChange.id > entry_id),
                 )
@@ -78,6 +83,39 @@ class ConsentRepository(Repository):
             .order_by(ConsentChange.occurred_at, ConsentChange.id)
         )
         return list(result)
+
+    async def visits(self, workspace_id: str, visit_ids: Sequence[str]) -> list[Visit]:
+        """The workspace's tracked visits among ``visit_ids``: their rows hold their first
+        entries."""
+        if not visit_ids:
+            return []
+        result = await self.session.scalars(
+            select(Visit).where(
+                Visit.workspace_id == workspace_id,
+                Visit.id.in_(list(visit_ids)),
+                Visit.site_id.is_not(None),
+            )
+        )
+        return list(result)
+
+    async def visits_of_visitor(
+        self,
+        site_ids: Sequence[str],
+        visitor_id: str,
+        since: datetime | None,
+        limit: int | None,
+    ) -> list[Visit]:
+        """A visitor's visits to these sites started at ``since`` or later, oldest first (along
+        the index of visits by site, visitor and start)."""
+        if not site_ids:
+            return []
+        query = select(Visit).where(Visit.site_id.in_(site_ids), Visit.visitor_id == visitor_id)
+        if since is not None:
+            query = query.where(Visit.started_at >= since)
+        query = query.order_by(Visit.started_at, Visit.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(await self.session.scalars(query))
 
 
 def _of(*, visitor_id: str | None, visit_id: str | None, lead_id: str | None) -> list[Any]:

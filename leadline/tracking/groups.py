@@ -187,7 +187,7 @@ class _Group:
         # What the group adds to each row of the rollups: (site, dimension, value) -> counts.
         self.daily: dict[tuple[str, str, str], DailyCount] = {}
         self.visitors: dict[tuple[str, str], VisitorTouch] = {}
-        # Entries of the consent ledger: each visit started, each change reported.
+        # Entries of the consent ledger: each change reported, or met as a visit resumed.
         self.consents: list[ConsentRow] = []
 
     def load(self, visit_ids: list[str], remembered: VisitCache | None) -> None:
@@ -240,6 +240,7 @@ class _Group:
             current.ended_at = None
             current.dirty = True
             self.settled.add(current.id)
+            self._resumed_consent(current, work)
             return VisitAnswer(current.id, current.visitor_id or work.visitor_id, self.millis, {})
 
         key = (site_id, work.visitor_id)
@@ -268,7 +269,8 @@ class _Group:
         self.visits[visit.id] = visit
         self.started[key] = visit
         self.new.append(visit)
-        self._consent(visit, work.columns.get("consent_source") or "none", _flags_of(work.columns))
+        # The consent it starts with is its row's (the ledger holds only changes from it).
+        visit.consent = _flags_of(work.columns)
         if visit.bot_reason:
             self._count(visit, "bot", visit.bot_reason, visits=1)
         else:
@@ -348,7 +350,25 @@ class _Group:
 
     # ---- helpers
 
+    def _resumed_consent(self, visit: VisitState, work: StartWork) -> None:
+        """A visit resumed by a page whose consent differs from the visit's now (a flag
+        known both ways and changed, or newly known) adds a ledger entry of what changed.
+        The visit's consent is read only for a visit not remembered, the first time."""
+        stated = _flags_of(work.columns)
+        if not stated:
+            return
+        if visit.consent is None:
+            visit.consent = self.store.visit_consent(visit.id)
+        changed = {name: flag for name, flag in stated.items() if visit.consent.get(name) != flag}
+        if changed:
+            self._consent(visit, work.columns.get("consent_source") or "none", changed)
+
     def _consent(self, visit: VisitState, source: str, flags: dict[str, bool]) -> None:
+        # Read before this group's entries are written, so a resume later in the group
+        # compares with the consent as this entry leaves it.
+        if visit.consent is None:
+            visit.consent = self.store.visit_consent(visit.id)
+        visit.consent.update(flags)
         self.consents.append(
             ConsentRow(
                 id=new_id("cns"),

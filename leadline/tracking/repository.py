@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Select, delete, func, select, update
+from sqlalchemy import CursorResult, Select, delete, func, select
 
 from leadline.db import Repository
 from leadline.models import (
@@ -25,41 +25,6 @@ from leadline.models import (
 
 
 class TrackingRepository(Repository):
-    async def redact_visits(self, workspace_id: str, visit_ids: Sequence[str]) -> tuple[int, int]:
-        """Forget what ties ``visit_ids`` to a browser (visitor and device ids, user agent,
-        referrer, screen), their events' data, and the visitor id of their consent ledger
-        entries; the visits and events stay counted. The
-        revision moves, so a tracking writer that remembers a visit reads it again. How many
-        visits and events were changed."""
-        if not visit_ids:
-            return 0, 0
-        visits: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
-            update(Visit)
-            .where(Visit.workspace_id == workspace_id, Visit.id.in_(visit_ids))
-            .values(
-                visitor_id=None,
-                device_id=None,
-                user_agent=None,
-                referrer=None,
-                screen=None,
-                revision=Visit.revision + 1,
-            )
-        )
-        events: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
-            update(TrackedEvent)
-            .where(TrackedEvent.workspace_id == workspace_id, TrackedEvent.visit_id.in_(visit_ids))
-            .values(data="{}")
-        )
-        # The consent ledger keeps what was consented to, no longer by whom.
-        await self.session.execute(
-            update(ConsentChange)
-            .where(
-                ConsentChange.workspace_id == workspace_id, ConsentChange.visit_id.in_(visit_ids)
-            )
-            .values(visitor_id=None)
-        )
-        return visits.rowcount, events.rowcount
-
     async def events_of_visit(
         self, visit: Visit, since: datetime, until: datetime, limit: int
     ) -> list[TrackedEvent]:

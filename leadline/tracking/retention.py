@@ -3,8 +3,9 @@
 Events go by the time they were received; the rollups the dashboards read are not touched, so
 a report over days whose raw events are gone still counts them. Visits go by their start, with
 the events and consent ledger entries they still have; a visit that a lead still points to is
-anonymised instead (see ``visits.redact``) and kept, so the lead's attribution and consent
-history stay whole. The caller says which visits are still needed (``keep``).
+anonymised instead and kept, so the lead's attribution and consent history stay whole. The
+caller says which visits are still needed and anonymises them (the privacy feature, from the
+registry of personal data: this feature keeps no redaction code of its own).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.sites import service as sites
-from leadline.tracking import visits as tracked_visits
 from leadline.tracking.retention_repository import TrackingRetentionRepository
 
 # Events of a visit arrive from a little before its stored start to a while after its last
@@ -57,6 +57,7 @@ class VisitBatch:
 
 
 NeededVisits = Callable[[Sequence[str]], Awaitable[Collection[str]]]
+AnonymiseVisits = Callable[[Collection[str]], Awaitable[int]]
 
 
 async def expire_visits_before(
@@ -67,9 +68,11 @@ async def expire_visits_before(
     after: tuple[datetime, str] | None,
     batch: int,
     needed: NeededVisits,
+    anonymise: AnonymiseVisits,
 ) -> VisitBatch:
     """Take up to ``batch`` visits started before ``cutoff`` (after ``after``): delete those
-    ``needed`` does not name, with their events and consent entries, and anonymise the rest.
+    ``needed`` does not name, with their events and consent entries, and ``anonymise`` the
+    rest (it answers how many visits it changed).
     ``last`` is None once no visit is left to look at."""
     repo = TrackingRetentionRepository(session)
     found = await repo.visits_before(workspace_id, cutoff, after, batch)
@@ -88,5 +91,5 @@ async def expire_visits_before(
         )
     anonymised = 0
     if keep:
-        anonymised = (await tracked_visits.redact(session, workspace_id, keep))["visits"]
+        anonymised = await anonymise(keep)
     return VisitBatch(deleted, anonymised, (found[-1].started_at, found[-1].id))

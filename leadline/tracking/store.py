@@ -6,6 +6,7 @@ visitors, through stdlib ``sqlite3`` (``tracking.store_sqlite``) or synchronous 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from leadline.models import Visit
+from leadline.models import CONSENT_FIELDS, Visit
 
 
 @dataclass
@@ -47,6 +48,10 @@ class VisitState:
     # The rollup dimensions a visit started in the current transaction counts under
     # (``StartWork.dimensions``); None for a visit read from the database.
     dimensions: dict[str, str] | None = None
+    # The visit's consent now, the flags known (those it started with, as its ledger's
+    # changes left them); None until the writer needs it for a visit read from the database
+    # (``TrackingStore.visit_consent``).
+    consent: dict[str, bool] | None = None
 
 
 @dataclass(slots=True)
@@ -327,8 +332,32 @@ class TrackingStore:
         )
         return VisitorHistory(int(count), self._time(latest) if latest is not None else None)
 
+    def visit_consent(self, visit_id: str) -> dict[str, bool]:
+        """A visit's consent now (the flags known): those its row started with, then what
+        each of its ledger entries changed, in order. Read only when a visit the writer does
+        not remember resumes."""
+        rows = self._fetch(
+            f"SELECT {', '.join(CONSENT_FIELDS)} FROM visits WHERE id = ?",  # noqa: S608
+            (visit_id,),
+        )
+        flags: dict[str, bool] = {}
+        if rows:
+            flags.update(
+                (name, bool(value))
+                for name, value in zip(CONSENT_FIELDS, rows[0], strict=True)
+                if value is not None
+            )
+        for (stated,) in self._fetch(
+            "SELECT flags FROM consent_changes WHERE visit_id = ? ORDER BY occurred_at, id",
+            (visit_id,),
+        ):
+            found = json.loads(stated or "{}")
+            flags.update((name, bool(found[name])) for name in CONSENT_FIELDS if name in found)
+        return flags
+
     def insert_consents(self, rows: Sequence[ConsentRow]) -> None:
-        """Add entries to the consent ledger (visits started, changes reported)."""
+        """Add entries to the consent ledger (changes reported by events or by a visit
+        resumed with another consent)."""
         marks = ", ".join("?" * len(CONSENT_COLUMNS))
         statement = f"INSERT INTO consent_changes ({', '.join(CONSENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
         self._many(statement, [[getattr(row, name) for name in CONSENT_COLUMNS] for row in rows])

@@ -227,6 +227,9 @@ class ClickHouseStore(TrackingStore):
         # The consent ledger is transactional data: it stays in the SQL database.
         self.inner.insert_consents(rows)
 
+    def visit_consent(self, visit_id: str) -> dict[str, bool]:
+        return self.inner.visit_consent(visit_id)
+
     def insert_visits(self, visits: Sequence[VisitState]) -> None:
         self.inner.insert_visits(visits)
         self._visits.extend(visits)

@@ -68,18 +68,6 @@ async def events_of(
     ]
 
 
-async def redact(
-    session: AsyncSession, workspace_id: str, visit_ids: Iterable[str]
-) -> dict[str, int]:
-    """Anonymise visits kept past their retention for the leads that point to them (see
-    ``TrackingRepository.redact_visits``); rows changed per table. Erasing a person is the
-    privacy feature's, from the personal-data registry."""
-    visits, events = await TrackingRepository(session).redact_visits(
-        workspace_id, sorted(set(visit_ids))
-    )
-    return {"visits": visits, "events": events}
-
-
 async def latest_visit_of(session: AsyncSession, site_id: str, visitor_id: str) -> Visit | None:
     """The visitor's latest visit to the site."""
     return await TrackingRepository(session).latest_visit_of(site_id, visitor_id)

@@ -19,7 +19,8 @@ from leadline.accounts.service import SignedIn
 from leadline.config import Settings
 from leadline.errors import NotFound, ValidationFailed
 from leadline.kit.time import utcnow
-from leadline.models import SiteForm
+from leadline.models import RetentionRun, SiteForm
+from leadline.privacy import retention
 from leadline.sites import forms, ip_rules
 from leadline.sites import service as sites
 from leadline.sites.schemas import parse_definition
@@ -425,7 +426,8 @@ def _choice(form: FormData, name: str) -> bool:
 @page
 async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """Consent (the workspace's answer to erased people returning, each site's privacy
-    signals) and retention (the instance's, shown)."""
+    signals) and retention (the workspace's periods per class, the last run and what it
+    removed, and the instance's limits)."""
     _allowed(who)
     if request.method == "POST":
         form = await request.form()
@@ -449,6 +451,8 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
             await sites.change_site(session, who.workspace.id, site_id, values, who.principal.actor)
         return _back(request, "privacy")
     settings = _settings(request)
+    periods = await retention.periods_of(session, who.workspace.id)
+    run = await retention.last_run(session, who.workspace.id)
     return render(
         request,
         "site_settings/privacy.html",
@@ -458,8 +462,69 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
             "erased_returns": who.workspace.erased_returns,
             "events_retention_days": settings.events_retention_days,
             "workspace_retention_days": settings.workspace_retention_days,
+            "classes": [
+                (name, RETENTION_CLASSES[name], periods.get(name)) for name in retention.SHOWN
+            ],
+            "effective": retention.effective_days(periods, settings.events_retention_days),
+            "max_days": retention.MAX_DAYS,
+            "run": _run_shown(run),
         },
     )
+
+
+# What each retention class holds, in words (``retention.SHOWN``).
+RETENTION_CLASSES = {
+    "events": "Raw tracking events",
+    "visits": "Visits (a visit a lead points to is anonymised instead)",
+    "submissions": "Form submissions",
+    "leads_open": "Open leads",
+    "leads_qualified": "Qualified leads",
+    "leads_won": "Won leads",
+    "leads_lost": "Lost leads",
+    "conversations": "Inbox conversations",
+    "webhook_deliveries": "Webhook deliveries",
+    "jobs": "Finished jobs",
+    "audit": "Audit log",
+}
+
+
+def _run_shown(run: RetentionRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "started_at": run.started_at,
+        "started": ago(run.started_at),
+        "finished_at": run.finished_at,
+        "counts": sorted(json.loads(run.counts).items()),
+    }
+
+
+def _days(form: FormData, name: str) -> int | None:
+    """A period as typed: empty (or "forever") keeps the class forever, a whole number is
+    days (the service checks its range, as it does the API's)."""
+    value = _field(form, f"days:{name}", 20).strip()
+    if value == "" or value.lower() == "forever":
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationFailed(
+            f"{RETENTION_CLASSES[name]}: {value!r} is not a number of days; write a whole "
+            f"number from 1 to {retention.MAX_DAYS}, or leave it empty to keep it forever",
+            details={"field": f"days:{name}"},
+        )
+    return int(value)
+
+
+@page
+async def retention_periods(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """Set the workspace's retention periods: the classes the form shows, through the
+    service the API's ``PATCH /privacy/retention`` uses (its checks, its audit event)."""
+    _allowed(who)
+    form = await request.form()
+    changes = {name: _days(form, name) for name in retention.SHOWN if f"days:{name}" in form}
+    await retention.set_periods(session, who.workspace.id, changes, actor=who.principal.actor)
+    return _back(request, "privacy", "retention-heading")
 
 
 ROUTES: list[BaseRoute] = [
@@ -488,4 +553,5 @@ ROUTES: list[BaseRoute] = [
     Route("/settings/addresses", addresses_page, methods=["GET", "POST"]),
     Route("/settings/addresses/remove", remove_address, methods=["POST"]),
     Route("/settings/privacy", privacy_page, methods=["GET", "POST"]),
+    Route("/settings/privacy/retention", retention_periods, methods=["POST"]),
 ]

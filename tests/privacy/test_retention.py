@@ -22,7 +22,9 @@ from leadline.db import Database
 from leadline.jobs.registry import JobContext, get_task, load_tasks, schedules
 from leadline.kit.time import utcnow
 from leadline.models import Base
+from leadline.models.personal import EMPTY_OBJECT, NULL
 from leadline.privacy import retention, retention_tasks
+from leadline.privacy import service as privacy
 from leadline.privacy.retention import RunReport
 from tests.fixtures.factories import execute_sql, fetch_rows, make_key, run_in_transaction
 from tests.fixtures.leadiosa import bearer
@@ -293,21 +295,50 @@ def test_a_visit_a_lead_still_points_to_is_anonymised_not_deleted(
     acme, _ = two
     age(settings, acme.workspace_id)
     set_periods(settings, acme, visits=30)
+    # A change of consent the visit's ledger stores (its start is read from its row).
+    execute_sql(
+        settings,
+        "INSERT INTO consent_changes (id, workspace_id, site_id, visit_id, visitor_id, source,"
+        " flags, occurred_at) SELECT 'cns_kept', workspace_id, site_id, id, visitor_id,"
+        " 'banner', :flags, started_at FROM visits WHERE id = :v",
+        v=acme.visit_id,
+        flags='{"ad_storage":false}',
+    )
+    execute_sql(
+        settings,
+        "UPDATE visits SET gclid = 'Cj0-kept', referrer = 'https://ref.example/',"
+        " screen = '390x844', device_id = 'dev-1' WHERE id = :v",
+        v=acme.visit_id,
+    )
     report = apply(settings, acme)
     visits = fetch_rows(
         settings,
-        "SELECT id, visitor_id, user_agent FROM visits WHERE workspace_id = :ws",
+        "SELECT id, visitor_id, user_agent, referrer, screen, device_id, gclid, revision"
+        " FROM visits WHERE workspace_id = :ws",
         ws=acme.workspace_id,
     )
-    assert visits == [{"id": acme.visit_id, "visitor_id": None, "user_agent": None}]
+    # What the registry says erasure does to a visit, less the click ids the lead's
+    # conversions are uploaded with.
+    assert visits == [
+        {
+            "id": acme.visit_id,
+            "visitor_id": None,
+            "user_agent": None,
+            "referrer": None,
+            "screen": None,
+            "device_id": None,
+            "gclid": "Cj0-kept",
+            "revision": visits[0]["revision"],
+        }
+    ]
+    assert visits[0]["revision"] >= 1
     leads = fetch_rows(settings, "SELECT visit_id FROM leads WHERE visit_id = :v", v=acme.visit_id)
     assert leads, "the lead lost its visit"
     # Its consent history stays, no longer tied to the browser.
     entries = fetch_rows(
         settings, "SELECT visitor_id FROM consent_changes WHERE visit_id = :v", v=acme.visit_id
     )
-    assert entries
-    assert all(entry["visitor_id"] is None for entry in entries)
+    assert entries == [{"visitor_id": None}]
     assert report.counts == {"visits_anonymised": 1, "events": 2}
     # Its events went with the events' own cut-off (never longer than visits).
     assert rows_of(settings, acme.workspace_id)["events"] == 0
@@ -477,3 +508,13 @@ def test_the_daily_job_runs_every_workspace_with_a_period(
     assert all(row["finished_at"] is not None for row in runs)
     assert rows_of(settings, acme.workspace_id)["leads"] == 1
     assert rows_of(settings, other.workspace_id)["leads"] == 2
+
+
+def test_retention_anonymises_a_visits_own_rows_as_the_registry_declares() -> None:
+    # The visit, its events and its consent entries: never the leads or submissions of it.
+    tables = {one.name: one.data for one in privacy.visit_tables()}
+    assert set(tables) == {"visits", "events", "consent_changes"}
+    assert "gclid" not in tables["visits"].erase
+    assert tables["visits"].erase["user_agent"] == NULL
+    assert tables["events"].erase["data"] == EMPTY_OBJECT
+    assert tables["consent_changes"].erase == {"visitor_id": NULL}

@@ -151,6 +151,7 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
         ("/app/settings/addresses", {"address": "203.0.113.7", "kind": "block"}),
         ("/app/settings/addresses/remove", {"address": "203.0.113.7"}),
         ("/app/settings/privacy", {"erased_returns": "refuse", "site": o.site}),
+        ("/app/settings/privacy/retention", {"days:visits": "395"}),
         # Last: the deletions.
         (f"/app/settings/sites/{o.site}/forms/{o.form}/delete", {}),
         (f"/app/settings/webhooks/{o.endpoint}/delete", {}),
@@ -160,17 +161,27 @@ def _posts(o: Objects) -> list[tuple[str, dict[str, Any]]]:
 
 def _state(settings: Settings) -> list[Any]:
     """Everything these pages can change, to compare before and after a refusal."""
-    return [
-        fetch_rows(settings, f"SELECT * FROM {table} ORDER BY id")
-        for table in (
-            "sites",
-            "site_domains",
-            "site_forms",
-            "webhook_endpoints",
-            "ip_rules",
-            "workspaces",
-        )
-    ] + [fetch_rows(settings, "SELECT id, state FROM webhook_deliveries ORDER BY id")]
+    return (
+        [
+            fetch_rows(settings, f"SELECT * FROM {table} ORDER BY id")
+            for table in (
+                "sites",
+                "site_domains",
+                "site_forms",
+                "webhook_endpoints",
+                "ip_rules",
+                "workspaces",
+            )
+        ]
+        + [
+            fetch_rows(
+                settings,
+                "SELECT workspace_id, data_class, days FROM retention_policies"
+                " ORDER BY workspace_id, data_class",
+            )
+        ]
+        + [fetch_rows(settings, "SELECT id, state FROM webhook_deliveries ORDER BY id")]
+    )
 
 
 # ------------------------------------------------------------------------------ who may
@@ -665,6 +676,105 @@ def test_a_site_the_consent_form_did_not_show_keeps_its_settings(
     assert changed.status_code == 303
     [site] = fetch_rows(settings, "SELECT respect_dnt FROM sites WHERE site_key = :k", k=newer)
     assert site["respect_dnt"]
+
+
+def test_retention_periods_are_shown_and_changed(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, csrf = owner
+    page = html.unescape(client.get("/app/settings/privacy").text)
+    # Every class, kept forever until a period is set; raw events at the instance's limit.
+    for name in ("events", "visits", "submissions", "leads_lost", "conversations", "audit"):
+        assert f'name="days:{name}" value=""' in page, name
+    assert "No run yet." in page
+    changed = _post(
+        client,
+        "/app/settings/privacy/retention",
+        csrf,
+        **{"days:visits": "395", "days:leads_lost": " 730 ", "days:audit": ""},
+    )
+    assert changed.status_code == 303
+    assert changed.headers["location"].endswith("/app/settings/privacy#retention-heading")
+    rows = fetch_rows(
+        settings,
+        "SELECT p.data_class, p.days FROM retention_policies p"
+        " JOIN workspaces w ON w.id = p.workspace_id WHERE w.slug = 'acme'"
+        " ORDER BY p.data_class",
+    )
+    assert [(row["data_class"], row["days"]) for row in rows] == [
+        ("leads_lost", 730),
+        ("visits", 395),
+    ]
+    page = html.unescape(client.get("/app/settings/privacy").text)
+    assert 'name="days:visits" value="395"' in page
+    assert 'name="days:leads_lost" value="730"' in page
+    # Raw events are kept no longer than their visits.
+    assert re.search(r'name="days:events" value=""[^>]*></td>\s*<td>390 days', page)
+    # The change is audited as the API's is.
+    [audited] = fetch_rows(
+        settings, "SELECT changes FROM audit_events WHERE action = 'privacy.retention_changed'"
+    )
+    assert json.loads(audited["changes"])["visits"] == {"before": None, "after": 395}
+    # Emptied, a class is kept forever again.
+    assert (
+        _post(client, "/app/settings/privacy/retention", csrf, **{"days:visits": ""}).status_code
+        == 303
+    )
+    rows = fetch_rows(settings, "SELECT data_class FROM retention_policies")
+    assert [row["data_class"] for row in rows] == ["leads_lost"]
+
+
+def test_the_last_retention_run_is_shown_with_its_counts(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects
+) -> None:
+    client, _ = owner
+    [workspace] = fetch_rows(settings, "SELECT id FROM workspaces WHERE slug = 'acme'")
+    execute_sql(
+        settings,
+        "INSERT INTO retention_runs (id, workspace_id, trigger, cutoffs, counts, progress,"
+        " started_at, finished_at) VALUES ('ret_shown', :ws, 'job', '{}',"
+        ' \'{"events": 1200, "visits": 298, "visits_anonymised": 12}\', \'{}\', :at, :at)',
+        ws=workspace["id"],
+        at=datetime.now(UTC) - timedelta(hours=3),
+    )
+    page = html.unescape(client.get("/app/settings/privacy").text)
+    assert "ret_shown" in page
+    assert "3 hours ago" in page
+    assert re.search(r"<code>events</code></dt><dd>1200 removed", page)
+    assert re.search(r"<code>visits</code></dt><dd>298 removed", page)
+    assert re.search(r"<code>visits_anonymised</code></dt><dd>12 anonymised", page)
+    assert "No run yet." not in page
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "'soon' is not a number of days"),
+        ("-3", "'-3' is not a number of days"),
+        ("0", "periods.visits must be a whole number of days from 1 to 36500"),
+        ("36501", "periods.visits must be a whole number of days from 1 to 36500"),
+        ("9" * 30, "days:visits is longer than 20 characters"),
+    ],
+)
+def test_a_bad_retention_period_is_refused_on_the_page_and_changes_nothing(
+    owner: tuple[TestClient, str], settings: Settings, mine: Objects, value: str, message: str
+) -> None:
+    client, csrf = owner
+    assert (
+        _post(client, "/app/settings/privacy/retention", csrf, **{"days:jobs": "30"}).status_code
+        == 303
+    )
+    before = _state(settings)
+    refused = _post(
+        client,
+        "/app/settings/privacy/retention",
+        csrf,
+        **{"days:jobs": "60", "days:visits": value},
+    )
+    assert refused.status_code == 400
+    assert "text/html" in refused.headers["content-type"]
+    assert _says(refused, message)
+    assert _state(settings) == before
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
