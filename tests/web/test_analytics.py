@@ -464,6 +464,9 @@ def test_each_fragment_shows_what_the_whole_page_shows(
                 continue
             assert fragment.strip() in whole.text, name
     assert metrics_of(whole.text)["visits"] == "3"
+    # Its form asks for the whole page again; the usual page's form does not.
+    assert '<input type="hidden" name="full" value="1">' in whole.text
+    assert 'name="full"' not in owner.get("/app/analytics").text
 
 
 def test_a_marketing_person_loads_only_their_sections(
