@@ -254,7 +254,7 @@ def test_without_javascript_a_link_shows_every_section_in_the_page(
     shop = make_site(settings, "acme", "shop.example")
     with httpx.Client(base_url=server) as tracker:
         track(tracker, shop)
-    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)  # type: ignore[arg-type]
     page = context.new_page()
     try:
         sign_in(page, server, "/app/analytics?range=7")
