@@ -13,8 +13,10 @@ real app with uvicorn and times, signed in, over loopback, each page's p50 and p
   page and as the htmx table, unfiltered and filtered, a search, a deep page, and lead pages;
   and the gzipped bytes of the JavaScript and CSS the list page loads.
 - ``analytics``: the visits, events and submissions of bench/analytics.py (``--events`` over
-  90 days, three sites, rollups filled): the Analytics page over 7, 30 and 90 days, for every
-  site and for one, and the realtime fragment.
+  90 days, three sites, rollups filled): the Analytics page (the form and a placeholder per
+  section) over 7, 30 and 90 days, for every site and for one; the same page with every
+  section in it (``full=1``); each section's htmx fragment over 30 and 90 days; and the
+  realtime fragment.
 - ``inbox``: the conversations and messages of bench/inbox.py (``--conversations``,
   ``--messages``): the conversation list by status and assignee, its second page, and the
   thread of the longest conversation and of a typical one.
@@ -56,6 +58,7 @@ from leadline.db import Database  # noqa: E402
 from leadline.errors import NotFound  # noqa: E402
 from leadline.knowledge import service as knowledge  # noqa: E402
 from leadline.people import service as people  # noqa: E402
+from leadline.web.analytics import SECTIONS  # noqa: E402
 from leadline.workspaces import service as workspaces  # noqa: E402
 
 # A PostgreSQL database of its own, so that it runs beside bench/leads.py.
@@ -256,6 +259,23 @@ def run_analytics_and_settings(args: argparse.Namespace, backend: str, parts: se
                             {},
                         ),
                         ("realtime fragment", "/app/analytics/realtime", realtime),
+                        ("analytics, 30 days, every section (full=1)", "/app/analytics?full=1", {}),
+                        *(
+                            (
+                                f"section {section}, 30 days",
+                                f"/app/analytics/sections/{section}?range=30&tz=UTC",
+                                {"HX-Request": "true", "HX-Trigger": f"section-{section}"},
+                            )
+                            for section in SECTIONS
+                        ),
+                        *(
+                            (
+                                f"section {section}, 90 days",
+                                f"/app/analytics/sections/{section}?range=90&tz=UTC",
+                                {"HX-Request": "true", "HX-Trigger": f"section-{section}"},
+                            )
+                            for section in SECTIONS
+                        ),
                     ],
                     args.requests,
                 )

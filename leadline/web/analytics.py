@@ -7,16 +7,23 @@ bookmarked and shared: ``site`` (a site's id; every site of the workspace withou
 ``range`` (``7``, ``30``, ``90`` days up to today, or ``custom``), ``from`` and ``to`` (dates,
 both included, read when the range is custom) and ``tz`` (an IANA zone; UTC by default).
 
+The page itself answers at once with the form and a placeholder per section; htmx then
+asks each section's fragment (``/analytics/sections/<section>`` with the same parameters),
+so the sections fill in one by one. ``full=1`` renders every section in the page, for a
+browser without JavaScript (the page links to it in a ``<noscript>``).
+
 A section is shown only when its analytics page (``leadline.auth.pages``) is among the
-person's pages; the realtime fragment, polled by the page, is refused (403) otherwise.
+person's pages; its fragment, and the realtime fragment the page polls, are refused (403)
+otherwise.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
@@ -29,7 +36,7 @@ from leadline.analytics import anomalies_service as anomalies
 from leadline.analytics import traffic
 from leadline.analytics.anomalies import KINDS
 from leadline.analytics.query import ReportQuery
-from leadline.errors import Forbidden, ValidationFailed
+from leadline.errors import Forbidden, NotFound, ValidationFailed
 from leadline.kit.periods import Period, parse_period
 from leadline.kit.time import utcnow
 from leadline.sites import service as sites
@@ -229,55 +236,69 @@ def realtime_chart(realtime: traffic.Realtime) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Report:
-    """What the page shows: each section's answer, when the person sees that section."""
-
-    sections: tuple[str, ...]
-    overview: traffic.Overview | None = None
-    daily: traffic.DailyVisits | None = None
-    sources: traffic.Sources | None = None
-    pages: traffic.TopPages | None = None
-    geo: traffic.Geo | None = None
-    engagement: traffic.Engagement | None = None
-    realtime: traffic.Realtime | None = None
-    anomalies: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def has_data(self) -> bool:
-        """Whether anything was tracked in the period (as far as the sections shown tell)."""
-        if self.overview is not None:
-            return bool(self.overview.visits.value or self.overview.events.value)
-        if self.daily is not None:
-            return any(day.visits.value or day.events.value for day in self.daily.days)
-        return True
+TITLES: dict[str, str] = {
+    "overview": "Overview",
+    "sessions": "Visits per day",
+    "sources": "Sources",
+    "pages": "Top pages",
+    "geo": "Countries",
+    "engagement": "Engagement",
+    "realtime": "Right now",
+    "anomalies": "Anomalies",
+}
 
 
-async def gather(
-    session: AsyncSession, query: ReportQuery, sections: tuple[str, ...], site: str | None
-) -> Report:
-    """Ask the analytics services for each section shown (``site``: the site chosen, or
-    None for every site)."""
-    report = Report(sections)
+def has_data(section: str, data: dict[str, Any]) -> bool | None:
+    """Whether anything was tracked in the period, as far as ``section`` tells (None when
+    it does not tell)."""
+    if section == "overview":
+        overview: traffic.Overview = data["overview"]
+        return bool(overview.visits.value or overview.events.value)
+    if section == "sessions":
+        daily: traffic.DailyVisits = data["daily"]
+        return any(day.visits.value or day.events.value for day in daily.days)
+    return None
+
+
+async def section_data(
+    session: AsyncSession,
+    query: ReportQuery,
+    section: str,
+    site: str | None,
+    sections: tuple[str, ...],
+) -> dict[str, Any]:
+    """What ``section`` shows, from the analytics services (``site``: the site chosen, or
+    None for every site; ``sections``: every section the person sees, for the one that says
+    when the range holds no data)."""
     limit = traffic.DEFAULT_LIMIT
-    if "overview" in sections:
-        report.overview = await traffic.overview(session, query, site)
-    if "sessions" in sections:
-        report.daily = await traffic.daily(session, query, site)
-    if "sources" in sections:
-        report.sources = await traffic.sources(session, query, limit, site)
-    if "pages" in sections:
-        report.pages = await traffic.top_pages(session, query, limit, site)
-    if "geo" in sections:
-        report.geo = await traffic.geo(session, query, limit, site)
-    if "engagement" in sections:
-        report.engagement = await traffic.engagement(session, query, site)
-    if "realtime" in sections:
-        report.realtime = await traffic.realtime(session, query, site)
-    if "anomalies" in sections:
+    data: dict[str, Any] = {"section": section, "title": TITLES[section]}
+    if section == "overview":
+        data["overview"] = await traffic.overview(session, query, site)
+        data["cards"] = cards(data["overview"])
+    elif section == "sessions":
+        data["daily"] = await traffic.daily(session, query, site)
+        data["chart"] = daily_chart(data["daily"])
+    elif section == "sources":
+        data["sources"] = await traffic.sources(session, query, limit, site)
+    elif section == "pages":
+        data["pages"] = await traffic.top_pages(session, query, limit, site)
+    elif section == "geo":
+        data["geo"] = await traffic.geo(session, query, limit, site)
+    elif section == "engagement":
+        data["engagement"] = await traffic.engagement(session, query, site)
+        data["chart"] = engagement_chart(data["engagement"])
+    elif section == "realtime":
+        data["realtime"] = await traffic.realtime(session, query, site)
+        data["chart"] = realtime_chart(data["realtime"])
+    elif section == "anomalies":
         found = await anomalies.anomalies_report(session, query, None)
-        report.anomalies = found["anomalies"]
-    return report
+        data["anomalies"] = found["anomalies"]
+    # The section that tells whether the range holds anything says so for the page: the
+    # overview, or the daily visits for someone who does not see the overview.
+    teller = "overview" if "overview" in sections else "sessions"
+    data["empty"] = has_data(section, data) is False
+    data["says_empty"] = section == teller and data["empty"]
+    return data
 
 
 def site_label(managed: ManagedSite) -> str:
@@ -305,6 +326,25 @@ def form_values(params: QueryParams, choice: Choice | None) -> dict[str, str]:
     }
 
 
+def address(choice: Choice) -> str:
+    """The query string that asks ``choice`` again: what a section's fragment is given."""
+    params: dict[str, str] = {}
+    if choice.site:
+        params["site"] = choice.site
+    params["range"] = choice.range
+    if choice.range == CUSTOM:
+        params["from"] = choice.period.first.isoformat()
+        params["to"] = choice.period.last.isoformat()
+    params["tz"] = choice.period.tz.key
+    return urlencode(params)
+
+
+def _full(params: QueryParams) -> bool:
+    """Whether the address asks for every section in the page itself (``full=1``), as a
+    browser without JavaScript needs."""
+    return params.get("full") in ("1", "true", "yes")
+
+
 def _context(
     request: Request,
     managed: list[ManagedSite],
@@ -319,19 +359,20 @@ def _context(
         "presets": PRESETS,
         "origin": f"{request.url.scheme}://{request.url.netloc}",
         "kinds": KINDS,
+        "titles": TITLES,
         "error": error.message if error else "",
         "error_field": str(error.details.get("parameter", "")) if error else "",
-        "report": None,
-        "cards": [],
-        "charts": {},
-        "realtime": None,
-        "realtime_chart": None,
+        "sections": (),
+        "loaded": [],
+        "full": False,
+        "address": "",
     }
 
 
 @page
 async def analytics_page(request: Request, session: AsyncSession, who: SignedIn) -> Response:
-    """The analytics of the chosen site and days."""
+    """The analytics of the chosen site and days: the form and a placeholder per section,
+    each filled in by htmx from its fragment; with ``full=1`` every section in the page."""
     access.require_area(who, "analytics")
     managed = await sites.sites_of(session, who.workspace.id)
     try:
@@ -343,22 +384,44 @@ async def analytics_page(request: Request, session: AsyncSession, who: SignedIn)
     context = _context(request, managed, choice)
     if not managed:
         return render(request, "analytics/page.html", context)
+    shown = sections_for(access.pages_of(who))
+    # The site is checked here (NotFound for another workspace's) before any section asks.
     query = await report_query(session, who, choice)
-    report = await gather(session, query, sections_for(access.pages_of(who)), choice.site)
+    full = _full(request.query_params)
+    loaded = []
+    if full:
+        for section in shown:
+            loaded.append(await section_data(session, query, section, choice.site, shown))
     return render(
         request,
         "analytics/page.html",
-        {
-            **context,
-            "report": report,
-            "cards": cards(report.overview) if report.overview else [],
-            "charts": {
-                "daily": daily_chart(report.daily) if report.daily else None,
-                "engagement": engagement_chart(report.engagement) if report.engagement else None,
-            },
-            "realtime": report.realtime,
-            "realtime_chart": realtime_chart(report.realtime) if report.realtime else None,
-        },
+        {**context, "sections": shown, "loaded": loaded, "full": full, "address": address(choice)},
+    )
+
+
+@page
+async def section_fragment(request: Request, session: AsyncSession, who: SignedIn) -> Response:
+    """One section of the page alone, for the question of the page's address (the same
+    parameters, refused the same way)."""
+    access.require_area(who, "analytics")
+    section = request.path_params["section"]
+    if section not in SECTIONS:
+        raise NotFound(f"the analytics page has no section '{section[:40]}'")
+    shown = sections_for(access.pages_of(who))
+    require_section(shown, section)
+    choice = parse_choice(request.query_params)
+    query = await report_query(session, who, choice)
+    data = await section_data(session, query, section, choice.site, shown)
+    labels: dict[str, str] = {}
+    if section == "anomalies":
+        labels = {
+            item.site.id: site_label(item)
+            for item in await sites.sites_of(session, who.workspace.id)
+        }
+    return render(
+        request,
+        f"analytics/sections/{section}.html",
+        {"data": data, "choice": choice, "sites": labels, "kinds": KINDS},
     )
 
 
@@ -381,4 +444,5 @@ async def realtime_fragment(request: Request, session: AsyncSession, who: Signed
 ROUTES: list[BaseRoute] = [
     Route("/analytics", analytics_page, methods=["GET"]),
     Route("/analytics/realtime", realtime_fragment, methods=["GET"]),
+    Route("/analytics/sections/{section}", section_fragment, methods=["GET"]),
 ]

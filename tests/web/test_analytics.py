@@ -1,12 +1,14 @@
 """The Analytics page over HTTP: who may open it, the question in its address (bad values are
-a 400 page, another workspace's site a 404), the same numbers as the report routes for the
-same range, the realtime fragment, the empty states, and which sections a list of pages
-shows."""
+a 400 page, another workspace's site a 404, on the page and on each section's fragment), the
+placeholders the page answers with at once and the fragments that fill them (the same numbers
+as the report routes for the same range, and as the page with every section in it), the
+realtime fragment, the empty states, and which sections a list of pages shows."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import httpx
@@ -15,15 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.testclient import TestClient
 
+from leadline.accounts import service as accounts
+from leadline.audit.service import Actor
 from leadline.auth.pages import DEFAULT_MARKETING_PAGES, PAGES
 from leadline.config import Settings
 from leadline.errors import Forbidden, ValidationFailed
 from leadline.kit.ids import new_id
 from leadline.models import Anomaly
+from leadline.people import service as people
 from leadline.sites import service as sites
 from leadline.web import analytics
+from leadline.workspaces import service as workspaces
 from tests.fixtures.factories import make_key, make_site, run_in_transaction
 from tests.fixtures.web import (
+    PASSWORD,
     cheap_hashing,  # noqa: F401  (a fixture)
     make_member,
     sign_in,
@@ -34,6 +41,10 @@ pytestmark = pytest.mark.usefixtures("cheap_hashing")
 UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/140.0 Safari/537.36"
+)
+_LOAD = re.compile(
+    r'<section id="section-([a-z]+)"[^>]* aria-busy="true" data-section="\1" '
+    r'hx-get="([^"]+)" hx-trigger="load" hx-swap="outerHTML">'
 )
 _METRIC = re.compile(
     r'data-metric="([a-z_]+)">\s*<span class="metric-label">[^<]*</span>\s*'
@@ -118,6 +129,48 @@ def metrics_of(html: str) -> dict[str, str]:
     return dict(_METRIC.findall(html))
 
 
+def placeholders(html: str) -> dict[str, str]:
+    """Section name to the address its placeholder asks htmx to load, in page order."""
+    return {name: unescape(url) for name, url in _LOAD.findall(html)}
+
+
+def sections_of(client: TestClient, params: dict[str, str] | None = None) -> dict[str, str]:
+    """The page for ``params``, then each of its sections as htmx loads it: section name to
+    the fragment's HTML, in page order."""
+    page = client.get("/app/analytics", params=params or {})
+    assert page.status_code == 200, page.text
+    found = {}
+    for name, url in placeholders(page.text).items():
+        fragment = client.get(url, headers={"HX-Request": "true", "HX-Trigger": f"section-{name}"})
+        assert fragment.status_code == 200, (name, fragment.text)
+        found[name] = fragment.text
+    return found
+
+
+def loaded(client: TestClient, params: dict[str, str] | None = None) -> str:
+    """The page's sections as htmx fills them in, one after the other."""
+    return "\n".join(sections_of(client, params).values())
+
+
+def make_marketer(settings: Settings, pages: list[str], email: str = "ads@example.com") -> None:
+    """A marketing person of acme (after its owner) who opens only ``pages``."""
+
+    async def work(session: AsyncSession) -> None:
+        workspace = await workspaces.require(session, "acme")
+        person = await people.add(
+            session,
+            workspace.id,
+            email=email,
+            name="Ads",
+            role="marketing",
+            actor=Actor.system("test"),
+            pages=pages,
+        )
+        await accounts.set_password(session, person, PASSWORD, actor=Actor.system("test"))
+
+    run_in_transaction(settings, work)
+
+
 @pytest.fixture
 def owner(client: TestClient, settings: Settings) -> TestClient:
     """``client`` signed in as the owner of acme."""
@@ -138,9 +191,15 @@ def test_someone_not_signed_in_is_sent_to_sign_in_and_htmx_gets_401(client: Test
     page = client.get("/app/analytics?range=7", follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"] == "/app/signin?next=/app/analytics%3Frange%3D7"
-    fragment = client.get("/app/analytics/realtime", headers={"HX-Request": "true"})
-    assert fragment.status_code == 401
-    assert fragment.headers["HX-Redirect"] == "/app/signin"
+    for path in ("/app/analytics/realtime", "/app/analytics/sections/overview?range=7"):
+        fragment = client.get(path, headers={"HX-Request": "true"})
+        assert fragment.status_code == 401, path
+        assert fragment.headers["HX-Redirect"] == "/app/signin"
+        assert "metric-value" not in fragment.text
+    # Asked for in the address bar, a section goes to the sign-in page as the page does.
+    plain = client.get("/app/analytics/sections/sources", follow_redirects=False)
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "/app/signin?next=/app/analytics/sections/sources"
 
 
 def test_an_agent_opens_analytics_too(
@@ -182,9 +241,16 @@ def test_a_bad_question_is_a_400_page_with_the_form_as_sent(
     assert message.lower() in page.text.lower()
     assert 'role="alert"' in page.text
     assert 'aria-invalid="true"' in page.text
-    # The form is there again, to correct; no section is.
+    # The form is there again, to correct; no section is, nor any placeholder.
     assert 'id="filters-heading"' in page.text
     assert "overview-heading" not in page.text
+    assert "hx-get" not in page.text
+    # Each section's fragment refuses the same question the same way.
+    for section in analytics.SECTIONS:
+        fragment = owner.get(f"/app/analytics/sections/{section}", params=params)
+        assert fragment.status_code == 400, (section, fragment.text)
+        assert message.lower() in fragment.text.lower(), section
+        assert "metric-value" not in fragment.text
 
 
 @pytest.mark.parametrize(
@@ -209,6 +275,16 @@ def test_odd_values_are_answered_never_with_a_500(
 ) -> None:
     page = owner.get("/app/analytics", params=params)
     assert page.status_code in (200, 400, 404), page.text
+    for section in ("overview", "sessions", "anomalies"):
+        fragment = owner.get(f"/app/analytics/sections/{section}", params=params)
+        assert fragment.status_code == page.status_code, (section, fragment.text)
+
+
+def test_a_section_the_page_has_not_is_not_found(owner: TestClient, site_key: str) -> None:
+    for name in ("storage", "Overview", "x" * 300, "realtime.html", "..%2Fpage"):
+        answer = owner.get(f"/app/analytics/sections/{name}")
+        assert answer.status_code == 404, name
+    assert owner.get("/app/analytics/sections/overview").status_code == 200
 
 
 def test_the_fragment_refuses_a_bad_site_too(owner: TestClient, site_key: str) -> None:
@@ -225,6 +301,9 @@ def test_another_workspaces_site_is_not_found(
     assert page.status_code == 404
     assert "No site" in page.text
     assert owner.get("/app/analytics/realtime", params={"site": theirs}).status_code == 404
+    for section in analytics.SECTIONS:
+        fragment = owner.get(f"/app/analytics/sections/{section}", params={"site": theirs})
+        assert fragment.status_code == 404, section
     # As for a site that does not exist at all.
     missing = "site_" + "0" * 26
     assert owner.get("/app/analytics", params={"site": missing}).status_code == 404
@@ -237,11 +316,10 @@ def test_every_site_means_the_workspaces_own(
     make_site(settings, "globex", "globex.example")
     make_member(settings, "globex", "boss@globex.example", role="owner")
     sign_in(client, "boss@globex.example")
-    page = client.get("/app/analytics")
-    assert page.status_code == 200
-    assert metrics_of(page.text)["visits"] == "0"
-    assert "shop.example" not in page.text
-    assert re.search(r'data-realtime="active">0<', page.text)
+    html = loaded(client)
+    assert metrics_of(html)["visits"] == "0"
+    assert "shop.example" not in html
+    assert re.search(r'data-realtime="active">0<', html)
 
 
 def test_parse_choice_reads_presets_and_custom_dates() -> None:
@@ -280,9 +358,7 @@ def test_the_cards_show_what_the_overview_route_answers(
             api = owner.get(
                 "/analytics/overview", params=params, headers={"Authorization": f"Bearer {key}"}
             ).json()
-            page = owner.get("/app/analytics", params={"range": "custom", **params})
-            assert page.status_code == 200, page.text
-            shown = metrics_of(page.text)
+            shown = metrics_of(loaded(owner, {"range": "custom", **params}))
             assert shown == {
                 "visits": f"{api['visits']['value']:,}",
                 "visitors": f"{api['visitors']['value']:,}",
@@ -306,9 +382,7 @@ def test_the_sections_show_what_was_tracked(
     track(owner, site_key)
     add_anomaly(settings, site_key, "resolved", "Visits fell to 3 on shop.example.")
     add_anomaly(settings, site_key, "open", "Visits fell to 1 on shop.example.")
-    page = owner.get("/app/analytics", params={"range": "7"})
-    assert page.status_code == 200, page.text
-    html = page.text
+    html = loaded(owner, {"range": "7"})
     for heading in (
         "Overview",
         "Visits per day",
@@ -330,6 +404,88 @@ def test_the_sections_show_what_was_tracked(
     # Open anomalies first.
     assert html.index("Visits fell to 1") < html.index("Visits fell to 3")
     assert "No visits or events were tracked" not in html
+    # Loaded, no section is busy any more.
+    assert "aria-busy" not in html
+    assert "Loading" not in html
+
+
+def test_the_page_answers_with_a_placeholder_per_section_carrying_the_question(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    track(owner, site_key)
+    site_id = site_id_of(settings, site_key)
+    page = owner.get("/app/analytics", params={"range": "7", "tz": "Asia/Tokyo", "site": site_id})
+    assert page.status_code == 200, page.text
+    asked = placeholders(page.text)
+    assert tuple(asked) == analytics.SECTIONS
+    for name, url in asked.items():
+        assert url == (f"/app/analytics/sections/{name}?site={site_id}&range=7&tz=Asia%2FTokyo"), (
+            name
+        )
+        # Each placeholder has its heading already, and is busy until filled in.
+        title = analytics.TITLES[name]
+        assert f'<h2 id="{name}-heading">{title}</h2>' in page.text
+    # No figure is in the page itself: they come with the fragments.
+    assert metrics_of(page.text) == {}
+    assert "data-realtime" not in page.text
+    assert '<th scope="row">/offer</th>' not in page.text
+    # Without JavaScript, a link to the page with every section in it.
+    noscript = page.text[page.text.index("<noscript>") : page.text.index("</noscript>")]
+    assert (
+        f'href="/app/analytics?site={site_id}&amp;range=7&amp;tz=Asia%2FTokyo&amp;full=1"'
+        in noscript
+    )
+    # A custom range sends its dates.
+    custom = owner.get("/app/analytics", params={"from": "2026-11-01", "to": "2026-11-30"})
+    assert placeholders(custom.text)["sources"] == (
+        "/app/analytics/sections/sources?range=custom&from=2026-11-01&to=2026-11-30&tz=UTC"
+    )
+
+
+def test_each_fragment_shows_what_the_whole_page_shows(
+    owner: TestClient, settings: Settings, site_key: str
+) -> None:
+    track(owner, site_key)
+    add_anomaly(settings, site_key, "open", "Visits fell to 1 on shop.example.")
+    for params in ({"range": "7"}, {"range": "30", "site": site_id_of(settings, site_key)}):
+        fragments = sections_of(owner, params)
+        whole = owner.get("/app/analytics", params={**params, "full": "1"})
+        assert whole.status_code == 200, whole.text
+        # The page with every section holds each fragment as it is, and nothing to load.
+        assert 'hx-trigger="load"' not in whole.text
+        assert "<noscript>" not in whole.text
+        for name, fragment in fragments.items():
+            assert "<h1>" not in fragment, name
+            assert fragment.count("<h2 ") == 1, name
+            assert fragment.lstrip().startswith(f'<section id="section-{name}"'), name
+            # The realtime figures hold the time of asking; all else is the same.
+            if name == "realtime":
+                assert re.search(r'data-realtime="active">3<', whole.text)
+                continue
+            assert fragment.strip() in whole.text, name
+    assert metrics_of(whole.text)["visits"] == "3"
+    # Its form asks for the whole page again; the usual page's form does not.
+    assert '<input type="hidden" name="full" value="1">' in whole.text
+    assert 'name="full"' not in owner.get("/app/analytics").text
+
+
+def test_a_marketing_person_loads_only_their_sections(
+    client: TestClient, settings: Settings, site_key: str
+) -> None:
+    make_member(settings, "acme", role="owner")
+    make_marketer(settings, ["overview", "sources"])
+    track(client, site_key)
+    sign_in(client, "ads@example.com")
+    page = client.get("/app/analytics")
+    assert page.status_code == 200, page.text
+    assert tuple(placeholders(page.text)) == ("overview", "sources")
+    assert metrics_of(loaded(client))["visits"] == "3"
+    for section in ("sessions", "pages", "geo", "engagement", "realtime", "anomalies"):
+        refused = client.get(f"/app/analytics/sections/{section}", headers={"HX-Request": "true"})
+        assert refused.status_code == 403, section
+        assert "data-section" not in refused.text
+    whole = client.get("/app/analytics", params={"full": "1"})
+    assert re.findall(r'<section id="section-([a-z]+)"', whole.text) == ["overview", "sources"]
 
 
 def test_the_realtime_fragment_counts_the_last_minutes(
@@ -364,13 +520,20 @@ def test_without_a_site_the_page_says_how_to_add_one(owner: TestClient) -> None:
     assert "tracker.js" in page.text
 
 
-def test_a_range_without_data_says_so(owner: TestClient, site_key: str) -> None:
+def test_a_range_without_data_says_so(owner: TestClient, settings: Settings, site_key: str) -> None:
     track(owner, site_key)
-    page = owner.get("/app/analytics", params={"from": "2025-01-01", "to": "2025-01-31"})
-    assert page.status_code == 200
-    assert "No visits or events were tracked in this range" in page.text
-    assert metrics_of(page.text)["visits"] == "0"
-    assert "daily-chart" not in page.text
+    html = loaded(owner, {"from": "2025-01-01", "to": "2025-01-31"})
+    assert html.count("No visits or events were tracked in this range") == 1
+    assert 'id="no-data"' in html
+    assert metrics_of(html)["visits"] == "0"
+    assert "daily-chart" not in html
+    assert "engagement-chart" not in html
+    # Someone who does not see the overview is told by the visits per day.
+    make_marketer(settings, ["sessions", "geo"])
+    sign_in(owner, "ads@example.com")
+    html = loaded(owner, {"from": "2025-01-01", "to": "2025-01-31"})
+    assert html.count("No visits or events were tracked in this range") == 1
+    assert "daily-chart" not in html
 
 
 # ------------------------------------------------------------------------------ sections

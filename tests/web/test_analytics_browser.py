@@ -1,5 +1,6 @@
-"""The Analytics page in Chromium against the real server: the charts are drawn on their
-canvases and fit a phone's width, the range and the site are changed through the form, the
+"""The Analytics page in Chromium against the real server: the page comes with a placeholder
+per section and htmx fills each in from its fragment, the charts are drawn on their canvases
+and fit a phone's width, the range and the site are changed through the form, the
 realtime section refreshes itself, axe-core finds no serious or critical problem at desktop
 and phone widths in light and dark, and nothing breaks the page's Content-Security-Policy.
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from leadline.config import Settings
 from tests.fixtures.browser_pages import (
@@ -80,6 +81,16 @@ def sign_in(page: Page, server: str, then: str) -> None:
     page.goto(f"{server}{then}")
 
 
+def sections_filled(page: Page, count: int = 8) -> None:
+    """Wait until htmx has swapped every placeholder for its section: none busy, ``count``
+    sections each with its heading."""
+    expect(page.locator("section[data-section]")).to_have_count(count)
+    expect(page.locator("section[aria-busy]")).to_have_count(0)
+    expect(page.locator("[data-loading]")).to_have_count(0)
+    for section in page.locator("section[data-section]").all():
+        expect(section.locator("h2")).to_have_count(1)
+
+
 def chart_width(page: Page, chart: str) -> float:
     box = page.locator(f"#{chart} canvas").bounding_box()
     assert box is not None
@@ -98,7 +109,32 @@ def test_the_charts_are_drawn_and_the_page_follows_the_form_and_the_minute(
     context = new_context(browser)
     page = context.new_page()
     try:
+        # The page as served holds no figure: a placeholder per section, busy, with its
+        # heading. (Its fragments are held back here, then refused.)
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)
+
+        page.route("**/app/analytics/sections/**", hold)
         sign_in(page, server, "/app/analytics")
+        busy = page.locator("section[data-section][aria-busy='true'][hx-trigger='load']")
+        expect(busy).to_have_count(8)
+        wait_until(lambda: len(held) == 8, "the eight sections asked for")
+        assert page.locator('[data-metric="visits"]').count() == 0
+        expect(page.get_by_role("heading", name="Top pages")).to_be_visible()
+        accessible(page, shots, "analytics-loading")
+        for route in held:
+            route.abort()
+        # A section that cannot be loaded says so, and is busy no more.
+        expect(page.locator("section[aria-busy='true']")).to_have_count(0)
+        expect(page.locator("section[data-section] [role=alert]")).to_have_count(8)
+        expect(page.locator("#section-overview [role=alert]")).to_contain_text(
+            "could not be loaded"
+        )
+        page.unroute("**/app/analytics/sections/**")
+        page.reload()
+        sections_filled(page)
         expect(page.locator("#daily-chart")).to_have_attribute("data-drawn", "true")
         expect(page.locator("#engagement-chart")).to_have_attribute("data-drawn", "true")
         expect(page.locator("#realtime-chart")).to_have_attribute("data-drawn", "true")
@@ -171,6 +207,7 @@ def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
     page = context.new_page()
     try:
         sign_in(page, server, "/app/analytics?range=30")
+        sections_filled(page)
         expect(page.locator("#engagement-chart")).to_have_attribute("data-drawn", "true")
         assert painted(page, "daily-chart") > 0
         # The bars take the dark palette's colour, and the light one's when the system
@@ -198,6 +235,7 @@ def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
 
         page.goto(f"{server}/app/analytics?from=2025-01-01&to=2025-01-31")
         expect(page.locator("#no-data")).to_be_visible()
+        sections_filled(page)
         accessible(page, shots, "analytics-no-data-dark")
 
         page.goto(f"{server}/app/analytics?range=custom&from=2026-03-10&to=2026-03-01")
@@ -205,6 +243,30 @@ def test_dark_mode_an_empty_range_and_a_refused_question_are_readable(
         expect(page.locator("#from")).to_have_attribute("aria-invalid", "true")
         accessible(page, shots, "analytics-refused-dark")
         assert refused(page) == []
+    finally:
+        context.close()
+
+
+def test_without_javascript_a_link_shows_every_section_in_the_page(
+    browser: Browser, server: str, settings: Settings
+) -> None:
+    make_member(settings, "acme", role="owner")
+    shop = make_site(settings, "acme", "shop.example")
+    with httpx.Client(base_url=server) as tracker:
+        track(tracker, shop)
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)  # type: ignore[arg-type]
+    page = context.new_page()
+    try:
+        sign_in(page, server, "/app/analytics?range=7")
+        link = page.get_by_role("link", name="Show every section in one page")
+        expect(link).to_be_visible()
+        link.click()
+        page.wait_for_url(re.compile(r".*range=7.*full=1"))
+        expect(page.locator("section[data-section]")).to_have_count(8)
+        expect(page.locator("section[aria-busy]")).to_have_count(0)
+        expect(page.locator('[data-metric="visits"] .metric-value')).to_have_text("3")
+        expect(page.get_by_role("rowheader", name="/offer")).to_be_visible()
+        expect(page.locator("#range")).to_have_value("7")
     finally:
         context.close()
 

@@ -55,7 +55,7 @@ def test_the_countries_section_names_countries(settings: Settings) -> None:
             )
             assert answer.status_code == 200, answer.text
         sign_in(client)
-        page = client.get("/app/analytics", params={"range": "7"})
+        page = client.get("/app/analytics/sections/geo", params={"range": "7"})
     assert page.status_code == 200, page.text
     section = page.text[page.text.index('id="geo-heading"') :]
     section = section[: section.index("</table>")]
