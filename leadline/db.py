@@ -4,15 +4,15 @@ per group of requests (``GroupCommit``)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import CursorResult, Table, delete, event, select, text, tuple_
+from sqlalchemy import CursorResult, Engine, Table, delete, event, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,54 +30,27 @@ OrderT = TypeVar("OrderT")
 ResultT = TypeVar("ResultT")
 
 
-# SQLite's default: a connection checkpoints (passively) on the commit that finds the log
-# this many pages long.
-SQLITE_AUTOCHECKPOINT_PAGES = 1000
-
-# SQLite files that a checkpoint thread of this process copies back (the tracking writer's
-# SqliteCheckpointer), and how many such threads run for each.
-_CHECKPOINTED: dict[str, int] = {}
-_CHECKPOINTED_LOCK = threading.Lock()
-
-
-def checkpointed_here(path: str, running: bool) -> None:
-    """A checkpoint thread of this process starts (or stops) looking after ``path``: while
-    one runs, the process's pooled connections leave the checkpoints to it. Their own would
-    be passive, and a passive checkpoint beside a writer is what SQLite before 3.51.3 can get
-    wrong (see ``tracking.store_sqlite.SqliteCheckpointer``)."""
-    with _CHECKPOINTED_LOCK:
-        count = _CHECKPOINTED.get(path, 0) + (1 if running else -1)
-        if count > 0:
-            _CHECKPOINTED[path] = count
-        else:
-            _CHECKPOINTED.pop(path, None)
-
-
-def _autocheckpoint_pages(path: str) -> int:
-    return 0 if _CHECKPOINTED.get(path) else SQLITE_AUTOCHECKPOINT_PAGES
-
-
-def _sqlite_pragmas(path: str, dbapi_connection: Any, record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
-    pages = _autocheckpoint_pages(path)
-    cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
-    record.info["autocheckpoint"] = pages
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # see SqliteCheckpointer
     cursor.close()
 
 
-def _sqlite_checkout(path: str, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """A pooled connection follows the process's checkpoint thread starting or stopping
-    (one dictionary lookup when nothing changed)."""
-    pages = _autocheckpoint_pages(path)
-    if record.info.get("autocheckpoint") != pages:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
-        cursor.close()
-        record.info["autocheckpoint"] = pages
+@event.listens_for(Engine, "connect")
+def _no_passive_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+    """Every SQLAlchemy engine of the process on SQLite (the CLI's, the migrations'), not only
+    the app's: none of their connections checkpoints on its commits (see
+    SqliteCheckpointer). Their last close checkpoints what is left, as SQLite does."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+# How long a checkpoint turn waits on SQLite's locks (see SqliteCheckpointer), in ms.
+TURN_WAIT_MS = 200
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -88,9 +61,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     pool = {"pool_size": 20, "max_overflow": 20}
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **pool)
-        path = make_url(settings.sync_url).database or ""
-        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, path))
-        event.listen(engine.sync_engine, "checkout", functools.partial(_sqlite_checkout, path))
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
@@ -308,3 +279,97 @@ def _settle(answer: asyncio.Future[Any], result: Any) -> None:
         answer.set_exception(result)
     else:
         answer.set_result(result)
+
+
+class SqliteCheckpointer:
+    """Copies the write-ahead log back into the database file every ``interval`` seconds, on
+    its own connection, between two of the writer's transactions. Small checkpoints often:
+    one that copies half a second of writes at a time holds the disk and the core long enough
+    to show in the requests' tail latency.
+
+    Every turn is a FULL checkpoint, which holds SQLite's write lock while it reads the log's
+    header and copies: never a PASSIVE one, which runs beside writers. SQLite releases before
+    3.51.3 (Debian 12's 3.40, for one) have a race between a checkpoint that starts without
+    the write lock and a writer that makes the log start over at that moment: the checkpoint
+    can then skip or misplace pages, and the database file is corrupt. A passive checkpoint
+    every tenth of a second beside a busy writer met that race within minutes; a checkpoint
+    that holds the write lock cannot meet it. So no connection of Leadline's checkpoints on
+    its commits (SQLite's default, always passive): ``leadline serve`` runs one of these beside
+    the tracking writer, ``leadline worker`` one of its own (``checkpoints``).
+
+    FULL waits (up to the connection's busy timeout) for readers of older snapshots; then it
+    copies what it can and the rest goes at a later turn. Once the log holds more than
+    ``restart_frames`` pages, a restarting checkpoint also waits for the log's readers, so
+    that the next transaction writes the log from its start; the writer's
+    ``journal_size_limit`` then cuts the file back."""
+
+    def __init__(
+        self,
+        url: str,
+        interval: float = 0.1,
+        restart_frames: int = 4096,
+        gate: threading.Lock | None = None,
+    ) -> None:
+        """``gate``: a lock the writer holds for each of its transactions. The restart takes
+        it, so it runs between two transactions and never waits for the writer's lock in
+        SQLite's busy handler, which sleeps in steps of up to 100 ms (as does the writer's
+        next ``BEGIN`` while the restart holds it): the writer waits on the gate instead,
+        and goes on the moment the restart is done."""
+        self.path = make_url(url).database or ""
+        self.interval = interval
+        self.restart_frames = restart_frames
+        self.gate = gate or threading.Lock()
+        self.restarts = 0
+
+    def run(self, stop: threading.Event) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            # How long a turn waits for another process's writer, or for readers of older
+            # snapshots, while the gate holds this process's writers.
+            connection.execute(f"PRAGMA busy_timeout={TURN_WAIT_MS}")
+            # A connection that has not read the file since it was switched to WAL (the
+            # writer's own connection does it, when it opens) checkpoints nothing: -1 pages.
+            connection.execute("PRAGMA journal_mode=WAL")
+            while not stop.wait(self.interval):
+                self.checkpoint(connection)
+            with self.gate:
+                connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+        finally:
+            connection.close()
+
+    def checkpoint(self, connection: sqlite3.Connection) -> bool:
+        """One turn; True when it made the log start over."""
+        with self.gate:
+            ((busy, logged, _),) = connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+            if busy or logged <= self.restart_frames:
+                return False
+            ((busy, _, _),) = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        if busy:  # a reader of another connection held it up: the next turn tries again
+            return False
+        self.restarts += 1
+        return True
+
+
+@contextmanager
+def checkpoints(sync_url: str, *, interval: float = 1.0) -> Iterator[None]:
+    """A SqliteCheckpointer on a thread of its own while the block runs (nothing for
+    PostgreSQL): for a process that writes to SQLite without the tracking writer's."""
+    if not sync_url.startswith("sqlite"):
+        yield
+        return
+    checkpointer = SqliteCheckpointer(sync_url, interval=interval, gate=write_gate(sync_url))
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            checkpointer.run(stop)
+        except Exception:
+            log.exception("the SQLite checkpoint thread stopped")
+
+    thread = threading.Thread(target=run, name="sqlite checkpoints", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -116,6 +116,7 @@ def worker(
     import signal
 
     from leadline import live
+    from leadline.db import checkpoints
     from leadline.jobs.worker import run_worker
     from leadline.kit import changes
     from leadline.logs import configure_logging
@@ -135,7 +136,10 @@ def worker(
         serving = asyncio.create_task(metrics_server.serve()) if metrics_server else None
         hub = live.configure(settings.redis_url)
         try:
-            await run_worker(settings, stop, concurrency=concurrency)
+            # The worker's SQLite checkpoints (see db.SqliteCheckpointer); `serve` has the
+            # tracking writer's.
+            with checkpoints(settings.sync_url):
+                await run_worker(settings, stop, concurrency=concurrency)
         finally:
             await hub.close()
             if metrics_server is not None and serving is not None:

@@ -4,14 +4,13 @@ its write-ahead log."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from leadline.db import checkpointed_here
+from leadline.db import SqliteCheckpointer as SqliteCheckpointer
 from leadline.tracking.store import EVENT_COLUMN_LIST, EventRow, TrackingStore
 
 
@@ -146,78 +145,5 @@ class SqliteStore(TrackingStore):
         return inserted
 
 
-# How long a checkpoint turn waits on SQLite's locks (see SqliteCheckpointer), in ms.
-TURN_WAIT_MS = 200
-
 # Bytes the write-ahead log file keeps when it starts over (see SqliteCheckpointer).
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-
-class SqliteCheckpointer:
-    """Copies the write-ahead log back into the database file every ``interval`` seconds, on
-    its own connection, between two of the writer's transactions. Small checkpoints often:
-    one that copies half a second of writes at a time holds the disk and the core long enough
-    to show in the requests' tail latency.
-
-    Every turn is a FULL checkpoint, which holds SQLite's write lock while it reads the log's
-    header and copies: never a PASSIVE one, which runs beside writers. SQLite releases before
-    3.51.3 (Debian 12's 3.40, for one) have a race between a checkpoint that starts without
-    the write lock and a writer that makes the log start over at that moment: the checkpoint
-    can then skip or misplace pages, and the database file is corrupt. A passive checkpoint
-    every tenth of a second beside a busy writer met that race within minutes; a checkpoint
-    that holds the write lock cannot meet it. The process's other connections do not
-    checkpoint on their commits while this runs (``leadline.db`` turns it off for them).
-
-    FULL waits (up to the connection's busy timeout) for readers of older snapshots; then it
-    copies what it can and the rest goes at a later turn. Once the log holds more than
-    ``restart_frames`` pages, a restarting checkpoint also waits for the log's readers, so
-    that the next transaction writes the log from its start; the writer's
-    ``journal_size_limit`` then cuts the file back."""
-
-    def __init__(
-        self,
-        url: str,
-        interval: float = 0.1,
-        restart_frames: int = 4096,
-        gate: threading.Lock | None = None,
-    ) -> None:
-        """``gate``: a lock the writer holds for each of its transactions. The restart takes
-        it, so it runs between two transactions and never waits for the writer's lock in
-        SQLite's busy handler, which sleeps in steps of up to 100 ms (as does the writer's
-        next ``BEGIN`` while the restart holds it): the writer waits on the gate instead,
-        and goes on the moment the restart is done."""
-        self.path = make_url(url).database or ""
-        self.interval = interval
-        self.restart_frames = restart_frames
-        self.gate = gate or threading.Lock()
-        self.restarts = 0
-
-    def run(self, stop: threading.Event) -> None:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        checkpointed_here(self.path, True)
-        try:
-            # How long a turn waits for another process's writer, or for readers of older
-            # snapshots, while the gate holds this process's writers.
-            connection.execute(f"PRAGMA busy_timeout={TURN_WAIT_MS}")
-            # A connection that has not read the file since it was switched to WAL (the
-            # writer's own connection does it, when it opens) checkpoints nothing: -1 pages.
-            connection.execute("PRAGMA journal_mode=WAL")
-            while not stop.wait(self.interval):
-                self.checkpoint(connection)
-            with self.gate:
-                connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
-        finally:
-            checkpointed_here(self.path, False)
-            connection.close()
-
-    def checkpoint(self, connection: sqlite3.Connection) -> bool:
-        """One turn; True when it made the log start over."""
-        with self.gate:
-            ((busy, logged, _),) = connection.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
-            if busy or logged <= self.restart_frames:
-                return False
-            ((busy, _, _),) = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        if busy:  # a reader of another connection held it up: the next turn tries again
-            return False
-        self.restarts += 1
-        return True

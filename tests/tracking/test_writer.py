@@ -16,14 +16,14 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadline.cli import app
 from leadline.config import Settings
-from leadline.db import Database
+from leadline.db import Database, checkpoints
 from leadline.errors import NotFound, ServiceUnavailable
 from leadline.kit.time import utcnow
 from leadline.sites.service import SiteInfo, site_by_key
@@ -883,35 +883,55 @@ def test_a_literal_never_holds_a_nul_character() -> None:
         _literal("a\x00b")
 
 
-def test_while_the_checkpoint_thread_runs_no_other_connection_checkpoints(
-    settings: Settings,
-) -> None:
-    """Pooled connections would checkpoint passively on their commits, beside the writer;
-    while the writer's checkpoint thread runs they leave it to that thread (whose checkpoints
-    hold the write lock), and take it up again when it stops."""
+def test_no_connection_of_leadlines_checkpoints_on_its_commits(settings: Settings) -> None:
+    """A commit's own checkpoint is passive, which SQLite before 3.51.3 can get wrong beside
+    another writer: the app's pooled connections and any SQLAlchemy engine's (the CLI's, the
+    migrations') leave checkpoints to a checkpoint thread."""
     _sqlite_only(settings)
 
-    async def autocheckpoint(database: Database) -> int:
-        async with database.engine.connect() as connection:
-            return int(await connection.scalar(text("PRAGMA wal_autocheckpoint")) or 0)
-
-    async def scenario() -> tuple[int, int, int]:
+    async def pooled() -> int:
         database = Database(settings)
         try:
-            before = await autocheckpoint(database)
-            async with running(settings.sync_url, capacity=1_000) as writer:
-                assert writer.checkpointer is not None
-                wait_until(lambda: checkpointed(settings), "the checkpoint thread starts")
-                during = await autocheckpoint(database)
-            wait_until(lambda: not checkpointed(settings), "the checkpoint thread stops")
-            after = await autocheckpoint(database)
-            return before, during, after
+            async with database.engine.connect() as connection:
+                return int(await connection.scalar(text("PRAGMA wal_autocheckpoint")) or 0)
         finally:
             await database.dispose()
 
-    def checkpointed(settings: Settings) -> bool:
-        from leadline import db
+    engine = create_engine(settings.sync_url)
+    try:
+        with engine.connect() as connection:
+            plain = int(connection.scalar(text("PRAGMA wal_autocheckpoint")) or 0)
+    finally:
+        engine.dispose()
+    assert (asyncio.run(pooled()), plain) == (0, 0)
 
-        return bool(db._CHECKPOINTED.get(make_url(settings.sync_url).database or ""))
 
-    assert asyncio.run(scenario()) == (1000, 0, 1000)
+def test_the_workers_checkpoint_thread_copies_the_log_back(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``leadline worker`` writes without the tracking writer: its own thread copies the log
+    back (full checkpoints, holding the write lock)."""
+    path = _sqlite_only(settings)
+    store = SqliteStore.open(settings.sync_url)
+    try:
+        store.connection.execute("CREATE TABLE wal_test (x BLOB)")
+        with checkpoints(settings.sync_url, interval=0.05):
+            store.begin()
+            store.connection.executemany("INSERT INTO wal_test VALUES (?)", [(b"x",)] * 50)
+            store.commit()
+
+            def copied() -> bool:
+                shutil.copyfile(path, tmp_path / "file-only.db")
+                with contextlib.closing(sqlite3.connect(tmp_path / "file-only.db")) as copy:
+                    found = copy.execute(
+                        "SELECT count(*) FROM sqlite_master WHERE name = 'wal_test'"
+                    ).fetchone()
+                    if not found[0]:
+                        return False
+                    (rows,) = copy.execute("SELECT count(*) FROM wal_test").fetchone()
+                return bool(rows == 50)
+
+            wait_until(copied, "the rows reach the database file", every=0.05)
+    finally:
+        store.connection.execute("DROP TABLE IF EXISTS wal_test")
+        store.close()
