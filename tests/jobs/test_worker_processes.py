@@ -6,18 +6,26 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.config import Settings
 from leadline.jobs import service as jobs
 from leadline.models import Job
+from tests.fixtures.database import processes_settings
 from tests.fixtures.factories import run_in_transaction
 from tests.fixtures.workers import stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    yield from processes_settings(database_url, tmp_path)
 
 
 def start_worker(settings: Settings, *, concurrency: int, lease: float) -> subprocess.Popen[str]:
