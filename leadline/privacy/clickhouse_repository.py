@@ -109,16 +109,11 @@ def erase_sync(
     if where is None:
         return 0
     condition, params = where
+    if data.delete:
+        return _delete_where(clickhouse, table, condition, params)
     found = count_sync(clickhouse, table, data, workspace_id, person)
     if not found:
         return 0
-    if data.delete:
-        clickhouse.command(
-            f"DELETE FROM {_name(table)} WHERE {condition}",  # noqa: S608
-            params,
-            settings=MUTATION_SETTINGS,
-        )
-        return found
     assignments: list[str] = []
     for n, (column, action) in enumerate(sorted(data.erase.items())):
         name = _name(column)
