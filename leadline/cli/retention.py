@@ -41,6 +41,12 @@ def _run_lines(slug: str, report: RunReport) -> list[str]:
         if name == "visits":
             line += f", {report.counts.get('visits_anonymised', 0)} anonymised"
         lines.append(line)
+    if "clickhouse.events" in report.counts or "clickhouse.visits" in report.counts:
+        lines.append(f"clickhouse events: {report.counts.get('clickhouse.events', 0)} removed")
+        lines.append(
+            f"clickhouse visits: {report.counts.get('clickhouse.visits', 0)} removed, "
+            f"{report.counts.get('clickhouse.visits_anonymised', 0)} anonymised"
+        )
     return lines
 
 
@@ -92,12 +98,14 @@ def privacy_retention(
                         )
                     lines += _preview_lines(slug, found_classes)
                 else:
-                    report = await retention.apply_retention(
-                        db,
-                        workspace_id,
-                        trigger="cli",
-                        events_default_days=settings.events_retention_days,
-                    )
+                    async with retention.clickhouse_of(settings) as clickhouse:
+                        report = await retention.apply_retention(
+                            db,
+                            workspace_id,
+                            trigger="cli",
+                            events_default_days=settings.events_retention_days,
+                            clickhouse=clickhouse,
+                        )
                     lines += _run_lines(slug, report)
         finally:
             await db.dispose()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from leadline.clickhouse.client import MUTATION_SETTINGS, ClickHouse
+from leadline.clickhouse.client import MUTATION_SETTINGS, ClickHouse, millis
 from leadline.models.personal import SCRUB, PersonalData, Set
 from leadline.privacy.registry import Person
 
@@ -108,16 +109,11 @@ def erase_sync(
     if where is None:
         return 0
     condition, params = where
+    if data.delete:
+        return _delete_where(clickhouse, table, condition, params)
     found = count_sync(clickhouse, table, data, workspace_id, person)
     if not found:
         return 0
-    if data.delete:
-        clickhouse.command(
-            f"DELETE FROM {_name(table)} WHERE {condition}",  # noqa: S608
-            params,
-            settings=MUTATION_SETTINGS,
-        )
-        return found
     assignments: list[str] = []
     for n, (column, action) in enumerate(sorted(data.erase.items())):
         name = _name(column)
@@ -194,3 +190,80 @@ async def erase_all(
     scrub: Callable[[str], str],
 ) -> dict[str, int]:
     return await asyncio.to_thread(erase_all_sync, clickhouse, tables, workspace_id, person, scrub)
+
+
+def expire_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    *,
+    events_before: datetime | None,
+    visits_before: datetime | None,
+    kept_visits: Sequence[str],
+    visit_data: PersonalData,
+    scrub: Callable[[str], str],
+) -> dict[str, int]:
+    """A retention run's part in ClickHouse: the workspace's events received before
+    ``events_before`` deleted, and its visits' starts before ``visits_before`` deleted, but
+    for ``kept_visits`` (those the SQL database kept for a lead), which get what ``visit_data``
+    declares instead. Rows removed or changed, by ``clickhouse.<table>``."""
+    found: dict[str, int] = {}
+    if events_before is not None:
+        params: dict[str, Any] = {"ws": workspace_id, "before": millis(events_before)}
+        condition = (
+            "workspace_id = {ws:String}"
+            " AND received_at < fromUnixTimestamp64Milli({before:Int64}, 'UTC')"
+        )
+        found["clickhouse.events"] = _delete_where(clickhouse, "events", condition, params)
+    if visits_before is not None:
+        params = {"ws": workspace_id, "before": millis(visits_before), "kept": list(kept_visits)}
+        condition = (
+            "workspace_id = {ws:String}"
+            " AND started_at < fromUnixTimestamp64Milli({before:Int64}, 'UTC')"
+            " AND id NOT IN {kept:Array(String)}"
+        )
+        found["clickhouse.visits"] = _delete_where(clickhouse, "visits", condition, params)
+        if kept_visits:
+            kept = Person({"visit": set(kept_visits)})
+            found["clickhouse.visits_anonymised"] = erase_sync(
+                clickhouse, "visits", visit_data, workspace_id, kept, scrub
+            )
+    return found
+
+
+def _delete_where(
+    clickhouse: ClickHouse, table: str, condition: str, params: dict[str, Any]
+) -> int:
+    ((count,),) = clickhouse.query(
+        f"SELECT count() FROM {_name(table)} WHERE {condition}",  # noqa: S608
+        params,
+    )
+    if count:
+        clickhouse.command(
+            f"DELETE FROM {_name(table)} WHERE {condition}",  # noqa: S608
+            params,
+            settings=MUTATION_SETTINGS,
+        )
+    return int(count)
+
+
+async def expire(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    *,
+    events_before: datetime | None,
+    visits_before: datetime | None,
+    kept_visits: Sequence[str],
+    visit_data: PersonalData,
+    scrub: Callable[[str], str],
+) -> dict[str, int]:
+    return await asyncio.to_thread(
+        lambda: expire_sync(
+            clickhouse,
+            workspace_id,
+            events_before=events_before,
+            visits_before=visits_before,
+            kept_visits=kept_visits,
+            visit_data=visit_data,
+            scrub=scrub,
+        )
+    )

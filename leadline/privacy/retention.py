@@ -18,7 +18,8 @@ verify` still passes, and the run's own `privacy.retention_applied` event is app
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -28,6 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leadline.audit import service as audit
 from leadline.audit.service import Actor
+from leadline.clickhouse.client import ClickHouse
+from leadline.clickhouse.source import ClickHouseSource
+from leadline.config import Settings
 from leadline.db import Database
 from leadline.errors import ValidationFailed
 from leadline.forms import retention as forms_retention
@@ -37,7 +41,9 @@ from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.leads import retention as leads_retention
 from leadline.models import RetentionRun
+from leadline.privacy import clickhouse_repository
 from leadline.privacy import service as privacy
+from leadline.privacy.registry import clickhouse_tables
 from leadline.privacy.retention_repository import RetentionRepository
 from leadline.tracking import retention as tracking_retention
 from leadline.webhooks import retention as webhooks_retention
@@ -322,10 +328,14 @@ async def apply_retention(
     now: datetime | None = None,
     batch: int = BATCH,
     max_batches: int | None = None,
+    clickhouse: ClickHouse | None = None,
 ) -> RunReport:
     """Apply the workspace's periods: start a run (or take up the one left unfinished) and
     work through ``ORDER`` a batch per transaction. ``max_batches`` stops after that many
-    (the run stays unfinished, for the next one to finish)."""
+    (the run stays unfinished, for the next one to finish). With ``clickhouse`` (when it
+    keeps the tracking events), its events and visits' starts past their periods go too,
+    once the SQL database's have: the visits kept there for a lead are anonymised in
+    ClickHouse as the registry declares."""
     now = now or utcnow()
     report = await _start_or_resume(
         db, workspace_id, trigger=trigger, events_default_days=events_default_days, now=now
@@ -349,6 +359,10 @@ async def apply_retention(
                     more = removed > 0
             if not more:
                 break
+    if clickhouse is not None:
+        in_clickhouse = await _clickhouse_part(db, report, clickhouse)
+        async with db.transaction() as session:
+            await _add_counts(session, report, in_clickhouse)
     async with db.transaction() as session:
         run = await _add_counts(session, report, {})
         run.finished_at = utcnow()
@@ -364,6 +378,46 @@ async def apply_retention(
             )
     report.done = True
     return report
+
+
+@asynccontextmanager
+async def clickhouse_of(settings: Settings) -> AsyncIterator[ClickHouse | None]:
+    """ClickHouse's client while the block runs, when it keeps the tracking events
+    (LEADLINE_CLICKHOUSE_URL); None otherwise."""
+    if not settings.clickhouse_url:
+        yield None
+        return
+    source = ClickHouseSource(settings.clickhouse_url)
+    try:
+        yield await source.client()
+    finally:
+        source.close()
+
+
+async def _clickhouse_part(
+    db: Database, report: RunReport, clickhouse: ClickHouse
+) -> dict[str, int]:
+    events_before = report.cutoffs.get("events")
+    visits_before = report.cutoffs.get("visits")
+    if events_before is None and visits_before is None:
+        return {}
+    kept: list[str] = []
+    if visits_before is not None:
+        async with db.transaction() as session:
+            kept = await tracking_retention.visit_ids_before(
+                session, report.workspace_id, visits_before
+            )
+    visit_data = dict(clickhouse_tables()).get("visits")
+    assert visit_data is not None, "the registry declares ClickHouse's visits"
+    return await clickhouse_repository.expire(
+        clickhouse,
+        report.workspace_id,
+        events_before=events_before,
+        visits_before=visits_before,
+        kept_visits=kept,
+        visit_data=visit_data,
+        scrub=privacy.scrubber([]),
+    )
 
 
 async def workspaces_to_run(session: AsyncSession) -> list[str]:

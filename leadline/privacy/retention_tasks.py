@@ -19,20 +19,26 @@ async def apply_retention(context: JobContext, payload: dict[str, Any]) -> None:
     short (a deploy, a crash, a failed attempt) is taken up where it stopped."""
     async with context.db.transaction() as session:
         workspace_ids = await retention.workspaces_to_run(session)
-    for workspace_id in workspace_ids:
-        report = await retention.apply_retention(
-            context.db,
-            workspace_id,
-            trigger="job",
-            events_default_days=context.settings.events_retention_days,
-        )
-        log.info(
-            "retention run %s of workspace %s: %s",
-            report.run_id,
-            workspace_id,
-            ", ".join(f"{name} {count}" for name, count in sorted(report.counts.items()))
-            or "nothing to remove",
-        )
+    async with retention.clickhouse_of(context.settings) as clickhouse:
+        for workspace_id in workspace_ids:
+            report = await retention.apply_retention(
+                context.db,
+                workspace_id,
+                trigger="job",
+                events_default_days=context.settings.events_retention_days,
+                clickhouse=clickhouse,
+            )
+            _logged(workspace_id, report)
+
+
+def _logged(workspace_id: str, report: retention.RunReport) -> None:
+    log.info(
+        "retention run %s of workspace %s: %s",
+        report.run_id,
+        workspace_id,
+        ", ".join(f"{name} {count}" for name, count in sorted(report.counts.items()))
+        or "nothing to remove",
+    )
 
 
 periodic(Periodic(name=APPLY_RETENTION, kind=APPLY_RETENTION, cron="53 2 * * *"))

@@ -47,6 +47,12 @@ async def count_visits_before(session: AsyncSession, workspace_id: str, cutoff: 
     return await TrackingRetentionRepository(session).count_visits_before(workspace_id, cutoff)
 
 
+async def visit_ids_before(session: AsyncSession, workspace_id: str, cutoff: datetime) -> list[str]:
+    """The workspace's visits started before ``cutoff`` that are still there: after a
+    retention run, those kept (anonymised) for a lead."""
+    return await TrackingRetentionRepository(session).visit_ids_before(workspace_id, cutoff)
+
+
 @dataclass(frozen=True)
 class VisitBatch:
     """What one batch of a visits' retention did, and where the next one starts."""

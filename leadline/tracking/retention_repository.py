@@ -42,6 +42,12 @@ class TrackingRetentionRepository(Repository):
         )
         return int(result.scalar_one())
 
+    async def visit_ids_before(self, workspace_id: str, cutoff: datetime) -> list[str]:
+        result = await self.session.scalars(
+            select(Visit.id).where(Visit.workspace_id == workspace_id, Visit.started_at < cutoff)
+        )
+        return list(result)
+
     async def visits_before(
         self,
         workspace_id: str,

@@ -478,3 +478,58 @@ def test_the_rollups_are_rebuilt_from_clickhouses_events(
     assert result.exit_code == 0, result.output
     assert "2 visits and 5 events counted (events from ClickHouse)" in result.output
     assert fetch_rows(settings, _ROLLUPS) == written
+
+
+def test_retention_removes_and_anonymises_in_clickhouse_as_in_the_database(
+    app_client: TestClient,
+    settings: Settings,
+    site: str,
+    clickhouse: ClickHouse,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A workspace's periods for events and visits reach ClickHouse: past them, the events
+    go, the visit starts go, and the start of a visit the database keeps for a lead is
+    anonymised there as it is in the database."""
+    from leadline.audit.service import Actor
+    from leadline.privacy import retention
+    from tests.fixtures.factories import run_in_transaction
+
+    ada, grace = _seed_people(app_client, settings, site, monkeypatch)
+    (workspace,) = fetch_rows(settings, "SELECT id FROM workspaces WHERE slug = 'acme'")
+
+    async def set_periods(session: Any) -> None:
+        await retention.set_periods(
+            session, workspace["id"], {"events": 30, "visits": 30}, actor=Actor.system("test")
+        )
+
+    run_in_transaction(settings, set_periods)
+    later = datetime.now(UTC) + timedelta(days=60)
+
+    async def run() -> retention.RunReport:
+        db = Database(settings)
+        try:
+            return await retention.apply_retention(
+                db,
+                workspace["id"],
+                trigger="cli",
+                events_default_days=390,
+                now=later,
+                clickhouse=clickhouse,
+            )
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    assert report.done
+    assert report.counts["clickhouse.events"] == len(_ada_events()) + 1
+    assert report.counts["clickhouse.visits"] == 1  # Grace's
+    assert report.counts["clickhouse.visits_anonymised"] == 1  # Ada's, kept for her lead
+    assert _events_of(clickhouse, ada["session_id"]) == []
+    assert _events_of(clickhouse, grace["session_id"]) == []
+    assert clickhouse.query(
+        "SELECT count() FROM visits WHERE id = {id:String}", {"id": grace["session_id"]}
+    ) == [(0,)]
+    assert _visit_start(clickhouse, ada["session_id"])[0] == ""
+    # As in the database: Grace's visit gone, Ada's kept without its browser.
+    kept = fetch_rows(settings, "SELECT id, visitor_id FROM visits")
+    assert [row["id"] for row in kept] == [ada["session_id"]]
