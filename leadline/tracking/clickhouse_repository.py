@@ -275,12 +275,12 @@ def days_sync(
         raw_in.replace("{at}", "received_at"),
     )
     visits = clickhouse.query(
-        "SELECT day, sum(n) FROM ("  # noqa: S608
+        "SELECT day, sum(n) AS visits_n FROM ("  # noqa: S608
         "SELECT toDate(hour, {tz:String}) AS day, sum(visits) AS n FROM visits_hourly"
         f" WHERE {_PEOPLE} AND {hour_in} AND dimension = 'total' GROUP BY day"
         " UNION ALL SELECT toDate(started_at, {tz:String}) AS day, toInt64(count()) AS n"
         f" FROM visits WHERE {_PEOPLE} AND bot = 0 AND {visits_in} GROUP BY day)"
-        " GROUP BY day",
+        " GROUP BY day HAVING visits_n != 0",
         params,
     )
     visitors: dict[date, int] = dict(
@@ -291,7 +291,7 @@ def days_sync(
             " UNION ALL SELECT toDate(started_at, {tz:String}) AS day,"
             f" uniqExactState({VISITOR}) AS state FROM visits"
             f" WHERE {_PEOPLE} AND bot = 0 AND visitor_id != '' AND {visits_in} GROUP BY day)"
-            " GROUP BY day",
+            " GROUP BY day HAVING uniqExactMerge(state) > 0",
             params,
         )
     )
@@ -302,14 +302,14 @@ def days_sync(
         if day not in found:
             found[day] = (Counts(), int(count))
     for day, events, page_views in clickhouse.query(
-        "SELECT day, sum(e), sum(pv) FROM ("  # noqa: S608
+        "SELECT day, sum(e) AS events_n, sum(pv) AS page_views_n FROM ("  # noqa: S608
         "SELECT toDate(hour, {tz:String}) AS day, sum(events) AS e,"
         " sumIf(events, type = 'page_view') AS pv FROM events_hourly"
         f" WHERE {_PEOPLE} AND {hour_in} GROUP BY day"
         " UNION ALL SELECT toDate(received_at, {tz:String}) AS day, toInt64(count()) AS e,"
         " toInt64(countIf(type = 'page_view')) AS pv FROM events"
         f" WHERE {_PEOPLE} AND {events_in} AND bot = 0 GROUP BY day)"
-        " GROUP BY day",
+        " GROUP BY day HAVING events_n != 0 OR page_views_n != 0",
         params,
     ):
         counts, people = found.get(day) or (Counts(), 0)

@@ -130,8 +130,10 @@ def test_events_go_to_clickhouse_and_visits_stay_in_the_database(
     }
     sources = app_client.get("/analytics/sources", params=params, headers=headers).json()
     assert sources["platforms"] == [{"name": "googleads", "visits": {"value": 1, "previous": 0}}]
-    # Were ClickHouse's rows gone, the routes would say so: they read nothing else.
+    # Were ClickHouse's rows gone, the routes would say so: they read nothing else (the raw
+    # events and the hourly counts ClickHouse keeps of them).
     clickhouse.command("TRUNCATE TABLE events")
+    clickhouse.command("TRUNCATE TABLE events_hourly")
     overview = app_client.get("/analytics/overview", params=params, headers=headers).json()
     assert overview["events"]["value"] == 0
     assert overview["visits"]["value"] == 1
