@@ -13,7 +13,7 @@ import pytest
 
 from leadline.clickhouse import hourly
 from leadline.clickhouse.client import ClickHouse
-from leadline.clickhouse.schema import DIMENSIONS, ensure_tables
+from leadline.clickhouse.schema import ensure_tables
 from leadline.config import Settings
 from leadline.tracking import clickhouse_repository as repo
 from tests.clickhouse.test_differential import Fed, _fed
@@ -98,7 +98,6 @@ def _raw_sums(clickhouse: ClickHouse) -> tuple[int, ...]:
 def test_whole_hours_from_the_aggregates_and_edges_raw_answer_as_the_raw_rows(
     clickhouse: ClickHouse, fed: Fed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert hourly.DIMENSIONS == DIMENSIONS
     assert _sums(clickhouse) == _raw_sums(clickhouse)
     assert _sums(clickhouse)[0] > 300
     state = hourly.state(clickhouse)
