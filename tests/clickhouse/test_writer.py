@@ -189,6 +189,11 @@ def test_a_transaction_that_fails_takes_its_rows_back_out_of_clickhouse(
     assert _events(clickhouse) == [(begun.visit_id, "p1", "/a")]
     (visit,) = fetch_rows(settings, "SELECT events FROM visits WHERE id = :id", id=begun.visit_id)
     assert visit["events"] == 1
+    # The hourly aggregates took the rows back too: the event counts once there as well.
+    assert clickhouse.query("SELECT sum(events) FROM events_hourly") == [(1,)]
+    assert clickhouse.query("SELECT sum(visits) FROM visits_hourly WHERE dimension = 'total'") == [
+        (1,)
+    ]
 
 
 READ_BACK = """
