@@ -78,7 +78,7 @@ def _sums(clickhouse: ClickHouse) -> tuple[int, ...]:
         "SELECT sum(visits) FROM visits_hourly WHERE dimension = 'total'"
     )
     ((visitors, sketched),) = clickhouse.query(
-        "SELECT uniqExactMerge(visitors), uniqCombined64Merge(sketch) FROM visitors_hourly"
+        "SELECT uniqExactMerge(visitors), uniqCombined64Merge(12)(sketch) FROM visitors_hourly"
     )
     assert sketched == visitors, "a few hundred visitors: the sketch holds them exactly"
     return int(events), int(views), int(visits), int(visitors)
