@@ -1,6 +1,6 @@
 """ClickHouse benchmark: the tracking writer's groups with the events going to ClickHouse
-against the SQL database alone, and the traffic reports read from ClickHouse's raw rows at a
-chosen number of events.
+against the SQL database alone, and the traffic reports read from ClickHouse (its hourly
+aggregates, and the raw rows at a period's edges) at a chosen number of events.
 
     .venv/bin/python bench/clickhouse.py --backend both --events 10000000
 
@@ -14,10 +14,11 @@ directory; the PostgreSQL database ``leadline_bench_clickhouse``, dropped afterw
   events per second and the p50/p95 of a group's time.
 - **reports** (once, not per backend): ``--events`` events and an eighth as many visits over
   90 days on three sites, generated inside ClickHouse (``INSERT ... SELECT ... FROM
-  numbers()``), then each report that reads ClickHouse (overview, sessions/daily, pages/top,
-  geo, sources, realtime) asked ``--requests`` times for the last 30 days in
-  ``Europe/Amsterdam``; prints p50/p95 in milliseconds. The parts of a report kept in the SQL
-  database (engagement and bounces, leads) read an empty SQLite database here.
+  numbers()``; the hourly aggregates' views count them as they go in), then each report
+  that reads ClickHouse (overview, sessions/daily, pages/top, geo, sources, realtime) asked
+  ``--requests`` times for the last 30 days in ``Europe/Amsterdam``; prints p50/p95 in
+  milliseconds. The parts of a report kept in the SQL database (engagement and bounces,
+  leads) read an empty SQLite database here.
 
 ClickHouse is chDB in this process unless ``--clickhouse-url`` names a server (``http://...``,
 whose database is emptied first). See bench/README.md and docs/performance.md.
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reports", action="store_true")
     args = parser.parse_args(argv)
+    from leadline.clickhouse import hourly
     from leadline.clickhouse.client import open_clickhouse
     from leadline.clickhouse.schema import ensure_tables
 
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
                     drop_database(backend, PG_DATABASE)
         if not args.skip_reports:
             clickhouse = open_clickhouse(_database_url(base, "reports"))
+            hourly.drop(clickhouse)
             clickhouse.command("DROP TABLE IF EXISTS events")
             clickhouse.command("DROP TABLE IF EXISTS visits")
             ensure_tables(clickhouse)

@@ -88,8 +88,12 @@ def ensure_tables(client: ClickHouse, retention_days: int | None = None) -> None
     """Make the tables where missing; with ``retention_days`` (LEADLINE_EVENTS_RETENTION_DAYS)
     ClickHouse drops events older than that itself (a TTL, applied as parts merge), as the
     retention job deletes them from the SQL database."""
+    from leadline.clickhouse import hourly
+
     for statement in TABLES:
         client.command(statement)
+    # The traffic reports' hourly aggregates, and the raw rows stored before them once.
+    hourly.ensure(client)
     if retention_days is not None:
         client.command(
             "ALTER TABLE events MODIFY TTL toDateTime(received_at)"

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadline.clickhouse import hourly
 from leadline.clickhouse.client import ClickHouse, millis
 from leadline.clickhouse.schema import DIMENSIONS, EVENTS, VISITS
 from leadline.tracking.prepare import page_path
@@ -49,6 +50,13 @@ _BOTS_KEPT = 50_000
 # stored again.
 RESENT_WITHIN = timedelta(days=1)
 log = logging.getLogger(__name__)
+# The rows a transaction sent, to take back out: its visit starts, its events.
+_VISITS_SENT = "id IN {ids:Array(String)}"
+_EVENTS_SENT = (
+    "site_id IN {sites:Array(String)} AND visit_id IN {visits:Array(String)}"
+    " AND (visit_id, client_id) IN (SELECT tupleElement(pair, 1), tupleElement(pair, 2)"
+    " FROM (SELECT arrayJoin(arrayZip({visits:Array(String)}, {ids:Array(String)})) AS pair))"
+)
 
 
 class ClickHouseStore(TrackingStore):
@@ -159,26 +167,22 @@ class ClickHouseStore(TrackingStore):
         """Delete from ClickHouse what this transaction inserted there (it did not commit)."""
         visits, events = self._sent_visits, self._sent_events
         self._sent_visits, self._sent_events = [], []
+        # The hourly aggregates counted them as they were inserted: they are taken off there
+        # first (hourly.forget_*), and the hours' visitors made again after.
         for start in range(0, len(visits), _CHUNK):
-            self.clickhouse.query(
-                "DELETE FROM visits WHERE id IN {ids:Array(String)}",
-                {"ids": visits[start : start + _CHUNK]},
-            )
+            chosen = {"ids": visits[start : start + _CHUNK]}
+            hours = hourly.forget_visits(self.clickhouse, _VISITS_SENT, chosen)
+            self.clickhouse.query(f"DELETE FROM visits WHERE {_VISITS_SENT}", chosen)  # noqa: S608
+            hourly.visitors_again(self.clickhouse, hours)
         for start in range(0, len(events), _CHUNK):
             chunk = events[start : start + _CHUNK]
-            self.clickhouse.query(
-                "DELETE FROM events WHERE site_id IN {sites:Array(String)}"
-                " AND visit_id IN {visits:Array(String)}"
-                " AND (visit_id, client_id) IN"
-                " (SELECT tupleElement(pair, 1), tupleElement(pair, 2)"
-                " FROM (SELECT arrayJoin(arrayZip({visits:Array(String)},"
-                " {ids:Array(String)})) AS pair))",
-                {
-                    "sites": sorted({e.site_id for e in chunk}),
-                    "visits": [e.visit_id for e in chunk],
-                    "ids": [e.client_id for e in chunk],
-                },
-            )
+            chosen = {
+                "sites": sorted({e.site_id for e in chunk}),
+                "visits": [e.visit_id for e in chunk],
+                "ids": [e.client_id for e in chunk],
+            }
+            hourly.forget_events(self.clickhouse, _EVENTS_SENT, chosen)
+            self.clickhouse.query(f"DELETE FROM events WHERE {_EVENTS_SENT}", chosen)  # noqa: S608
 
     # ---- events: to ClickHouse
 

@@ -158,33 +158,71 @@ def _storage_counts_the_events_clickhouse_keeps(
     assert ch_answer.oldest_visit == sql.oldest_visit
 
 
+def _moment(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _clickhouse_days_are_exact_in_a_zone_offset_by_half_an_hour(
     settings: Settings, clickhouse: ClickHouse, both: tuple[Fed, Fed]
 ) -> None:
     """Where the SQL rollups count a Kolkata day from the UTC hour it starts in, ClickHouse
-    counts it from its own midnight: its visits are exactly those started that day."""
-    _, in_clickhouse = both
-    query = _query(in_clickhouse, date(2026, 10, 20), date(2026, 10, 29), KOLKATA)
-    daily = _run(settings, lambda session: traffic.daily(session, query, None, clickhouse))
-    starts = [
-        row["started_at"]
+    counts it from its own midnight (the hourly aggregates for the hours a midnight does not
+    cut, the raw rows for the half hours on either side of it): each day's visits, visitors,
+    page views and events, and a period's, are exactly the raw rows' of that day."""
+    in_sql, in_clickhouse = both
+    visits = [
+        (_moment(row["started_at"]), row["visitor_id"])
         for row in fetch_rows(
             settings,
-            "SELECT started_at FROM visits WHERE workspace_id = :ws",
+            "SELECT started_at, visitor_id FROM visits WHERE workspace_id = :ws"
+            " AND bot_reason IS NULL",
             ws=in_clickhouse.site.workspace_id,
         )
     ]
-    moments = [
-        (s if isinstance(s, datetime) else datetime.fromisoformat(s)).replace(tzinfo=UTC)
-        if (s.tzinfo if isinstance(s, datetime) else None) is None
-        else s
-        for s in starts
+    # The same week's events, kept by the SQL database for the other workspace.
+    events = [
+        (_moment(row["received_at"]), row["type"])
+        for row in fetch_rows(
+            settings,
+            "SELECT e.received_at, e.type FROM events e JOIN visits v ON v.id = e.visit_id"
+            " WHERE e.workspace_id = :ws AND v.bot_reason IS NULL",
+            ws=in_sql.site.workspace_id,
+        )
     ]
+    # Rows on either side of a Kolkata midnight (18:30 UTC), within its UTC hour.
+    assert any(m.hour == 18 and m.minute < 30 for m, _ in events)
+    assert any(m.hour == 18 and m.minute >= 30 for m, _ in events)
+
+    def figures(start: datetime, end: datetime) -> tuple[int, int, int, int]:
+        started = [visitor for m, visitor in visits if start <= m < end]
+        stored = [kind for m, kind in events if start <= m < end]
+        return (
+            len(started),
+            len({visitor for visitor in started if visitor}),
+            sum(1 for kind in stored if kind == "page_view"),
+            len(stored),
+        )
+
+    first, last = date(2026, 10, 20), date(2026, 10, 29)
+    query = _query(in_clickhouse, first, last, KOLKATA)
+    daily = _run(settings, lambda session: traffic.daily(session, query, None, clickhouse))
+    counted = 0
     for day in daily.days:
-        local = date.fromisoformat(day.date)
-        start = datetime.combine(local, datetime.min.time(), tzinfo=KOLKATA)
-        end = start + timedelta(days=1)
-        assert day.visits.value == sum(1 for m in moments if start <= m < end), day.date
+        start = datetime.combine(date.fromisoformat(day.date), datetime.min.time(), tzinfo=KOLKATA)
+        found = (day.visits.value, day.visitors.value, day.page_views.value, day.events.value)
+        assert found == figures(start, start + timedelta(days=1)), day.date
+        counted += int(day.events.value)
+    assert counted > 200
+    overview = _run(settings, lambda session: traffic.overview(session, query, None, clickhouse))
+    start = datetime.combine(first, datetime.min.time(), tzinfo=KOLKATA)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=KOLKATA)
+    assert (
+        overview.visits.value,
+        overview.visitors.value,
+        overview.page_views.value,
+        overview.events.value,
+    ) == figures(start, end)
 
 
 def _the_anomaly_checks_events_per_hour_agree(

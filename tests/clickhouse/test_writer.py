@@ -130,8 +130,10 @@ def test_events_go_to_clickhouse_and_visits_stay_in_the_database(
     }
     sources = app_client.get("/analytics/sources", params=params, headers=headers).json()
     assert sources["platforms"] == [{"name": "googleads", "visits": {"value": 1, "previous": 0}}]
-    # Were ClickHouse's rows gone, the routes would say so: they read nothing else.
+    # Were ClickHouse's rows gone, the routes would say so: they read nothing else (the raw
+    # events and the hourly counts ClickHouse keeps of them).
     clickhouse.command("TRUNCATE TABLE events")
+    clickhouse.command("TRUNCATE TABLE events_hourly")
     overview = app_client.get("/analytics/overview", params=params, headers=headers).json()
     assert overview["events"]["value"] == 0
     assert overview["visits"]["value"] == 1
@@ -187,6 +189,11 @@ def test_a_transaction_that_fails_takes_its_rows_back_out_of_clickhouse(
     assert _events(clickhouse) == [(begun.visit_id, "p1", "/a")]
     (visit,) = fetch_rows(settings, "SELECT events FROM visits WHERE id = :id", id=begun.visit_id)
     assert visit["events"] == 1
+    # The hourly aggregates took the rows back too: the event counts once there as well.
+    assert clickhouse.query("SELECT sum(events) FROM events_hourly") == [(1,)]
+    assert clickhouse.query("SELECT sum(visits) FROM visits_hourly WHERE dimension = 'total'") == [
+        (1,)
+    ]
 
 
 READ_BACK = """
