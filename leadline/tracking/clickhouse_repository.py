@@ -494,10 +494,6 @@ _EVENT_ROW = "client_id, site_id, visit_id, type, occurred_at, received_at, url,
 EventKeyset = tuple[datetime, tuple[str, str]] | None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _event_row(row: Sequence[Any]) -> tuple[Any, ...]:
     ident, site_id, visit_id, kind, occurred, received, url, data = row
     return (
