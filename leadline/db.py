@@ -291,9 +291,9 @@ class SqliteCheckpointer:
     header and copies: never a PASSIVE one, which runs beside writers. SQLite releases before
     3.51.3 (Debian 12's 3.40, for one) have a race between a checkpoint that starts without
     the write lock and a writer that makes the log start over at that moment: the checkpoint
-    can then skip or misplace pages, and the database file is corrupt. A passive checkpoint
-    every tenth of a second beside a busy writer met that race within minutes; a checkpoint
-    that holds the write lock cannot meet it. So no connection of Leadline's checkpoints on
+    can then skip pages, and the database file is corrupt. A passive checkpoint every tenth
+    of a second beside a busy writer is the most likely way to meet it; a checkpoint that
+    holds the write lock cannot. So no connection of Leadline's checkpoints on
     its commits (SQLite's default, always passive): ``leadline serve`` runs one of these beside
     the tracking writer, ``leadline worker`` one of its own (``checkpoints``).
 
