@@ -5,7 +5,6 @@ change gathers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from leadline.inbox.schemas import (
     Status,
 )
 from leadline.jobs import service as jobs
+from leadline.kit.tags import stored_tags
 from leadline.kit.time import after_millisecond, iso_micros, iso_millis
 from leadline.models import Conversation, Note, Person
 from leadline.people import service as people
@@ -29,8 +29,6 @@ from leadline.webhooks import service as webhooks
 
 TEXT_LENGTH = 10_000
 SUBJECT_LENGTH = 500
-TAG_LENGTH = 50
-TAGS = 20
 
 # The jobs of the inbox (tasks.py): waking a snoozed conversation when its time comes, and
 # handing unanswered conversations to the next online person.
@@ -90,25 +88,8 @@ def check_subject(subject: str | None) -> str | None:
     return subject or None
 
 
-def check_tags(tags: Sequence[str]) -> list[str]:
-    """Tags as given, trimmed, each once: at most 20, each 1 to 50 characters."""
-    kept: list[str] = []
-    for tag in tags:
-        text = tag.strip()
-        if not text or len(text) > TAG_LENGTH or "\x00" in text:
-            raise ValidationFailed(
-                f"each tag is 1-{TAG_LENGTH} characters", details={"field": "tags"}
-            )
-        if text not in kept:
-            kept.append(text)
-    if len(kept) > TAGS:
-        raise ValidationFailed(f"at most {TAGS} tags", details={"field": "tags"})
-    return kept
-
-
 def tags_of(conversation: Conversation) -> list[str]:
-    found: list[str] = json.loads(conversation.tags or "[]")
-    return found
+    return stored_tags(conversation.tags)
 
 
 def mentions_of(note: Note) -> list[str]:

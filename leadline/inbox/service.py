@@ -26,6 +26,7 @@ from leadline.inbox.schemas import (
     Status,
 )
 from leadline.kit import cursors
+from leadline.kit import tags as tag_rules
 from leadline.kit.ids import new_id
 from leadline.kit.time import iso_millis, utcnow
 from leadline.models import Conversation
@@ -168,7 +169,7 @@ async def update_conversation(
             )
             conversation.subject = subject
     if changes.tags is not UNSET:
-        tags = rules.check_tags(changes.tags)
+        tags = tag_rules.check_tags(changes.tags)
         if tags != rules.tags_of(conversation):
             described["tags"] = (rules.tags_of(conversation), tags)
             conversation.tags = json.dumps(tags, ensure_ascii=False)

@@ -25,6 +25,7 @@ from leadline.errors import NotFound, ValidationFailed
 from leadline.jobs import service as jobs
 from leadline.kit import cursors
 from leadline.kit.ids import new_id
+from leadline.kit.tags import check_tags, stored_tags
 from leadline.kit.time import utcnow
 from leadline.knowledge import secrets
 from leadline.knowledge.chunking import chunk
@@ -38,8 +39,6 @@ REEMBED = "knowledge.reembed"
 
 TITLE_LENGTH = 300
 BODY_LENGTH = 200_000
-TAG_LENGTH = 50
-TAGS = 20
 QUERY_LENGTH = 500
 # Words of a query that are looked up; the rest are ignored.
 QUERY_TERMS = 32
@@ -65,25 +64,8 @@ def _check_text(value: str, field: str, length: int, *, empty: bool = False) -> 
     return value
 
 
-def check_tags(tags: Sequence[str]) -> list[str]:
-    """Tags trimmed, each once: at most 20, each 1 to 50 characters."""
-    kept: list[str] = []
-    for tag in tags:
-        text = tag.strip()
-        if not text or len(text) > TAG_LENGTH or "\x00" in text:
-            raise ValidationFailed(
-                f"each tag is 1-{TAG_LENGTH} characters", details={"field": "tags"}
-            )
-        if text not in kept:
-            kept.append(text)
-    if len(kept) > TAGS:
-        raise ValidationFailed(f"at most {TAGS} tags", details={"field": "tags"})
-    return kept
-
-
 def tags_of(article: KnowledgeArticle) -> list[str]:
-    found: list[str] = json.loads(article.tags or "[]")
-    return found
+    return stored_tags(article.tags)
 
 
 def usable_id(value: str) -> bool:

@@ -19,6 +19,7 @@ from leadline.inbox import rules as inbox_rules
 from leadline.inbox import service as inbox
 from leadline.inbox.schemas import UNSET, Author, ContactFields, ConversationChanges
 from leadline.kit import cursors
+from leadline.kit import tags as tag_rules
 from leadline.kit.time import iso_millis
 from leadline.live import sse
 from leadline.models import Conversation, Message, Note
@@ -43,7 +44,7 @@ ConversationId = Annotated[
 StatusName = Literal["open", "snoozed", "closed", "spam"]
 AuthorName = Literal["contact", "operator", "ai"]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=inbox_rules.TEXT_LENGTH)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=inbox_rules.TAG_LENGTH)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=tag_rules.TAG_LENGTH)]
 
 
 def _time_or_null(schema: dict[str, Any]) -> None:
@@ -108,7 +109,7 @@ class ConversationPatch(BaseModel):
         json_schema_extra=_time_or_null,
     )
     subject: str | None = Field(default=None, max_length=inbox_rules.SUBJECT_LENGTH)
-    tags: list[Tag] | None = Field(default=None, max_length=inbox_rules.TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=tag_rules.TAGS)
 
 
 class NewMessage(BaseModel):

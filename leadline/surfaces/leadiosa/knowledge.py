@@ -18,6 +18,7 @@ from starlette.responses import Response
 from leadline.auth.roles import Permission
 from leadline.http import path_id
 from leadline.kit import cursors
+from leadline.kit import tags as tag_rules
 from leadline.kit.time import iso_millis
 from leadline.knowledge import service as knowledge
 from leadline.models import KnowledgeArticle, KnowledgeChunk
@@ -35,7 +36,7 @@ from leadline.surfaces.leadiosa.envelope import data, json_response, omit_empty,
 router = APIRouter(tags=["knowledge"])
 
 ArticleId = Annotated[str, Path(max_length=64, description="The article's id (`kb_...`).")]
-Tag = Annotated[str, Field(min_length=1, max_length=knowledge.TAG_LENGTH)]
+Tag = Annotated[str, Field(min_length=1, max_length=tag_rules.TAG_LENGTH)]
 
 # ----------------------------------------------------------------------------- schemas
 
@@ -47,7 +48,7 @@ class NewArticle(BaseModel):
     body: str = Field(
         default="", max_length=knowledge.BODY_LENGTH, description="Markdown; split into chunks."
     )
-    tags: list[Tag] = Field(default_factory=list, max_length=knowledge.TAGS)
+    tags: list[Tag] = Field(default_factory=list, max_length=tag_rules.TAGS)
     published: StrictBool = Field(
         default=False, description="Only published articles are searched."
     )
@@ -62,7 +63,7 @@ class ArticlePatch(BaseModel):
         max_length=knowledge.BODY_LENGTH,
         description="A new body is chunked again (and embedded again, with a provider).",
     )
-    tags: list[Tag] | None = Field(default=None, max_length=knowledge.TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=tag_rules.TAGS)
     published: StrictBool | None = None
 
 
