@@ -74,6 +74,7 @@ class Worker:
         # while the previous one ran (a crash before that only means they run again).
         self.succeeded: list[str] = []
         self.succeeded_event = asyncio.Event()
+        self.closing = False
         self.resources = registry.WorkerResources()
         registry.load_tasks(settings.task_modules)
 
@@ -105,10 +106,14 @@ class Worker:
                 await self._wait(stop)
         finally:
             await self._drain()
-            for helper in (heartbeat, recorder):
-                helper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await helper
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            # The recorder is told to finish, never cancelled: a flush cut off mid-transaction
+            # would leave jobs that succeeded marked running, to run again once reaped.
+            self.closing = True
+            self.succeeded_event.set()
+            await recorder
             await self._flush_succeeded()
             await self.resources.aclose()
             await self.http.aclose()
@@ -181,7 +186,7 @@ class Worker:
                 log.exception("renewing job leases failed")
 
     async def _record_succeeded(self) -> None:
-        while True:
+        while not self.closing:
             await self.succeeded_event.wait()
             self.succeeded_event.clear()
             await self._flush_succeeded()

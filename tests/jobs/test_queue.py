@@ -174,6 +174,26 @@ def test_jobs_of_a_vanished_worker_run_again(fast: Settings, tmp_path: Path) -> 
     assert "stopped before finishing" in (job(fast, doomed).last_error or "")
 
 
+def test_stopping_while_successes_are_recorded_keeps_them(
+    fast: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "runs.txt"
+    job_id = enqueue(fast, "test.record", {"file": str(record)})
+    recording = asyncio.Event()
+    finish_many = JobRepository.finish_many
+
+    async def slow_finish_many(self: JobRepository, *args: Any, **kwargs: Any) -> int:
+        recording.set()
+        await asyncio.sleep(0.3)  # the worker is told to stop while this runs
+        return await finish_many(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobRepository, "finish_many", slow_finish_many)
+    # The worker stops as soon as the success is being recorded, not once it is recorded.
+    run_worker_until(fast, recording.is_set, timeout=10)
+    assert lines(record) != []
+    assert job(fast, job_id).state == "succeeded"
+
+
 def test_a_late_worker_cannot_settle_a_job_it_lost(fast: Settings) -> None:
     job_id = enqueue(fast, "test.record")
 

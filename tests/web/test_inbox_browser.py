@@ -18,6 +18,7 @@ from leadline.app import create_app
 from leadline.config import Settings
 from tests.fixtures.browser_pages import (
     accessible,
+    focus_comes_to,
     focused,
     new_context,
     refused,
@@ -88,7 +89,7 @@ def test_reply_by_keyboard_and_see_a_new_message_without_reload(
         page.keyboard.press("Enter")
         expect(page.locator("#inbox-announce")).to_have_text("Reply sent.")
         expect(page.locator("#thread .entry-operator")).to_contain_text("two days")
-        expect(page.locator("#reply-text")).to_be_focused()
+        focus_comes_to(page, "reply-text")
         expect(page.locator("#reply-text")).to_have_value("")
         assert page.evaluate("window.stillHere") is True
 
@@ -118,7 +119,7 @@ def test_reply_by_keyboard_and_see_a_new_message_without_reload(
         page.keyboard.press("Control+Enter")
         expect(page.locator("#inbox-announce")).to_have_text("Note added. Only your team sees it.")
         expect(page.locator("#thread .entry-note").last).to_contain_text("Follow up on Friday.")
-        expect(page.locator("#note-text")).to_be_focused()
+        focus_comes_to(page, "note-text")
         # A teammate's note (through the API) appears too; each entry once.
         leadiosa.post(
             f"/api/v1/conversations/{conversation['id']}/notes",
