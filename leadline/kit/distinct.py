@@ -27,6 +27,14 @@ def sketch_of(ids: Iterable[str]) -> bytes:
     return bytes(sketch.serialize_compact())
 
 
+def sketch_with(blob: bytes, ids: Iterable[str]) -> bytes:
+    """The serialised sketch of the ids of ``blob`` and ``ids``."""
+    sketch = datasketches.hll_sketch.deserialize(blob)
+    for item in ids:
+        sketch.update(item)
+    return bytes(sketch.serialize_compact())
+
+
 def merged(sketches: Iterable[bytes], ids: Iterable[str] = ()) -> int:
     """The estimated number of distinct ids among ``sketches`` and ``ids``, rounded."""
     union = datasketches.hll_union(LG_K)

@@ -224,8 +224,9 @@ class VisitorDay(Base):
     """The distinct visitors of a site on a day of a time zone, kept once the day is over (a
     report computes a missing day from ``visits`` and stores it): the exact count, and a
     HyperLogLog sketch of the visitor ids (Apache DataSketches, ``kit/distinct.py``) that a
-    report of many days merges. Rows of a zone are made only when a report asks for it. See
-    docs/adr/0011-visitor-sketches.md."""
+    report of many days merges. Rows of a zone are made only when a report asks for it. A day
+    not yet over is kept as far as ``counted_until`` (the visits started before it), and a
+    report counts on from there. See docs/adr/0011-visitor-sketches.md."""
 
     __tablename__ = "visitor_days"
 
@@ -237,6 +238,8 @@ class VisitorDay(Base):
     )
     visitors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    # None once the whole day is counted.
+    counted_until: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (PrimaryKeyConstraint("site_id", "zone", "day"),)
 

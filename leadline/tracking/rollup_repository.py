@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    bindparam,
     delete,
     func,
     insert,
@@ -19,10 +20,12 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
 
 from leadline.db import Repository
 from leadline.models import (
@@ -80,6 +83,17 @@ REBUILD_VISIT_COLUMNS = (
     *CLICK_ID_FIELDS,
 )
 _CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDay:
+    """A ``visitor_days`` row: a site's distinct visitors of a zone's day and their sketch, of
+    the whole day, or of its visits started before ``counted_until`` when that is set."""
+
+    visitors: int
+    sketch: bytes
+    counted_until: datetime | None = None
+
 
 # The tables the storage report shows, each with the column its workspace is found by.
 STORED_TABLES = ("events", "visits", "visitors", "tracking_daily", "tracking_hourly")
@@ -253,14 +267,18 @@ class RollupRepository(Repository):
 
     async def visitor_days(
         self, workspace_id: str, site_ids: Sequence[str], zone: str, first: date, last: date
-    ) -> dict[tuple[str, date], tuple[int, bytes]]:
-        """The kept visitor days of the sites in ``zone`` from ``first`` to ``last``:
-        (site, day) -> (distinct visitors, sketch), along the primary key."""
+    ) -> dict[tuple[str, date], KeptDay]:
+        """The kept visitor days of the sites in ``zone`` from ``first`` to ``last``, along the
+        primary key; a day kept in part has its ``counted_until``."""
         if not site_ids:
             return {}
         rows = await self.session.execute(
             select(
-                VisitorDay.site_id, VisitorDay.day, VisitorDay.visitors, VisitorDay.sketch
+                VisitorDay.site_id,
+                VisitorDay.day,
+                VisitorDay.visitors,
+                VisitorDay.sketch,
+                VisitorDay.counted_until,
             ).where(
                 VisitorDay.site_id.in_(site_ids),
                 VisitorDay.zone == zone,
@@ -269,11 +287,48 @@ class RollupRepository(Repository):
                 _of_workspace(VisitorDay, workspace_id),
             )
         )
-        found: dict[tuple[str, date], tuple[int, bytes]] = {}
-        for site_id, day, visitors, sketch in rows:
+        found: dict[tuple[str, date], KeptDay] = {}
+        for site_id, day, visitors, sketch, until in rows:
             key = day if isinstance(day, date) else date.fromisoformat(str(day))
-            found[(str(site_id), key)] = (int(visitors), bytes(sketch))
+            found[(str(site_id), key)] = KeptDay(int(visitors), bytes(sketch), until)
         return found
+
+    async def new_visitors(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        midnight: datetime,
+        since: datetime,
+        end: datetime,
+    ) -> AsyncIterator[tuple[str, str, datetime]]:
+        """(site, visitor id, first start) of the visitors whose people's visits of the day
+        from ``midnight`` to ``end`` all started at ``since`` or later: those a day kept as far
+        as ``since`` has not counted. Each is looked up among the day's earlier visits along
+        ix_visits_site_visitor_started."""
+        earlier = aliased(Visit)
+        seen_before = (
+            select(literal(1))
+            .where(
+                earlier.site_id == Visit.site_id,
+                earlier.visitor_id == Visit.visitor_id,
+                earlier.started_at >= midnight,
+                earlier.started_at < since,
+                earlier.bot_reason.is_(None),
+            )
+            .exists()
+        )
+        result = await self.session.stream(
+            select(Visit.site_id, Visit.visitor_id, func.min(Visit.started_at))
+            .where(
+                *self._visits_in(workspace_id, site_ids, since, end),
+                Visit.visitor_id.is_not(None),
+                ~seen_before,
+            )
+            .group_by(Visit.site_id, Visit.visitor_id)
+            .execution_options(yield_per=10 * _CHUNK)
+        )
+        async for site_id, visitor_id, first in result:
+            yield str(site_id), str(visitor_id), _aware(first)
 
     async def visitor_ids(
         self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
@@ -304,6 +359,33 @@ class RollupRepository(Repository):
             async with self.session.begin_nested():
                 for start in range(0, len(rows), _CHUNK):
                     await self.session.execute(statement, list(rows[start : start + _CHUNK]))
+        except DBAPIError:
+            return False
+        return True
+
+    async def advance_visitor_days(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """Move kept days on (``key_site``, ``key_zone``, ``key_day``; to ``to_visitors``,
+        ``to_sketch``, ``to_until``), each only if it is still kept as far as ``was``: a report
+        that moved it meanwhile wins. Returns False
+        when the database would not take the writes now, as ``keep_visitor_days``."""
+        statement = (
+            update(VisitorDay)
+            .where(
+                VisitorDay.site_id == bindparam("key_site"),
+                VisitorDay.zone == bindparam("key_zone"),
+                VisitorDay.day == bindparam("key_day"),
+                VisitorDay.counted_until == bindparam("was"),
+            )
+            .values(
+                visitors=bindparam("to_visitors"),
+                sketch=bindparam("to_sketch"),
+                counted_until=bindparam("to_until"),
+            )
+        )
+        try:
+            async with self.session.begin_nested():
+                connection = await self.session.connection()
+                await connection.execute(statement, list(rows))
         except DBAPIError:
             return False
         return True

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leadline.kit.distinct import merged, sketch_of
+from leadline.kit.distinct import merged, sketch_of, sketch_with
 from leadline.tracking.counts import BOUNCE, SCORE, SCORE_SUM
-from leadline.tracking.rollup_repository import Counts, RollupRepository, VisitFigures
+from leadline.tracking.rollup_repository import Counts, KeptDay, RollupRepository, VisitFigures
 
 __all__ = ["BOUNCE", "SCORE", "SCORE_SUM", "Counts", "DayCounts", "Storage", "VisitFigures"]
 
@@ -185,6 +185,9 @@ def visit_figures_of(found: dict[str, dict[str, Counts]]) -> VisitFigures:
 # A zone's day is kept in ``visitor_days`` once it has been over this long: a visit is stored
 # within a second or two of its start.
 SETTLED = timedelta(minutes=5)
+# A day not yet over is kept as far as its visits are settled, and moved on once that is this
+# much further: a report reads only the visits started since (ADR 0011).
+MOVE_ON = timedelta(minutes=10)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -200,43 +203,125 @@ async def visitor_days(
     now: datetime,
 ) -> dict[tuple[str, date], tuple[int, bytes]]:
     """Each site's distinct visitors on each of ``days`` (consecutive) of zone ``tz``, exact,
-    with a sketch of their ids to merge. Days kept in ``visitor_days`` are read from it; the
-    others are counted from the visits of those days (one read), and kept when over."""
+    with a sketch of their ids to merge. Days kept in ``visitor_days`` are read from it; a day
+    kept in part is counted on from where it was kept; the others are counted from the visits
+    of those days (one read). A day is kept once over, and in part while it goes on."""
     if not days or not site_ids:
         return {}
     repository = RollupRepository(session)
-    found = await repository.visitor_days(workspace_id, site_ids, tz.key, days[0], days[-1])
-    missing = {(site_id, day) for site_id in site_ids for day in days} - found.keys()
-    if not missing:
-        return found
+    stored = await repository.visitor_days(workspace_id, site_ids, tz.key, days[0], days[-1])
+    found = {
+        key: (kept.visitors, kept.sketch)
+        for key, kept in stored.items()
+        if kept.counted_until is None
+    }
+    partly = {key: kept for key, kept in stored.items() if kept.counted_until is not None}
+    if partly:
+        found.update(await _counted_on(repository, workspace_id, partly, tz, now))
+    missing = {(site_id, day) for site_id in site_ids for day in days} - stored.keys()
+    if missing:
+        found.update(await _counted(repository, workspace_id, missing, tz, now))
+    return found
+
+
+async def _counted(
+    repository: RollupRepository,
+    workspace_id: str,
+    missing: set[tuple[str, date]],
+    tz: ZoneInfo,
+    now: datetime,
+) -> dict[tuple[str, date], tuple[int, bytes]]:
+    """The days not kept, counted from their visits; kept whole when over, else as far as
+    their visits are settled."""
+    settled = now - SETTLED
     first = min(day for _, day in missing)
     last = max(day for _, day in missing)
     ids: dict[tuple[str, date], set[str]] = {key: set() for key in missing}
+    early: dict[tuple[str, date], set[str]] = {key: set() for key in missing}
     async for site_id, started, visitor_id in repository.visitor_ids(
         workspace_id,
         sorted({site_id for site_id, _ in missing}),
         _midnight(first, tz),
         _midnight(last + DAY, tz),
     ):
-        seen = ids.get((site_id, started.astimezone(tz).date()))
+        key = (site_id, started.astimezone(tz).date())
+        seen = ids.get(key)
         if seen is not None:
             seen.add(visitor_id)
+            if started < settled:
+                early[key].add(visitor_id)
+    found: dict[tuple[str, date], tuple[int, bytes]] = {}
     kept = []
     for (site_id, day), seen in sorted(ids.items()):
         figures = found[(site_id, day)] = (len(seen), sketch_of(seen))
-        if _midnight(day + DAY, tz) <= now - SETTLED:
+        row = {"site_id": site_id, "zone": tz.key, "day": day, "workspace_id": workspace_id}
+        if _midnight(day + DAY, tz) <= settled:
+            kept.append(
+                {**row, "visitors": figures[0], "sketch": figures[1], "counted_until": None}
+            )
+        elif _midnight(day, tz) < settled:
+            counted = early[(site_id, day)]
             kept.append(
                 {
-                    "site_id": site_id,
-                    "zone": tz.key,
-                    "day": day,
-                    "workspace_id": workspace_id,
-                    "visitors": figures[0],
-                    "sketch": figures[1],
+                    **row,
+                    "visitors": len(counted),
+                    "sketch": sketch_of(counted),
+                    "counted_until": settled,
                 }
             )
     if kept:
         await repository.keep_visitor_days(kept)
+    return found
+
+
+async def _counted_on(
+    repository: RollupRepository,
+    workspace_id: str,
+    partly: dict[tuple[str, date], KeptDay],
+    tz: ZoneInfo,
+    now: datetime,
+) -> dict[tuple[str, date], tuple[int, bytes]]:
+    """The days kept in part, counted on from where they were kept: only the visitors first
+    seen since are read. A day is kept further (or whole, once over) when that is worth a
+    write."""
+    settled = now - SETTLED
+    groups: dict[tuple[date, datetime], list[str]] = {}
+    for (site_id, day), kept in partly.items():
+        assert kept.counted_until is not None
+        groups.setdefault((day, kept.counted_until), []).append(site_id)
+    found: dict[tuple[str, date], tuple[int, bytes]] = {}
+    moves = []
+    for (day, since), site_ids in sorted(groups.items()):
+        end = _midnight(day + DAY, tz)
+        newcomers: dict[str, list[tuple[str, datetime]]] = {site_id: [] for site_id in site_ids}
+        async for site_id, visitor_id, first in repository.new_visitors(
+            workspace_id, sorted(site_ids), _midnight(day, tz), since, end
+        ):
+            newcomers[site_id].append((visitor_id, first))
+        over = end <= settled
+        move_on = over or settled - since >= MOVE_ON
+        for site_id, new in newcomers.items():
+            kept = partly[(site_id, day)]
+            found[(site_id, day)] = (
+                kept.visitors + len(new),
+                sketch_with(kept.sketch, (visitor_id for visitor_id, _ in new)),
+            )
+            if not move_on:
+                continue
+            counted = [visitor_id for visitor_id, first in new if over or first < settled]
+            moves.append(
+                {
+                    "key_site": site_id,
+                    "key_zone": tz.key,
+                    "key_day": day,
+                    "was": since,
+                    "to_visitors": kept.visitors + len(counted),
+                    "to_sketch": sketch_with(kept.sketch, counted),
+                    "to_until": None if over else settled,
+                }
+            )
+    if moves:
+        await repository.advance_visitor_days(moves)
     return found
 
 

@@ -401,20 +401,35 @@ def test_visitor_days_are_kept_once_over_and_made_again_after_a_rebuild(
         site=fed.site.site_id,
     )
     days = [str(row["day"]) for row in kept]
-    # The previous period's five days and this one's but the last: 2026-10-31 in Amsterdam
-    # ends at 23:00 UTC, after ``now`` (its midnight UTC).
-    assert days == [(date(2026, 10, 22) + timedelta(days=n)).isoformat() for n in range(9)]
+    # The previous period's five days and this one's, the last (2026-10-31 in Amsterdam ends
+    # at 23:00 UTC, after ``now``, its midnight UTC) in part: as far as five minutes before.
+    assert days == [
+        *((date(2026, 10, 22) + timedelta(days=n)).isoformat() for n in range(9)),
+        "2026-10-31",
+    ]
     assert {row["zone"] for row in kept} == {"Europe/Amsterdam"}
+    (going_on,) = fetch_rows(
+        settings,
+        "SELECT visitors, counted_until FROM visitor_days WHERE day = :day",
+        day=date(2026, 10, 31),
+    )
+    settled = LAST - timedelta(minutes=5)
+    assert _aware(going_on["counted_until"]) == settled
+    today = Period(date(2026, 10, 31), date(2026, 10, 31), AMSTERDAM)
+    assert going_on["visitors"] == len(
+        {v["visitor_id"] for v in raw.visits_in(today.start, settled)}
+    )
 
-    # Every visit now has one visitor: what was kept of the days that are over does not
-    # change; the day still going on follows the visits.
+    # Every visit now has one visitor: what was kept does not change; the day still going on
+    # adds the visitors first seen since it was kept.
     execute_sql(settings, "UPDATE visits SET visitor_id = 'the-same-one'")
     raw = Raw.read(settings)
     again = daily()
     over = [day for day in first if day != "2026-10-31"]
     assert any(first[day] > 1 for day in over)
     assert {day: again[day] for day in over} == {day: first[day] for day in over}
-    assert again["2026-10-31"] == expected()["2026-10-31"] <= 1
+    since = raw.visits_in(settled, today.end) and not raw.visits_in(today.start, settled)
+    assert again["2026-10-31"] == going_on["visitors"] + (1 if since else 0)
 
     async def rebuild() -> str:
         database = Database(settings)
@@ -427,6 +442,73 @@ def test_visitor_days_are_kept_once_over_and_made_again_after_a_rebuild(
     rebuilt = daily()
     assert rebuilt == expected()
     assert set(rebuilt.values()) <= {0, 1}
+
+
+def test_a_day_going_on_is_kept_in_part_and_counted_on_from_there(
+    settings: Settings, fed: Fed
+) -> None:
+    """A day not over is kept as far as its visits are settled (five minutes before ``now``);
+    a later report reads only the visitors first seen since, one seen before and since is
+    counted once, the row moves on once ten minutes more have settled, and it is kept whole
+    once the day is over."""
+    from leadline.kit.distinct import merged
+    from leadline.tracking import rollups
+
+    day = date(2026, 10, 29)  # Amsterdam: 2026-10-28 23:00 to 2026-10-29 23:00 UTC
+    midnight = datetime(2026, 10, 28, 23, 0, tzinfo=UTC)
+    end = midnight + timedelta(days=1)
+    site = fed.site.site_id
+    visits = sorted(Raw.read(settings).visits_in(midnight, end), key=lambda v: v["started_at"])
+    assert len(visits) >= 6
+    # One visitor seen early in the day and again late: counted once.
+    execute_sql(
+        settings,
+        "UPDATE visits SET visitor_id = 'returns' WHERE id IN (:a, :b)",
+        a=visits[0]["id"],
+        b=visits[-1]["id"],
+    )
+    raw = Raw.read(settings)
+
+    def distinct(until: datetime) -> int:
+        return len({v["visitor_id"] for v in raw.visits_in(midnight, until)})
+
+    def count(now: datetime, sketched: bool = True) -> int:
+        found = _run(
+            settings,
+            lambda session: rollups.visitor_days(
+                session, fed.workspace_id, [site], [day], AMSTERDAM, now
+            ),
+        )
+        visitors, sketch = found[(site, day)]
+        if sketched:
+            assert merged([sketch]) == visitors  # a few visitors: the sketch is exact
+        return visitors
+
+    def kept() -> tuple[int, datetime | None]:
+        (row,) = fetch_rows(
+            settings, "SELECT visitors, counted_until FROM visitor_days WHERE day = :day", day=day
+        )
+        until = row["counted_until"]
+        return row["visitors"], None if until is None else _aware(until)
+
+    split = visits[len(visits) // 2]["started_at"]
+    first_now = split + timedelta(minutes=5)
+    assert count(first_now) == distinct(end)
+    assert kept() == (distinct(split), split)
+
+    # What was kept is not counted again: a report adds the visitors first seen since to it.
+    execute_sql(settings, "UPDATE visitor_days SET visitors = visitors + 1000")
+    assert count(first_now + timedelta(minutes=1), sketched=False) == distinct(end) + 1000
+    execute_sql(settings, "UPDATE visitor_days SET visitors = visitors - 1000")
+    assert count(first_now + timedelta(minutes=9)) == distinct(end)
+    assert kept() == (distinct(split), split)  # not ten minutes on: not moved
+    later = split + timedelta(hours=3)
+    assert count(later + timedelta(minutes=5)) == distinct(end)
+    assert kept() == (distinct(later), later)
+    # Over (and settled): kept whole.
+    assert count(end + timedelta(minutes=5)) == distinct(end)
+    assert kept() == (distinct(end), None)
+    assert count(end + timedelta(days=1)) == distinct(end)
 
 
 def test_a_report_answers_when_its_visitor_days_cannot_be_kept(
