@@ -20,10 +20,9 @@ from starlette.routing import BaseRoute, Route
 from leadline.accounts.service import SignedIn
 from leadline.assistant import service as assistant
 from leadline.auth.roles import Permission
-from leadline.config import Settings
 from leadline.errors import ValidationFailed
 from leadline.inbox import widget
-from leadline.web import access
+from leadline.web import access, fields
 from leadline.web.access import page
 from leadline.web.rendering import render
 
@@ -48,28 +47,6 @@ LARGEST_TOKEN_LIMIT = 2_000_000_000
 def _allowed(who: SignedIn) -> None:
     access.require_area(who, AREA)
     who.principal.require(Permission.KNOWLEDGE_MANAGE)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
-def _field(form: FormData, name: str, longest: int) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    if len(value) > longest:
-        raise ValidationFailed(
-            f"{name} is longer than {longest} characters", details={"field": name}
-        )
-    return value
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def snippet(origin: str, workspace_slug: str) -> str:
@@ -97,7 +74,7 @@ async def _widget_page(
         request,
         "chat_settings/widget.html",
         {
-            "snippet": snippet(_origin(request), who.workspace.slug),
+            "snippet": snippet(fields.origin(request), who.workspace.slug),
             "verification": who.workspace.widget_identity_verification,
             "rotations": who.workspace.widget_identity_generation or 0,
             "secret": secret,
@@ -129,7 +106,7 @@ async def set_verification(request: Request, session: AsyncSession, who: SignedI
     """Turn identity verification on or off (as ``leadline widget verification``)."""
     _allowed(who)
     form = await request.form()
-    state = _field(form, "verification", 10)
+    state = fields.text(form, "verification", 10)
     if state not in ("on", "off"):
         raise ValidationFailed("verification is on or off", details={"field": "verification"})
     await widget.set_verification(session, who.workspace.slug, state == "on", who.principal.actor)
@@ -140,7 +117,9 @@ async def set_verification(request: Request, session: AsyncSession, who: SignedI
 async def show_secret(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """The identity secret, in this answer only (as ``leadline widget secret``)."""
     _allowed(who)
-    secret = await widget.secret_of(session, who.workspace.slug, _settings(request).secret_key)
+    secret = await widget.secret_of(
+        session, who.workspace.slug, fields.app_settings(request).secret_key
+    )
     return await _widget_page(request, who, secret=secret)
 
 
@@ -149,7 +128,7 @@ async def rotate_secret(request: Request, session: AsyncSession, who: SignedIn) 
     """A new identity secret, shown in this answer only; the old one stops working."""
     _allowed(who)
     secret = await widget.rotate_secret(
-        session, who.workspace.slug, _settings(request).secret_key, who.principal.actor
+        session, who.workspace.slug, fields.app_settings(request).secret_key, who.principal.actor
     )
     return await _widget_page(request, who, secret=secret, rotated=True, status_code=201)
 
@@ -159,7 +138,7 @@ async def rotate_secret(request: Request, session: AsyncSession, who: SignedIn) 
 
 def _number(form: FormData, name: str, *, whole: bool, largest: int) -> float | int | None:
     """A number field: None when empty."""
-    text = _field(form, name, 40).strip()
+    text = fields.text(form, name, 40).strip()
     if not text:
         return None
     try:
@@ -175,21 +154,23 @@ def _number(form: FormData, name: str, *, whole: bool, largest: int) -> float | 
 def _assistant_changes(form: FormData) -> dict[str, Any]:
     """The form as the service's changes: the key only when typed or removed."""
     changes: dict[str, Any] = {
-        "enabled": _field(form, "enabled", 10) == "on",
-        "base_url": _field(form, "base_url", assistant.URL_LENGTH),
-        "model": _field(form, "model", assistant.MODEL_LENGTH),
-        "business_description": _field(form, "business_description", assistant.DESCRIPTION_LENGTH),
-        "mode": _field(form, "mode", 40),
+        "enabled": fields.text(form, "enabled", 10) == "on",
+        "base_url": fields.text(form, "base_url", assistant.URL_LENGTH),
+        "model": fields.text(form, "model", assistant.MODEL_LENGTH),
+        "business_description": fields.text(
+            form, "business_description", assistant.DESCRIPTION_LENGTH
+        ),
+        "mode": fields.text(form, "mode", 40),
         "similarity_floor": _number(form, "similarity_floor", whole=False, largest=LARGEST_FLOOR)
         or 0.0,
         "monthly_token_limit": _number(
             form, "monthly_token_limit", whole=True, largest=LARGEST_TOKEN_LIMIT
         ),
     }
-    key = _field(form, "api_key", assistant.KEY_LENGTH).strip()
+    key = fields.text(form, "api_key", assistant.KEY_LENGTH).strip()
     if key:
         changes["api_key"] = key
-    elif _field(form, "remove_key", 10) == "on":
+    elif fields.text(form, "remove_key", 10) == "on":
         changes["api_key"] = ""
     return changes
 
@@ -225,7 +206,7 @@ async def assistant_page(request: Request, session: AsyncSession, who: SignedIn)
         # A refused value raises: the request's transaction is rolled back (nothing changed)
         # and the error page says what was wrong.
         await assistant.update_settings(
-            session, who.principal, _settings(request), _assistant_changes(form)
+            session, who.principal, fields.app_settings(request), _assistant_changes(form)
         )
         return RedirectResponse(
             f"{access.base(request)}/settings/assistant?done=saved", status_code=303

@@ -18,7 +18,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from leadline.accounts.service import SignedIn
-from leadline.config import Settings
 from leadline.conversions import preflight as checks
 from leadline.conversions import service as conversions
 from leadline.conversions.platforms import registry
@@ -26,7 +25,7 @@ from leadline.conversions.platforms.base import Platform
 from leadline.conversions.trigger import MAPPABLE_STATUSES
 from leadline.errors import NotFound, ValidationFailed
 from leadline.models import ConversionDestination
-from leadline.web import access
+from leadline.web import access, fields
 from leadline.web.access import page
 from leadline.web.rendering import render
 
@@ -58,28 +57,10 @@ def _allowed(who: SignedIn) -> None:
     access.require_area(who, AREA)
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
 def _destination_id(request: Request) -> str:
     value: str = request.path_params["destination_id"]
     if "\x00" in value or len(value) > 64:
         raise NotFound("there is nothing at this address")
-    return value
-
-
-def _field(form: FormData, name: str, longest: int = 2048) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    if len(value) > longest:
-        raise ValidationFailed(
-            f"{name} is longer than {longest} characters", details={"field": name}
-        )
     return value
 
 
@@ -113,7 +94,7 @@ def _value(name: str, raw: str) -> Any:
 
 def _settings_of(form: FormData, adapter: Platform) -> dict[str, Any]:
     """The required settings from their fields, and the others from the JSON box."""
-    more = _field(form, "more_settings", 16 * 1024).strip()
+    more = fields.text(form, "more_settings", 16 * 1024).strip()
     found: dict[str, Any] = {}
     if more:
         try:
@@ -129,7 +110,7 @@ def _settings_of(form: FormData, adapter: Platform) -> dict[str, Any]:
             )
         found.update(extra)
     for name in adapter.required_settings:
-        raw = _field(form, f"setting:{name}", 8 * 1024)
+        raw = fields.text(form, f"setting:{name}", 8 * 1024)
         if raw.strip():
             found[name] = _value(name, raw)
     return found
@@ -138,13 +119,16 @@ def _settings_of(form: FormData, adapter: Platform) -> dict[str, Any]:
 def _credentials_of(form: FormData, adapter: Platform) -> dict[str, str]:
     """The credentials typed (empty fields left out)."""
     typed = {
-        name: _field(form, f"credential:{name}", 8 * 1024) for name in adapter.required_credentials
+        name: fields.text(form, f"credential:{name}", 8 * 1024)
+        for name in adapter.required_credentials
     }
     return {name: value.strip() for name, value in typed.items() if value.strip()}
 
 
 def _status_map_of(form: FormData) -> dict[str, str]:
-    typed = {status: _field(form, f"map:{status}", 255).strip() for status in MAPPABLE_STATUSES}
+    typed = {
+        status: fields.text(form, f"map:{status}", 255).strip() for status in MAPPABLE_STATUSES
+    }
     return {status: name for status, name in typed.items() if name}
 
 
@@ -210,18 +194,18 @@ async def new_destination(request: Request, session: AsyncSession, who: SignedIn
     _allowed(who)
     if request.method == "POST":
         form = await request.form()
-        adapter = _adapter(_field(form, "platform", 32))
+        adapter = _adapter(fields.text(form, "platform", 32))
         created = await conversions.create_destination(
             session,
             who.workspace.id,
             who.principal.actor,
-            _settings(request),
+            fields.app_settings(request),
             platform=adapter.name,
-            name=_field(form, "name", 200),
+            name=fields.text(form, "name", 200),
             destination_settings=_settings_of(form, adapter),
             credentials=_credentials_of(form, adapter),
             status_map=_status_map_of(form),
-            enabled=_field(form, "enabled", 10) == "on",
+            enabled=fields.text(form, "enabled", 10) == "on",
         )
         return _back(request, f"/{created.id}")
     adapter = _adapter(request.query_params.get("platform", "")[:32])
@@ -279,13 +263,13 @@ async def destination_page(request: Request, session: AsyncSession, who: SignedI
             session,
             who.workspace.id,
             who.principal.actor,
-            _settings(request),
+            fields.app_settings(request),
             destination.id,
-            name=_field(form, "name", 200),
+            name=fields.text(form, "name", 200),
             destination_settings=_settings_of(form, adapter),
             credentials=typed or None,
             status_map=_status_map_of(form),
-            enabled=_field(form, "enabled", 10) == "on",
+            enabled=fields.text(form, "enabled", 10) == "on",
         )
         return _back(request, f"/{destination.id}")
     return await _destination_page(request, session, who, destination)
@@ -303,7 +287,7 @@ async def test_destination(request: Request, session: AsyncSession, who: SignedI
                 session,
                 who.workspace.id,
                 who.principal.actor,
-                _settings(request),
+                fields.app_settings(request),
                 destination.id,
                 client,
             )

@@ -22,13 +22,12 @@ from starlette.routing import BaseRoute, Route
 
 from leadline.accounts.service import SignedIn
 from leadline.auth.roles import Permission
-from leadline.config import Settings
-from leadline.errors import NotFound, ValidationFailed
+from leadline.errors import NotFound
 from leadline.kit import cursors
 from leadline.knowledge import service as knowledge
 from leadline.knowledge.embeddings import provider_of
 from leadline.models import KnowledgeArticle
-from leadline.web import access
+from leadline.web import access, fields
 from leadline.web.access import page
 from leadline.web.rendering import render
 
@@ -56,28 +55,10 @@ def _writer(who: SignedIn) -> None:
     who.principal.require(Permission.KNOWLEDGE_MANAGE)
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
 def _article_id(request: Request) -> str:
     value: str = request.path_params["article_id"]
     if not knowledge.usable_id(value):
         raise NotFound("there is nothing at this address")
-    return value
-
-
-def _field(form: FormData, name: str, longest: int) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    if len(value) > longest:
-        raise ValidationFailed(
-            f"{name} is longer than {longest:,} characters", details={"field": name}
-        )
     return value
 
 
@@ -114,7 +95,7 @@ def marked(text: str, terms: list[str]) -> Markup:
 
 
 async def _search(request: Request, session: AsyncSession, who: SignedIn, query: str) -> Any:
-    settings = _settings(request)
+    settings = fields.app_settings(request)
     provider = provider_of(settings)
     if provider is None:
         return await knowledge.search(session, who.workspace.id, query), "lexical"
@@ -187,10 +168,10 @@ async def articles_page(request: Request, session: AsyncSession, who: SignedIn) 
 
 def _values(form: FormData) -> dict[str, Any]:
     return {
-        "title": _field(form, "title", knowledge.TITLE_LENGTH),
-        "body": _field(form, "body", knowledge.BODY_LENGTH),
-        "tags": _tags(_field(form, "tags", 2000)),
-        "published": _field(form, "published", 10) == "on",
+        "title": fields.text(form, "title", knowledge.TITLE_LENGTH),
+        "body": fields.text(form, "body", knowledge.BODY_LENGTH),
+        "tags": _tags(fields.text(form, "tags", 2000)),
+        "published": fields.text(form, "published", 10) == "on",
     }
 
 
@@ -201,7 +182,7 @@ async def new_article(request: Request, session: AsyncSession, who: SignedIn) ->
     if request.method == "POST":
         values = _values(await request.form())
         article = await knowledge.create_article(
-            session, who.principal, **values, provider=provider_of(_settings(request))
+            session, who.principal, **values, provider=provider_of(fields.app_settings(request))
         )
         return RedirectResponse(
             f"{access.base(request)}/knowledge/{article.id}?done=created", status_code=303
@@ -223,7 +204,11 @@ async def article_page(request: Request, session: AsyncSession, who: SignedIn) -
         _writer(who)
         values = _values(await request.form())
         await knowledge.update_article(
-            session, who.principal, article_id, **values, provider=provider_of(_settings(request))
+            session,
+            who.principal,
+            article_id,
+            **values,
+            provider=provider_of(fields.app_settings(request)),
         )
         return RedirectResponse(
             f"{access.base(request)}/knowledge/{article_id}?done=saved", status_code=303

@@ -5,7 +5,6 @@ services only, scoped to the workspace it is handed."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -21,6 +20,7 @@ from leadline.web import (
     analytics,
     chat_settings,
     conversions,
+    fields,
     inbox,
     inbox_stream,
     knowledge,
@@ -64,15 +64,6 @@ async def _check_anonymous_form(request: Request) -> None:
         raise Forbidden("this form has expired: reload the page and try again")
 
 
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    return value
-
-
 # ------------------------------------------------------------------------------ signing in
 
 
@@ -86,15 +77,15 @@ async def signin(request: Request) -> Response:
         return _anonymous_form(request, "signin.html", {"next": wanted, "email": "", "error": ""})
     await _check_anonymous_form(request)
     form = await request.form()
-    email = _field(form, "email")[:320]
-    wanted = access.safe_next(request, _field(form, "next"))
+    email = fields.text(form, "email")[:320]
+    wanted = access.safe_next(request, fields.text(form, "next"))
     try:
         async with access.database(request).transaction() as session:
             started = await accounts.sign_in(
                 session,
                 _attempts(request),
                 email,
-                _field(form, "password"),
+                fields.text(form, "password"),
                 ip=access.client_ip(request),
                 user_agent=access.user_agent(request),
             )
@@ -123,7 +114,7 @@ async def setup(request: Request) -> Response:
         )
     await _check_anonymous_form(request)
     form = await request.form()
-    name, email = _field(form, "name")[:200], _field(form, "email")[:320]
+    name, email = fields.text(form, "name")[:200], fields.text(form, "email")[:320]
     try:
         async with access.database(request).transaction() as session:
             started = await accounts.complete_setup(
@@ -131,8 +122,8 @@ async def setup(request: Request) -> Response:
                 token,
                 name=name,
                 email=email,
-                password=_field(form, "password"),
-                password_again=_field(form, "password_again"),
+                password=fields.text(form, "password"),
+                password_again=fields.text(form, "password_again"),
                 ip=access.client_ip(request),
                 user_agent=access.user_agent(request),
             )

@@ -25,7 +25,7 @@ from leadline.errors import Forbidden, ValidationFailed
 from leadline.models import ApiKey
 from leadline.people import service as people
 from leadline.people import tokens as people_tokens
-from leadline.web import access
+from leadline.web import access, fields
 from leadline.web.access import FORM_COOKIE, SIGNIN_COOKIE, page
 from leadline.web.rendering import render
 
@@ -63,15 +63,6 @@ def _settings(who: SignedIn) -> None:
     access.require_area(who, AREA)
 
 
-def _field(form: FormData, name: str, longest: int = 1000) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    return value.strip()[:longest]
-
-
 def _pages_chosen(form: FormData) -> list[str]:
     chosen = [value for value in form.getlist("pages") if isinstance(value, str)]
     if any("\x00" in value or len(value) > 64 for value in chosen):
@@ -81,10 +72,6 @@ def _pages_chosen(form: FormData) -> list[str]:
 
 def _to(request: Request, path: str) -> Response:
     return RedirectResponse(access.base(request) + "/settings" + path, status_code=303)
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 # ------------------------------------------------------------------------------ index
@@ -137,13 +124,13 @@ async def create_key(request: Request, session: AsyncSession, who: SignedIn) -> 
     """A new key, its secret shown in this answer only."""
     _settings(who)
     form = await request.form()
-    role = _key_role(_field(form, "role"))
+    role = _key_role(fields.text(form, "role", 1000).strip())
     auth.require_powers_of_key(who.principal, role)
     issued = await auth.issue_key(
         session,
         who.workspace,
         role=role.value,
-        name=_field(form, "name", 300) or None,
+        name=fields.text(form, "name", 300).strip() or None,
         actor=who.principal.actor,
     )
     return await _keys_page(request, session, who, created=issued)
@@ -155,7 +142,7 @@ async def revoke_key(request: Request, session: AsyncSession, who: SignedIn) -> 
     _settings(who)
     form = await request.form()
     key_id = request.path_params["key_id"]
-    role = _key_role(_field(form, "role"))
+    role = _key_role(fields.text(form, "role", 1000).strip())
     key = await auth.key_of(session, who.workspace.id, key_id, role)
     auth.require_powers_of_key(who.principal, Role(key.role))
     await auth.revoke_key_of(session, who.workspace.id, key_id, role, who.principal.actor)
@@ -203,7 +190,7 @@ async def create_marketing_key(request: Request, session: AsyncSession, who: Sig
         session,
         who.workspace,
         role=Role.MARKETING.value,
-        name=_field(form, "name", 300) or None,
+        name=fields.text(form, "name", 300).strip() or None,
         actor=who.principal.actor,
         pages=_pages_chosen(form),
     )
@@ -300,9 +287,12 @@ async def tokens(request: Request, session: AsyncSession, who: SignedIn) -> Resp
 async def create_token(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _settings(who)
     form = await request.form()
-    person_id = _field(form, "person_id", 64) or who.person.id
+    person_id = fields.text(form, "person_id", 64).strip() or who.person.id
     created = await people_tokens.create(
-        session, who.principal, person_id=person_id, name=_field(form, "name", 300) or None
+        session,
+        who.principal,
+        person_id=person_id,
+        name=fields.text(form, "name", 300).strip() or None,
     )
     return await _tokens_page(request, session, who, shown=created.issued, what="created")
 
@@ -354,7 +344,7 @@ async def people_page(request: Request, session: AsyncSession, who: SignedIn) ->
 
 
 def _role_and_pages(form: FormData) -> tuple[str, list[str] | None]:
-    role = _field(form, "role", 20)
+    role = fields.text(form, "role", 20).strip()
     return role, _pages_chosen(form) if role == Role.MARKETING.value else None
 
 
@@ -383,9 +373,13 @@ async def create_invite(request: Request, session: AsyncSession, who: SignedIn) 
     form = await request.form()
     role, pages = _role_and_pages(form)
     invited = await accounts.invite(
-        session, who.principal, email=_field(form, "email", 320), role=role, pages=pages
+        session,
+        who.principal,
+        email=fields.text(form, "email", 320).strip(),
+        role=role,
+        pages=pages,
     )
-    link = f"{_origin(request)}{access.base(request)}/invite?token={invited.token}"
+    link = f"{fields.origin(request)}{access.base(request)}/invite?token={invited.token}"
     return await _people_page(request, session, who, invited=link)
 
 
@@ -431,15 +425,15 @@ async def invite(request: Request) -> Response:
     if not await access.csrf_sent_right(request, request.cookies.get(FORM_COOKIE)):
         raise Forbidden("this form has expired: reload the page and try again")
     form = await request.form()
-    name = _field(form, "name", 200)
+    name = fields.text(form, "name", 200).strip()
     try:
         async with access.database(request).transaction() as session:
             started = await accounts.accept_invite(
                 session,
                 token,
                 name=name,
-                password=_raw(form, "password"),
-                password_again=_raw(form, "password_again"),
+                password=fields.text(form, "password"),
+                password_again=fields.text(form, "password_again"),
                 ip=access.client_ip(request),
                 user_agent=access.user_agent(request),
             )
@@ -457,16 +451,6 @@ async def invite(request: Request) -> Response:
     response = RedirectResponse(access.base(request) + "/", status_code=303)
     access.set_cookie(request, response, SIGNIN_COOKIE, started.secret, LONGEST_SECONDS)
     return response
-
-
-def _raw(form: FormData, name: str) -> str:
-    """A password as typed (not stripped)."""
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    return value
 
 
 ROUTES: list[BaseRoute] = [

@@ -16,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from leadline.accounts.service import SignedIn
-from leadline.config import Settings
 from leadline.errors import NotFound, ValidationFailed
 from leadline.kit.time import utcnow
 from leadline.models import RetentionRun, SiteForm
@@ -25,7 +24,7 @@ from leadline.sites import forms, ip_rules
 from leadline.sites import service as sites
 from leadline.sites.schemas import parse_definition
 from leadline.tracking import service as tracking
-from leadline.web import access
+from leadline.web import access, fields
 from leadline.web.access import page
 from leadline.web.rendering import render
 from leadline.webhooks import service as webhooks
@@ -53,42 +52,12 @@ def _allowed(who: SignedIn) -> None:
     access.require_area(who, AREA)
 
 
-def _path_id(request: Request, name: str) -> str:
-    """An id from the path; one no row can have is simply not found."""
-    value: str = request.path_params[name]
-    if "\x00" in value or len(value) > 64:
-        raise NotFound("there is nothing at this address")
-    return value
-
-
-def _field(form: FormData, name: str, longest: int = 2048) -> str:
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    if "\x00" in value:
-        raise ValidationFailed(f"{name} holds a NUL character", details={"field": name})
-    if len(value) > longest:
-        raise ValidationFailed(
-            f"{name} is longer than {longest} characters", details={"field": name}
-        )
-    return value
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
 def _back(request: Request, path: str, anchor: str = "") -> Response:
     """After a change: the page again (POST, then redirect, then GET)."""
     return RedirectResponse(
         f"{access.base(request)}/settings/{path}{'#' + anchor if anchor else ''}",
         status_code=303,
     )
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -116,7 +85,7 @@ async def sites_page(request: Request, session: AsyncSession, who: SignedIn) -> 
     _allowed(who)
     if request.method == "POST":
         form = await request.form()
-        domain = _field(form, "domain", 300).strip()
+        domain = fields.text(form, "domain", 300).strip()
         if not domain:
             raise ValidationFailed(
                 "give the site's domain, such as example.com", details={"field": "domain"}
@@ -125,7 +94,7 @@ async def sites_page(request: Request, session: AsyncSession, who: SignedIn) -> 
             session,
             who.workspace.id,
             domains=[domain],
-            name=_field(form, "name", 200),
+            name=fields.text(form, "name", 200),
             actor=who.principal.actor,
         )
         return _back(request, f"sites/{managed.site.id}")
@@ -151,7 +120,7 @@ def snippet(origin: str, site_key: str) -> str:
 async def site_page(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """A site: its domains, its snippet, when tracking was last seen, its forms."""
     _allowed(who)
-    site_id = _path_id(request, "site_id")
+    site_id = fields.path_id(request, "site_id")
     managed = await sites.managed_site(session, who.workspace.id, site_id)
     seen = await tracking.last_tracked(session, who.workspace.id, site_id)
     site_forms = await forms.forms_of(session, who.workspace.id, site_id)
@@ -160,8 +129,8 @@ async def site_page(request: Request, session: AsyncSession, who: SignedIn) -> R
         "site_settings/site.html",
         {
             "managed": managed,
-            "origin": _origin(request),
-            "snippet": snippet(_origin(request), managed.site.site_key),
+            "origin": fields.origin(request),
+            "snippet": snippet(fields.origin(request), managed.site.site_key),
             "seen": seen,
             "seen_ago": ago(seen),
             "forms": [
@@ -180,10 +149,10 @@ def _pretty(form_json: str) -> str:
 @page
 async def add_domain(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _allowed(who)
-    site_id = _path_id(request, "site_id")
+    site_id = fields.path_id(request, "site_id")
     form = await request.form()
     await sites.add_domain(
-        session, who.workspace.id, site_id, _field(form, "domain", 300), who.principal.actor
+        session, who.workspace.id, site_id, fields.text(form, "domain", 300), who.principal.actor
     )
     return _back(request, f"sites/{site_id}", "domains")
 
@@ -191,9 +160,13 @@ async def add_domain(request: Request, session: AsyncSession, who: SignedIn) -> 
 @page
 async def remove_domain(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _allowed(who)
-    site_id = _path_id(request, "site_id")
+    site_id = fields.path_id(request, "site_id")
     await sites.remove_domain(
-        session, who.workspace.id, site_id, _path_id(request, "domain_id"), who.principal.actor
+        session,
+        who.workspace.id,
+        site_id,
+        fields.path_id(request, "domain_id"),
+        who.principal.actor,
     )
     return _back(request, f"sites/{site_id}", "domains")
 
@@ -202,15 +175,15 @@ async def remove_domain(request: Request, session: AsyncSession, who: SignedIn) 
 async def add_form(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """A new form of the site from its definition (docs/forms.md)."""
     _allowed(who)
-    site_id = _path_id(request, "site_id")
+    site_id = fields.path_id(request, "site_id")
     managed = await sites.managed_site(session, who.workspace.id, site_id)
     form = await request.form()
     await forms.add_form(
         session,
         managed.site,
-        form_id=_field(form, "form_id", 64).strip(),
-        form_json=_field(form, "form_json", 64 * 1024),
-        name=_field(form, "name", 200),
+        form_id=fields.text(form, "form_id", 64).strip(),
+        form_json=fields.text(form, "form_json", 64 * 1024),
+        name=fields.text(form, "name", 200),
         actor=who.principal.actor,
     )
     return _back(request, f"sites/{site_id}", "forms")
@@ -220,8 +193,10 @@ async def _form_of_site(
     request: Request, session: AsyncSession, who: SignedIn
 ) -> tuple[str, SiteForm]:
     """The site in the path, and its form in the path (NotFound for another site's)."""
-    site_id = _path_id(request, "site_id")
-    form_row = await forms.managed_form(session, who.workspace.id, _path_id(request, "form_id"))
+    site_id = fields.path_id(request, "site_id")
+    form_row = await forms.managed_form(
+        session, who.workspace.id, fields.path_id(request, "form_id")
+    )
     if form_row.site_id != site_id:
         raise NotFound(f"no form {form_row.id}", resource="form")
     return site_id, form_row
@@ -237,8 +212,8 @@ async def change_definition(request: Request, session: AsyncSession, who: Signed
         session,
         who.workspace.id,
         form_row.id,
-        name=_field(form, "name", 200) or None,
-        form_json=_field(form, "form_json", 64 * 1024),
+        name=fields.text(form, "name", 200) or None,
+        form_json=fields.text(form, "form_json", 64 * 1024),
         actor=who.principal.actor,
     )
     return _back(request, f"sites/{site_id}", f"form-{form_row.id}")
@@ -273,7 +248,7 @@ async def delete_site(request: Request, session: AsyncSession, who: SignedIn) ->
     """Delete a site: its key stops working; its visits, events and leads stay."""
     _allowed(who)
     await sites.delete_site(
-        session, who.workspace.id, _path_id(request, "site_id"), who.principal.actor
+        session, who.workspace.id, fields.path_id(request, "site_id"), who.principal.actor
     )
     return _back(request, "sites")
 
@@ -298,10 +273,10 @@ async def webhooks_page(request: Request, session: AsyncSession, who: SignedIn) 
         created = await webhooks.create_endpoint(
             session,
             who.principal,
-            _settings(request),
-            url=_field(form, "url"),
+            fields.app_settings(request),
+            url=fields.text(form, "url"),
             event_types=_events_of(form),
-            description=_field(form, "description", 500).strip() or None,
+            description=fields.text(form, "description", 500).strip() or None,
         )
     listed = await webhooks.list_endpoints(session, who.principal, limit=ENDPOINTS_SHOWN)
     return render(
@@ -321,10 +296,14 @@ async def webhooks_page(request: Request, session: AsyncSession, who: SignedIn) 
 async def switch_webhook(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """Pause an endpoint, or enable it again (a disabled one too)."""
     _allowed(who)
-    endpoint_id = _path_id(request, "endpoint_id")
+    endpoint_id = fields.path_id(request, "endpoint_id")
     endpoint = await webhooks.get_endpoint(session, who.principal, endpoint_id)
     await webhooks.update_endpoint(
-        session, who.principal, _settings(request), endpoint_id, enabled=not endpoint.enabled
+        session,
+        who.principal,
+        fields.app_settings(request),
+        endpoint_id,
+        enabled=not endpoint.enabled,
     )
     return _back(request, "webhooks")
 
@@ -332,7 +311,7 @@ async def switch_webhook(request: Request, session: AsyncSession, who: SignedIn)
 @page
 async def delete_webhook(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     _allowed(who)
-    await webhooks.delete_endpoint(session, who.principal, _path_id(request, "endpoint_id"))
+    await webhooks.delete_endpoint(session, who.principal, fields.path_id(request, "endpoint_id"))
     return _back(request, "webhooks")
 
 
@@ -340,7 +319,7 @@ async def delete_webhook(request: Request, session: AsyncSession, who: SignedIn)
 async def webhook_page(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """An endpoint and its newest deliveries, each with its attempts."""
     _allowed(who)
-    endpoint_id = _path_id(request, "endpoint_id")
+    endpoint_id = fields.path_id(request, "endpoint_id")
     endpoint = await webhooks.get_endpoint(session, who.principal, endpoint_id)
     log = await webhooks.list_deliveries(
         session, who.principal, endpoint_id, limit=DELIVERIES_SHOWN
@@ -361,9 +340,9 @@ async def webhook_page(request: Request, session: AsyncSession, who: SignedIn) -
 async def redeliver(request: Request, session: AsyncSession, who: SignedIn) -> Response:
     """Send a delivery again."""
     _allowed(who)
-    endpoint_id = _path_id(request, "endpoint_id")
+    endpoint_id = fields.path_id(request, "endpoint_id")
     await webhooks.redeliver(
-        session, who.principal, _path_id(request, "delivery_id"), endpoint_id=endpoint_id
+        session, who.principal, fields.path_id(request, "delivery_id"), endpoint_id=endpoint_id
     )
     return _back(request, f"webhooks/{endpoint_id}")
 
@@ -377,7 +356,7 @@ async def addresses_page(request: Request, session: AsyncSession, who: SignedIn)
     _allowed(who)
     if request.method == "POST":
         form = await request.form()
-        address = _field(form, "address", 100)
+        address = fields.text(form, "address", 100)
         if not address.strip():
             raise ValidationFailed(
                 "give an IP address or network, such as 203.0.113.7 or 203.0.113.0/24",
@@ -387,8 +366,8 @@ async def addresses_page(request: Request, session: AsyncSession, who: SignedIn)
             session,
             who.workspace.slug,
             address,
-            _field(form, "kind", 10),
-            note=_field(form, "note", 200),
+            fields.text(form, "kind", 10),
+            note=fields.text(form, "note", 200),
             actor=who.principal.actor,
         )
         return _back(request, "addresses")
@@ -408,7 +387,7 @@ async def remove_address(request: Request, session: AsyncSession, who: SignedIn)
     _allowed(who)
     form = await request.form()
     await ip_rules.remove_ip_rule(
-        session, who.workspace.slug, _field(form, "address", 100), actor=who.principal.actor
+        session, who.workspace.slug, fields.text(form, "address", 100), actor=who.principal.actor
     )
     return _back(request, "addresses")
 
@@ -417,7 +396,7 @@ async def remove_address(request: Request, session: AsyncSession, who: SignedIn)
 
 
 def _choice(form: FormData, name: str) -> bool:
-    value = _field(form, name, 10)
+    value = fields.text(form, name, 10)
     if value not in ("on", ""):
         raise ValidationFailed(f"{name} is a box to tick, not {value!r}", details={"field": name})
     return value == "on"
@@ -431,7 +410,7 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
     _allowed(who)
     if request.method == "POST":
         form = await request.form()
-        erased_returns = _field(form, "erased_returns", 10)
+        erased_returns = fields.text(form, "erased_returns", 10)
         # Every value is checked before anything changes: a refusal leaves all as it was.
         if erased_returns not in workspaces.ERASED_RETURNS:
             raise ValidationFailed(
@@ -450,7 +429,7 @@ async def privacy_page(request: Request, session: AsyncSession, who: SignedIn) -
         for site_id, values in changes.items():
             await sites.change_site(session, who.workspace.id, site_id, values, who.principal.actor)
         return _back(request, "privacy")
-    settings = _settings(request)
+    settings = fields.app_settings(request)
     periods = await retention.periods_of(session, who.workspace.id)
     run = await retention.last_run(session, who.workspace.id)
     return render(
@@ -504,7 +483,7 @@ def _run_shown(run: RetentionRun | None) -> dict[str, Any] | None:
 def _days(form: FormData, name: str) -> int | None:
     """A period as typed: empty (or "forever") keeps the class forever, a whole number is
     days (the service checks its range, as it does the API's)."""
-    value = _field(form, f"days:{name}", 20).strip()
+    value = fields.text(form, f"days:{name}", 20).strip()
     if value == "" or value.lower() == "forever":
         return None
     if not (value.isascii() and value.isdigit()):
