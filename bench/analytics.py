@@ -504,6 +504,13 @@ class Result:
     p95: float
     errors: int
     status: int
+    app: str = ""
+
+
+def _load_average() -> str:
+    """The machine's load averages (1, 5 and 15 minutes), as ``uptime`` shows them."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def routes(site_id: str, end: date) -> list[tuple[str, str, dict[str, str]]]:
@@ -635,6 +642,13 @@ def load(backend: str, url: str, events: int, days: int) -> Loaded:
     started = time.perf_counter()
     rebuilt = asyncio.run(_rebuild(url, end - timedelta(days=days + 1), end + timedelta(hours=1)))
     rebuild_seconds = time.perf_counter() - started
+    if backend == "postgresql":
+        # What autovacuum does soon after the rebuild's inserts: the rollups' statistics were
+        # taken when they were empty (the VACUUM ANALYZE after loading).
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE tracking_daily, tracking_hourly")
     print(f"[{backend}] rollups rebuilt in {rebuild_seconds:.0f}s: {rebuilt}", flush=True)
     return Loaded(url, token, main_plan, end, rows, load_seconds, rebuild_seconds)
 
@@ -648,19 +662,31 @@ def run_backend(args: argparse.Namespace, backend: str) -> dict[str, Any]:
         load_seconds, rebuild_seconds = loaded.load_seconds, loaded.rebuild_seconds
         results = []
         os.environ["LEADLINE_API_RATE_LIMIT"] = "100000000"
-        with serve(url) as base:
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-                for name, path, params in routes(main_plan.site_ids[0], end.date()):
-                    if args.only and not any(part in name for part in args.only):
-                        continue
-                    result = measure(client, name, path, params, args.requests, args.seconds)
-                    results.append(result)
-                    print(
-                        f"[{backend}] {name:34} p50 {result.p50:7.1f} ms  "
-                        f"p95 {result.p95:7.1f} ms  n={result.n} status={result.status}",
-                        flush=True,
-                    )
+        # Each source tree's app in turn, round after round, on the same database.
+        apps = [Path(app).resolve() for app in args.app] or [ROOT]
+        for round_ in range(args.rounds):
+            for app in apps:
+                label = (
+                    f"{app.name}, round {round_ + 1}" if len(apps) > 1 or args.rounds > 1 else ""
+                )
+                print(f"[{backend}] {label} {_load_average()}".replace("  ", " "), flush=True)
+                with serve(url, app) as base:
+                    headers = {"Authorization": f"Bearer {token}"}
+                    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                        for name, path, params in routes(main_plan.site_ids[0], end.date()):
+                            if args.only and not any(part in name for part in args.only):
+                                continue
+                            result = measure(
+                                client, name, path, params, args.requests, args.seconds
+                            )
+                            result.app = label
+                            results.append(result)
+                            print(
+                                f"[{backend}] {name:34} p50 {result.p50:7.1f} ms  "
+                                f"p95 {result.p95:7.1f} ms  n={result.n} status={result.status}",
+                                flush=True,
+                            )
+                print(f"[{backend}] {label} {_load_average()}".replace("  ", " "), flush=True)
     finally:
         if not args.keep:
             drop_database(backend, DATABASE)
@@ -669,11 +695,14 @@ def run_backend(args: argparse.Namespace, backend: str) -> dict[str, Any]:
         f"\n## {backend}: {rows.events:,} events, {len(rows.visits):,} visits, "
         f"{len(rows.submissions):,} submissions over {args.days} days\n"
     )
-    print("| GET /analytics/... | n | p50 ms | p95 ms | aim met | errors |")
-    print("|---|---:|---:|---:|---|---:|")
+    print("| GET /analytics/... | app | n | p50 ms | p95 ms | aim met | errors |")
+    print("|---|---|---:|---:|---:|---|---:|")
     for r in results:
         met = "yes" if r.p95 < AIM_MS and not r.errors else "no"
-        print(f"| {r.name} | {r.n} | {r.p50:.1f} | {r.p95:.1f} | {met} | {r.errors} |")
+        print(
+            f"| {r.name} | {r.app or '-'} | {r.n} | {r.p50:.1f} | {r.p95:.1f} | {met} |"
+            f" {r.errors} |"
+        )
     sys.stdout.flush()
     return {
         "backend": backend,
@@ -695,6 +724,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="time cap per route")
     parser.add_argument("--only", nargs="*", help="only routes whose name contains one of these")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        help="serve the app of this source tree (repeat to compare trees, taken in turn)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of every app's requests")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)

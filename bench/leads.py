@@ -547,7 +547,9 @@ def drop(setup: Setup) -> None:
 
 
 @contextlib.contextmanager
-def serve(url: str) -> Iterator[str]:
+def serve(url: str, root: Path = ROOT) -> Iterator[str]:
+    """The base URL of the app of the source tree ``root`` (this one by default) serving the
+    database at ``url``, while it runs."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
@@ -567,8 +569,8 @@ def serve(url: str) -> Iterator[str]:
             "warning",
             "--no-access-log",
         ],
-        cwd=ROOT,
-        env=env,
+        cwd=root,
+        env={**env, "PYTHONPATH": str(root)},
     )
     base = f"http://{HOST}:{port}"
     try:

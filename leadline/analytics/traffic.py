@@ -229,6 +229,30 @@ def _ranked(
 Found = dict[str, dict[str, Counts]]
 
 
+async def _tops(
+    session: AsyncSession, query: ReportQuery, dimensions: tuple[str, ...], field: str, limit: int
+) -> dict[str, list[tuple[str, Metric]]]:
+    """What ``_top`` makes of the rollups' counts of ``dimensions``, the database summing,
+    ranking and cutting the period's (by the same rule: the largest first, ties by name,
+    none of zero) and reading the previous period's of the names it kept only."""
+    period, previous = query.period, query.period.previous
+    ws, sites = query.workspace_id, query.site_ids
+    top = await rollups.top_values(
+        session, ws, sites, dimensions, field, period.start, period.end, limit
+    )
+    wanted = {dimension: [name for name, _ in top[dimension].values] for dimension in dimensions}
+    found_b = await rollups.counts_of_values(
+        session, ws, sites, wanted, field, previous.start, previous.end
+    )
+    lists = {}
+    for dimension in dimensions:
+        before = dict(found_b[dimension].values)
+        lists[dimension] = [
+            (name, Metric(count, before.get(name, 0))) for name, count in top[dimension].values
+        ]
+    return lists
+
+
 # What follows a visit's changing row: read from the SQL database's rollups even when
 # ClickHouse keeps the events (ADR 0014).
 _VISIT_ROW_DIMENSIONS = (rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE)
@@ -368,9 +392,13 @@ async def top_pages(
     site_param: str | None = None,
     clickhouse: ClickHouse | None = None,
 ) -> TopPages:
-    found, found_b = await _both(session, query, ("page",), clickhouse)
-    now, before = _field(found["page"], "page_views"), _field(found_b["page"], "page_views")
-    pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
+    if clickhouse is not None:
+        found, found_b = await _both(session, query, ("page",), clickhouse)
+        now, before = _field(found["page"], "page_views"), _field(found_b["page"], "page_views")
+        pages = [Page(path, metric) for path, metric in _top(now, before, limit)]
+    else:
+        tops = await _tops(session, query, ("page",), "page_views", limit)
+        pages = [Page(path, metric) for path, metric in tops["page"]]
     return TopPages(_site(query, site_param), period_info(query.period), pages)
 
 
@@ -381,6 +409,33 @@ async def geo(
     site_param: str | None = None,
     clickhouse: ClickHouse | None = None,
 ) -> Geo:
+    if clickhouse is None:
+        # The countries' visits and all visits, ranked and cut by the database; the visits
+        # of no known country are all visits less those of every country.
+        period, previous = query.period, query.period.previous
+        ws, sites = query.workspace_id, query.site_ids
+        top = await rollups.top_values(
+            session, ws, sites, ("country", "total"), "visits", period.start, period.end, limit
+        )
+        wanted = {
+            "country": [name for name, _ in top["country"].values],
+            "total": [""],
+        }
+        earlier = await rollups.counts_of_values(
+            session, ws, sites, wanted, "visits", previous.start, previous.end, whole=True
+        )
+        counted_b = dict(earlier["country"].values)
+        rows = [
+            Ranked(name, Metric(count, counted_b.get(name, 0)))
+            for name, count in top["country"].values
+        ]
+        unknown = (
+            max(0, top["total"].whole - top["country"].whole),
+            max(0, earlier["total"].whole - earlier["country"].whole),
+        )
+        if unknown[0] or unknown[1]:
+            rows.append(Ranked(None, Metric(*unknown)))
+        return Geo(_site(query, site_param), period_info(query.period), rows)
     found, found_b = await _both(session, query, ("country", "total"), clickhouse)
     now, before = _field(found["country"], "visits"), _field(found_b["country"], "visits")
     total = found["total"].get("", Counts()).visits
@@ -446,13 +501,20 @@ async def sources(
     clickhouse: ClickHouse | None = None,
 ) -> Sources:
     dimensions = ("referrer", "channel", "source", "platform")
-    found, found_b = await _both(session, query, dimensions, clickhouse)
-    lists = {
-        dimension: _ranked(
-            _field(found[dimension], "visits"), _field(found_b[dimension], "visits"), limit
-        )
-        for dimension in dimensions
-    }
+    if clickhouse is None:
+        tops = await _tops(session, query, dimensions, "visits", limit)
+        lists = {
+            dimension: [Ranked(name, metric) for name, metric in tops[dimension]]
+            for dimension in dimensions
+        }
+    else:
+        found, found_b = await _both(session, query, dimensions, clickhouse)
+        lists = {
+            dimension: _ranked(
+                _field(found[dimension], "visits"), _field(found_b[dimension], "visits"), limit
+            )
+            for dimension in dimensions
+        }
     return Sources(
         site=_site(query, site_param),
         period=period_info(query.period),

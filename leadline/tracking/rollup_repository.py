@@ -5,7 +5,7 @@ and what the tables hold. Every statement is scoped to a workspace and its sites
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     bindparam,
+    case,
     delete,
     func,
     insert,
     literal,
+    null,
     select,
     text,
     union_all,
@@ -231,26 +233,191 @@ class RollupRepository(Repository):
         rows: Any = await self.session.execute(statement)
         return [(int(row[0]), str(row[1]), str(row[2]), _counts(row[3:])) for row in rows]
 
-    async def hourly_totals(
-        self, workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
-    ) -> list[tuple[datetime, Counts]]:
-        """The ``total`` counts of each UTC hour from ``start`` to ``end`` (excluded) that has
-        any, in time order."""
-        if not site_ids or start >= end:
-            return []
-        rows = await self.session.execute(
-            select(TrackingHourly.hour, *_sums(TrackingHourly))
-            .where(
-                _of_workspace(TrackingHourly, workspace_id),
+    def _scope(self, model: Any, workspace_id: str) -> Any:
+        """The workspace's rows: as ``_of_workspace`` on SQLite; on PostgreSQL by the column
+        itself, whose statistics the planner knows (it takes an expression's equality to
+        hold for one row in two hundred, and so misjudges how many rows a read returns)."""
+        if self.dialect == "sqlite":
+            return _of_workspace(model, workspace_id)
+        return model.workspace_id == workspace_id
+
+    def _rows_of(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        dimensions: Sequence[str],
+        field: str,
+        days: Sequence[date],
+        hours: Sequence[tuple[datetime, datetime]],
+        values: Sequence[str] | None = None,
+    ) -> Any:
+        """A subquery of (dimension, value, n) of the rows of ``dimensions`` on the UTC days
+        ``days`` (each looked up along the primary key, site, day, dimension) and in the
+        ranges of UTC hours ``hours``, ``n`` their ``field``; of ``values`` only, if given."""
+        reads: list[Any] = []
+        if days:
+            daily = [
+                self._scope(TrackingDaily, workspace_id),
+                TrackingDaily.site_id.in_(site_ids),
+                TrackingDaily.day.in_(days),
+                TrackingDaily.dimension.in_(dimensions),
+            ]
+            if values is not None:
+                daily.append(TrackingDaily.value.in_(values))
+            reads.append(
+                select(
+                    TrackingDaily.dimension.label("dimension"),
+                    TrackingDaily.value.label("value"),
+                    getattr(TrackingDaily, field).label("n"),
+                ).where(*daily)
+            )
+        for start, end in hours:
+            hourly = [
+                self._scope(TrackingHourly, workspace_id),
                 TrackingHourly.site_id.in_(site_ids),
-                TrackingHourly.dimension == "total",
+                TrackingHourly.dimension.in_(dimensions),
                 TrackingHourly.hour >= start,
                 TrackingHourly.hour < end,
+            ]
+            if values is not None:
+                hourly.append(TrackingHourly.value.in_(values))
+            reads.append(
+                select(
+                    TrackingHourly.dimension.label("dimension"),
+                    TrackingHourly.value.label("value"),
+                    getattr(TrackingHourly, field).label("n"),
+                ).where(*hourly)
             )
-            .group_by(TrackingHourly.hour)
-            .order_by(TrackingHourly.hour)
+        statement: Any = union_all(*reads) if len(reads) > 1 else reads[0]
+        return statement.subquery()
+
+    async def top_values(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        dimensions: Sequence[str],
+        field: str,
+        days: Sequence[date],
+        hours: Sequence[tuple[datetime, datetime]],
+        limit: int,
+    ) -> dict[str, tuple[list[tuple[str, int]], int]]:
+        """Per dimension of ``dimensions``, its ``limit`` values of the largest sums of
+        ``field`` (``visits``, ``page_views``, ``events``) over the UTC days ``days`` and the
+        ranges of UTC hours ``hours``, those summing to zero left out, the largest first and
+        values of equal sums in code point order (the order of Python's ``sorted``); and the
+        sum over all its values. Summed, ranked and cut by the database, in one statement."""
+        if not site_ids or not dimensions or (not days and not hours):
+            return {}
+        rows = self._rows_of(workspace_id, site_ids, dimensions, field, days, hours)
+        total = func.sum(rows.c.n)
+        # Code point order: SQLite compares text as bytes (UTF-8) by default; PostgreSQL by
+        # the database's collation unless told to compare bytes ("C").
+        value = rows.c.value if self.dialect == "sqlite" else rows.c.value.collate("C")
+        ranked = (
+            select(
+                rows.c.dimension,
+                rows.c.value,
+                total.label("total"),
+                func.sum(total).over(partition_by=rows.c.dimension).label("whole"),
+                func.row_number()
+                .over(partition_by=rows.c.dimension, order_by=(total.desc(), value))
+                .label("rank"),
+            )
+            .group_by(rows.c.dimension, rows.c.value)
+            .having(total != 0)
+            .subquery()
         )
-        return [(row[0], _counts(row[1:])) for row in rows]
+        found: dict[str, tuple[list[tuple[str, int]], int]] = {}
+        for dimension, name, count, whole in await self.session.execute(
+            select(ranked.c.dimension, ranked.c.value, ranked.c.total, ranked.c.whole)
+            .where(ranked.c.rank <= limit)
+            .order_by(ranked.c.dimension, ranked.c.rank)
+        ):
+            top, _ = found.setdefault(str(dimension), ([], int(whole)))
+            top.append((str(name), int(count)))
+        return found
+
+    async def sums_of_values(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        wanted: Mapping[str, Sequence[str]],
+        field: str,
+        days: Sequence[date],
+        hours: Sequence[tuple[datetime, datetime]],
+        whole: bool = False,
+    ) -> dict[str, tuple[dict[str, int], int]]:
+        """Per dimension of ``wanted``, the sums of ``field`` of its values in ``wanted`` over
+        the UTC days ``days`` and the ranges of UTC hours ``hours``, in one statement; with
+        ``whole``, also the sum over all its values (else 0). SQLite looks up the rows of the
+        values wanted along the primary keys (the value is their last column); PostgreSQL
+        reads the dimensions' rows and sums those of other values as one: told the values,
+        its planner expects a handful of rows and scans the whole daily table for them."""
+        dimensions = [dimension for dimension, values in wanted.items() if values or whole]
+        if not site_ids or not dimensions or (not days and not hours):
+            return {}
+        every = sorted({value for values in wanted.values() for value in values})
+        looked_up = None if whole or self.dialect != "sqlite" else every
+        rows = self._rows_of(workspace_id, site_ids, dimensions, field, days, hours, looked_up)
+        # Values not wanted are summed as one (a NULL value): they count in the whole only.
+        value: Any = case((rows.c.value.in_(every), rows.c.value), else_=null())
+        found: dict[str, tuple[dict[str, int], int]] = {}
+        for dimension, name, count in await self.session.execute(
+            select(rows.c.dimension, value.label("value"), func.sum(rows.c.n)).group_by(
+                rows.c.dimension, value
+            )
+        ):
+            sums, total = found.get(str(dimension), ({}, 0))
+            if name is not None and name in wanted.get(str(dimension), ()):
+                sums[str(name)] = int(count)
+            found[str(dimension)] = (sums, total + int(count) if whole else 0)
+        return found
+
+    async def totals_of_days_and_hours(
+        self,
+        workspace_id: str,
+        site_ids: Sequence[str],
+        days: Sequence[date],
+        hours: Sequence[datetime],
+    ) -> tuple[dict[date, Counts], dict[datetime, Counts]]:
+        """The ``total`` counts of each UTC day of ``days`` and of each UTC hour of ``hours``
+        that has any: each day looked up along ``tracking_daily``'s primary key (site, day,
+        dimension; a range of days would walk every dimension's rows of those days), each
+        hour along ``tracking_hourly``'s (site, dimension, hour), by its value as the writer
+        and the rebuild store it (on SQLite, text of one form). Two statements: PostgreSQL
+        runs the two reads of one in parallel workers, whose start costs more than both."""
+        by_day: dict[date, Counts] = {}
+        by_hour: dict[datetime, Counts] = {}
+        if not site_ids:
+            return by_day, by_hour
+        if days:
+            rows = await self.session.execute(
+                select(TrackingDaily.day, *_sums(TrackingDaily))
+                .where(
+                    _of_workspace(TrackingDaily, workspace_id),
+                    TrackingDaily.site_id.in_(site_ids),
+                    TrackingDaily.day.in_(days),
+                    TrackingDaily.dimension == "total",
+                )
+                .group_by(TrackingDaily.day)
+            )
+            for day, *sums in rows:
+                key = day if isinstance(day, date) else date.fromisoformat(str(day))
+                by_day[key] = _counts(sums)
+        if hours:
+            rows = await self.session.execute(
+                select(TrackingHourly.hour, *_sums(TrackingHourly))
+                .where(
+                    _of_workspace(TrackingHourly, workspace_id),
+                    TrackingHourly.site_id.in_(site_ids),
+                    TrackingHourly.dimension == "total",
+                    TrackingHourly.hour.in_(hours),
+                )
+                .group_by(TrackingHourly.hour)
+            )
+            for hour, *sums in rows:
+                by_hour[_aware(hour).astimezone(UTC)] = _counts(sums)
+        return by_day, by_hour
 
     # ---- visits of a period (along ix_visits_site_started)
 

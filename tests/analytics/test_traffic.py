@@ -10,10 +10,11 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
@@ -26,6 +27,7 @@ from leadline.db import Database
 from leadline.kit.periods import Period
 from leadline.sites.service import SiteInfo, site_by_key
 from leadline.tracking import prepare as tracking
+from leadline.tracking import rollups
 from leadline.tracking.groups import apply_group
 from leadline.tracking.prepare import VisitAnswer, Work
 from leadline.tracking.rollups import floor_hour
@@ -311,6 +313,214 @@ def test_the_hourly_rollups_hold_what_the_daily_ones_hold(settings: Settings, fe
     daily = sums("tracking_daily", "day")
     assert daily
     assert sums("tracking_hourly", "hour") == daily
+
+
+# Zones whose days start at every kind of distance from UTC's: none, one or two hours (the
+# end of summer time in Amsterdam on 2026-10-25, in New York on 2026-11-01), five and a half,
+# thirteen (Auckland's summer) and fourteen.
+DAY_ZONES = [
+    ZoneInfo("UTC"),
+    AMSTERDAM,
+    ZoneInfo("America/New_York"),
+    KOLKATA,
+    ZoneInfo("Pacific/Auckland"),
+    KIRITIMATI,
+]
+# The fed days and some before and after, where nothing was counted.
+SERIES = [date(2026, 10, 16) + timedelta(days=n) for n in range(19)]
+
+
+def _hourly_totals(settings: Settings) -> dict[datetime, tuple[int, int, int]]:
+    rows = fetch_rows(
+        settings,
+        "SELECT hour, visits, page_views, events FROM tracking_hourly WHERE dimension = 'total'",
+    )
+    found: dict[datetime, tuple[int, int, int]] = {}
+    for row in rows:
+        hour = _aware(row["hour"]).astimezone(UTC)
+        visits, page_views, events = found.get(hour, (0, 0, 0))
+        found[hour] = (
+            visits + row["visits"],
+            page_views + row["page_views"],
+            events + row["events"],
+        )
+    return found
+
+
+def _counts_by_day(fed: Fed, settings: Settings, tz: ZoneInfo) -> list[tuple[str, int, int, int]]:
+    found = _run(
+        settings,
+        lambda session: rollups.counts_by_day(
+            session, fed.workspace_id, [fed.site.site_id], SERIES, tz
+        ),
+    )
+    return [
+        (day.day.isoformat(), day.counts.visits, day.counts.page_views, day.counts.events)
+        for day in found
+    ]
+
+
+@pytest.mark.parametrize("tz", DAY_ZONES, ids=lambda tz: tz.key)
+def test_a_zones_days_count_what_their_hours_count(
+    settings: Settings, fed: Fed, tz: ZoneInfo
+) -> None:
+    """Each day of the series (read from the daily row of the UTC day it overlaps most and
+    the hours where the two differ) holds the sum of the hourly rows of the UTC hours its
+    hour-floored bounds hold: 23, 24 or 25 of them."""
+    hours = _hourly_totals(settings)
+    expected = []
+    for day in SERIES:
+        low = floor_hour(datetime.combine(day, time.min, tzinfo=tz))
+        high = floor_hour(datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz))
+        assert (high - low) in {timedelta(hours=n) for n in (23, 24, 25)}
+        sums = [counts for hour, counts in hours.items() if low <= hour < high]
+        expected.append((day.isoformat(), *(sum(counts[n] for counts in sums) for n in range(3))))
+    assert sum(visits for _, visits, _, _ in expected) == sum(v for v, _, _ in hours.values())
+    assert sum(1 for _, visits, _, _ in expected if visits) >= 10
+    assert _counts_by_day(fed, settings, tz) == expected
+
+
+def test_days_without_hourly_rows_are_read_from_the_daily_ones(
+    settings: Settings, fed: Fed
+) -> None:
+    """Days counted before the hourly rollups were kept (an upgrade): a UTC day of the
+    series is its daily row; a zone's day, that row and whatever hours there are."""
+    daily = fetch_rows(
+        settings,
+        "SELECT day, visits, page_views, events FROM tracking_daily WHERE dimension = 'total'",
+    )
+    execute_sql(settings, "DELETE FROM tracking_hourly")
+    by_day = {str(row["day"]): (row["visits"], row["page_views"], row["events"]) for row in daily}
+    assert len(by_day) >= 10
+    assert _counts_by_day(fed, settings, ZoneInfo("UTC")) == [
+        (day.isoformat(), *by_day.get(day.isoformat(), (0, 0, 0))) for day in SERIES
+    ]
+
+
+def _rank_in_python(
+    settings: Settings, query: ReportQuery, report: str, limit: int
+) -> traffic.TopPages | traffic.Geo | traffic.Sources:
+    """A ranked report as it was made before the database ranked it: every value of both
+    periods read and ranked by ``traffic._top``."""
+
+    async def work(session: AsyncSession) -> Any:
+        site, info = None, traffic.period_info(query.period)
+        if report == "pages":
+            found, found_b = await traffic._both(session, query, ("page",))
+            now = traffic._field(found["page"], "page_views")
+            before = traffic._field(found_b["page"], "page_views")
+            pages = [traffic.Page(p, m) for p, m in traffic._top(now, before, limit)]
+            return traffic.TopPages(site, info, pages)
+        if report == "geo":
+            found, found_b = await traffic._both(session, query, ("country", "total"))
+            now = traffic._field(found["country"], "visits")
+            before = traffic._field(found_b["country"], "visits")
+            total = found["total"].get("", rollups.Counts()).visits
+            total_b = found_b["total"].get("", rollups.Counts()).visits
+            unknown = (max(0, total - sum(now.values())), max(0, total_b - sum(before.values())))
+            return traffic.Geo(site, info, traffic._ranked(now, before, limit, unknown))
+        dimensions = ("referrer", "channel", "source", "platform")
+        found, found_b = await traffic._both(session, query, dimensions)
+        lists = [
+            traffic._ranked(
+                traffic._field(found[d], "visits"), traffic._field(found_b[d], "visits"), limit
+            )
+            for d in dimensions
+        ]
+        return traffic.Sources(site, info, *lists)
+
+    return _run(settings, work)
+
+
+def _add_rollup_rows(settings: Settings, fed: Fed) -> None:
+    """Rows that rank by more than their counts: ties between names that sort differently
+    by code point than by a language's rules (capitals, accents, punctuation), a name
+    counted in a daily row and an edge hour, names that count nothing, and names of the
+    previous period only."""
+    from sqlalchemy import insert
+
+    from leadline.models import TrackingDaily, TrackingHourly
+
+    common = {"site_id": fed.site.site_id, "workspace_id": fed.workspace_id}
+    names = ["/Zeta", "/alpha", "/\u00c4rger", "/zebra", "/_x", "/a b", "/\u00e9t\u00e9", "/B"]
+    daily = []
+    for dimension, field in (("page", "page_views"), ("country", "visits"), ("referrer", "visits")):
+        for n, name in enumerate(names):
+            value = name
+            for day, count in ((date(2026, 10, 24), 4 + n % 2), (date(2026, 10, 17), 6)):
+                daily.append(
+                    {
+                        **common,
+                        "day": day,
+                        "dimension": dimension,
+                        "value": value + "~",
+                        "visits": 0,
+                        "visitors": 0,
+                        "page_views": 0,
+                        "events": 0,
+                        field: count,
+                    }
+                )
+        daily.append(
+            {
+                **common,
+                "day": date(2026, 10, 24),
+                "dimension": dimension,
+                "value": "~none",
+                "visits": 0,
+                "visitors": 0,
+                "page_views": 0,
+                "events": 0,
+            }
+        )
+    # An edge hour of Amsterdam's 2026-10-22 (it starts at 22:00 UTC the day before).
+    hourly = [
+        {
+            **common,
+            "hour": datetime(2026, 10, 21, 22, tzinfo=UTC),
+            "dimension": "page",
+            "value": "/B~",
+            "visits": 0,
+            "page_views": 1,
+            "events": 0,
+        },
+        {
+            **common,
+            "hour": datetime(2026, 10, 21, 23, tzinfo=UTC),
+            "dimension": "referrer",
+            "value": "/B~",
+            "visits": 1,
+            "page_views": 0,
+            "events": 0,
+        },
+    ]
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(insert(TrackingDaily), daily)
+        await session.execute(insert(TrackingHourly), hourly)
+
+    _run(settings, work)
+
+
+@pytest.mark.parametrize(("first", "last", "tz"), PERIODS)
+def test_the_database_ranks_values_as_python_ranked_them(
+    settings: Settings, fed: Fed, first: date, last: date, tz: ZoneInfo
+) -> None:
+    """``pages/top``, ``geo`` and ``sources``, summed, ranked and cut by the database, say
+    byte for byte what ranking every value of both periods in Python said, at any limit."""
+    _add_rollup_rows(settings, fed)
+    query = _query(fed, first, last, tz)
+    for limit in (1, 2, 3, 5, 8, 100):
+        for report, make in (
+            ("pages", lambda session, limit=limit: traffic.top_pages(session, query, limit)),
+            ("geo", lambda session, limit=limit: traffic.geo(session, query, limit)),
+            ("sources", lambda session, limit=limit: traffic.sources(session, query, limit)),
+        ):
+            made = msgspec.json.encode(_run(settings, make))
+            assert made == msgspec.json.encode(_rank_in_python(settings, query, report, limit)), (
+                report,
+                limit,
+            )
 
 
 def test_a_rebuild_from_the_raw_rows_makes_the_rollups_the_writer_made(
