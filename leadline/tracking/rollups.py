@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import time as time_module
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -186,9 +186,24 @@ def visit_figures_of(found: dict[str, dict[str, Counts]]) -> VisitFigures:
 # within a second or two of its start.
 SETTLED = timedelta(minutes=5)
 
+# Where the visitor ids of days not kept are read: called with (workspace, sites, start, end),
+# it yields (site, started at, visitor id) of the people's visits started from ``start`` to
+# ``end`` that have a visitor id (``RollupRepository.visitor_ids``; ClickHouse's,
+# ``clickhouse_repository.visitor_ids``, when it keeps the events). A visitor may come once
+# per day instead of once per visit: only the distinct ids of a day are kept.
+VisitorIds = Callable[
+    [str, Sequence[str], datetime, datetime], AsyncIterator[tuple[str, datetime, str]]
+]
+
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def settled(day: date, tz: ZoneInfo, now: datetime) -> bool:
+    """Whether the zone's ``day`` has been over for ``SETTLED`` at ``now``: what
+    ``visitor_days`` keeps."""
+    return _midnight(day + DAY, tz) <= now - SETTLED
 
 
 async def visitor_days(
@@ -198,10 +213,13 @@ async def visitor_days(
     days: Sequence[date],
     tz: ZoneInfo,
     now: datetime,
+    *,
+    visitor_ids: VisitorIds | None = None,
 ) -> dict[tuple[str, date], tuple[int, bytes]]:
     """Each site's distinct visitors on each of ``days`` (consecutive) of zone ``tz``, exact,
     with a sketch of their ids to merge. Days kept in ``visitor_days`` are read from it; the
-    others are counted from the visits of those days (one read), and kept when over."""
+    others are counted from the visits of those days (one read, of ``visitor_ids``: the SQL
+    database's visits unless given), and kept when over."""
     if not days or not site_ids:
         return {}
     repository = RollupRepository(session)
@@ -212,7 +230,7 @@ async def visitor_days(
     first = min(day for _, day in missing)
     last = max(day for _, day in missing)
     ids: dict[tuple[str, date], set[str]] = {key: set() for key in missing}
-    async for site_id, started, visitor_id in repository.visitor_ids(
+    async for site_id, started, visitor_id in (visitor_ids or repository.visitor_ids)(
         workspace_id,
         sorted({site_id for site_id, _ in missing}),
         _midnight(first, tz),
@@ -247,12 +265,14 @@ async def visitors_by_day(
     days: Sequence[date],
     tz: ZoneInfo,
     now: datetime,
+    *,
+    visitor_ids: VisitorIds | None = None,
 ) -> dict[date, int]:
     """Distinct visitors on each of ``days`` of zone ``tz``, exact: a visitor id belongs to
     one site (``tracking/identity.py``), so the sites' counts add up."""
     found: dict[date, int] = {}
     for (_, day), (visitors, _) in (
-        await visitor_days(session, workspace_id, site_ids, days, tz, now)
+        await visitor_days(session, workspace_id, site_ids, days, tz, now, visitor_ids=visitor_ids)
     ).items():
         found[day] = found.get(day, 0) + visitors
     return found
@@ -265,12 +285,16 @@ async def visitors_of_periods(
     periods: Sequence[Sequence[date]],
     tz: ZoneInfo,
     now: datetime,
+    *,
+    visitor_ids: VisitorIds | None = None,
 ) -> list[int]:
     """Distinct visitors of each of ``periods`` (days of zone ``tz``; together consecutive),
     in one read: exact for a single day, else merged from the days' sketches (within 3.3%
     95 times in 100, see ``kit/distinct.py``)."""
     every = sorted({day for days in periods for day in days})
-    found = await visitor_days(session, workspace_id, site_ids, every, tz, now)
+    found = await visitor_days(
+        session, workspace_id, site_ids, every, tz, now, visitor_ids=visitor_ids
+    )
     counted = []
     for days in periods:
         wanted = set(days)
