@@ -4,10 +4,12 @@ the last minutes and storage.
 Counts of visits, page views and events, and the visits per engagement score and the bounces
 as the visits' rows stand, come from the tracking writer's rollups (whole UTC days and the
 hours at either edge of the zone's days, one read per report); unique visitors from the kept
-visitor days (exact per day, merged from HyperLogLog sketches over several, ADR 0011); leads
-from the forms feature. Every number a report shows is a :class:`Metric`: its value and the
-previous period's (as many days, ending the day before ``from``). Realtime compares with the
-minutes before; storage is a snapshot and compares with nothing.
+visitor days (exact per day, merged from HyperLogLog sketches over several, ADR 0011; with
+ClickHouse the days are kept from its visit starts, and a day still going on is counted
+there, ADR 0014); leads from the forms feature. Every number a report shows is a
+:class:`Metric`: its value and the previous period's (as many days, ending the day before
+``from``). Realtime compares with the minutes before; storage is a snapshot and compares
+with nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from leadline.analytics.query import ReportQuery
 from leadline.clickhouse.client import ClickHouse
 from leadline.errors import ValidationFailed
 from leadline.forms import service as forms
-from leadline.kit.periods import Period
+from leadline.kit.periods import Period, local_midnight
 from leadline.kit.time import iso_millis
 from leadline.tracking import clickhouse_repository as clickhouse_counts
 from leadline.tracking import rollups
@@ -311,9 +313,7 @@ async def overview(
         session, query, ("total", rollups.SCORE, rollups.SCORE_SUM, rollups.BOUNCE), clickhouse
     )
     if clickhouse is not None:
-        visitors, visitors_b = await clickhouse_counts.visitors(
-            clickhouse, ws, sites, [(period.start, period.end), (previous.start, previous.end)]
-        )
+        visitors, visitors_b = await _visitors_with_clickhouse(session, query, clickhouse)
     else:
         visitors, visitors_b = await rollups.visitors_of_periods(
             session, ws, sites, [period.each_day(), previous.each_day()], period.tz, query.now
@@ -346,6 +346,40 @@ async def overview(
     )
 
 
+async def _visitors_with_clickhouse(
+    session: AsyncSession, query: ReportQuery, clickhouse: ClickHouse
+) -> list[int]:
+    """The distinct visitors of the period and the one before, with ClickHouse keeping the
+    visits. A period whose days are all over is counted as the SQL database counts it, from
+    the days kept in ``visitor_days`` (made once from ClickHouse's visit starts): exact for a
+    day, merged sketches beyond. A period with a day still going on is counted by ClickHouse
+    on each request (``clickhouse_counts.visitors``: exact for a day, ``uniqCombined64``
+    beyond), so the day going on is never read into Python (ADR 0014)."""
+    tz, now = query.period.tz, query.now
+    ws, sites = query.workspace_id, query.site_ids
+    periods = [query.period, query.period.previous]
+    over = [p for p in periods if all(rollups.settled(day, tz, now) for day in p.each_day())]
+    going_on = [p for p in periods if p not in over]
+    counted: dict[Period, int] = {}
+    if over:
+        kept = await rollups.visitors_of_periods(
+            session,
+            ws,
+            sites,
+            [p.each_day() for p in over],
+            tz,
+            now,
+            visitor_ids=clickhouse_counts.visitor_ids(clickhouse, tz),
+        )
+        counted.update(zip(over, kept, strict=True))
+    if going_on:
+        live = await clickhouse_counts.visitors(
+            clickhouse, ws, sites, [(p.start, p.end) for p in going_on]
+        )
+        counted.update(zip(going_on, live, strict=True))
+    return [counted[p] for p in periods]
+
+
 def _average(total: int, count: int) -> float:
     return round(total / count, 1) if count else 0.0
 
@@ -361,11 +395,28 @@ async def daily(
     # The previous period's days and this one's are consecutive: one read of each kind.
     both = [*previous.each_day(), *period.each_day()]
     if clickhouse is not None:
+        # The days that are over: their visitors kept in ``visitor_days`` (counted once from
+        # ClickHouse's visit starts); the others' counted by ClickHouse on each request.
+        over = [day for day in both if rollups.settled(day, period.tz, query.now)]
+        live_from = (
+            local_midnight(both[len(over)], period.tz) if len(over) < len(both) else period.end
+        )
         found = await clickhouse_counts.days(
-            clickhouse, ws, sites, previous.start, period.end, period.tz
+            clickhouse, ws, sites, previous.start, period.end, period.tz, live_from
         )
         counted = [rollups.DayCounts(day, found.get(day, (Counts(), 0))[0]) for day in both]
         visitors = {day: figures[1] for day, figures in found.items()}
+        visitors.update(
+            await rollups.visitors_by_day(
+                session,
+                ws,
+                sites,
+                over,
+                period.tz,
+                query.now,
+                visitor_ids=clickhouse_counts.visitor_ids(clickhouse, period.tz),
+            )
+        )
     else:
         counted = await rollups.counts_by_day(session, ws, sites, both, period.tz)
         visitors = await rollups.visitors_by_day(session, ws, sites, both, period.tz, query.now)

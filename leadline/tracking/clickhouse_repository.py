@@ -8,9 +8,11 @@ and from the raw events and visit starts for the rest: its edges, and in a zone 
 part of an hour the hours a local midnight cuts (``_split``). So days are exact in every
 zone, half-hour ones too; visitors are exact per day and over a day (merged ``uniqExact``
 states) and as near over longer periods as the SQL database's sketches (``visitors_sync``);
-and the time a report takes follows its hours, not its events. What follows a visit's
-changing row (its engagement score, whether it bounced) stays in the SQL database with the
-visits, and is read from its rollups.
+and the time a report takes follows its hours, not its events. The visitors of the days that
+are over are not counted here on each request: they are kept in the SQL database's
+``visitor_days``, made once from ClickHouse's visit starts (``visitor_ids``, ADR 0014).
+What follows a visit's changing row (its engagement score, whether it bounced) stays in the
+SQL database with the visits, and is read from its rollups.
 
 Every statement is scoped to the workspace and its sites; the ClickHouse client is
 synchronous, so each read runs in a thread.
@@ -19,7 +21,8 @@ synchronous, so each read runs in a thread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import itertools
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +32,7 @@ from leadline.clickhouse.client import ClickHouse, millis
 from leadline.clickhouse.hourly import HOUR, VISITOR, HourlyState
 from leadline.clickhouse.schema import DIMENSIONS
 from leadline.tracking.rollup_repository import Counts
+from leadline.tracking.rollups import VisitorIds
 
 # The dimensions counted from the events rather than from the visits' starts.
 _EVENT_DIMENSIONS = ("page", "event")
@@ -265,10 +269,14 @@ def days_sync(
     start: datetime,
     end: datetime,
     tz: ZoneInfo,
+    visitors_from: datetime | None = None,
 ) -> dict[date, tuple[Counts, int]]:
-    """Per local day of ``tz`` from ``start`` to ``end``: the counts and distinct visitors.
-    An hour read from the hourly tables lies in one local day: the days' midnights cut it
-    otherwise (``_split``), and it is read raw."""
+    """Per local day of ``tz`` from ``start`` to ``end``: the counts and distinct visitors;
+    with ``visitors_from`` (a local midnight), the visitors of the days from it on only (the
+    days before are read from ``visitor_days``, ``rollups.visitor_days`` with
+    ``visitor_ids``), none when it is ``end`` or later. An hour read from the hourly tables
+    lies in one local day: the days' midnights cut it otherwise (``_split``), and it is read
+    raw."""
     params = _params(workspace_id, site_ids, start, end, tz=tz.key)
     hour_in, raw_in = _parts(clickhouse, [(start, end)], _midnights(start, end, tz), params)
     visits_in, events_in = (
@@ -284,17 +292,8 @@ def days_sync(
         " GROUP BY day HAVING visits_n != 0",
         params,
     )
-    visitors: dict[date, int] = dict(
-        clickhouse.query(
-            "SELECT day, uniqExactMerge(state) FROM ("  # noqa: S608
-            "SELECT toDate(hour, {tz:String}) AS day, visitors AS state FROM visitors_hourly"
-            f" WHERE {_PEOPLE} AND {hour_in}"
-            " UNION ALL SELECT toDate(started_at, {tz:String}) AS day,"
-            f" uniqExactState({VISITOR}) AS state FROM visits"
-            f" WHERE {_PEOPLE} AND bot = 0 AND visitor_id != '' AND {visits_in} GROUP BY day)"
-            " GROUP BY day HAVING uniqExactMerge(state) > 0",
-            params,
-        )
+    visitors = _visitors_by_day(
+        clickhouse, workspace_id, site_ids, max(start, visitors_from or start), end, tz
     )
     found: dict[date, tuple[Counts, int]] = {}
     for day, count in visits:
@@ -318,6 +317,74 @@ def days_sync(
         counts.page_views += int(page_views)
         found[day] = (counts, people)
     return found
+
+
+def _visitors_by_day(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> dict[date, int]:
+    """Distinct visitors per local day of ``tz`` from ``start`` to ``end``, exact: the
+    hours' ``uniqExact`` states merged, the hours a midnight cuts read raw."""
+    if start >= end:
+        return {}
+    params = _params(workspace_id, site_ids, start, end, tz=tz.key)
+    hour_in, raw_in = _parts(clickhouse, [(start, end)], _midnights(start, end, tz), params)
+    return {
+        day: int(count)
+        for day, count in clickhouse.query(
+            "SELECT day, uniqExactMerge(state) FROM ("  # noqa: S608
+            "SELECT toDate(hour, {tz:String}) AS day, visitors AS state FROM visitors_hourly"
+            f" WHERE {_PEOPLE} AND {hour_in}"
+            " UNION ALL SELECT toDate(started_at, {tz:String}) AS day,"
+            f" uniqExactState({VISITOR}) AS state FROM visits"
+            f" WHERE {_PEOPLE} AND bot = 0 AND visitor_id != ''"
+            f" AND {raw_in.replace('{at}', 'started_at')} GROUP BY day)"
+            " GROUP BY day HAVING uniqExactMerge(state) > 0",
+            params,
+        )
+    }
+
+
+def _visitor_ids_sync(
+    clickhouse: ClickHouse,
+    workspace_id: str,
+    site_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[str, datetime, str]]:
+    """Each visitor (``VISITOR``) of the people's visits started from ``start`` to ``end``
+    once, with the start of its first visit there: (site, started at, visitor id)."""
+    rows = clickhouse.query(
+        f"SELECT {VISITOR} AS visitor, min(started_at) FROM visits"  # noqa: S608
+        f" WHERE {_PEOPLE} AND bot = 0 AND visitor_id != '' AND {_range('started_at')}"
+        " GROUP BY visitor",
+        _params(workspace_id, site_ids, start, end),
+    )
+    return [(str(site_id), _utc(started), str(ident)) for (site_id, ident), started in rows]
+
+
+def visitor_ids(clickhouse: ClickHouse, tz: ZoneInfo) -> VisitorIds:
+    """Where ``rollups.visitor_days`` reads the visitor ids of the days it has not kept,
+    with ClickHouse keeping the visits (its ``visitor_ids``). A range is read a local day of
+    ``tz`` at a time, one statement each (a seek along the table's order) giving each visitor
+    of that day once: Python holds one day's visitors at a time, and each once, not once per
+    visit."""
+
+    async def read(
+        workspace_id: str, site_ids: Sequence[str], start: datetime, end: datetime
+    ) -> AsyncIterator[tuple[str, datetime, str]]:
+        cuts = [start, *(m for m in _midnights(start, end, tz) if start < m < end), end]
+        for low, high in itertools.pairwise(cuts):
+            for row in await asyncio.to_thread(
+                _visitor_ids_sync, clickhouse, workspace_id, site_ids, low, high
+            ):
+                yield row
+
+    return read
 
 
 # A range of a day at most (a day may have 25 hours) counts its visitors exactly.
@@ -413,8 +480,11 @@ async def days(
     start: datetime,
     end: datetime,
     tz: ZoneInfo,
+    visitors_from: datetime | None = None,
 ) -> dict[date, tuple[Counts, int]]:
-    return await asyncio.to_thread(days_sync, clickhouse, workspace_id, site_ids, start, end, tz)
+    return await asyncio.to_thread(
+        days_sync, clickhouse, workspace_id, site_ids, start, end, tz, visitors_from
+    )
 
 
 async def visitors(
